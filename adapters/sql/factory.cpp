@@ -1,0 +1,126 @@
+#include "adapters/sql/sql_source.hpp"
+
+namespace rapport::adapters {
+namespace {
+
+using config::Key;
+using config::Schema;
+using config::Section;
+using config::Type;
+
+Schema query_schema(const std::string& entity, std::vector<std::string> fields) {
+  return Schema{
+      "sources (sql) queries." + entity,
+      "A SELECT for " + entity + " and how its columns map onto rapport/v1 fields (" +
+          [&] {
+            std::string all;
+            for (const auto& f : fields) all += (all.empty() ? "" : ", ") + f;
+            return all;
+          }() +
+          ").",
+      {
+          {.name = "sql", .type = Type::string, .description = "the SELECT to run",
+           .required = true},
+          {.name = "cursor", .type = Type::string,
+           .description = "column holding the row's last-change time; only rows between the "
+                          "watermark and now minus `lag` are read (empty: every row, every poll)",
+           .default_value = ""},
+          {.name = "columns", .type = Type::string_map,
+           .description = "field: column, where the column's name differs from the field's",
+           .default_value = "{}", .choices = fields},
+          {.name = "constants", .type = Type::string_map,
+           .description = "field: value, for fields the query does not provide",
+           .default_value = "{}", .choices = fields},
+          {.name = "values", .type = Type::value_maps,
+           .description = "field: {their value: ours}, e.g. role: {ATT: attending, RN: nurse}",
+           .default_value = "{}", .choices = fields},
+          {.name = "date_format", .type = Type::string,
+           .description = "strptime format of date columns", .default_value = "%Y-%m-%d"},
+          {.name = "time_format", .type = Type::string,
+           .description = "strptime format of timestamp columns, read as UTC; also how the "
+                          "watermark's upper bound is written for `cursor`",
+           .default_value = "%Y-%m-%d %H:%M:%S"},
+      }};
+}
+
+const Schema& queries_schema() {
+  static const Schema people = query_schema(
+      "people", {"id", "role", "name", "email", "specialty", "subspecialty", "program",
+                 "opted_out"});
+  static const Schema rotations = query_schema(
+      "rotations", {"id", "student", "site", "specialty", "subspecialty", "kind", "start", "end",
+                    "status"});
+  static const Schema team =
+      query_schema("team", {"rotation", "person", "role", "start", "end"});
+  static const Schema evaluations = query_schema(
+      "evaluations", {"id", "rotation", "evaluator", "student", "submitted", "score",
+                      "scale_min", "scale_max", "would_recommend", "anonymous"});
+  static const Schema queries{
+      "sources (sql) queries",
+      "One mapped SELECT per entity; `rotations` is required, the others optional.",
+      {
+          {.name = "people", .type = Type::section, .description = "directory of people",
+           .schema = &people},
+          {.name = "rotations", .type = Type::section, .description = "the rotation schedule",
+           .required = true, .schema = &rotations},
+          {.name = "team", .type = Type::section,
+           .description = "team members of each rotation", .schema = &team},
+          {.name = "evaluations", .type = Type::section, .description = "evaluations of students",
+           .schema = &evaluations},
+      }};
+  return queries;
+}
+
+std::optional<QueryMapping> mapping_of(const Section& queries, const char* entity) {
+  if (!queries.node() || !queries.node()->get(entity)) return std::nullopt;
+  Section s = queries.section(entity);
+  QueryMapping m;
+  m.sql = s.str("sql");
+  m.cursor = s.str("cursor");
+  m.columns = s.string_map("columns");
+  m.constants = s.string_map("constants");
+  m.values = s.value_maps("values");
+  m.date_format = s.str("date_format");
+  m.time_format = s.str("time_format");
+  return m;
+}
+
+}  // namespace
+
+SourceKind sql_source_kind() {
+  SourceKind kind;
+  kind.type = "sql";
+  kind.schema = {
+      "sources (type: sql)",
+      "Polls an institutional database with admin-written, mapped SELECT queries.",
+      {
+          {.name = "backend", .type = Type::enumeration, .description = "database kind",
+           .default_value = "sqlite", .choices = {"sqlite"}},
+          {.name = "connection", .type = Type::secret,
+           .description = "connection string (for sqlite: the database file)", .required = true},
+          {.name = "poll_interval", .type = Type::duration, .description = "time between polls",
+           .default_value = "1m", .min = 100, .max = 86'400'000},
+          {.name = "lag", .type = Type::duration,
+           .description = "rows are read only once their cursor is this much in the past, so "
+                          "transactions committing late are still seen",
+           .default_value = "0s", .min = 0, .max = 86'400'000},
+          {.name = "queries", .type = Type::section, .description = "the mapped SELECTs",
+           .required = true, .schema = &queries_schema()},
+      }};
+  kind.create = [](const std::string& name, const Section& s) -> std::unique_ptr<Source> {
+    SqlSourceOptions options;
+    options.backend = s.str("backend");
+    options.connection = s.str("connection");
+    options.poll_interval = s.duration("poll_interval");
+    options.lag = s.duration("lag");
+    Section queries = s.section("queries");
+    options.people = mapping_of(queries, "people");
+    options.rotations = mapping_of(queries, "rotations");
+    options.team = mapping_of(queries, "team");
+    options.evaluations = mapping_of(queries, "evaluations");
+    return std::make_unique<SqlSource>(name, std::move(options));
+  };
+  return kind;
+}
+
+}  // namespace rapport::adapters

@@ -1,0 +1,62 @@
+#pragma once
+// The SQL source: admin-written SELECT queries for people, rotations, team members and
+// evaluations, their columns mapped onto rapport/v1, polled with a watermark. Rows are
+// compared with what was read before (a content hash per row), so only changes become
+// events: rotation.scheduled / updated / cancelled, team.changed, evaluation.submitted,
+// person.updated. Events, hashes and cursors commit in one store transaction.
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/registry.hpp"
+#include "engine/source.hpp"
+
+namespace soci {
+class session;
+}
+
+namespace rapport::adapters {
+
+// One mapped query. Field values come from `constants`, else the column named in
+// `columns` (default: the field's own name), then through `values` (their code -> ours).
+struct QueryMapping {
+  std::string sql;
+  std::string cursor;  // column compared against the watermark; empty: read everything
+  std::map<std::string, std::string> columns, constants;
+  std::map<std::string, std::map<std::string, std::string>> values;
+  std::string date_format = "%Y-%m-%d";
+  std::string time_format = "%Y-%m-%d %H:%M:%S";
+};
+
+struct SqlSourceOptions {
+  std::string backend = "sqlite";
+  std::string connection;
+  std::chrono::milliseconds poll_interval{60'000};
+  std::chrono::milliseconds lag{0};
+  std::optional<QueryMapping> people, rotations, team, evaluations;
+};
+
+class SqlSource final : public Source {
+ public:
+  SqlSource(std::string name, SqlSourceOptions options);
+  ~SqlSource() override;
+
+  const std::string& name() const override { return name_; }
+  std::chrono::milliseconds poll_interval() const override { return options_.poll_interval; }
+  std::size_t poll(Store& store, TimePoint now) override;
+
+ private:
+  soci::session& session();
+
+  std::string name_;
+  SqlSourceOptions options_;
+  std::unique_ptr<soci::session> session_;
+};
+
+SourceKind sql_source_kind();
+
+}  // namespace rapport::adapters

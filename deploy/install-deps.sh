@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what Rapport needs to build, run and test, by Debian package name.
+# Idempotent and quiet when everything is already there.
+#   deploy/install-deps.sh          build + demo dependencies
+#   deploy/install-deps.sh --test   also the servers and tools the test suite starts
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ ccache pkg-config
+  libboost1.81-all-dev libboost-json1.81-dev libboost-url1.81-dev
+  libsoci-dev libsqlite3-dev sqlite3
+  libyaml-cpp-dev libssl-dev
+)
+if [[ ${1:-} == --test ]]; then
+  packages+=(catch2 postgresql python3 procps)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+((${#missing[@]} == 0)) && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: run as root to install: ${missing[*]}" >&2
+  exit 1
+fi
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

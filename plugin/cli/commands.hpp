@@ -1,0 +1,35 @@
+#pragma once
+// The `rapport` command's subcommands. Each returns the process exit code:
+// 0 success, 1 failure (invalid config, runtime error), 2 usage.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/engine.hpp"
+
+namespace rapport::cli {
+
+struct Args {
+  std::string command;
+  std::map<std::string, std::string> options;  // "--from" -> "2027-01-01", "-c" -> path
+  std::vector<std::string> flags;              // "--reference"
+
+  bool flag(const std::string& f) const;
+  std::string get(const std::string& key, const std::string& fallback = "") const;
+};
+
+int validate(const Args& args);
+int print_config(const Args& args);
+int serve(const Args& args);
+int run(const Args& args);
+int demo(const Args& args);
+
+// Steps the engine on a simulated clock from `from` to `to`; stops early when
+// stop_requested() turns true. `pace_ms` sleeps between steps (for watching, and tests).
+void run_simulated(Engine& engine, TimePoint from, TimePoint to, std::chrono::seconds step,
+                   int pace_ms);
+bool stop_requested();
+void install_stop_signals();
+
+}  // namespace rapport::cli

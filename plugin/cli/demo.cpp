@@ -1,0 +1,90 @@
+// rapport demo: a synthetic institution, a semester on a simulated clock, a summary.
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include "cli/commands.hpp"
+#include "demo_config.hpp"  // generated from deploy/examples/demo.yaml
+#include "institution.hpp"
+#include "log/log.hpp"
+
+namespace rapport::cli {
+namespace {
+
+void print_summary(Store& store, const std::string& dir) {
+  auto counts = store.counts();
+  std::printf("\nRapport demo: %lld people, %lld rotations, %lld evaluations\n",
+              static_cast<long long>(counts.people), static_cast<long long>(counts.rotations),
+              static_cast<long long>(counts.evaluations));
+  std::printf("\nEvents seen: %lld\n", static_cast<long long>(counts.events));
+  for (const auto& [type, n] : counts.events_by_type) {
+    std::printf("  %-22s %6lld\n", type.c_str(), static_cast<long long>(n));
+  }
+  std::printf("\nActions: %lld (written to %s/actions.jsonl)\n",
+              static_cast<long long>(counts.actions), dir.c_str());
+  for (const auto& [type, n] : counts.actions_by_type) {
+    std::printf("  %-22s %6lld\n", type.c_str(), static_cast<long long>(n));
+  }
+  int shown = 0;
+  for (int i = 1; i <= 60 && shown < 2; ++i) {
+    char id[16];
+    std::snprintf(id, sizeof id, "L%04d", i);
+    auto actions = store.actions_of(id);
+    if (actions.empty()) continue;
+    ++shown;
+    std::printf("\nStudent %s: %zu actions, the first eight:\n", id, actions.size());
+    for (std::size_t k = 0; k < actions.size() && k < 8; ++k) {
+      const auto& a = actions[k];
+      auto contact = store.person(a.contact_id);
+      std::printf("  %s  %-10s %s (%s)\n      %s\n",
+                  format_date(std::chrono::floor<std::chrono::days>(a.due)).c_str(),
+                  std::string(to_string(a.type)).c_str(),
+                  contact ? contact->name.c_str() : a.contact_id.c_str(),
+                  contact ? std::string(to_string(contact->role)).c_str() : "?",
+                  a.reason.c_str());
+    }
+  }
+  std::printf("\n");
+}
+
+}  // namespace
+
+int demo(const Args& args) {
+  std::string dir = args.get("--dir", std::getenv("RAPPORT_DEMO_DIR") ? std::getenv("RAPPORT_DEMO_DIR")
+                                                                     : "rapport-demo");
+  ::setenv("RAPPORT_DEMO_DIR", dir.c_str(), 1);
+  try {
+    std::filesystem::create_directories(dir);
+    std::string institution = dir + "/institution.db";
+    demo::InstitutionShape shape;
+    if (!std::filesystem::exists(institution)) {
+      auto size = demo::generate_institution(institution, shape);
+      std::printf("Built a synthetic institution in %s: %d students, %d staff at 8 sites, "
+                  "%d rotations, %d evaluations\n",
+                  institution.c_str(), size.students, size.staff, size.rotations,
+                  size.evaluations);
+    }
+    Registry registry;
+    register_builtins(registry);
+    auto config = config::load_config_text(kDemoConfig, "deploy/examples/demo.yaml", registry);
+    auto log = config->section("log");
+    log::configure(log.str("level"), log.str("file"));
+    auto engine = Engine::build(*config, registry);
+    auto start = *parse_date(shape.first_monday) - std::chrono::days(7);
+    auto end = start + std::chrono::days(7 + 28 * shape.blocks + 21);
+    std::printf("Running the engine from %s to %s on a simulated clock...\n",
+                format_date(start).c_str(), format_date(end).c_str());
+    install_stop_signals();
+    run_simulated(*engine, TimePoint{start}, TimePoint{end}, std::chrono::hours(24), 0);
+    print_summary(engine->store(), dir);
+    return 0;
+  } catch (const config::ConfigError& e) {
+    std::fputs(e.what(), stderr);
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rapport demo: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace rapport::cli

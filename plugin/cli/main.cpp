@@ -1,0 +1,59 @@
+// rapport: validate, print and run a configuration; run the demo.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "cli/commands.hpp"
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: rapport COMMAND [options]
+
+commands:
+  validate -c FILE        check a configuration; prints every error with file:line:column
+                          exit 0 valid, 1 invalid, 2 usage
+  config -c FILE          print the effective configuration (defaults filled, secrets masked)
+  config --reference      print the configuration reference (Markdown)
+  serve -c FILE           run on the real clock until SIGTERM or SIGINT
+  run -c FILE --from DATE --to DATE [--step DURATION] [--pace DURATION]
+                          run the engine over a period on a simulated clock, delivering
+                          actions, then exit (DATE: YYYY-MM-DD or RFC 3339; step default 1d)
+  demo [--dir DIR]        build the synthetic institution (if absent) in DIR (default
+                          rapport-demo), run a semester in seconds, print a summary
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using rapport::cli::Args;
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  Args args;
+  args.command = argv[1];
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    bool takes_value = a == "-c" || a == "--config" || a == "--from" || a == "--to" ||
+                       a == "--step" || a == "--pace" || a == "--dir";
+    if (takes_value) {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "rapport: %s needs a value\n\n%s", a.c_str(), kUsage);
+        return 2;
+      }
+      args.options[a == "--config" ? "-c" : a] = argv[++i];
+    } else if (a.starts_with("--")) {
+      args.flags.push_back(a);
+    } else {
+      std::fprintf(stderr, "rapport: unexpected argument \"%s\"\n\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+  }
+  if (args.command == "validate") return rapport::cli::validate(args);
+  if (args.command == "config") return rapport::cli::print_config(args);
+  if (args.command == "serve") return rapport::cli::serve(args);
+  if (args.command == "run") return rapport::cli::run(args);
+  if (args.command == "demo") return rapport::cli::demo(args);
+  std::fprintf(stderr, "rapport: unknown command \"%s\"\n\n%s", args.command.c_str(), kUsage);
+  return 2;
+}

@@ -1,0 +1,74 @@
+// rapport serve: the engine on the real clock, on an Asio event loop, until SIGTERM/SIGINT.
+// A signal is handled between steps, so the transaction in flight finishes first.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <cstdio>
+
+#include "cli/commands.hpp"
+#include "log/log.hpp"
+
+namespace rapport::cli {
+namespace asio = boost::asio;
+
+namespace {
+
+TimePoint wall_clock() {
+  return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+}
+
+}  // namespace
+
+int serve(const Args& args) {
+  if (!args.options.count("-c")) {
+    std::fputs("usage: rapport serve -c FILE\n", stderr);
+    return 2;
+  }
+  Registry registry;
+  register_builtins(registry);
+  try {
+    auto config = config::load_config_file(args.get("-c"), registry);
+    auto log = config->section("log");
+    log::configure(log.str("level"), log.str("file"));
+    auto engine = Engine::build(*config, registry);
+    auto tick = config->section("engine").duration("tick");
+
+    asio::io_context io;
+    asio::steady_timer timer(io);
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    bool stopping = false;
+    signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+      if (ec) return;
+      log::info("serve", "stopping", {{"signal", signal}});
+      stopping = true;
+      timer.cancel();
+    });
+    std::function<void()> schedule = [&] {
+      timer.expires_after(tick);
+      timer.async_wait([&](const boost::system::error_code& ec) {
+        if (ec || stopping) return;
+        try {
+          engine->step(wall_clock());
+        } catch (const std::exception& e) {
+          log::error("serve", "step failed; retrying at the next tick", {{"error", e.what()}});
+        }
+        schedule();
+      });
+    };
+    log::info("serve", "started", {{"config", config->file}});
+    engine->step(wall_clock());
+    schedule();
+    io.run();
+    log::info("serve", "stopped cleanly");
+    return 0;
+  } catch (const config::ConfigError& e) {
+    std::fputs(e.what(), stderr);
+    return 1;
+  } catch (const std::exception& e) {
+    log::error("serve", "cannot start", {{"error", e.what()}});
+    return 1;
+  }
+}
+
+}  // namespace rapport::cli

@@ -1,0 +1,112 @@
+#include "config/config.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include "engine/registry.hpp"
+
+namespace rapport::config {
+
+ConfigError::ConfigError(std::vector<Diagnostic> diagnostics)
+    : std::runtime_error([&] {
+        std::string all;
+        for (const auto& d : diagnostics) all += d.str() + "\n";
+        return all;
+      }()),
+      diagnostics_(std::move(diagnostics)) {}
+
+const Schema& store_schema() {
+  static const Schema s{
+      "store",
+      "Where Rapport keeps its durable state (SQLite).",
+      {
+          {.name = "path", .type = Type::path, .description = "SQLite database file",
+           .default_value = "rapport.db"},
+          {.name = "synchronous", .type = Type::enumeration,
+           .description = "SQLite durability: `full` survives power loss, `normal` only "
+                          "process crashes",
+           .default_value = "full", .choices = {"full", "normal"}},
+          {.name = "busy_timeout", .type = Type::duration,
+           .description = "how long to wait for a lock held by another process",
+           .default_value = "5s", .min = 0, .max = 600'000},
+      }};
+  return s;
+}
+
+const Schema& listener_schema() {
+  static const Schema s{
+      "listener",
+      "The inbound webhook listener (used by a later release; validated now).",
+      {
+          {.name = "enabled", .type = Type::boolean, .description = "start the listener",
+           .default_value = "false"},
+          {.name = "address", .type = Type::string, .description = "address to bind",
+           .default_value = "127.0.0.1"},
+          {.name = "port", .type = Type::integer, .description = "TCP port (0 picks a free one)",
+           .default_value = "8080", .min = 0, .max = 65535},
+      }};
+  return s;
+}
+
+const Schema& log_schema() {
+  static const Schema s{
+      "log",
+      "Structured JSON logs, one object per line. Ids only, never names or narratives.",
+      {
+          {.name = "level", .type = Type::enumeration, .description = "lowest level written",
+           .default_value = "info", .choices = {"debug", "info", "warn", "error"}},
+          {.name = "file", .type = Type::path,
+           .description = "append logs to this file instead of standard error",
+           .default_value = ""},
+      }};
+  return s;
+}
+
+const Schema& engine_schema() {
+  static const Schema s{
+      "engine",
+      "The dispatcher and scheduler loop.",
+      {
+          {.name = "tick", .type = Type::duration,
+           .description = "how often `serve` fires due timers, dispatches and delivers",
+           .default_value = "1s", .min = 10, .max = 3'600'000},
+          {.name = "batch", .type = Type::integer,
+           .description = "events dispatched (and actions delivered) per transaction",
+           .default_value = "200", .min = 1, .max = 10'000},
+      }};
+  return s;
+}
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw ConfigError({Diagnostic{path, {}, "", "cannot open the configuration file", false}});
+  }
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
+}
+
+}  // namespace
+
+std::shared_ptr<const Config> load_config_text(const std::string& text, const std::string& file,
+                                               const Registry& registry, EnvLookup env) {
+  ParseContext ctx{file, env, {}};
+  Node parsed = parse_yaml(text, ctx);
+  auto config = std::make_shared<Config>();
+  config->file = file;
+  config->schema = &registry.root();
+  if (!ctx.failed()) config->root = validate(parsed, registry.root(), "", ctx);
+  if (ctx.failed()) throw ConfigError(ctx.diagnostics);
+  config->warnings = ctx.diagnostics;
+  return config;
+}
+
+std::shared_ptr<const Config> load_config_file(const std::string& path, const Registry& registry,
+                                               EnvLookup env) {
+  return load_config_text(read_file(path), path, registry, env);
+}
+
+}  // namespace rapport::config

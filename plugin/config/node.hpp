@@ -1,0 +1,62 @@
+#pragma once
+// A YAML document as a small tree that remembers where each value came from, with
+// ${VAR} interpolation already applied to its scalars.
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace rapport::config {
+
+struct Mark {
+  int line = 0;  // 1-based; 0 when unknown (a default)
+  int column = 0;
+};
+
+struct Node {
+  enum class Kind { null, scalar, sequence, map };
+  Kind kind = Kind::null;
+  Mark mark;
+  std::string scalar;
+  std::vector<Node> items;                          // sequence
+  std::vector<std::pair<std::string, Node>> entries;  // map, in file order
+  std::vector<Mark> key_marks;                      // map: where each key is
+
+  const Node* get(std::string_view key) const;
+  Node* get(std::string_view key);
+  bool is_map() const { return kind == Kind::map; }
+  bool is_scalar() const { return kind == Kind::scalar; }
+  static Node of_scalar(std::string value, Mark mark = {});
+};
+
+struct Diagnostic {
+  std::string file;
+  Mark mark;
+  std::string path;  // sources.registrar.poll_interval
+  std::string message;
+  bool warning = false;
+
+  std::string str() const;  // file:line:col: path: message
+};
+
+// Looks up environment variables; tests inject their own.
+using EnvLookup = const char* (*)(const char*);
+
+struct ParseContext {
+  std::string file;
+  EnvLookup env = nullptr;
+  std::vector<Diagnostic> diagnostics;
+
+  void error(Mark mark, std::string path, std::string message);
+  bool failed() const;
+};
+
+// Parses YAML text. Syntax errors and interpolation errors go to ctx.diagnostics.
+Node parse_yaml(const std::string& text, ParseContext& ctx);
+
+// ${VAR}, ${VAR:-default}, ${VAR:?message}; $$ is a literal $. Errors go to ctx.
+std::string interpolate(std::string_view text, Mark mark, const std::string& path,
+                        ParseContext& ctx);
+
+}  // namespace rapport::config

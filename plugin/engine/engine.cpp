@@ -1,0 +1,128 @@
+#include "engine/engine.hpp"
+
+#include <boost/json.hpp>
+
+#include "engine/timers.hpp"
+#include "log/log.hpp"
+#include "rapport/json.hpp"
+
+namespace rapport {
+
+Engine::Engine(std::unique_ptr<Store> store, std::vector<std::unique_ptr<Source>> sources,
+               std::vector<std::unique_ptr<Hook>> hooks, std::vector<std::unique_ptr<Sink>> sinks,
+               std::size_t batch)
+    : store_(std::move(store)),
+      sources_(std::move(sources)),
+      hooks_(std::move(hooks)),
+      sinks_(std::move(sinks)),
+      batch_(batch),
+      dispatcher_(*store_, hooks_, batch) {}
+
+std::unique_ptr<Engine> Engine::build(const config::Config& config, const Registry& registry) {
+  auto root = config.section();
+  auto store_section = root.section("store");
+  auto store = open_sqlite_store({store_section.str("path"),
+                                  store_section.str("synchronous") == "full",
+                                  int(store_section.duration("busy_timeout").count())});
+  std::vector<std::unique_ptr<Source>> sources;
+  for (const auto& [name, section] : root.sections("sources")) {
+    sources.push_back(registry.source(section.str("type"))->create(name, section));
+  }
+  std::vector<std::unique_ptr<Hook>> hooks;
+  for (const auto& [name, section] : root.sections("hooks")) {
+    if (!section.boolean("enabled")) continue;
+    std::string type = section.has("type") ? section.str("type") : name;
+    hooks.push_back(registry.hook(type)->create(name, section));
+  }
+  std::vector<std::unique_ptr<Sink>> sinks;
+  for (const auto& [name, section] : root.sections("sinks")) {
+    sinks.push_back(registry.sink(section.str("type"))->create(name, section));
+  }
+  return std::make_unique<Engine>(std::move(store), std::move(sources), std::move(hooks),
+                                  std::move(sinks),
+                                  std::size_t(root.section("engine").integer("batch")));
+}
+
+StepStats Engine::step(TimePoint now) {
+  StepStats stats;
+  for (const auto& source : sources_) {
+    auto last = last_poll_.find(source->name());
+    if (last != last_poll_.end() && now - last->second < source->poll_interval()) continue;
+    try {
+      stats.polled += source->poll(*store_, now);
+      last_poll_[source->name()] = now;
+    } catch (const std::exception& e) {
+      ++stats.source_failures;
+      log::warn("engine", "source poll failed; retrying at the next interval",
+                {{"source", source->name()}, {"error", e.what()}});
+      last_poll_[source->name()] = now;
+    }
+  }
+  // Dispatching may schedule timers that are already due (a rotation that started
+  // before it was read), so alternate until both are quiet.
+  for (;;) {
+    std::size_t fired = fire_due_timers(*store_, now, batch_);
+    stats.fired += fired;
+    auto d = dispatcher_.run(now);
+    stats.dispatch.events += d.events;
+    stats.dispatch.actions += d.actions;
+    stats.dispatch.failures += d.failures;
+    stats.dispatch.suppressed += d.suppressed;
+    if (fired == 0 && d.events == 0) break;
+  }
+  stats.delivered = deliver();
+  return stats;
+}
+
+std::size_t Engine::deliver() {
+  std::size_t delivered = 0;
+  for (const auto& sink : sinks_) {
+    std::string consumer = "sink:" + sink->name();
+    for (;;) {
+      auto pending = store_->actions_after(store_->progress(consumer), batch_);
+      if (pending.empty()) break;
+      std::vector<Outgoing> batch;
+      for (const auto& [seq, action] : pending) {
+        batch.push_back({seq, action.id, render_for_delivery(action, *store_)});
+      }
+      Delivery result = Delivery::error;
+      try {
+        result = sink->deliver(batch);
+      } catch (const std::exception& e) {
+        log::warn("engine", "sink threw", {{"sink", sink->name()}, {"error", e.what()}});
+      }
+      bool& failing = sink_failing_[sink->name()];
+      if (result != Delivery::ok) {
+        if (!failing) {
+          log::warn("engine", "sink is not accepting actions; retrying next step",
+                    {{"sink", sink->name()}, {"pending_from", pending.front().seq}});
+        }
+        failing = true;
+        break;
+      }
+      if (failing) log::info("engine", "sink recovered", {{"sink", sink->name()}});
+      failing = false;
+      Transaction tx(*store_);
+      store_->set_progress(consumer, pending.back().seq);
+      tx.commit();
+      delivered += batch.size();
+    }
+  }
+  return delivered;
+}
+
+std::string render_for_delivery(const Action& action, Store& store) {
+  auto envelope = boost::json::parse(to_json(action));
+  auto& data = envelope.as_object()["data"].as_object();
+  if (auto contact = store.person(action.contact_id)) {
+    boost::json::object details{{"id", contact->id},
+                                {"role", to_string(contact->role)},
+                                {"name", contact->name}};
+    if (contact->email) details["email"] = *contact->email;
+    if (contact->specialty) details["specialty"] = *contact->specialty;
+    data["contact_details"] = std::move(details);
+  }
+  return boost::json::serialize(envelope);
+}
+
+}  // namespace rapport

@@ -1,0 +1,58 @@
+#pragma once
+// The engine: one store, its sources, hooks and sinks. One step at a given time polls
+// the sources that are due, fires due timers, dispatches the inbox and delivers the
+// outbox. `serve` steps on the real clock; `run` and the demo step a simulated one.
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "engine/dispatcher.hpp"
+#include "engine/registry.hpp"
+#include "engine/sink.hpp"
+#include "engine/source.hpp"
+#include "store/store.hpp"
+
+namespace rapport {
+
+struct StepStats {
+  std::size_t polled = 0, fired = 0, delivered = 0, source_failures = 0;
+  DispatchStats dispatch;
+};
+
+class Engine {
+ public:
+  Engine(std::unique_ptr<Store> store, std::vector<std::unique_ptr<Source>> sources,
+         std::vector<std::unique_ptr<Hook>> hooks, std::vector<std::unique_ptr<Sink>> sinks,
+         std::size_t batch);
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Builds every component from a validated config; throws on what only shows at build
+  // time (a store that cannot be opened, ...).
+  static std::unique_ptr<Engine> build(const config::Config& config, const Registry& registry);
+
+  StepStats step(TimePoint now);
+  Store& store() { return *store_; }
+
+ private:
+  std::size_t deliver();
+
+  std::unique_ptr<Store> store_;
+  std::vector<std::unique_ptr<Source>> sources_;
+  std::vector<std::unique_ptr<Hook>> hooks_;
+  std::vector<std::unique_ptr<Sink>> sinks_;
+  std::size_t batch_;
+  std::map<std::string, TimePoint> last_poll_;
+  std::map<std::string, bool> sink_failing_;
+  Dispatcher dispatcher_;
+};
+
+// The action as a CloudEvent, with the contact's name, role and email read from the
+// store now (not from logs, not from the moment the action was made).
+std::string render_for_delivery(const Action& action, Store& store);
+
+}  // namespace rapport

@@ -1,0 +1,79 @@
+#include "engine/mirror.hpp"
+
+#include <boost/json.hpp>
+
+#include "engine/timers.hpp"
+#include "rapport/json.hpp"
+
+namespace rapport {
+namespace {
+
+void apply_rotation(Store& store, const Event& event) {
+  Rotation rotation = rotation_from_json(event.payload);
+  if (event.type == EventType::rotation_cancelled) rotation.status = RotationStatus::cancelled;
+  store.put_rotation(rotation);
+  for (const auto& member : rotation.team) store.put_team_member(rotation.id, member);
+  if (rotation.status == RotationStatus::cancelled) {
+    store.delete_timers_with_prefix(rotation_timer_prefix(rotation.id));
+    return;
+  }
+  for (const auto& timer : rotation_timers(rotation)) store.put_timer(timer);
+}
+
+// {"rotation": id, "added": [team members], "removed": [person ids]}
+void apply_team_change(Store& store, const Event& event) {
+  boost::json::error_code ec;
+  auto value = boost::json::parse(event.payload, ec);
+  if (ec || !value.is_object()) throw JsonError("team.changed: data must be an object");
+  const auto& o = value.as_object();
+  const auto* id = o.if_contains("rotation");
+  if (!id || !id->is_string()) throw JsonError("field 'rotation': expected a string");
+  auto rotation = store.rotation(std::string(id->as_string()));
+  if (!rotation) throw JsonError("field 'rotation': unknown rotation");
+  if (const auto* added = o.if_contains("added"); added && added->is_array()) {
+    boost::json::object shell{{"id", rotation->id},
+                              {"student", rotation->student_id},
+                              {"site", rotation->site},
+                              {"specialty", rotation->specialty},
+                              {"kind", to_string(rotation->kind)},
+                              {"start", format_date(rotation->start)},
+                              {"end", format_date(rotation->end)},
+                              {"team", *added}};
+    for (const auto& m : rotation_from_json(boost::json::serialize(shell)).team) {
+      store.put_team_member(rotation->id, m);
+    }
+  }
+  if (const auto* removed = o.if_contains("removed"); removed && removed->is_array()) {
+    for (const auto& p : removed->as_array()) {
+      if (p.is_string()) store.remove_team_member(rotation->id, std::string(p.as_string()));
+    }
+  }
+}
+
+}  // namespace
+
+void apply_to_mirror(Store& store, const Event& event) {
+  switch (event.type) {
+    case EventType::person_updated:
+      store.put_person(person_from_json(event.payload));
+      return;
+    case EventType::rotation_scheduled:
+    case EventType::rotation_updated:
+    case EventType::rotation_cancelled:
+      apply_rotation(store, event);
+      return;
+    case EventType::team_changed:
+      apply_team_change(store, event);
+      return;
+    case EventType::evaluation_submitted:
+      store.put_evaluation(evaluation_from_json(event.payload));
+      return;
+    case EventType::rotation_started:
+    case EventType::rotation_midpoint:
+    case EventType::rotation_ended:
+    case EventType::followup_due:
+      return;  // moments in time: nothing to mirror
+  }
+}
+
+}  // namespace rapport

@@ -1,0 +1,12 @@
+#pragma once
+// Applies an event's data to the mirror of institutional data, and keeps the rotation
+// timers in step with the rotation. Runs in the dispatcher, in inbox order, before hooks.
+
+#include "store/store.hpp"
+
+namespace rapport {
+
+// Throws JsonError when the payload does not fit the event's type.
+void apply_to_mirror(Store& store, const Event& event);
+
+}  // namespace rapport

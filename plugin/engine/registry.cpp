@@ -1,0 +1,145 @@
+#include "engine/registry.hpp"
+
+#include <stdexcept>
+
+#include "config/config.hpp"
+
+namespace rapport {
+namespace {
+
+using config::Key;
+using config::Node;
+using config::Schema;
+using config::Type;
+
+template <typename Kinds>
+std::vector<std::string> names_of(const Kinds& kinds) {
+  std::vector<std::string> out;
+  for (const auto& k : kinds) out.push_back(k.type);
+  return out;
+}
+
+template <typename Kinds>
+auto find_kind(const Kinds& kinds, const std::string& type) -> decltype(&kinds.front()) {
+  for (const auto& k : kinds) {
+    if (k.type == type) return &k;
+  }
+  return nullptr;
+}
+
+template <typename Kinds>
+void check_unique(const Kinds& kinds, const std::string& type, const char* what) {
+  if (find_kind(kinds, type)) {
+    throw std::logic_error(std::string("duplicate ") + what + " type \"" + type + "\"");
+  }
+}
+
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+// Sources and sinks name their kind with `type:`; hooks default it to their own name.
+template <typename Kinds>
+const Schema* resolve(const Kinds& kinds, const char* what, bool type_defaults_to_name,
+                      const std::string& name, const Node& entry, std::string& error) {
+  std::string type = type_defaults_to_name ? name : "";
+  if (entry.kind != Node::Kind::map && entry.kind != Node::Kind::null) {
+    error = std::string("expected a mapping for this ") + what;
+    return nullptr;
+  }
+  if (const Node* t = entry.get("type")) type = t->scalar;
+  if (type.empty()) {
+    error = std::string("missing required key \"type\" (one of ") + join_names(names_of(kinds)) +
+            ")";
+    return nullptr;
+  }
+  if (const auto* kind = find_kind(kinds, type)) return &kind->schema;
+  error = std::string("unknown ") + what + " type \"" + type + "\"" +
+          config::suggestion(type, names_of(kinds)) + " (known: " +
+          join_names(names_of(kinds)) + ")";
+  return nullptr;
+}
+
+void add_common_keys(Schema& schema, const std::string& type, bool is_hook) {
+  schema.keys.insert(schema.keys.begin(),
+                     Key{.name = "type", .type = Type::enumeration,
+                         .description = is_hook ? "the hook to run (defaults to the entry's name)"
+                                                : "the kind of component",
+                         .required = !is_hook, .choices = {type}});
+  if (is_hook) {
+    schema.keys.insert(schema.keys.begin() + 1,
+                       Key{.name = "enabled", .type = Type::boolean,
+                           .description = "run this hook", .default_value = "true"});
+  }
+}
+
+}  // namespace
+
+Registry::Registry() {
+  root_.name = "rapport";
+  root_.description = "The top level of the configuration file.";
+  root_.keys = {
+      {.name = "store", .type = Type::section, .description = "durable state",
+       .default_value = "", .schema = &config::store_schema()},
+      {.name = "sources", .type = Type::sections,
+       .description = "where events come from, by name",
+       .default_value = "",
+       .resolve = [this](const std::string& n, const Node& e, std::string& err) {
+         return resolve(sources_, "source", false, n, e, err);
+       }},
+      {.name = "hooks", .type = Type::sections,
+       .description = "networking hooks to run, by name (the name is the hook unless `type` "
+                      "says otherwise)",
+       .default_value = "",
+       .resolve = [this](const std::string& n, const Node& e, std::string& err) {
+         return resolve(hooks_, "hook", true, n, e, err);
+       }},
+      {.name = "sinks", .type = Type::sections, .description = "where actions go, by name",
+       .default_value = "",
+       .resolve = [this](const std::string& n, const Node& e, std::string& err) {
+         return resolve(sinks_, "sink", false, n, e, err);
+       }},
+      {.name = "listener", .type = Type::section, .description = "inbound webhooks",
+       .default_value = "", .schema = &config::listener_schema()},
+      {.name = "engine", .type = Type::section, .description = "dispatcher and scheduler",
+       .default_value = "", .schema = &config::engine_schema()},
+      {.name = "log", .type = Type::section, .description = "logging",
+       .default_value = "", .schema = &config::log_schema()},
+  };
+}
+
+void Registry::add(HookKind kind) {
+  check_unique(hooks_, kind.type, "hook");
+  add_common_keys(kind.schema, kind.type, true);
+  hooks_.push_back(std::move(kind));
+}
+
+void Registry::add(SourceKind kind) {
+  check_unique(sources_, kind.type, "source");
+  add_common_keys(kind.schema, kind.type, false);
+  sources_.push_back(std::move(kind));
+}
+
+void Registry::add(SinkKind kind) {
+  check_unique(sinks_, kind.type, "sink");
+  add_common_keys(kind.schema, kind.type, false);
+  sinks_.push_back(std::move(kind));
+}
+
+const HookKind* Registry::hook(const std::string& type) const { return find_kind(hooks_, type); }
+const SourceKind* Registry::source(const std::string& type) const {
+  return find_kind(sources_, type);
+}
+const SinkKind* Registry::sink(const std::string& type) const { return find_kind(sinks_, type); }
+
+std::vector<const config::Schema*> Registry::component_schemas() const {
+  std::vector<const config::Schema*> out;
+  for (const auto& k : sources_) out.push_back(&k.schema);
+  for (const auto& k : hooks_) out.push_back(&k.schema);
+  for (const auto& k : sinks_) out.push_back(&k.schema);
+  return out;
+}
+
+}  // namespace rapport

@@ -1,0 +1,67 @@
+#pragma once
+// Every kind of hook, source and sink the engine can build, each with its config schema
+// and factory, registered explicitly (register_builtins, later plugins). Duplicate names
+// are errors.
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/schema.hpp"
+#include "rapport/hook.hpp"
+
+namespace rapport {
+
+class Source;
+class Sink;
+
+struct HookKind {
+  std::string type;
+  config::Schema schema;
+  std::function<std::unique_ptr<Hook>(const std::string& name, const config::Section&)> create;
+};
+
+struct SourceKind {
+  std::string type;
+  config::Schema schema;
+  std::function<std::unique_ptr<Source>(const std::string& name, const config::Section&)> create;
+};
+
+struct SinkKind {
+  std::string type;
+  config::Schema schema;
+  std::function<std::unique_ptr<Sink>(const std::string& name, const config::Section&)> create;
+};
+
+class Registry {
+ public:
+  Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  void add(HookKind kind);
+  void add(SourceKind kind);
+  void add(SinkKind kind);
+
+  const HookKind* hook(const std::string& type) const;
+  const SourceKind* source(const std::string& type) const;
+  const SinkKind* sink(const std::string& type) const;
+
+  // The schema of the whole file; its `sources`, `hooks` and `sinks` resolve entries
+  // through this registry.
+  const config::Schema& root() const { return root_; }
+  std::vector<const config::Schema*> component_schemas() const;
+
+ private:
+  std::deque<HookKind> hooks_;
+  std::deque<SourceKind> sources_;
+  std::deque<SinkKind> sinks_;
+  config::Schema root_;
+};
+
+// Built-in hooks, sources and sinks; the one place they are named.
+void register_builtins(Registry& registry);
+
+}  // namespace rapport

@@ -1,0 +1,59 @@
+#include "log/log.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+
+#include "rapport/types.hpp"
+
+namespace rapport::log {
+namespace {
+
+std::mutex mutex;
+Level threshold = Level::info;
+std::FILE* out = nullptr;
+
+const char* name_of(Level level) {
+  switch (level) {
+    case Level::debug: return "debug";
+    case Level::info: return "info";
+    case Level::warn: return "warn";
+    case Level::error: return "error";
+  }
+  return "info";
+}
+
+std::string quote(std::string_view s) { return boost::json::serialize(boost::json::string(s)); }
+
+}  // namespace
+
+void configure(std::string_view level, const std::string& file) {
+  std::lock_guard lock(mutex);
+  for (Level l : {Level::debug, Level::info, Level::warn, Level::error}) {
+    if (level == name_of(l)) threshold = l;
+  }
+  if (out && out != stderr) std::fclose(out);
+  out = file.empty() ? stderr : std::fopen(file.c_str(), "a");
+  if (!out) out = stderr;
+}
+
+void write(Level level, std::string_view component, std::string_view message,
+           std::initializer_list<Field> fields) {
+  if (level < threshold) return;
+  auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  std::string line = "{\"ts\":" + quote(format_time(now)) + ",\"level\":\"" + name_of(level) +
+                     "\",\"component\":" + quote(component) + ",\"msg\":" + quote(message);
+  for (const auto& f : fields) {
+    line += "," + quote(f.key) + ":" + (f.quoted ? quote(f.value) : f.value);
+  }
+  line += "}\n";
+  std::lock_guard lock(mutex);
+  std::FILE* target = out ? out : stderr;
+  std::fputs(line.c_str(), target);
+  std::fflush(target);
+}
+
+}  // namespace rapport::log

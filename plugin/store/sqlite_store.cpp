@@ -1,0 +1,475 @@
+// The SQLite store, through SOCI. WAL, foreign keys on, versioned migrations.
+#include <soci/soci.h>
+#include <soci/sqlite3/soci-sqlite3.h>
+
+#include "rapport/json.hpp"
+#include "store/soci_util.hpp"
+#include "store/store.hpp"
+
+namespace rapport {
+namespace {
+
+using soci_util::integer;
+using soci_util::text;
+
+// Each migration is a list of statements (SQLite prepares one at a time), applied in
+// one transaction together with the new schema version.
+const std::vector<std::vector<const char*>> kMigrations = {
+    // 1: the foundation
+    {
+        "CREATE TABLE people (id TEXT PRIMARY KEY, role TEXT NOT NULL, name TEXT NOT NULL,"
+        " email TEXT, specialty TEXT, subspecialty TEXT, program TEXT,"
+        " opted_out INTEGER NOT NULL DEFAULT 0)",
+        "CREATE TABLE rotations (id TEXT PRIMARY KEY, student_id TEXT NOT NULL,"
+        " site TEXT NOT NULL, specialty TEXT NOT NULL, subspecialty TEXT, kind TEXT NOT NULL,"
+        " start_date TEXT NOT NULL, end_date TEXT NOT NULL, status TEXT NOT NULL)",
+        "CREATE INDEX rotations_by_student ON rotations(student_id, start_date)",
+        "CREATE TABLE team_members (rotation_id TEXT NOT NULL REFERENCES rotations(id)"
+        " ON DELETE CASCADE, person_id TEXT NOT NULL, role TEXT NOT NULL,"
+        " start_date TEXT NOT NULL, end_date TEXT NOT NULL, PRIMARY KEY (rotation_id, person_id))",
+        "CREATE TABLE evaluations (id TEXT PRIMARY KEY, rotation_id TEXT NOT NULL,"
+        " evaluator_id TEXT NOT NULL, student_id TEXT NOT NULL, submitted_at TEXT NOT NULL,"
+        " score REAL NOT NULL, scale_min REAL NOT NULL, scale_max REAL NOT NULL,"
+        " would_recommend INTEGER, anonymous INTEGER NOT NULL DEFAULT 0)",
+        "CREATE INDEX evaluations_by_student ON evaluations(student_id)",
+        "CREATE TABLE inbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL,"
+        " event_id TEXT NOT NULL, type TEXT NOT NULL, subject TEXT NOT NULL,"
+        " occurred_at TEXT NOT NULL, received_at TEXT NOT NULL, payload TEXT NOT NULL,"
+        " UNIQUE (source, event_id))",
+        "CREATE TABLE progress (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
+        "CREATE TABLE failures (id INTEGER PRIMARY KEY AUTOINCREMENT, consumer TEXT NOT NULL,"
+        " seq INTEGER NOT NULL, message TEXT NOT NULL, at TEXT NOT NULL)",
+        "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, action_id TEXT NOT NULL"
+        " UNIQUE, hook TEXT NOT NULL, type TEXT NOT NULL, student_id TEXT NOT NULL,"
+        " contact_id TEXT NOT NULL, due_at TEXT NOT NULL, body TEXT NOT NULL)",
+        "CREATE INDEX outbox_by_student ON outbox(student_id)",
+        "CREATE TABLE timers (id TEXT PRIMARY KEY, due_at TEXT NOT NULL, event TEXT NOT NULL)",
+        "CREATE INDEX timers_by_due ON timers(due_at)",
+        "CREATE TABLE source_cursors (source TEXT NOT NULL, entity TEXT NOT NULL,"
+        " value TEXT NOT NULL, PRIMARY KEY (source, entity))",
+        "CREATE TABLE source_rows (source TEXT NOT NULL, entity TEXT NOT NULL,"
+        " row_key TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (source, entity, row_key))",
+    },
+};
+
+std::string opt_text(const soci::row& r, std::size_t i) { return text(r, i).value_or(""); }
+
+std::optional<std::string> nonempty(const std::optional<std::string>& s) {
+  return s && !s->empty() ? s : std::nullopt;
+}
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(const SqliteOptions& options) {
+    try {
+      sql_.open(soci::sqlite3, "db=\"" + options.path + "\" timeout=" +
+                                   std::to_string(std::max(1, options.busy_timeout_ms / 1000)));
+      sql_ << "PRAGMA journal_mode=WAL";
+      sql_ << "PRAGMA foreign_keys=ON";
+      sql_ << (options.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+      sql_ << "PRAGMA busy_timeout=" + std::to_string(options.busy_timeout_ms);
+    } catch (const soci::soci_error& e) {
+      throw StoreError("cannot open store \"" + options.path + "\": " + e.what());
+    }
+    migrate();
+  }
+
+  void begin() override {
+    if (depth_++ == 0) {
+      poisoned_ = false;
+      sql_ << "BEGIN IMMEDIATE";
+    }
+  }
+  void commit() override {
+    if (--depth_ > 0) return;
+    if (poisoned_) {
+      sql_ << "ROLLBACK";
+      throw StoreError("transaction rolled back by an inner failure");
+    }
+    sql_ << "COMMIT";
+  }
+  void rollback() override {
+    if (--depth_ > 0) {
+      poisoned_ = true;
+      return;
+    }
+    try {
+      sql_ << "ROLLBACK";
+    } catch (const soci::soci_error&) {
+      // Nothing to roll back (the failure ended the transaction already).
+    }
+  }
+
+  bool append_event(const Event& e, TimePoint received) override {
+    std::string type(to_string(e.type)), occurred = format_time(e.occurred),
+        at = format_time(received);
+    sql_ << "INSERT INTO inbox (source, event_id, type, subject, occurred_at, received_at, payload)"
+            " VALUES (:s, :i, :t, :sub, :o, :r, :p) ON CONFLICT (source, event_id) DO NOTHING",
+        soci::use(e.source), soci::use(e.id), soci::use(type), soci::use(e.subject),
+        soci::use(occurred), soci::use(at), soci::use(e.payload);
+    return changes() > 0;
+  }
+
+  std::vector<InboxEvent> events_after(std::int64_t seq, std::size_t limit) override {
+    long long after = seq, n = static_cast<long long>(limit);
+    soci::rowset<soci::row> rows =
+        (sql_.prepare << "SELECT seq, source, event_id, type, subject, occurred_at, payload"
+                         " FROM inbox WHERE seq > :a ORDER BY seq LIMIT :n",
+         soci::use(after), soci::use(n));
+    std::vector<InboxEvent> out;
+    for (const auto& r : rows) {
+      InboxEvent ie;
+      ie.seq = *integer(r, 0);
+      ie.event.source = opt_text(r, 1);
+      ie.event.id = opt_text(r, 2);
+      ie.event.type = parse_event_type(opt_text(r, 3)).value_or(EventType::person_updated);
+      ie.event.subject = opt_text(r, 4);
+      ie.event.occurred = parse_time(opt_text(r, 5)).value_or(TimePoint{});
+      ie.event.payload = opt_text(r, 6);
+      out.push_back(std::move(ie));
+    }
+    return out;
+  }
+
+  std::int64_t last_event_seq() override {
+    long long seq = 0;
+    soci::indicator ind;
+    sql_ << "SELECT MAX(seq) FROM inbox", soci::into(seq, ind);
+    return ind == soci::i_ok ? seq : 0;
+  }
+
+  std::int64_t progress(const std::string& consumer) override {
+    long long seq = 0;
+    sql_ << "SELECT seq FROM progress WHERE consumer = :c", soci::use(consumer), soci::into(seq);
+    return sql_.got_data() ? seq : 0;
+  }
+
+  void set_progress(const std::string& consumer, std::int64_t seq) override {
+    long long s = seq;
+    sql_ << "INSERT INTO progress (consumer, seq) VALUES (:c, :s)"
+            " ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq",
+        soci::use(consumer), soci::use(s);
+  }
+
+  void record_failure(const std::string& consumer, std::int64_t seq, const std::string& message,
+                      TimePoint at) override {
+    long long s = seq;
+    std::string when = format_time(at);
+    sql_ << "INSERT INTO failures (consumer, seq, message, at) VALUES (:c, :s, :m, :a)",
+        soci::use(consumer), soci::use(s), soci::use(message), soci::use(when);
+  }
+
+  bool add_action(const Action& a) override {
+    std::string type(to_string(a.type)), due = format_time(a.due), body = to_json(a);
+    sql_ << "INSERT INTO outbox (action_id, hook, type, student_id, contact_id, due_at, body)"
+            " VALUES (:i, :h, :t, :s, :c, :d, :b) ON CONFLICT (action_id) DO NOTHING",
+        soci::use(a.id), soci::use(a.hook), soci::use(type), soci::use(a.student_id),
+        soci::use(a.contact_id), soci::use(due), soci::use(body);
+    return changes() > 0;
+  }
+
+  std::vector<OutboxAction> actions_after(std::int64_t seq, std::size_t limit) override {
+    long long after = seq, n = static_cast<long long>(limit);
+    soci::rowset<soci::row> rows =
+        (sql_.prepare << "SELECT seq, body FROM outbox WHERE seq > :a ORDER BY seq LIMIT :n",
+         soci::use(after), soci::use(n));
+    std::vector<OutboxAction> out;
+    for (const auto& r : rows) out.push_back({*integer(r, 0), action_from_json(opt_text(r, 1))});
+    return out;
+  }
+
+  std::vector<Action> actions_of(const std::string& student_id) override {
+    soci::rowset<soci::row> rows =
+        (sql_.prepare << "SELECT body FROM outbox WHERE student_id = :s ORDER BY seq",
+         soci::use(student_id));
+    std::vector<Action> out;
+    for (const auto& r : rows) out.push_back(action_from_json(opt_text(r, 0)));
+    return out;
+  }
+
+  void put_timer(const Timer& t) override {
+    std::string due = format_time(t.due), event = to_json(t.event);
+    sql_ << "INSERT INTO timers (id, due_at, event) VALUES (:i, :d, :e)"
+            " ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, event = excluded.event",
+        soci::use(t.id), soci::use(due), soci::use(event);
+  }
+
+  void delete_timers_with_prefix(const std::string& prefix) override {
+    std::string lo = prefix, hi = prefix + "\xff";
+    sql_ << "DELETE FROM timers WHERE id >= :lo AND id < :hi", soci::use(lo), soci::use(hi);
+  }
+
+  std::vector<Timer> due_timers(TimePoint now, std::size_t limit) override {
+    std::string until = format_time(now);
+    long long n = static_cast<long long>(limit);
+    soci::rowset<soci::row> rows =
+        (sql_.prepare << "SELECT id, due_at, event FROM timers WHERE due_at <= :u"
+                         " ORDER BY due_at, id LIMIT :n",
+         soci::use(until), soci::use(n));
+    std::vector<Timer> out;
+    for (const auto& r : rows) {
+      out.push_back({opt_text(r, 0), parse_time(opt_text(r, 1)).value_or(TimePoint{}),
+                     event_from_json(opt_text(r, 2))});
+    }
+    return out;
+  }
+
+  void delete_timer(const std::string& id) override {
+    sql_ << "DELETE FROM timers WHERE id = :i", soci::use(id);
+  }
+
+  std::optional<std::string> cursor(const std::string& source, const std::string& entity) override {
+    std::string value;
+    sql_ << "SELECT value FROM source_cursors WHERE source = :s AND entity = :e",
+        soci::use(source), soci::use(entity), soci::into(value);
+    return sql_.got_data() ? std::optional<std::string>(value) : std::nullopt;
+  }
+
+  void set_cursor(const std::string& source, const std::string& entity,
+                  const std::string& value) override {
+    sql_ << "INSERT INTO source_cursors (source, entity, value) VALUES (:s, :e, :v)"
+            " ON CONFLICT (source, entity) DO UPDATE SET value = excluded.value",
+        soci::use(source), soci::use(entity), soci::use(value);
+  }
+
+  std::optional<std::string> row_hash(const std::string& source, const std::string& entity,
+                                      const std::string& key) override {
+    std::string hash;
+    sql_ << "SELECT hash FROM source_rows WHERE source = :s AND entity = :e AND row_key = :k",
+        soci::use(source), soci::use(entity), soci::use(key), soci::into(hash);
+    return sql_.got_data() ? std::optional<std::string>(hash) : std::nullopt;
+  }
+
+  void set_row_hash(const std::string& source, const std::string& entity, const std::string& key,
+                    const std::string& hash) override {
+    sql_ << "INSERT INTO source_rows (source, entity, row_key, hash) VALUES (:s, :e, :k, :h)"
+            " ON CONFLICT (source, entity, row_key) DO UPDATE SET hash = excluded.hash",
+        soci::use(source), soci::use(entity), soci::use(key), soci::use(hash);
+  }
+
+  void put_person(const Person& p) override {
+    std::string role(to_string(p.role));
+    soci::indicator ie = p.email ? soci::i_ok : soci::i_null,
+                    is = p.specialty ? soci::i_ok : soci::i_null,
+                    iss = p.subspecialty ? soci::i_ok : soci::i_null,
+                    ip = p.program ? soci::i_ok : soci::i_null;
+    std::string email = p.email.value_or(""), spec = p.specialty.value_or(""),
+                sub = p.subspecialty.value_or(""), program = p.program.value_or("");
+    int opted = p.opted_out ? 1 : 0;
+    sql_ << "INSERT INTO people (id, role, name, email, specialty, subspecialty, program,"
+            " opted_out) VALUES (:i, :r, :n, :e, :s, :ss, :p, :o) ON CONFLICT (id) DO UPDATE SET"
+            " role = excluded.role, name = excluded.name, email = excluded.email,"
+            " specialty = excluded.specialty, subspecialty = excluded.subspecialty,"
+            " program = excluded.program, opted_out = excluded.opted_out",
+        soci::use(p.id), soci::use(role), soci::use(p.name), soci::use(email, ie),
+        soci::use(spec, is), soci::use(sub, iss), soci::use(program, ip), soci::use(opted);
+  }
+
+  std::optional<Person> person(const std::string& id) override {
+    soci::rowset<soci::row> rows =
+        (sql_.prepare << "SELECT id, role, name, email, specialty, subspecialty, program,"
+                         " opted_out FROM people WHERE id = :i",
+         soci::use(id));
+    for (const auto& r : rows) {
+      Person p;
+      p.id = opt_text(r, 0);
+      p.role = parse_role(opt_text(r, 1)).value_or(Role::other);
+      p.name = opt_text(r, 2);
+      p.email = nonempty(text(r, 3));
+      p.specialty = nonempty(text(r, 4));
+      p.subspecialty = nonempty(text(r, 5));
+      p.program = nonempty(text(r, 6));
+      p.opted_out = integer(r, 7).value_or(0) != 0;
+      return p;
+    }
+    return std::nullopt;
+  }
+
+  void put_rotation(const Rotation& r) override {
+    std::string kind(to_string(r.kind)), status(to_string(r.status)), start = format_date(r.start),
+        end = format_date(r.end), sub = r.subspecialty.value_or("");
+    soci::indicator isub = r.subspecialty ? soci::i_ok : soci::i_null;
+    sql_ << "INSERT INTO rotations (id, student_id, site, specialty, subspecialty, kind,"
+            " start_date, end_date, status) VALUES (:i, :st, :si, :sp, :ss, :k, :b, :e, :s)"
+            " ON CONFLICT (id) DO UPDATE SET student_id = excluded.student_id,"
+            " site = excluded.site, specialty = excluded.specialty,"
+            " subspecialty = excluded.subspecialty, kind = excluded.kind,"
+            " start_date = excluded.start_date, end_date = excluded.end_date,"
+            " status = excluded.status",
+        soci::use(r.id), soci::use(r.student_id), soci::use(r.site), soci::use(r.specialty),
+        soci::use(sub, isub), soci::use(kind), soci::use(start), soci::use(end),
+        soci::use(status);
+  }
+
+  void put_team_member(const std::string& rotation_id, const TeamMember& m) override {
+    std::string role(to_string(m.role)), start = format_date(m.start), end = format_date(m.end);
+    sql_ << "INSERT INTO team_members (rotation_id, person_id, role, start_date, end_date)"
+            " VALUES (:r, :p, :ro, :s, :e) ON CONFLICT (rotation_id, person_id) DO UPDATE SET"
+            " role = excluded.role, start_date = excluded.start_date, end_date = excluded.end_date",
+        soci::use(rotation_id), soci::use(m.person_id), soci::use(role), soci::use(start),
+        soci::use(end);
+  }
+
+  void remove_team_member(const std::string& rotation_id, const std::string& person_id) override {
+    sql_ << "DELETE FROM team_members WHERE rotation_id = :r AND person_id = :p",
+        soci::use(rotation_id), soci::use(person_id);
+  }
+
+  std::optional<Rotation> rotation(const std::string& id) override {
+    auto found = rotations_where("id = :v", id);
+    if (found.empty()) return std::nullopt;
+    return std::move(found.front());
+  }
+
+  std::vector<Rotation> rotations_of(const std::string& student_id) override {
+    return rotations_where("student_id = :v", student_id);
+  }
+
+  void put_evaluation(const Evaluation& e) override {
+    std::string submitted = format_time(e.submitted);
+    int recommend = e.would_recommend.value_or(false) ? 1 : 0, anonymous = e.anonymous ? 1 : 0;
+    soci::indicator irec = e.would_recommend ? soci::i_ok : soci::i_null;
+    double score = e.score, lo = e.scale_min, hi = e.scale_max;
+    sql_ << "INSERT INTO evaluations (id, rotation_id, evaluator_id, student_id, submitted_at,"
+            " score, scale_min, scale_max, would_recommend, anonymous) VALUES (:i, :r, :ev, :st,"
+            " :su, :sc, :lo, :hi, :wr, :an) ON CONFLICT (id) DO UPDATE SET"
+            " rotation_id = excluded.rotation_id, evaluator_id = excluded.evaluator_id,"
+            " student_id = excluded.student_id, submitted_at = excluded.submitted_at,"
+            " score = excluded.score, scale_min = excluded.scale_min,"
+            " scale_max = excluded.scale_max, would_recommend = excluded.would_recommend,"
+            " anonymous = excluded.anonymous",
+        soci::use(e.id), soci::use(e.rotation_id), soci::use(e.evaluator_id),
+        soci::use(e.student_id), soci::use(submitted), soci::use(score), soci::use(lo),
+        soci::use(hi), soci::use(recommend, irec), soci::use(anonymous);
+  }
+
+  std::vector<Evaluation> evaluations_of(const std::string& student_id) override {
+    soci::rowset<soci::row> rows =
+        (sql_.prepare << "SELECT id, rotation_id, evaluator_id, student_id, submitted_at, score,"
+                         " scale_min, scale_max, would_recommend, anonymous FROM evaluations"
+                         " WHERE student_id = :s ORDER BY submitted_at, id",
+         soci::use(student_id));
+    std::vector<Evaluation> out;
+    for (const auto& r : rows) {
+      Evaluation e;
+      e.id = opt_text(r, 0);
+      e.rotation_id = opt_text(r, 1);
+      e.evaluator_id = opt_text(r, 2);
+      e.student_id = opt_text(r, 3);
+      e.submitted = parse_time(opt_text(r, 4)).value_or(TimePoint{});
+      e.score = soci_util::number(r, 5).value_or(0);
+      e.scale_min = soci_util::number(r, 6).value_or(0);
+      e.scale_max = soci_util::number(r, 7).value_or(1);
+      if (auto rec = integer(r, 8)) e.would_recommend = *rec != 0;
+      e.anonymous = integer(r, 9).value_or(0) != 0;
+      out.push_back(std::move(e));
+    }
+    return out;
+  }
+
+  StoreCounts counts() override {
+    StoreCounts c;
+    c.people = count("people");
+    c.rotations = count("rotations");
+    c.evaluations = count("evaluations");
+    c.events = count("inbox");
+    c.actions = count("outbox");
+    c.timers = count("timers");
+    c.events_by_type = group("inbox");
+    c.actions_by_type = group("outbox");
+    return c;
+  }
+
+  int schema_version() override {
+    int version = 0;
+    sql_ << "SELECT version FROM schema_version", soci::into(version);
+    return version;
+  }
+
+ private:
+  void migrate() {
+    sql_ << "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)";
+    int version = 0;
+    sql_ << "SELECT version FROM schema_version", soci::into(version);
+    if (!sql_.got_data()) sql_ << "INSERT INTO schema_version (version) VALUES (0)";
+    if (version > kStoreSchemaVersion) {
+      throw StoreError("the store's schema is version " + std::to_string(version) +
+                       ", newer than this rapport knows (" +
+                       std::to_string(kStoreSchemaVersion) + "); upgrade rapport");
+    }
+    for (int v = version; v < kStoreSchemaVersion; ++v) {
+      Transaction tx(*this);
+      for (const char* statement : kMigrations[v]) sql_ << statement;
+      int next = v + 1;
+      sql_ << "UPDATE schema_version SET version = :v", soci::use(next);
+      tx.commit();
+    }
+  }
+
+  std::vector<Rotation> rotations_where(const std::string& condition, const std::string& value) {
+    std::vector<Rotation> out;
+    {
+      soci::rowset<soci::row> rows =
+          (sql_.prepare << "SELECT id, student_id, site, specialty, subspecialty, kind,"
+                           " start_date, end_date, status FROM rotations WHERE " +
+                               condition + " ORDER BY start_date, id",
+           soci::use(value));
+      for (const auto& r : rows) {
+        Rotation rot;
+        rot.id = opt_text(r, 0);
+        rot.student_id = opt_text(r, 1);
+        rot.site = opt_text(r, 2);
+        rot.specialty = opt_text(r, 3);
+        rot.subspecialty = nonempty(text(r, 4));
+        rot.kind = parse_rotation_kind(opt_text(r, 5)).value_or(RotationKind::core);
+        rot.start = parse_date(opt_text(r, 6)).value_or(Date{});
+        rot.end = parse_date(opt_text(r, 7)).value_or(Date{});
+        rot.status = parse_rotation_status(opt_text(r, 8)).value_or(RotationStatus::scheduled);
+        out.push_back(std::move(rot));
+      }
+    }
+    for (auto& rot : out) {
+      soci::rowset<soci::row> rows =
+          (sql_.prepare << "SELECT person_id, role, start_date, end_date FROM team_members"
+                           " WHERE rotation_id = :r ORDER BY person_id",
+           soci::use(rot.id));
+      for (const auto& r : rows) {
+        rot.team.push_back({opt_text(r, 0), parse_role(opt_text(r, 1)).value_or(Role::other),
+                            parse_date(opt_text(r, 2)).value_or(rot.start),
+                            parse_date(opt_text(r, 3)).value_or(rot.end)});
+      }
+    }
+    return out;
+  }
+
+  std::int64_t count(const std::string& table) {
+    long long n = 0;
+    sql_ << "SELECT COUNT(*) FROM " + table, soci::into(n);
+    return n;
+  }
+
+  std::map<std::string, std::int64_t> group(const std::string& table) {
+    std::map<std::string, std::int64_t> out;
+    soci::rowset<soci::row> rows =
+        (sql_.prepare << "SELECT type, COUNT(*) FROM " + table + " GROUP BY type");
+    for (const auto& r : rows) out[opt_text(r, 0)] = integer(r, 1).value_or(0);
+    return out;
+  }
+
+  int changes() {
+    auto* backend = static_cast<soci::sqlite3_session_backend*>(sql_.get_backend());
+    return sqlite3_changes(backend->conn_);
+  }
+
+  soci::session sql_;
+  int depth_ = 0;
+  bool poisoned_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> open_sqlite_store(const SqliteOptions& options) {
+  return std::make_unique<SqliteStore>(options);
+}
+
+}  // namespace rapport

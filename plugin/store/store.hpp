@@ -1,0 +1,134 @@
+#pragma once
+// The one store interface. The engine, sources and sinks know nothing else about where
+// state lives; SQLite is the first implementation (PostgreSQL follows).
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "rapport/types.hpp"
+
+namespace rapport {
+
+struct InboxEvent {
+  std::int64_t seq = 0;
+  Event event;
+};
+
+struct OutboxAction {
+  std::int64_t seq = 0;
+  Action action;
+};
+
+// A durable timer: when `due` passes, `event` enters the inbox (once: the inbox is
+// unique on source and event id).
+struct Timer {
+  std::string id;
+  TimePoint due;
+  Event event;
+};
+
+struct StoreCounts {
+  std::int64_t people = 0, rotations = 0, evaluations = 0, events = 0, actions = 0, timers = 0;
+  std::map<std::string, std::int64_t> events_by_type, actions_by_type;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Transactions nest by counting: only the outermost commits. Use Transaction.
+  virtual void begin() = 0;
+  virtual void commit() = 0;
+  virtual void rollback() = 0;
+
+  // Inbox. append_event returns false when (source, id) is already there.
+  virtual bool append_event(const Event& event, TimePoint received) = 0;
+  virtual std::vector<InboxEvent> events_after(std::int64_t seq, std::size_t limit) = 0;
+  virtual std::int64_t last_event_seq() = 0;
+
+  // Progress of each consumer of the inbox (hooks, the mirror) and of each sink.
+  virtual std::int64_t progress(const std::string& consumer) = 0;
+  virtual void set_progress(const std::string& consumer, std::int64_t seq) = 0;
+  virtual void record_failure(const std::string& consumer, std::int64_t seq,
+                              const std::string& message, TimePoint at) = 0;
+
+  // Outbox. add_action returns false when the id is already there.
+  virtual bool add_action(const Action& action) = 0;
+  virtual std::vector<OutboxAction> actions_after(std::int64_t seq, std::size_t limit) = 0;
+  virtual std::vector<Action> actions_of(const std::string& student_id) = 0;
+
+  // Timers.
+  virtual void put_timer(const Timer& timer) = 0;
+  virtual void delete_timers_with_prefix(const std::string& prefix) = 0;
+  virtual std::vector<Timer> due_timers(TimePoint now, std::size_t limit) = 0;
+  virtual void delete_timer(const std::string& id) = 0;
+
+  // Source cursors and content hashes of rows already turned into events.
+  virtual std::optional<std::string> cursor(const std::string& source,
+                                            const std::string& entity) = 0;
+  virtual void set_cursor(const std::string& source, const std::string& entity,
+                          const std::string& value) = 0;
+  virtual std::optional<std::string> row_hash(const std::string& source,
+                                              const std::string& entity,
+                                              const std::string& key) = 0;
+  virtual void set_row_hash(const std::string& source, const std::string& entity,
+                            const std::string& key, const std::string& hash) = 0;
+
+  // The mirror of institutional data. put_rotation leaves the team alone.
+  virtual void put_person(const Person& person) = 0;
+  virtual std::optional<Person> person(const std::string& id) = 0;
+  virtual void put_rotation(const Rotation& rotation) = 0;
+  virtual void put_team_member(const std::string& rotation_id, const TeamMember& member) = 0;
+  virtual void remove_team_member(const std::string& rotation_id,
+                                  const std::string& person_id) = 0;
+  virtual std::optional<Rotation> rotation(const std::string& id) = 0;
+  virtual std::vector<Rotation> rotations_of(const std::string& student_id) = 0;
+  virtual void put_evaluation(const Evaluation& evaluation) = 0;
+  virtual std::vector<Evaluation> evaluations_of(const std::string& student_id) = 0;
+
+  virtual StoreCounts counts() = 0;
+  virtual int schema_version() = 0;
+};
+
+// RAII: rolls back unless committed.
+class Transaction {
+ public:
+  explicit Transaction(Store& store) : store_(store) { store_.begin(); }
+  ~Transaction() {
+    if (!done_) store_.rollback();
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  void commit() {
+    store_.commit();
+    done_ = true;
+  }
+
+ private:
+  Store& store_;
+  bool done_ = false;
+};
+
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct SqliteOptions {
+  std::string path;
+  bool synchronous_full = true;
+  int busy_timeout_ms = 5000;
+};
+
+// Opens (creating if needed) and migrates. Throws StoreError when the file's schema is
+// newer than this build knows, or the file cannot be opened.
+std::unique_ptr<Store> open_sqlite_store(const SqliteOptions& options);
+
+inline constexpr int kStoreSchemaVersion = 1;
+
+}  // namespace rapport

@@ -1,0 +1,169 @@
+#pragma once
+// The rapport/v1 domain vocabulary: plain types, standard library only.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rapport {
+
+using Clock = std::chrono::system_clock;
+using TimePoint = std::chrono::time_point<Clock, std::chrono::seconds>;
+using Date = std::chrono::sys_days;
+
+enum class Role {
+  student,
+  attending,
+  resident,
+  fellow,
+  nurse,
+  pharmacist,
+  social_worker,
+  other
+};
+
+enum class RotationKind { core, elective, sub_internship, away };
+enum class RotationStatus { scheduled, active, completed, cancelled };
+
+enum class EventType {
+  person_updated,  // a directory row changed (extension of DESIGN's list)
+  rotation_scheduled,
+  rotation_updated,
+  rotation_cancelled,
+  rotation_started,
+  rotation_midpoint,
+  rotation_ended,
+  evaluation_submitted,
+  team_changed,
+  followup_due
+};
+
+enum class ActionType {
+  introduce,
+  peer_connect,
+  mentor_suggest,
+  letter_candidate,
+  thank_you,
+  follow_up,
+  specialty_contact,
+  opportunity
+};
+
+// Wire names ("social_worker", "rotation.started", ...). parse_* return nullopt on
+// an unknown name; callers turn that into an error naming the field.
+std::string_view to_string(Role);
+std::string_view to_string(RotationKind);
+std::string_view to_string(RotationStatus);
+std::string_view to_string(EventType);
+std::string_view to_string(ActionType);
+std::optional<Role> parse_role(std::string_view);
+std::optional<RotationKind> parse_rotation_kind(std::string_view);
+std::optional<RotationStatus> parse_rotation_status(std::string_view);
+std::optional<EventType> parse_event_type(std::string_view);
+std::optional<ActionType> parse_action_type(std::string_view);
+
+// True for roles that supervise a student (attending, resident, fellow).
+bool is_supervisor(Role);
+bool is_physician(Role);
+
+struct Person {
+  std::string id;
+  Role role = Role::other;
+  std::string name;
+  std::optional<std::string> email;
+  std::optional<std::string> specialty;
+  std::optional<std::string> subspecialty;
+  std::optional<std::string> program;
+  bool opted_out = false;
+
+  bool operator==(const Person&) const = default;
+};
+
+struct TeamMember {
+  std::string person_id;
+  Role role = Role::other;
+  Date start;  // first day overlapping the student
+  Date end;    // last day overlapping the student
+
+  bool operator==(const TeamMember&) const = default;
+};
+
+struct Rotation {
+  std::string id;
+  std::string student_id;
+  std::string site;
+  std::string specialty;
+  std::optional<std::string> subspecialty;
+  RotationKind kind = RotationKind::core;
+  Date start;
+  Date end;  // last day, inclusive
+  RotationStatus status = RotationStatus::scheduled;
+  std::vector<TeamMember> team;
+
+  bool operator==(const Rotation&) const = default;
+};
+
+struct Evaluation {
+  std::string id;
+  std::string rotation_id;
+  std::string evaluator_id;
+  std::string student_id;
+  TimePoint submitted;
+  double score = 0;
+  double scale_min = 0;
+  double scale_max = 1;
+  std::optional<bool> would_recommend;
+  bool anonymous = false;
+
+  // The score mapped onto [0, 1] from the source's scale.
+  double normalized_score() const;
+  bool operator==(const Evaluation&) const = default;
+};
+
+// An event as it travels: a CloudEvents 1.0 envelope whose data is `payload`,
+// kept as rapport/v1 JSON text so that the SDK's headers need no JSON library.
+struct Event {
+  std::string id;
+  EventType type = EventType::rotation_scheduled;
+  std::string source;
+  TimePoint occurred;
+  std::string subject;  // the student's id (or the person's, for person.updated)
+  std::string payload;  // JSON object text
+
+  bool operator==(const Event&) const = default;
+};
+
+struct Action {
+  std::string id;  // deterministic: see make_action_id
+  ActionType type = ActionType::introduce;
+  std::string student_id;
+  std::string contact_id;
+  TimePoint created;  // the triggering event's time, so reprocessing is identical
+  TimePoint due;
+  std::string reason;  // one sentence a student can read
+  std::map<std::string, std::string> evidence;
+  std::string hook;
+  std::string event_id;  // "<source>/<event id>" that produced it
+
+  bool operator==(const Action&) const = default;
+};
+
+// Same hook, same event, same contact and type: same id, whenever it is computed.
+std::string make_action_id(std::string_view hook, std::string_view event_key,
+                           ActionType type, std::string_view contact_id);
+
+// A stable 128-bit hash of text as 32 hex digits (FNV-1a based; for ids and change
+// detection, not for security).
+std::string content_hash(std::string_view text);
+
+// "2026-03-02" <-> Date; "2026-03-02T08:00:00Z" <-> TimePoint. nullopt when malformed.
+std::optional<Date> parse_date(std::string_view);
+std::optional<TimePoint> parse_time(std::string_view);
+std::string format_date(Date);
+std::string format_time(TimePoint);
+
+}  // namespace rapport

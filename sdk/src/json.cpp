@@ -1,0 +1,304 @@
+#include "rapport/json.hpp"
+
+#include <boost/json.hpp>
+
+namespace rapport {
+namespace json = boost::json;
+namespace {
+
+// Reads fields of one JSON object and names the full path of whatever is wrong.
+class Reader {
+ public:
+  Reader(const json::value& v, std::string path) : path_(std::move(path)) {
+    if (!v.is_object()) throw JsonError(where("") + "expected an object");
+    obj_ = &v.as_object();
+  }
+
+  const json::value* find(std::string_view key) const { return obj_->if_contains(key); }
+
+  std::string str(std::string_view key) const {
+    auto s = opt_str(key);
+    if (!s) throw JsonError(where(key) + "is required");
+    return *s;
+  }
+  std::optional<std::string> opt_str(std::string_view key) const {
+    const auto* v = find(key);
+    if (!v || v->is_null()) return std::nullopt;
+    if (!v->is_string()) throw JsonError(where(key) + "expected a string");
+    return std::string(v->as_string());
+  }
+  double number(std::string_view key) const {
+    const auto* v = find(key);
+    if (!v) throw JsonError(where(key) + "is required");
+    if (v->is_double()) return v->as_double();
+    if (v->is_int64()) return double(v->as_int64());
+    if (v->is_uint64()) return double(v->as_uint64());
+    throw JsonError(where(key) + "expected a number");
+  }
+  std::optional<bool> opt_bool(std::string_view key) const {
+    const auto* v = find(key);
+    if (!v || v->is_null()) return std::nullopt;
+    if (!v->is_bool()) throw JsonError(where(key) + "expected true or false");
+    return v->as_bool();
+  }
+  Date date(std::string_view key) const {
+    auto d = parse_date(str(key));
+    if (!d) throw JsonError(where(key) + "expected a date YYYY-MM-DD");
+    return *d;
+  }
+  TimePoint time(std::string_view key) const {
+    auto t = parse_time(str(key));
+    if (!t) throw JsonError(where(key) + "expected an RFC 3339 time such as 2026-03-02T08:00:00Z");
+    return *t;
+  }
+  template <typename E>
+  E enumeration(std::string_view key, std::optional<E> (*parse)(std::string_view)) const {
+    auto text = str(key);
+    auto e = parse(text);
+    if (!e) throw JsonError(where(key) + "unknown value \"" + text + "\"");
+    return *e;
+  }
+  Reader child(std::string_view key) const {
+    const auto* v = find(key);
+    if (!v) throw JsonError(where(key) + "is required");
+    return Reader(*v, sub(key));
+  }
+  const json::array& array(std::string_view key) const {
+    const auto* v = find(key);
+    if (!v || !v->is_array()) throw JsonError(where(key) + "expected an array");
+    return v->as_array();
+  }
+  std::string sub(std::string_view key) const {
+    return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
+  }
+
+ private:
+  std::string where(std::string_view key) const {
+    std::string p = key.empty() ? path_ : sub(key);
+    return p.empty() ? std::string() : "field '" + p + "': ";
+  }
+
+  const json::object* obj_ = nullptr;
+  std::string path_;
+};
+
+json::value parse_text(const std::string& text) {
+  json::error_code ec;
+  auto v = json::parse(text, ec);
+  if (ec) throw JsonError("malformed JSON: " + ec.message());
+  return v;
+}
+
+void put_opt(json::object& o, std::string_view key, const std::optional<std::string>& v) {
+  if (v) o[key] = *v;
+}
+
+json::object person_object(const Person& p) {
+  json::object o;
+  o["schema"] = kSchema;
+  o["id"] = p.id;
+  o["role"] = to_string(p.role);
+  o["name"] = p.name;
+  put_opt(o, "email", p.email);
+  put_opt(o, "specialty", p.specialty);
+  put_opt(o, "subspecialty", p.subspecialty);
+  put_opt(o, "program", p.program);
+  o["opted_out"] = p.opted_out;
+  return o;
+}
+
+Person person_from(const Reader& r) {
+  Person p;
+  p.id = r.str("id");
+  p.role = r.enumeration("role", parse_role);
+  p.name = r.opt_str("name").value_or("");
+  p.email = r.opt_str("email");
+  p.specialty = r.opt_str("specialty");
+  p.subspecialty = r.opt_str("subspecialty");
+  p.program = r.opt_str("program");
+  p.opted_out = r.opt_bool("opted_out").value_or(false);
+  return p;
+}
+
+json::object rotation_object(const Rotation& r) {
+  json::object o;
+  o["schema"] = kSchema;
+  o["id"] = r.id;
+  o["student"] = r.student_id;
+  o["site"] = r.site;
+  o["specialty"] = r.specialty;
+  put_opt(o, "subspecialty", r.subspecialty);
+  o["kind"] = to_string(r.kind);
+  o["start"] = format_date(r.start);
+  o["end"] = format_date(r.end);
+  o["status"] = to_string(r.status);
+  json::array team;
+  for (const auto& m : r.team) {
+    team.push_back(json::object{{"person", m.person_id},
+                                {"role", to_string(m.role)},
+                                {"start", format_date(m.start)},
+                                {"end", format_date(m.end)}});
+  }
+  o["team"] = std::move(team);
+  return o;
+}
+
+Rotation rotation_from(const Reader& r) {
+  Rotation rot;
+  rot.id = r.str("id");
+  rot.student_id = r.str("student");
+  rot.site = r.str("site");
+  rot.specialty = r.str("specialty");
+  rot.subspecialty = r.opt_str("subspecialty");
+  rot.kind = r.enumeration("kind", parse_rotation_kind);
+  rot.start = r.date("start");
+  rot.end = r.date("end");
+  if (rot.end < rot.start) throw JsonError("field '" + r.sub("end") + "': ends before it starts");
+  rot.status = r.find("status") ? r.enumeration("status", parse_rotation_status)
+                                : RotationStatus::scheduled;
+  if (r.find("team")) {
+    const auto& team = r.array("team");
+    for (std::size_t i = 0; i < team.size(); ++i) {
+      Reader m(team[i], r.sub("team[" + std::to_string(i) + "]"));
+      TeamMember member;
+      member.person_id = m.str("person");
+      member.role = m.enumeration("role", parse_role);
+      member.start = m.find("start") ? m.date("start") : rot.start;
+      member.end = m.find("end") ? m.date("end") : rot.end;
+      rot.team.push_back(std::move(member));
+    }
+  }
+  return rot;
+}
+
+json::object evaluation_object(const Evaluation& e) {
+  json::object o;
+  o["schema"] = kSchema;
+  o["id"] = e.id;
+  o["rotation"] = e.rotation_id;
+  o["evaluator"] = e.evaluator_id;
+  o["student"] = e.student_id;
+  o["submitted"] = format_time(e.submitted);
+  o["score"] = e.score;
+  o["scale"] = json::object{{"min", e.scale_min}, {"max", e.scale_max}};
+  if (e.would_recommend) o["would_recommend"] = *e.would_recommend;
+  o["anonymous"] = e.anonymous;
+  return o;
+}
+
+Evaluation evaluation_from(const Reader& r) {
+  Evaluation e;
+  e.id = r.str("id");
+  e.rotation_id = r.str("rotation");
+  e.evaluator_id = r.str("evaluator");
+  e.student_id = r.str("student");
+  e.submitted = r.time("submitted");
+  e.score = r.number("score");
+  auto scale = r.child("scale");
+  e.scale_min = scale.number("min");
+  e.scale_max = scale.number("max");
+  if (e.scale_max <= e.scale_min) {
+    throw JsonError("field '" + r.sub("scale") + "': max must be greater than min");
+  }
+  e.would_recommend = r.opt_bool("would_recommend");
+  e.anonymous = r.opt_bool("anonymous").value_or(false);
+  return e;
+}
+
+}  // namespace
+
+std::string to_json(const Person& p) { return json::serialize(person_object(p)); }
+std::string to_json(const Rotation& r) { return json::serialize(rotation_object(r)); }
+std::string to_json(const Evaluation& e) { return json::serialize(evaluation_object(e)); }
+
+std::string to_json(const Event& e) {
+  json::object o;
+  o["specversion"] = "1.0";
+  o["id"] = e.id;
+  o["source"] = e.source;
+  o["type"] = to_string(e.type);
+  o["time"] = format_time(e.occurred);
+  o["subject"] = e.subject;
+  o["datacontenttype"] = "application/json";
+  o["dataschema"] = kSchema;
+  o["data"] = e.payload.empty() ? json::value(json::object{}) : parse_text(e.payload);
+  return json::serialize(o);
+}
+
+std::string to_json(const Action& a) {
+  json::object data;
+  data["schema"] = kSchema;
+  data["type"] = to_string(a.type);
+  data["student"] = a.student_id;
+  data["contact"] = a.contact_id;
+  data["due"] = format_time(a.due);
+  data["reason"] = a.reason;
+  json::object evidence;
+  for (const auto& [k, v] : a.evidence) evidence[k] = v;
+  data["evidence"] = std::move(evidence);
+  data["hook"] = a.hook;
+  data["event"] = a.event_id;
+
+  json::object o;
+  o["specversion"] = "1.0";
+  o["id"] = a.id;
+  o["source"] = "rapport/hooks/" + a.hook;
+  o["type"] = "rapport.action." + std::string(to_string(a.type));
+  o["time"] = format_time(a.created);
+  o["subject"] = a.student_id;
+  o["datacontenttype"] = "application/json";
+  o["dataschema"] = kSchema;
+  o["data"] = std::move(data);
+  return json::serialize(o);
+}
+
+Person person_from_json(const std::string& text) {
+  return person_from(Reader(parse_text(text), ""));
+}
+Rotation rotation_from_json(const std::string& text) {
+  return rotation_from(Reader(parse_text(text), ""));
+}
+Evaluation evaluation_from_json(const std::string& text) {
+  return evaluation_from(Reader(parse_text(text), ""));
+}
+
+Event event_from_json(const std::string& text) {
+  auto v = parse_text(text);
+  Reader r(v, "");
+  if (r.str("specversion") != "1.0") throw JsonError("field 'specversion': expected \"1.0\"");
+  Event e;
+  e.id = r.str("id");
+  e.source = r.str("source");
+  e.type = r.enumeration("type", parse_event_type);
+  e.occurred = r.time("time");
+  e.subject = r.opt_str("subject").value_or("");
+  const auto* data = r.find("data");
+  if (!data || !data->is_object()) throw JsonError("field 'data': expected an object");
+  e.payload = json::serialize(*data);
+  return e;
+}
+
+Action action_from_json(const std::string& text) {
+  auto v = parse_text(text);
+  Reader r(v, "");
+  auto d = r.child("data");
+  Action a;
+  a.id = r.str("id");
+  a.created = r.time("time");
+  a.type = d.enumeration("type", parse_action_type);
+  a.student_id = d.str("student");
+  a.contact_id = d.str("contact");
+  a.due = d.time("due");
+  a.reason = d.str("reason");
+  if (const auto* ev = d.find("evidence")) {
+    Reader evidence(*ev, "data.evidence");
+    for (const auto& [k, val] : ev->as_object()) {
+      a.evidence[std::string(k)] = evidence.str(k);
+    }
+  }
+  a.hook = d.str("hook");
+  a.event_id = d.str("event");
+  return a;
+}
+
+}  // namespace rapport
