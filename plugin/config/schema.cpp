@@ -275,6 +275,7 @@ void reference_of(const Schema& s, std::ostringstream& os, std::set<const Schema
     std::string def = k.default_value ? "`" + *k.default_value + "`"
                                       : (k.required ? "required" : "—");
     if (k.default_value && k.default_value->empty()) def = "`\"\"`";
+    if (k.type == Type::section || k.type == Type::sections) def = "—";
     std::string bounds;
     if (std::isfinite(k.min) || std::isfinite(k.max)) {
       std::ostringstream b;

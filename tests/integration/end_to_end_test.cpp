@@ -1,0 +1,112 @@
+// The real daemon on the small institution, with the demo's config: the exact actions it
+// writes, and the same set after kill -9 at a random moment and a restart.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "support/fixture.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace rapport::test;
+using Catch::Matchers::Contains;
+
+namespace {
+
+std::vector<std::string> run_args(const std::string& pace) {
+  return {rapport_binary(), "run",    "-c",    demo_config_path(), "--from", "2027-01-01",
+          "--to",           "2027-02-20", "--pace", pace};
+}
+
+std::set<std::string> ids_of(const std::string& path, std::size_t& lines) {
+  std::set<std::string> ids;
+  auto all = read_lines(path);
+  lines = all.size();
+  for (const auto& line : all) {
+    ids.insert(std::string(boost::json::parse(line).at("id").as_string()));
+  }
+  return ids;
+}
+
+}  // namespace
+
+TEST_CASE("the daemon turns the institution's database into exactly the expected actions",
+          "[integration][e2e]") {
+  TempDir dir;
+  write_small_institution(dir.file("institution.db"));
+  auto r = run_command(run_args("0ms"), {{"RAPPORT_DEMO_DIR", dir.path()}});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto actions = dir.file("actions.jsonl");
+  CHECK(action_keys_of_file(actions) == expected_small_institution_actions());
+
+  // Each line is a CloudEvent with the contact's details read from the store.
+  auto first = boost::json::parse(read_lines(actions).at(0));
+  CHECK(first.at("specversion") == "1.0");
+  CHECK(first.at("type") == "rapport.action.introduce");
+  CHECK(first.at("data").at("contact_details").at("name") == "Dr. Ada Example");
+  CHECK(first.at("data").at("reason") ==
+        "Your supervising attending on the Internal Medicine team at Test General: introduce "
+        "yourself on your first day.");
+
+  // Logs carry ids, never names or emails.
+  CHECK(r.err.find("Example") == std::string::npos);
+  CHECK(r.err.find("@example.edu") == std::string::npos);
+
+  SECTION("running the same period again adds nothing") {
+    auto again = run_command(run_args("0ms"), {{"RAPPORT_DEMO_DIR", dir.path()}});
+    REQUIRE(again.exit_code == 0);
+    CHECK(read_lines(actions).size() == expected_small_institution_actions().size());
+  }
+}
+
+TEST_CASE("killed with SIGKILL at a random moment and restarted, the daemon loses and "
+          "duplicates nothing",
+          "[integration][e2e][crash]") {
+  std::mt19937 rng(std::random_device{}());
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    TempDir dir;
+    write_small_institution(dir.file("institution.db"));
+    std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};
+    {
+      // 51 simulated days at 40 ms each: about two seconds of work to interrupt.
+      Process daemon(run_args("40ms"), env, dir.path());
+      auto wait_ms = 100 + rng() % 1900;
+      std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
+      INFO("killed after " << wait_ms << " ms");
+      daemon.kill(SIGKILL);
+      daemon.wait();
+    }
+    auto restarted = run_command(run_args("0ms"), env);
+    INFO(restarted.err);
+    REQUIRE(restarted.exit_code == 0);
+    std::size_t lines = 0;
+    auto ids = ids_of(dir.file("actions.jsonl"), lines);
+    CHECK(lines == ids.size());  // no action delivered twice
+    CHECK(action_keys_of_file(dir.file("actions.jsonl")) == expected_small_institution_actions());
+  }
+}
+
+TEST_CASE("serve runs on the real clock and stops cleanly on SIGTERM", "[integration][serve]") {
+  TempDir dir;
+  write_small_institution(dir.file("institution.db"));
+  Process daemon({rapport_binary(), "serve", "-c", demo_config_path()},
+                 {{"RAPPORT_DEMO_DIR", dir.path()}}, dir.path());
+  // Wait (bounded) until the first step has mirrored the directory into the store.
+  for (int i = 0; i < 100 && read_text(dir.file("rapport.db")).empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  REQUIRE(daemon.running());
+  daemon.kill(SIGTERM);
+  auto finished = daemon.wait();
+  CHECK(finished.exit_code == 0);
+}

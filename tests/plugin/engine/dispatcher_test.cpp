@@ -1,0 +1,109 @@
+#include <catch2/catch.hpp>
+
+#include "engine/dispatcher.hpp"
+#include "hooks/introductions/introductions.hpp"
+#include "rapport/json.hpp"
+#include "support/fake_context.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace rapport;
+
+namespace {
+
+class ThrowingHook : public Hook {
+ public:
+  std::string name() const override { return "broken"; }
+  std::vector<EventType> subscribed() const override { return {EventType::rotation_started}; }
+  std::vector<Action> handle(const Event&, const HookContext&) override {
+    throw std::runtime_error("boom");
+  }
+};
+
+struct Fixture {
+  test::TempDir dir;
+  std::unique_ptr<Store> store = open_sqlite_store({dir.file("rapport.db"), false, 1000});
+  std::vector<std::unique_ptr<Hook>> hooks;
+  TimePoint now = *parse_time("2027-01-04T00:00:00Z");
+  Rotation rotation = test::make_rotation("R1", "S1", "2027-01-04", "2027-01-31",
+                                          {{"P1", Role::attending}, {"P2", Role::nurse}});
+
+  Fixture() {
+    hooks.push_back(std::make_unique<hooks::Introductions>("introductions",
+                                                           hooks::IntroductionsOptions{}));
+    for (const char* id : {"S1", "P1", "P2"}) {
+      Person p;
+      p.id = id;
+      p.role = id[0] == 'S' ? Role::student : Role::other;
+      p.name = "Someone";
+      store->put_person(p);
+    }
+    append(test::event_for(rotation, EventType::rotation_scheduled, "2027-01-01T00:00:00Z"));
+    append(test::event_for(rotation, EventType::rotation_started, "2027-01-04T00:00:00Z"));
+  }
+  void append(const Event& e) { store->append_event(e, now); }
+  DispatchStats run() { return Dispatcher(*store, hooks, 100).run(now); }
+};
+
+}  // namespace
+
+TEST_CASE("the dispatcher applies events to the mirror and runs subscribed hooks",
+          "[dispatcher]") {
+  Fixture f;
+  auto stats = f.run();
+  CHECK(stats.events == 2);
+  CHECK(stats.actions == 2);
+  CHECK(f.store->rotation("R1"));
+  CHECK(f.store->actions_of("S1").size() == 2);
+  CHECK(f.run().events == 0);  // drained
+}
+
+TEST_CASE("reprocessing the inbox never creates a second action", "[dispatcher][idempotency]") {
+  Fixture f;
+  f.run();
+  // As after a crash that lost the progress but not the outbox rows.
+  f.store->set_progress(kMirrorConsumer, 0);
+  f.store->set_progress("introductions", 0);
+  auto again = f.run();
+  CHECK(again.events == 2);
+  CHECK(again.actions == 0);
+  CHECK(f.store->actions_after(0, 100).size() == 2);
+}
+
+TEST_CASE("a failing hook is recorded and the other hooks go on", "[dispatcher]") {
+  Fixture f;
+  f.hooks.insert(f.hooks.begin(), std::make_unique<ThrowingHook>());
+  auto stats = f.run();
+  CHECK(stats.failures == 1);
+  CHECK(stats.actions == 2);
+  CHECK(f.store->progress("broken") == f.store->last_event_seq());
+}
+
+TEST_CASE("an event whose data does not fit its type does not block the inbox", "[dispatcher]") {
+  Fixture f;
+  f.append(Event{"bad", EventType::evaluation_submitted, "test", f.now, "S1", "{\"id\":1}"});
+  auto stats = f.run();
+  CHECK(stats.failures == 1);
+  CHECK(f.store->progress(kMirrorConsumer) == f.store->last_event_seq());
+}
+
+TEST_CASE("no action about a student who opted out, and no opted-out contact suggested",
+          "[dispatcher][opt-out]") {
+  Fixture f;
+  SECTION("student opted out") {
+    auto s = *f.store->person("S1");
+    s.opted_out = true;
+    f.store->put_person(s);
+    auto stats = f.run();
+    CHECK(stats.actions == 0);
+    CHECK(stats.suppressed == 2);
+  }
+  SECTION("one contact opted out") {
+    auto p = *f.store->person("P2");
+    p.opted_out = true;
+    f.store->put_person(p);
+    f.run();
+    auto actions = f.store->actions_of("S1");
+    REQUIRE(actions.size() == 1);
+    CHECK(actions[0].contact_id == "P1");
+  }
+}

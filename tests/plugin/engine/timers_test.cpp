@@ -1,0 +1,75 @@
+#include <catch2/catch.hpp>
+
+#include "engine/dispatcher.hpp"
+#include "engine/timers.hpp"
+#include "support/fake_context.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace rapport;
+
+namespace {
+
+std::vector<std::string> fired_types(Store& store, std::int64_t after = 0) {
+  std::vector<std::string> out;
+  for (const auto& e : store.events_after(after, 100)) {
+    if (e.event.source == kSchedulerSource) {
+      out.push_back(std::string(to_string(e.event.type)) + "@" + format_time(e.event.occurred));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a rotation's start, midpoint and end become timers at UTC midnight", "[timers]") {
+  auto r = test::make_rotation("R1", "S1", "2027-01-04", "2027-01-31", {});
+  auto timers = rotation_timers(r);
+  REQUIRE(timers.size() == 3);
+  CHECK(format_time(timers[0].due) == "2027-01-04T00:00:00Z");
+  CHECK(timers[0].event.type == EventType::rotation_started);
+  CHECK(format_time(timers[1].due) == "2027-01-17T00:00:00Z");  // 4 + 27/2 days
+  CHECK(format_time(timers[2].due) == "2027-02-01T00:00:00Z");  // the day after the last
+  CHECK(timers[2].event.type == EventType::rotation_ended);
+}
+
+TEST_CASE("durable timers fire once, when due, through the inbox", "[timers]") {
+  test::TempDir dir;
+  auto store = open_sqlite_store({dir.file("rapport.db"), false, 1000});
+  std::vector<std::unique_ptr<Hook>> no_hooks;
+  auto at = [](const char* t) { return *parse_time(t); };
+  auto r = test::make_rotation("R1", "S1", "2027-01-04", "2027-01-31", {});
+  store->append_event(test::event_for(r, EventType::rotation_scheduled, "2027-01-01T00:00:00Z"),
+                      at("2027-01-01T00:00:00Z"));
+  Dispatcher(*store, no_hooks, 100).run(at("2027-01-01T00:00:00Z"));
+
+  CHECK(fire_due_timers(*store, at("2027-01-03T23:59:59Z"), 10) == 0);
+  CHECK(fire_due_timers(*store, at("2027-01-04T00:00:00Z"), 10) == 1);
+  CHECK(fire_due_timers(*store, at("2027-01-04T00:00:00Z"), 10) == 0);
+
+  SECTION("a restart after the timers fired does not fire them again") {
+    store.reset();
+    store = open_sqlite_store({dir.file("rapport.db"), false, 1000});
+    CHECK(fire_due_timers(*store, at("2027-01-20T00:00:00Z"), 10) == 1);  // the midpoint
+    CHECK(fired_types(*store) == std::vector<std::string>{"rotation.started@2027-01-04T00:00:00Z",
+                                                          "rotation.midpoint@2027-01-17T00:00:00Z"});
+  }
+  SECTION("a cancelled rotation's remaining timers are gone") {
+    store->append_event(test::event_for(r, EventType::rotation_cancelled, "2027-01-05T00:00:00Z"),
+                        at("2027-01-05T00:00:00Z"));
+    Dispatcher(*store, no_hooks, 100).run(at("2027-01-05T00:00:00Z"));
+    CHECK(fire_due_timers(*store, at("2027-12-31T00:00:00Z"), 10) == 0);
+  }
+  SECTION("a rotation moved later ends at its new date") {
+    auto moved = r;
+    moved.end = *parse_date("2027-02-14");
+    Event update = test::event_for(moved, EventType::rotation_updated, "2027-01-05T00:00:00Z");
+    store->append_event(update, at("2027-01-05T00:00:00Z"));
+    Dispatcher(*store, no_hooks, 100).run(at("2027-01-05T00:00:00Z"));
+    auto before = store->last_event_seq();
+    fire_due_timers(*store, at("2027-02-01T00:00:00Z"), 10);
+    CHECK(fired_types(*store, before) ==
+          std::vector<std::string>{"rotation.midpoint@2027-01-24T00:00:00Z"});
+    fire_due_timers(*store, at("2027-02-15T00:00:00Z"), 10);
+    CHECK(fired_types(*store, before).back() == "rotation.ended@2027-02-15T00:00:00Z");
+  }
+}

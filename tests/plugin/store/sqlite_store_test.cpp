@@ -1,0 +1,124 @@
+#include <catch2/catch.hpp>
+
+#include <soci/soci.h>
+#include <soci/sqlite3/soci-sqlite3.h>
+
+#include "store/store.hpp"
+#include "support/fake_context.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace rapport;
+using Catch::Matchers::Contains;
+
+namespace {
+std::unique_ptr<Store> open(const test::TempDir& dir) {
+  return open_sqlite_store({dir.file("rapport.db"), true, 1000});
+}
+Event event(std::string source, std::string id) {
+  return Event{std::move(id), EventType::rotation_started, std::move(source),
+               *parse_time("2027-01-04T00:00:00Z"), "S1", "{}"};
+}
+}  // namespace
+
+TEST_CASE("migrations bring a new store to the current schema version, once", "[store]") {
+  test::TempDir dir;
+  CHECK(open(dir)->schema_version() == kStoreSchemaVersion);
+  CHECK(open(dir)->schema_version() == kStoreSchemaVersion);  // reopening applies nothing
+}
+
+TEST_CASE("a store whose schema is newer than this build is refused", "[store]") {
+  test::TempDir dir;
+  open(dir);
+  {
+    soci::session sql(soci::sqlite3, "db=\"" + dir.file("rapport.db") + "\"");
+    sql << "UPDATE schema_version SET version = 99";
+  }
+  CHECK_THROWS_WITH(open(dir), Contains("version 99, newer than this rapport knows"));
+}
+
+TEST_CASE("the inbox keeps one event per source and id, in arrival order", "[store][inbox]") {
+  test::TempDir dir;
+  auto store = open(dir);
+  auto now = *parse_time("2027-01-04T00:00:00Z");
+  CHECK(store->append_event(event("a", "1"), now));
+  CHECK_FALSE(store->append_event(event("a", "1"), now));
+  CHECK(store->append_event(event("b", "1"), now));
+  CHECK(store->append_event(event("a", "2"), now));
+  auto events = store->events_after(0, 10);
+  REQUIRE(events.size() == 3);
+  CHECK(events[0].event.source == "a");
+  CHECK(events[1].event.source == "b");
+  CHECK(events[2].event.id == "2");
+  CHECK(store->events_after(events[1].seq, 10).size() == 1);
+}
+
+TEST_CASE("the outbox keeps one action per id", "[store][outbox]") {
+  test::TempDir dir;
+  auto store = open(dir);
+  Action a;
+  a.id = "act_1";
+  a.hook = "h";
+  a.student_id = "S1";
+  a.contact_id = "P1";
+  a.reason = "r";
+  a.event_id = "e";
+  CHECK(store->add_action(a));
+  CHECK_FALSE(store->add_action(a));
+  CHECK(store->actions_after(0, 10).size() == 1);
+  CHECK(store->actions_of("S1").front() == a);
+}
+
+TEST_CASE("a transaction that is not committed leaves nothing behind", "[store]") {
+  test::TempDir dir;
+  auto store = open(dir);
+  auto now = *parse_time("2027-01-04T00:00:00Z");
+  {
+    Transaction tx(*store);
+    store->append_event(event("a", "1"), now);
+    {
+      Transaction inner(*store);
+      store->append_event(event("a", "2"), now);
+      inner.commit();
+    }
+  }  // outer not committed
+  CHECK(store->events_after(0, 10).empty());
+  {
+    Transaction tx(*store);
+    store->append_event(event("a", "3"), now);
+    tx.commit();
+  }
+  CHECK(store->events_after(0, 10).size() == 1);
+}
+
+TEST_CASE("the mirror stores people, rotations with their team, and evaluations", "[store]") {
+  test::TempDir dir;
+  auto store = open(dir);
+  Person p{"P1", Role::nurse, "Pat", std::nullopt, "Nursing", std::nullopt, std::nullopt, false};
+  store->put_person(p);
+  CHECK(store->person("P1") == p);
+  auto r = test::make_rotation("R1", "S1", "2027-01-04", "2027-01-31",
+                               {{"P1", Role::nurse}, {"P2", Role::attending}});
+  store->put_rotation(r);
+  for (const auto& m : r.team) store->put_team_member(r.id, m);
+  auto back = store->rotation("R1");
+  REQUIRE(back);
+  CHECK(back->team.size() == 2);
+  store->remove_team_member("R1", "P1");
+  CHECK(store->rotation("R1")->team.size() == 1);
+  CHECK(store->rotations_of("S1").size() == 1);
+}
+
+TEST_CASE("timers come back when due, in due order, and go by prefix", "[store][timers]") {
+  test::TempDir dir;
+  auto store = open(dir);
+  auto at = [](const char* t) { return *parse_time(t); };
+  store->put_timer({"rotation/R1/b", at("2027-01-10T00:00:00Z"), event("s", "b")});
+  store->put_timer({"rotation/R1/a", at("2027-01-05T00:00:00Z"), event("s", "a")});
+  store->put_timer({"rotation/R2/a", at("2027-01-06T00:00:00Z"), event("s", "c")});
+  auto due = store->due_timers(at("2027-01-06T00:00:00Z"), 10);
+  REQUIRE(due.size() == 2);
+  CHECK(due[0].id == "rotation/R1/a");
+  CHECK(due[1].id == "rotation/R2/a");
+  store->delete_timers_with_prefix("rotation/R1/");
+  CHECK(store->due_timers(at("2027-12-31T00:00:00Z"), 10).size() == 1);
+}

@@ -1,0 +1,131 @@
+#include <catch2/catch.hpp>
+
+#include "rapport/json.hpp"
+
+using namespace rapport;
+
+namespace {
+
+Rotation sample_rotation() {
+  Rotation r;
+  r.id = "R1";
+  r.student_id = "S1";
+  r.site = "Test General";
+  r.specialty = "Surgery";
+  r.subspecialty = "Vascular";
+  r.kind = RotationKind::sub_internship;
+  r.start = *parse_date("2027-03-01");
+  r.end = *parse_date("2027-03-28");
+  r.status = RotationStatus::active;
+  r.team = {{"P1", Role::attending, r.start, r.end},
+            {"P2", Role::social_worker, *parse_date("2027-03-15"), r.end}};
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("every domain type survives a JSON round trip", "[sdk][json]") {
+  SECTION("person") {
+    Person p{"P1", Role::pharmacist, "Pat Example", "p1@example.edu", "Pharmacy", std::nullopt,
+             "IM residency", true};
+    CHECK(person_from_json(to_json(p)) == p);
+  }
+  SECTION("rotation with its team") {
+    auto r = sample_rotation();
+    CHECK(rotation_from_json(to_json(r)) == r);
+  }
+  SECTION("evaluation, anonymous, with a recommendation") {
+    Evaluation e{"E1", "R1", "P1", "S1", *parse_time("2027-03-30T14:05:00Z"), 7, 1, 9, true,
+                 true};
+    CHECK(evaluation_from_json(to_json(e)) == e);
+    CHECK(e.normalized_score() == Approx(0.75));
+  }
+  SECTION("event in a CloudEvents envelope") {
+    Event e{"evt-1", EventType::rotation_started, "rapport/scheduler",
+            *parse_time("2027-03-01T00:00:00Z"), "S1", to_json(sample_rotation())};
+    auto text = to_json(e);
+    CHECK(text.find("\"specversion\":\"1.0\"") != std::string::npos);
+    auto back = event_from_json(text);
+    CHECK(back.id == e.id);
+    CHECK(back.type == e.type);
+    CHECK(back.occurred == e.occurred);
+    CHECK(rotation_from_json(back.payload) == sample_rotation());
+  }
+  SECTION("action in a CloudEvents envelope") {
+    Action a;
+    a.type = ActionType::thank_you;
+    a.hook = "thank_you";
+    a.event_id = "rapport/scheduler/R1/rotation.ended/2027-03-29";
+    a.id = make_action_id(a.hook, a.event_id, a.type, "P1");
+    a.student_id = "S1";
+    a.contact_id = "P1";
+    a.created = *parse_time("2027-03-29T00:00:00Z");
+    a.due = *parse_time("2027-04-01T00:00:00Z");
+    a.reason = "Thank them.";
+    a.evidence = {{"days_together", "28"}};
+    auto text = to_json(a);
+    CHECK(text.find("\"type\":\"rapport.action.thank_you\"") != std::string::npos);
+    CHECK(action_from_json(text) == a);
+  }
+}
+
+TEST_CASE("malformed JSON is rejected with the offending field named", "[sdk][json]") {
+  using Catch::Matchers::Contains;
+  CHECK_THROWS_WITH(person_from_json("{\"id\":\"P1\",\"role\":\"wizard\"}"),
+                    Contains("field 'role'") && Contains("wizard"));
+  CHECK_THROWS_WITH(person_from_json("{\"role\":\"nurse\"}"), Contains("field 'id'"));
+  CHECK_THROWS_WITH(person_from_json("{nope"), Contains("malformed JSON"));
+  auto rotation = to_json(sample_rotation());
+  auto bad_date = rotation;
+  bad_date.replace(bad_date.find("2027-03-01"), 10, "03/01/2027");
+  CHECK_THROWS_WITH(rotation_from_json(bad_date), Contains("field 'start'"));
+  auto bad_member = rotation;
+  bad_member.replace(bad_member.find("social_worker"), 13, "janitor");
+  CHECK_THROWS_WITH(rotation_from_json(bad_member), Contains("field 'team[1].role'"));
+  CHECK_THROWS_WITH(event_from_json("{\"specversion\":\"0.3\"}"), Contains("specversion"));
+}
+
+TEST_CASE("action ids are deterministic and differ by hook, event, type and contact",
+          "[sdk][ids]") {
+  auto id = make_action_id("introductions", "src/evt1", ActionType::introduce, "P1");
+  CHECK(id == make_action_id("introductions", "src/evt1", ActionType::introduce, "P1"));
+  CHECK(id.starts_with("act_"));
+  CHECK(id.size() == 36);
+  CHECK(id != make_action_id("introductions2", "src/evt1", ActionType::introduce, "P1"));
+  CHECK(id != make_action_id("introductions", "src/evt2", ActionType::introduce, "P1"));
+  CHECK(id != make_action_id("introductions", "src/evt1", ActionType::thank_you, "P1"));
+  CHECK(id != make_action_id("introductions", "src/evt1", ActionType::introduce, "P2"));
+  // No ambiguity from where one part ends and the next begins.
+  CHECK(make_action_id("a", "bc", ActionType::introduce, "d") !=
+        make_action_id("ab", "c", ActionType::introduce, "d"));
+}
+
+TEST_CASE("dates and times parse strictly", "[sdk][time]") {
+  CHECK(format_date(*parse_date("2027-02-28")) == "2027-02-28");
+  CHECK_FALSE(parse_date("2027-02-30"));
+  CHECK_FALSE(parse_date("2027-2-3"));
+  CHECK(format_time(*parse_time("2027-03-01T08:30:00Z")) == "2027-03-01T08:30:00Z");
+  CHECK(format_time(*parse_time("2027-03-01T08:30:00.250-05:00")) == "2027-03-01T13:30:00Z");
+  CHECK_FALSE(parse_time("2027-03-01T08:30:00"));
+  CHECK_FALSE(parse_time("2027-03-01T25:30:00Z"));
+}
+
+TEST_CASE("every enum has a wire name that parses back", "[sdk][vocabulary]") {
+  for (auto r : {Role::student, Role::attending, Role::resident, Role::fellow, Role::nurse,
+                 Role::pharmacist, Role::social_worker, Role::other}) {
+    CHECK(parse_role(to_string(r)) == r);
+  }
+  for (auto t : {EventType::person_updated, EventType::rotation_scheduled,
+                 EventType::rotation_updated, EventType::rotation_cancelled,
+                 EventType::rotation_started, EventType::rotation_midpoint,
+                 EventType::rotation_ended, EventType::evaluation_submitted,
+                 EventType::team_changed, EventType::followup_due}) {
+    CHECK(parse_event_type(to_string(t)) == t);
+  }
+  for (auto a : {ActionType::introduce, ActionType::peer_connect, ActionType::mentor_suggest,
+                 ActionType::letter_candidate, ActionType::thank_you, ActionType::follow_up,
+                 ActionType::specialty_contact, ActionType::opportunity}) {
+    CHECK(parse_action_type(to_string(a)) == a);
+  }
+  CHECK(to_string(EventType::rotation_started) == "rotation.started");
+}
