@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 #include "demo_config.hpp"  // generated from deploy/examples/demo.yaml
 #include "institution.hpp"
+#include "hooks/common/team_text.hpp"
 #include "log/log.hpp"
 
 namespace rapport::cli {
@@ -40,7 +41,7 @@ void print_summary(Store& store, const std::string& dir) {
                   format_date(std::chrono::floor<std::chrono::days>(a.due)).c_str(),
                   std::string(to_string(a.type)).c_str(),
                   contact ? contact->name.c_str() : a.contact_id.c_str(),
-                  contact ? std::string(to_string(contact->role)).c_str() : "?",
+                  contact ? hooks::readable(contact->role).c_str() : "?",
                   a.reason.c_str());
     }
   }
