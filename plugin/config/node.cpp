@@ -134,6 +134,7 @@ Node convert(const YAML::Node& in, const std::string& path, ParseContext& ctx) {
   switch (in.Type()) {
     case YAML::NodeType::Scalar:
       out.kind = Node::Kind::scalar;
+      out.plain = in.Tag() == "?";
       // Quoted "${X}" and plain ${X} are both interpolated; '!' tagged strings too.
       out.scalar = interpolate(in.Scalar(), out.mark, path, ctx);
       break;

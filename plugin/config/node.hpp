@@ -19,6 +19,7 @@ struct Node {
   Kind kind = Kind::null;
   Mark mark;
   std::string scalar;
+  bool plain = true;  // an unquoted scalar (typed when converted to JSON)
   std::vector<Node> items;                          // sequence
   std::vector<std::pair<std::string, Node>> entries;  // map, in file order
   std::vector<Mark> key_marks;                      // map: where each key is
@@ -54,6 +55,10 @@ struct ParseContext {
 
 // Parses YAML text. Syntax errors and interpolation errors go to ctx.diagnostics.
 Node parse_yaml(const std::string& text, ParseContext& ctx);
+
+// The node as JSON text: maps become objects, sequences arrays, plain scalars true/false,
+// numbers or null where they read as such, everything else strings.
+std::string to_json_text(const Node& node);
 
 // ${VAR}, ${VAR:-default}, ${VAR:?message}; $$ is a literal $. Errors go to ctx.
 std::string interpolate(std::string_view text, Mark mark, const std::string& path,

@@ -44,6 +44,7 @@ std::string type_name(const Key& k) {
     case Type::value_maps: return "map of value tables";
     case Type::section: return "section";
     case Type::sections: return "named sections";
+    case Type::any: return "any YAML";
   }
   return "?";
 }
@@ -180,6 +181,8 @@ Node check_value(const Node& n, const Key& k, const std::string& path, ParseCont
       return check_map_of_scalars(n, k, path, ctx);
     case Type::section:
       return validate(n, *k.schema, path, ctx);
+    case Type::any:
+      return n;
     case Type::sections: {
       if (n.kind == Node::Kind::null) {
         Node empty;
@@ -247,6 +250,8 @@ void emit(YAML::Emitter& out, const Node& n, const Schema* schema) {
         const Key* k = schema ? schema->find(key) : nullptr;
         if (k && k->type == Type::secret) {
           out << "********";
+        } else if (k && k->type == Type::any) {
+          emit(out, value, nullptr);
         } else if (k && k->type == Type::section) {
           emit(out, value, k->schema);
         } else if (k && k->type == Type::sections) {
@@ -317,7 +322,8 @@ Node default_node(const Key& k, const std::string& path, ParseContext& ctx) {
     case Type::sections:
     case Type::string_list:
     case Type::string_map:
-    case Type::value_maps: {
+    case Type::value_maps:
+    case Type::any: {
       ParseContext inner{"(default of " + path + ")", ctx.env, {}};
       Node n = parse_yaml(*k.default_value, inner);
       if (n.kind == Node::Kind::null) {

@@ -30,6 +30,7 @@ enum class Type {
   value_maps,   // field -> {their value -> our value}; fields limited to `choices`
   section,      // a nested schema
   sections,     // name -> nested schema chosen by `resolve`
+  any,          // any YAML, passed on as it is (a plugin's own config)
 };
 
 struct Schema;

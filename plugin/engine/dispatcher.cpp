@@ -1,7 +1,8 @@
 #include "engine/dispatcher.hpp"
 
 #include <algorithm>
-#include <map>
+#include <random>
+#include <set>
 
 #include "engine/mirror.hpp"
 #include "log/log.hpp"
@@ -34,6 +35,14 @@ bool subscribes(const Hook& hook, EventType type) {
   return std::find(types.begin(), types.end(), type) != types.end();
 }
 
+// 1 s, 2 s, 4 s ... capped at 5 min, each within ±20 %.
+std::chrono::seconds backoff(int attempts) {
+  static std::mt19937 rng{std::random_device{}()};
+  double base = std::min(300.0, double(1LL << std::min(attempts - 1, 20)));
+  double jitter = 0.8 + 0.4 * (double(rng() % 1000) / 1000.0);
+  return std::chrono::seconds(std::max<long long>(1, static_cast<long long>(base * jitter)));
+}
+
 }  // namespace
 
 bool permitted(Store& store, const Action& action) {
@@ -44,37 +53,57 @@ bool permitted(Store& store, const Action& action) {
 }
 
 Dispatcher::Dispatcher(Store& store, const std::vector<std::unique_ptr<Hook>>& hooks,
-                       std::size_t batch)
-    : store_(store), hooks_(hooks), batch_(batch) {}
+                       std::size_t batch, std::map<std::string, HookPolicy> policies)
+    : store_(store), hooks_(hooks), batch_(batch), policies_(std::move(policies)) {}
+
+HookPolicy Dispatcher::policy(const std::string& hook) const {
+  auto it = policies_.find(hook);
+  return it == policies_.end() ? HookPolicy{} : it->second;
+}
 
 DispatchStats Dispatcher::run(TimePoint now) {
   DispatchStats stats;
   for (;;) {
     Transaction tx(store_);
-    std::map<std::string, std::int64_t> progress;
-    progress[kMirrorConsumer] = store_.progress(kMirrorConsumer);
-    for (const auto& hook : hooks_) progress[hook->name()] = store_.progress(hook->name());
-    std::int64_t from = progress[kMirrorConsumer];
-    for (const auto& [consumer, seq] : progress) from = std::min(from, seq);
+    // Progress of every consumer that may run now; a hook waiting to retry sits out.
+    std::map<std::string, std::int64_t> reached;
+    reached[kMirrorConsumer] = store_.progress(kMirrorConsumer);
+    for (const auto& hook : hooks_) {
+      auto held = held_.find(hook->name());
+      if (held != held_.end() && held->second.until > now) continue;
+      reached[hook->name()] = store_.progress(hook->name());
+    }
+    const auto started = reached;
+    std::int64_t from = reached[kMirrorConsumer];
+    for (const auto& [consumer, seq] : reached) from = std::min(from, seq);
 
     auto events = store_.events_after(from, batch_);
     if (events.empty()) break;
     StoreContext context(store_, now);
+    std::set<std::string> blocked;  // asked to retry in this batch
     for (const auto& [seq, event] : events) {
       ++stats.events;
-      if (progress[kMirrorConsumer] < seq) {
+      if (reached[kMirrorConsumer] < seq) {
         try {
           apply_to_mirror(store_, event);
         } catch (const std::exception& e) {
           ++stats.failures;
-          store_.record_failure(kMirrorConsumer, seq, e.what(), now);
+          store_.record_report(kMirrorConsumer, seq, ReportKind::error, e.what(), now);
           log::error("dispatcher", "event does not fit its type; hooks see the mirror without it",
                      {{"event", event.id}, {"source", event.source}, {"seq", seq},
                       {"error", e.what()}});
         }
+        reached[kMirrorConsumer] = seq;
       }
       for (const auto& hook : hooks_) {
-        if (progress[hook->name()] >= seq || !subscribes(*hook, event.type)) continue;
+        const std::string& name = hook->name();
+        auto at = reached.find(name);
+        if (at == reached.end() || blocked.count(name) || at->second >= seq) continue;
+        if (!subscribes(*hook, event.type)) {
+          at->second = seq;
+          continue;
+        }
+        auto begin = std::chrono::steady_clock::now();
         try {
           for (const auto& action : hook->handle(event, context)) {
             if (!permitted(store_, action)) {
@@ -83,18 +112,49 @@ DispatchStats Dispatcher::run(TimePoint now) {
             }
             if (store_.add_action(action)) ++stats.actions;
           }
+          held_.erase(name);
+        } catch (const RetryLater& e) {
+          int attempts = held_[name].attempts + 1;
+          if (attempts <= policy(name).max_retries) {
+            ++stats.retries;
+            held_[name] = {now + backoff(attempts), attempts};
+            store_.record_report(name, seq, ReportKind::retry, e.what(), now);
+            log::warn("dispatcher", "hook asked to retry; holding it at this event",
+                      {{"hook", name}, {"event", event.id}, {"attempt", attempts},
+                       {"error", e.what()}});
+            blocked.insert(name);
+            continue;  // its progress stays before this event
+          }
+          held_.erase(name);
+          ++stats.failures;
+          store_.record_report(name, seq, ReportKind::error,
+                               "gave up after " + std::to_string(attempts - 1) +
+                                   " retries: " + e.what(),
+                               now);
+          log::error("dispatcher", "hook kept asking to retry; giving up on this event",
+                     {{"hook", name}, {"event", event.id}, {"seq", seq}});
         } catch (const std::exception& e) {
           ++stats.failures;
-          store_.record_failure(hook->name(), seq, e.what(), now);
+          store_.record_report(name, seq, ReportKind::error, e.what(), now);
           log::error("dispatcher", "hook failed on an event; moving on",
-                     {{"hook", hook->name()}, {"event", event.id}, {"seq", seq},
-                      {"error", e.what()}});
+                     {{"hook", name}, {"event", event.id}, {"seq", seq}, {"error", e.what()}});
         }
+        auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - begin);
+        if (elapsed > policy(name).budget) {
+          ++stats.slow;
+          store_.record_report(name, seq, ReportKind::slow,
+                               "took " + std::to_string(elapsed.count()) + " ms, budget " +
+                                   std::to_string(policy(name).budget.count()) + " ms",
+                               now);
+          log::warn("dispatcher", "hook over its budget",
+                    {{"hook", name}, {"event", event.id}, {"ms", std::int64_t(elapsed.count())}});
+        }
+        at->second = seq;
       }
     }
-    std::int64_t last = events.back().seq;
-    for (const auto& [consumer, seq] : progress) {
-      if (seq < last) store_.set_progress(consumer, last);
+    for (const auto& [consumer, seq] : reached) {
+      if (seq > started.at(consumer)) store_.set_progress(consumer, seq);
     }
     tx.commit();
   }

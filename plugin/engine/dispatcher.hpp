@@ -3,9 +3,16 @@
 // and writes the actions to the outbox in the same transaction that records each
 // consumer's progress. Killed at any point and restarted, it neither loses nor
 // duplicates an action (action ids are deterministic; the outbox is unique on them).
+//
+// Nothing escapes a hook: an exception fails that hook for that event (recorded, the
+// hook moves on); RetryLater holds that hook at that event and retries it with backoff
+// while the other hooks go on; a hook slower than its budget is reported.
 
+#include <chrono>
 #include <cstddef>
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "rapport/hook.hpp"
@@ -14,22 +21,36 @@
 namespace rapport {
 
 struct DispatchStats {
-  std::size_t events = 0, actions = 0, failures = 0, suppressed = 0;
+  std::size_t events = 0, actions = 0, failures = 0, suppressed = 0, retries = 0, slow = 0;
+};
+
+struct HookPolicy {
+  std::chrono::milliseconds budget{250};
+  int max_retries = 8;  // then the event counts as an error for that hook
 };
 
 inline constexpr const char* kMirrorConsumer = "mirror";
 
 class Dispatcher {
  public:
-  Dispatcher(Store& store, const std::vector<std::unique_ptr<Hook>>& hooks, std::size_t batch);
+  Dispatcher(Store& store, const std::vector<std::unique_ptr<Hook>>& hooks, std::size_t batch,
+             std::map<std::string, HookPolicy> policies = {});
 
-  // Dispatches until the inbox is drained.
+  // Dispatches until the inbox is drained for every hook that is not waiting to retry.
   DispatchStats run(TimePoint now);
 
  private:
+  struct Held {
+    TimePoint until;
+    int attempts = 0;
+  };
+  HookPolicy policy(const std::string& hook) const;
+
   Store& store_;
   const std::vector<std::unique_ptr<Hook>>& hooks_;
   std::size_t batch_;
+  std::map<std::string, HookPolicy> policies_;
+  std::map<std::string, Held> held_;
 };
 
 // The one place the opt-out rule lives: no action about a student who opted out, and

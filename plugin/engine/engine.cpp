@@ -10,13 +10,13 @@ namespace rapport {
 
 Engine::Engine(std::unique_ptr<Store> store, std::vector<std::unique_ptr<Source>> sources,
                std::vector<std::unique_ptr<Hook>> hooks, std::vector<std::unique_ptr<Sink>> sinks,
-               std::size_t batch)
+               std::size_t batch, std::map<std::string, HookPolicy> policies)
     : store_(std::move(store)),
       sources_(std::move(sources)),
       hooks_(std::move(hooks)),
       sinks_(std::move(sinks)),
       batch_(batch),
-      dispatcher_(*store_, hooks_, batch) {}
+      dispatcher_(*store_, hooks_, batch, std::move(policies)) {}
 
 std::unique_ptr<Engine> Engine::build(const config::Config& config, const Registry& registry) {
   auto root = config.section();
@@ -29,10 +29,16 @@ std::unique_ptr<Engine> Engine::build(const config::Config& config, const Regist
     sources.push_back(registry.source(section.str("type"))->create(name, section));
   }
   std::vector<std::unique_ptr<Hook>> hooks;
+  std::map<std::string, HookPolicy> policies;
   for (const auto& [name, section] : root.sections("hooks")) {
     if (!section.boolean("enabled")) continue;
-    std::string type = section.has("type") ? section.str("type") : name;
+    std::string type = section.has("type")       ? section.str("type")
+                       : section.has("plugin") ? std::string("plugin")
+                                               : name;
     hooks.push_back(registry.hook(type)->create(name, section));
+    HookPolicy& policy = policies[name];
+    policy.budget = section.duration("budget");
+    if (section.has("max_retries")) policy.max_retries = int(section.integer("max_retries"));
   }
   std::vector<std::unique_ptr<Sink>> sinks;
   for (const auto& [name, section] : root.sections("sinks")) {
@@ -40,7 +46,8 @@ std::unique_ptr<Engine> Engine::build(const config::Config& config, const Regist
   }
   return std::make_unique<Engine>(std::move(store), std::move(sources), std::move(hooks),
                                   std::move(sinks),
-                                  std::size_t(root.section("engine").integer("batch")));
+                                  std::size_t(root.section("engine").integer("batch")),
+                                  std::move(policies));
 }
 
 StepStats Engine::step(TimePoint now) {
@@ -68,6 +75,8 @@ StepStats Engine::step(TimePoint now) {
     stats.dispatch.actions += d.actions;
     stats.dispatch.failures += d.failures;
     stats.dispatch.suppressed += d.suppressed;
+    stats.dispatch.retries += d.retries;
+    stats.dispatch.slow += d.slow;
     if (fired == 0 && d.events == 0) break;
   }
   stats.delivered = deliver();

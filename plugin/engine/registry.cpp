@@ -49,6 +49,7 @@ const Schema* resolve(const Kinds& kinds, const char* what, bool type_defaults_t
     error = std::string("expected a mapping for this ") + what;
     return nullptr;
   }
+  if (type_defaults_to_name && entry.get("plugin")) type = "plugin";
   if (const Node* t = entry.get("type")) type = t->scalar;
   if (type.empty()) {
     error = std::string("missing required key \"type\" (one of ") + join_names(names_of(kinds)) +
@@ -72,6 +73,11 @@ void add_common_keys(Schema& schema, const std::string& type, bool is_hook) {
     schema.keys.insert(schema.keys.begin() + 1,
                        Key{.name = "enabled", .type = Type::boolean,
                            .description = "run this hook", .default_value = "true"});
+    schema.keys.insert(schema.keys.begin() + 2,
+                       Key{.name = "budget", .type = Type::duration,
+                           .description = "handling one event slower than this is reported "
+                                          "(log and `rapport status`)",
+                           .default_value = "250ms", .min = 1, .max = 600'000});
   }
 }
 
@@ -91,7 +97,7 @@ Registry::Registry() {
        }},
       {.name = "hooks", .type = Type::sections,
        .description = "networking hooks to run, by name (the name is the hook unless `type` "
-                      "says otherwise)",
+                      "says otherwise; an entry with `plugin:` loads a shared library)",
        .default_value = "",
        .resolve = [this](const std::string& n, const Node& e, std::string& err) {
          return resolve(hooks_, "hook", true, n, e, err);

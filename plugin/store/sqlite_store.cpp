@@ -50,6 +50,11 @@ const std::vector<std::vector<const char*>> kMigrations = {
         "CREATE TABLE source_rows (source TEXT NOT NULL, entity TEXT NOT NULL,"
         " row_key TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (source, entity, row_key))",
     },
+    // 2: failures become reports of three kinds (error, retry, slow)
+    {
+        "ALTER TABLE failures ADD COLUMN kind TEXT NOT NULL DEFAULT 'error'",
+        "CREATE INDEX failures_by_consumer ON failures(consumer, kind)",
+    },
 };
 
 std::string opt_text(const soci::row& r, std::size_t i) { return text(r, i).value_or(""); }
@@ -151,12 +156,33 @@ class SqliteStore final : public Store {
         soci::use(consumer), soci::use(s);
   }
 
-  void record_failure(const std::string& consumer, std::int64_t seq, const std::string& message,
-                      TimePoint at) override {
+  std::map<std::string, std::int64_t> all_progress() override {
+    std::map<std::string, std::int64_t> out;
+    soci::rowset<soci::row> rows = sql_.prepare << "SELECT consumer, seq FROM progress";
+    for (const auto& r : rows) out[opt_text(r, 0)] = integer(r, 1).value_or(0);
+    return out;
+  }
+
+  void record_report(const std::string& consumer, std::int64_t seq, ReportKind kind,
+                     const std::string& message, TimePoint at) override {
     long long s = seq;
-    std::string when = format_time(at);
-    sql_ << "INSERT INTO failures (consumer, seq, message, at) VALUES (:c, :s, :m, :a)",
-        soci::use(consumer), soci::use(s), soci::use(message), soci::use(when);
+    std::string when = format_time(at), k(to_string(kind));
+    sql_ << "INSERT INTO failures (consumer, seq, kind, message, at) VALUES (:c, :s, :k, :m, :a)",
+        soci::use(consumer), soci::use(s), soci::use(k), soci::use(message), soci::use(when);
+  }
+
+  std::vector<ReportSummary> reports() override {
+    std::vector<ReportSummary> out;
+    soci::rowset<soci::row> rows =
+        sql_.prepare << "SELECT f.consumer, f.kind, g.n, f.message, f.at FROM failures f JOIN"
+                        " (SELECT MAX(id) AS last, COUNT(*) AS n FROM failures"
+                        "  GROUP BY consumer, kind) g ON f.id = g.last"
+                        " ORDER BY f.consumer, f.kind";
+    for (const auto& r : rows) {
+      out.push_back({opt_text(r, 0), opt_text(r, 1), integer(r, 2).value_or(0), opt_text(r, 3),
+                     opt_text(r, 4)});
+    }
+    return out;
   }
 
   bool add_action(const Action& a) override {
@@ -467,6 +493,15 @@ class SqliteStore final : public Store {
 };
 
 }  // namespace
+
+std::string_view to_string(ReportKind kind) {
+  switch (kind) {
+    case ReportKind::error: return "error";
+    case ReportKind::retry: return "retry";
+    case ReportKind::slow: return "slow";
+  }
+  return "error";
+}
 
 std::unique_ptr<Store> open_sqlite_store(const SqliteOptions& options) {
   return std::make_unique<SqliteStore>(options);

@@ -32,6 +32,16 @@ struct Timer {
   Event event;
 };
 
+// What went wrong or slowly for a consumer (a hook, the mirror), kept for `rapport status`.
+enum class ReportKind { error, retry, slow };
+std::string_view to_string(ReportKind kind);
+
+struct ReportSummary {
+  std::string consumer, kind;
+  std::int64_t count = 0;
+  std::string last_message, last_at;
+};
+
 struct StoreCounts {
   std::int64_t people = 0, rotations = 0, evaluations = 0, events = 0, actions = 0, timers = 0;
   std::map<std::string, std::int64_t> events_by_type, actions_by_type;
@@ -54,8 +64,10 @@ class Store {
   // Progress of each consumer of the inbox (hooks, the mirror) and of each sink.
   virtual std::int64_t progress(const std::string& consumer) = 0;
   virtual void set_progress(const std::string& consumer, std::int64_t seq) = 0;
-  virtual void record_failure(const std::string& consumer, std::int64_t seq,
-                              const std::string& message, TimePoint at) = 0;
+  virtual std::map<std::string, std::int64_t> all_progress() = 0;
+  virtual void record_report(const std::string& consumer, std::int64_t seq, ReportKind kind,
+                             const std::string& message, TimePoint at) = 0;
+  virtual std::vector<ReportSummary> reports() = 0;
 
   // Outbox. add_action returns false when the id is already there.
   virtual bool add_action(const Action& action) = 0;
@@ -129,6 +141,6 @@ struct SqliteOptions {
 // newer than this build knows, or the file cannot be opened.
 std::unique_ptr<Store> open_sqlite_store(const SqliteOptions& options);
 
-inline constexpr int kStoreSchemaVersion = 1;
+inline constexpr int kStoreSchemaVersion = 2;
 
 }  // namespace rapport

@@ -205,7 +205,42 @@ Evaluation evaluation_from(const Reader& r) {
   return e;
 }
 
+template <typename T, typename F>
+json::array array_of(const std::vector<T>& items, F to_object) {
+  json::array out;
+  for (const auto& item : items) out.push_back(to_object(item));
+  return out;
+}
+
 }  // namespace
+
+std::string to_json(const ContextSnapshot& s) {
+  json::object o;
+  o["schema"] = kSchema;
+  o["now"] = format_time(s.now);
+  o["people"] = array_of(s.people, person_object);
+  o["rotations"] = array_of(s.rotations, rotation_object);
+  o["evaluations"] = array_of(s.evaluations, evaluation_object);
+  return json::serialize(o);
+}
+
+ContextSnapshot snapshot_from_json(const std::string& text) {
+  auto v = parse_text(text);
+  Reader r(v, "");
+  ContextSnapshot s;
+  s.now = r.time("now");
+  auto each = [&](const char* key, auto read) {
+    const auto& items = r.array(key);
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      read(Reader(items[i], std::string(key) + "[" + std::to_string(i) + "]"));
+    }
+  };
+  each("people", [&](const Reader& item) { s.people.push_back(person_from(item)); });
+  each("rotations", [&](const Reader& item) { s.rotations.push_back(rotation_from(item)); });
+  each("evaluations",
+       [&](const Reader& item) { s.evaluations.push_back(evaluation_from(item)); });
+  return s;
+}
 
 std::string to_json(const Person& p) { return json::serialize(person_object(p)); }
 std::string to_json(const Rotation& r) { return json::serialize(rotation_object(r)); }

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "rapport/hook.hpp"
 #include "rapport/types.hpp"
 
 namespace rapport {
@@ -23,10 +24,13 @@ std::string to_json(const Evaluation&);
 std::string to_json(const Event&);   // CloudEvents envelope, data = payload
 std::string to_json(const Action&);  // CloudEvents envelope, data = the action
 
+std::string to_json(const ContextSnapshot&);
+
 Person person_from_json(const std::string&);
 Rotation rotation_from_json(const std::string&);
 Evaluation evaluation_from_json(const std::string&);
 Event event_from_json(const std::string&);
 Action action_from_json(const std::string&);
+ContextSnapshot snapshot_from_json(const std::string&);
 
 }  // namespace rapport
