@@ -24,6 +24,8 @@ int print_config(const Args& args);
 int serve(const Args& args);
 int run(const Args& args);
 int demo(const Args& args);
+int status(const Args& args);
+int explain(const Args& args);
 
 // Steps the engine on a simulated clock from `from` to `to`; stops early when
 // stop_requested() turns true. `pace_ms` sleeps between steps (for watching, and tests).

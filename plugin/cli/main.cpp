@@ -18,6 +18,9 @@ commands:
   run -c FILE --from DATE --to DATE [--step DURATION] [--pace DURATION]
                           run the engine over a period on a simulated clock, delivering
                           actions, then exit (DATE: YYYY-MM-DD or RFC 3339; step default 1d)
+  status -c FILE          progress of every hook and sink, failures, retries, slow hooks
+  explain -c FILE --student ID [--json]
+                          a student's network: contacts with evidence, their actions
   demo [--dir DIR]        build the synthetic institution (if absent) in DIR (default
                           rapport-demo), run a semester in seconds, print a summary
 )";
@@ -35,7 +38,7 @@ int main(int argc, char** argv) {
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     bool takes_value = a == "-c" || a == "--config" || a == "--from" || a == "--to" ||
-                       a == "--step" || a == "--pace" || a == "--dir";
+                       a == "--step" || a == "--pace" || a == "--dir" || a == "--student";
     if (takes_value) {
       if (i + 1 >= argc) {
         std::fprintf(stderr, "rapport: %s needs a value\n\n%s", a.c_str(), kUsage);
@@ -54,6 +57,8 @@ int main(int argc, char** argv) {
   if (args.command == "serve") return rapport::cli::serve(args);
   if (args.command == "run") return rapport::cli::run(args);
   if (args.command == "demo") return rapport::cli::demo(args);
+  if (args.command == "status") return rapport::cli::status(args);
+  if (args.command == "explain") return rapport::cli::explain(args);
   std::fprintf(stderr, "rapport: unknown command \"%s\"\n\n%s", args.command.c_str(), kUsage);
   return 2;
 }

@@ -1,3 +1,4 @@
+#include "adapters/callback/callback_sink.hpp"
 #include "adapters/jsonl/jsonl_sink.hpp"
 #include "adapters/sql/sql_source.hpp"
 #include "engine/registry.hpp"
@@ -14,6 +15,7 @@ void register_builtins(Registry& registry) {
   registry.add(hooks::plugin_hook_kind());
   registry.add(adapters::jsonl_sink_kind());
   registry.add(adapters::stdout_sink_kind());
+  registry.add(adapters::callback_sink_kind());
 }
 
 }  // namespace rapport

@@ -37,6 +37,7 @@ class Engine {
 
   StepStats step(TimePoint now);
   Store& store() { return *store_; }
+  const std::vector<std::unique_ptr<Sink>>& sinks() const { return sinks_; }
 
  private:
   std::size_t deliver();

@@ -1,0 +1,17 @@
+#pragma once
+// A student's network as data: who they worked with (days together, roles, rotations,
+// the evaluations each contact gave them) and the actions Rapport produced for them.
+// `rapport explain` prints it; embedding hosts get it as JSON. It is about one student
+// and for that student: evaluations marked anonymous never name their evaluator here.
+
+#include <string>
+
+#include "store/store.hpp"
+
+namespace rapport {
+
+// JSON text: {"student", "rotations", "contacts": [...], "actions": [...]}; contacts
+// ordered by days together, most first. Throws std::invalid_argument for an unknown id.
+std::string network_json(Store& store, const std::string& student_id);
+
+}  // namespace rapport
