@@ -52,6 +52,37 @@ void apply_team_change(Store& store, const Event& event) {
 
 }  // namespace
 
+void check_payload(const Event& event) {
+  switch (event.type) {
+    case EventType::person_updated:
+      person_from_json(event.payload);
+      return;
+    case EventType::rotation_scheduled:
+    case EventType::rotation_updated:
+    case EventType::rotation_cancelled:
+    case EventType::rotation_started:
+    case EventType::rotation_midpoint:
+    case EventType::rotation_ended:
+      rotation_from_json(event.payload);
+      return;
+    case EventType::evaluation_submitted:
+      evaluation_from_json(event.payload);
+      return;
+    case EventType::team_changed: {
+      boost::json::error_code ec;
+      auto value = boost::json::parse(event.payload, ec);
+      const auto* rotation = !ec && value.is_object() ? value.as_object().if_contains("rotation")
+                                                      : nullptr;
+      if (!rotation || !rotation->is_string()) {
+        throw JsonError("field 'data.rotation': expected the rotation's id");
+      }
+      return;
+    }
+    case EventType::followup_due:
+      return;
+  }
+}
+
 void apply_to_mirror(Store& store, const Event& event) {
   switch (event.type) {
     case EventType::person_updated:

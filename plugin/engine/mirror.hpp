@@ -8,5 +8,7 @@ namespace rapport {
 
 // Throws JsonError when the payload does not fit the event's type.
 void apply_to_mirror(Store& store, const Event& event);
+// The same check without touching the store: for events arriving from outside.
+void check_payload(const Event& event);
 
 }  // namespace rapport
