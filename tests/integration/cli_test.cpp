@@ -45,3 +45,26 @@ TEST_CASE("rapport config prints the effective config with secrets masked",
   CHECK_THAT(r.out, Contains("connection: \"********\""));
   CHECK(r.out.find("hunter2") == std::string::npos);
 }
+
+TEST_CASE("rapport status shows each consumer's progress and a plugin's retries",
+          "[integration][cli][plugin]") {
+  TempDir dir;
+  write_small_institution(dir.file("institution.db"));
+  auto config = read_text(demo_config_path());
+  config.replace(config.find("hooks:\n"), 7,
+                 "hooks:\n  flaky:\n    plugin: " FLAKY_PLUGIN "\n");
+  auto file = dir.write("with-plugin.yaml", config);
+  std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};
+  auto run = run_command({rapport_binary(), "run", "-c", file, "--from", "2027-01-01", "--to",
+                          "2027-01-10"},
+                         env);
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  auto status = run_command({rapport_binary(), "status", "-c", file}, env);
+  CHECK(status.exit_code == 0);
+  CHECK_THAT(status.out, Contains("hook flaky"));
+  CHECK_THAT(status.out, Contains("hook introductions"));
+  CHECK_THAT(status.out, Contains("sink actions"));
+  CHECK_THAT(status.out, Contains("flaky                retry       2  last at"));
+  CHECK_THAT(status.out, Contains("registry busy"));
+}
