@@ -4,15 +4,20 @@
 #include <random>
 #include <set>
 
+#include <boost/json.hpp>
+
 #include "engine/mirror.hpp"
+#include "engine/timers.hpp"
 #include "log/log.hpp"
+#include "rapport/json.hpp"
 
 namespace rapport {
 namespace {
 
 class StoreContext final : public HookContext {
  public:
-  StoreContext(Store& store, TimePoint now) : store_(store), now_(now) {}
+  StoreContext(Store& store, const RelationshipGraph& graph, TimePoint now)
+      : store_(store), graph_(graph), now_(now) {}
   TimePoint now() const override { return now_; }
   std::optional<Person> person(const std::string& id) const override { return store_.person(id); }
   std::optional<Rotation> rotation(const std::string& id) const override {
@@ -24,11 +29,63 @@ class StoreContext final : public HookContext {
   std::vector<Evaluation> evaluations_of(const std::string& student_id) const override {
     return store_.evaluations_of(student_id);
   }
+  const Relationships& relationships() const override { return graph_; }
+
+  void schedule(const std::string& key, TimePoint due, const std::string& subject,
+                const std::string& payload) const override {
+    boost::json::error_code ec;
+    auto data = boost::json::parse(payload.empty() ? "{}" : payload, ec);
+    if (ec || !data.is_object()) throw std::invalid_argument("schedule: payload must be a JSON object");
+    data.as_object()["hook"] = hook_;
+    data.as_object()["key"] = key;
+    Timer t;
+    t.id = "hook/" + hook_ + "/" + key;
+    t.due = due;
+    t.event = Event{hook_ + "/" + key + "/" + format_time(due), EventType::followup_due,
+                    kSchedulerSource, due, subject, boost::json::serialize(data)};
+    store_.put_timer(t);
+  }
+
+  void notice(const std::string& message) const override {
+    store_.record_report(hook_, seq_, ReportKind::notice, message, now_);
+    log::warn("dispatcher", "notice from a hook", {{"hook", hook_}, {"seq", seq_}, {"notice", message}});
+  }
+
+  void set_current(const std::string& hook, std::int64_t seq) {
+    hook_ = hook;
+    seq_ = seq;
+  }
 
  private:
   Store& store_;
+  const RelationshipGraph& graph_;
   TimePoint now_;
+  std::string hook_;
+  std::int64_t seq_ = 0;
 };
+
+// Keeps the memory in step with the mirror, after the event was applied to it.
+void update_graph(RelationshipGraph& graph, Store& store, const Event& event) {
+  switch (event.type) {
+    case EventType::rotation_scheduled:
+    case EventType::rotation_updated:
+    case EventType::rotation_cancelled:
+    case EventType::team_changed: {
+      std::string id = event.type == EventType::team_changed
+                           ? std::string(boost::json::parse(event.payload).at("rotation").as_string())
+                           : rotation_from_json(event.payload).id;
+      if (auto r = store.rotation(id)) graph.put_rotation(*r);
+      return;
+    }
+    case EventType::action_completed: {
+      auto [student, contact] = completion_of(event);
+      graph.put_touch(student, contact, std::chrono::floor<std::chrono::days>(event.occurred));
+      return;
+    }
+    default:
+      return;
+  }
+}
 
 bool subscribes(const Hook& hook, EventType type) {
   auto types = hook.subscribed();
@@ -61,9 +118,30 @@ HookPolicy Dispatcher::policy(const std::string& hook) const {
   return it == policies_.end() ? HookPolicy{} : it->second;
 }
 
+const RelationshipGraph& Dispatcher::graph() {
+  if (!graph_ready_) {
+    graph_.rebuild(store_);
+    graph_ready_ = true;
+  }
+  return graph_;
+}
+
 DispatchStats Dispatcher::run(TimePoint now) {
   DispatchStats stats;
-  for (;;) {
+  graph();
+  try {
+    for (;;) {
+      if (!run_batch(now, stats)) break;
+    }
+  } catch (...) {
+    graph_ready_ = false;  // it may hold what was rolled back: rebuild at the next run
+    throw;
+  }
+  return stats;
+}
+
+bool Dispatcher::run_batch(TimePoint now, DispatchStats& stats) {
+  {
     Transaction tx(store_);
     // Progress of every consumer that may run now; a hook waiting to retry sits out.
     std::map<std::string, std::int64_t> reached;
@@ -78,14 +156,15 @@ DispatchStats Dispatcher::run(TimePoint now) {
     for (const auto& [consumer, seq] : reached) from = std::min(from, seq);
 
     auto events = store_.events_after(from, batch_);
-    if (events.empty()) break;
-    StoreContext context(store_, now);
+    if (events.empty()) return false;
+    StoreContext context(store_, graph_, now);
     std::set<std::string> blocked;  // asked to retry in this batch
     for (const auto& [seq, event] : events) {
       ++stats.events;
       if (reached[kMirrorConsumer] < seq) {
         try {
           apply_to_mirror(store_, event);
+          update_graph(graph_, store_, event);
         } catch (const std::exception& e) {
           ++stats.failures;
           store_.record_report(kMirrorConsumer, seq, ReportKind::error, e.what(), now);
@@ -104,6 +183,7 @@ DispatchStats Dispatcher::run(TimePoint now) {
           continue;
         }
         auto begin = std::chrono::steady_clock::now();
+        context.set_current(name, seq);
         try {
           for (const auto& action : hook->handle(event, context)) {
             if (!permitted(store_, action)) {
@@ -158,7 +238,7 @@ DispatchStats Dispatcher::run(TimePoint now) {
     }
     tx.commit();
   }
-  return stats;
+  return true;
 }
 
 }  // namespace rapport

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "graph/relationship_graph.hpp"
 #include "rapport/hook.hpp"
 #include "store/store.hpp"
 
@@ -39,18 +40,25 @@ class Dispatcher {
   // Dispatches until the inbox is drained for every hook that is not waiting to retry.
   DispatchStats run(TimePoint now);
 
+  // The relationship memory as of the last event dispatched (built from the store at the
+  // first run).
+  const RelationshipGraph& graph();
+
  private:
   struct Held {
     TimePoint until;
     int attempts = 0;
   };
   HookPolicy policy(const std::string& hook) const;
+  bool run_batch(TimePoint now, DispatchStats& stats);  // false when there was nothing to do
 
   Store& store_;
   const std::vector<std::unique_ptr<Hook>>& hooks_;
   std::size_t batch_;
   std::map<std::string, HookPolicy> policies_;
   std::map<std::string, Held> held_;
+  RelationshipGraph graph_;
+  bool graph_ready_ = false;
 };
 
 // The one place the opt-out rule lives: no action about a student who opted out, and

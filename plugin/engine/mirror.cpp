@@ -52,6 +52,17 @@ void apply_team_change(Store& store, const Event& event) {
 
 }  // namespace
 
+std::pair<std::string, std::string> completion_of(const Event& event) {
+  boost::json::error_code ec;
+  auto value = boost::json::parse(event.payload, ec);
+  auto field = [&](const char* key) {
+    const auto* v = !ec && value.is_object() ? value.as_object().if_contains(key) : nullptr;
+    if (!v || !v->is_string()) throw JsonError(std::string("field '") + key + "': expected an id");
+    return std::string(v->as_string());
+  };
+  return {field("student"), field("contact")};
+}
+
 void check_payload(const Event& event) {
   switch (event.type) {
     case EventType::person_updated:
@@ -80,6 +91,9 @@ void check_payload(const Event& event) {
     }
     case EventType::followup_due:
       return;
+    case EventType::action_completed:
+      completion_of(event);
+      return;
   }
 }
 
@@ -104,6 +118,11 @@ void apply_to_mirror(Store& store, const Event& event) {
     case EventType::rotation_ended:
     case EventType::followup_due:
       return;  // moments in time: nothing to mirror
+    case EventType::action_completed: {
+      auto [student, contact] = completion_of(event);
+      store.put_touch(student, contact, event.occurred);
+      return;
+    }
   }
 }
 

@@ -2,6 +2,9 @@
 // Applies an event's data to the mirror of institutional data, and keeps the rotation
 // timers in step with the rotation. Runs in the dispatcher, in inbox order, before hooks.
 
+#include <string>
+#include <utility>
+
 #include "store/store.hpp"
 
 namespace rapport {
@@ -10,5 +13,7 @@ namespace rapport {
 void apply_to_mirror(Store& store, const Event& event);
 // The same check without touching the store: for events arriving from outside.
 void check_payload(const Event& event);
+// action.completed: {"action": id, "student": id, "contact": id} -> (student, contact).
+std::pair<std::string, std::string> completion_of(const Event& event);
 
 }  // namespace rapport

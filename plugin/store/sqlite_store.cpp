@@ -55,6 +55,11 @@ const std::vector<std::vector<const char*>> kMigrations = {
         "ALTER TABLE failures ADD COLUMN kind TEXT NOT NULL DEFAULT 'error'",
         "CREATE INDEX failures_by_consumer ON failures(consumer, kind)",
     },
+    // 3: touches reported by the host (action.completed)
+    {
+        "CREATE TABLE touches (student_id TEXT NOT NULL, contact_id TEXT NOT NULL,"
+        " at TEXT NOT NULL, PRIMARY KEY (student_id, contact_id))",
+    },
 };
 
 std::string opt_text(const soci::row& r, std::size_t i) { return text(r, i).value_or(""); }
@@ -351,6 +356,44 @@ class SqliteStore final : public Store {
     return rotations_where("student_id = :v", student_id);
   }
 
+  void for_each_rotation(const std::function<void(const Rotation&)>& each) override {
+    soci::rowset<soci::row> rows =
+        sql_.prepare << "SELECT r.id, r.student_id, r.site, r.specialty, r.subspecialty, r.kind,"
+                        " r.start_date, r.end_date, r.status, t.person_id, t.role, t.start_date,"
+                        " t.end_date FROM rotations r LEFT JOIN team_members t"
+                        " ON t.rotation_id = r.id ORDER BY r.id, t.person_id";
+    std::optional<Rotation> current;
+    for (const auto& r : rows) {
+      std::string id = opt_text(r, 0);
+      if (current && current->id != id) {
+        each(*current);
+        current.reset();
+      }
+      if (!current) current = rotation_of(r);
+      if (auto person = text(r, 9)) {
+        current->team.push_back({*person, parse_role(opt_text(r, 10)).value_or(Role::other),
+                                 parse_date(opt_text(r, 11)).value_or(current->start),
+                                 parse_date(opt_text(r, 12)).value_or(current->end)});
+      }
+    }
+    if (current) each(*current);
+  }
+
+  void put_touch(const std::string& student, const std::string& contact, TimePoint at) override {
+    std::string when = format_time(at);
+    sql_ << "INSERT INTO touches (student_id, contact_id, at) VALUES (:s, :c, :a)"
+            " ON CONFLICT (student_id, contact_id) DO UPDATE SET at = MAX(at, excluded.at)",
+        soci::use(student), soci::use(contact), soci::use(when);
+  }
+
+  void for_each_touch(const std::function<void(const std::string&, const std::string&, TimePoint)>&
+                          each) override {
+    soci::rowset<soci::row> rows = sql_.prepare << "SELECT student_id, contact_id, at FROM touches";
+    for (const auto& r : rows) {
+      each(opt_text(r, 0), opt_text(r, 1), parse_time(opt_text(r, 2)).value_or(TimePoint{}));
+    }
+  }
+
   void put_evaluation(const Evaluation& e) override {
     std::string submitted = format_time(e.submitted);
     int recommend = e.would_recommend.value_or(false) ? 1 : 0, anonymous = e.anonymous ? 1 : 0;
@@ -440,19 +483,7 @@ class SqliteStore final : public Store {
                            " start_date, end_date, status FROM rotations WHERE " +
                                condition + " ORDER BY start_date, id",
            soci::use(value));
-      for (const auto& r : rows) {
-        Rotation rot;
-        rot.id = opt_text(r, 0);
-        rot.student_id = opt_text(r, 1);
-        rot.site = opt_text(r, 2);
-        rot.specialty = opt_text(r, 3);
-        rot.subspecialty = nonempty(text(r, 4));
-        rot.kind = parse_rotation_kind(opt_text(r, 5)).value_or(RotationKind::core);
-        rot.start = parse_date(opt_text(r, 6)).value_or(Date{});
-        rot.end = parse_date(opt_text(r, 7)).value_or(Date{});
-        rot.status = parse_rotation_status(opt_text(r, 8)).value_or(RotationStatus::scheduled);
-        out.push_back(std::move(rot));
-      }
+      for (const auto& r : rows) out.push_back(rotation_of(r));
     }
     for (auto& rot : out) {
       soci::rowset<soci::row> rows =
@@ -466,6 +497,20 @@ class SqliteStore final : public Store {
       }
     }
     return out;
+  }
+
+  static Rotation rotation_of(const soci::row& r) {
+    Rotation rot;
+    rot.id = opt_text(r, 0);
+    rot.student_id = opt_text(r, 1);
+    rot.site = opt_text(r, 2);
+    rot.specialty = opt_text(r, 3);
+    rot.subspecialty = nonempty(text(r, 4));
+    rot.kind = parse_rotation_kind(opt_text(r, 5)).value_or(RotationKind::core);
+    rot.start = parse_date(opt_text(r, 6)).value_or(Date{});
+    rot.end = parse_date(opt_text(r, 7)).value_or(Date{});
+    rot.status = parse_rotation_status(opt_text(r, 8)).value_or(RotationStatus::scheduled);
+    return rot;
   }
 
   std::int64_t count(const std::string& table) {
@@ -499,6 +544,7 @@ std::string_view to_string(ReportKind kind) {
     case ReportKind::error: return "error";
     case ReportKind::retry: return "retry";
     case ReportKind::slow: return "slow";
+    case ReportKind::notice: return "notice";
   }
   return "error";
 }

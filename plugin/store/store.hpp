@@ -3,6 +3,7 @@
 // state lives; SQLite is the first implementation (PostgreSQL follows).
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -33,7 +34,7 @@ struct Timer {
 };
 
 // What went wrong or slowly for a consumer (a hook, the mirror), kept for `rapport status`.
-enum class ReportKind { error, retry, slow };
+enum class ReportKind { error, retry, slow, notice };
 std::string_view to_string(ReportKind kind);
 
 struct ReportSummary {
@@ -100,6 +101,13 @@ class Store {
                                   const std::string& person_id) = 0;
   virtual std::optional<Rotation> rotation(const std::string& id) = 0;
   virtual std::vector<Rotation> rotations_of(const std::string& student_id) = 0;
+  // Every rotation with its team, in id order, streamed (for rebuilding the memory).
+  virtual void for_each_rotation(const std::function<void(const Rotation&)>& each) = 0;
+  // The host reported the student acted on an action about this contact.
+  virtual void put_touch(const std::string& student_id, const std::string& contact_id,
+                         TimePoint at) = 0;
+  virtual void for_each_touch(
+      const std::function<void(const std::string&, const std::string&, TimePoint)>& each) = 0;
   virtual void put_evaluation(const Evaluation& evaluation) = 0;
   virtual std::vector<Evaluation> evaluations_of(const std::string& student_id) = 0;
 
@@ -141,6 +149,6 @@ struct SqliteOptions {
 // newer than this build knows, or the file cannot be opened.
 std::unique_ptr<Store> open_sqlite_store(const SqliteOptions& options);
 
-inline constexpr int kStoreSchemaVersion = 2;
+inline constexpr int kStoreSchemaVersion = 3;
 
 }  // namespace rapport

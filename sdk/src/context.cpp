@@ -1,3 +1,6 @@
+#include <algorithm>
+#include <cmath>
+#include <map>
 #include <set>
 
 #include "rapport/hook.hpp"
@@ -47,6 +50,101 @@ std::vector<Evaluation> SnapshotContext::evaluations_of(const std::string& stude
     if (e.student_id == student_id) out.push_back(e);
   }
   return out;
+}
+
+}  // namespace rapport
+
+namespace rapport {
+
+double role_weight(Role role) {
+  switch (role) {
+    case Role::attending: return 1.0;
+    case Role::fellow: return 0.9;
+    case Role::resident: return 0.8;
+    case Role::nurse: return 0.6;
+    case Role::pharmacist:
+    case Role::social_worker: return 0.5;
+    case Role::student:
+    case Role::other: return 0.4;
+  }
+  return 0.4;
+}
+
+double contact_strength(int days, Role role, int days_since_last, int half_life_days) {
+  double age = std::max(0, days_since_last);
+  return days * role_weight(role) * std::pow(0.5, age / std::max(1, half_life_days));
+}
+
+std::vector<ContactSummary> SnapshotRelationships::contacts_of(const std::string& student_id,
+                                                               TimePoint now) const {
+  std::map<std::string, ContactSummary> by_id;
+  Date today = std::chrono::floor<std::chrono::days>(now);
+  for (const auto& r : snapshot_.rotations) {
+    if (r.student_id != student_id || r.status == RotationStatus::cancelled) continue;
+    for (const auto& m : r.team) {
+      if (m.person_id == student_id) continue;
+      auto& c = by_id[m.person_id];
+      int days = int((m.end - m.start).count()) + 1;
+      c.person_id = m.person_id;
+      c.days_together += days;
+      c.strength += contact_strength(days, m.role, int((today - m.end).count()));
+      if (c.rotation_ids.empty() || m.end >= c.last_day) {
+        c.role = m.role;
+        c.last_day = m.end;
+      }
+      c.rotation_ids.push_back(r.id);
+      c.sites.push_back(r.site);
+      c.specialties.push_back(r.specialty);
+    }
+  }
+  std::vector<ContactSummary> out;
+  for (auto& [id, c] : by_id) out.push_back(std::move(c));
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    if (a.strength != b.strength) return a.strength > b.strength;
+    if (a.last_day != b.last_day) return a.last_day > b.last_day;
+    return a.person_id < b.person_id;
+  });
+  return out;
+}
+
+std::vector<Visit> SnapshotRelationships::visits_at(const std::string& site,
+                                                    const std::string& specialty) const {
+  std::vector<Visit> out;
+  for (const auto& r : snapshot_.rotations) {
+    if (r.site == site && r.specialty == specialty && r.status != RotationStatus::cancelled) {
+      out.push_back({r.student_id, r.id, r.start, r.end});
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> SnapshotRelationships::staff_at(const std::string& site) const {
+  std::set<std::string> ids;
+  for (const auto& r : snapshot_.rotations) {
+    if (r.site != site || r.status == RotationStatus::cancelled) continue;
+    for (const auto& m : r.team) {
+      if (m.person_id != r.student_id) ids.insert(m.person_id);
+    }
+  }
+  return {ids.begin(), ids.end()};
+}
+
+std::vector<std::string> SnapshotRelationships::students() const {
+  std::set<std::string> ids;
+  for (const auto& r : snapshot_.rotations) ids.insert(r.student_id);
+  return {ids.begin(), ids.end()};
+}
+
+std::optional<Date> SnapshotRelationships::last_touch(const std::string& student_id,
+                                                      const std::string& contact_id) const {
+  std::optional<Date> last;
+  for (const auto& r : snapshot_.rotations) {
+    if (r.student_id != student_id || r.status == RotationStatus::cancelled) continue;
+    for (const auto& m : r.team) {
+      if (m.person_id == contact_id && (!last || m.end > *last)) last = m.end;
+    }
+  }
+  return last;
 }
 
 }  // namespace rapport

@@ -27,7 +27,7 @@ constexpr NameTable<RotationStatus, 4> kStatuses{{{RotationStatus::scheduled, "s
                                                   {RotationStatus::active, "active"},
                                                   {RotationStatus::completed, "completed"},
                                                   {RotationStatus::cancelled, "cancelled"}}};
-constexpr NameTable<EventType, 10> kEventTypes{
+constexpr NameTable<EventType, 11> kEventTypes{
     {{EventType::person_updated, "person.updated"},
      {EventType::rotation_scheduled, "rotation.scheduled"},
      {EventType::rotation_updated, "rotation.updated"},
@@ -37,7 +37,8 @@ constexpr NameTable<EventType, 10> kEventTypes{
      {EventType::rotation_ended, "rotation.ended"},
      {EventType::evaluation_submitted, "evaluation.submitted"},
      {EventType::team_changed, "team.changed"},
-     {EventType::followup_due, "followup.due"}}};
+     {EventType::followup_due, "followup.due"},
+     {EventType::action_completed, "action.completed"}}};
 constexpr NameTable<ActionType, 8> kActionTypes{
     {{ActionType::introduce, "introduce"},
      {ActionType::peer_connect, "peer_connect"},

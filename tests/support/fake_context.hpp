@@ -3,6 +3,7 @@
 
 #include <map>
 
+#include "graph/relationship_graph.hpp"
 #include "rapport/hook.hpp"
 #include "rapport/json.hpp"
 
@@ -13,6 +14,15 @@ class FakeContext : public HookContext {
   TimePoint now_ = *parse_time("2027-01-01T00:00:00Z");
   std::map<std::string, Person> people;
   std::map<std::string, Rotation> rotations;
+  std::vector<Evaluation> evaluations;
+  std::vector<std::pair<std::string, std::string>> touches;  // student, contact (at now)
+  struct Scheduled {
+    std::string key;
+    TimePoint due;
+    std::string subject, payload;
+  };
+  mutable std::vector<Scheduled> scheduled;
+  mutable std::vector<std::string> notices;
 
   TimePoint now() const override { return now_; }
   std::optional<Person> person(const std::string& id) const override {
@@ -30,7 +40,31 @@ class FakeContext : public HookContext {
     }
     return out;
   }
-  std::vector<Evaluation> evaluations_of(const std::string&) const override { return {}; }
+  std::vector<Evaluation> evaluations_of(const std::string& student) const override {
+    std::vector<Evaluation> out;
+    for (const auto& e : evaluations) {
+      if (e.student_id == student) out.push_back(e);
+    }
+    return out;
+  }
+  // The memory as the engine would hold it after these rotations and touches.
+  const Relationships& relationships() const override {
+    graph_.clear();
+    for (const auto& [id, r] : rotations) graph_.put_rotation(r);
+    for (const auto& [student, contact] : touches) {
+      graph_.put_touch(student, contact, std::chrono::floor<std::chrono::days>(now_));
+    }
+    return graph_;
+  }
+  void schedule(const std::string& key, TimePoint due, const std::string& subject,
+                const std::string& payload) const override {
+    std::erase_if(scheduled, [&](const Scheduled& s) { return s.key == key; });
+    scheduled.push_back({key, due, subject, payload});
+  }
+  void notice(const std::string& message) const override { notices.push_back(message); }
+
+ private:
+  mutable RelationshipGraph graph_;
 };
 
 inline Rotation make_rotation(std::string id, std::string student, std::string start,

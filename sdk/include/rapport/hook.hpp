@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "rapport/relationships.hpp"
 #include "rapport/types.hpp"
 
 namespace rapport {
@@ -22,6 +23,16 @@ class HookContext {
   // Every rotation of the student, oldest first.
   virtual std::vector<Rotation> rotations_of(const std::string& student_id) const = 0;
   virtual std::vector<Evaluation> evaluations_of(const std::string& student_id) const = 0;
+  // The relationship memory across all students.
+  virtual const Relationships& relationships() const = 0;
+
+  // A durable timer: at `due`, a followup.due event (subject `subject`, data `payload`, a
+  // JSON object to which the engine adds "hook" and "key") reaches the hooks. Setting the
+  // same key again moves it. Committed with the hook's actions. No-op for plugins.
+  virtual void schedule(const std::string& key, TimePoint due, const std::string& subject,
+                        const std::string& payload) const = 0;
+  // A note for the school's admins (data quality): logged and shown by `rapport status`.
+  virtual void notice(const std::string& message) const = 0;
 };
 
 // Everything a hook may read about one student, as plain data: what plugins receive
@@ -35,18 +46,42 @@ struct ContextSnapshot {
 
 ContextSnapshot snapshot_of(const HookContext& context, const std::string& student_id);
 
+// Relationships computed from a snapshot: the student's own contacts only.
+class SnapshotRelationships final : public Relationships {
+ public:
+  explicit SnapshotRelationships(const ContextSnapshot& snapshot) : snapshot_(snapshot) {}
+  std::vector<ContactSummary> contacts_of(const std::string& student_id,
+                                          TimePoint now) const override;
+  std::vector<Visit> visits_at(const std::string& site,
+                               const std::string& specialty) const override;
+  std::vector<std::string> staff_at(const std::string& site) const override;
+  std::vector<std::string> students() const override;
+  std::optional<Date> last_touch(const std::string& student_id,
+                                 const std::string& contact_id) const override;
+  std::uint64_t version() const override { return 0; }
+
+ private:
+  const ContextSnapshot& snapshot_;
+};
+
 // A HookContext over a snapshot (what a plugin's hook reads).
 class SnapshotContext final : public HookContext {
  public:
-  explicit SnapshotContext(ContextSnapshot snapshot) : snapshot_(std::move(snapshot)) {}
+  explicit SnapshotContext(ContextSnapshot snapshot)
+      : snapshot_(std::move(snapshot)), relationships_(snapshot_) {}
   TimePoint now() const override { return snapshot_.now; }
   std::optional<Person> person(const std::string& id) const override;
   std::optional<Rotation> rotation(const std::string& id) const override;
   std::vector<Rotation> rotations_of(const std::string& student_id) const override;
   std::vector<Evaluation> evaluations_of(const std::string& student_id) const override;
+  const Relationships& relationships() const override { return relationships_; }
+  void schedule(const std::string&, TimePoint, const std::string&,
+                const std::string&) const override {}
+  void notice(const std::string&) const override {}
 
  private:
   ContextSnapshot snapshot_;
+  SnapshotRelationships relationships_;
 };
 
 // Thrown by a hook whose failure is transient: the dispatcher hands it the same event

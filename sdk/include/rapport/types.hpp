@@ -39,7 +39,8 @@ enum class EventType {
   rotation_ended,
   evaluation_submitted,
   team_changed,
-  followup_due
+  followup_due,
+  action_completed  // the host reports the student acted on an action (extension)
 };
 
 enum class ActionType {

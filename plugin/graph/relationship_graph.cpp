@@ -1,0 +1,206 @@
+#include "graph/relationship_graph.hpp"
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+namespace rapport {
+namespace {
+
+std::int32_t day_number(Date d) { return std::int32_t(d.time_since_epoch().count()); }
+Date date_of(std::int32_t n) { return Date{std::chrono::days(n)}; }
+
+}  // namespace
+
+RelationshipGraph::Id RelationshipGraph::intern(const std::string& text) {
+  auto [it, added] = ids_.try_emplace(text, Id(names_.size()));
+  if (added) names_.push_back(text);
+  return it->second;
+}
+
+std::optional<RelationshipGraph::Id> RelationshipGraph::find(const std::string& text) const {
+  auto it = ids_.find(text);
+  return it == ids_.end() ? std::nullopt : std::optional<Id>(it->second);
+}
+
+void RelationshipGraph::remove_rotation(Id rotation) {
+  auto it = rotations_.find(rotation);
+  if (it == rotations_.end()) return;
+  const RotationInfo info = it->second;
+  auto& edges = by_student_[info.student];
+  auto& site_staff = staff_[info.site];
+  for (const auto& e : edges) {
+    if (e.rotation != rotation) continue;
+    if (--site_staff[e.contact] == 0) site_staff.erase(e.contact);
+  }
+  auto before = edges.size();
+  std::erase_if(edges, [&](const Edge& e) { return e.rotation == rotation; });
+  edges_ -= before - edges.size();
+  if (edges.empty()) by_student_.erase(info.student);
+  auto& visits = visits_[pair(info.site, info.specialty)];
+  std::erase(visits, rotation);
+  rotations_.erase(it);
+}
+
+void RelationshipGraph::put_rotation(const Rotation& r) {
+  ++version_;
+  Id rotation = intern(r.id);
+  remove_rotation(rotation);
+  if (r.status == RotationStatus::cancelled) return;
+  RotationInfo info{intern(r.student_id), intern(r.site), intern(r.specialty), day_number(r.start),
+                    day_number(r.end)};
+  rotations_[rotation] = info;
+  visits_[pair(info.site, info.specialty)].push_back(rotation);
+  auto& edges = by_student_[info.student];
+  for (const auto& m : r.team) {
+    if (m.person_id == r.student_id) continue;
+    Id contact = intern(m.person_id);
+    auto days = std::max<std::int64_t>(1, (m.end - m.start).count() + 1);
+    edges.push_back({contact, rotation, info.site, info.specialty, day_number(m.end),
+                     std::uint16_t(std::min<std::int64_t>(days, 65535)),
+                     std::uint8_t(m.role)});
+    ++staff_[info.site][contact];
+    ++edges_;
+  }
+}
+
+void RelationshipGraph::put_touch(const std::string& student_id, const std::string& contact_id,
+                                  Date day) {
+  ++version_;
+  auto& at = touches_[pair(intern(student_id), intern(contact_id))];
+  at = std::max(at, day_number(day));
+}
+
+void RelationshipGraph::clear() {
+  ids_.clear();
+  names_.clear();
+  by_student_.clear();
+  rotations_.clear();
+  visits_.clear();
+  staff_.clear();
+  touches_.clear();
+  edges_ = 0;
+  ++version_;
+}
+
+void RelationshipGraph::rebuild(Store& store) {
+  clear();
+  store.for_each_rotation([this](const Rotation& r) { put_rotation(r); });
+  store.for_each_touch([this](const std::string& student, const std::string& contact,
+                              TimePoint at) {
+    put_touch(student, contact, std::chrono::floor<std::chrono::days>(at));
+  });
+}
+
+std::vector<ContactSummary> RelationshipGraph::contacts_of(const std::string& student_id,
+                                                           TimePoint now) const {
+  std::vector<ContactSummary> out;
+  auto student = find(student_id);
+  if (!student) return out;
+  auto edges = by_student_.find(*student);
+  if (edges == by_student_.end()) return out;
+  std::int32_t today = day_number(std::chrono::floor<std::chrono::days>(now));
+  std::unordered_map<Id, std::size_t> index;
+  // Oldest rotation first, so that lists read in time order and `role` ends as the latest.
+  std::vector<const Edge*> ordered;
+  for (const auto& e : edges->second) ordered.push_back(&e);
+  std::sort(ordered.begin(), ordered.end(), [&](const Edge* a, const Edge* b) {
+    return a->last_day != b->last_day ? a->last_day < b->last_day
+                                      : names_[a->rotation] < names_[b->rotation];
+  });
+  for (const Edge* e : ordered) {
+    auto [it, added] = index.try_emplace(e->contact, out.size());
+    if (added) out.push_back({names_[e->contact]});
+    auto& c = out[it->second];
+    Role role = Role(e->role);
+    c.days_together += e->days;
+    c.strength += contact_strength(e->days, role, today - e->last_day);
+    c.role = role;
+    c.last_day = date_of(std::max(day_number(c.last_day), e->last_day));
+    c.rotation_ids.push_back(names_[e->rotation]);
+    c.sites.push_back(names_[e->site]);
+    c.specialties.push_back(names_[e->specialty]);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    if (a.strength != b.strength) return a.strength > b.strength;
+    if (a.last_day != b.last_day) return a.last_day > b.last_day;
+    return a.person_id < b.person_id;
+  });
+  return out;
+}
+
+std::vector<Visit> RelationshipGraph::visits_at(const std::string& site,
+                                                const std::string& specialty) const {
+  std::vector<Visit> out;
+  auto s = find(site), sp = find(specialty);
+  if (!s || !sp) return out;
+  auto it = visits_.find(pair(*s, *sp));
+  if (it == visits_.end()) return out;
+  for (Id rotation : it->second) {
+    const auto& info = rotations_.at(rotation);
+    out.push_back({names_[info.student], names_[rotation], date_of(info.start), date_of(info.end)});
+  }
+  std::sort(out.begin(), out.end(), [](const Visit& a, const Visit& b) {
+    return a.end != b.end ? a.end > b.end : a.rotation_id < b.rotation_id;
+  });
+  return out;
+}
+
+std::vector<std::string> RelationshipGraph::staff_at(const std::string& site) const {
+  std::vector<std::string> out;
+  auto s = find(site);
+  if (!s) return out;
+  auto it = staff_.find(*s);
+  if (it == staff_.end()) return out;
+  for (const auto& [person, count] : it->second) out.push_back(names_[person]);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> RelationshipGraph::students() const {
+  std::vector<std::string> out;
+  for (const auto& [student, edges] : by_student_) out.push_back(names_[student]);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::optional<Date> RelationshipGraph::last_touch(const std::string& student_id,
+                                                  const std::string& contact_id) const {
+  auto student = find(student_id), contact = find(contact_id);
+  if (!student || !contact) return std::nullopt;
+  std::optional<std::int32_t> last;
+  if (auto t = touches_.find(pair(*student, *contact)); t != touches_.end()) last = t->second;
+  if (auto edges = by_student_.find(*student); edges != by_student_.end()) {
+    for (const auto& e : edges->second) {
+      if (e.contact == *contact && (!last || e.last_day > *last)) last = e.last_day;
+    }
+  }
+  return last ? std::optional<Date>(date_of(*last)) : std::nullopt;
+}
+
+std::string RelationshipGraph::canonical() const {
+  std::set<std::string> lines;
+  for (const auto& [student, edges] : by_student_) {
+    for (const auto& e : edges) {
+      std::ostringstream os;
+      os << "edge " << names_[student] << ' ' << names_[e.contact] << ' ' << names_[e.rotation]
+         << ' ' << names_[e.site] << ' ' << names_[e.specialty] << ' ' << e.last_day << ' '
+         << e.days << ' ' << int(e.role);
+      lines.insert(os.str());
+    }
+  }
+  for (const auto& [key, day] : touches_) {
+    lines.insert("touch " + names_[Id(key >> 32)] + ' ' + names_[Id(key & 0xffffffffu)] + ' ' +
+                 std::to_string(day));
+  }
+  for (const auto& [site, people] : staff_) {
+    for (const auto& [person, count] : people) {
+      lines.insert("staff " + names_[site] + ' ' + names_[person] + ' ' + std::to_string(count));
+    }
+  }
+  std::string out;
+  for (const auto& l : lines) out += l + "\n";
+  return out;
+}
+
+}  // namespace rapport
