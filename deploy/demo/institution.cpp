@@ -81,7 +81,8 @@ InstitutionSize generate_institution(const std::string& path, const InstitutionS
   soci::transaction tx(sql);
   sql << "CREATE TABLE sites (site_code TEXT PRIMARY KEY, site_name TEXT, service TEXT)";
   sql << "CREATE TABLE staff_directory (staff_no TEXT PRIMARY KEY, display_name TEXT,"
-         " email TEXT, role_code TEXT, dept TEXT, home_site TEXT, last_modified TEXT)";
+         " email TEXT, role_code TEXT, dept TEXT, home_site TEXT, program_name TEXT,"
+         " last_modified TEXT)";
   sql << "CREATE TABLE learners (learner_id TEXT PRIMARY KEY, display_name TEXT, email TEXT,"
          " career_interest TEXT, ferpa_optout TEXT, last_modified TEXT)";
   sql << "CREATE TABLE block_schedule (block_id TEXT PRIMARY KEY, learner_id TEXT,"
@@ -108,8 +109,8 @@ InstitutionSize generate_institution(const std::string& path, const InstitutionS
   // Sites and their staff.
   std::vector<std::vector<Staff>> staff(shape.sites);
   int staff_no = 0;
-  const std::array<std::pair<const char*, int>, 6> kMix{
-      {{"ATT", 4}, {"RES", 5}, {"FEL", 1}, {"RN", 5}, {"PHARM", 2}, {"SW", 2}}};
+  const std::array<std::pair<const char*, int>, 7> kMix{
+      {{"ATT", 4}, {"RES", 5}, {"FEL", 1}, {"RN", 5}, {"PHARM", 2}, {"SW", 2}, {"COORD", 1}}};
   for (int s = 0; s < shape.sites; ++s) {
     std::string site = code("S", s + 1);
     std::string service = kServices[s];
@@ -124,12 +125,19 @@ InstitutionSize generate_institution(const std::string& path, const InstitutionS
                            : role_code == "PHARM" ? "Pharmacy"
                            : role_code == "SW"    ? "Social Work"
                                                   : service;
+        // Residents, fellows, the coordinator and the first attending (the program
+        // director) belong to the site's residency program.
+        bool in_program = role_code == "RES" || role_code == "FEL" || role_code == "COORD" ||
+                          (role_code == "ATT" && i == 0);
+        std::string program = site_name + " " + service + " Residency";
+        soci::indicator has_program = in_program ? soci::i_ok : soci::i_null;
         std::string display = (role_code == "ATT" || role_code == "FEL" ? "Dr. " : "") + name();
         std::string email = "staff" + member.id + "@example.edu";
         std::string changed = modified();
-        sql << "INSERT INTO staff_directory VALUES (:i, :n, :e, :r, :d, :h, :m)",
+        sql << "INSERT INTO staff_directory VALUES (:i, :n, :e, :r, :d, :h, :p, :m)",
             soci::use(member.id), soci::use(display), soci::use(email), soci::use(role_code),
-            soci::use(dept), soci::use(site), soci::use(changed);
+            soci::use(dept), soci::use(site), soci::use(program, has_program),
+            soci::use(changed);
         staff[s].push_back(member);
         ++size.staff;
       }

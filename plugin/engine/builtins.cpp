@@ -2,7 +2,14 @@
 #include "adapters/jsonl/jsonl_sink.hpp"
 #include "adapters/sql/sql_source.hpp"
 #include "engine/registry.hpp"
+#include "hooks/follow_up/follow_up.hpp"
+#include "hooks/interprofessional/interprofessional.hpp"
 #include "hooks/introductions/introductions.hpp"
+#include "hooks/letter_candidates/letter_candidates.hpp"
+#include "hooks/mentor_suggest/mentor_suggest.hpp"
+#include "hooks/peer_connect/peer_connect.hpp"
+#include "hooks/program_contacts/program_contacts.hpp"
+#include "hooks/specialty_contacts/specialty_contacts.hpp"
 #include "hooks/plugin/loaded_hook.hpp"
 #include "hooks/thank_you/thank_you.hpp"
 
@@ -12,6 +19,13 @@ void register_builtins(Registry& registry) {
   registry.add(adapters::sql_source_kind());
   registry.add(hooks::introductions_kind());
   registry.add(hooks::thank_you_kind());
+  registry.add(hooks::peer_connect_kind());
+  registry.add(hooks::letter_candidates_kind());
+  registry.add(hooks::program_contacts_kind());
+  registry.add(hooks::specialty_contacts_kind());
+  registry.add(hooks::interprofessional_kind());
+  registry.add(hooks::follow_up_kind());
+  registry.add(hooks::mentor_suggest_kind());
   registry.add(hooks::plugin_hook_kind());
   registry.add(adapters::jsonl_sink_kind());
   registry.add(adapters::stdout_sink_kind());

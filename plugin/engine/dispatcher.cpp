@@ -67,6 +67,9 @@ class StoreContext final : public HookContext {
 // Keeps the memory in step with the mirror, after the event was applied to it.
 void update_graph(RelationshipGraph& graph, Store& store, const Event& event) {
   switch (event.type) {
+    case EventType::person_updated:
+      graph.put_person(person_from_json(event.payload));
+      return;
     case EventType::rotation_scheduled:
     case EventType::rotation_updated:
     case EventType::rotation_cancelled:
@@ -102,11 +105,8 @@ std::chrono::seconds backoff(int attempts) {
 
 }  // namespace
 
-bool permitted(Store& store, const Action& action) {
-  auto student = store.person(action.student_id);
-  if (student && student->opted_out) return false;
-  auto contact = store.person(action.contact_id);
-  return !(contact && contact->opted_out);
+bool permitted(const HookContext& context, const Action& action) {
+  return context.reachable(action.student_id) && context.reachable(action.contact_id);
 }
 
 Dispatcher::Dispatcher(Store& store, const std::vector<std::unique_ptr<Hook>>& hooks,
@@ -186,7 +186,7 @@ bool Dispatcher::run_batch(TimePoint now, DispatchStats& stats) {
         context.set_current(name, seq);
         try {
           for (const auto& action : hook->handle(event, context)) {
-            if (!permitted(store_, action)) {
+            if (!permitted(context, action)) {
               ++stats.suppressed;
               continue;
             }

@@ -61,8 +61,8 @@ class Dispatcher {
   bool graph_ready_ = false;
 };
 
-// The one place the opt-out rule lives: no action about a student who opted out, and
-// nobody who opted out is suggested as a contact.
-bool permitted(Store& store, const Action& action);
+// The one place the opt-out rule is enforced: no action about a student who opted out,
+// and nobody who opted out is suggested as a contact (HookContext::reachable says who).
+bool permitted(const HookContext& context, const Action& action);
 
 }  // namespace rapport

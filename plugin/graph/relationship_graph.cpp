@@ -71,6 +71,33 @@ void RelationshipGraph::put_touch(const std::string& student_id, const std::stri
   at = std::max(at, day_number(day));
 }
 
+void RelationshipGraph::put_person(const Person& person) {
+  Id id = intern(person.id);
+  auto before = program_of_.find(id);
+  std::optional<Id> program;
+  if (person.program && !person.program->empty()) program = intern(*person.program);
+  if (before != program_of_.end()) {
+    if (program && before->second == *program) return;
+    std::erase(programs_[before->second], id);
+    program_of_.erase(before);
+  }
+  ++version_;
+  if (!program) return;
+  program_of_[id] = *program;
+  programs_[*program].push_back(id);
+}
+
+std::vector<std::string> RelationshipGraph::program_members(const std::string& program) const {
+  std::vector<std::string> out;
+  auto p = find(program);
+  if (!p) return out;
+  if (auto it = programs_.find(*p); it != programs_.end()) {
+    for (Id id : it->second) out.push_back(names_[id]);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 void RelationshipGraph::clear() {
   ids_.clear();
   names_.clear();
@@ -79,12 +106,15 @@ void RelationshipGraph::clear() {
   visits_.clear();
   staff_.clear();
   touches_.clear();
+  program_of_.clear();
+  programs_.clear();
   edges_ = 0;
   ++version_;
 }
 
 void RelationshipGraph::rebuild(Store& store) {
   clear();
+  store.for_each_person([this](const Person& p) { put_person(p); });
   store.for_each_rotation([this](const Rotation& r) { put_rotation(r); });
   store.for_each_touch([this](const std::string& student, const std::string& contact,
                               TimePoint at) {
@@ -192,6 +222,9 @@ std::string RelationshipGraph::canonical() const {
   for (const auto& [key, day] : touches_) {
     lines.insert("touch " + names_[Id(key >> 32)] + ' ' + names_[Id(key & 0xffffffffu)] + ' ' +
                  std::to_string(day));
+  }
+  for (const auto& [person, program] : program_of_) {
+    lines.insert("program " + names_[program] + ' ' + names_[person]);
   }
   for (const auto& [site, people] : staff_) {
     for (const auto& [person, count] : people) {

@@ -22,6 +22,7 @@ class RelationshipGraph final : public Relationships {
   // nothing).
   void put_rotation(const Rotation& rotation);
   void put_touch(const std::string& student_id, const std::string& contact_id, Date day);
+  void put_person(const Person& person);  // keeps the program index
   void clear();
   void rebuild(Store& store);
 
@@ -34,6 +35,7 @@ class RelationshipGraph final : public Relationships {
                                const std::string& specialty) const override;
   std::vector<std::string> staff_at(const std::string& site) const override;
   std::vector<std::string> students() const override;
+  std::vector<std::string> program_members(const std::string& program) const override;
   std::optional<Date> last_touch(const std::string& student_id,
                                  const std::string& contact_id) const override;
   std::uint64_t version() const override { return version_; }
@@ -63,6 +65,8 @@ class RelationshipGraph final : public Relationships {
   std::unordered_map<std::uint64_t, std::vector<Id>> visits_;           // site,specialty -> rotations
   std::unordered_map<Id, std::map<Id, std::uint32_t>> staff_;           // site -> person -> count
   std::unordered_map<std::uint64_t, std::int32_t> touches_;             // student,contact -> day
+  std::unordered_map<Id, Id> program_of_;                                // person -> program
+  std::unordered_map<Id, std::vector<Id>> programs_;                     // program -> people
   std::size_t edges_ = 0;
   std::uint64_t version_ = 1;
 };

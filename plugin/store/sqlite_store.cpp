@@ -301,19 +301,15 @@ class SqliteStore final : public Store {
         (sql_.prepare << "SELECT id, role, name, email, specialty, subspecialty, program,"
                          " opted_out FROM people WHERE id = :i",
          soci::use(id));
-    for (const auto& r : rows) {
-      Person p;
-      p.id = opt_text(r, 0);
-      p.role = parse_role(opt_text(r, 1)).value_or(Role::other);
-      p.name = opt_text(r, 2);
-      p.email = nonempty(text(r, 3));
-      p.specialty = nonempty(text(r, 4));
-      p.subspecialty = nonempty(text(r, 5));
-      p.program = nonempty(text(r, 6));
-      p.opted_out = integer(r, 7).value_or(0) != 0;
-      return p;
-    }
+    for (const auto& r : rows) return person_of(r);
     return std::nullopt;
+  }
+
+  void for_each_person(const std::function<void(const Person&)>& each) override {
+    soci::rowset<soci::row> rows =
+        sql_.prepare << "SELECT id, role, name, email, specialty, subspecialty, program,"
+                        " opted_out FROM people ORDER BY id";
+    for (const auto& r : rows) each(person_of(r));
   }
 
   void put_rotation(const Rotation& r) override {
@@ -497,6 +493,19 @@ class SqliteStore final : public Store {
       }
     }
     return out;
+  }
+
+  static Person person_of(const soci::row& r) {
+    Person p;
+    p.id = opt_text(r, 0);
+    p.role = parse_role(opt_text(r, 1)).value_or(Role::other);
+    p.name = opt_text(r, 2);
+    p.email = nonempty(text(r, 3));
+    p.specialty = nonempty(text(r, 4));
+    p.subspecialty = nonempty(text(r, 5));
+    p.program = nonempty(text(r, 6));
+    p.opted_out = integer(r, 7).value_or(0) != 0;
+    return p;
   }
 
   static Rotation rotation_of(const soci::row& r) {

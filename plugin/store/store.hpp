@@ -95,6 +95,7 @@ class Store {
   // The mirror of institutional data. put_rotation leaves the team alone.
   virtual void put_person(const Person& person) = 0;
   virtual std::optional<Person> person(const std::string& id) = 0;
+  virtual void for_each_person(const std::function<void(const Person&)>& each) = 0;
   virtual void put_rotation(const Rotation& rotation) = 0;
   virtual void put_team_member(const std::string& rotation_id, const TeamMember& member) = 0;
   virtual void remove_team_member(const std::string& rotation_id,

@@ -147,4 +147,12 @@ std::optional<Date> SnapshotRelationships::last_touch(const std::string& student
   return last;
 }
 
+std::vector<std::string> SnapshotRelationships::program_members(const std::string& program) const {
+  std::vector<std::string> out;
+  for (const auto& p : snapshot_.people) {
+    if (p.program && *p.program == program) out.push_back(p.id);
+  }
+  return out;
+}
+
 }  // namespace rapport

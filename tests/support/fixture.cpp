@@ -53,7 +53,20 @@ std::multiset<ActionKey> expected_small_institution_actions() {
       {"introduce", "L0002", "E0006", "2027-01-04T00:00:00Z"},
       {"introduce", "L0002", "E0007", "2027-01-04T00:00:00Z"},
       {"thank_you", "L0002", "E0006", "2027-01-21T00:00:00Z"},
-      // B0003: L0003 opted out: nothing. B0004 was cancelled: nothing.
+      // The opening listed for each one's declared interest, a week after the start.
+      {"opportunity", "L0001", "E0001", "2027-01-11T00:00:00Z"},
+      {"opportunity", "L0002", "E0058", "2027-01-11T00:00:00Z"},
+      // A mentor in their target specialty, assigned across students.
+      {"mentor_suggest", "L0001", "E0001", "2027-01-11T00:00:00Z"},
+      {"mentor_suggest", "L0002", "E0006", "2027-01-11T00:00:00Z"},
+      // Letter writers when the rotation ends (L0001's strong evaluation on Feb 3 offers
+      // the same attending again: the same action, not a second one).
+      {"letter_candidate", "L0001", "E0001", "2027-02-15T00:00:00Z"},
+      {"letter_candidate", "L0002", "E0006", "2027-02-01T00:00:00Z"},
+      // The 30-day stay-in-touch reminder of L0002's attending (L0001's falls after Feb 20).
+      {"follow_up", "L0002", "E0006", "2027-02-24T00:00:00Z"},
+      // B0003: L0003 opted out: nothing. B0004 was cancelled: nothing. No peers rotated
+      // there before, and no rotation is a sub-internship or away.
   };
 }
 

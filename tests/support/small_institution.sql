@@ -1,20 +1,20 @@
 -- A tiny synthetic institution in the demo platform's schema (deploy/demo), small enough
 -- that the tests can state every action it must produce. All names are invented.
 CREATE TABLE sites (site_code TEXT PRIMARY KEY, site_name TEXT, service TEXT);
-CREATE TABLE staff_directory (staff_no TEXT PRIMARY KEY, display_name TEXT, email TEXT, role_code TEXT, dept TEXT, home_site TEXT, last_modified TEXT);
+CREATE TABLE staff_directory (staff_no TEXT PRIMARY KEY, display_name TEXT, email TEXT, role_code TEXT, dept TEXT, home_site TEXT, program_name TEXT, last_modified TEXT);
 CREATE TABLE learners (learner_id TEXT PRIMARY KEY, display_name TEXT, email TEXT, career_interest TEXT, ferpa_optout TEXT, last_modified TEXT);
 CREATE TABLE block_schedule (block_id TEXT PRIMARY KEY, learner_id TEXT, site_code TEXT, service TEXT, block_type TEXT, begins TEXT, ends TEXT, state TEXT, last_modified TEXT);
 CREATE TABLE block_team (block_id TEXT, staff_no TEXT, team_role TEXT, from_date TEXT, to_date TEXT, last_modified TEXT, PRIMARY KEY (block_id, staff_no));
 CREATE TABLE assessments (assess_id TEXT PRIMARY KEY, block_id TEXT, assessor_no TEXT, learner_id TEXT, submitted_on TEXT, rating INTEGER, anon INTEGER, recommend TEXT);
 INSERT INTO sites VALUES ('S0001', 'Test General', 'Internal Medicine'), ('S0002', 'Test Children''s', 'Pediatrics');
 INSERT INTO staff_directory VALUES
-  ('E0001', 'Dr. Ada Example', 'e0001@example.edu', 'ATT', 'Internal Medicine', 'S0001', '2026-12-01 08:00:01'),
-  ('E0002', 'Ben Example', 'e0002@example.edu', 'RES', 'Internal Medicine', 'S0001', '2026-12-01 08:00:02'),
-  ('E0003', 'Cy Example', 'e0003@example.edu', 'RN', 'Nursing', 'S0001', '2026-12-01 08:00:03'),
-  ('E0004', 'Di Example', 'e0004@example.edu', 'PHARM', 'Pharmacy', 'S0001', '2026-12-01 08:00:04'),
-  ('E0005', 'Ed Example', 'e0005@example.edu', 'SW', 'Social Work', 'S0001', '2026-12-01 08:00:05'),
-  ('E0006', 'Dr. Fay Example', 'e0006@example.edu', 'ATT', 'Pediatrics', 'S0002', '2026-12-01 08:00:06'),
-  ('E0007', 'Gil Example', 'e0007@example.edu', 'RN', 'Nursing', 'S0002', '2026-12-01 08:00:07');
+  ('E0001', 'Dr. Ada Example', 'e0001@example.edu', 'ATT', 'Internal Medicine', 'S0001', NULL, '2026-12-01 08:00:01'),
+  ('E0002', 'Ben Example', 'e0002@example.edu', 'RES', 'Internal Medicine', 'S0001', NULL, '2026-12-01 08:00:02'),
+  ('E0003', 'Cy Example', 'e0003@example.edu', 'RN', 'Nursing', 'S0001', NULL, '2026-12-01 08:00:03'),
+  ('E0004', 'Di Example', 'e0004@example.edu', 'PHARM', 'Pharmacy', 'S0001', NULL, '2026-12-01 08:00:04'),
+  ('E0005', 'Ed Example', 'e0005@example.edu', 'SW', 'Social Work', 'S0001', NULL, '2026-12-01 08:00:05'),
+  ('E0006', 'Dr. Fay Example', 'e0006@example.edu', 'ATT', 'Pediatrics', 'S0002', NULL, '2026-12-01 08:00:06'),
+  ('E0007', 'Gil Example', 'e0007@example.edu', 'RN', 'Nursing', 'S0002', NULL, '2026-12-01 08:00:07');
 INSERT INTO learners VALUES
   ('L0001', 'Hana Student', 'l0001@example.edu', 'Internal Medicine', 'N', '2026-12-01 08:00:08'),
   ('L0002', 'Ivo Student', 'l0002@example.edu', 'Pediatrics', 'N', '2026-12-01 08:00:09'),

@@ -1,5 +1,7 @@
 #include "hooks/common/team_text.hpp"
 
+#include <array>
+
 #include "rapport/json.hpp"
 
 namespace rapport::hooks {
@@ -16,10 +18,40 @@ std::string event_key(const Event& event) { return event.source + "/" + event.id
 
 int days_together(const TeamMember& member) { return int((member.end - member.start).count()) + 1; }
 
+std::string month_year(Date day) {
+  static constexpr std::array<const char*, 12> kMonths{
+      "January", "February", "March",     "April",   "May",      "June",
+      "July",    "August",   "September", "October", "November", "December"};
+  std::chrono::year_month_day ymd{day};
+  return std::string(kMonths[unsigned(ymd.month()) - 1]) + " " + std::to_string(int(ymd.year()));
+}
+
+std::string plural(int n, const std::string& word) {
+  return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
+}
+
 std::optional<Rotation> live_rotation(const Event& event, const HookContext& context) {
   auto rotation = context.rotation(rotation_from_json(event.payload).id);
   if (!rotation || rotation->status == RotationStatus::cancelled) return std::nullopt;
   return rotation;
+}
+
+Action make_action(const std::string& hook, const std::string& key, const Event& event,
+                   ActionType type, const std::string& student, const std::string& contact,
+                   TimePoint due, std::string reason,
+                   std::map<std::string, std::string> evidence) {
+  Action a;
+  a.type = type;
+  a.hook = hook;
+  a.event_id = event_key(event);
+  a.id = make_action_id(hook, key, type, contact);
+  a.student_id = student;
+  a.contact_id = contact;
+  a.created = event.occurred;
+  a.due = due;
+  a.reason = std::move(reason);
+  a.evidence = std::move(evidence);
+  return a;
 }
 
 }  // namespace rapport::hooks

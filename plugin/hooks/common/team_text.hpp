@@ -1,6 +1,7 @@
 #pragma once
-// Small helpers shared by the built-in hooks: readable role names and reasons.
+// Small helpers shared by the built-in hooks.
 
+#include <map>
 #include <string>
 
 #include "rapport/hook.hpp"
@@ -11,8 +12,17 @@ namespace rapport::hooks {
 std::string readable(Role role);  // "social worker"
 std::string event_key(const Event& event);  // "<source>/<id>", the key of action ids
 int days_together(const TeamMember& member);
+std::string month_year(Date day);  // "March 2027"
+std::string plural(int n, const std::string& word);  // "1 day", "3 days"
 // The rotation the event is about: its id is in the payload, its current state in the
 // store. nullopt when it is gone or cancelled.
 std::optional<Rotation> live_rotation(const Event& event, const HookContext& context);
+
+// An action with its id derived from (hook, key, type, contact). `key` is the event's
+// key for per-event actions, or a stable key (e.g. per student) for suggestions that
+// must not repeat across events.
+Action make_action(const std::string& hook, const std::string& key, const Event& event,
+                   ActionType type, const std::string& student, const std::string& contact,
+                   TimePoint due, std::string reason, std::map<std::string, std::string> evidence);
 
 }  // namespace rapport::hooks

@@ -39,22 +39,15 @@ std::vector<Action> Introductions::handle(const Event& event, const HookContext&
     if (member.person_id == rotation->student_id || options_.excluded_roles.count(member.role)) {
       continue;
     }
-    Action a;
-    a.type = ActionType::introduce;
-    a.hook = name_;
-    a.event_id = event_key(event);
-    a.id = make_action_id(a.hook, a.event_id, a.type, member.person_id);
-    a.student_id = rotation->student_id;
-    a.contact_id = member.person_id;
-    a.created = event.occurred;
-    a.due = event.occurred + options_.due_after_start;
-    a.reason = reason_for(member.role, *rotation);
-    a.evidence = {{"role", std::string(to_string(member.role))},
-                  {"rotation", rotation->id},
-                  {"site", rotation->site},
-                  {"specialty", rotation->specialty},
-                  {"days_together", std::to_string(days_together(member))}};
-    actions.push_back(std::move(a));
+    actions.push_back(make_action(
+        name_, event_key(event), event, ActionType::introduce, rotation->student_id,
+        member.person_id, event.occurred + options_.due_after_start,
+        reason_for(member.role, *rotation),
+        {{"role", std::string(to_string(member.role))},
+         {"rotation", rotation->id},
+         {"site", rotation->site},
+         {"specialty", rotation->specialty},
+         {"days_together", std::to_string(days_together(member))}}));
   }
   return actions;
 }

@@ -12,25 +12,18 @@ std::vector<Action> ThankYou::handle(const Event& event, const HookContext& cont
   for (const auto& member : rotation->team) {
     int days = days_together(member);
     if (!options_.roles.count(member.role) || days < options_.min_days_together) continue;
-    Action a;
-    a.type = ActionType::thank_you;
-    a.hook = name_;
-    a.event_id = event_key(event);
-    a.id = make_action_id(a.hook, a.event_id, a.type, member.person_id);
-    a.student_id = rotation->student_id;
-    a.contact_id = member.person_id;
-    a.created = event.occurred;
-    a.due = event.occurred + options_.due_within;
-    a.reason = "You worked with this " + readable(member.role) + " for " + std::to_string(days) +
-               (days == 1 ? " day" : " days") + " on " + rotation->specialty + " at " +
-               rotation->site + ": send a thank-you note within " + std::to_string(within_days) +
-               (within_days == 1 ? " day" : " days") + ", while it is fresh.";
-    a.evidence = {{"role", std::string(to_string(member.role))},
-                  {"rotation", rotation->id},
-                  {"site", rotation->site},
-                  {"specialty", rotation->specialty},
-                  {"days_together", std::to_string(days)}};
-    actions.push_back(std::move(a));
+    actions.push_back(make_action(
+        name_, event_key(event), event, ActionType::thank_you, rotation->student_id,
+        member.person_id, event.occurred + options_.due_within,
+        "You worked with this " + readable(member.role) + " for " + plural(days, "day") +
+            " on " + rotation->specialty + " at " + rotation->site +
+            ": send a thank-you note within " + plural(int(within_days), "day") +
+            ", while it is fresh.",
+        {{"role", std::string(to_string(member.role))},
+         {"rotation", rotation->id},
+         {"site", rotation->site},
+         {"specialty", rotation->specialty},
+         {"days_together", std::to_string(days)}}));
   }
   return actions;
 }

@@ -33,6 +33,12 @@ class HookContext {
                         const std::string& payload) const = 0;
   // A note for the school's admins (data quality): logged and shown by `rapport status`.
   virtual void notice(const std::string& message) const = 0;
+  // False for anyone who opted out. Hooks skip them when choosing whom to suggest; the
+  // engine drops any action that involves them regardless (one rule, in the engine).
+  virtual bool reachable(const std::string& person_id) const {
+    auto p = person(person_id);
+    return !(p && p->opted_out);
+  }
 };
 
 // Everything a hook may read about one student, as plain data: what plugins receive
@@ -56,6 +62,7 @@ class SnapshotRelationships final : public Relationships {
                                const std::string& specialty) const override;
   std::vector<std::string> staff_at(const std::string& site) const override;
   std::vector<std::string> students() const override;
+  std::vector<std::string> program_members(const std::string& program) const override;
   std::optional<Date> last_touch(const std::string& student_id,
                                  const std::string& contact_id) const override;
   std::uint64_t version() const override { return 0; }

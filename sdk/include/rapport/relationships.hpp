@@ -51,6 +51,8 @@ class Relationships {
   // Everyone who has been on a team at this site, by id.
   virtual std::vector<std::string> staff_at(const std::string& site) const = 0;
   virtual std::vector<std::string> students() const = 0;
+  // Everyone whose directory entry names this program, by id.
+  virtual std::vector<std::string> program_members(const std::string& program) const = 0;
   // The latest day the student and the contact were in touch: their last day together, or
   // the host reporting an action about them completed (action.completed).
   virtual std::optional<Date> last_touch(const std::string& student_id,

@@ -1,0 +1,20 @@
+#pragma once
+// A student's specialty interest: declared (their directory entry's specialty), or
+// inferred from the electives, sub-internships and away rotations they chose (the most
+// frequent specialty, the latest on a tie), and then said to be inferred.
+
+#include <optional>
+#include <string>
+
+#include "rapport/hook.hpp"
+
+namespace rapport::hooks {
+
+struct Interest {
+  std::string specialty;
+  bool inferred = false;
+};
+
+std::optional<Interest> interest_of(const std::string& student_id, const HookContext& context);
+
+}  // namespace rapport::hooks

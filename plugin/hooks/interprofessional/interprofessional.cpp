@@ -1,0 +1,41 @@
+#include "hooks/interprofessional/interprofessional.hpp"
+
+#include <boost/json.hpp>
+
+#include "rapport/json.hpp"
+
+namespace rapport::hooks {
+
+std::vector<Action> Interprofessional::handle(const Event& event, const HookContext& context) {
+  std::string id = event.type == EventType::team_changed
+                       ? std::string(boost::json::parse(event.payload).at("rotation").as_string())
+                       : rotation_from_json(event.payload).id;
+  auto rotation = context.rotation(id);
+  if (!rotation || rotation->status == RotationStatus::cancelled) return {};
+  bool physicians = false, others = false;
+  for (const auto& m : rotation->team) {
+    if (m.person_id == rotation->student_id) continue;
+    (is_physician(m.role) ? physicians : others) = true;
+  }
+  if (!others) {
+    context.notice("rotation " + rotation->id + " at " + rotation->site +
+                   (physicians ? " lists only physicians on its team"
+                               : " lists nobody on its team") +
+                   ": introductions will miss nurses, pharmacists and social workers");
+  }
+  return {};
+}
+
+HookKind interprofessional_kind() {
+  HookKind kind;
+  kind.type = "interprofessional";
+  kind.schema = {"hooks (interprofessional)",
+                 "Notice rotations whose roster has no non-physician member.",
+                 {}};
+  kind.create = [](const std::string& name, const config::Section&) -> std::unique_ptr<Hook> {
+    return std::make_unique<Interprofessional>(name);
+  };
+  return kind;
+}
+
+}  // namespace rapport::hooks

@@ -1,0 +1,65 @@
+#include <cstdio>
+
+#include "hooks/letter_candidates/letter_candidates.hpp"
+
+namespace rapport::hooks {
+
+LetterOptions letter_options_of(const config::Section& s) {
+  LetterOptions o;
+  o.min_days = int(s.integer("min_days"));
+  o.min_score = s.number("min_score");
+  o.rank_with_anonymous = s.boolean("rank_with_anonymous");
+  o.per_student = int(s.integer("per_student"));
+  o.capacity = int(s.integer("capacity"));
+  std::sscanf(s.str("season_date").c_str(), "%u-%u", &o.season_month, &o.season_day);
+  o.due_within = std::chrono::duration_cast<std::chrono::seconds>(s.duration("due_within"));
+  o.strong_evaluation = s.number("strong_evaluation");
+  o.rematch_interval =
+      std::chrono::duration_cast<std::chrono::seconds>(s.duration("rematch_interval"));
+  return o;
+}
+
+HookKind letter_candidates_kind() {
+  using config::Type;
+  HookKind kind;
+  kind.type = "letter_candidates";
+  kind.schema = {
+      "hooks (letter_candidates)",
+      "Rank attendings who could write a strong letter; assign them across all students.",
+      {
+          {.name = "min_days", .type = Type::integer,
+           .description = "never suggest an attending the student worked with fewer days",
+           .default_value = "10", .min = 1, .max = 365},
+          {.name = "min_score", .type = Type::number,
+           .description = "never suggest a candidate scoring lower (0..1)",
+           .default_value = "0.3", .min = 0, .max = 1},
+          {.name = "rank_with_anonymous", .type = Type::boolean,
+           .description = "let anonymous evaluations count in the ranking (never in evidence)",
+           .default_value = "false"},
+          {.name = "per_student", .type = Type::integer,
+           .description = "letter writers suggested per student per season",
+           .default_value = "3", .min = 1, .max = 10},
+          {.name = "capacity", .type = Type::integer,
+           .description = "students an attending is suggested to per season",
+           .default_value = "5", .min = 1, .max = 100},
+          {.name = "season_date", .type = Type::string,
+           .description = "MM-DD each year when every student gets their candidates",
+           .default_value = "06-01"},
+          {.name = "due_within", .type = Type::duration,
+           .description = "when the suggestion falls due", .default_value = "14d",
+           .min = 86'400'000, .max = 120.0 * 86'400'000},
+          {.name = "strong_evaluation", .type = Type::number,
+           .description = "a normalized evaluation at least this high triggers suggestions",
+           .default_value = "0.75", .min = 0, .max = 1},
+          {.name = "rematch_interval", .type = Type::duration,
+           .description = "between two assignments across all students (the yearly one "
+                          "always runs)",
+           .default_value = "7d", .min = 0, .max = 365.0 * 86'400'000},
+      }};
+  kind.create = [](const std::string& name, const config::Section& s) -> std::unique_ptr<Hook> {
+    return std::make_unique<LetterCandidates>(name, letter_options_of(s));
+  };
+  return kind;
+}
+
+}  // namespace rapport::hooks

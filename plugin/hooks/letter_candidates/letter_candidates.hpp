@@ -1,0 +1,85 @@
+#pragma once
+// Letters of recommendation: rank the attendings a student could ask, and assign them
+// across all students at once so that popular attendings are not swamped.
+//
+// Score (0..1) of an attending for a student, from four parts:
+//   time       0.35 x min(days together / 28, 1)
+//   evaluation 0.35 x mean normalized score of their evaluations of the student
+//                     (+0.1 if one says "would recommend", at most 1); anonymous
+//                     evaluations count only with rank_with_anonymous, and never appear
+//                     in evidence
+//   recency    0.15 x 0.5 ^ (days since the last day together / 365)
+//   match      0.15 x 1 when the attending's specialty is the student's target specialty
+// Candidates below min_days or min_score are never suggested. Assignment: student-
+// proposing deferred acceptance (hooks/common/assignment.hpp), `per_student` candidates
+// per student, `capacity` students per attending per season.
+//
+// Fires at rotation end, at a strong evaluation, and every year at `season_date` for
+// every student. A student is offered each attending once per season.
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "engine/registry.hpp"
+#include "hooks/common/assignment.hpp"
+#include "rapport/hook.hpp"
+
+namespace rapport::hooks {
+
+struct LetterOptions {
+  int min_days;
+  double min_score;
+  bool rank_with_anonymous;
+  int per_student;
+  int capacity;
+  unsigned season_month, season_day;
+  std::chrono::seconds due_within;
+  double strong_evaluation;
+  std::chrono::seconds rematch_interval;
+};
+
+struct LetterScore {
+  std::string attending;
+  int days = 0;
+  Date last_day;
+  double time = 0, evaluation = 0, recency = 0, match = 0, total = 0;
+  std::optional<double> shown_evaluation;  // non-anonymous evaluations only
+  bool specialty_match = false;
+};
+
+// Eligible candidates of one student, best first.
+std::vector<LetterScore> score_letter_candidates(const HookContext& context,
+                                                 const std::string& student_id,
+                                                 const LetterOptions& options);
+
+class LetterCandidates final : public Hook {
+ public:
+  LetterCandidates(std::string name, LetterOptions options)
+      : name_(std::move(name)), options_(options) {}
+  std::string name() const override { return name_; }
+  std::vector<EventType> subscribed() const override {
+    return {EventType::rotation_ended, EventType::evaluation_submitted, EventType::followup_due};
+  }
+  std::vector<Action> handle(const Event& event, const HookContext& context) override;
+
+ private:
+  const std::map<std::string, std::vector<Candidate>>& matching(const HookContext& context,
+                                                                bool force);
+  std::vector<Action> offer(const Event& event, const HookContext& context,
+                            const std::string& student, int season);
+  int season_of(TimePoint t) const;  // the year of the next season date at or after t
+
+  std::string name_;
+  LetterOptions options_;
+  std::map<std::string, std::vector<Candidate>> matching_;
+  std::uint64_t matching_version_ = 0;
+  std::optional<TimePoint> matching_at_;
+};
+
+HookKind letter_candidates_kind();
+// The options a config gives (defaults included), for `rapport explain`.
+LetterOptions letter_options_of(const config::Section& section);
+
+}  // namespace rapport::hooks

@@ -1,0 +1,88 @@
+#include "hooks/mentor_suggest/mentor_suggest.hpp"
+
+#include <algorithm>
+
+#include "hooks/common/interest.hpp"
+#include "hooks/common/team_text.hpp"
+
+namespace rapport::hooks {
+
+std::vector<Candidate> MentorSuggest::candidates(const HookContext& context,
+                                                 const std::string& student) const {
+  std::vector<Candidate> out;
+  auto target = interest_of(student, context);
+  if (!target) return out;
+  auto of_target = [&](const std::string& id, Role& role) {
+    auto p = context.person(id);
+    if (!p || !p->specialty || *p->specialty != target->specialty) return false;
+    role = p->role;
+    return (role == Role::attending || role == Role::resident) && context.reachable(id);
+  };
+  std::map<std::string, double> scores;
+  for (const auto& c : context.relationships().contacts_of(student, context.now())) {
+    Role role;
+    if (!of_target(c.person_id, role)) continue;
+    if (c.days_together >= options_.established_days) return {};  // has a mentor already
+    scores[c.person_id] = 0.5 * std::min(1.0, c.days_together / 28.0) +
+                          (role == Role::attending ? 0.2 : 0.14);
+  }
+  auto rotations = context.rotations_of(student);
+  Date today = std::chrono::floor<std::chrono::days>(context.now());
+  for (const auto& r : rotations) {
+    if (r.status == RotationStatus::cancelled || r.start > today || r.end < today) continue;
+    for (const auto& id : context.relationships().staff_at(r.site)) {
+      Role role;
+      if (id == student || !of_target(id, role)) continue;
+      if (!scores.count(id)) scores[id] = role == Role::attending ? 0.2 : 0.14;
+      scores[id] += 0.3;
+    }
+  }
+  for (const auto& [id, score] : scores) out.push_back({id, score});
+  return out;
+}
+
+std::vector<Action> MentorSuggest::handle(const Event& event, const HookContext& context) {
+  std::vector<Action> actions;
+  auto rotation = live_rotation(event, context);
+  if (!rotation) return actions;
+  const auto& graph = context.relationships();
+  bool stale = graph.version() != matching_version_ &&
+               (!matching_at_ || context.now() - *matching_at_ >= options_.rematch_interval);
+  if (!matching_at_ || stale) {
+    std::map<std::string, std::vector<Candidate>> all;
+    for (const auto& student : graph.students()) {
+      if (!context.reachable(student)) continue;
+      if (auto list = candidates(context, student); !list.empty()) all[student] = list;
+    }
+    matching_ = assign(all, 1, options_.capacity);
+    matching_version_ = graph.version();
+    matching_at_ = context.now();
+  }
+  auto assigned = matching_.find(rotation->student_id);
+  auto target = interest_of(rotation->student_id, context);
+  if (assigned == matching_.end() || !target) return actions;
+  for (const auto& mentor : assigned->second) {
+    auto p = context.person(mentor.person);
+    bool met = false;
+    for (const auto& c : graph.contacts_of(rotation->student_id, context.now())) {
+      met = met || c.person_id == mentor.person;
+    }
+    std::string reason = std::string("A ") + (p ? readable(p->role) : "physician") + " in " +
+                         target->specialty + (met ? " you have worked with" : " at " + rotation->site) +
+                         " who could mentor you" +
+                         (target->inferred ? " (your interest in " + target->specialty +
+                                                 " is inferred from the electives you chose)"
+                                           : "") +
+                         ": ask for a conversation about your path.";
+    actions.push_back(make_action(
+        name_, "mentor/" + rotation->student_id + "/" + target->specialty, event,
+        ActionType::mentor_suggest, rotation->student_id, mentor.person,
+        event.occurred + options_.due_after, std::move(reason),
+        {{"specialty", target->specialty},
+         {"interest", target->inferred ? "inferred" : "declared"},
+         {"worked_together", met ? "yes" : "no"}}));
+  }
+  return actions;
+}
+
+}  // namespace rapport::hooks

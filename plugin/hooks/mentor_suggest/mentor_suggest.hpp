@@ -1,0 +1,50 @@
+#pragma once
+// For a student with no mentor yet in their target specialty, suggest one among the
+// attendings and residents of that specialty they have worked with or can meet at the
+// site where they rotate now. Mentors' capacity holds across all students: the same
+// assignment as letters (hooks/common/assignment.hpp), one mentor per student.
+//
+// "Has a mentor": an attending or resident of the target specialty the student has
+// worked with for at least `established_days`. Candidate score: 0.5 x min(days together
+// / 28, 1) + 0.3 if they work at the student's current site + 0.2 for an attending
+// (0.14 for a resident).
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "engine/registry.hpp"
+#include "hooks/common/assignment.hpp"
+#include "rapport/hook.hpp"
+
+namespace rapport::hooks {
+
+struct MentorOptions {
+  int capacity;
+  int established_days;
+  std::chrono::seconds due_after;
+  std::chrono::seconds rematch_interval;
+};
+
+class MentorSuggest final : public Hook {
+ public:
+  MentorSuggest(std::string name, MentorOptions options)
+      : name_(std::move(name)), options_(options) {}
+  std::string name() const override { return name_; }
+  std::vector<EventType> subscribed() const override { return {EventType::rotation_started}; }
+  std::vector<Action> handle(const Event& event, const HookContext& context) override;
+
+ private:
+  std::vector<Candidate> candidates(const HookContext& context, const std::string& student) const;
+
+  std::string name_;
+  MentorOptions options_;
+  std::map<std::string, std::vector<Candidate>> matching_;
+  std::uint64_t matching_version_ = 0;
+  std::optional<TimePoint> matching_at_;
+};
+
+HookKind mentor_suggest_kind();
+
+}  // namespace rapport::hooks
