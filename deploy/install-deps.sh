@@ -9,7 +9,7 @@ packages=(
   cmake ninja-build g++ ccache pkg-config
   libboost1.81-all-dev libboost-json1.81-dev libboost-url1.81-dev
   libsoci-dev libsqlite3-dev sqlite3
-  libyaml-cpp-dev libssl-dev
+  libyaml-cpp-dev libssl-dev tzdata
 )
 if [[ ${1:-} == --test ]]; then
   packages+=(catch2 postgresql python3 procps)

@@ -73,6 +73,13 @@ const Schema& engine_schema() {
           {.name = "batch", .type = Type::integer,
            .description = "events dispatched (and actions delivered) per transaction",
            .default_value = "200", .min = 1, .max = 10'000},
+          {.name = "timezone", .type = Type::string,
+           .description = "IANA time zone in which rotation dates are read (sites not listed "
+                          "in site_timezones)",
+           .default_value = "UTC"},
+          {.name = "site_timezones", .type = Type::string_map,
+           .description = "site: IANA time zone, for sites elsewhere",
+           .default_value = "{}"},
       }};
   return s;
 }

@@ -70,6 +70,9 @@ void update_graph(RelationshipGraph& graph, Store& store, const Event& event) {
     case EventType::person_updated:
       graph.put_person(person_from_json(event.payload));
       return;
+    case EventType::evaluation_submitted:
+      graph.touched();
+      return;
     case EventType::rotation_scheduled:
     case EventType::rotation_updated:
     case EventType::rotation_cancelled:
@@ -110,8 +113,13 @@ bool permitted(const HookContext& context, const Action& action) {
 }
 
 Dispatcher::Dispatcher(Store& store, const std::vector<std::unique_ptr<Hook>>& hooks,
-                       std::size_t batch, std::map<std::string, HookPolicy> policies)
-    : store_(store), hooks_(hooks), batch_(batch), policies_(std::move(policies)) {}
+                       std::size_t batch, std::map<std::string, HookPolicy> policies,
+                       TimeZones zones)
+    : store_(store),
+      hooks_(hooks),
+      batch_(batch),
+      policies_(std::move(policies)),
+      zones_(std::move(zones)) {}
 
 HookPolicy Dispatcher::policy(const std::string& hook) const {
   auto it = policies_.find(hook);
@@ -163,7 +171,7 @@ bool Dispatcher::run_batch(TimePoint now, DispatchStats& stats) {
       ++stats.events;
       if (reached[kMirrorConsumer] < seq) {
         try {
-          apply_to_mirror(store_, event);
+          apply_to_mirror(store_, event, zones_);
           update_graph(graph_, store_, event);
         } catch (const std::exception& e) {
           ++stats.failures;

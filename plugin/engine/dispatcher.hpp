@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/timers.hpp"
 #include "graph/relationship_graph.hpp"
 #include "rapport/hook.hpp"
 #include "store/store.hpp"
@@ -35,7 +36,7 @@ inline constexpr const char* kMirrorConsumer = "mirror";
 class Dispatcher {
  public:
   Dispatcher(Store& store, const std::vector<std::unique_ptr<Hook>>& hooks, std::size_t batch,
-             std::map<std::string, HookPolicy> policies = {});
+             std::map<std::string, HookPolicy> policies = {}, TimeZones zones = {});
 
   // Dispatches until the inbox is drained for every hook that is not waiting to retry.
   DispatchStats run(TimePoint now);
@@ -57,6 +58,7 @@ class Dispatcher {
   std::size_t batch_;
   std::map<std::string, HookPolicy> policies_;
   std::map<std::string, Held> held_;
+  TimeZones zones_;
   RelationshipGraph graph_;
   bool graph_ready_ = false;
 };

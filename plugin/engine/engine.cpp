@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include <stdexcept>
+
 #include "engine/timers.hpp"
 #include "log/log.hpp"
 #include "rapport/json.hpp"
@@ -10,13 +12,14 @@ namespace rapport {
 
 Engine::Engine(std::unique_ptr<Store> store, std::vector<std::unique_ptr<Source>> sources,
                std::vector<std::unique_ptr<Hook>> hooks, std::vector<std::unique_ptr<Sink>> sinks,
-               std::size_t batch, std::map<std::string, HookPolicy> policies)
+               std::size_t batch, std::map<std::string, HookPolicy> policies,
+               TimeZones zones)
     : store_(std::move(store)),
       sources_(std::move(sources)),
       hooks_(std::move(hooks)),
       sinks_(std::move(sinks)),
       batch_(batch),
-      dispatcher_(*store_, hooks_, batch, std::move(policies)) {}
+      dispatcher_(*store_, hooks_, batch, std::move(policies), std::move(zones)) {}
 
 std::unique_ptr<Engine> Engine::build(const config::Config& config, const Registry& registry) {
   auto root = config.section();
@@ -44,10 +47,21 @@ std::unique_ptr<Engine> Engine::build(const config::Config& config, const Regist
   for (const auto& [name, section] : root.sections("sinks")) {
     sinks.push_back(registry.sink(section.str("type"))->create(name, section));
   }
+  auto engine_section = root.section("engine");
+  TimeZones zones{engine_section.str("timezone"), engine_section.string_map("site_timezones")};
+  for (const auto& zone : [&] {
+         auto all = std::vector<std::string>{zones.fallback};
+         for (const auto& [site, z] : zones.by_site) all.push_back(z);
+         return all;
+       }()) {
+    if (!zone_exists(zone)) {
+      throw std::runtime_error("engine: unknown time zone \"" + zone +
+                               "\" (expected an IANA name such as America/Chicago)");
+    }
+  }
   return std::make_unique<Engine>(std::move(store), std::move(sources), std::move(hooks),
-                                  std::move(sinks),
-                                  std::size_t(root.section("engine").integer("batch")),
-                                  std::move(policies));
+                                  std::move(sinks), std::size_t(engine_section.integer("batch")),
+                                  std::move(policies), std::move(zones));
 }
 
 StepStats Engine::step(TimePoint now) {

@@ -27,7 +27,8 @@ class Engine {
  public:
   Engine(std::unique_ptr<Store> store, std::vector<std::unique_ptr<Source>> sources,
          std::vector<std::unique_ptr<Hook>> hooks, std::vector<std::unique_ptr<Sink>> sinks,
-         std::size_t batch, std::map<std::string, HookPolicy> policies = {});
+         std::size_t batch, std::map<std::string, HookPolicy> policies = {},
+         TimeZones zones = {});
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 

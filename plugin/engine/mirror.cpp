@@ -8,7 +8,7 @@
 namespace rapport {
 namespace {
 
-void apply_rotation(Store& store, const Event& event) {
+void apply_rotation(Store& store, const Event& event, const TimeZones& zones) {
   Rotation rotation = rotation_from_json(event.payload);
   if (event.type == EventType::rotation_cancelled) rotation.status = RotationStatus::cancelled;
   store.put_rotation(rotation);
@@ -17,7 +17,7 @@ void apply_rotation(Store& store, const Event& event) {
     store.delete_timers_with_prefix(rotation_timer_prefix(rotation.id));
     return;
   }
-  for (const auto& timer : rotation_timers(rotation)) store.put_timer(timer);
+  for (const auto& timer : rotation_timers(rotation, zones)) store.put_timer(timer);
 }
 
 // {"rotation": id, "added": [team members], "removed": [person ids]}
@@ -97,7 +97,7 @@ void check_payload(const Event& event) {
   }
 }
 
-void apply_to_mirror(Store& store, const Event& event) {
+void apply_to_mirror(Store& store, const Event& event, const TimeZones& zones) {
   switch (event.type) {
     case EventType::person_updated:
       store.put_person(person_from_json(event.payload));
@@ -105,7 +105,7 @@ void apply_to_mirror(Store& store, const Event& event) {
     case EventType::rotation_scheduled:
     case EventType::rotation_updated:
     case EventType::rotation_cancelled:
-      apply_rotation(store, event);
+      apply_rotation(store, event, zones);
       return;
     case EventType::team_changed:
       apply_team_change(store, event);

@@ -1,9 +1,11 @@
 #pragma once
 // Time-derived events: a rotation's start, midpoint and end become durable timers.
-// Times are UTC: started at 00:00 of the first day, midpoint at 00:00 of the middle day
-// (first day + half the length, rounded down), ended at 00:00 of the day after the last.
+// Rotation dates are local to the site: started at 00:00 of the first day, midpoint at
+// 00:00 of the middle day (first day + half the length, rounded down), ended at 00:00 of
+// the day after the last, each in the site's time zone (daylight saving included).
 
 #include <cstddef>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -13,7 +15,18 @@ namespace rapport {
 
 inline constexpr const char* kSchedulerSource = "rapport/scheduler";
 
-std::vector<Timer> rotation_timers(const Rotation& rotation);
+// IANA zone names, per site, with a fallback for the rest ("UTC" by default).
+struct TimeZones {
+  std::string fallback = "UTC";
+  std::map<std::string, std::string> by_site;
+  const std::string& of(const std::string& site) const;
+};
+
+// The instant at which `day` begins in `zone`. Throws for an unknown zone.
+TimePoint local_midnight(Date day, const std::string& zone);
+bool zone_exists(const std::string& zone);
+
+std::vector<Timer> rotation_timers(const Rotation& rotation, const TimeZones& zones = {});
 std::string rotation_timer_prefix(const std::string& rotation_id);
 
 // Moves every timer due at `now` into the inbox; returns how many fired.

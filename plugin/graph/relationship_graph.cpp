@@ -56,7 +56,8 @@ void RelationshipGraph::put_rotation(const Rotation& r) {
     if (m.person_id == r.student_id) continue;
     Id contact = intern(m.person_id);
     auto days = std::max<std::int64_t>(1, (m.end - m.start).count() + 1);
-    edges.push_back({contact, rotation, info.site, info.specialty, day_number(m.end),
+    edges.push_back({contact, rotation, info.site, info.specialty, day_number(m.start),
+                     day_number(m.end),
                      std::uint16_t(std::min<std::int64_t>(days, 65535)),
                      std::uint8_t(m.role)});
     ++staff_[info.site][contact];
@@ -70,6 +71,8 @@ void RelationshipGraph::put_touch(const std::string& student_id, const std::stri
   auto& at = touches_[pair(intern(student_id), intern(contact_id))];
   at = std::max(at, day_number(day));
 }
+
+void RelationshipGraph::touched() { ++version_; }
 
 void RelationshipGraph::put_person(const Person& person) {
   Id id = intern(person.id);
@@ -123,7 +126,7 @@ void RelationshipGraph::rebuild(Store& store) {
 }
 
 std::vector<ContactSummary> RelationshipGraph::contacts_of(const std::string& student_id,
-                                                           TimePoint now) const {
+                                                           TimePoint now, Span span) const {
   std::vector<ContactSummary> out;
   auto student = find(student_id);
   if (!student) return out;
@@ -139,14 +142,19 @@ std::vector<ContactSummary> RelationshipGraph::contacts_of(const std::string& st
                                       : names_[a->rotation] < names_[b->rotation];
   });
   for (const Edge* e : ordered) {
+    // Only what has happened by now: a rotation under way counts its days so far, one
+    // still to come not at all.
+    if (span == Span::so_far && e->first_day > today) continue;
+    std::int32_t last = span == Span::planned ? e->last_day : std::min(e->last_day, today);
+    int days = std::min<int>(e->days, last - e->first_day + 1);
     auto [it, added] = index.try_emplace(e->contact, out.size());
     if (added) out.push_back({names_[e->contact]});
     auto& c = out[it->second];
     Role role = Role(e->role);
-    c.days_together += e->days;
-    c.strength += contact_strength(e->days, role, today - e->last_day);
+    c.days_together += days;
+    c.strength += contact_strength(days, role, std::max(0, today - last));
     c.role = role;
-    c.last_day = date_of(std::max(day_number(c.last_day), e->last_day));
+    c.last_day = added ? date_of(last) : date_of(std::max(day_number(c.last_day), last));
     c.rotation_ids.push_back(names_[e->rotation]);
     c.sites.push_back(names_[e->site]);
     c.specialties.push_back(names_[e->specialty]);
@@ -214,8 +222,8 @@ std::string RelationshipGraph::canonical() const {
     for (const auto& e : edges) {
       std::ostringstream os;
       os << "edge " << names_[student] << ' ' << names_[e.contact] << ' ' << names_[e.rotation]
-         << ' ' << names_[e.site] << ' ' << names_[e.specialty] << ' ' << e.last_day << ' '
-         << e.days << ' ' << int(e.role);
+         << ' ' << names_[e.site] << ' ' << names_[e.specialty] << ' ' << e.first_day << ' '
+         << e.last_day << ' ' << e.days << ' ' << int(e.role);
       lines.insert(os.str());
     }
   }

@@ -23,14 +23,15 @@ class RelationshipGraph final : public Relationships {
   void put_rotation(const Rotation& rotation);
   void put_touch(const std::string& student_id, const std::string& contact_id, Date day);
   void put_person(const Person& person);  // keeps the program index
+  void touched();  // something hooks rank by changed (an evaluation): new version
   void clear();
   void rebuild(Store& store);
 
   std::string canonical() const;
   std::size_t edge_count() const { return edges_; }
 
-  std::vector<ContactSummary> contacts_of(const std::string& student_id,
-                                          TimePoint now) const override;
+  std::vector<ContactSummary> contacts_of(const std::string& student_id, TimePoint now,
+                                          Span span = Span::so_far) const override;
   std::vector<Visit> visits_at(const std::string& site,
                                const std::string& specialty) const override;
   std::vector<std::string> staff_at(const std::string& site) const override;
@@ -42,9 +43,9 @@ class RelationshipGraph final : public Relationships {
 
  private:
   using Id = std::uint32_t;
-  struct Edge {  // 20 bytes
+  struct Edge {  // 24 bytes
     Id contact, rotation, site, specialty;
-    std::int32_t last_day;
+    std::int32_t first_day, last_day;
     std::uint16_t days;
     std::uint8_t role;
   };

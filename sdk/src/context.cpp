@@ -76,21 +76,22 @@ double contact_strength(int days, Role role, int days_since_last, int half_life_
 }
 
 std::vector<ContactSummary> SnapshotRelationships::contacts_of(const std::string& student_id,
-                                                               TimePoint now) const {
+                                                               TimePoint now, Span span) const {
   std::map<std::string, ContactSummary> by_id;
   Date today = std::chrono::floor<std::chrono::days>(now);
   for (const auto& r : snapshot_.rotations) {
     if (r.student_id != student_id || r.status == RotationStatus::cancelled) continue;
     for (const auto& m : r.team) {
-      if (m.person_id == student_id) continue;
+      if (m.person_id == student_id || (span == Span::so_far && m.start > today)) continue;
+      Date last = span == Span::planned ? m.end : std::min(m.end, today);
       auto& c = by_id[m.person_id];
-      int days = int((m.end - m.start).count()) + 1;
+      int days = int((last - m.start).count()) + 1;
       c.person_id = m.person_id;
       c.days_together += days;
-      c.strength += contact_strength(days, m.role, int((today - m.end).count()));
-      if (c.rotation_ids.empty() || m.end >= c.last_day) {
+      c.strength += contact_strength(days, m.role, std::max(0, int((today - last).count())));
+      if (c.rotation_ids.empty() || last >= c.last_day) {
         c.role = m.role;
-        c.last_day = m.end;
+        c.last_day = last;
       }
       c.rotation_ids.push_back(r.id);
       c.sites.push_back(r.site);

@@ -30,6 +30,16 @@ std::string plural(int n, const std::string& word) {
   return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
 }
 
+std::string with_article(const std::string& noun) {
+  bool vowel = !noun.empty() && std::string("aeiou").find(noun[0]) != std::string::npos;
+  return (vowel ? "an " : "a ") + noun;
+}
+
+std::string capitalized(std::string text) {
+  if (!text.empty() && text[0] >= 'a' && text[0] <= 'z') text[0] = char(text[0] - 'a' + 'A');
+  return text;
+}
+
 std::optional<Rotation> live_rotation(const Event& event, const HookContext& context) {
   auto rotation = context.rotation(rotation_from_json(event.payload).id);
   if (!rotation || rotation->status == RotationStatus::cancelled) return std::nullopt;

@@ -14,6 +14,8 @@ std::string event_key(const Event& event);  // "<source>/<id>", the key of actio
 int days_together(const TeamMember& member);
 std::string month_year(Date day);  // "March 2027"
 std::string plural(int n, const std::string& word);  // "1 day", "3 days"
+std::string with_article(const std::string& noun);    // "an attending", "a nurse"
+std::string capitalized(std::string text);
 // The rotation the event is about: its id is in the payload, its current state in the
 // store. nullopt when it is gone or cancelled.
 std::optional<Rotation> live_rotation(const Event& event, const HookContext& context);

@@ -1,5 +1,7 @@
 #include "hooks/introductions/introductions.hpp"
 
+#include <boost/json.hpp>
+
 #include "hooks/common/team_text.hpp"
 
 namespace rapport::hooks {
@@ -33,10 +35,27 @@ std::string reason_for(Role role, const Rotation& r) {
 
 std::vector<Action> Introductions::handle(const Event& event, const HookContext& context) {
   std::vector<Action> actions;
-  auto rotation = live_rotation(event, context);
+  std::optional<Rotation> rotation;
+  std::set<std::string> added;  // team.changed: only those who joined
+  if (event.type == EventType::team_changed) {
+    auto data = boost::json::parse(event.payload).as_object();
+    rotation = context.rotation(std::string(data["rotation"].as_string()));
+    Date today = std::chrono::floor<std::chrono::days>(event.occurred);
+    // Before the start, the introductions at the start will include them.
+    if (!rotation || rotation->status == RotationStatus::cancelled || today < rotation->start ||
+        today > rotation->end || !data.contains("added")) {
+      return actions;
+    }
+    for (const auto& m : data["added"].as_array()) {
+      added.insert(std::string(m.at("person").as_string()));
+    }
+  } else {
+    rotation = live_rotation(event, context);
+  }
   if (!rotation) return actions;
   for (const auto& member : rotation->team) {
-    if (member.person_id == rotation->student_id || options_.excluded_roles.count(member.role)) {
+    if (member.person_id == rotation->student_id || options_.excluded_roles.count(member.role) ||
+        (event.type == EventType::team_changed && !added.count(member.person_id))) {
       continue;
     }
     actions.push_back(make_action(

@@ -1,6 +1,7 @@
 #pragma once
 // At rotation start, introduce the student to every member of the team, every
-// profession: nurses, pharmacists and social workers as much as physicians.
+// profession: nurses, pharmacists and social workers as much as physicians. Someone who
+// joins the team once the rotation is under way (team.changed) is introduced then.
 
 #include <set>
 #include <string>
@@ -20,7 +21,9 @@ class Introductions final : public Hook {
   Introductions(std::string name, IntroductionsOptions options)
       : name_(std::move(name)), options_(std::move(options)) {}
   std::string name() const override { return name_; }
-  std::vector<EventType> subscribed() const override { return {EventType::rotation_started}; }
+  std::vector<EventType> subscribed() const override {
+    return {EventType::rotation_started, EventType::team_changed};
+  }
   std::vector<Action> handle(const Event& event, const HookContext& context) override;
 
  private:

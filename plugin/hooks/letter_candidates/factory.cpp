@@ -52,9 +52,10 @@ HookKind letter_candidates_kind() {
            .description = "a normalized evaluation at least this high triggers suggestions",
            .default_value = "0.75", .min = 0, .max = 1},
           {.name = "rematch_interval", .type = Type::duration,
-           .description = "between two assignments across all students (the yearly one "
-                          "always runs)",
-           .default_value = "7d", .min = 0, .max = 365.0 * 86'400'000},
+           .description = "at least this long between two assignments across all students, which "
+                          "otherwise rerun whenever the memory or the day changed (set 1d or "
+                          "more for tens of thousands of students)",
+           .default_value = "0s", .min = 0, .max = 365.0 * 86'400'000},
       }};
   kind.create = [](const std::string& name, const config::Section& s) -> std::unique_ptr<Hook> {
     return std::make_unique<LetterCandidates>(name, letter_options_of(s));

@@ -14,12 +14,12 @@ namespace rapport::hooks {
 
 std::vector<LetterScore> score_letter_candidates(const HookContext& context,
                                                  const std::string& student_id,
-                                                 const LetterOptions& o) {
+                                                 const LetterOptions& o, Span span) {
   std::vector<LetterScore> out;
   auto target = interest_of(student_id, context);
   auto evaluations = context.evaluations_of(student_id);
   Date today = std::chrono::floor<std::chrono::days>(context.now());
-  for (const auto& c : context.relationships().contacts_of(student_id, context.now())) {
+  for (const auto& c : context.relationships().contacts_of(student_id, context.now(), span)) {
     if (c.role != Role::attending || c.days_together < o.min_days ||
         !context.reachable(c.person_id)) {
       continue;
@@ -43,9 +43,9 @@ std::vector<LetterScore> score_letter_candidates(const HookContext& context,
       ++n;
       recommends = recommends || e.would_recommend.value_or(false);
     }
-    if (n > 0) s.evaluation = std::min(1.0, sum / n + (recommends ? 0.1 : 0.0));
+    s.evaluation = n > 0 ? std::min(1.0, sum / n + (recommends ? 0.1 : 0.0)) : 0.5;
     if (shown_n > 0) s.shown_evaluation = shown_sum / shown_n;
-    s.recency = std::pow(0.5, double((today - c.last_day).count()) / 365.0);
+    s.recency = std::pow(0.5, std::max(0.0, double((today - c.last_day).count())) / 365.0);
     auto attending = context.person(c.person_id);
     std::string specialty = attending && attending->specialty ? *attending->specialty
                                                               : c.specialties.back();
@@ -70,13 +70,16 @@ int LetterCandidates::season_of(TimePoint t) const {
 const std::map<std::string, std::vector<Candidate>>& LetterCandidates::matching(
     const HookContext& context, bool force) {
   const auto& graph = context.relationships();
-  bool stale = graph.version() != matching_version_ &&
-               (!matching_at_ || context.now() - *matching_at_ >= options_.rematch_interval);
-  if (force || !matching_at_ || stale) {
+  bool stale = !matching_at_ ||
+               ((graph.version() != matching_version_ ||
+                 std::chrono::floor<std::chrono::days>(context.now()) !=
+                     std::chrono::floor<std::chrono::days>(*matching_at_)) &&
+                context.now() - *matching_at_ >= options_.rematch_interval);
+  if (force || stale) {
     std::map<std::string, std::vector<Candidate>> candidates;
     for (const auto& student : graph.students()) {
       if (!context.reachable(student)) continue;
-      for (const auto& s : score_letter_candidates(context, student, options_)) {
+      for (const auto& s : score_letter_candidates(context, student, options_, Span::planned)) {
         candidates[student].push_back({s.attending, s.total});
       }
     }

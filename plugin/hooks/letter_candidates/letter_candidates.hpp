@@ -5,14 +5,17 @@
 // Score (0..1) of an attending for a student, from four parts:
 //   time       0.35 x min(days together / 28, 1)
 //   evaluation 0.35 x mean normalized score of their evaluations of the student
-//                     (+0.1 if one says "would recommend", at most 1); anonymous
-//                     evaluations count only with rank_with_anonymous, and never appear
-//                     in evidence
+//                     (+0.1 if one says "would recommend", at most 1); 0.5 while there
+//                     is none yet; anonymous evaluations count only with
+//                     rank_with_anonymous, and never appear in evidence
 //   recency    0.15 x 0.5 ^ (days since the last day together / 365)
 //   match      0.15 x 1 when the attending's specialty is the student's target specialty
 // Candidates below min_days or min_score are never suggested. Assignment: student-
 // proposing deferred acceptance (hooks/common/assignment.hpp), `per_student` candidates
-// per student, `capacity` students per attending per season.
+// per student, `capacity` students per attending per season. The assignment plans with
+// every scheduled day (so a student who finishes first does not take the attending that
+// students still on the rotation suit better); a suggestion is made only once the days
+// together have actually reached min_days.
 //
 // Fires at rotation end, at a strong evaluation, and every year at `season_date` for
 // every student. A student is offered each attending once per season.
@@ -52,7 +55,8 @@ struct LetterScore {
 // Eligible candidates of one student, best first.
 std::vector<LetterScore> score_letter_candidates(const HookContext& context,
                                                  const std::string& student_id,
-                                                 const LetterOptions& options);
+                                                 const LetterOptions& options,
+                                                 Span span = Span::so_far);
 
 class LetterCandidates final : public Hook {
  public:

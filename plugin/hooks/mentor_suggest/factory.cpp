@@ -21,8 +21,10 @@ HookKind mentor_suggest_kind() {
            .description = "when the suggestion falls due, after the rotation starts",
            .default_value = "7d", .min = 0, .max = 90.0 * 86'400'000},
           {.name = "rematch_interval", .type = Type::duration,
-           .description = "between two assignments across all students",
-           .default_value = "7d", .min = 0, .max = 365.0 * 86'400'000},
+           .description = "at least this long between two assignments across all students, which "
+                          "otherwise rerun whenever the memory or the day changed (set 1d or "
+                          "more for tens of thousands of students)",
+           .default_value = "0s", .min = 0, .max = 365.0 * 86'400'000},
       }};
   kind.create = [](const std::string& name, const config::Section& s) -> std::unique_ptr<Hook> {
     MentorOptions o;

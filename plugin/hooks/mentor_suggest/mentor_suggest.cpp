@@ -46,9 +46,12 @@ std::vector<Action> MentorSuggest::handle(const Event& event, const HookContext&
   auto rotation = live_rotation(event, context);
   if (!rotation) return actions;
   const auto& graph = context.relationships();
-  bool stale = graph.version() != matching_version_ &&
-               (!matching_at_ || context.now() - *matching_at_ >= options_.rematch_interval);
-  if (!matching_at_ || stale) {
+  bool stale = !matching_at_ ||
+               ((graph.version() != matching_version_ ||
+                 std::chrono::floor<std::chrono::days>(context.now()) !=
+                     std::chrono::floor<std::chrono::days>(*matching_at_)) &&
+                context.now() - *matching_at_ >= options_.rematch_interval);
+  if (stale) {
     std::map<std::string, std::vector<Candidate>> all;
     for (const auto& student : graph.students()) {
       if (!context.reachable(student)) continue;
@@ -67,7 +70,7 @@ std::vector<Action> MentorSuggest::handle(const Event& event, const HookContext&
     for (const auto& c : graph.contacts_of(rotation->student_id, context.now())) {
       met = met || c.person_id == mentor.person;
     }
-    std::string reason = std::string("A ") + (p ? readable(p->role) : "physician") + " in " +
+    std::string reason = capitalized(with_article(p ? readable(p->role) : "physician")) + " in " +
                          target->specialty + (met ? " you have worked with" : " at " + rotation->site) +
                          " who could mentor you" +
                          (target->inferred ? " (your interest in " + target->specialty +

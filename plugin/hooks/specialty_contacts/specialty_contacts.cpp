@@ -45,7 +45,8 @@ std::vector<Action> SpecialtyContacts::handle(const Event& event, const HookCont
     actions.push_back(make_action(
         name_, key, event, ActionType::specialty_contact, student, p->id,
         event.occurred + options_.due_after,
-        "A " + readable(p->role) + " in " + interest->specialty + " you worked with for " +
+        capitalized(with_article(readable(p->role))) + " in " + interest->specialty +
+            " you worked with for " +
             plural(c.days_together, "day") + ": given " + why + ", ask about their path.",
         std::move(evidence)));
     suggested.insert(p->id);
@@ -60,7 +61,8 @@ std::vector<Action> SpecialtyContacts::handle(const Event& event, const HookCont
     actions.push_back(make_action(
         name_, key, event, ActionType::specialty_contact, student, p->id,
         event.occurred + options_.due_after,
-        "A " + readable(p->role) + " in " + interest->specialty + " works at " + rotation->site +
+        capitalized(with_article(readable(p->role))) + " in " + interest->specialty +
+            " works at " + rotation->site +
             " where you rotate now: given " + why + ", ask to meet them.",
         std::move(evidence)));
     ++count;
@@ -72,7 +74,8 @@ std::vector<Action> SpecialtyContacts::handle(const Event& event, const HookCont
     evidence["kind"] = o.kind;
     actions.push_back(make_action(name_, key, event, ActionType::opportunity, student, o.contact,
                                   event.occurred + options_.due_after,
-                                  "A " + o.kind + " opening, \"" + o.title + "\", matches " + why +
+                                  capitalized(with_article(o.kind)) + " opening, \"" + o.title +
+                                      "\", matches " + why +
                                       ": ask whether there is room for you.",
                                   std::move(evidence)));
   }

@@ -56,8 +56,8 @@ ContextSnapshot snapshot_of(const HookContext& context, const std::string& stude
 class SnapshotRelationships final : public Relationships {
  public:
   explicit SnapshotRelationships(const ContextSnapshot& snapshot) : snapshot_(snapshot) {}
-  std::vector<ContactSummary> contacts_of(const std::string& student_id,
-                                          TimePoint now) const override;
+  std::vector<ContactSummary> contacts_of(const std::string& student_id, TimePoint now,
+                                          Span span = Span::so_far) const override;
   std::vector<Visit> visits_at(const std::string& site,
                                const std::string& specialty) const override;
   std::vector<std::string> staff_at(const std::string& site) const override;

@@ -39,12 +39,17 @@ struct Visit {
   Date start, end;
 };
 
+// Which days of the rotations count: those that have happened by `now` (a rotation under
+// way counts its days so far, one still to come none), or every scheduled day (for plans
+// such as assigning letter writers across a season).
+enum class Span { so_far, planned };
+
 class Relationships {
  public:
   virtual ~Relationships() = default;
   // Strongest first (ties: most recent, then id).
-  virtual std::vector<ContactSummary> contacts_of(const std::string& student_id,
-                                                  TimePoint now) const = 0;
+  virtual std::vector<ContactSummary> contacts_of(const std::string& student_id, TimePoint now,
+                                                  Span span = Span::so_far) const = 0;
   // Every student's (not cancelled) rotation at this site in this specialty.
   virtual std::vector<Visit> visits_at(const std::string& site,
                                        const std::string& specialty) const = 0;
