@@ -26,6 +26,7 @@ int run(const Args& args);
 int demo(const Args& args);
 int status(const Args& args);
 int explain(const Args& args);
+int simulate(const Args& args);
 
 // Steps the engine on a simulated clock from `from` to `to`; stops early when
 // stop_requested() turns true. `pace_ms` sleeps between steps (for watching, and tests).

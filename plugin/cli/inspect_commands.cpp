@@ -1,10 +1,15 @@
 // rapport status, rapport explain: read-only views of the store.
 #include <boost/json.hpp>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
+#include <map>
 
 #include "cli/commands.hpp"
 #include "engine/network.hpp"
+#include "log/log.hpp"
 
 namespace rapport::cli {
 namespace {
@@ -74,25 +79,33 @@ int status(const Args& args) {
 }
 
 int explain(const Args& args) {
-  if (!args.options.count("-c") || !args.options.count("--student")) {
-    std::fputs("usage: rapport explain -c FILE --student ID [--json]\n", stderr);
+  std::optional<TimePoint> at = std::chrono::time_point_cast<std::chrono::seconds>(
+      std::chrono::system_clock::now());
+  if (args.options.count("--at")) {
+    auto d = parse_date(args.get("--at"));
+    at = d ? std::optional<TimePoint>(TimePoint{*d}) : parse_time(args.get("--at"));
+  }
+  if (!args.options.count("-c") || !args.options.count("--student") || !at) {
+    std::fputs("usage: rapport explain -c FILE --student ID [--at DATE] [--json]\n", stderr);
     return 2;
   }
   Registry registry;
   register_builtins(registry);
   try {
     auto config = config::load_config_file(args.get("-c"), registry);
-    auto store = open_store(*config);
-    auto text = network_json(*store, args.get("--student"));
+    auto engine = Engine::build(*config, registry);
+    auto context = engine->context(*at);
+    auto text = network_json(engine->store(), *context, args.get("--student"), engine->letters());
     if (args.flag("--json")) {
       std::printf("%s\n", text.c_str());
       return 0;
     }
     auto network = boost::json::parse(text).as_object();
-    std::printf("Student %s: %zu rotations\n\n", args.get("--student").c_str(),
+    std::printf("Student %s on %s: %zu rotations\n\n", args.get("--student").c_str(),
+                format_date(std::chrono::floor<std::chrono::days>(*at)).c_str(),
                 network["rotations"].as_array().size());
-    std::printf("Contacts, strongest first\n  %5s  %-30s %-14s %-22s %s\n", "days", "who",
-                "role", "rotations", "evaluations (0-1)");
+    std::printf("Contacts, strongest first\n  %5s %8s  %-30s %-14s %-22s %s\n", "days",
+                "strength", "who", "role", "rotations", "evaluations (0-1)");
     for (const auto& c : network["contacts"].as_array()) {
       const auto& o = c.as_object();
       std::string who = (o.contains("name") ? text_of(o.at("name")) + " " : "") + "(" +
@@ -104,10 +117,34 @@ int explain(const Args& args) {
         std::snprintf(buf, sizeof buf, "%.2f", e.at("score").to_number<double>());
         evals += (evals.empty() ? "" : " ") + std::string(buf);
       }
-      std::printf("  %5lld  %-30s %-14s %-22s %s\n",
-                  static_cast<long long>(o.at("days_together").to_number<double>()), who.c_str(),
+      std::printf("  %5lld %8.1f  %-30s %-14s %-22s %s\n",
+                  static_cast<long long>(o.at("days_together").to_number<double>()),
+                  o.at("strength").to_number<double>(), who.c_str(),
                   o.contains("role") ? text_of(o.at("role")).c_str() : "?", rots.c_str(),
                   evals.c_str());
+    }
+    if (!network["letter_candidates"].as_array().empty()) {
+      std::printf("\nLetter candidates (score = 0.35 time + 0.35 evaluation + 0.15 recency + "
+                  "0.15 match)\n  %-10s %5s %6s %6s %8s %6s %6s\n",
+                  "attending", "days", "time", "eval", "recency", "match", "score");
+    }
+    for (const auto& l : network["letter_candidates"].as_array()) {
+      const auto& o = l.as_object();
+      char eval[16] = "-";
+      if (o.contains("evaluation")) {
+        std::snprintf(eval, sizeof eval, "%.2f", o.at("evaluation").to_number<double>());
+      }
+      std::printf("  %-10s %5lld %6.2f %6s %8.2f %6.2f %6.2f\n", text_of(o.at("attending")).c_str(),
+                  static_cast<long long>(o.at("days_together").to_number<double>()),
+                  o.at("time").to_number<double>(), eval, o.at("recency").to_number<double>(),
+                  o.at("specialty_match").to_number<double>(), o.at("score").to_number<double>());
+    }
+    if (!network["open_follow_ups"].as_array().empty()) std::printf("\nOpen follow-ups\n");
+    for (const auto& f : network["open_follow_ups"].as_array()) {
+      const auto& o = f.as_object();
+      std::printf("  %s  %-14s %s\n", text_of(o.at("due")).substr(0, 10).c_str(),
+                  text_of(o.at("hook")).c_str(),
+                  o.contains("contact") ? text_of(o.at("contact")).c_str() : "");
     }
     std::printf("\nActions\n");
     for (const auto& a : network["actions"].as_array()) {
@@ -121,6 +158,64 @@ int explain(const Args& args) {
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "rapport explain: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace rapport::cli
+
+namespace rapport::cli {
+
+int simulate(const Args& args) {
+  auto moment = [](const std::string& text) -> std::optional<TimePoint> {
+    if (auto d = parse_date(text)) return TimePoint{*d};
+    return parse_time(text);
+  };
+  auto from = moment(args.get("--from")), to = moment(args.get("--to"));
+  auto step = config::parse_duration(args.get("--step", "1d"));
+  if (!args.options.count("-c") || !from || !to || !step || step->count() < 1000) {
+    std::fputs("usage: rapport simulate -c FILE --from DATE --to DATE [--step DURATION]\n",
+               stderr);
+    return 2;
+  }
+  Registry registry;
+  register_builtins(registry);
+  std::string copy;
+  try {
+    auto config = config::load_config_file(args.get("-c"), registry);
+    log::configure("error", "");
+    // Work on a copy: the real store and the sinks are never touched.
+    copy = (std::filesystem::temp_directory_path() /
+            ("rapport-simulate-" + std::to_string(::getpid()) + ".db"))
+               .string();
+    std::string path = config->section("store").str("path");
+    if (std::filesystem::exists(path)) open_store(*config)->copy_to(copy);
+    auto engine = Engine::build(*config, registry, {copy, false});
+    auto last_seq = engine->store().actions_after(0, std::size_t(-1)).size();
+    run_simulated(*engine, *from, *to, std::chrono::duration_cast<std::chrono::seconds>(*step), 0);
+    auto produced = engine->store().actions_after(std::int64_t(0), std::size_t(-1));
+    std::map<std::string, int> by_type;
+    std::printf("Actions that would have been produced from %s to %s (nothing delivered):\n",
+                args.get("--from").c_str(), args.get("--to").c_str());
+    for (std::size_t i = last_seq; i < produced.size(); ++i) {
+      const auto& a = produced[i].action;
+      ++by_type[std::string(to_string(a.type))];
+      std::printf("  %s  %-17s %-8s -> %-8s [%s] %s\n", format_time(a.due).substr(0, 10).c_str(),
+                  std::string(to_string(a.type)).c_str(), a.student_id.c_str(),
+                  a.contact_id.c_str(), a.hook.c_str(), a.reason.c_str());
+    }
+    std::printf("\n%zu actions:", produced.size() - last_seq);
+    for (const auto& [type, n] : by_type) std::printf(" %s %d,", type.c_str(), n);
+    std::printf("\n");
+    engine.reset();
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(copy + suffix);
+    return 0;
+  } catch (const config::ConfigError& e) {
+    std::fputs(e.what(), stderr);
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rapport simulate: %s\n", e.what());
+    if (!copy.empty()) std::filesystem::remove(copy);
     return 1;
   }
 }

@@ -19,8 +19,12 @@ commands:
                           run the engine over a period on a simulated clock, delivering
                           actions, then exit (DATE: YYYY-MM-DD or RFC 3339; step default 1d)
   status -c FILE          progress of every hook and sink, failures, retries, slow hooks
-  explain -c FILE --student ID [--json]
-                          a student's network: contacts with evidence, their actions
+  explain -c FILE --student ID [--at DATE] [--json]
+                          a student's network: contacts with evidence, letter candidates
+                          with their score parts, open follow-ups, their actions
+  simulate -c FILE --from DATE --to DATE [--step DURATION]
+                          run the hooks over a period on a copy of the store, deliver
+                          nothing, print the actions that would have been produced
   demo [--dir DIR]        build the synthetic institution (if absent) in DIR (default
                           rapport-demo), run a semester in seconds, print a summary
 )";
@@ -38,7 +42,8 @@ int main(int argc, char** argv) {
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     bool takes_value = a == "-c" || a == "--config" || a == "--from" || a == "--to" ||
-                       a == "--step" || a == "--pace" || a == "--dir" || a == "--student";
+                       a == "--step" || a == "--pace" || a == "--dir" || a == "--student" ||
+                       a == "--at";
     if (takes_value) {
       if (i + 1 >= argc) {
         std::fprintf(stderr, "rapport: %s needs a value\n\n%s", a.c_str(), kUsage);
@@ -59,6 +64,7 @@ int main(int argc, char** argv) {
   if (args.command == "demo") return rapport::cli::demo(args);
   if (args.command == "status") return rapport::cli::status(args);
   if (args.command == "explain") return rapport::cli::explain(args);
+  if (args.command == "simulate") return rapport::cli::simulate(args);
   std::fprintf(stderr, "rapport: unknown command \"%s\"\n\n%s", args.command.c_str(), kUsage);
   return 2;
 }

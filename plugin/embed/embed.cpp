@@ -182,7 +182,11 @@ RAPPORT_API rapport_result rapport_query_network(rapport_engine* engine, const c
   if (!student_id || !json) return fail(error, RAPPORT_ERR_INVALID, "student_id or json is NULL");
   *json = nullptr;
   return guarded(engine, error, [&] {
-    *json = copy(rapport::network_json(engine->engine->store(), student_id));
+    auto now =
+        std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+    auto context = engine->engine->context(now);
+    *json = copy(rapport::network_json(engine->engine->store(), *context, student_id,
+                                       engine->engine->letters()));
     return RAPPORT_OK;
   });
 }

@@ -7,62 +7,13 @@
 #include <boost/json.hpp>
 
 #include "engine/mirror.hpp"
+#include "engine/store_context.hpp"
 #include "engine/timers.hpp"
 #include "log/log.hpp"
 #include "rapport/json.hpp"
 
 namespace rapport {
 namespace {
-
-class StoreContext final : public HookContext {
- public:
-  StoreContext(Store& store, const RelationshipGraph& graph, TimePoint now)
-      : store_(store), graph_(graph), now_(now) {}
-  TimePoint now() const override { return now_; }
-  std::optional<Person> person(const std::string& id) const override { return store_.person(id); }
-  std::optional<Rotation> rotation(const std::string& id) const override {
-    return store_.rotation(id);
-  }
-  std::vector<Rotation> rotations_of(const std::string& student_id) const override {
-    return store_.rotations_of(student_id);
-  }
-  std::vector<Evaluation> evaluations_of(const std::string& student_id) const override {
-    return store_.evaluations_of(student_id);
-  }
-  const Relationships& relationships() const override { return graph_; }
-
-  void schedule(const std::string& key, TimePoint due, const std::string& subject,
-                const std::string& payload) const override {
-    boost::json::error_code ec;
-    auto data = boost::json::parse(payload.empty() ? "{}" : payload, ec);
-    if (ec || !data.is_object()) throw std::invalid_argument("schedule: payload must be a JSON object");
-    data.as_object()["hook"] = hook_;
-    data.as_object()["key"] = key;
-    Timer t;
-    t.id = "hook/" + hook_ + "/" + key;
-    t.due = due;
-    t.event = Event{hook_ + "/" + key + "/" + format_time(due), EventType::followup_due,
-                    kSchedulerSource, due, subject, boost::json::serialize(data)};
-    store_.put_timer(t);
-  }
-
-  void notice(const std::string& message) const override {
-    store_.record_report(hook_, seq_, ReportKind::notice, message, now_);
-    log::warn("dispatcher", "notice from a hook", {{"hook", hook_}, {"seq", seq_}, {"notice", message}});
-  }
-
-  void set_current(const std::string& hook, std::int64_t seq) {
-    hook_ = hook;
-    seq_ = seq;
-  }
-
- private:
-  Store& store_;
-  const RelationshipGraph& graph_;
-  TimePoint now_;
-  std::string hook_;
-  std::int64_t seq_ = 0;
-};
 
 // Keeps the memory in step with the mirror, after the event was applied to it.
 void update_graph(RelationshipGraph& graph, Store& store, const Event& event) {

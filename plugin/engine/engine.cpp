@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 
+#include "engine/store_context.hpp"
 #include "engine/timers.hpp"
 #include "log/log.hpp"
 #include "rapport/json.hpp"
@@ -21,10 +22,11 @@ Engine::Engine(std::unique_ptr<Store> store, std::vector<std::unique_ptr<Source>
       batch_(batch),
       dispatcher_(*store_, hooks_, batch, std::move(policies), std::move(zones)) {}
 
-std::unique_ptr<Engine> Engine::build(const config::Config& config, const Registry& registry) {
+std::unique_ptr<Engine> Engine::build(const config::Config& config, const Registry& registry,
+                                      const BuildOptions& options) {
   auto root = config.section();
   auto store_section = root.section("store");
-  auto store = open_sqlite_store({store_section.str("path"),
+  auto store = open_sqlite_store({options.store_path.value_or(store_section.str("path")),
                                   store_section.str("synchronous") == "full",
                                   int(store_section.duration("busy_timeout").count())});
   std::vector<std::unique_ptr<Source>> sources;
@@ -45,7 +47,12 @@ std::unique_ptr<Engine> Engine::build(const config::Config& config, const Regist
   }
   std::vector<std::unique_ptr<Sink>> sinks;
   for (const auto& [name, section] : root.sections("sinks")) {
-    sinks.push_back(registry.sink(section.str("type"))->create(name, section));
+    if (options.sinks) sinks.push_back(registry.sink(section.str("type"))->create(name, section));
+  }
+  std::optional<config::Section> letters;
+  for (const auto& [name, section] : root.sections("hooks")) {
+    std::string type = section.has("type") ? section.str("type") : name;
+    if (type == "letter_candidates" && section.boolean("enabled")) letters = section;
   }
   auto engine_section = root.section("engine");
   TimeZones zones{engine_section.str("timezone"), engine_section.string_map("site_timezones")};
@@ -59,9 +66,12 @@ std::unique_ptr<Engine> Engine::build(const config::Config& config, const Regist
                                "\" (expected an IANA name such as America/Chicago)");
     }
   }
-  return std::make_unique<Engine>(std::move(store), std::move(sources), std::move(hooks),
-                                  std::move(sinks), std::size_t(engine_section.integer("batch")),
-                                  std::move(policies), std::move(zones));
+  auto engine = std::make_unique<Engine>(std::move(store), std::move(sources), std::move(hooks),
+                                         std::move(sinks),
+                                         std::size_t(engine_section.integer("batch")),
+                                         std::move(policies), std::move(zones));
+  engine->letters_ = letters;
+  return engine;
 }
 
 StepStats Engine::step(TimePoint now) {
@@ -95,6 +105,10 @@ StepStats Engine::step(TimePoint now) {
   }
   stats.delivered = deliver();
   return stats;
+}
+
+std::unique_ptr<HookContext> Engine::context(TimePoint now) {
+  return std::make_unique<StoreContext>(*store_, dispatcher_.graph(), now);
 }
 
 std::size_t Engine::deliver() {

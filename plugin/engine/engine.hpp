@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,10 +35,22 @@ class Engine {
 
   // Builds every component from a validated config; throws on what only shows at build
   // time (a store that cannot be opened, ...).
-  static std::unique_ptr<Engine> build(const config::Config& config, const Registry& registry);
+  struct BuildOptions {
+    std::optional<std::string> store_path;  // instead of the config's
+    bool sinks = true;                      // false: nothing is delivered
+  };
+  static std::unique_ptr<Engine> build(const config::Config& config, const Registry& registry,
+                                       const BuildOptions& options);
+  static std::unique_ptr<Engine> build(const config::Config& config, const Registry& registry) {
+    return build(config, registry, BuildOptions{});
+  }
 
   StepStats step(TimePoint now);
   Store& store() { return *store_; }
+  // What hooks see at `now`: for read-only views (explain, embedding hosts).
+  std::unique_ptr<HookContext> context(TimePoint now);
+  // The letter hook's options when the config runs one (for explain), else nullptr.
+  const config::Section* letters() const { return letters_ ? &*letters_ : nullptr; }
   const std::vector<std::unique_ptr<Sink>>& sinks() const { return sinks_; }
 
  private:
@@ -50,6 +63,7 @@ class Engine {
   std::size_t batch_;
   std::map<std::string, TimePoint> last_poll_;
   std::map<std::string, bool> sink_failing_;
+  std::optional<config::Section> letters_;
   Dispatcher dispatcher_;
 };
 

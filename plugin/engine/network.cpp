@@ -6,69 +6,68 @@
 #include <map>
 #include <stdexcept>
 
+#include "hooks/letter_candidates/letter_candidates.hpp"
 #include "rapport/json.hpp"
 
 namespace rapport {
 namespace json = boost::json;
 
-std::string network_json(Store& store, const std::string& student_id) {
+std::string network_json(Store& store, const HookContext& context, const std::string& student_id,
+                         const config::Section* letters) {
   auto student = store.person(student_id);
   auto rotations = store.rotations_of(student_id);
   if (!student && rotations.empty()) {
     throw std::invalid_argument("no student with id \"" + student_id + "\"");
   }
-  struct Contact {
-    int days = 0;
-    std::vector<std::string> roles, rotations;
-    std::string last_day;
-    json::array evaluations;
-  };
-  std::map<std::string, Contact> contacts;
   json::array rotation_list;
-  for (const auto& r : rotations) {
-    rotation_list.push_back(json::parse(to_json(r)));
-    if (r.status == RotationStatus::cancelled) continue;
-    for (const auto& m : r.team) {
-      if (m.person_id == student_id) continue;
-      Contact& c = contacts[m.person_id];
-      c.days += int((m.end - m.start).count()) + 1;
-      std::string role(to_string(m.role));
-      if (std::find(c.roles.begin(), c.roles.end(), role) == c.roles.end()) c.roles.push_back(role);
-      c.rotations.push_back(r.id);
-      c.last_day = std::max(c.last_day, format_date(m.end));
-    }
-  }
+  for (const auto& r : rotations) rotation_list.push_back(json::parse(to_json(r)));
+  // Evaluations attach to their evaluator's edge; an anonymous one never does.
+  std::map<std::string, json::array> evaluations_by;
   for (const auto& e : store.evaluations_of(student_id)) {
-    if (e.anonymous) continue;  // never tie an anonymous evaluation to its evaluator
-    auto it = contacts.find(e.evaluator_id);
-    if (it == contacts.end()) continue;
+    if (e.anonymous) continue;
     json::object o{{"id", e.id},
                    {"rotation", e.rotation_id},
                    {"submitted", format_time(e.submitted)},
                    {"score", e.normalized_score()}};
     if (e.would_recommend) o["would_recommend"] = *e.would_recommend;
-    it->second.evaluations.push_back(std::move(o));
+    evaluations_by[e.evaluator_id].push_back(std::move(o));
   }
-
-  std::vector<std::pair<std::string, Contact>> ordered(contacts.begin(), contacts.end());
-  std::stable_sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) {
-    return a.second.days != b.second.days ? a.second.days > b.second.days
-                                          : a.second.last_day > b.second.last_day;
-  });
   json::array contact_list;
-  for (auto& [id, c] : ordered) {
-    json::object o{{"id", id}, {"days_together", c.days}, {"last_day", c.last_day}};
-    if (auto p = store.person(id)) {
+  for (const auto& c : context.relationships().contacts_of(student_id, context.now())) {
+    json::object o{{"id", c.person_id},
+                   {"days_together", c.days_together},
+                   {"strength", c.strength},
+                   {"last_day", format_date(c.last_day)},
+                   {"role_together", to_string(c.role)}};
+    if (auto p = store.person(c.person_id)) {
       o["name"] = p->name;
       o["role"] = to_string(p->role);
       if (p->specialty) o["specialty"] = *p->specialty;
       if (p->email) o["email"] = *p->email;
     }
-    json::array roles(c.roles.begin(), c.roles.end()), rots(c.rotations.begin(), c.rotations.end());
-    o["roles_together"] = std::move(roles);
-    o["rotations"] = std::move(rots);
-    o["evaluations"] = std::move(c.evaluations);
+    o["rotations"] = json::array(c.rotation_ids.begin(), c.rotation_ids.end());
+    o["evaluations"] = evaluations_by[c.person_id];
     contact_list.push_back(std::move(o));
+  }
+  json::array letter_list;
+  if (letters) {
+    for (const auto& s : hooks::score_letter_candidates(context, student_id,
+                                                        hooks::letter_options_of(*letters))) {
+      json::object o{{"attending", s.attending}, {"days_together", s.days},
+                     {"time", s.time},           {"recency", s.recency},
+                     {"specialty_match", s.match}, {"score", s.total}};
+      if (s.shown_evaluation) o["evaluation"] = *s.shown_evaluation;
+      letter_list.push_back(std::move(o));
+    }
+  }
+  json::array follow_ups;
+  for (const auto& t : store.timers_about(student_id)) {
+    if (t.event.type != EventType::followup_due) continue;
+    auto data = json::parse(t.event.payload).as_object();
+    json::object o{{"due", format_time(t.due)}, {"hook", data["hook"]}};
+    if (data.contains("contact")) o["contact"] = data["contact"];
+    if (data.contains("after_days")) o["after_days"] = data["after_days"];
+    follow_ups.push_back(std::move(o));
   }
   json::array actions;
   for (const auto& a : store.actions_of(student_id)) {
@@ -79,7 +78,9 @@ std::string network_json(Store& store, const std::string& student_id) {
                    {"student", student ? json::parse(to_json(*student)) : json::value(nullptr)},
                    {"rotations", std::move(rotation_list)},
                    {"contacts", std::move(contact_list)},
-                   {"actions", std::move(actions)}};
+                   {"actions", std::move(actions)},
+                   {"letter_candidates", std::move(letter_list)},
+                   {"open_follow_ups", std::move(follow_ups)}};
   return json::serialize(out);
 }
 

@@ -6,12 +6,17 @@
 
 #include <string>
 
+#include "config/schema.hpp"
+#include "rapport/hook.hpp"
 #include "store/store.hpp"
 
 namespace rapport {
 
-// JSON text: {"student", "rotations", "contacts": [...], "actions": [...]}; contacts
-// ordered by days together, most first. Throws std::invalid_argument for an unknown id.
-std::string network_json(Store& store, const std::string& student_id);
+// JSON text: {"student", "rotations", "contacts": [...], "actions": [...],
+// "letter_candidates": [...], "open_follow_ups": [...]}; contacts strongest first.
+// Letter candidates (with their score parts) appear when `letters` (the hook's config) is
+// given. Throws std::invalid_argument for an unknown id.
+std::string network_json(Store& store, const HookContext& context, const std::string& student_id,
+                         const config::Section* letters = nullptr);
 
 }  // namespace rapport

@@ -245,6 +245,18 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  std::vector<Timer> timers_about(const std::string& subject) override {
+    std::vector<Timer> out;
+    soci::rowset<soci::row> rows =
+        sql_.prepare << "SELECT id, due_at, event FROM timers ORDER BY due_at, id";
+    for (const auto& r : rows) {
+      Timer t{opt_text(r, 0), parse_time(opt_text(r, 1)).value_or(TimePoint{}),
+              event_from_json(opt_text(r, 2))};
+      if (t.event.subject == subject) out.push_back(std::move(t));
+    }
+    return out;
+  }
+
   void delete_timer(const std::string& id) override {
     sql_ << "DELETE FROM timers WHERE id = :i", soci::use(id);
   }
@@ -443,6 +455,10 @@ class SqliteStore final : public Store {
     c.events_by_type = group("inbox");
     c.actions_by_type = group("outbox");
     return c;
+  }
+
+  void copy_to(const std::string& path) override {
+    sql_ << "VACUUM INTO :p", soci::use(path);
   }
 
   int schema_version() override {

@@ -80,6 +80,7 @@ class Store {
   virtual void delete_timers_with_prefix(const std::string& prefix) = 0;
   virtual std::vector<Timer> due_timers(TimePoint now, std::size_t limit) = 0;
   virtual void delete_timer(const std::string& id) = 0;
+  virtual std::vector<Timer> timers_about(const std::string& subject) = 0;  // by due time
 
   // Source cursors and content hashes of rows already turned into events.
   virtual std::optional<std::string> cursor(const std::string& source,
@@ -113,6 +114,8 @@ class Store {
   virtual std::vector<Evaluation> evaluations_of(const std::string& student_id) = 0;
 
   virtual StoreCounts counts() = 0;
+  // A consistent copy of the whole store in a new file (for `rapport simulate`).
+  virtual void copy_to(const std::string& path) = 0;
   virtual int schema_version() = 0;
 };
 

@@ -1,6 +1,8 @@
 // The real `rapport` binary: exit codes and messages of validate and config.
 #include <catch2/catch.hpp>
 
+#include <boost/json.hpp>
+
 #include "support/fixture.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
@@ -67,4 +69,73 @@ TEST_CASE("rapport status shows each consumer's progress and a plugin's retries"
   CHECK_THAT(status.out, Contains("sink actions"));
   CHECK_THAT(status.out, Contains("flaky                retry       2  last at"));
   CHECK_THAT(status.out, Contains("registry busy"));
+}
+
+TEST_CASE("rapport explain shows a student's contacts, letter candidates with their score "
+          "parts and open follow-ups; anonymous evaluations never show",
+          "[integration][cli][explain]") {
+  TempDir dir;
+  write_small_institution(dir.file("institution.db"));
+  execute_sqlite(dir.file("institution.db"),
+                 "INSERT INTO assessments VALUES ('A0002', 'B0001', 'E0002', 'L0001',"
+                 " '2027-02-02 10:00:00', 9, 1, 'Y')");
+  std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};
+  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-01-01",
+                       "--to", "2027-02-10"},
+                      env)
+              .exit_code == 0);
+  auto r = run_command({rapport_binary(), "explain", "-c", demo_config_path(), "--student",
+                        "L0001", "--at", "2027-02-10", "--json"},
+                       env);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto network = boost::json::parse(r.out).as_object();
+  const auto& contacts = network.at("contacts").as_array();
+  REQUIRE(contacts.size() == 5);
+  CHECK(contacts.at(0).at("id") == "E0001");  // the attending: 28 days, the strongest
+  CHECK(contacts.at(0).at("days_together") == 28);
+  CHECK(contacts.at(0).at("evaluations").as_array().size() == 1);
+  for (const auto& c : contacts) {
+    if (c.at("id") == "E0002") CHECK(c.at("evaluations").as_array().empty());  // anonymous
+  }
+  const auto& letters = network.at("letter_candidates").as_array();
+  REQUIRE(letters.size() == 1);
+  CHECK(letters.at(0).at("attending") == "E0001");
+  CHECK(letters.at(0).at("time").to_number<double>() == Approx(1.0));
+  CHECK(letters.at(0).at("evaluation").to_number<double>() == Approx(0.875));
+  CHECK(letters.at(0).at("specialty_match").to_number<double>() == Approx(1.0));
+  CHECK(network.at("open_follow_ups").as_array().size() == 6);  // 2 supervisors x 3, L0001
+
+  auto table = run_command({rapport_binary(), "explain", "-c", demo_config_path(), "--student",
+                            "L0001", "--at", "2027-02-10"},
+                           env);
+  CHECK_THAT(table.out, Contains("Letter candidates (score = 0.35 time"));
+  CHECK_THAT(table.out, Contains("Dr. Ada Example (E0001)"));
+  CHECK(run_command({rapport_binary(), "explain", "-c", demo_config_path(), "--student",
+                     "NOBODY"},
+                    env)
+            .exit_code == 1);
+}
+
+TEST_CASE("rapport simulate prints what would happen and delivers and stores nothing",
+          "[integration][cli][simulate]") {
+  TempDir dir;
+  write_small_institution(dir.file("institution.db"));
+  std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};
+  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-01-01",
+                       "--to", "2027-01-10"},
+                      env)
+              .exit_code == 0);
+  auto lines_before = read_lines(dir.file("actions.jsonl")).size();
+  auto store_before = read_text(dir.file("rapport.db"));
+  auto r = run_command({rapport_binary(), "simulate", "-c", demo_config_path(), "--from",
+                        "2027-01-10", "--to", "2027-02-20"},
+                       env);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Contains("thank_you         L0001    -> E0001"));
+  CHECK_THAT(r.out, Contains("letter_candidate  L0002    -> E0006"));
+  CHECK_THAT(r.out, Contains("6 actions:"));
+  CHECK(read_lines(dir.file("actions.jsonl")).size() == lines_before);
+  CHECK(read_text(dir.file("rapport.db")) == store_before);
 }

@@ -1,0 +1,50 @@
+#pragma once
+// The HookContext the engine gives hooks: the store's mirror and the relationship memory,
+// at one moment. Timers a hook schedules and notices it raises go to the store, inside
+// the dispatcher's transaction.
+
+#include <cstdint>
+#include <string>
+
+#include "graph/relationship_graph.hpp"
+#include "rapport/hook.hpp"
+#include "store/store.hpp"
+
+namespace rapport {
+
+class StoreContext final : public HookContext {
+ public:
+  StoreContext(Store& store, const RelationshipGraph& graph, TimePoint now)
+      : store_(store), graph_(graph), now_(now) {}
+
+  TimePoint now() const override { return now_; }
+  std::optional<Person> person(const std::string& id) const override { return store_.person(id); }
+  std::optional<Rotation> rotation(const std::string& id) const override {
+    return store_.rotation(id);
+  }
+  std::vector<Rotation> rotations_of(const std::string& student_id) const override {
+    return store_.rotations_of(student_id);
+  }
+  std::vector<Evaluation> evaluations_of(const std::string& student_id) const override {
+    return store_.evaluations_of(student_id);
+  }
+  const Relationships& relationships() const override { return graph_; }
+  void schedule(const std::string& key, TimePoint due, const std::string& subject,
+                const std::string& payload) const override;
+  void notice(const std::string& message) const override;
+
+  // Which hook and event the next calls are on behalf of.
+  void set_current(const std::string& hook, std::int64_t seq) {
+    hook_ = hook;
+    seq_ = seq;
+  }
+
+ private:
+  Store& store_;
+  const RelationshipGraph& graph_;
+  TimePoint now_;
+  std::string hook_;
+  std::int64_t seq_ = 0;
+};
+
+}  // namespace rapport
