@@ -178,13 +178,21 @@ RAPPORT_API rapport_result rapport_step(rapport_engine* engine, const char* now,
 }
 
 RAPPORT_API rapport_result rapport_query_network(rapport_engine* engine, const char* student_id,
-                                                 char** json, char** error) {
+                                                 const char* now, char** json, char** error) {
   if (!student_id || !json) return fail(error, RAPPORT_ERR_INVALID, "student_id or json is NULL");
   *json = nullptr;
   return guarded(engine, error, [&] {
-    auto now =
+    rapport::TimePoint at =
         std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-    auto context = engine->engine->context(now);
+    if (now) {
+      auto parsed = rapport::parse_time(now);
+      if (!parsed) {
+        return fail(error, RAPPORT_ERR_INVALID,
+                    std::string("now: \"") + now + "\" is not an RFC 3339 time");
+      }
+      at = *parsed;
+    }
+    auto context = engine->engine->context(at);
     *json = copy(rapport::network_json(engine->engine->store(), *context, student_id,
                                        engine->engine->letters()));
     return RAPPORT_OK;

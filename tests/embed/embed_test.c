@@ -103,10 +103,10 @@ int main(int argc, char** argv) {
   CHECK(strstr(h.last, "\"contact\":\"N1\"") != NULL);
   CHECK(strstr(h.last, "\"name\":\"Cy Example\"") != NULL);
 
-  CHECK(rapport_query_network(engine, "S1", &json, NULL) == RAPPORT_OK);
+  CHECK(rapport_query_network(engine, "S1", "2027-02-01T00:00:00Z", &json, NULL) == RAPPORT_OK);
   CHECK(json && strstr(json, "\"days_together\":28"));
   rapport_free(json);
-  CHECK(rapport_query_network(engine, "NOBODY", &json, &error) == RAPPORT_ERR_INVALID);
+  CHECK(rapport_query_network(engine, "NOBODY", NULL, &json, &error) == RAPPORT_ERR_INVALID);
   rapport_free(error);
   rapport_close(engine);
 

@@ -19,7 +19,7 @@ lib.rapport_set_action_callback.argtypes = [ctypes.c_void_p, ACTION_FN, ctypes.c
 lib.rapport_submit_event.argtypes = [ctypes.c_void_p, ctypes.c_char_p,
                                      ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_void_p)]
 lib.rapport_step.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
-lib.rapport_query_network.argtypes = [ctypes.c_void_p, ctypes.c_char_p,
+lib.rapport_query_network.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p,
                                       ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p]
 lib.rapport_free.argtypes = [ctypes.c_void_p]
 lib.rapport_close.argtypes = [ctypes.c_void_p]
@@ -92,7 +92,8 @@ check(thanks[0]["data"]["due"] == "2027-03-17T00:00:00Z", "due within 2 days")
 check(len({a["id"] for a in received}) == len(received), "ids are unique")
 
 network = ctypes.c_void_p()
-check(lib.rapport_query_network(engine, b"S1", ctypes.byref(network), None) == 0, "network")
+check(lib.rapport_query_network(engine, b"S1", b"2027-03-20T00:00:00Z", ctypes.byref(network),
+                                None) == 0, "network")
 data = json.loads(take_string(network))
 check([c["id"] for c in data["contacts"]] == ["A1", "P1"], "contacts")
 check(data["contacts"][0]["days_together"] == 14, "days together")

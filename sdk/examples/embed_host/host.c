@@ -63,7 +63,8 @@ int main(int argc, char** argv) {
   rapport_step(engine, "2027-01-04T00:00:00Z", NULL); /* the rotation starts: 2 introductions */
   rapport_step(engine, "2027-02-01T00:00:00Z", NULL); /* it ended: 1 thank-you */
 
-  if (rapport_query_network(engine, "S1", &network, &error) == RAPPORT_OK) {
+  if (rapport_query_network(engine, "S1", "2027-02-01T00:00:00Z", &network, &error) ==
+      RAPPORT_OK) {
     printf("network %s\n", network);
     rapport_free(network);
   }

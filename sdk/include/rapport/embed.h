@@ -57,9 +57,10 @@ rapport_result rapport_submit_event(rapport_engine* engine, const char* event_js
  * e.g. "2027-01-04T00:00:00Z") or at the wall clock when `now` is NULL. */
 rapport_result rapport_step(rapport_engine* engine, const char* now, char** error);
 
-/* A student's network as JSON (the data `rapport explain` shows); free with rapport_free. */
+/* A student's network as JSON (the data `rapport explain` shows) as of `now` (RFC 3339,
+ * or NULL for the wall clock); free with rapport_free. */
 rapport_result rapport_query_network(rapport_engine* engine, const char* student_id,
-                                     char** json, char** error);
+                                     const char* now, char** json, char** error);
 
 void rapport_free(char* text);
 void rapport_close(rapport_engine* engine);
