@@ -168,19 +168,30 @@ std::vector<ContactSummary> RelationshipGraph::contacts_of(const std::string& st
 }
 
 std::vector<Visit> RelationshipGraph::visits_at(const std::string& site,
-                                                const std::string& specialty) const {
+                                                const std::string& specialty, Date ended_before,
+                                                std::size_t limit) const {
   std::vector<Visit> out;
   auto s = find(site), sp = find(specialty);
   if (!s || !sp) return out;
   auto it = visits_.find(pair(*s, *sp));
   if (it == visits_.end()) return out;
+  // Numbers only until the few that are returned: a busy site costs little.
+  std::int32_t before = day_number(ended_before);
+  std::vector<std::pair<std::int32_t, Id>> ended;  // end day, rotation
   for (Id rotation : it->second) {
     const auto& info = rotations_.at(rotation);
-    out.push_back({names_[info.student], names_[rotation], date_of(info.start), date_of(info.end)});
+    if (info.end < before) ended.emplace_back(info.end, rotation);
   }
-  std::sort(out.begin(), out.end(), [](const Visit& a, const Visit& b) {
-    return a.end != b.end ? a.end > b.end : a.rotation_id < b.rotation_id;
+  std::sort(ended.begin(), ended.end(), [&](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : names_[a.second] < names_[b.second];
   });
+  std::unordered_map<Id, bool> seen;
+  for (const auto& [end, rotation] : ended) {
+    if (out.size() >= limit) break;
+    const auto& info = rotations_.at(rotation);
+    if (!seen.emplace(info.student, true).second) continue;
+    out.push_back({names_[info.student], names_[rotation], date_of(info.start), date_of(end)});
+  }
   return out;
 }
 

@@ -109,13 +109,23 @@ std::vector<ContactSummary> SnapshotRelationships::contacts_of(const std::string
 }
 
 std::vector<Visit> SnapshotRelationships::visits_at(const std::string& site,
-                                                    const std::string& specialty) const {
-  std::vector<Visit> out;
+                                                    const std::string& specialty,
+                                                    Date ended_before, std::size_t limit) const {
+  std::map<std::string, Visit> latest;
   for (const auto& r : snapshot_.rotations) {
-    if (r.site == site && r.specialty == specialty && r.status != RotationStatus::cancelled) {
-      out.push_back({r.student_id, r.id, r.start, r.end});
+    if (r.site != site || r.specialty != specialty || r.status == RotationStatus::cancelled ||
+        r.end >= ended_before) {
+      continue;
     }
+    auto& v = latest[r.student_id];
+    if (v.rotation_id.empty() || r.end > v.end) v = {r.student_id, r.id, r.start, r.end};
   }
+  std::vector<Visit> out;
+  for (auto& [id, v] : latest) out.push_back(v);
+  std::sort(out.begin(), out.end(), [](const Visit& a, const Visit& b) {
+    return a.end != b.end ? a.end > b.end : a.student_id < b.student_id;
+  });
+  if (out.size() > limit) out.resize(limit);
   return out;
 }
 

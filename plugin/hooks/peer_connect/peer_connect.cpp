@@ -19,15 +19,17 @@ std::vector<Action> PeerConnect::handle(const Event& event, const HookContext& c
     double score = 0;
   };
   std::map<std::string, Peer> best;  // the peer's most recent visit counts
-  // Only rotations already over, before this one starts.
+  // Only rotations already over, before this one starts; the most recent first, and no
+  // more than 20 x max_peers distinct peers, so that a busy site costs what a quiet one
+  // does.
+  const std::size_t scan = std::size_t(20 * options_.max_peers);
   Date cutoff = std::min(rotation->start, std::chrono::floor<std::chrono::days>(context.now()));
-  for (const auto& v : context.relationships().visits_at(rotation->site, rotation->specialty)) {
-    if (v.student_id == rotation->student_id || v.end >= cutoff ||
-        rotation->start - v.end > options_.window || !context.reachable(v.student_id)) {
-      continue;
-    }
+  for (const auto& v : context.relationships().visits_at(rotation->site, rotation->specialty,
+                                                         cutoff, scan + 1)) {
+    if (v.student_id == rotation->student_id) continue;
+    if (rotation->start - v.end > options_.window) break;
+    if (!context.reachable(v.student_id)) continue;
     auto& p = best[v.student_id];
-    if (!p.visit.rotation_id.empty() && p.visit.end >= v.end) continue;
     p.visit = v;
     auto peer = context.person(v.student_id);
     p.shared_interest = student && peer && student->specialty && peer->specialty &&

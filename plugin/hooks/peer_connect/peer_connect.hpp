@@ -1,7 +1,9 @@
 #pragma once
 // When a rotation is scheduled (or starts), connect the student with peers who rotated at
 // the same site and specialty before: the unwritten rules of a site travel student to
-// student. Ranked by recency, then shared interest; at most `max_peers`.
+// student. Ranked by 0.5 ^ (days since the peer's rotation ended / 365), plus 0.5 when
+// they share the student's declared interest; at most `max_peers`, chosen among the
+// 20 x max_peers most recent peers.
 
 #include <chrono>
 #include <string>

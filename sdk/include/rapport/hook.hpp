@@ -58,8 +58,8 @@ class SnapshotRelationships final : public Relationships {
   explicit SnapshotRelationships(const ContextSnapshot& snapshot) : snapshot_(snapshot) {}
   std::vector<ContactSummary> contacts_of(const std::string& student_id, TimePoint now,
                                           Span span = Span::so_far) const override;
-  std::vector<Visit> visits_at(const std::string& site,
-                               const std::string& specialty) const override;
+  std::vector<Visit> visits_at(const std::string& site, const std::string& specialty,
+                               Date ended_before, std::size_t limit) const override;
   std::vector<std::string> staff_at(const std::string& site) const override;
   std::vector<std::string> students() const override;
   std::vector<std::string> program_members(const std::string& program) const override;

@@ -50,9 +50,10 @@ class Relationships {
   // Strongest first (ties: most recent, then id).
   virtual std::vector<ContactSummary> contacts_of(const std::string& student_id, TimePoint now,
                                                   Span span = Span::so_far) const = 0;
-  // Every student's (not cancelled) rotation at this site in this specialty.
-  virtual std::vector<Visit> visits_at(const std::string& site,
-                                       const std::string& specialty) const = 0;
+  // Students' (not cancelled) rotations at this site in this specialty that ended before
+  // `ended_before`: each student's latest one, the most recent first, at most `limit`.
+  virtual std::vector<Visit> visits_at(const std::string& site, const std::string& specialty,
+                                       Date ended_before, std::size_t limit) const = 0;
   // Everyone who has been on a team at this site, by id.
   virtual std::vector<std::string> staff_at(const std::string& site) const = 0;
   virtual std::vector<std::string> students() const = 0;

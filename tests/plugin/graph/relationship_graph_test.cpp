@@ -46,9 +46,11 @@ TEST_CASE("peers, staff and programs come from the rosters and the directory", "
   auto cancelled = test::make_rotation("R3", "S3", "2026-03-02", "2026-03-29", {{"X1", Role::nurse}});
   cancelled.status = RotationStatus::cancelled;
   g.put_rotation(cancelled);
-  auto visits = g.visits_at("Test General", "Internal Medicine");
+  auto visits = g.visits_at("Test General", "Internal Medicine", *parse_date("2026-12-31"), 10);
   REQUIRE(visits.size() == 2);
   CHECK(visits[0].student_id == "S2");  // most recent first
+  CHECK(g.visits_at("Test General", "Internal Medicine", *parse_date("2026-03-29"), 10).size() == 1);
+  CHECK(g.visits_at("Test General", "Internal Medicine", *parse_date("2026-12-31"), 1).size() == 1);
   CHECK(g.staff_at("Test General") == std::vector<std::string>{"A1", "N1"});
   Person p{"A1", Role::attending, "A", std::nullopt, std::nullopt, std::nullopt, "IM Residency", false};
   g.put_person(p);
