@@ -12,7 +12,7 @@ packages=(
   libyaml-cpp-dev libssl-dev tzdata
 )
 if [[ ${1:-} == --test ]]; then
-  packages+=(catch2 postgresql python3 procps)
+  packages+=(catch2 postgresql mariadb-server odbc-postgresql unixodbc python3 procps)
 fi
 
 missing=()

@@ -95,9 +95,16 @@ SourceKind sql_source_kind() {
       "Polls an institutional database with admin-written, mapped SELECT queries.",
       {
           {.name = "backend", .type = Type::enumeration, .description = "database kind",
-           .default_value = "sqlite", .choices = {"sqlite"}},
+           .default_value = "sqlite", .choices = {"sqlite", "postgresql", "mysql", "odbc"}},
           {.name = "connection", .type = Type::secret,
-           .description = "connection string (for sqlite: the database file)", .required = true},
+           .description = "connection string: for sqlite the database file; for postgresql "
+                          "libpq's (host=... dbname=... user=...); for mysql SOCI's (db=... "
+                          "host=... user=... password=...); for odbc the ODBC one. Never logged",
+           .required = true},
+          {.name = "clock", .type = Type::enumeration,
+           .description = "whose clock sets the upper bound of a poll: the database's (use "
+                          "this in production) or the engine's (simulations, the demo)",
+           .default_value = "database", .choices = {"database", "engine"}},
           {.name = "poll_interval", .type = Type::duration, .description = "time between polls",
            .default_value = "1m", .min = 100, .max = 86'400'000},
           {.name = "lag", .type = Type::duration,
@@ -111,6 +118,7 @@ SourceKind sql_source_kind() {
     SqlSourceOptions options;
     options.backend = s.str("backend");
     options.connection = s.str("connection");
+    options.database_clock = s.str("clock") == "database";
     options.poll_interval = s.duration("poll_interval");
     options.lag = s.duration("lag");
     Section queries = s.section("queries");

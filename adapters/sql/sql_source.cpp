@@ -10,6 +10,7 @@
 #include <ctime>
 #include <filesystem>
 #include <functional>
+#include <random>
 
 #include "log/log.hpp"
 #include "rapport/json.hpp"
@@ -180,18 +181,75 @@ SqlSource::SqlSource(std::string name, SqlSourceOptions options)
 SqlSource::~SqlSource() = default;
 
 soci::session& SqlSource::session() {
-  if (!session_) {
-    if (!std::filesystem::exists(options_.connection)) {
+  if (session_) return *session_;
+  const auto& b = options_.backend;
+  const auto& c = options_.connection;
+  if (b == "sqlite") {
+    if (!std::filesystem::exists(c)) {
       throw std::runtime_error("database file not found (sources." + name_ + ".connection)");
     }
-    session_ = std::make_unique<soci::session>(soci::sqlite3,
-                                               "db=\"" + options_.connection + "\" timeout=5");
+    session_ = std::make_unique<soci::session>(soci::sqlite3, "db=\"" + c + "\" timeout=5");
+  } else {
+    session_ = std::make_unique<soci::session>(b, c);  // the backend library, loaded by name
+    if (b == "postgresql") *session_ << "SET TIME ZONE 'UTC'";
+    if (b == "mysql") *session_ << "SET time_zone = '+00:00'";
   }
   return *session_;
 }
 
+std::string SqlSource::quoted(const std::string& column) const {
+  return options_.backend == "mysql" ? "`" + column + "`" : "\"" + column + "\"";
+}
+
+TimePoint SqlSource::database_now() {
+  const char* sql = options_.backend == "sqlite"       ? "SELECT strftime('%Y-%m-%d %H:%M:%S','now')"
+                    : options_.backend == "postgresql" ? "SELECT to_char(now() AT TIME ZONE 'UTC',"
+                                                         " 'YYYY-MM-DD HH24:MI:SS')"
+                    : options_.backend == "mysql"
+                        ? "SELECT DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%d %H:%i:%s')"
+                        : "SELECT {fn NOW()}";
+  soci::row row;
+  session() << sql, soci::into(row);
+  auto text = soci_util::text(row, 0).value_or("");
+  std::tm tm{};
+  const char* end = strptime(text.c_str(), "%Y-%m-%d %H:%M:%S", &tm);
+  if (!end) throw std::runtime_error("cannot read the database's clock");
+  return TimePoint{std::chrono::seconds(timegm(&tm))};
+}
+
 std::size_t SqlSource::poll(Store& store, TimePoint now) {
-  TimePoint until = now - std::chrono::duration_cast<std::chrono::seconds>(options_.lag);
+  auto wall = std::chrono::steady_clock::now();
+  if (down_ && wall < next_attempt_) return 0;
+  try {
+    TimePoint clock = options_.database_clock ? database_now() : now;
+    auto until = clock - std::chrono::duration_cast<std::chrono::seconds>(options_.lag);
+    std::size_t added = read_changes(store, until, now);
+    if (down_) {
+      log::info("source.sql", "database reachable again; polling resumes where it stopped",
+                {{"source", name_}, {"failed_attempts", failures_}});
+    }
+    down_ = false;
+    failures_ = 0;
+    return added;
+  } catch (const soci::soci_error& e) {
+    // The session may be broken: reconnect at the next attempt. The store's transaction
+    // was rolled back, so the next poll starts from the same cursor.
+    session_.reset();
+    if (!down_) {
+      log::warn("source.sql", "database unreachable; retrying with backoff",
+                {{"source", name_}, {"error", e.get_error_message()}});
+    }
+    down_ = true;
+    ++failures_;
+    static thread_local std::mt19937 rng{std::random_device{}()};
+    double base = std::min(60.0, double(1 << std::min(failures_ - 1, 6)));
+    double jitter = 0.8 + 0.4 * double(rng() % 1000) / 1000.0;
+    next_attempt_ = wall + std::chrono::milliseconds(static_cast<long long>(base * jitter * 1000));
+    throw std::runtime_error("sources." + name_ + ": database unreachable");
+  }
+}
+
+std::size_t SqlSource::read_changes(Store& store, TimePoint until, TimePoint now) {
   std::vector<Event> events;
   std::vector<std::pair<std::string, std::string>> cursors;  // entity, value
   std::vector<std::tuple<std::string, std::string, std::string>> hashes;  // entity, key, hash
@@ -206,9 +264,9 @@ std::size_t SqlSource::poll(Store& store, TimePoint now) {
     if (!m.cursor.empty()) {
       // >= and not >: rows sharing the last cursor value are read again and dropped by
       // their content hash, so a row committed late with that value is not missed.
-      sql = "SELECT * FROM (" + m.sql + ") rapport_q WHERE \"" + m.cursor + "\" <= :until" +
-            (after.empty() ? "" : " AND \"" + m.cursor + "\" >= :after") + " ORDER BY \"" +
-            m.cursor + "\"";
+      sql = "SELECT * FROM (" + m.sql + ") rapport_q WHERE " + quoted(m.cursor) + " <= :until" +
+            (after.empty() ? "" : " AND " + quoted(m.cursor) + " >= :after") + " ORDER BY " +
+            quoted(m.cursor);
     }
     soci::session& s = session();
     std::optional<std::string> max_cursor;
@@ -334,7 +392,7 @@ std::size_t SqlSource::poll(Store& store, TimePoint now) {
   for (const auto& [entity, key, hash] : hashes) store.set_row_hash(name_, entity, key, hash);
   for (const auto& [entity, value] : cursors) store.set_cursor(name_, entity, value);
   tx.commit();
-  if (added) log::info("source.sql", "poll", {{"source", name_}, {"events", added}});
+  if (added) log::debug("source.sql", "poll", {{"source", name_}, {"events", added}});
   return added;
 }
 

@@ -33,8 +33,9 @@ struct QueryMapping {
 };
 
 struct SqlSourceOptions {
-  std::string backend = "sqlite";
+  std::string backend = "sqlite";  // sqlite, postgresql, mysql, odbc
   std::string connection;
+  bool database_clock = true;  // the upper bound from the database's clock, else the engine's
   std::chrono::milliseconds poll_interval{60'000};
   std::chrono::milliseconds lag{0};
   std::optional<QueryMapping> people, rotations, team, evaluations;
@@ -51,10 +52,18 @@ class SqlSource final : public Source {
 
  private:
   soci::session& session();
+  TimePoint database_now();
+  std::string quoted(const std::string& column) const;
+  std::size_t read_changes(Store& store, TimePoint until, TimePoint now);
 
   std::string name_;
   SqlSourceOptions options_;
   std::unique_ptr<soci::session> session_;
+  // When the database is away: one log line when it goes and one when it is back, and
+  // attempts spaced out with backoff and jitter (wall clock) in between.
+  bool down_ = false;
+  int failures_ = 0;
+  std::chrono::steady_clock::time_point next_attempt_{};
 };
 
 SourceKind sql_source_kind();

@@ -12,6 +12,10 @@ namespace rapport::test {
 
 void execute_sqlite(const std::string& path, const std::string& statements) {
   soci::session sql(soci::sqlite3, "db=\"" + path + "\"");
+  execute_sql(sql, statements);
+}
+
+void execute_sql(soci::session& sql, const std::string& statements) {
   std::size_t start = 0;
   while (start < statements.size()) {
     auto end = statements.find(";\n", start);

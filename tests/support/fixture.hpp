@@ -2,6 +2,10 @@
 // Test data: the small synthetic institution and the configs that read it.
 
 #include <map>
+
+namespace soci {
+class session;
+}
 #include <set>
 #include <string>
 #include <tuple>
@@ -10,7 +14,8 @@ namespace rapport::test {
 
 // Creates the small institution (tests/support/small_institution.sql) at `path`.
 void write_small_institution(const std::string& path);
-// Runs SQL statements (separated by ";\n") against a SQLite file.
+// Runs SQL statements (separated by ";\n", "--" comment lines dropped).
+void execute_sql(soci::session& session, const std::string& statements);
 void execute_sqlite(const std::string& path, const std::string& statements);
 
 // deploy/examples/demo.yaml, which the end-to-end tests run unchanged.

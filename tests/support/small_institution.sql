@@ -1,11 +1,12 @@
 -- A tiny synthetic institution in the demo platform's schema (deploy/demo), small enough
 -- that the tests can state every action it must produce. All names are invented.
-CREATE TABLE sites (site_code TEXT PRIMARY KEY, site_name TEXT, service TEXT);
-CREATE TABLE staff_directory (staff_no TEXT PRIMARY KEY, display_name TEXT, email TEXT, role_code TEXT, dept TEXT, home_site TEXT, program_name TEXT, last_modified TEXT);
-CREATE TABLE learners (learner_id TEXT PRIMARY KEY, display_name TEXT, email TEXT, career_interest TEXT, ferpa_optout TEXT, last_modified TEXT);
-CREATE TABLE block_schedule (block_id TEXT PRIMARY KEY, learner_id TEXT, site_code TEXT, service TEXT, block_type TEXT, begins TEXT, ends TEXT, state TEXT, last_modified TEXT);
-CREATE TABLE block_team (block_id TEXT, staff_no TEXT, team_role TEXT, from_date TEXT, to_date TEXT, last_modified TEXT, PRIMARY KEY (block_id, staff_no));
-CREATE TABLE assessments (assess_id TEXT PRIMARY KEY, block_id TEXT, assessor_no TEXT, learner_id TEXT, submitted_on TEXT, rating INTEGER, anon INTEGER, recommend TEXT);
+-- Plain SQL that SQLite, PostgreSQL and MariaDB all take.
+CREATE TABLE sites (site_code VARCHAR(64) PRIMARY KEY, site_name TEXT, service TEXT);
+CREATE TABLE staff_directory (staff_no VARCHAR(64) PRIMARY KEY, display_name TEXT, email TEXT, role_code TEXT, dept TEXT, home_site TEXT, program_name TEXT, last_modified TEXT);
+CREATE TABLE learners (learner_id VARCHAR(64) PRIMARY KEY, display_name TEXT, email TEXT, career_interest TEXT, ferpa_optout TEXT, last_modified TEXT);
+CREATE TABLE block_schedule (block_id VARCHAR(64) PRIMARY KEY, learner_id TEXT, site_code TEXT, service TEXT, block_type TEXT, begins TEXT, ends TEXT, state TEXT, last_modified TEXT);
+CREATE TABLE block_team (block_id VARCHAR(64), staff_no VARCHAR(64), team_role TEXT, from_date TEXT, to_date TEXT, last_modified TEXT, PRIMARY KEY (block_id, staff_no));
+CREATE TABLE assessments (assess_id VARCHAR(64) PRIMARY KEY, block_id TEXT, assessor_no TEXT, learner_id TEXT, submitted_on TEXT, rating INTEGER, anon INTEGER, recommend TEXT);
 INSERT INTO sites VALUES ('S0001', 'Test General', 'Internal Medicine'), ('S0002', 'Test Children''s', 'Pediatrics');
 INSERT INTO staff_directory VALUES
   ('E0001', 'Dr. Ada Example', 'e0001@example.edu', 'ATT', 'Internal Medicine', 'S0001', NULL, '2026-12-01 08:00:01'),

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <soci/soci.h>
+
 #include <cstdlib>
 
 #include "config/config.hpp"
@@ -8,6 +10,7 @@
 #include "rapport/json.hpp"
 #include "store/store.hpp"
 #include "support/fixture.hpp"
+#include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace rapport;
@@ -15,25 +18,60 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-// The demo's own config, pointed at a temporary copy of the small institution.
+// The demo's own config, pointed at the small institution on each backend in turn: SQLite
+// in a temporary file, and the PostgreSQL and MariaDB servers the test command started
+// (RAPPORT_TEST_PG, RAPPORT_TEST_MYSQL; ODBC through the PostgreSQL driver).
+std::string backend_connection(const std::string& backend) {
+  const char* name = backend == "postgresql" ? "RAPPORT_TEST_PG"
+                     : backend == "mysql"    ? "RAPPORT_TEST_MYSQL"
+                     : backend == "odbc"     ? "RAPPORT_TEST_PG_ODBC"
+                                             : nullptr;
+  const char* value = name ? std::getenv(name) : nullptr;
+  return value ? value : "";
+}
+
 struct Fixture {
   test::TempDir dir;
+  std::string backend;
   Registry registry;
   std::shared_ptr<const config::Config> config;
   std::unique_ptr<Store> store;
   std::unique_ptr<Source> source;
   std::string institution = dir.file("institution.db");
+  std::unique_ptr<soci::session> db;
 
-  explicit Fixture(const std::string& replace_from = "", const std::string& replace_to = "") {
+  explicit Fixture(std::string backend_name, const std::string& replace_from = "",
+                   const std::string& replace_to = "")
+      : backend(std::move(backend_name)) {
     register_builtins(registry);
-    test::write_small_institution(institution);
-    ::setenv("RAPPORT_DEMO_DIR", dir.path().c_str(), 1);
     auto text = test::read_text(test::demo_config_path());
-    if (!replace_from.empty()) text.replace(text.find(replace_from), replace_from.size(), replace_to);
+    ::setenv("RAPPORT_DEMO_DIR", dir.path().c_str(), 1);
+    if (backend == "sqlite") {
+      test::write_small_institution(institution);
+    } else {
+      std::string connection = backend_connection(backend);
+      db = std::make_unique<soci::session>(backend, connection);
+      for (const char* table : {"assessments", "block_team", "block_schedule", "learners",
+                                "staff_directory", "sites"}) {
+        *db << "DROP TABLE IF EXISTS " + std::string(table);
+      }
+      test::execute_sql(*db, test::read_text(test::source_dir() +
+                                             "/tests/support/small_institution.sql"));
+      replace(text, "backend: sqlite", "backend: " + backend);
+      replace(text, "connection: ${RAPPORT_DEMO_DIR:-rapport-demo}/institution.db",
+              "connection: \"" + connection + "\"");
+    }
+    if (!replace_from.empty()) replace(text, replace_from, replace_to);
     config = config::load_config_text(text, "demo.yaml", registry);
     store = open_sqlite_store({dir.file("rapport.db"), false, 1000});
     auto [name, section] = config->section().sections("sources").at(0);
     source = registry.source("sql")->create(name, section);
+  }
+
+  static void replace(std::string& text, const std::string& from, const std::string& to) {
+    auto at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    text.replace(at, from.size(), to);
   }
 
   std::map<std::string, int> poll(const char* now) {
@@ -52,13 +90,33 @@ struct Fixture {
     }
     return out;
   }
-  void sql(const std::string& statements) { test::execute_sqlite(institution, statements); }
+  void sql(const std::string& statements) {
+    if (db) {
+      test::execute_sql(*db, statements);
+    } else {
+      test::execute_sqlite(institution, statements);
+    }
+  }
 };
+
+// Every case runs against every backend whose server the test command started.
+std::string backend_under_test() {
+  return GENERATE(as<std::string>{}, "sqlite", "postgresql", "mysql", "odbc");
+}
+
+bool available(const std::string& backend) {
+  if (backend == "sqlite" || !backend_connection(backend).empty()) return true;
+  WARN("no " << backend << " server for this run (the README's test command starts one)");
+  return false;
+}
 
 }  // namespace
 
 TEST_CASE("the first poll turns every mapped row into an event", "[adapter][sql]") {
-  Fixture f;
+  auto backend = backend_under_test();
+  if (!available(backend)) return;
+  INFO("backend " << backend);
+  Fixture f(backend);
   auto events = f.poll("2027-01-01T00:00:00Z");
   CHECK(events["person.updated"] == 10);
   CHECK(events["rotation.scheduled"] == 3);
@@ -82,14 +140,20 @@ TEST_CASE("the first poll turns every mapped row into an event", "[adapter][sql]
 }
 
 TEST_CASE("polling again without changes yields nothing", "[adapter][sql]") {
-  Fixture f;
+  auto backend = backend_under_test();
+  if (!available(backend)) return;
+  INFO("backend " << backend);
+  Fixture f(backend);
   f.poll("2027-01-01T00:00:00Z");
   CHECK(f.poll("2027-01-02T00:00:00Z").empty());
 }
 
 TEST_CASE("changes become rotation.updated, rotation.cancelled and team.changed",
           "[adapter][sql]") {
-  Fixture f;
+  auto backend = backend_under_test();
+  if (!available(backend)) return;
+  INFO("backend " << backend);
+  Fixture f(backend);
   f.poll("2027-01-01T00:00:00Z");
   SECTION("new dates") {
     f.sql("UPDATE block_schedule SET ends = '02/07/2027', last_modified = '2027-01-02 08:00:00'"
@@ -114,7 +178,10 @@ TEST_CASE("changes become rotation.updated, rotation.cancelled and team.changed"
 }
 
 TEST_CASE("rows appear when their cursor passes the poll's upper bound", "[adapter][sql]") {
-  Fixture f;
+  auto backend = backend_under_test();
+  if (!available(backend)) return;
+  INFO("backend " << backend);
+  Fixture f(backend);
   f.poll("2027-01-01T00:00:00Z");
   CHECK(f.poll("2027-02-03T09:59:59Z").empty());
   auto events = f.poll("2027-02-03T10:00:00Z");
@@ -128,7 +195,10 @@ TEST_CASE("rows appear when their cursor passes the poll's upper bound", "[adapt
 }
 
 TEST_CASE("a row committed late with the last cursor value is still read", "[adapter][sql]") {
-  Fixture f;
+  auto backend = backend_under_test();
+  if (!available(backend)) return;
+  INFO("backend " << backend);
+  Fixture f(backend);
   f.poll("2027-01-01T00:00:00Z");
   // Same last_modified as the newest row already read (B0004's).
   f.sql("INSERT INTO block_schedule VALUES ('B0005', 'L0001', 'S0002', 'Pediatrics', 'ELEC',"
@@ -138,7 +208,10 @@ TEST_CASE("a row committed late with the last cursor value is still read", "[ada
 }
 
 TEST_CASE("a row that does not map is skipped and the others go on", "[adapter][sql]") {
-  Fixture f;
+  auto backend = backend_under_test();
+  if (!available(backend)) return;
+  INFO("backend " << backend);
+  Fixture f(backend);
   f.sql("UPDATE staff_directory SET role_code = 'WIZ' WHERE staff_no = 'E0007'");
   auto events = f.poll("2027-01-01T00:00:00Z");
   CHECK(events["person.updated"] == 9);
@@ -146,14 +219,16 @@ TEST_CASE("a row that does not map is skipped and the others go on", "[adapter][
 
 TEST_CASE("a mapped column missing from the query fails the poll and commits nothing",
           "[adapter][sql]") {
-  Fixture f("site: site_name", "site: site_title");
+  auto backend = backend_under_test();
+  if (!available(backend)) return;
+  Fixture f(backend, "site: site_name", "site: site_title");
   CHECK_THROWS_WITH(f.source->poll(*f.store, *parse_time("2027-01-01T00:00:00Z")),
                     Contains("column \"site_title\"") && Contains("queries.rotations"));
   CHECK(f.store->last_event_seq() == 0);
 }
 
 TEST_CASE("a missing database file is a clear error, not an empty database", "[adapter][sql]") {
-  Fixture f;
+  Fixture f("sqlite");
   std::remove(f.institution.c_str());
   CHECK_THROWS_WITH(f.source->poll(*f.store, *parse_time("2027-01-01T00:00:00Z")),
                     Contains("database file not found"));

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The database servers the test suite talks to, started for it and stopped by their pid:
+#   deploy/test-services.sh start DIR   PostgreSQL and MariaDB with their data in DIR, on
+#                                       loopback ports picked free and Unix sockets in DIR;
+#                                       writes DIR/env (connection strings for the tests)
+#   deploy/test-services.sh stop DIR
+set -euo pipefail
+cmd=${1:?start or stop}
+dir=${2:?directory}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+
+case $cmd in
+start)
+  mkdir -p "$dir/pg" "$dir/my"
+  chmod 755 "$dir"
+  chown postgres "$dir/pg"
+  pg_port=$(free_port)
+  runuser -u postgres -- "$pgbin/initdb" -D "$dir/pg/data" -A trust -U postgres >/dev/null
+  runuser -u postgres -- "$pgbin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/log" -w \
+    -o "-p $pg_port -k $dir/pg -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+  runuser -u postgres -- "$pgbin/psql" -qX -h 127.0.0.1 -p "$pg_port" -U postgres \
+    -c 'CREATE DATABASE rapport_test' >/dev/null
+
+  my_port=$(free_port)
+  mariadb-install-db --user=root --datadir="$dir/my/data" --auth-root-authentication-method=normal \
+    --skip-test-db >/dev/null 2>&1
+  mariadbd --user=root --datadir="$dir/my/data" --socket="$dir/my/sock" --port="$my_port" \
+    --bind-address=127.0.0.1 --skip-grant-tables --pid-file="$dir/my/pid" \
+    --log-error="$dir/my/log" --innodb-flush-log-at-trx-commit=2 &
+  for _ in $(seq 1 100); do
+    [[ -S $dir/my/sock ]] && mariadb -S "$dir/my/sock" -e 'SELECT 1' >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  mariadb -S "$dir/my/sock" -e 'CREATE DATABASE rapport_test'
+
+  cat > "$dir/env" <<ENV
+export RAPPORT_TEST_PG='host=127.0.0.1 port=$pg_port dbname=rapport_test user=postgres'
+export RAPPORT_TEST_PG_ODBC='DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;PORT=$pg_port;DATABASE=rapport_test;UID=postgres'
+export RAPPORT_TEST_PG_CTL='runuser -u postgres -- $pgbin/pg_ctl -D $dir/pg/data -w'
+export RAPPORT_TEST_MYSQL='db=rapport_test unix_socket=$dir/my/sock user=root'
+ENV
+  ;;
+stop)
+  if [[ -f $dir/pg/data/postmaster.pid ]]; then
+    runuser -u postgres -- "$pgbin/pg_ctl" -D "$dir/pg/data" -m fast -w stop >/dev/null || true
+  fi
+  if [[ -f $dir/my/pid ]]; then
+    pid=$(cat "$dir/my/pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  ;;
+esac
