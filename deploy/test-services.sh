@@ -31,7 +31,7 @@ start)
     --skip-test-db >/dev/null 2>&1
   mariadbd --user=root --datadir="$dir/my/data" --socket="$dir/my/sock" --port="$my_port" \
     --bind-address=127.0.0.1 --skip-grant-tables --pid-file="$dir/my/pid" \
-    --log-error="$dir/my/log" --innodb-flush-log-at-trx-commit=2 &
+    --log-error="$dir/my/log" --innodb-flush-log-at-trx-commit=2 2>>"$dir/my/stderr" &
   for _ in $(seq 1 100); do
     [[ -S $dir/my/sock ]] && mariadb -S "$dir/my/sock" -e 'SELECT 1' >/dev/null 2>&1 && break
     sleep 0.1

@@ -2,6 +2,8 @@
 
 #include <soci/soci.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
 
 #include "config/config.hpp"
@@ -39,6 +41,7 @@ struct Fixture {
   std::unique_ptr<Source> source;
   std::string institution = dir.file("institution.db");
   std::unique_ptr<soci::session> db;
+  std::string database, admin_connection;
 
   explicit Fixture(std::string backend_name, const std::string& replace_from = "",
                    const std::string& replace_to = "")
@@ -49,12 +52,18 @@ struct Fixture {
     if (backend == "sqlite") {
       test::write_small_institution(institution);
     } else {
-      std::string connection = backend_connection(backend);
-      db = std::make_unique<soci::session>(backend, connection);
-      for (const char* table : {"assessments", "block_team", "block_schedule", "learners",
-                                "staff_directory", "sites"}) {
-        *db << "DROP TABLE IF EXISTS " + std::string(table);
+      // A database of its own, so that cases running in parallel do not meet.
+      static int counter = 0;
+      database = "rt_" + std::to_string(::getpid()) + "_" + std::to_string(++counter);
+      std::string server = backend_connection(backend);
+      admin_connection = server;
+      {
+        soci::session admin(backend, server);
+        admin << "CREATE DATABASE " + database;
       }
+      std::string connection = server;
+      replace(connection, "rapport_test", database);
+      db = std::make_unique<soci::session>(backend, connection);
       test::execute_sql(*db, test::read_text(test::source_dir() +
                                              "/tests/support/small_institution.sql"));
       replace(text, "backend: sqlite", "backend: " + backend);
@@ -66,6 +75,18 @@ struct Fixture {
     store = open_sqlite_store({dir.file("rapport.db"), false, 1000});
     auto [name, section] = config->section().sections("sources").at(0);
     source = registry.source("sql")->create(name, section);
+  }
+
+  ~Fixture() {
+    source.reset();
+    db.reset();
+    if (database.empty()) return;
+    try {
+      soci::session admin(backend, admin_connection);
+      admin << "DROP DATABASE " + database;
+    } catch (const std::exception&) {
+      // Best effort: the server is thrown away at the end of the run anyway.
+    }
   }
 
   static void replace(std::string& text, const std::string& from, const std::string& to) {
