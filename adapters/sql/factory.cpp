@@ -1,5 +1,10 @@
 #include "adapters/sql/sql_source.hpp"
 
+#include <soci/soci.h>
+
+#include <cctype>
+#include <set>
+
 namespace rapport::adapters {
 namespace {
 
@@ -71,6 +76,37 @@ const Schema& queries_schema() {
   return queries;
 }
 
+std::string lower(std::string s) {
+  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+const std::vector<std::pair<std::string, std::vector<std::string>>>& required_fields() {
+  static const std::vector<std::pair<std::string, std::vector<std::string>>> fields{
+      {"people", {"id", "role"}},
+      {"rotations", {"id", "student", "site", "specialty", "start", "end"}},
+      {"team", {"rotation", "person", "role"}},
+      {"evaluations", {"id", "rotation", "evaluator", "student", "submitted", "score"}}};
+  return fields;
+}
+
+std::optional<QueryMapping> mapping_of(const Section& queries, const char* entity);
+
+SqlSourceOptions sql_source_options(const Section& s) {
+  SqlSourceOptions options;
+  options.backend = s.str("backend");
+  options.connection = s.str("connection");
+  options.database_clock = s.str("clock") == "database";
+  options.poll_interval = s.duration("poll_interval");
+  options.lag = s.duration("lag");
+  Section queries = s.section("queries");
+  options.people = mapping_of(queries, "people");
+  options.rotations = mapping_of(queries, "rotations");
+  options.team = mapping_of(queries, "team");
+  options.evaluations = mapping_of(queries, "evaluations");
+  return options;
+}
+
 std::optional<QueryMapping> mapping_of(const Section& queries, const char* entity) {
   if (!queries.node() || !queries.node()->get(entity)) return std::nullopt;
   Section s = queries.section(entity);
@@ -83,6 +119,86 @@ std::optional<QueryMapping> mapping_of(const Section& queries, const char* entit
   m.date_format = s.str("date_format");
   m.time_format = s.str("time_format");
   return m;
+}
+
+
+// Connects and compares each query's real columns with its mapping.
+void check_against_database(const std::string& name, const Section& s,
+                            std::vector<config::Diagnostic>& out) {
+  const std::string file;  // filled by the caller
+  auto add = [&](config::Mark mark, const std::string& path, const std::string& message,
+                 bool warning) {
+    out.push_back({file, mark, path, message, warning});
+  };
+  Section queries = s.section("queries");
+  // Whether each query can see updates and deletions, from the config alone.
+  for (const char* entity : {"people", "rotations", "team", "evaluations"}) {
+    if (!queries.node() || !queries.node()->get(entity)) continue;
+    Section q = queries.section(entity);
+    if (q.str("cursor").empty()) {
+      if (std::string(entity) == "people" || std::string(entity) == "evaluations") {
+        add(q.mark(), q.path(), "reads every row on every poll; rows deleted here are ignored",
+            true);
+      }
+    } else {
+      add(q.node()->get("cursor")->mark, q.path() + ".cursor",
+          "a cursor sees only rows that still exist: deletions here are never seen, and an "
+          "update is seen only if it changes \"" + q.str("cursor") + "\"",
+          true);
+    }
+  }
+  std::unique_ptr<soci::session> db;
+  try {
+    auto options = sql_source_options(s);
+    db = open_session(options);
+  } catch (const std::exception& e) {
+    add(s.mark(), s.path(),
+        std::string("could not connect to check the queries' columns (") +
+            (dynamic_cast<const soci::soci_error*>(&e)
+                 ? dynamic_cast<const soci::soci_error*>(&e)->get_error_message()
+                 : std::string(e.what())) +
+            "); use --no-connect to check the file alone",
+        true);
+    return;
+  }
+  for (const auto& [entity, required] : required_fields()) {
+    if (!queries.node() || !queries.node()->get(entity)) continue;
+    Section q = queries.section(entity);
+    std::set<std::string> columns;
+    try {
+      soci::row row;
+      *db << "SELECT * FROM (" + q.str("sql") + ") rapport_q WHERE 1 = 0", soci::into(row);
+      for (std::size_t i = 0; i < row.size(); ++i) columns.insert(lower(row.get_properties(i).get_name()));
+    } catch (const soci::soci_error& e) {
+      add(q.node()->get("sql")->mark, q.path() + ".sql",
+          "the database rejects this query: " + e.get_error_message(), false);
+      continue;
+    }
+    std::string all;
+    for (const auto& c : columns) all += (all.empty() ? "" : ", ") + c;
+    auto mapped = q.string_map("columns");
+    auto constants = q.string_map("constants");
+    const config::Node* columns_node = q.node()->get("columns");
+    for (const auto& [field, column] : mapped) {
+      if (columns.count(lower(column)) || constants.count(field)) continue;
+      const config::Node* at = columns_node ? columns_node->get(field) : nullptr;
+      add(at ? at->mark : q.mark(), q.path() + ".columns." + field,
+          "no column \"" + column + "\" in the query's result (it has: " + all + ")", false);
+    }
+    if (!q.str("cursor").empty() && !columns.count(lower(q.str("cursor")))) {
+      add(q.node()->get("cursor")->mark, q.path() + ".cursor",
+          "no column \"" + q.str("cursor") + "\" in the query's result (it has: " + all + ")",
+          false);
+    }
+    for (const auto& field : required) {
+      if (mapped.count(field) || constants.count(field) || columns.count(field)) continue;
+      add(q.node()->get("sql")->mark, q.path(),
+          "field " + field + " has no column: the result has no \"" + field +
+              "\" and columns maps none (it has: " + all + ")",
+          false);
+    }
+  }
+  (void)name;
 }
 
 }  // namespace
@@ -115,19 +231,9 @@ SourceKind sql_source_kind() {
            .required = true, .schema = &queries_schema()},
       }};
   kind.create = [](const std::string& name, const Section& s) -> std::unique_ptr<Source> {
-    SqlSourceOptions options;
-    options.backend = s.str("backend");
-    options.connection = s.str("connection");
-    options.database_clock = s.str("clock") == "database";
-    options.poll_interval = s.duration("poll_interval");
-    options.lag = s.duration("lag");
-    Section queries = s.section("queries");
-    options.people = mapping_of(queries, "people");
-    options.rotations = mapping_of(queries, "rotations");
-    options.team = mapping_of(queries, "team");
-    options.evaluations = mapping_of(queries, "evaluations");
-    return std::make_unique<SqlSource>(name, std::move(options));
+    return std::make_unique<SqlSource>(name, sql_source_options(s));
   };
+  kind.check = check_against_database;
   return kind;
 }
 

@@ -180,20 +180,23 @@ SqlSource::SqlSource(std::string name, SqlSourceOptions options)
 
 SqlSource::~SqlSource() = default;
 
-soci::session& SqlSource::session() {
-  if (session_) return *session_;
-  const auto& b = options_.backend;
-  const auto& c = options_.connection;
+std::unique_ptr<soci::session> open_session(const SqlSourceOptions& options) {
+  const auto& b = options.backend;
+  const auto& c = options.connection;
   if (b == "sqlite") {
     if (!std::filesystem::exists(c)) {
-      throw std::runtime_error("database file not found (sources." + name_ + ".connection)");
+      throw std::runtime_error("database file not found (the source's connection)");
     }
-    session_ = std::make_unique<soci::session>(soci::sqlite3, "db=\"" + c + "\" timeout=5");
-  } else {
-    session_ = std::make_unique<soci::session>(b, c);  // the backend library, loaded by name
-    if (b == "postgresql") *session_ << "SET TIME ZONE 'UTC'";
-    if (b == "mysql") *session_ << "SET time_zone = '+00:00'";
+    return std::make_unique<soci::session>(soci::sqlite3, "db=\"" + c + "\" timeout=5");
   }
+  auto session = std::make_unique<soci::session>(b, c);  // the backend library, by name
+  if (b == "postgresql") *session << "SET TIME ZONE 'UTC'";
+  if (b == "mysql") *session << "SET time_zone = '+00:00'";
+  return session;
+}
+
+soci::session& SqlSource::session() {
+  if (!session_) session_ = open_session(options_);
   return *session_;
 }
 

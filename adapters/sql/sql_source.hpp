@@ -68,4 +68,8 @@ class SqlSource final : public Source {
 
 SourceKind sql_source_kind();
 
+// A session on the source's database (SQLite files must exist). Throws soci_error or
+// runtime_error.
+std::unique_ptr<soci::session> open_session(const SqlSourceOptions& options);
+
 }  // namespace rapport::adapters

@@ -7,15 +7,34 @@ namespace rapport::cli {
 
 int validate(const Args& args) {
   if (!args.options.count("-c")) {
-    std::fputs("usage: rapport validate -c FILE\n", stderr);
+    std::fputs("usage: rapport validate -c FILE [--no-connect]\n", stderr);
     return 2;
   }
   Registry registry;
   register_builtins(registry);
   try {
     auto config = config::load_config_file(args.get("-c"), registry);
-    for (const auto& w : config->warnings) std::fprintf(stderr, "%s\n", w.str().c_str());
-    std::printf("%s: valid\n", args.get("-c").c_str());
+    std::vector<config::Diagnostic> found = config->warnings;
+    if (!args.flag("--no-connect")) {
+      // What only the real systems can tell: the columns the queries really return.
+      for (const auto& [name, section] : config->section().sections("sources")) {
+        const auto* kind = registry.source(section.str("type"));
+        if (kind && kind->check) kind->check(name, section, found);
+      }
+    }
+    std::size_t errors = 0;
+    for (auto& d : found) {
+      d.file = config->file;
+      std::fprintf(stderr, "%s\n", d.str().c_str());
+      errors += d.warning ? 0 : 1;
+    }
+    if (errors) {
+      std::fprintf(stderr, "%zu error%s\n", errors, errors == 1 ? "" : "s");
+      return 1;
+    }
+    std::printf("%s: valid%s\n", args.get("-c").c_str(),
+                args.flag("--no-connect") ? " (file only, not checked against the databases)"
+                                          : "");
     return 0;
   } catch (const config::ConfigError& e) {
     std::fputs(e.what(), stderr);

@@ -10,8 +10,10 @@ namespace {
 constexpr const char* kUsage = R"(usage: rapport COMMAND [options]
 
 commands:
-  validate -c FILE        check a configuration; prints every error with file:line:column
-                          exit 0 valid, 1 invalid, 2 usage
+  validate -c FILE [--no-connect]
+                          check a configuration; prints every error with file:line:column;
+                          connects to SQL sources to check the queries' columns unless
+                          --no-connect; exit 0 valid, 1 invalid, 2 usage
   config -c FILE          print the effective configuration (defaults filled, secrets masked)
   config --reference      print the configuration reference (Markdown)
   serve -c FILE           run on the real clock until SIGTERM or SIGINT

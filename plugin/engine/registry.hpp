@@ -27,6 +27,11 @@ struct SourceKind {
   std::string type;
   config::Schema schema;
   std::function<std::unique_ptr<Source>(const std::string& name, const config::Section&)> create;
+  // Optional, for `rapport validate` without --no-connect: checks the section against the
+  // real system (columns of the queries, ...), adding errors and warnings with file marks.
+  std::function<void(const std::string& name, const config::Section&,
+                     std::vector<config::Diagnostic>& out)>
+      check;
 };
 
 struct SinkKind {
