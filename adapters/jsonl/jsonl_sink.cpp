@@ -58,13 +58,26 @@ void JsonLinesSink::recover() {
 }
 
 Delivery JsonLinesSink::deliver(const std::vector<Outgoing>& batch) {
+  long size_before = file_ == stdout ? -1 : std::ftell(file_);
+  std::vector<const std::string*> added;
   for (const auto& out : batch) {
-    if (!written_.insert(out.action_id).second) continue;
+    if (written_.count(out.action_id)) continue;
     std::fputs(out.body.c_str(), file_);
     std::fputc('\n', file_);
+    added.push_back(&out.action_id);
   }
-  if (std::fflush(file_) != 0) return Delivery::retry;
-  if (fsync_ && file_ != stdout && ::fsync(fileno(file_)) != 0) return Delivery::retry;
+  bool ok = std::fflush(file_) == 0 &&
+            !(fsync_ && file_ != stdout && ::fsync(fileno(file_)) != 0);
+  if (!ok) {
+    // Nothing of this batch counts as written: cut the file back so that a retry neither
+    // skips these actions nor glues a half line to the next one.
+    std::clearerr(file_);
+    if (size_before >= 0 && ::ftruncate(fileno(file_), size_before) == 0) {
+      std::fseek(file_, 0, SEEK_END);
+    }
+    return Delivery::retry;
+  }
+  for (const auto* id : added) written_.insert(*id);
   return Delivery::ok;
 }
 

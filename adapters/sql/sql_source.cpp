@@ -88,8 +88,7 @@ class MappedRow {
     std::tm tm{};
     const char* end = strptime(text.c_str(), format.c_str(), &tm);
     if (!end || *end != '\0') {
-      throw JsonError("field '" + field + "': \"" + text + "\" does not match the format \"" +
-                      format + "\"");
+      throw JsonError("field '" + field + "': does not match the format \"" + format + "\"");
     }
     auto t = TimePoint{std::chrono::seconds(timegm(&tm))};
     return date_only ? format_date(std::chrono::floor<std::chrono::days>(t)) : format_time(t);
@@ -106,7 +105,7 @@ std::optional<bool> truthy(const std::optional<std::string>& v) {
   std::string s = lower(*v);
   if (s == "1" || s == "true" || s == "t" || s == "y" || s == "yes") return true;
   if (s == "0" || s == "false" || s == "f" || s == "n" || s == "no") return false;
-  throw JsonError("\"" + *v + "\" is not a yes/no value");
+  throw JsonError("a field holds something other than a yes/no value");
 }
 
 void put(json::object& o, const char* key, const std::optional<std::string>& v) {
@@ -117,7 +116,7 @@ double to_number(const std::string& field, const std::string& text) {
   char* end = nullptr;
   double v = std::strtod(text.c_str(), &end);
   if (text.empty() || *end != '\0') {
-    throw JsonError("field '" + field + "': \"" + text + "\" is not a number");
+    throw JsonError("field '" + field + "': not a number");
   }
   return v;
 }
@@ -313,8 +312,10 @@ std::size_t SqlSource::read_changes(Store& store, TimePoint until, TimePoint now
 
   auto event = [&](EventType type, const std::string& subject, const std::string& key,
                    const std::string& payload) {
+    // The poll's time keeps a row that returns to an earlier state (opted out, back in,
+    // out again) a new event; the poll commits atomically, so a crash repeats nothing.
     events.push_back(Event{std::string(to_string(type)) + "/" + key + "/" +
-                               content_hash(payload).substr(0, 16),
+                               content_hash(payload).substr(0, 16) + "/" + format_time(now),
                            type, "rapport/sources/" + name_, now, subject, payload});
   };
 
@@ -330,13 +331,17 @@ std::size_t SqlSource::read_changes(Store& store, TimePoint until, TimePoint now
   }
 
   std::map<std::string, json::array> team_changes;  // rotation id -> changed members
+  std::map<std::string, std::string> team_first_cursor;  // rotation id -> lowest row cursor
   if (options_.team) {
     read("team", *options_.team, [&](const MappedRow& r) {
+      if (auto c = r.cursor_value()) {
+        auto& first = team_first_cursor[r.need("rotation")];
+        if (first.empty() || *c < first) first = *c;
+      }
       auto member = member_of(r);
       std::string rotation = r.need("rotation");
       auto role = parse_role(std::string(member["role"].as_string()));
-      if (!role) throw JsonError("field 'role': unknown value \"" +
-                                 std::string(member["role"].as_string()) + "\"");
+      if (!role) throw JsonError("field 'role': a code no value table maps to a role");
       std::string key = rotation + "/" + std::string(member["person"].as_string());
       if (changed("team", key, json::serialize(member))) team_changes[rotation].push_back(member);
     });
@@ -369,6 +374,12 @@ std::size_t SqlSource::read_changes(Store& store, TimePoint until, TimePoint now
         std::erase_if(hashes, [&](const auto& h) {
           return std::get<0>(h) == "team" && std::get<1>(h).starts_with(rotation_id + "/");
         });
+        // Keep the team watermark at these rows, so that they are read again.
+        if (auto first = team_first_cursor.find(rotation_id); first != team_first_cursor.end()) {
+          for (auto& [entity, value] : cursors) {
+            if (entity == "team" && first->second < value) value = first->second;
+          }
+        }
         continue;
       }
     }

@@ -78,8 +78,9 @@ rapport_result open(rapport_engine** out, char** error, Load load) {
   if (error) *error = nullptr;
   if (!out) return fail(error, RAPPORT_ERR_INVALID, "engine pointer is NULL");
   *out = nullptr;
-  auto e = std::make_unique<rapport_engine>();
+  std::unique_ptr<rapport_engine> e;
   try {
+    e = std::make_unique<rapport_engine>();
     rapport::register_builtins(e->registry);
     e->config = load(e->registry);
     e->engine = rapport::Engine::build(*e->config, e->registry);
@@ -89,6 +90,8 @@ rapport_result open(rapport_engine** out, char** error, Load load) {
     return fail(error, RAPPORT_ERR_STORE, x.what());
   } catch (const std::exception& x) {
     return fail(error, RAPPORT_ERR_CONFIG, x.what());
+  } catch (...) {
+    return fail(error, RAPPORT_ERR_INTERNAL, "unknown error");
   }
   *out = e.release();
   return RAPPORT_OK;
@@ -96,9 +99,10 @@ rapport_result open(rapport_engine** out, char** error, Load load) {
 
 int trampoline(const char* json, void* user) {
   auto* ctx = static_cast<CallbackContext*>(user);
+  const rapport_engine* outer = in_callback_of;  // a callback of another engine may step this one
   in_callback_of = ctx->engine;
   int result = ctx->fn(json, ctx->user_data);
-  in_callback_of = nullptr;
+  in_callback_of = outer;
   return result;
 }
 

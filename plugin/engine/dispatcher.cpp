@@ -159,8 +159,7 @@ bool Dispatcher::run_batch(TimePoint now, DispatchStats& stats) {
             held_[name] = {now + backoff(attempts), attempts};
             store_.record_report(name, seq, ReportKind::retry, e.what(), now);
             log::warn("dispatcher", "hook asked to retry; holding it at this event",
-                      {{"hook", name}, {"event", event.id}, {"attempt", attempts},
-                       {"error", e.what()}});
+                      {{"hook", name}, {"event", event.id}, {"attempt", attempts}});
             blocked.insert(name);
             continue;  // its progress stays before this event
           }
@@ -175,8 +174,10 @@ bool Dispatcher::run_batch(TimePoint now, DispatchStats& stats) {
         } catch (const std::exception& e) {
           ++stats.failures;
           store_.record_report(name, seq, ReportKind::error, e.what(), now);
-          log::error("dispatcher", "hook failed on an event; moving on",
-                     {{"hook", name}, {"event", event.id}, {"seq", seq}, {"error", e.what()}});
+          // The message may come from a plugin: it goes to the store (rapport status), not
+          // to the log, which carries ids only.
+          log::error("dispatcher", "hook failed on an event; moving on (see rapport status)",
+                     {{"hook", name}, {"event", event.id}, {"seq", seq}});
         }
         auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
             std::chrono::steady_clock::now() - begin);

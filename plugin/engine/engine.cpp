@@ -118,13 +118,17 @@ std::size_t Engine::deliver() {
     for (;;) {
       auto pending = store_->actions_after(store_->progress(consumer), batch_);
       if (pending.empty()) break;
+      // Opt-out holds at delivery too: whoever opted out since the action was made is
+      // not written to about, nor suggested (their actions are passed over for good).
+      StoreContext now_context(*store_, dispatcher_.graph(), TimePoint{});
       std::vector<Outgoing> batch;
       for (const auto& [seq, action] : pending) {
+        if (!permitted(now_context, action)) continue;
         batch.push_back({seq, action.id, render_for_delivery(action, *store_)});
       }
-      Delivery result = Delivery::error;
+      Delivery result = Delivery::ok;
       try {
-        result = sink->deliver(batch);
+        if (!batch.empty()) result = sink->deliver(batch);
       } catch (const std::exception& e) {
         log::warn("engine", "sink threw", {{"sink", sink->name()}, {"error", e.what()}});
       }

@@ -1,8 +1,11 @@
 #include "engine/timers.hpp"
 
-#include <cstdlib>
-#include <ctime>
+#include <algorithm>
+#include <array>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <mutex>
 #include <stdexcept>
 
@@ -25,31 +28,82 @@ bool zone_exists(const std::string& zone) {
                            std::filesystem::is_regular_file("/usr/share/zoneinfo/" + zone));
 }
 
+namespace {
+
+// One zone's UTC offsets from its TZif file (/usr/share/zoneinfo, version 2+ data):
+// transition times and the offset in force after each. Read once, kept; no process-wide
+// TZ juggling, so this is safe from any thread.
+struct Zone {
+  std::vector<std::int64_t> transitions;
+  std::vector<std::int32_t> offsets;  // offset after transitions[i]
+  std::int32_t initial = 0;
+
+  std::int32_t offset_at(std::int64_t utc) const {
+    auto it = std::upper_bound(transitions.begin(), transitions.end(), utc);
+    if (it == transitions.begin()) return initial;
+    return offsets[std::size_t(it - transitions.begin() - 1)];
+  }
+};
+
+std::uint64_t big_endian(const unsigned char* p, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v = (v << 8) | p[i];
+  return v;
+}
+
+Zone load_zone(const std::string& name) {
+  std::ifstream in("/usr/share/zoneinfo/" + name, std::ios::binary);
+  std::vector<unsigned char> data((std::istreambuf_iterator<char>(in)), {});
+  auto fail = [&] { return std::invalid_argument("time zone \"" + name + "\": unreadable TZif"); };
+  if (data.size() < 44 || std::memcmp(data.data(), "TZif", 4) != 0 || data[4] < '2') throw fail();
+  auto counts = [&](std::size_t at) {
+    std::array<std::uint64_t, 6> c{};
+    for (int i = 0; i < 6; ++i) c[std::size_t(i)] = big_endian(&data[at + 20 + std::size_t(i) * 4], 4);
+    return c;  // isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt
+  };
+  auto v1 = counts(0);
+  std::size_t at = 44 + v1[3] * 5 + v1[4] * 6 + v1[5] + v1[2] * 8 + v1[1] + v1[0];
+  if (data.size() < at + 44) throw fail();
+  auto v2 = counts(at);
+  at += 44;
+  std::size_t times = at, indices = times + v2[3] * 8, types = indices + v2[3];
+  if (data.size() < types + v2[4] * 6 || v2[4] == 0) throw fail();
+  auto offset_of = [&](std::size_t type) {
+    return std::int32_t(std::uint32_t(big_endian(&data[types + type * 6], 4)));
+  };
+  Zone z;
+  z.initial = offset_of(0);
+  for (std::size_t i = 0; i < v2[3]; ++i) {
+    z.transitions.push_back(std::int64_t(big_endian(&data[times + i * 8], 8)));
+    std::size_t type = data[indices + i];
+    if (type >= v2[4]) throw fail();
+    z.offsets.push_back(offset_of(type));
+  }
+  return z;
+}
+
+const Zone& zone_named(const std::string& name) {
+  static std::mutex mutex;
+  static std::map<std::string, Zone> zones;
+  std::lock_guard lock(mutex);
+  auto it = zones.find(name);
+  if (it == zones.end()) it = zones.emplace(name, load_zone(name)).first;
+  return it->second;
+}
+
+}  // namespace
+
 TimePoint local_midnight(Date day, const std::string& zone) {
   if (zone == "UTC") return TimePoint{day};
   if (!zone_exists(zone)) throw std::invalid_argument("unknown time zone \"" + zone + "\"");
-  // libstdc++ 12 has no std::chrono::tzdb: mktime under TZ, serialized, as the C library
-  // keeps the zone in process-wide state.
-  static std::mutex mutex;
-  std::lock_guard lock(mutex);
-  const char* before = std::getenv("TZ");
-  std::string saved = before ? before : "";
-  setenv("TZ", zone.c_str(), 1);
-  tzset();
-  std::chrono::year_month_day ymd{day};
-  std::tm tm{};
-  tm.tm_year = int(ymd.year()) - 1900;
-  tm.tm_mon = int(unsigned(ymd.month())) - 1;
-  tm.tm_mday = int(unsigned(ymd.day()));
-  tm.tm_isdst = -1;
-  std::time_t t = std::mktime(&tm);
-  if (before) {
-    setenv("TZ", saved.c_str(), 1);
-  } else {
-    unsetenv("TZ");
-  }
-  tzset();
-  return TimePoint{std::chrono::seconds(t)};
+  const Zone& z = zone_named(zone);
+  std::int64_t local = std::chrono::duration_cast<std::chrono::seconds>(
+                           TimePoint{day}.time_since_epoch()).count();
+  // The UTC instant whose local time is `local`: two rounds settle it, also next to a
+  // change of offset. (TZif files hold transitions until 2037; later ones keep the last.)
+  std::int64_t utc = local - z.offset_at(local);
+  utc = local - z.offset_at(utc);
+  return TimePoint{std::chrono::seconds(utc)};
 }
 
 std::vector<Timer> rotation_timers(const Rotation& r, const TimeZones& zones) {

@@ -1,8 +1,8 @@
 #pragma once
 // Time-derived events: a rotation's start, midpoint and end become durable timers.
 // Rotation dates are local to the site: started at 00:00 of the first day, midpoint at
-// 00:00 of the middle day (first day + half the length, rounded down), ended at 00:00 of
-// the day after the last, each in the site's time zone (daylight saving included).
+// 00:00 of first day + (last day - first day) / 2 (rounded down), ended at 00:00 of the
+// day after the last, each in the site's time zone (daylight saving included).
 
 #include <cstddef>
 #include <map>

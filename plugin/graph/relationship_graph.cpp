@@ -214,14 +214,20 @@ std::vector<std::string> RelationshipGraph::students() const {
 }
 
 std::optional<Date> RelationshipGraph::last_touch(const std::string& student_id,
-                                                  const std::string& contact_id) const {
+                                                  const std::string& contact_id,
+                                                  TimePoint now) const {
   auto student = find(student_id), contact = find(contact_id);
   if (!student || !contact) return std::nullopt;
+  std::int32_t today = day_number(std::chrono::floor<std::chrono::days>(now));
   std::optional<std::int32_t> last;
-  if (auto t = touches_.find(pair(*student, *contact)); t != touches_.end()) last = t->second;
+  if (auto t = touches_.find(pair(*student, *contact)); t != touches_.end() && t->second <= today) {
+    last = t->second;
+  }
   if (auto edges = by_student_.find(*student); edges != by_student_.end()) {
     for (const auto& e : edges->second) {
-      if (e.contact == *contact && (!last || e.last_day > *last)) last = e.last_day;
+      if (e.contact != *contact || e.first_day > today) continue;
+      std::int32_t day = std::min(e.last_day, today);
+      if (!last || day > *last) last = day;
     }
   }
   return last ? std::optional<Date>(date_of(*last)) : std::nullopt;

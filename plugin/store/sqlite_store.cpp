@@ -84,30 +84,40 @@ class SqliteStore final : public Store {
     migrate();
   }
 
+  // Counted only once BEGIN succeeded; a failed COMMIT ends the transaction (rolled back)
+  // and leaves the count at zero, so one error never leaves the store half in a
+  // transaction.
   void begin() override {
-    if (depth_++ == 0) {
+    if (depth_ == 0) {
       poisoned_ = false;
       sql_ << "BEGIN IMMEDIATE";
     }
+    ++depth_;
   }
   void commit() override {
-    if (--depth_ > 0) return;
+    if (depth_ > 1) {
+      --depth_;
+      return;
+    }
+    depth_ = 0;
     if (poisoned_) {
-      sql_ << "ROLLBACK";
+      quiet_rollback();
       throw StoreError("transaction rolled back by an inner failure");
     }
-    sql_ << "COMMIT";
+    try {
+      sql_ << "COMMIT";
+    } catch (const soci::soci_error& e) {
+      quiet_rollback();
+      throw StoreError(std::string("commit failed: ") + e.what());
+    }
   }
   void rollback() override {
+    if (depth_ == 0) return;  // already ended (a failed commit)
     if (--depth_ > 0) {
       poisoned_ = true;
       return;
     }
-    try {
-      sql_ << "ROLLBACK";
-    } catch (const soci::soci_error&) {
-      // Nothing to roll back (the failure ended the transaction already).
-    }
+    quiet_rollback();
   }
 
   bool append_event(const Event& e, TimePoint received) override {
@@ -550,6 +560,14 @@ class SqliteStore final : public Store {
         (sql_.prepare << "SELECT type, COUNT(*) FROM " + table + " GROUP BY type");
     for (const auto& r : rows) out[opt_text(r, 0)] = integer(r, 1).value_or(0);
     return out;
+  }
+
+  void quiet_rollback() {
+    try {
+      sql_ << "ROLLBACK";
+    } catch (const soci::soci_error&) {
+      // Nothing to roll back (the failure ended the transaction already).
+    }
   }
 
   int changes() {

@@ -129,8 +129,8 @@ class Transaction {
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;
   void commit() {
+    done_ = true;  // a failed commit ends the transaction too: no second rollback
     store_.commit();
-    done_ = true;
   }
 
  private:

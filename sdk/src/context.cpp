@@ -12,6 +12,10 @@ ContextSnapshot snapshot_of(const HookContext& context, const std::string& stude
   s.now = context.now();
   s.rotations = context.rotations_of(student_id);
   s.evaluations = context.evaluations_of(student_id);
+  // An anonymous evaluation never names its evaluator outside the engine.
+  for (auto& e : s.evaluations) {
+    if (e.anonymous) e.evaluator_id.clear();
+  }
   std::set<std::string> ids{student_id};
   for (const auto& r : s.rotations) {
     for (const auto& m : r.team) ids.insert(m.person_id);
@@ -147,12 +151,16 @@ std::vector<std::string> SnapshotRelationships::students() const {
 }
 
 std::optional<Date> SnapshotRelationships::last_touch(const std::string& student_id,
-                                                      const std::string& contact_id) const {
+                                                      const std::string& contact_id,
+                                                      TimePoint now) const {
+  Date today = std::chrono::floor<std::chrono::days>(now);
   std::optional<Date> last;
   for (const auto& r : snapshot_.rotations) {
     if (r.student_id != student_id || r.status == RotationStatus::cancelled) continue;
     for (const auto& m : r.team) {
-      if (m.person_id == contact_id && (!last || m.end > *last)) last = m.end;
+      if (m.person_id != contact_id || m.start > today) continue;
+      Date day = std::min(m.end, today);
+      if (!last || day > *last) last = day;
     }
   }
   return last;

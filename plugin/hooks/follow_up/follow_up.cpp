@@ -36,10 +36,9 @@ std::vector<Action> FollowUp::handle(const Event& event, const HookContext& cont
   auto text = [&](const char* key) { return std::string(data[key].as_string()); };
   std::string student = text("student"), contact = text("contact");
   Date last_day = *parse_date(text("last_day"));
-  Date today = std::chrono::floor<std::chrono::days>(event.occurred);
   // A newer touch that already happened makes the reminder moot.
-  if (auto touch = context.relationships().last_touch(student, contact);
-      touch && *touch > last_day && *touch <= today) {
+  if (auto touch = context.relationships().last_touch(student, contact, event.occurred);
+      touch && *touch > last_day) {
     return actions;
   }
   int after = int(data["after_days"].to_number<std::int64_t>());

@@ -1,4 +1,6 @@
+#include <chrono>
 #include <cstdio>
+#include <stdexcept>
 
 #include "hooks/letter_candidates/letter_candidates.hpp"
 
@@ -11,7 +13,17 @@ LetterOptions letter_options_of(const config::Section& s) {
   o.rank_with_anonymous = s.boolean("rank_with_anonymous");
   o.per_student = int(s.integer("per_student"));
   o.capacity = int(s.integer("capacity"));
-  std::sscanf(s.str("season_date").c_str(), "%u-%u", &o.season_month, &o.season_day);
+  unsigned month = 0, day = 0;
+  char rest = 0;
+  if (std::sscanf(s.str("season_date").c_str(), "%2u-%2u%c", &month, &day, &rest) != 2 ||
+      !std::chrono::year_month_day(std::chrono::year(2024), std::chrono::month(month),
+                                   std::chrono::day(day))
+           .ok()) {
+    throw std::runtime_error(s.path() + ".season_date: \"" + s.str("season_date") +
+                             "\" is not a month and day MM-DD (such as 06-01)");
+  }
+  o.season_month = month;
+  o.season_day = day;
   o.due_within = std::chrono::duration_cast<std::chrono::seconds>(s.duration("due_within"));
   o.strong_evaluation = s.number("strong_evaluation");
   o.rematch_interval =

@@ -31,16 +31,17 @@
 
 namespace rapport::hooks {
 
+// Filled from the config (letter_options_of); the defaults live in the schema.
 struct LetterOptions {
-  int min_days;
-  double min_score;
-  bool rank_with_anonymous;
-  int per_student;
-  int capacity;
-  unsigned season_month, season_day;
-  std::chrono::seconds due_within;
-  double strong_evaluation;
-  std::chrono::seconds rematch_interval;
+  int min_days = 0;
+  double min_score = 0;
+  bool rank_with_anonymous = false;
+  int per_student = 0;
+  int capacity = 0;
+  unsigned season_month = 1, season_day = 1;
+  std::chrono::seconds due_within{0};
+  double strong_evaluation = 1;
+  std::chrono::seconds rematch_interval{0};
 };
 
 struct LetterScore {

@@ -56,6 +56,10 @@ LoadedHook::LoadedHook(std::string name, const std::string& path, const std::str
             std::to_string(RAPPORT_PLUGIN_ABI_VERSION),
         path));
   }
+  if (!table_->init || !table_->handle || !table_->free_string || !table_->destroy) {
+    dlclose(library_);
+    throw std::runtime_error(error_of("has a table with a missing function", path));
+  }
   kind_ = table_->name ? table_->name : "";
   version_ = table_->version ? table_->version : "";
   for (const char* const* t = table_->event_types; t && *t; ++t) {
@@ -103,8 +107,15 @@ std::vector<Action> LoadedHook::handle(const Event& event, const HookContext& co
     // The engine owns identity: same hook, event, type and contact, same id.
     a.hook = name_;
     a.event_id = event_key(event);
-    if (a.student_id.empty()) a.student_id = student;
+    a.student_id = student;
     a.id = make_action_id(a.hook, a.event_id, a.type, a.contact_id);
+    // Two actions of one type for one contact from one event: tell them apart by position.
+    for (const auto& earlier : actions) {
+      if (earlier.id == a.id) {
+        a.id = make_action_id(a.hook, a.event_id + "#" + std::to_string(actions.size()), a.type,
+                              a.contact_id);
+      }
+    }
     a.created = event.occurred;
     actions.push_back(std::move(a));
   }

@@ -72,7 +72,8 @@ std::vector<Action> SpecialtyContacts::handle(const Event& event, const HookCont
     auto evidence = interest_evidence;
     evidence["opening"] = o.id;
     evidence["kind"] = o.kind;
-    actions.push_back(make_action(name_, key, event, ActionType::opportunity, student, o.contact,
+    actions.push_back(make_action(name_, key + "/" + o.id, event, ActionType::opportunity,
+                                  student, o.contact,
                                   event.occurred + options_.due_after,
                                   capitalized(with_article(o.kind)) + " opening, \"" + o.title +
                                       "\", matches " + why +

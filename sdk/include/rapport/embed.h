@@ -5,9 +5,11 @@
  * host frees with rapport_free. Nothing aborts the host.
  *
  * Threads: every function may be called from any thread; calls on one engine are
- * serialized by a lock inside it. Action callbacks run on the thread that called
- * rapport_step, during that call. A callback must not call back into the same engine
- * (such a call returns RAPPORT_ERR_STATE).
+ * serialized by a lock inside it. The one exception is rapport_close, which must not
+ * overlap any other call on the same engine (close it once every other thread is done
+ * with it). Action callbacks run on the thread that called rapport_step, during that
+ * call. A callback must not call back into the same engine (such a call returns
+ * RAPPORT_ERR_STATE).
  *
  * Delivery: actions reach the callback at least once, in order, with deterministic ids
  * (the CloudEvent "id"); an action the callback declines (non-zero return) is offered

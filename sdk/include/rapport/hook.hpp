@@ -63,8 +63,8 @@ class SnapshotRelationships final : public Relationships {
   std::vector<std::string> staff_at(const std::string& site) const override;
   std::vector<std::string> students() const override;
   std::vector<std::string> program_members(const std::string& program) const override;
-  std::optional<Date> last_touch(const std::string& student_id,
-                                 const std::string& contact_id) const override;
+  std::optional<Date> last_touch(const std::string& student_id, const std::string& contact_id,
+                                 TimePoint now) const override;
   std::uint64_t version() const override { return 0; }
 
  private:

@@ -45,8 +45,8 @@ typedef struct rapport_plugin {
    * `context_json` is the student's context: {"now", "people": [...], "rotations": [...],
    * "evaluations": [...]}. On OK, *out is a JSON array of actions: CloudEvents as
    * rapport writes them, or just their `data` objects ({"type", "contact", "due",
-   * "reason", "evidence"}). The engine assigns ids, the student, the hook and the time,
-   * so reprocessing stays deterministic. */
+   * "reason", "evidence"}). The engine assigns ids, the student (the event's subject),
+   * the hook and the time, so reprocessing stays deterministic. */
   rapport_status (*handle)(void* instance, const char* event_json, const char* context_json,
                            char** out);
 

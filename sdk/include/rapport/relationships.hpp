@@ -59,10 +59,11 @@ class Relationships {
   virtual std::vector<std::string> students() const = 0;
   // Everyone whose directory entry names this program, by id.
   virtual std::vector<std::string> program_members(const std::string& program) const = 0;
-  // The latest day the student and the contact were in touch: their last day together, or
-  // the host reporting an action about them completed (action.completed).
+  // The latest day, up to `now`, the student and the contact were in touch: a day together
+  // (a rotation under way counts until today, one still to come not at all), or the host
+  // reporting an action about them completed (action.completed).
   virtual std::optional<Date> last_touch(const std::string& student_id,
-                                         const std::string& contact_id) const = 0;
+                                         const std::string& contact_id, TimePoint now) const = 0;
   // Changes whenever the memory changes (for caches).
   virtual std::uint64_t version() const = 0;
 };

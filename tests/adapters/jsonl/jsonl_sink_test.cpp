@@ -36,3 +36,9 @@ TEST_CASE("after a crash the sink neither repeats a line nor keeps a torn one",
   REQUIRE(lines.size() == 3);
   CHECK(lines[2] == "{\"specversion\":\"1.0\",\"id\":\"act_3\"}");
 }
+
+TEST_CASE("a write that fails is retried in full, never counted as written", "[adapter][jsonl]") {
+  adapters::JsonLinesSink sink("out", "/dev/full", true);  // every write fails: no space
+  CHECK(sink.deliver({line(1, "act_1")}) == Delivery::retry);
+  CHECK(sink.deliver({line(1, "act_1")}) == Delivery::retry);
+}
