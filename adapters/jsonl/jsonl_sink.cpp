@@ -41,6 +41,7 @@ JsonLinesSink::~JsonLinesSink() {
 }
 
 void JsonLinesSink::recover() {
+  if (!std::filesystem::is_regular_file(path_)) return;  // new, or a device
   std::ifstream in(path_, std::ios::binary);
   if (!in) return;
   std::string line;
