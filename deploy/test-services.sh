@@ -21,8 +21,14 @@ start)
   chown postgres "$dir/pg"
   pg_port=$(free_port)
   runuser -u postgres -- "$pgbin/initdb" -D "$dir/pg/data" -A trust -U postgres >/dev/null
-  runuser -u postgres -- "$pgbin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/log" -w \
-    -o "-p $pg_port -k $dir/pg -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+  # In the config file, so that a test can stop and start the server as it is.
+  cat >> "$dir/pg/data/postgresql.conf" <<CONF
+port = $pg_port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir/pg'
+fsync = off
+CONF
+  runuser -u postgres -- "$pgbin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/log" -w start >/dev/null
   runuser -u postgres -- "$pgbin/psql" -qX -h 127.0.0.1 -p "$pg_port" -U postgres \
     -c 'CREATE DATABASE rapport_test' >/dev/null
 
@@ -41,7 +47,7 @@ start)
   cat > "$dir/env" <<ENV
 export RAPPORT_TEST_PG='host=127.0.0.1 port=$pg_port dbname=rapport_test user=postgres'
 export RAPPORT_TEST_PG_ODBC='DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;PORT=$pg_port;DATABASE=rapport_test;UID=postgres'
-export RAPPORT_TEST_PG_CTL='runuser -u postgres -- $pgbin/pg_ctl -D $dir/pg/data -w'
+export RAPPORT_TEST_PG_CTL='runuser -u postgres -- $pgbin/pg_ctl -D $dir/pg/data -l $dir/pg/log -w'
 export RAPPORT_TEST_MYSQL='db=rapport_test unix_socket=$dir/my/sock user=root'
 ENV
   ;;

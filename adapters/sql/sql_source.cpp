@@ -229,6 +229,9 @@ std::size_t SqlSource::poll(Store& store, TimePoint now) {
     if (down_) {
       log::info("source.sql", "database reachable again; polling resumes where it stopped",
                 {{"source", name_}, {"failed_attempts", failures_}});
+      Transaction tx(store);
+      store.set_source_state(name_, true, "reachable", now);
+      tx.commit();
     }
     down_ = false;
     failures_ = 0;
@@ -240,6 +243,9 @@ std::size_t SqlSource::poll(Store& store, TimePoint now) {
     if (!down_) {
       log::warn("source.sql", "database unreachable; retrying with backoff",
                 {{"source", name_}, {"error", e.get_error_message()}});
+      Transaction tx(store);
+      store.set_source_state(name_, false, "unreachable: " + e.get_error_message(), now);
+      tx.commit();
     }
     down_ = true;
     ++failures_;

@@ -45,7 +45,11 @@ int status(const Args& args) {
     std::printf("inbox    %lld events\noutbox   %lld actions\ntimers   %lld pending\n\n",
                 static_cast<long long>(counts.events), static_cast<long long>(counts.actions),
                 static_cast<long long>(counts.timers));
-    std::printf("%-28s %10s %10s\n", "consumer", "at", "behind");
+    for (const auto& s : store->source_states()) {
+      std::printf("source   %s %s since %s%s%s\n", s.source.c_str(), s.up ? "up" : "DOWN",
+                  s.since.c_str(), s.up ? "" : ": ", s.up ? "" : s.message.c_str());
+    }
+    std::printf("\n%-28s %10s %10s\n", "consumer", "at", "behind");
     auto row = [&](const std::string& label, const std::string& consumer, std::int64_t end) {
       auto seq = progress.count(consumer) ? progress.at(consumer) : 0;
       std::printf("%-28s %10lld %10lld\n", label.c_str(), static_cast<long long>(seq),

@@ -60,6 +60,11 @@ const std::vector<std::vector<const char*>> kMigrations = {
         "CREATE TABLE touches (student_id TEXT NOT NULL, contact_id TEXT NOT NULL,"
         " at TEXT NOT NULL, PRIMARY KEY (student_id, contact_id))",
     },
+    // 4: whether each source reaches its database
+    {
+        "CREATE TABLE source_state (source TEXT PRIMARY KEY, up INTEGER NOT NULL,"
+        " message TEXT NOT NULL, since TEXT NOT NULL)",
+    },
 };
 
 std::string opt_text(const soci::row& r, std::size_t i) { return text(r, i).value_or(""); }
@@ -465,6 +470,27 @@ class SqliteStore final : public Store {
     c.events_by_type = group("inbox");
     c.actions_by_type = group("outbox");
     return c;
+  }
+
+  void set_source_state(const std::string& source, bool up, const std::string& message,
+                        TimePoint since) override {
+    int u = up ? 1 : 0;
+    std::string at = format_time(since);
+    sql_ << "INSERT INTO source_state (source, up, message, since) VALUES (:s, :u, :m, :a)"
+            " ON CONFLICT (source) DO UPDATE SET up = excluded.up, message = excluded.message,"
+            " since = excluded.since",
+        soci::use(source), soci::use(u), soci::use(message), soci::use(at);
+  }
+
+  std::vector<SourceState> source_states() override {
+    std::vector<SourceState> out;
+    soci::rowset<soci::row> rows =
+        sql_.prepare << "SELECT source, up, message, since FROM source_state ORDER BY source";
+    for (const auto& r : rows) {
+      out.push_back({opt_text(r, 0), integer(r, 1).value_or(1) != 0, opt_text(r, 2),
+                     opt_text(r, 3)});
+    }
+    return out;
   }
 
   void copy_to(const std::string& path) override {

@@ -113,6 +113,16 @@ class Store {
   virtual void put_evaluation(const Evaluation& evaluation) = 0;
   virtual std::vector<Evaluation> evaluations_of(const std::string& student_id) = 0;
 
+  // Whether each source can reach what it reads, for `rapport status`.
+  virtual void set_source_state(const std::string& source, bool up, const std::string& message,
+                                TimePoint since) = 0;
+  struct SourceState {
+    std::string source;
+    bool up = true;
+    std::string message, since;
+  };
+  virtual std::vector<SourceState> source_states() = 0;
+
   virtual StoreCounts counts() = 0;
   // A consistent copy of the whole store in a new file (for `rapport simulate`).
   virtual void copy_to(const std::string& path) = 0;
@@ -153,6 +163,6 @@ struct SqliteOptions {
 // newer than this build knows, or the file cannot be opened.
 std::unique_ptr<Store> open_sqlite_store(const SqliteOptions& options);
 
-inline constexpr int kStoreSchemaVersion = 3;
+inline constexpr int kStoreSchemaVersion = 4;
 
 }  // namespace rapport

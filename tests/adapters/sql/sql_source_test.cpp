@@ -4,7 +4,9 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 
 #include "config/config.hpp"
 #include "engine/registry.hpp"
@@ -253,4 +255,32 @@ TEST_CASE("a missing database file is a clear error, not an empty database", "[a
   std::remove(f.institution.c_str());
   CHECK_THROWS_WITH(f.source->poll(*f.store, *parse_time("2027-01-01T00:00:00Z")),
                     Contains("database file not found"));
+}
+
+TEST_CASE("the database stopped and started again: one line each way, state in the store, "
+          "polling resumes where it stopped",
+          "[adapter][sql][restart]") {
+  const char* ctl = std::getenv("RAPPORT_TEST_PG_CTL");
+  if (!available("postgresql") || !ctl) return;
+  Fixture f("postgresql");
+  CHECK(f.poll("2027-01-01T00:00:00Z")["rotation.scheduled"] == 3);
+
+  REQUIRE(std::system((std::string(ctl) + " -m fast stop >/dev/null").c_str()) == 0);
+  CHECK_THROWS_WITH(f.source->poll(*f.store, *parse_time("2027-01-02T00:00:00Z")),
+                    Contains("database unreachable"));
+  auto states = f.store->source_states();
+  REQUIRE(states.size() == 1);
+  CHECK_FALSE(states[0].up);
+  // Within the backoff the source does not even try.
+  CHECK(f.source->poll(*f.store, *parse_time("2027-01-02T00:00:00Z")) == 0);
+
+  REQUIRE(std::system((std::string(ctl) + " start >/dev/null").c_str()) == 0);
+  std::string connection = f.admin_connection;
+  Fixture::replace(connection, "rapport_test", f.database);
+  f.db = std::make_unique<soci::session>("postgresql", connection);
+  f.sql("INSERT INTO block_schedule VALUES ('B0009', 'L0002', 'S0002', 'Pediatrics', 'ELEC',"
+        " '03/01/2027', '03/14/2027', 'CONF', '2027-01-02 08:00:00')");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1300));  // past the first backoff
+  CHECK(f.poll("2027-01-03T00:00:00Z") == std::map<std::string, int>{{"rotation.scheduled", 1}});
+  CHECK(f.store->source_states().at(0).up);
 }
