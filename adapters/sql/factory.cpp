@@ -30,6 +30,10 @@ Schema query_schema(const std::string& entity, std::vector<std::string> fields) 
            .description = "column holding the row's last-change time; only rows between the "
                           "watermark and now minus `lag` are read (empty: every row, every poll)",
            .default_value = ""},
+          {.name = "key", .type = Type::string_list,
+           .description = "columns that identify a row, for reading in pages in (cursor, key) "
+                          "order (default: the column of id; for team, of rotation and person)",
+           .default_value = "[]"},
           {.name = "columns", .type = Type::string_map,
            .description = "field: column, where the column's name differs from the field's",
            .default_value = "{}", .choices = fields},
@@ -99,6 +103,7 @@ SqlSourceOptions sql_source_options(const Section& s) {
   options.database_clock = s.str("clock") == "database";
   options.poll_interval = s.duration("poll_interval");
   options.lag = s.duration("lag");
+  options.batch = std::size_t(s.integer("batch"));
   Section queries = s.section("queries");
   options.people = mapping_of(queries, "people");
   options.rotations = mapping_of(queries, "rotations");
@@ -113,6 +118,7 @@ std::optional<QueryMapping> mapping_of(const Section& queries, const char* entit
   QueryMapping m;
   m.sql = s.str("sql");
   m.cursor = s.str("cursor");
+  m.key = s.strings("key");
   m.columns = s.string_map("columns");
   m.constants = s.string_map("constants");
   m.values = s.value_maps("values");
@@ -223,6 +229,10 @@ SourceKind sql_source_kind() {
            .default_value = "database", .choices = {"database", "engine"}},
           {.name = "poll_interval", .type = Type::duration, .description = "time between polls",
            .default_value = "1m", .min = 100, .max = 86'400'000},
+          {.name = "batch", .type = Type::integer,
+           .description = "rows read per page; each page is one store transaction, so memory "
+                          "stays flat whatever the table size",
+           .default_value = "1000", .min = 1, .max = 1'000'000},
           {.name = "lag", .type = Type::duration,
            .description = "rows are read only once their cursor is this much in the past, so "
                           "transactions committing late are still seen",

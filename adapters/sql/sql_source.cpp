@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <functional>
 #include <random>
+#include <set>
 
 #include "log/log.hpp"
 #include "rapport/json.hpp"
@@ -25,6 +26,8 @@ std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
   return s;
 }
+
+}  // namespace
 
 // One row of a mapped query, read field by field.
 class MappedRow {
@@ -75,6 +78,15 @@ class MappedRow {
   std::string time(const std::string& field) const {
     return convert(need(field), mapping_.time_format, field, false);
   }
+  std::optional<std::string> raw(const std::string& column) const {
+    auto at = index_.find(lower(column));
+    if (at == index_.end()) {
+      throw std::runtime_error(where_ + ": key column \"" + column +
+                               "\" is not in the query's result");
+    }
+    return soci_util::text(row_, at->second);
+  }
+
   std::optional<std::string> cursor_value() const {
     if (mapping_.cursor.empty()) return std::nullopt;
     auto at = index_.find(lower(mapping_.cursor));
@@ -99,6 +111,8 @@ class MappedRow {
   std::string where_;
   std::map<std::string, std::size_t> index_;
 };
+
+namespace {
 
 std::optional<bool> truthy(const std::optional<std::string>& v) {
   if (!v || v->empty()) return std::nullopt;
@@ -257,161 +271,280 @@ std::size_t SqlSource::poll(Store& store, TimePoint now) {
   }
 }
 
-std::size_t SqlSource::read_changes(Store& store, TimePoint until, TimePoint now) {
-  std::vector<Event> events;
-  std::vector<std::pair<std::string, std::string>> cursors;  // entity, value
-  std::vector<std::tuple<std::string, std::string, std::string>> hashes;  // entity, key, hash
+namespace {
 
-  // Reads one mapped query within the watermark and calls `each` per row.
-  auto read = [&](const char* entity, const QueryMapping& m,
-                  const std::function<void(const MappedRow&)>& each) {
-    std::string where = "sources." + name_ + ".queries." + entity;
-    std::string after = store.cursor(name_, entity).value_or("");
-    std::string bound = format_bound(until, m.time_format);
-    std::string sql = m.sql;
-    if (!m.cursor.empty()) {
-      // >= and not >: rows sharing the last cursor value are read again and dropped by
-      // their content hash, so a row committed late with that value is not missed.
-      sql = "SELECT * FROM (" + m.sql + ") rapport_q WHERE " + quoted(m.cursor) + " <= :until" +
-            (after.empty() ? "" : " AND " + quoted(m.cursor) + " >= :after") + " ORDER BY " +
-            quoted(m.cursor);
-    }
-    soci::session& s = session();
-    std::optional<std::string> max_cursor;
-    auto consume = [&](soci::rowset<soci::row>& rows) {
-      for (const auto& row : rows) {
-        MappedRow mapped(row, m, where);
-        try {
-          each(mapped);
-        } catch (const JsonError& e) {
-          log::warn("source.sql", "row skipped: it does not map onto rapport/v1",
-                    {{"source", name_}, {"entity", entity}, {"error", e.what()}});
-        }
-        if (auto c = mapped.cursor_value(); c && (!max_cursor || *c > *max_cursor)) max_cursor = c;
-      }
-    };
-    if (m.cursor.empty()) {
-      soci::rowset<soci::row> rows = s.prepare << sql;
-      consume(rows);
-    } else if (after.empty()) {
-      soci::rowset<soci::row> rows = (s.prepare << sql, soci::use(bound));
-      consume(rows);
-    } else {
-      soci::rowset<soci::row> rows = (s.prepare << sql, soci::use(bound), soci::use(after));
-      consume(rows);
-    }
-    if (max_cursor && *max_cursor != after) cursors.emplace_back(entity, *max_cursor);
+// Where a query's reading stands: the cursor column's value and the key of the last row
+// read at that value (the "timestamp + incrementing" model), as JSON in source_cursors.
+struct Position {
+  std::string at;
+  std::vector<std::string> key;
+};
+
+std::optional<Position> position_of(const std::optional<std::string>& text) {
+  if (!text || text->empty()) return std::nullopt;
+  boost::json::error_code ec;
+  auto v = boost::json::parse(*text, ec);
+  if (ec || !v.is_object()) return Position{*text, {}};  // a cursor stored before keys
+  Position p;
+  p.at = std::string(v.at("at").as_string());
+  for (const auto& k : v.at("key").as_array()) p.key.emplace_back(k.as_string());
+  return p;
+}
+
+std::string text_of(const Position& p) {
+  boost::json::array key;
+  for (const auto& k : p.key) key.emplace_back(k);
+  return boost::json::serialize(boost::json::object{{"at", p.at}, {"key", key}});
+}
+
+}  // namespace
+
+std::vector<std::string> SqlSource::key_columns(const std::string& entity,
+                                                const QueryMapping& m) const {
+  if (!m.key.empty()) return m.key;
+  auto column = [&](const std::string& field) {
+    auto it = m.columns.find(field);
+    return it == m.columns.end() ? field : it->second;
   };
+  if (entity == "team") return {column("rotation"), column("person")};
+  return {column("id")};
+}
 
-  // Records the row's hash and says whether it is new (nullopt: unchanged).
-  auto changed = [&](const char* entity, const std::string& key,
+std::size_t SqlSource::read_entity(Store& store, const std::string& entity, const QueryMapping& m,
+                                   TimePoint until, TimePoint now, const RowHandler& handle) {
+  const std::string where = "sources." + name_ + ".queries." + entity;
+  const auto keys = key_columns(entity, m);
+  const bool full_scan = m.cursor.empty();
+  // A full scan sees every row, so it also sees which rows are gone (rotations, team).
+  const bool sweep = full_scan && (entity == "rotations" || entity == "team");
+  std::int64_t generation = 0;
+  if (sweep) {
+    generation = std::stoll(store.cursor(name_, entity + "#scan").value_or("0")) + 1;
+  }
+  std::optional<Position> position = full_scan ? std::nullopt : position_of(store.cursor(name_, entity));
+  std::vector<std::string> last_key;  // full scans page by key alone
+  std::string bound = format_bound(until, m.time_format);
+  bool held = false;  // a row asked to be read again: the position stays before it
+  std::size_t added = 0;
+
+  auto key_list = [&] {
+    std::string out;
+    for (const auto& k : keys) out += (out.empty() ? "" : ", ") + quoted(k);
+    return out;
+  };
+  auto params = [&](std::size_t n) {
+    std::string out;
+    for (std::size_t i = 0; i < n; ++i) out += (i ? ", :k" : ":k") + std::to_string(i);
+    return out;
+  };
+  for (;;) {
+    // One page: rows after the position, in (cursor, key) order, at most `batch` of them.
+    std::string sql = "SELECT * FROM (" + m.sql + ") rapport_q WHERE 1 = 1";
+    std::vector<std::string> values;
+    if (!full_scan) {
+      sql += " AND " + quoted(m.cursor) + " <= :until";
+      values.push_back(bound);
+      if (position) {
+        sql += " AND (" + quoted(m.cursor) + " > :at OR (" + quoted(m.cursor) + " = :at2 AND (" +
+               key_list() + ") > (" + params(keys.size()) + ")))";
+        values.push_back(position->at);
+        values.push_back(position->at);
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+          values.push_back(i < position->key.size() ? position->key[i] : "");
+        }
+      }
+      sql += " ORDER BY " + quoted(m.cursor) + ", " + key_list();
+    } else {
+      if (!last_key.empty()) {
+        sql += " AND (" + key_list() + ") > (" + params(keys.size()) + ")";
+        values.insert(values.end(), last_key.begin(), last_key.end());
+      }
+      sql += " ORDER BY " + key_list();
+    }
+    sql += " LIMIT " + std::to_string(options_.batch);
+
+    Transaction tx(store);
+    soci::statement st(session());
+    soci::row row;
+    st.exchange(soci::into(row));
+    for (auto& v : values) st.exchange(soci::use(v));
+    st.alloc();
+    st.prepare(sql);
+    st.define_and_bind();
+    std::size_t rows = 0;
+    PageEvents page;
+    std::vector<std::string> seen;  // marked once the page's hashes are stored
+    for (bool more = st.execute(true); more; more = st.fetch()) {
+      ++rows;
+      MappedRow mapped(row, m, where);
+      std::vector<std::string> row_key;
+      for (const auto& k : keys) row_key.push_back(mapped.raw(k).value_or(""));
+      std::string key_text;
+      for (const auto& k : row_key) key_text += (key_text.empty() ? "" : "/") + k;
+      RowOutcome outcome;
+      try {
+        outcome = handle(mapped, key_text, page);
+      } catch (const JsonError& e) {
+        log::warn("source.sql", "row skipped: it does not map onto rapport/v1",
+                  {{"source", name_}, {"entity", entity}, {"error", e.what()}});
+      }
+      if (outcome.hold) held = true;
+      if (sweep && !outcome.hold && !outcome.stored_as.empty()) seen.push_back(outcome.stored_as);
+      if (full_scan) {
+        last_key = row_key;
+      } else if (!held) {
+        position = Position{mapped.cursor_value().value_or(""), row_key};
+      }
+    }
+    added += flush(store, page, now);
+    for (const auto& key : seen) store.mark_row_seen(name_, entity, key, generation);
+    if (!full_scan && position) store.set_cursor(name_, entity, text_of(*position));
+    tx.commit();
+    if (rows < options_.batch) break;
+  }
+  if (sweep) {
+    Transaction tx(store);
+    PageEvents page;
+    for (const auto& key : store.rows_not_seen(name_, entity, generation)) {
+      removed(store, entity, key, page);
+      store.forget_row(name_, entity, key);
+    }
+    added += flush(store, page, now);
+    store.set_cursor(name_, entity + "#scan", std::to_string(generation));
+    tx.commit();
+  }
+  return added;
+}
+
+// A row of a full scan is gone: its rotation was cancelled, or its member left the team.
+void SqlSource::removed(Store& store, const std::string& entity, const std::string& key,
+                        PageEvents& page) {
+  if (entity == "rotations") {
+    if (auto r = store.rotation(key); r && r->status != RotationStatus::cancelled) {
+      r->status = RotationStatus::cancelled;
+      r->team.clear();
+      page.events.push_back({EventType::rotation_cancelled, r->student_id, r->id, to_json(*r)});
+    }
+    return;
+  }
+  auto slash = key.find('/');
+  if (slash == std::string::npos) return;
+  page.team_removed[key.substr(0, slash)].push_back(key.substr(slash + 1));
+}
+
+std::size_t SqlSource::flush(Store& store, PageEvents& page, TimePoint now) {
+  // Team changes go out one event per rotation and page.
+  std::set<std::string> rotations;
+  for (const auto& [id, members] : page.team_added) rotations.insert(id);
+  for (const auto& [id, people] : page.team_removed) rotations.insert(id);
+  for (const auto& id : rotations) {
+    boost::json::object payload{{"rotation", id}};
+    if (auto a = page.team_added.find(id); a != page.team_added.end()) {
+      boost::json::array members;
+      for (const auto& m : a->second) members.push_back(boost::json::parse(m));
+      payload["added"] = std::move(members);
+    }
+    if (auto r = page.team_removed.find(id); r != page.team_removed.end()) {
+      payload["removed"] = boost::json::array(r->second.begin(), r->second.end());
+    }
+    std::string student;
+    if (auto known = store.rotation(id)) student = known->student_id;
+    page.events.push_back({EventType::team_changed, student, id, boost::json::serialize(payload)});
+  }
+  std::size_t added = 0;
+  for (const auto& e : page.events) {
+    // The poll's time keeps a row that returns to an earlier state (opted out, back in,
+    // out again) a new event; a page commits atomically, so a crash repeats nothing.
+    Event event{std::string(to_string(e.type)) + "/" + e.key + "/" +
+                    content_hash(e.payload).substr(0, 16) + "/" + format_time(now),
+                e.type, "rapport/sources/" + name_, now, e.subject, e.payload};
+    added += store.append_event(event, now) ? 1 : 0;
+  }
+  for (const auto& [entity, key, hash] : page.hashes) store.set_row_hash(name_, entity, key, hash);
+  page = PageEvents{};
+  return added;
+}
+
+std::size_t SqlSource::read_changes(Store& store, TimePoint until, TimePoint now) {
+  // Whether a row changed since it was last read; records its new hash with the page.
+  auto changed = [&](PageEvents& page, const char* entity, const std::string& key,
                      const std::string& text) -> std::optional<bool> {
     std::string hash = content_hash(text);
     auto before = store.row_hash(name_, entity, key);
     if (before == hash) return std::nullopt;
-    for (const auto& [e, k, h] : hashes) {
+    for (const auto& [e, k, h] : page.hashes) {
       if (e == entity && k == key && h == hash) return std::nullopt;
     }
-    hashes.emplace_back(entity, key, hash);
+    page.hashes.emplace_back(entity, key, hash);
     return !before.has_value();
   };
 
-  auto event = [&](EventType type, const std::string& subject, const std::string& key,
-                   const std::string& payload) {
-    // The poll's time keeps a row that returns to an earlier state (opted out, back in,
-    // out again) a new event; the poll commits atomically, so a crash repeats nothing.
-    events.push_back(Event{std::string(to_string(type)) + "/" + key + "/" +
-                               content_hash(payload).substr(0, 16) + "/" + format_time(now),
-                           type, "rapport/sources/" + name_, now, subject, payload});
-  };
-
-  Transaction tx(store);
-  if (options_.people) {
-    read("people", *options_.people, [&](const MappedRow& r) {
-      auto text = json::serialize(person_of(r));
-      auto person = person_from_json(text);  // validates role and fields
-      if (changed("people", person.id, text)) {
-        event(EventType::person_updated, person.id, person.id, text);
-      }
-    });
-  }
-
-  std::map<std::string, json::array> team_changes;  // rotation id -> changed members
-  std::map<std::string, std::string> team_first_cursor;  // rotation id -> lowest row cursor
-  if (options_.team) {
-    read("team", *options_.team, [&](const MappedRow& r) {
-      if (auto c = r.cursor_value()) {
-        auto& first = team_first_cursor[r.need("rotation")];
-        if (first.empty() || *c < first) first = *c;
-      }
-      auto member = member_of(r);
-      std::string rotation = r.need("rotation");
-      auto role = parse_role(std::string(member["role"].as_string()));
-      if (!role) throw JsonError("field 'role': a code no value table maps to a role");
-      std::string key = rotation + "/" + std::string(member["person"].as_string());
-      if (changed("team", key, json::serialize(member))) team_changes[rotation].push_back(member);
-    });
-  }
-
-  if (options_.rotations) {
-    read("rotations", *options_.rotations, [&](const MappedRow& r) {
-      auto o = rotation_of(r);
-      std::string id(o["id"].as_string());
-      auto is_new = changed("rotations", id, json::serialize(o));
-      if (!is_new) return;  // unchanged: its team's changes become team.changed below
-      if (auto members = team_changes.find(id); members != team_changes.end()) {
-        o["team"] = std::move(members->second);
-        team_changes.erase(members);
-      }
-      auto rotation = rotation_from_json(json::serialize(o));
-      EventType type = rotation.status == RotationStatus::cancelled ? EventType::rotation_cancelled
-                       : *is_new ? EventType::rotation_scheduled
-                                 : EventType::rotation_updated;
-      event(type, rotation.student_id, rotation.id, to_json(rotation));
-    });
-  }
-  for (auto& [rotation_id, members] : team_changes) {
-    if (!store.row_hash(name_, "rotations", rotation_id)) {
-      bool seen_now = false;
-      for (const auto& [e, k, h] : hashes) seen_now = seen_now || (e == "rotations" && k == rotation_id);
-      if (!seen_now) {
-        log::warn("source.sql", "team rows for a rotation this source has not read; skipped",
-                  {{"source", name_}, {"rotation", rotation_id}});
-        std::erase_if(hashes, [&](const auto& h) {
-          return std::get<0>(h) == "team" && std::get<1>(h).starts_with(rotation_id + "/");
-        });
-        // Keep the team watermark at these rows, so that they are read again.
-        if (auto first = team_first_cursor.find(rotation_id); first != team_first_cursor.end()) {
-          for (auto& [entity, value] : cursors) {
-            if (entity == "team" && first->second < value) value = first->second;
-          }
-        }
-        continue;
-      }
-    }
-    json::object payload{{"rotation", rotation_id}, {"added", members}};
-    auto text = json::serialize(payload);
-    std::string student;
-    if (auto known = store.rotation(rotation_id)) student = known->student_id;
-    event(EventType::team_changed, student, rotation_id, text);
-  }
-
-  if (options_.evaluations) {
-    read("evaluations", *options_.evaluations, [&](const MappedRow& r) {
-      auto text = json::serialize(evaluation_of(r));
-      auto evaluation = evaluation_from_json(text);
-      if (changed("evaluations", evaluation.id, text)) {
-        event(EventType::evaluation_submitted, evaluation.student_id, evaluation.id,
-              to_json(evaluation));
-      }
-    });
-  }
-
   std::size_t added = 0;
-  for (const auto& e : events) added += store.append_event(e, now) ? 1 : 0;
-  for (const auto& [entity, key, hash] : hashes) store.set_row_hash(name_, entity, key, hash);
-  for (const auto& [entity, value] : cursors) store.set_cursor(name_, entity, value);
-  tx.commit();
+  // Rotations before their team, so that a member always joins a rotation already read.
+  if (options_.people) {
+    added += read_entity(store, "people", *options_.people, until, now,
+                         [&](const MappedRow& r, const std::string&, PageEvents& page) {
+                           auto text = json::serialize(person_of(r));
+                           auto person = person_from_json(text);  // validates the role
+                           if (changed(page, "people", person.id, text)) {
+                             page.events.push_back(
+                                 {EventType::person_updated, person.id, person.id, text});
+                           }
+                           return RowOutcome{false, person.id};
+                         });
+  }
+  if (options_.rotations) {
+    added += read_entity(
+        store, "rotations", *options_.rotations, until, now,
+        [&](const MappedRow& r, const std::string&, PageEvents& page) {
+          auto o = rotation_of(r);
+          auto rotation = rotation_from_json(json::serialize(o));
+          auto is_new = changed(page, "rotations", rotation.id, json::serialize(o));
+          if (is_new) {
+            EventType type = rotation.status == RotationStatus::cancelled
+                                 ? EventType::rotation_cancelled
+                             : *is_new ? EventType::rotation_scheduled
+                                       : EventType::rotation_updated;
+            page.events.push_back({type, rotation.student_id, rotation.id, to_json(rotation)});
+          }
+          return RowOutcome{false, rotation.id};
+        });
+  }
+  if (options_.team) {
+    added += read_entity(
+        store, "team", *options_.team, until, now,
+        [&](const MappedRow& r, const std::string& key, PageEvents& page) {
+          auto member = member_of(r);
+          std::string rotation = r.need("rotation");
+          if (!parse_role(std::string(member["role"].as_string()))) {
+            throw JsonError("field 'role': a code no value table maps to a role");
+          }
+          if (!store.row_hash(name_, "rotations", rotation)) {
+            // Its rotation has not been read (yet): read this row again next time.
+            log::warn("source.sql", "team row for a rotation this source has not read; kept for "
+                                    "the next poll",
+                      {{"source", name_}, {"rotation", rotation}});
+            return RowOutcome{true, {}};
+          }
+          if (changed(page, "team", key, json::serialize(member))) {
+            page.team_added[rotation].push_back(json::serialize(member));
+          }
+          return RowOutcome{false, key};
+        });
+  }
+  if (options_.evaluations) {
+    added += read_entity(store, "evaluations", *options_.evaluations, until, now,
+                         [&](const MappedRow& r, const std::string&, PageEvents& page) {
+                           auto text = json::serialize(evaluation_of(r));
+                           auto evaluation = evaluation_from_json(text);
+                           if (changed(page, "evaluations", evaluation.id, text)) {
+                             page.events.push_back({EventType::evaluation_submitted,
+                                                    evaluation.student_id, evaluation.id,
+                                                    to_json(evaluation)});
+                           }
+                           return RowOutcome{false, evaluation.id};
+                         });
+  }
   if (added) log::debug("source.sql", "poll", {{"source", name_}, {"events", added}});
   return added;
 }

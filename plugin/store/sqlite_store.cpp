@@ -65,6 +65,10 @@ const std::vector<std::vector<const char*>> kMigrations = {
         "CREATE TABLE source_state (source TEXT PRIMARY KEY, up INTEGER NOT NULL,"
         " message TEXT NOT NULL, since TEXT NOT NULL)",
     },
+    // 5: full scans remember which rows they saw, to notice deletions
+    {
+        "ALTER TABLE source_rows ADD COLUMN seen INTEGER NOT NULL DEFAULT 0",
+    },
 };
 
 std::string opt_text(const soci::row& r, std::size_t i) { return text(r, i).value_or(""); }
@@ -303,6 +307,31 @@ class SqliteStore final : public Store {
     sql_ << "INSERT INTO source_rows (source, entity, row_key, hash) VALUES (:s, :e, :k, :h)"
             " ON CONFLICT (source, entity, row_key) DO UPDATE SET hash = excluded.hash",
         soci::use(source), soci::use(entity), soci::use(key), soci::use(hash);
+  }
+
+  void mark_row_seen(const std::string& source, const std::string& entity, const std::string& key,
+                     std::int64_t generation) override {
+    long long g = generation;
+    sql_ << "UPDATE source_rows SET seen = :g WHERE source = :s AND entity = :e AND row_key = :k",
+        soci::use(g), soci::use(source), soci::use(entity), soci::use(key);
+  }
+
+  std::vector<std::string> rows_not_seen(const std::string& source, const std::string& entity,
+                                         std::int64_t generation) override {
+    long long g = generation;
+    std::vector<std::string> out;
+    soci::rowset<soci::row> rows =
+        (sql_.prepare << "SELECT row_key FROM source_rows WHERE source = :s AND entity = :e"
+                         " AND seen < :g ORDER BY row_key",
+         soci::use(source), soci::use(entity), soci::use(g));
+    for (const auto& r : rows) out.push_back(opt_text(r, 0));
+    return out;
+  }
+
+  void forget_row(const std::string& source, const std::string& entity,
+                  const std::string& key) override {
+    sql_ << "DELETE FROM source_rows WHERE source = :s AND entity = :e AND row_key = :k",
+        soci::use(source), soci::use(entity), soci::use(key);
   }
 
   void put_person(const Person& p) override {

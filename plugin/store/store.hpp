@@ -92,6 +92,15 @@ class Store {
                                               const std::string& key) = 0;
   virtual void set_row_hash(const std::string& source, const std::string& entity,
                             const std::string& key, const std::string& hash) = 0;
+  // Full scans: mark a row as seen in scan `generation`; the rows a finished scan did not
+  // see are gone from the source.
+  virtual void mark_row_seen(const std::string& source, const std::string& entity,
+                             const std::string& key, std::int64_t generation) = 0;
+  virtual std::vector<std::string> rows_not_seen(const std::string& source,
+                                                 const std::string& entity,
+                                                 std::int64_t generation) = 0;
+  virtual void forget_row(const std::string& source, const std::string& entity,
+                          const std::string& key) = 0;
 
   // The mirror of institutional data. put_rotation leaves the team alone.
   virtual void put_person(const Person& person) = 0;
@@ -163,6 +172,6 @@ struct SqliteOptions {
 // newer than this build knows, or the file cannot be opened.
 std::unique_ptr<Store> open_sqlite_store(const SqliteOptions& options);
 
-inline constexpr int kStoreSchemaVersion = 4;
+inline constexpr int kStoreSchemaVersion = 5;
 
 }  // namespace rapport

@@ -1,16 +1,11 @@
 #include "hooks/interprofessional/interprofessional.hpp"
 
-#include <boost/json.hpp>
-
 #include "rapport/json.hpp"
 
 namespace rapport::hooks {
 
 std::vector<Action> Interprofessional::handle(const Event& event, const HookContext& context) {
-  std::string id = event.type == EventType::team_changed
-                       ? std::string(boost::json::parse(event.payload).at("rotation").as_string())
-                       : rotation_from_json(event.payload).id;
-  auto rotation = context.rotation(id);
+  auto rotation = context.rotation(rotation_from_json(event.payload).id);
   if (!rotation || rotation->status == RotationStatus::cancelled) return {};
   bool physicians = false, others = false;
   for (const auto& m : rotation->team) {

@@ -14,9 +14,9 @@ class Interprofessional final : public Hook {
  public:
   explicit Interprofessional(std::string name) : name_(std::move(name)) {}
   std::string name() const override { return name_; }
-  std::vector<EventType> subscribed() const override {
-    return {EventType::rotation_scheduled, EventType::rotation_updated, EventType::team_changed};
-  }
+  // At the start, when the roster is as complete as it will be (sources may send a
+  // rotation before its team).
+  std::vector<EventType> subscribed() const override { return {EventType::rotation_started}; }
   std::vector<Action> handle(const Event& event, const HookContext& context) override;
 
  private:
