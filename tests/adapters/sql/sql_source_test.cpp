@@ -293,3 +293,66 @@ TEST_CASE("the database stopped and started again: one line each way, state in t
   CHECK(f.poll("2027-01-03T00:00:00Z") == std::map<std::string, int>{{"rotation.scheduled", 1}});
   CHECK(f.store->source_states().at(0).up);
 }
+
+TEST_CASE("a team member deleted from a fully read team table leaves the team",
+          "[adapter][sql]") {
+  auto backend = backend_under_test();
+  if (!available(backend)) return;
+  INFO("backend " << backend);
+  Fixture f(backend, "            FROM block_team\n        cursor: last_modified\n",
+            "            FROM block_team\n");
+  f.poll("2027-01-01T00:00:00Z");
+  f.sql("DELETE FROM block_team WHERE block_id = 'B0001' AND staff_no = 'E0004'");
+  CHECK(f.poll("2027-01-02T00:00:00Z") == std::map<std::string, int>{{"team.changed", 1}});
+  auto change = boost::json::parse(f.events_of_type(EventType::team_changed).back().payload);
+  CHECK(change.at("rotation") == "B0001");
+  CHECK(change.at("removed") == boost::json::array{"E0004"});
+  CHECK(f.poll("2027-01-03T00:00:00Z").empty());  // gone once, reported once
+}
+
+TEST_CASE("a row updated twice between polls is one change; a row that returns to an "
+          "earlier state is a change again",
+          "[adapter][sql]") {
+  auto backend = backend_under_test();
+  if (!available(backend)) return;
+  INFO("backend " << backend);
+  Fixture f(backend);
+  f.poll("2027-01-01T00:00:00Z");
+  f.sql("UPDATE learners SET ferpa_optout = 'Y', last_modified = '2027-01-02 08:00:00'"
+        " WHERE learner_id = 'L0001';\n"
+        "UPDATE learners SET email = 'new@example.edu', last_modified = '2027-01-02 09:00:00'"
+        " WHERE learner_id = 'L0001'");
+  CHECK(f.poll("2027-01-03T00:00:00Z") == std::map<std::string, int>{{"person.updated", 1}});
+  auto both = person_from_json(f.events_of_type(EventType::person_updated).back().payload);
+  CHECK(both.opted_out);
+  CHECK(both.email == "new@example.edu");
+  f.sql("UPDATE learners SET ferpa_optout = 'N', last_modified = '2027-01-04 08:00:00'"
+        " WHERE learner_id = 'L0001'");
+  CHECK(f.poll("2027-01-05T00:00:00Z") == std::map<std::string, int>{{"person.updated", 1}});
+  f.sql("UPDATE learners SET ferpa_optout = 'Y', last_modified = '2027-01-06 08:00:00'"
+        " WHERE learner_id = 'L0001'");
+  CHECK(f.poll("2027-01-07T00:00:00Z") == std::map<std::string, int>{{"person.updated", 1}});
+  auto last = person_from_json(f.events_of_type(EventType::person_updated).back().payload);
+  CHECK(last.opted_out);
+}
+
+TEST_CASE("a transaction that commits after a later one is caught within the lag",
+          "[adapter][sql]") {
+  auto backend = backend_under_test();
+  if (backend == "sqlite" || backend == "odbc" || !available(backend)) return;  // one writer
+  INFO("backend " << backend);
+  Fixture f(backend, "    clock: engine", "    clock: engine\n    lag: 1h");
+  f.poll("2027-01-01T00:00:00Z");
+  std::string connection = f.admin_connection;
+  Fixture::replace(connection, "rapport_test", f.database);
+  soci::session slow(backend, connection);
+  soci::transaction late(slow);  // starts first, commits last
+  slow << "INSERT INTO block_schedule VALUES ('B0010', 'L0001', 'S0002', 'Pediatrics', 'ELEC',"
+          " '03/01/2027', '03/14/2027', 'CONF', '2027-01-02 10:00:00')";
+  f.sql("INSERT INTO block_schedule VALUES ('B0011', 'L0002', 'S0002', 'Pediatrics', 'ELEC',"
+        " '03/15/2027', '03/28/2027', 'CONF', '2027-01-02 10:05:00')");
+  // 10:30: both rows are younger than the lag; the poll leaves them for later.
+  CHECK(f.poll("2027-01-02T10:30:00Z").empty());
+  late.commit();
+  CHECK(f.poll("2027-01-02T11:30:00Z") == std::map<std::string, int>{{"rotation.scheduled", 2}});
+}
