@@ -14,6 +14,7 @@
 #include <tuple>
 #include <vector>
 
+#include "adapters/common/ingest.hpp"
 #include "engine/registry.hpp"
 #include "engine/source.hpp"
 
@@ -23,18 +24,12 @@ class session;
 
 namespace rapport::adapters {
 
-class MappedRow;  // one row of a mapped query (sql_source.cpp)
 
-// One mapped query. Field values come from `constants`, else the column named in
-// `columns` (default: the field's own name), then through `values` (their code -> ours).
-struct QueryMapping {
+// One mapped query: its SELECT, and how its columns map onto our fields.
+struct QueryMapping : FieldMapping {
   std::string sql;
   std::string cursor;  // column compared against the watermark; empty: read everything
   std::vector<std::string> key;  // columns unique per row (default: the id's, or team's pair)
-  std::map<std::string, std::string> columns, constants;
-  std::map<std::string, std::map<std::string, std::string>> values;
-  std::string date_format = "%Y-%m-%d";
-  std::string time_format = "%Y-%m-%d %H:%M:%S";
 };
 
 struct SqlSourceOptions {
@@ -57,36 +52,17 @@ class SqlSource final : public Source {
   std::size_t poll(Store& store, TimePoint now) override;
 
  private:
-  // What one page of rows produces: events, row hashes, team changes by rotation.
-  struct PendingEvent {
-    EventType type;
-    std::string subject, key, payload;
-  };
-  struct PageEvents {
-    std::vector<PendingEvent> events;
-    std::vector<std::tuple<std::string, std::string, std::string>> hashes;  // entity, key, hash
-    std::map<std::string, std::vector<std::string>> team_added;  // members as JSON text
-    std::map<std::string, std::vector<std::string>> team_removed;
-  };
-  struct RowOutcome {
-    bool hold = false;      // read this row again at the next poll
-    std::string stored_as;  // the key its hash is kept under (for full scans' sweep)
-  };
-  using RowHandler =
-      std::function<RowOutcome(const MappedRow& row, const std::string& key, PageEvents& page)>;
-
   soci::session& session();
   TimePoint database_now();
   std::string quoted(const std::string& column) const;
   std::vector<std::string> key_columns(const std::string& entity, const QueryMapping& m) const;
   std::size_t read_changes(Store& store, TimePoint until, TimePoint now);
   std::size_t read_entity(Store& store, const std::string& entity, const QueryMapping& m,
-                          TimePoint until, TimePoint now, const RowHandler& handle);
-  void removed(Store& store, const std::string& entity, const std::string& key, PageEvents& page);
-  std::size_t flush(Store& store, PageEvents& page, TimePoint now);
+                          TimePoint until, TimePoint now);
 
   std::string name_;
   SqlSourceOptions options_;
+  RowIngest ingest_;
   std::unique_ptr<soci::session> session_;
   // When the database is away: one log line when it goes and one when it is back, and
   // attempts spaced out with backoff and jitter (wall clock) in between.

@@ -1,0 +1,268 @@
+#include "adapters/common/ingest.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <ctime>
+#include <set>
+
+#include "log/log.hpp"
+#include "rapport/json.hpp"
+
+namespace rapport::adapters {
+namespace json = boost::json;
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+namespace {
+
+std::string convert(const std::string& text, const std::string& format, const std::string& field,
+                    bool date_only) {
+  std::tm tm{};
+  const char* end = strptime(text.c_str(), format.c_str(), &tm);
+  if (!end || *end != '\0') {
+    throw JsonError("field '" + field + "': does not match the format \"" + format + "\"");
+  }
+  auto t = TimePoint{std::chrono::seconds(timegm(&tm))};
+  return date_only ? format_date(std::chrono::floor<std::chrono::days>(t)) : format_time(t);
+}
+
+std::optional<bool> truthy(const std::optional<std::string>& v) {
+  if (!v || v->empty()) return std::nullopt;
+  std::string s = lower(*v);
+  if (s == "1" || s == "true" || s == "t" || s == "y" || s == "yes") return true;
+  if (s == "0" || s == "false" || s == "f" || s == "n" || s == "no") return false;
+  throw JsonError("a field holds something other than a yes/no value");
+}
+
+void put(json::object& o, const char* key, const std::optional<std::string>& v) {
+  if (v && !v->empty()) o[key] = *v;
+}
+
+double to_number(const std::string& field, const std::string& text) {
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0') throw JsonError("field '" + field + "': not a number");
+  return v;
+}
+
+json::object person_of(const MappedRow& r) {
+  json::object o{{"id", r.need("id")}, {"role", r.need("role")}, {"name", r.get("name").value_or("")}};
+  put(o, "email", r.get("email"));
+  put(o, "specialty", r.get("specialty"));
+  put(o, "subspecialty", r.get("subspecialty"));
+  put(o, "program", r.get("program"));
+  o["opted_out"] = truthy(r.get("opted_out")).value_or(false);
+  return o;
+}
+
+json::object rotation_of(const MappedRow& r) {
+  json::object o{{"id", r.need("id")},       {"student", r.need("student")},
+                 {"site", r.need("site")},   {"specialty", r.need("specialty")},
+                 {"start", r.date("start")}, {"end", r.date("end")},
+                 {"kind", r.get("kind").value_or("core")},
+                 {"status", r.get("status").value_or("scheduled")}};
+  put(o, "subspecialty", r.get("subspecialty"));
+  return o;
+}
+
+json::object member_of(const MappedRow& r) {
+  json::object o{{"person", r.need("person")}, {"role", r.need("role")}};
+  if (auto d = r.opt_date("start")) o["start"] = *d;
+  if (auto d = r.opt_date("end")) o["end"] = *d;
+  return o;
+}
+
+json::object evaluation_of(const MappedRow& r) {
+  json::object o{{"id", r.need("id")},
+                 {"rotation", r.need("rotation")},
+                 {"evaluator", r.need("evaluator")},
+                 {"student", r.need("student")},
+                 {"submitted", r.time("submitted")},
+                 {"score", to_number("score", r.need("score"))},
+                 {"scale",
+                  json::object{{"min", to_number("scale_min", r.get("scale_min").value_or("0"))},
+                               {"max", to_number("scale_max", r.get("scale_max").value_or("1"))}}},
+                 {"anonymous", truthy(r.get("anonymous")).value_or(false)}};
+  if (auto rec = truthy(r.get("would_recommend"))) o["would_recommend"] = *rec;
+  return o;
+}
+
+}  // namespace
+
+MappedRow::MappedRow(const RowColumns& columns, const FieldMapping& mapping, std::string where)
+    : columns_(columns), mapping_(mapping), where_(std::move(where)) {}
+
+bool MappedRow::has(const std::string& column) const {
+  std::string name = lower(column);
+  return std::any_of(columns_.begin(), columns_.end(), [&](const auto& c) { return c.first == name; });
+}
+
+std::optional<std::string> MappedRow::raw(const std::string& column) const {
+  std::string name = lower(column);
+  for (const auto& [n, v] : columns_) {
+    if (n == name) return v;
+  }
+  throw std::runtime_error(where_ + ": column \"" + column + "\" is not in the result");
+}
+
+std::optional<std::string> MappedRow::get(const std::string& field) const {
+  std::optional<std::string> value;
+  if (auto c = mapping_.constants.find(field); c != mapping_.constants.end()) {
+    value = c->second;
+  } else {
+    auto col = mapping_.columns.find(field);
+    std::string column = col != mapping_.columns.end() ? col->second : field;
+    if (!has(column)) {
+      if (col != mapping_.columns.end()) {
+        throw std::runtime_error(where_ + ": column \"" + column + "\" (mapped to field " +
+                                 field + ") is not in the result");
+      }
+      return std::nullopt;
+    }
+    value = raw(column);
+  }
+  if (!value) return value;
+  if (auto table = mapping_.values.find(field); table != mapping_.values.end()) {
+    if (auto v = table->second.find(*value); v != table->second.end()) return v->second;
+  }
+  return value;
+}
+
+std::string MappedRow::need(const std::string& field) const {
+  auto v = get(field);
+  if (!v || v->empty()) throw JsonError("field '" + field + "' is empty or not mapped");
+  return *v;
+}
+
+std::string MappedRow::date(const std::string& field) const {
+  return convert(need(field), mapping_.date_format, field, true);
+}
+
+std::optional<std::string> MappedRow::opt_date(const std::string& field) const {
+  auto v = get(field);
+  if (!v || v->empty()) return std::nullopt;
+  return convert(*v, mapping_.date_format, field, true);
+}
+
+std::string MappedRow::time(const std::string& field) const {
+  return convert(need(field), mapping_.time_format, field, false);
+}
+
+const std::vector<std::string>& RowIngest::entities() {
+  // Rotations before their team, so that a member always joins a rotation already read.
+  static const std::vector<std::string> order{"people", "rotations", "team", "evaluations"};
+  return order;
+}
+
+std::optional<bool> RowIngest::changed(Store& store, PageEvents& page, const std::string& entity,
+                                       const std::string& key, const std::string& text) const {
+  std::string hash = content_hash(text);
+  auto before = store.row_hash(source_, entity, key);
+  if (before == hash) return std::nullopt;
+  for (const auto& [e, k, h] : page.hashes) {
+    if (e == entity && k == key && h == hash) return std::nullopt;
+  }
+  page.hashes.emplace_back(entity, key, hash);
+  return !before.has_value();
+}
+
+RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, const std::string& key,
+                          Store& store, PageEvents& page) const {
+  if (entity == "people") {
+    auto text = json::serialize(person_of(r));
+    auto person = person_from_json(text);  // validates the role
+    if (changed(store, page, entity, person.id, text)) {
+      page.events.push_back({EventType::person_updated, person.id, person.id, text});
+    }
+    return {false, person.id};
+  }
+  if (entity == "rotations") {
+    auto o = rotation_of(r);
+    auto rotation = rotation_from_json(json::serialize(o));
+    if (auto is_new = changed(store, page, entity, rotation.id, json::serialize(o))) {
+      EventType type = rotation.status == RotationStatus::cancelled ? EventType::rotation_cancelled
+                       : *is_new ? EventType::rotation_scheduled
+                                 : EventType::rotation_updated;
+      page.events.push_back({type, rotation.student_id, rotation.id, to_json(rotation)});
+    }
+    return {false, rotation.id};
+  }
+  if (entity == "team") {
+    auto member = member_of(r);
+    std::string rotation = r.need("rotation");
+    if (!parse_role(std::string(member["role"].as_string()))) {
+      throw JsonError("field 'role': a code no value table maps to a role");
+    }
+    if (!store.row_hash(source_, "rotations", rotation)) {
+      log::warn("source", "team row for a rotation this source has not read; kept for later",
+                {{"source", source_}, {"rotation", rotation}});
+      return {true, {}};
+    }
+    if (changed(store, page, entity, key, json::serialize(member))) {
+      page.team_added[rotation].push_back(json::serialize(member));
+    }
+    return {false, key};
+  }
+  auto text = json::serialize(evaluation_of(r));
+  auto evaluation = evaluation_from_json(text);
+  if (changed(store, page, entity, evaluation.id, text)) {
+    page.events.push_back({EventType::evaluation_submitted, evaluation.student_id, evaluation.id,
+                           to_json(evaluation)});
+  }
+  return {false, evaluation.id};
+}
+
+void RowIngest::removed(const std::string& entity, const std::string& key, Store& store,
+                        PageEvents& page) const {
+  if (entity == "rotations") {
+    if (auto r = store.rotation(key); r && r->status != RotationStatus::cancelled) {
+      r->status = RotationStatus::cancelled;
+      r->team.clear();
+      page.events.push_back({EventType::rotation_cancelled, r->student_id, r->id, to_json(*r)});
+    }
+    return;
+  }
+  auto slash = key.find('/');
+  if (entity != "team" || slash == std::string::npos) return;
+  page.team_removed[key.substr(0, slash)].push_back(key.substr(slash + 1));
+}
+
+std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now) const {
+  // Team changes go out one event per rotation and page.
+  std::set<std::string> rotations;
+  for (const auto& [id, members] : page.team_added) rotations.insert(id);
+  for (const auto& [id, people] : page.team_removed) rotations.insert(id);
+  for (const auto& id : rotations) {
+    json::object payload{{"rotation", id}};
+    if (auto a = page.team_added.find(id); a != page.team_added.end()) {
+      json::array members;
+      for (const auto& m : a->second) members.push_back(json::parse(m));
+      payload["added"] = std::move(members);
+    }
+    if (auto r = page.team_removed.find(id); r != page.team_removed.end()) {
+      payload["removed"] = json::array(r->second.begin(), r->second.end());
+    }
+    std::string student;
+    if (auto known = store.rotation(id)) student = known->student_id;
+    page.events.push_back({EventType::team_changed, student, id, json::serialize(payload)});
+  }
+  std::size_t added = 0;
+  for (const auto& e : page.events) {
+    // The time keeps a row that returns to an earlier state (opted out, back in, out
+    // again) a new event; a page commits atomically, so a crash repeats nothing.
+    Event event{std::string(to_string(e.type)) + "/" + e.key + "/" +
+                    content_hash(e.payload).substr(0, 16) + "/" + format_time(now),
+                e.type, "rapport/sources/" + source_, now, e.subject, e.payload};
+    added += store.append_event(event, now) ? 1 : 0;
+  }
+  for (const auto& [entity, key, hash] : page.hashes) store.set_row_hash(source_, entity, key, hash);
+  page = PageEvents{};
+  return added;
+}
+
+}  // namespace rapport::adapters

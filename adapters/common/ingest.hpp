@@ -1,0 +1,92 @@
+#pragma once
+// What the SQL and CSV sources share: mapping a row of the institution's own columns onto
+// rapport/v1 fields, and turning rows into events only when they changed (a content hash
+// per row), team members after their rotations, deletions seen by full reads.
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "store/store.hpp"
+
+namespace rapport::adapters {
+
+// How one entity's columns map onto our fields. Field values come from `constants`, else
+// the column named in `columns` (default: the field's own name), then through `values`
+// (their code -> ours).
+struct FieldMapping {
+  std::map<std::string, std::string> columns, constants;
+  std::map<std::string, std::map<std::string, std::string>> values;
+  std::string date_format = "%Y-%m-%d";
+  std::string time_format = "%Y-%m-%d %H:%M:%S";
+};
+
+// One row: its columns (names lower-cased) and their text (nullopt for NULL).
+using RowColumns = std::vector<std::pair<std::string, std::optional<std::string>>>;
+
+class MappedRow {
+ public:
+  MappedRow(const RowColumns& columns, const FieldMapping& mapping, std::string where);
+
+  std::optional<std::string> get(const std::string& field) const;  // mapped, NULL -> nullopt
+  std::string need(const std::string& field) const;  // throws JsonError if empty
+  std::string date(const std::string& field) const;
+  std::optional<std::string> opt_date(const std::string& field) const;
+  std::string time(const std::string& field) const;
+  // A column as it is (throws when the row has no such column).
+  std::optional<std::string> raw(const std::string& column) const;
+  bool has(const std::string& column) const;
+
+ private:
+  const RowColumns& columns_;
+  const FieldMapping& mapping_;
+  std::string where_;
+};
+
+// Events, row hashes and team changes made by one batch of rows, stored together.
+struct PageEvents {
+  struct Pending {
+    EventType type;
+    std::string subject, key, payload;
+  };
+  std::vector<Pending> events;
+  std::vector<std::tuple<std::string, std::string, std::string>> hashes;  // entity, key, hash
+  std::map<std::string, std::vector<std::string>> team_added;    // rotation -> member JSON
+  std::map<std::string, std::vector<std::string>> team_removed;  // rotation -> person ids
+};
+
+struct RowOutcome {
+  bool hold = false;      // read this row again later (its rotation is not known yet)
+  std::string stored_as;  // the key its hash is kept under
+};
+
+class RowIngest {
+ public:
+  explicit RowIngest(std::string source) : source_(std::move(source)) {}
+
+  // One row of `entity` (people, rotations, team, evaluations). `key` identifies team
+  // rows. Throws JsonError when the row does not map.
+  RowOutcome row(const std::string& entity, const MappedRow& row, const std::string& key,
+                 Store& store, PageEvents& page) const;
+  // A row a full read no longer finds: a cancelled rotation, a member who left.
+  void removed(const std::string& entity, const std::string& key, Store& store,
+               PageEvents& page) const;
+  // Appends the page's events (ids unique per change and time) and stores its hashes.
+  std::size_t flush(Store& store, PageEvents& page, TimePoint now) const;
+
+  static const std::vector<std::string>& entities();  // in the order they must be read
+
+ private:
+  std::optional<bool> changed(Store& store, PageEvents& page, const std::string& entity,
+                              const std::string& key, const std::string& text) const;
+
+  std::string source_;
+};
+
+std::string lower(std::string text);
+
+}  // namespace rapport::adapters
