@@ -18,6 +18,15 @@ std::string lower(std::string s) {
   return s;
 }
 
+std::vector<std::string> default_key(const std::string& entity, const FieldMapping& m) {
+  auto column = [&](const std::string& field) {
+    auto it = m.columns.find(field);
+    return it == m.columns.end() ? field : it->second;
+  };
+  if (entity == "team") return {column("rotation"), column("person")};
+  return {column("id")};
+}
+
 namespace {
 
 std::string convert(const std::string& text, const std::string& format, const std::string& field,

@@ -88,5 +88,8 @@ class RowIngest {
 };
 
 std::string lower(std::string text);
+// The columns that identify a row of `entity` when the config names none: the column of
+// id; for team, those of rotation and person.
+std::vector<std::string> default_key(const std::string& entity, const FieldMapping& m);
 
 }  // namespace rapport::adapters

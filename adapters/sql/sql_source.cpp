@@ -147,13 +147,7 @@ std::string text_of(const Position& p) {
 
 std::vector<std::string> SqlSource::key_columns(const std::string& entity,
                                                 const QueryMapping& m) const {
-  if (!m.key.empty()) return m.key;
-  auto column = [&](const std::string& field) {
-    auto it = m.columns.find(field);
-    return it == m.columns.end() ? field : it->second;
-  };
-  if (entity == "team") return {column("rotation"), column("person")};
-  return {column("id")};
+  return m.key.empty() ? default_key(entity, m) : m.key;
 }
 
 std::size_t SqlSource::read_entity(Store& store, const std::string& entity, const QueryMapping& m,

@@ -1,4 +1,5 @@
 #include "adapters/callback/callback_sink.hpp"
+#include "adapters/csv/csv_source.hpp"
 #include "adapters/jsonl/jsonl_sink.hpp"
 #include "adapters/sql/sql_source.hpp"
 #include "engine/registry.hpp"
@@ -17,6 +18,7 @@ namespace rapport {
 
 void register_builtins(Registry& registry) {
   registry.add(adapters::sql_source_kind());
+  registry.add(adapters::csv_source_kind());
   registry.add(hooks::introductions_kind());
   registry.add(hooks::thank_you_kind());
   registry.add(hooks::peer_connect_kind());

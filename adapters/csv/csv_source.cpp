@@ -1,0 +1,161 @@
+#include "adapters/csv/csv_source.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "adapters/csv/csv_reader.hpp"
+#include "log/log.hpp"
+#include "rapport/json.hpp"
+#include "store/store.hpp"
+
+namespace rapport::adapters {
+namespace fs = std::filesystem;
+
+bool matches(const std::string& pattern, const std::string& name) {
+  // * and ? wildcards, iteratively with backtracking to the last *.
+  std::size_t p = 0, n = 0, star = std::string::npos, mark = 0;
+  while (n < name.size()) {
+    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == name[n])) {
+      ++p;
+      ++n;
+    } else if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = n;
+    } else if (star != std::string::npos) {
+      p = star + 1;
+      n = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+CsvSource::CsvSource(std::string name, CsvSourceOptions options)
+    : name_(std::move(name)), options_(std::move(options)), ingest_(name_) {
+  if (options_.rejects.empty()) options_.rejects = options_.directory + "/rejects";
+}
+
+bool CsvSource::ready(const std::string& path) {
+  if (options_.done_marker) return fs::exists(path + ".done");
+  // A stable size: the same at two looks at least `settle` apart.
+  auto size = fs::file_size(path);
+  auto now = std::chrono::steady_clock::now();
+  auto [it, added] = sizes_.try_emplace(path, Seen{size, now});
+  if (added || it->second.size != size) {
+    it->second = Seen{size, now};
+    return false;
+  }
+  return now - it->second.since >= options_.settle;
+}
+
+std::size_t CsvSource::poll(Store& store, TimePoint now) {
+  if (!fs::is_directory(options_.directory)) {
+    throw std::runtime_error("sources." + name_ + ": directory not found");
+  }
+  std::size_t added = 0;
+  for (const auto& entity : RowIngest::entities()) {
+    auto pattern = options_.files.find(entity);
+    if (pattern == options_.files.end()) continue;
+    std::vector<std::string> paths;
+    for (const auto& e : fs::directory_iterator(options_.directory)) {
+      std::string file = e.path().filename().string();
+      if (e.is_regular_file() && !file.ends_with(".done") && matches(pattern->second.pattern, file)) {
+        paths.push_back(e.path().string());
+      }
+    }
+    std::sort(paths.begin(), paths.end());
+    for (const auto& path : paths) {
+      if (!ready(path)) continue;
+      added += read_file(store, entity, pattern->second, path, now);
+    }
+  }
+  return added;
+}
+
+std::size_t CsvSource::read_file(Store& store, const std::string& entity, const FilePattern& p,
+                                 const std::string& path, TimePoint now) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream content;
+  content << in.rdbuf();
+  std::string text = content.str();
+  std::string file = fs::path(path).filename().string();
+  std::string hash = content_hash(text);
+  if (store.row_hash(name_, "file", hash)) {
+    sizes_.erase(path);
+    return 0;  // this very content was read before (the same export dropped twice)
+  }
+  auto records = read_csv(text, options_.delimiter, options_.quote);
+  std::vector<std::string> header;
+  std::size_t first = 0;
+  if (options_.header && !records.empty()) {
+    for (const auto& h : records[0].fields) header.push_back(lower(h));
+    first = 1;
+  } else if (!records.empty()) {
+    for (std::size_t i = 0; i < records[0].fields.size(); ++i) {
+      header.push_back("c" + std::to_string(i + 1));
+    }
+  }
+  std::vector<std::string> rejects;
+  auto reject = [&](const CsvRecord& r, const std::string& reason) {
+    rejects.push_back("line " + std::to_string(r.line) + ": " + reason + "\t" + r.raw);
+    log::warn("source.csv", "record quarantined",
+              {{"source", name_}, {"file", file}, {"line", r.line}, {"reason", reason}});
+  };
+  auto keys = p.key.empty() ? default_key(entity, p) : p.key;
+  Transaction tx(store);
+  PageEvents page;
+  RowColumns columns;
+  std::size_t read = 0;
+  for (std::size_t i = first; i < records.size(); ++i) {
+    const auto& r = records[i];
+    if (!r.problem.empty()) {
+      reject(r, r.problem);
+      continue;
+    }
+    if (r.fields.size() != header.size()) {
+      reject(r, "expected " + std::to_string(header.size()) + " fields, found " +
+                    std::to_string(r.fields.size()));
+      continue;
+    }
+    columns.clear();
+    for (std::size_t c = 0; c < header.size(); ++c) {
+      columns.emplace_back(header[c], r.fields[c].empty() ? std::nullopt
+                                                          : std::optional<std::string>(r.fields[c]));
+    }
+    MappedRow mapped(columns, p, "sources." + name_ + ".files." + entity + " (" + file + ")");
+    try {
+      std::string key;
+      for (const auto& k : keys) key += (key.empty() ? "" : "/") + mapped.raw(k).value_or("");
+      auto outcome = ingest_.row(entity, mapped, key, store, page);
+      if (outcome.hold) {
+        reject(r, "its rotation is not known to this source");
+        continue;
+      }
+      ++read;
+    } catch (const JsonError& e) {
+      reject(r, e.what());
+    } catch (const std::runtime_error& e) {
+      reject(r, e.what());
+    }
+  }
+  std::size_t added = ingest_.flush(store, page, now);
+  store.set_row_hash(name_, "file", hash, file);
+  if (!rejects.empty()) {
+    fs::create_directories(options_.rejects);
+    std::ofstream out(options_.rejects + "/" + file + ".rejects", std::ios::app);
+    for (const auto& line : rejects) out << line << "\n";
+    out.flush();
+    if (!out) throw std::runtime_error("sources." + name_ + ": cannot write the rejects file");
+  }
+  tx.commit();
+  sizes_.erase(path);
+  log::info("source.csv", "file read",
+            {{"source", name_}, {"file", file}, {"records", read}, {"rejected", rejects.size()},
+             {"events", added}});
+  return added;
+}
+
+}  // namespace rapport::adapters

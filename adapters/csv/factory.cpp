@@ -1,0 +1,139 @@
+#include <stdexcept>
+
+#include "adapters/csv/csv_source.hpp"
+
+namespace rapport::adapters {
+namespace {
+
+using config::Schema;
+using config::Section;
+using config::Type;
+
+Schema file_schema(const std::string& entity, std::vector<std::string> fields) {
+  return Schema{
+      "sources (csv) files." + entity,
+      "Which files hold " + entity + " and how their columns map onto rapport/v1 fields.",
+      {
+          {.name = "pattern", .type = Type::string,
+           .description = "file names to read, with * and ? (e.g. rotations_*.csv)",
+           .required = true},
+          {.name = "key", .type = Type::string_list,
+           .description = "columns that identify a row (default: the column of id; for team, "
+                          "of rotation and person)",
+           .default_value = "[]"},
+          {.name = "columns", .type = Type::string_map,
+           .description = "field: column, where the header's name differs from the field's",
+           .default_value = "{}", .choices = fields},
+          {.name = "constants", .type = Type::string_map,
+           .description = "field: value, for fields the file does not provide",
+           .default_value = "{}", .choices = fields},
+          {.name = "values", .type = Type::value_maps,
+           .description = "field: {their value: ours}", .default_value = "{}", .choices = fields},
+          {.name = "date_format", .type = Type::string,
+           .description = "strptime format of date columns", .default_value = "%Y-%m-%d"},
+          {.name = "time_format", .type = Type::string,
+           .description = "strptime format of timestamp columns, read as UTC",
+           .default_value = "%Y-%m-%d %H:%M:%S"},
+      }};
+}
+
+const Schema& files_schema() {
+  static const Schema people = file_schema(
+      "people", {"id", "role", "name", "email", "specialty", "subspecialty", "program",
+                 "opted_out"});
+  static const Schema rotations = file_schema(
+      "rotations", {"id", "student", "site", "specialty", "subspecialty", "kind", "start", "end",
+                    "status"});
+  static const Schema team = file_schema("team", {"rotation", "person", "role", "start", "end"});
+  static const Schema evaluations = file_schema(
+      "evaluations", {"id", "rotation", "evaluator", "student", "submitted", "score",
+                      "scale_min", "scale_max", "would_recommend", "anonymous"});
+  static const Schema files{
+      "sources (csv) files",
+      "One file pattern per entity; `rotations` is required, the others optional.",
+      {
+          {.name = "people", .type = Type::section, .description = "directory of people",
+           .schema = &people},
+          {.name = "rotations", .type = Type::section, .description = "the rotation schedule",
+           .required = true, .schema = &rotations},
+          {.name = "team", .type = Type::section, .description = "team members of rotations",
+           .schema = &team},
+          {.name = "evaluations", .type = Type::section, .description = "evaluations",
+           .schema = &evaluations},
+      }};
+  return files;
+}
+
+char single(const Section& s, const char* key) {
+  std::string v = s.str(key);
+  if (v == "\\t") return '\t';
+  if (v.size() != 1) {
+    throw std::runtime_error(s.path() + "." + key + ": expected one character");
+  }
+  return v[0];
+}
+
+}  // namespace
+
+SourceKind csv_source_kind() {
+  SourceKind kind;
+  kind.type = "csv";
+  kind.schema = {
+      "sources (type: csv)",
+      "Reads CSV exports dropped into a directory, each file once.",
+      {
+          {.name = "directory", .type = Type::path, .description = "where exports arrive",
+           .required = true},
+          {.name = "poll_interval", .type = Type::duration,
+           .description = "time between looks at the directory", .default_value = "1m",
+           .min = 100, .max = 86'400'000},
+          {.name = "delimiter", .type = Type::string,
+           .description = "field separator (one character, or \\t)", .default_value = ","},
+          {.name = "quote", .type = Type::string, .description = "quote character",
+           .default_value = "\""},
+          {.name = "header", .type = Type::boolean,
+           .description = "the first record names the columns (else they are c1, c2, ...)",
+           .default_value = "true"},
+          {.name = "ready", .type = Type::enumeration,
+           .description = "when a file is complete: its size stayed the same for `settle`, or "
+                          "a <file>.done marker exists",
+           .default_value = "stable", .choices = {"stable", "done_marker"}},
+          {.name = "settle", .type = Type::duration,
+           .description = "how long a size must hold still (ready: stable)",
+           .default_value = "2s", .min = 0, .max = 3'600'000},
+          {.name = "rejects", .type = Type::path,
+           .description = "directory for quarantined records (default: <directory>/rejects)",
+           .default_value = ""},
+          {.name = "files", .type = Type::section, .description = "file patterns per entity",
+           .required = true, .schema = &files_schema()},
+      }};
+  kind.create = [](const std::string& name, const Section& s) -> std::unique_ptr<Source> {
+    CsvSourceOptions o;
+    o.directory = s.str("directory");
+    o.rejects = s.str("rejects");
+    o.poll_interval = s.duration("poll_interval");
+    o.delimiter = single(s, "delimiter");
+    o.quote = single(s, "quote");
+    o.header = s.boolean("header");
+    o.done_marker = s.str("ready") == "done_marker";
+    o.settle = s.duration("settle");
+    Section files = s.section("files");
+    for (const char* entity : {"people", "rotations", "team", "evaluations"}) {
+      if (!files.node() || !files.node()->get(entity)) continue;
+      Section f = files.section(entity);
+      FilePattern p;
+      p.pattern = f.str("pattern");
+      p.key = f.strings("key");
+      p.columns = f.string_map("columns");
+      p.constants = f.string_map("constants");
+      p.values = f.value_maps("values");
+      p.date_format = f.str("date_format");
+      p.time_format = f.str("time_format");
+      o.files[entity] = p;
+    }
+    return std::make_unique<CsvSource>(name, std::move(o));
+  };
+  return kind;
+}
+
+}  // namespace rapport::adapters

@@ -1,0 +1,155 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "adapters/csv/csv_reader.hpp"
+#include "adapters/csv/csv_source.hpp"
+#include "config/config.hpp"
+#include "engine/registry.hpp"
+#include "rapport/json.hpp"
+#include "support/fixture.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace rapport;
+using Catch::Matchers::Contains;
+
+TEST_CASE("CSV records: quotes, delimiters and newlines inside quotes, BOM, CRLF",
+          "[adapter][csv]") {
+  auto records = adapters::read_csv(
+      "\xEF\xBB\xBFid,note\r\n1,\"a, b\"\r\n2,\"line one\nline \"\"two\"\"\"\n3,plain\n");
+  REQUIRE(records.size() == 4);
+  CHECK(records[0].fields == std::vector<std::string>{"id", "note"});
+  CHECK(records[1].fields[1] == "a, b");
+  CHECK(records[2].fields[1] == "line one\nline \"two\"");
+  CHECK(records[2].line == 3);
+  CHECK(records[3].line == 5);
+  CHECK(records[3].fields == std::vector<std::string>{"3", "plain"});
+
+  SECTION("a truncated last record is reported") {
+    auto cut = adapters::read_csv("id,note\n1,ok\n2,\"never closed");
+    REQUIRE(cut.size() == 3);
+    CHECK(cut[2].line == 3);
+    CHECK_THAT(cut[2].problem, Contains("not closed"));
+  }
+  SECTION("another delimiter") {
+    auto semi = adapters::read_csv("a;b\n\"x;y\";z\n", ';');
+    CHECK(semi[1].fields == std::vector<std::string>{"x;y", "z"});
+  }
+}
+
+TEST_CASE("file names match their patterns", "[adapter][csv]") {
+  CHECK(adapters::matches("rotations*.csv", "rotations_2027-01-02.csv"));
+  CHECK(adapters::matches("team?.csv", "team1.csv"));
+  CHECK_FALSE(adapters::matches("rotations*.csv", "rotations.csv.done"));
+  CHECK_FALSE(adapters::matches("team?.csv", "team12.csv"));
+}
+
+namespace {
+
+// deploy/examples/csv.yaml itself, reading a temporary export folder.
+struct Exports {
+  test::TempDir dir;
+  Registry registry;
+  std::shared_ptr<const config::Config> config;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<Source> source;
+
+  explicit Exports(const std::string& from = "", const std::string& to = "") {
+    register_builtins(registry);
+    ::setenv("RAPPORT_CSV_DIR", dir.path().c_str(), 1);
+    auto text = test::read_text(test::source_dir() + "/deploy/examples/csv.yaml");
+    if (!from.empty()) text.replace(text.find(from), from.size(), to);
+    config = config::load_config_text(text, "csv.yaml", registry);
+    store = open_sqlite_store({dir.file("rapport.db"), false, 1000});
+    auto [name, section] = config->section().sections("sources").at(0);
+    source = registry.source("csv")->create(name, section);
+  }
+  void drop(const std::string& name, const std::string& content, bool done = true) {
+    dir.write(name, content);
+    if (done) dir.write(name + ".done", "");
+  }
+  std::map<std::string, int> poll(const char* now = "2027-01-01T00:00:00Z") {
+    auto before = store->last_event_seq();
+    source->poll(*store, *parse_time(now));
+    std::map<std::string, int> by_type;
+    for (const auto& e : store->events_after(before, 1000)) ++by_type[std::string(to_string(e.event.type))];
+    return by_type;
+  }
+};
+
+const char* kPeople =
+    "PersonID,Role,FullName,Email,Dept,OptOut\n"
+    "S1,STU,\"Student, Sam\",s1@example.edu,Surgery,N\n"
+    "A1,ATT,\"Dr. Ann \"\"The Hand\"\" Example\",a1@example.edu,Surgery,N\n"
+    "N1,RN,\"Ned\nNurse\",,Nursing,N\n";
+const char* kRotations =
+    "RotationID,LearnerID,SiteName,Service,Type,StartDate,EndDate,Status\n"
+    "R1,S1,\"Test General, North\",Surgery,CORE,04.01.2027,31.01.2027,CONF\n"
+    "R2,S1,Test General,Surgery,ELEC,01.02.2027,14.02.2027,CONF\n";
+
+}  // namespace
+
+TEST_CASE("CSV exports become events, each file once, with the example config",
+          "[adapter][csv]") {
+  Exports x;
+  x.drop("people.csv", kPeople);
+  x.drop("rotations.csv", kRotations);
+  x.drop("team.csv", "RotationID,StaffID,TeamRole,From,To\nR1,A1,ATT,,\nR1,N1,RN,,\n");
+  auto events = x.poll();
+  CHECK(events["person.updated"] == 3);
+  CHECK(events["rotation.scheduled"] == 2);
+  CHECK(events["team.changed"] == 1);
+  auto ann = x.store->events_after(0, 10).at(1).event;
+  CHECK(person_from_json(ann.payload).name == "Dr. Ann \"The Hand\" Example");
+
+  SECTION("the same content dropped again, under another name, is not read twice") {
+    x.drop("rotations_again.csv", kRotations);
+    CHECK(x.poll().empty());
+  }
+  SECTION("a new export with one changed row yields just that change") {
+    std::string next = kRotations;
+    next.replace(next.find("31.01.2027"), 10, "07.02.2027");
+    x.drop("rotations_2.csv", next);
+    CHECK(x.poll() == std::map<std::string, int>{{"rotation.updated", 1}});
+  }
+}
+
+TEST_CASE("a malformed record is quarantined with its line and reason, the rest goes on",
+          "[adapter][csv]") {
+  Exports x;
+  x.drop("rotations.csv",
+         "RotationID,LearnerID,SiteName,Service,Type,StartDate,EndDate,Status\n"
+         "R1,S1,Test General,Surgery,CORE,04.01.2027,31.01.2027,CONF\n"
+         "R2,S1,Test General,Surgery,CORE,2027-02-01,28.02.2027,CONF\n"
+         "R3,S1,Test General,Surgery\n"
+         "R4,S1,Test General,Surgery,CORE,01.03.2027,28.03.2027,CONF\n"
+         "R5,S1,\"Test General,Surgery,CORE,01.04.2027,28.04.2027,CONF\n");
+  CHECK(x.poll() == std::map<std::string, int>{{"rotation.scheduled", 2}});
+  auto rejects = test::read_lines(x.dir.file("rejects/rotations.csv.rejects"));
+  REQUIRE(rejects.size() == 3);
+  CHECK_THAT(rejects[0], Contains("line 3: field 'start': does not match the format"));
+  CHECK_THAT(rejects[1], Contains("line 4: expected 8 fields, found 4"));
+  CHECK_THAT(rejects[2], Contains("line 6: a quoted field is not closed"));
+}
+
+TEST_CASE("a file still being written is not read until it is complete", "[adapter][csv]") {
+  SECTION("done marker") {
+    Exports x;
+    x.drop("rotations.csv", kRotations, false);
+    CHECK(x.poll().empty());
+    x.dir.write("rotations.csv.done", "");
+    CHECK(x.poll()["rotation.scheduled"] == 2);
+  }
+  SECTION("stable size") {
+    Exports x("    ready: done_marker\n", "    ready: stable\n    settle: 0s\n");
+    std::string half = kRotations;
+    half.resize(half.size() / 2);
+    x.drop("rotations.csv", half, false);
+    CHECK(x.poll().empty());  // first look
+    x.drop("rotations.csv", kRotations, false);
+    CHECK(x.poll().empty());  // it grew
+    CHECK(x.poll()["rotation.scheduled"] == 2);  // the same size twice
+  }
+}
