@@ -1,6 +1,9 @@
 // The real `rapport` binary: exit codes and messages of validate and config.
 #include <catch2/catch.hpp>
 
+#include <soci/soci.h>
+#include <unistd.h>
+
 #include <boost/json.hpp>
 
 #include "support/fixture.hpp"
@@ -138,4 +141,47 @@ TEST_CASE("rapport simulate prints what would happen and delivers and stores not
   CHECK_THAT(r.out, Contains("6 actions:"));
   CHECK(read_lines(dir.file("actions.jsonl")).size() == lines_before);
   CHECK(read_text(dir.file("rapport.db")) == store_before);
+}
+
+TEST_CASE("rapport validate checks deploy/examples/postgresql.yaml against a real database",
+          "[integration][cli][sql]") {
+  const char* pg = std::getenv("RAPPORT_TEST_PG");
+  if (!pg) {
+    WARN("no PostgreSQL server for this run (the README's test command starts one)");
+    return;
+  }
+  // The small institution in a database of its own.
+  std::string database = "rt_validate_" + std::to_string(::getpid());
+  {
+    soci::session admin("postgresql", pg);
+    admin << "DROP DATABASE IF EXISTS " + database;
+    admin << "CREATE DATABASE " + database;
+  }
+  std::string connection = pg;
+  connection.replace(connection.find("rapport_test"), 12, database);
+  {
+    soci::session db("postgresql", connection);
+    execute_sql(db, read_text(source_dir() + "/tests/support/small_institution.sql"));
+  }
+  auto example = source_dir() + "/deploy/examples/postgresql.yaml";
+  auto ok = run_command({rapport_binary(), "validate", "-c", example},
+                        {{"RAPPORT_SQL_CONNECTION", connection}});
+  INFO(ok.err);
+  CHECK(ok.exit_code == 0);
+  CHECK_THAT(ok.err, Contains("a cursor sees only rows that still exist"));
+
+  {
+    soci::session db("postgresql", connection);
+    db << "ALTER TABLE block_schedule RENAME COLUMN service TO service_line";
+  }
+  auto bad = run_command({rapport_binary(), "validate", "-c", example},
+                         {{"RAPPORT_SQL_CONNECTION", connection}});
+  CHECK(bad.exit_code == 1);
+  CHECK_THAT(bad.err, Contains("queries.rotations.sql: the database rejects this query"));
+  auto file_only = run_command({rapport_binary(), "validate", "--no-connect", "-c", example},
+                               {{"RAPPORT_SQL_CONNECTION", connection}});
+  CHECK(file_only.exit_code == 0);
+  CHECK(bad.err.find("password") == std::string::npos);
+  soci::session admin("postgresql", pg);
+  admin << "DROP DATABASE " + database;
 }
