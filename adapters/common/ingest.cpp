@@ -241,7 +241,7 @@ void RowIngest::removed(const std::string& entity, const std::string& key, Store
   page.team_removed[key.substr(0, slash)].push_back(key.substr(slash + 1));
 }
 
-std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now) const {
+std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now, bool history) const {
   // Team changes go out one event per rotation and page.
   std::set<std::string> rotations;
   for (const auto& [id, members] : page.team_added) rotations.insert(id);
@@ -266,7 +266,8 @@ std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now) cons
     // again) a new event; a page commits atomically, so a crash repeats nothing.
     Event event{std::string(to_string(e.type)) + "/" + e.key + "/" +
                     content_hash(e.payload).substr(0, 16) + "/" + format_time(now),
-                e.type, "rapport/sources/" + source_, now, e.subject, e.payload};
+                e.type, "rapport/sources/" + source_ + (history ? "/history" : ""), now, e.subject,
+                e.payload};
     added += store.append_event(event, now) ? 1 : 0;
   }
   for (const auto& [entity, key, hash] : page.hashes) store.set_row_hash(source_, entity, key, hash);

@@ -76,7 +76,7 @@ class RowIngest {
   void removed(const std::string& entity, const std::string& key, Store& store,
                PageEvents& page) const;
   // Appends the page's events (ids unique per change and time) and stores its hashes.
-  std::size_t flush(Store& store, PageEvents& page, TimePoint now) const;
+  std::size_t flush(Store& store, PageEvents& page, TimePoint now, bool history = false) const;
 
   static const std::vector<std::string>& entities();  // in the order they must be read
 

@@ -23,6 +23,8 @@ namespace rapport::adapters {
 namespace json = boost::json;
 namespace {
 
+struct Interrupted {};  // a backfill asked to stop; what it committed stays
+
 std::string format_bound(TimePoint t, const std::string& format) {
   std::time_t tt = t.time_since_epoch().count();
   std::tm tm{};
@@ -162,10 +164,14 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
     generation = std::stoll(store.cursor(name_, entity + "#scan").value_or("0")) + 1;
   }
   std::optional<Position> position = full_scan ? std::nullopt : position_of(store.cursor(name_, entity));
+  if (!position && !full_scan && since_) {
+    position = Position{format_bound(TimePoint{*since_}, m.time_format), {}};
+  }
   std::vector<std::string> last_key;  // full scans page by key alone
   std::string bound = format_bound(until, m.time_format);
   bool held = false;  // a row asked to be read again: the position stays before it
   std::size_t added = 0;
+  Progress progress{entity, 0, progress_ ? count_rows(m, until) : 0};
 
   auto key_list = [&] {
     std::string out;
@@ -241,10 +247,12 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
         position = Position{mapped.raw(m.cursor).value_or(""), row_key};
       }
     }
-    added += ingest_.flush(store, page, now);
+    added += ingest_.flush(store, page, now, history_);
     for (const auto& key : seen) store.mark_row_seen(name_, entity, key, generation);
     if (!full_scan && position) store.set_cursor(name_, entity, text_of(*position));
     tx.commit();
+    progress.rows += rows;
+    if (progress_ && !progress_(progress)) throw Interrupted{};
     if (rows < options_.batch) break;
   }
   if (sweep) {
@@ -254,11 +262,46 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
       ingest_.removed(entity, key, store, page);
       store.forget_row(name_, entity, key);
     }
-    added += ingest_.flush(store, page, now);
+    added += ingest_.flush(store, page, now, history_);
     store.set_cursor(name_, entity + "#scan", std::to_string(generation));
     tx.commit();
   }
   return added;
+}
+
+std::size_t SqlSource::count_rows(const QueryMapping& m, TimePoint until) {
+  std::string sql = "SELECT COUNT(*) FROM (" + m.sql + ") rapport_q";
+  long long n = 0;
+  if (m.cursor.empty()) {
+    session() << sql, soci::into(n);
+  } else {
+    std::string bound = format_bound(until, m.time_format);
+    session() << sql + " WHERE " + quoted(m.cursor) + " <= :until", soci::use(bound),
+        soci::into(n);
+  }
+  return std::size_t(n);
+}
+
+std::size_t SqlSource::backfill(Store& store, TimePoint now, std::optional<Date> since,
+                                const std::function<bool(const Progress&)>& progress) {
+  history_ = true;
+  since_ = since;
+  progress_ = progress;
+  struct Reset {
+    SqlSource& s;
+    ~Reset() {
+      s.history_ = false;
+      s.since_.reset();
+      s.progress_ = nullptr;
+    }
+  } reset{*this};
+  TimePoint clock = options_.database_clock ? database_now() : now;
+  try {
+    return read_changes(store, clock - std::chrono::duration_cast<std::chrono::seconds>(options_.lag),
+                        now);
+  } catch (const Interrupted&) {
+    return 0;
+  }
 }
 
 std::size_t SqlSource::read_changes(Store& store, TimePoint until, TimePoint now) {

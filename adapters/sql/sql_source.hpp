@@ -50,6 +50,8 @@ class SqlSource final : public Source {
   const std::string& name() const override { return name_; }
   std::chrono::milliseconds poll_interval() const override { return options_.poll_interval; }
   std::size_t poll(Store& store, TimePoint now) override;
+  std::size_t backfill(Store& store, TimePoint now, std::optional<Date> since,
+                       const std::function<bool(const Progress&)>& progress) override;
 
  private:
   soci::session& session();
@@ -59,10 +61,15 @@ class SqlSource final : public Source {
   std::size_t read_changes(Store& store, TimePoint until, TimePoint now);
   std::size_t read_entity(Store& store, const std::string& entity, const QueryMapping& m,
                           TimePoint until, TimePoint now);
+  std::size_t count_rows(const QueryMapping& m, TimePoint until);
 
   std::string name_;
   SqlSourceOptions options_;
   RowIngest ingest_;
+  // Set while a backfill runs: what it reads is history, from `since` on.
+  bool history_ = false;
+  std::optional<Date> since_;
+  std::function<bool(const Progress&)> progress_;
   std::unique_ptr<soci::session> session_;
   // When the database is away: one log line when it goes and one when it is back, and
   // attempts spaced out with backoff and jitter (wall clock) in between.

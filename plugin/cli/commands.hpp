@@ -27,6 +27,7 @@ int demo(const Args& args);
 int status(const Args& args);
 int explain(const Args& args);
 int simulate(const Args& args);
+int backfill(const Args& args);
 
 // Steps the engine on a simulated clock from `from` to `to`; stops early when
 // stop_requested() turns true. `pace_ms` sleeps between steps (for watching, and tests).

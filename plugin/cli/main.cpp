@@ -27,6 +27,9 @@ commands:
   simulate -c FILE --from DATE --to DATE [--step DURATION]
                           run the hooks over a period on a copy of the store, deliver
                           nothing, print the actions that would have been produced
+  backfill -c FILE --source NAME [--since DATE]
+                          import a SQL source's history in bulk (no hooks fire for it; the
+                          relationship memory is built); resumable; progress on stderr
   demo [--dir DIR]        build the synthetic institution (if absent) in DIR (default
                           rapport-demo), run a semester in seconds, print a summary
 )";
@@ -45,7 +48,7 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     bool takes_value = a == "-c" || a == "--config" || a == "--from" || a == "--to" ||
                        a == "--step" || a == "--pace" || a == "--dir" || a == "--student" ||
-                       a == "--at";
+                       a == "--at" || a == "--source" || a == "--since";
     if (takes_value) {
       if (i + 1 >= argc) {
         std::fprintf(stderr, "rapport: %s needs a value\n\n%s", a.c_str(), kUsage);
@@ -67,6 +70,7 @@ int main(int argc, char** argv) {
   if (args.command == "status") return rapport::cli::status(args);
   if (args.command == "explain") return rapport::cli::explain(args);
   if (args.command == "simulate") return rapport::cli::simulate(args);
+  if (args.command == "backfill") return rapport::cli::backfill(args);
   std::fprintf(stderr, "rapport: unknown command \"%s\"\n\n%s", args.command.c_str(), kUsage);
   return 2;
 }

@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 
 #include "engine/mirror.hpp"
+#include "engine/source.hpp"
 #include "engine/store_context.hpp"
 #include "engine/timers.hpp"
 #include "log/log.hpp"
@@ -133,11 +134,14 @@ bool Dispatcher::run_batch(TimePoint now, DispatchStats& stats) {
         }
         reached[kMirrorConsumer] = seq;
       }
+      // History (a backfill) builds the mirror and the memory only: no introduction for
+      // a rotation that ended years ago.
+      const bool history = event.source.ends_with(kHistorySuffix);
       for (const auto& hook : hooks_) {
         const std::string& name = hook->name();
         auto at = reached.find(name);
         if (at == reached.end() || blocked.count(name) || at->second >= seq) continue;
-        if (!subscribes(*hook, event.type)) {
+        if (history || !subscribes(*hook, event.type)) {
           at->second = seq;
           continue;
         }

@@ -107,6 +107,13 @@ StepStats Engine::step(TimePoint now) {
   return stats;
 }
 
+Source* Engine::source(const std::string& name) const {
+  for (const auto& s : sources_) {
+    if (s->name() == name) return s.get();
+  }
+  return nullptr;
+}
+
 std::unique_ptr<HookContext> Engine::context(TimePoint now) {
   return std::make_unique<StoreContext>(*store_, dispatcher_.graph(), now);
 }

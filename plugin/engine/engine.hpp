@@ -52,6 +52,7 @@ class Engine {
   // The letter hook's options when the config runs one (for explain), else nullptr.
   const config::Section* letters() const { return letters_ ? &*letters_ : nullptr; }
   const std::vector<std::unique_ptr<Sink>>& sinks() const { return sinks_; }
+  Source* source(const std::string& name) const;
 
  private:
   std::size_t deliver();

@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include "engine/source.hpp"
 #include "engine/timers.hpp"
 #include "rapport/json.hpp"
 
@@ -17,7 +18,13 @@ void apply_rotation(Store& store, const Event& event, const TimeZones& zones) {
     store.delete_timers_with_prefix(rotation_timer_prefix(rotation.id));
     return;
   }
-  for (const auto& timer : rotation_timers(rotation, zones)) store.put_timer(timer);
+  // A rotation read as history gets only the moments still to come (a rotation under way
+  // still ends, and is thanked for); one long over gets none.
+  const bool history = event.source.ends_with(kHistorySuffix);
+  for (const auto& timer : rotation_timers(rotation, zones)) {
+    if (history && timer.due <= event.occurred) continue;
+    store.put_timer(timer);
+  }
 }
 
 // {"rotation": id, "added": [team members], "removed": [person ids]}

@@ -4,6 +4,9 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
+#include <optional>
+#include <stdexcept>
 #include <string>
 
 #include "rapport/types.hpp"
@@ -21,6 +24,23 @@ class Source {
   // Throws on failure; nothing is committed then, and the next poll starts where this
   // one did.
   virtual std::size_t poll(Store& store, TimePoint now) = 0;
+
+  struct Progress {
+    std::string entity;
+    std::size_t rows = 0, total = 0;  // total: an estimate, 0 when unknown
+  };
+  // Imports history in bulk: every row up to now, as history events (the relationship
+  // memory is built from them; hooks meant for live events are not fired). Committed page
+  // by page, so an interrupted backfill resumes where it stopped. `progress` is called
+  // after each page; returning false stops (resumably).
+  virtual std::size_t backfill(Store& store, TimePoint now, std::optional<Date> since,
+                               const std::function<bool(const Progress&)>& progress) {
+    (void)store, (void)now, (void)since, (void)progress;
+    throw std::runtime_error("source " + name() + " cannot backfill (only SQL sources can)");
+  }
 };
+
+// Events a backfill imports carry this suffix on their source.
+inline constexpr const char* kHistorySuffix = "/history";
 
 }  // namespace rapport

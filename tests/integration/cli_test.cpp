@@ -185,3 +185,46 @@ TEST_CASE("rapport validate checks deploy/examples/postgresql.yaml against a rea
   soci::session admin("postgresql", pg);
   admin << "DROP DATABASE " + database;
 }
+
+TEST_CASE("rapport backfill imports history without firing live hooks, builds the memory, "
+          "and a second run adds nothing",
+          "[integration][cli][backfill]") {
+  TempDir dir;
+  write_small_institution(dir.file("institution.db"));
+  // The same institution two years earlier: every rotation long over.
+  execute_sqlite(dir.file("institution.db"),
+                 "UPDATE block_schedule SET begins = replace(begins, '2027', '2025'),"
+                 " ends = replace(ends, '2027', '2025'),"
+                 " last_modified = replace(last_modified, '2026-12', '2024-12');\n"
+                 "UPDATE staff_directory SET last_modified = replace(last_modified, '2026', '2024');\n"
+                 "UPDATE learners SET last_modified = replace(last_modified, '2026', '2024');\n"
+                 "UPDATE block_team SET from_date = replace(from_date, '2027', '2025'),"
+                 " to_date = replace(to_date, '2027', '2025'),"
+                 " last_modified = replace(last_modified, '2026-12', '2024-12');\n"
+                 "UPDATE assessments SET submitted_on = replace(submitted_on, '2027', '2025')");
+  std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};
+  auto r = run_command({rapport_binary(), "backfill", "-c", demo_config_path(), "--source",
+                        "registrar"},
+                       env);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.err, Contains("backfill: rotations 4/4 rows"));
+  CHECK_THAT(r.err, Contains("events imported as history"));
+  // No introduction, thank-you or letter for rotations that ended in 2025.
+  CHECK(read_lines(dir.file("actions.jsonl")).empty());
+  auto explain = run_command({rapport_binary(), "explain", "-c", demo_config_path(),
+                              "--student", "L0001", "--json"},
+                             env);
+  auto network = boost::json::parse(explain.out).as_object();
+  CHECK(network.at("contacts").as_array().size() == 5);
+  CHECK(network.at("contacts").as_array().at(0).at("days_together") == 28);
+
+  auto again = run_command({rapport_binary(), "backfill", "-c", demo_config_path(), "--source",
+                            "registrar"},
+                           env);
+  CHECK(again.exit_code == 0);
+  CHECK_THAT(again.err, Contains("backfill: 0 events imported"));
+  CHECK(run_command({rapport_binary(), "backfill", "-c", demo_config_path(), "--source", "nope"},
+                    env)
+            .exit_code == 1);
+}

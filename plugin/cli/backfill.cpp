@@ -1,0 +1,96 @@
+// rapport backfill: history in bulk, with progress, resumable.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "cli/commands.hpp"
+#include "log/log.hpp"
+
+namespace rapport::cli {
+
+int backfill(const Args& args) {
+  std::optional<Date> since;
+  if (args.options.count("--since")) {
+    since = parse_date(args.get("--since"));
+    if (!since) {
+      std::fputs("rapport backfill: --since takes a date YYYY-MM-DD\n", stderr);
+      return 2;
+    }
+  }
+  if (!args.options.count("-c") || !args.options.count("--source")) {
+    std::fputs("usage: rapport backfill -c FILE --source NAME [--since DATE]\n", stderr);
+    return 2;
+  }
+  Registry registry;
+  register_builtins(registry);
+  try {
+    auto config = config::load_config_file(args.get("-c"), registry);
+    auto log = config->section("log");
+    log::configure(log.str("level"), log.str("file"));
+    auto engine = Engine::build(*config, registry);
+    Source* source = engine->source(args.get("--source"));
+    if (!source) {
+      std::fprintf(stderr, "rapport backfill: no source named \"%s\" in %s\n",
+                   args.get("--source").c_str(), config->file.c_str());
+      return 1;
+    }
+    install_stop_signals();
+    const bool terminal = ::isatty(STDERR_FILENO);
+    auto started = std::chrono::steady_clock::now();
+    auto last_line = started;
+    std::string current;
+    std::size_t done_before = 0;  // rows of the entities already finished
+    auto report = [&](const Source::Progress& p, bool final) {
+      auto now = std::chrono::steady_clock::now();
+      double seconds = std::chrono::duration<double>(now - started).count();
+      double rate = seconds > 0 ? double(done_before + p.rows) / seconds : 0;
+      double eta = rate > 0 && p.total > p.rows ? double(p.total - p.rows) / rate : 0;
+      if (terminal) {
+        int width = 30;
+        int filled = p.total ? int(double(width) * double(p.rows) / double(p.total)) : width;
+        std::fprintf(stderr, "\r%-12s [%s%s] %zu/%zu rows, %.0f rows/s, ETA %.0fs   ",
+                     p.entity.c_str(), std::string(std::size_t(std::min(filled, width)), '#').c_str(),
+                     std::string(std::size_t(width - std::min(filled, width)), '.').c_str(), p.rows,
+                     p.total, rate, eta);
+        if (final) std::fputc('\n', stderr);
+      } else if (final || now - last_line >= std::chrono::seconds(5)) {
+        std::fprintf(stderr, "backfill: %s %zu/%zu rows, %.0f rows/s, ETA %.0fs\n",
+                     p.entity.c_str(), p.rows, p.total, rate, eta);
+        last_line = now;
+      }
+    };
+    Source::Progress last;
+    auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+    std::size_t events = source->backfill(
+        engine->store(), now, since, [&](const Source::Progress& p) {
+          if (!current.empty() && p.entity != current) {
+            report(last, true);
+            done_before += last.rows;
+          }
+          current = p.entity;
+          last = p;
+          report(p, false);
+          return !stop_requested();
+        });
+    if (!current.empty()) report(last, true);
+    if (stop_requested()) {
+      std::fprintf(stderr, "backfill interrupted; run the same command again to resume\n");
+      return 1;
+    }
+    std::fprintf(stderr, "backfill: %zu events imported as history; building the memory...\n",
+                 events);
+    engine->step(now);  // the mirror and the memory, without hooks for history
+    std::fprintf(stderr, "backfill: done in %.1f s\n",
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    return 0;
+  } catch (const config::ConfigError& e) {
+    std::fputs(e.what(), stderr);
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rapport backfill: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace rapport::cli
