@@ -130,12 +130,12 @@ class SqliteStore final : public Store {
   }
 
   bool append_event(const Event& e, TimePoint received) override {
-    std::string type(to_string(e.type)), occurred = format_time(e.occurred),
-        at = format_time(received);
-    sql_ << "INSERT INTO inbox (source, event_id, type, subject, occurred_at, received_at, payload)"
-            " VALUES (:s, :i, :t, :sub, :o, :r, :p) ON CONFLICT (source, event_id) DO NOTHING",
-        soci::use(e.source), soci::use(e.id), soci::use(type), soci::use(e.subject),
-        soci::use(occurred), soci::use(at), soci::use(e.payload);
+    auto& p = hot();
+    p.event = e;
+    p.type = to_string(e.type);
+    p.occurred = format_time(e.occurred);
+    p.received = format_time(received);
+    p.append_event.execute(true);
     return changes() > 0;
   }
 
@@ -296,17 +296,22 @@ class SqliteStore final : public Store {
 
   std::optional<std::string> row_hash(const std::string& source, const std::string& entity,
                                       const std::string& key) override {
-    std::string hash;
-    sql_ << "SELECT hash FROM source_rows WHERE source = :s AND entity = :e AND row_key = :k",
-        soci::use(source), soci::use(entity), soci::use(key), soci::into(hash);
-    return sql_.got_data() ? std::optional<std::string>(hash) : std::nullopt;
+    auto& p = hot();
+    p.source = source;
+    p.entity = entity;
+    p.key = key;
+    p.row_hash.execute(true);
+    return p.row_hash.got_data() ? std::optional<std::string>(p.hash) : std::nullopt;
   }
 
   void set_row_hash(const std::string& source, const std::string& entity, const std::string& key,
                     const std::string& hash) override {
-    sql_ << "INSERT INTO source_rows (source, entity, row_key, hash) VALUES (:s, :e, :k, :h)"
-            " ON CONFLICT (source, entity, row_key) DO UPDATE SET hash = excluded.hash",
-        soci::use(source), soci::use(entity), soci::use(key), soci::use(hash);
+    auto& p = hot();
+    p.source = source;
+    p.entity = entity;
+    p.key = key;
+    p.hash = hash;
+    p.set_row_hash.execute(true);
   }
 
   void mark_row_seen(const std::string& source, const std::string& entity, const std::string& key,
@@ -617,6 +622,33 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  // The statements of the ingest path, prepared once (SOCI would prepare each `<<` anew).
+  struct Prepared {
+    Event event;
+    std::string type, occurred, received, source, entity, key, hash;
+    soci::statement append_event, row_hash, set_row_hash;
+    explicit Prepared(soci::session& sql)
+        : append_event(sql), row_hash(sql), set_row_hash(sql) {
+      append_event = (sql.prepare << "INSERT INTO inbox (source, event_id, type, subject,"
+                                     " occurred_at, received_at, payload) VALUES (:s, :i, :t,"
+                                     " :sub, :o, :r, :p) ON CONFLICT (source, event_id) DO NOTHING",
+                      soci::use(event.source), soci::use(event.id), soci::use(type),
+                      soci::use(event.subject), soci::use(occurred), soci::use(received),
+                      soci::use(event.payload));
+      row_hash = (sql.prepare << "SELECT hash FROM source_rows WHERE source = :s AND entity = :e"
+                                 " AND row_key = :k",
+                  soci::use(source), soci::use(entity), soci::use(key), soci::into(hash));
+      set_row_hash = (sql.prepare << "INSERT INTO source_rows (source, entity, row_key, hash)"
+                                     " VALUES (:s, :e, :k, :h) ON CONFLICT (source, entity, row_key)"
+                                     " DO UPDATE SET hash = excluded.hash",
+                      soci::use(source), soci::use(entity), soci::use(key), soci::use(hash));
+    }
+  };
+  Prepared& hot() {
+    if (!prepared_) prepared_ = std::make_unique<Prepared>(sql_);
+    return *prepared_;
+  }
+
   void quiet_rollback() {
     try {
       sql_ << "ROLLBACK";
@@ -631,6 +663,7 @@ class SqliteStore final : public Store {
   }
 
   soci::session sql_;
+  std::unique_ptr<Prepared> prepared_;  // after sql_: destroyed before the session
   int depth_ = 0;
   bool poisoned_ = false;
 };
