@@ -171,11 +171,10 @@ const std::vector<std::string>& RowIngest::entities() {
 std::optional<bool> RowIngest::changed(Store& store, PageEvents& page, const std::string& entity,
                                        const std::string& key, const std::string& text) const {
   std::string hash = content_hash(text);
+  // The same row twice in one page (a join repeating it): one change.
+  if (!page.hashed.insert(entity + '\x1f' + key + '\x1f' + hash).second) return std::nullopt;
   auto before = store.row_hash(source_, entity, key);
   if (before == hash) return std::nullopt;
-  for (const auto& [e, k, h] : page.hashes) {
-    if (e == entity && k == key && h == hash) return std::nullopt;
-  }
   page.hashes.emplace_back(entity, key, hash);
   return !before.has_value();
 }

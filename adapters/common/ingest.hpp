@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -55,6 +56,7 @@ struct PageEvents {
   };
   std::vector<Pending> events;
   std::vector<std::tuple<std::string, std::string, std::string>> hashes;  // entity, key, hash
+  std::unordered_set<std::string> hashed;  // entity \x1f key \x1f hash, of `hashes`
   std::map<std::string, std::vector<std::string>> team_added;    // rotation -> member JSON
   std::map<std::string, std::vector<std::string>> team_removed;  // rotation -> person ids
 };

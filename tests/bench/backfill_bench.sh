@@ -56,7 +56,8 @@ $(sed -n '/^sources:/,/^hooks:/p' deploy/examples/postgresql.yaml | sed '$d' |
 hooks: {introductions: {}, thank_you: {}}
 log: {level: warn}
 YAML
-    /usr/bin/time -f "%e %M" -o "$work/time" "$bin" backfill -c "$work/config.yaml" --source registrar 2>/dev/null
+    ${RAPPORT_BENCH_PROFILE:+perf record -g -o /tmp/rapport-backfill.perf --} \
+      /usr/bin/time -f "%e %M" -o "$work/time" "$bin" backfill -c "$work/config.yaml" --source registrar 2>/dev/null
     read -r backfill_s peak_kib < "$work/time"
     echo "$rotations rotations, $((rotations * 8)) team rows ($rows rows): \\copy ${copy_s}s" \
          "($(calc "$rows / $copy_s") rows/s); rapport backfill ${backfill_s}s" \
