@@ -134,6 +134,10 @@ bool Dispatcher::run_batch(TimePoint now, DispatchStats& stats) {
         }
         reached[kMirrorConsumer] = seq;
       }
+      // Hooks judge an event as of the moment it happened, not the moment the dispatcher
+      // reached it: a backlog, or a restart whose simulated clock starts over, gives the
+      // same actions.
+      context.set_now(event.occurred);
       // History (a backfill) builds the mirror and the memory only: no introduction for
       // a rotation that ended years ago.
       const bool history = event.source.ends_with(kHistorySuffix);

@@ -38,6 +38,7 @@ class StoreContext final : public HookContext {
     hook_ = hook;
     seq_ = seq;
   }
+  void set_now(TimePoint now) { now_ = now; }
 
  private:
   Store& store_;
