@@ -1,5 +1,6 @@
 #include <stdexcept>
 
+#include "adapters/common/mapping_schema.hpp"
 #include "adapters/csv/csv_source.hpp"
 
 namespace rapport::adapters {
@@ -9,45 +10,24 @@ using config::Schema;
 using config::Section;
 using config::Type;
 
-Schema file_schema(const std::string& entity, std::vector<std::string> fields) {
-  return Schema{
+Schema file_schema(const std::string& entity) {
+  Schema schema{
       "sources (csv) files." + entity,
       "Which files hold " + entity + " and how their columns map onto rapport/v1 fields.",
       {
           {.name = "pattern", .type = Type::string,
            .description = "file names to read, with * and ? (e.g. rotations_*.csv)",
            .required = true},
-          {.name = "key", .type = Type::string_list,
-           .description = "columns that identify a row (default: the column of id; for team, "
-                          "of rotation and person)",
-           .default_value = "[]"},
-          {.name = "columns", .type = Type::string_map,
-           .description = "field: column, where the header's name differs from the field's",
-           .default_value = "{}", .choices = fields},
-          {.name = "constants", .type = Type::string_map,
-           .description = "field: value, for fields the file does not provide",
-           .default_value = "{}", .choices = fields},
-          {.name = "values", .type = Type::value_maps,
-           .description = "field: {their value: ours}", .default_value = "{}", .choices = fields},
-          {.name = "date_format", .type = Type::string,
-           .description = "strptime format of date columns", .default_value = "%Y-%m-%d"},
-          {.name = "time_format", .type = Type::string,
-           .description = "strptime format of timestamp columns, read as UTC",
-           .default_value = "%Y-%m-%d %H:%M:%S"},
       }};
+  for (auto& k : mapping_keys(entity, "file")) schema.keys.push_back(std::move(k));
+  return schema;
 }
 
 const Schema& files_schema() {
-  static const Schema people = file_schema(
-      "people", {"id", "role", "name", "email", "specialty", "subspecialty", "program",
-                 "opted_out"});
-  static const Schema rotations = file_schema(
-      "rotations", {"id", "student", "site", "specialty", "subspecialty", "kind", "start", "end",
-                    "status"});
-  static const Schema team = file_schema("team", {"rotation", "person", "role", "start", "end"});
-  static const Schema evaluations = file_schema(
-      "evaluations", {"id", "rotation", "evaluator", "student", "submitted", "score",
-                      "scale_min", "scale_max", "would_recommend", "anonymous"});
+  static const Schema people = file_schema("people");
+  static const Schema rotations = file_schema("rotations");
+  static const Schema team = file_schema("team");
+  static const Schema evaluations = file_schema("evaluations");
   static const Schema files{
       "sources (csv) files",
       "One file pattern per entity; `rotations` is required, the others optional.",
@@ -123,12 +103,7 @@ SourceKind csv_source_kind() {
       Section f = files.section(entity);
       FilePattern p;
       p.pattern = f.str("pattern");
-      p.key = f.strings("key");
-      p.columns = f.string_map("columns");
-      p.constants = f.string_map("constants");
-      p.values = f.value_maps("values");
-      p.date_format = f.str("date_format");
-      p.time_format = f.str("time_format");
+      read_mapping(f, p, p.key);
       o.files[entity] = p;
     }
     return std::make_unique<CsvSource>(name, std::move(o));

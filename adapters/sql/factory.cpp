@@ -1,3 +1,4 @@
+#include "adapters/common/mapping_schema.hpp"
 #include "adapters/sql/sql_source.hpp"
 
 #include <soci/soci.h>
@@ -13,16 +14,10 @@ using config::Schema;
 using config::Section;
 using config::Type;
 
-Schema query_schema(const std::string& entity, std::vector<std::string> fields) {
-  return Schema{
+Schema query_schema(const std::string& entity) {
+  Schema schema{
       "sources (sql) queries." + entity,
-      "A SELECT for " + entity + " and how its columns map onto rapport/v1 fields (" +
-          [&] {
-            std::string all;
-            for (const auto& f : fields) all += (all.empty() ? "" : ", ") + f;
-            return all;
-          }() +
-          ").",
+      "A SELECT for " + entity + " and how its columns map onto rapport/v1 fields.",
       {
           {.name = "sql", .type = Type::string, .description = "the SELECT to run",
            .required = true},
@@ -30,40 +25,16 @@ Schema query_schema(const std::string& entity, std::vector<std::string> fields) 
            .description = "column holding the row's last-change time; only rows between the "
                           "watermark and now minus `lag` are read (empty: every row, every poll)",
            .default_value = ""},
-          {.name = "key", .type = Type::string_list,
-           .description = "columns that identify a row, for reading in pages in (cursor, key) "
-                          "order (default: the column of id; for team, of rotation and person)",
-           .default_value = "[]"},
-          {.name = "columns", .type = Type::string_map,
-           .description = "field: column, where the column's name differs from the field's",
-           .default_value = "{}", .choices = fields},
-          {.name = "constants", .type = Type::string_map,
-           .description = "field: value, for fields the query does not provide",
-           .default_value = "{}", .choices = fields},
-          {.name = "values", .type = Type::value_maps,
-           .description = "field: {their value: ours}, e.g. role: {ATT: attending, RN: nurse}",
-           .default_value = "{}", .choices = fields},
-          {.name = "date_format", .type = Type::string,
-           .description = "strptime format of date columns", .default_value = "%Y-%m-%d"},
-          {.name = "time_format", .type = Type::string,
-           .description = "strptime format of timestamp columns, read as UTC; also how the "
-                          "watermark's upper bound is written for `cursor`",
-           .default_value = "%Y-%m-%d %H:%M:%S"},
       }};
+  for (auto& k : mapping_keys(entity, "query")) schema.keys.push_back(std::move(k));
+  return schema;
 }
 
 const Schema& queries_schema() {
-  static const Schema people = query_schema(
-      "people", {"id", "role", "name", "email", "specialty", "subspecialty", "program",
-                 "opted_out"});
-  static const Schema rotations = query_schema(
-      "rotations", {"id", "student", "site", "specialty", "subspecialty", "kind", "start", "end",
-                    "status"});
-  static const Schema team =
-      query_schema("team", {"rotation", "person", "role", "start", "end"});
-  static const Schema evaluations = query_schema(
-      "evaluations", {"id", "rotation", "evaluator", "student", "submitted", "score",
-                      "scale_min", "scale_max", "would_recommend", "anonymous"});
+  static const Schema people = query_schema("people");
+  static const Schema rotations = query_schema("rotations");
+  static const Schema team = query_schema("team");
+  static const Schema evaluations = query_schema("evaluations");
   static const Schema queries{
       "sources (sql) queries",
       "One mapped SELECT per entity; `rotations` is required, the others optional.",
@@ -80,10 +51,6 @@ const Schema& queries_schema() {
   return queries;
 }
 
-std::string lower(std::string s) {
-  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 const std::vector<std::pair<std::string, std::vector<std::string>>>& required_fields() {
   static const std::vector<std::pair<std::string, std::vector<std::string>>> fields{
@@ -118,12 +85,7 @@ std::optional<QueryMapping> mapping_of(const Section& queries, const char* entit
   QueryMapping m;
   m.sql = s.str("sql");
   m.cursor = s.str("cursor");
-  m.key = s.strings("key");
-  m.columns = s.string_map("columns");
-  m.constants = s.string_map("constants");
-  m.values = s.value_maps("values");
-  m.date_format = s.str("date_format");
-  m.time_format = s.str("time_format");
+  read_mapping(s, m, m.key);
   return m;
 }
 

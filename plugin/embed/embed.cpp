@@ -106,6 +106,14 @@ int trampoline(const char* json, void* user) {
   return result;
 }
 
+// `now` as given by the host (RFC 3339), or the wall clock for NULL.
+std::optional<rapport::TimePoint> moment(const char* now) {
+  if (!now) {
+    return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  }
+  return rapport::parse_time(now);
+}
+
 }  // namespace
 
 RAPPORT_API const char* rapport_version(void) { return "0.1.0"; }
@@ -166,17 +174,12 @@ RAPPORT_API rapport_result rapport_submit_event(rapport_engine* engine, const ch
 
 RAPPORT_API rapport_result rapport_step(rapport_engine* engine, const char* now, char** error) {
   return guarded(engine, error, [&] {
-    rapport::TimePoint at =
-        std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-    if (now) {
-      auto parsed = rapport::parse_time(now);
-      if (!parsed) {
-        return fail(error, RAPPORT_ERR_INVALID,
-                    std::string("now: \"") + now + "\" is not an RFC 3339 time");
-      }
-      at = *parsed;
+    auto at = moment(now);
+    if (!at) {
+      return fail(error, RAPPORT_ERR_INVALID,
+                  std::string("now: \"") + now + "\" is not an RFC 3339 time");
     }
-    engine->engine->step(at);
+    engine->engine->step(*at);
     return RAPPORT_OK;
   });
 }
@@ -186,17 +189,12 @@ RAPPORT_API rapport_result rapport_query_network(rapport_engine* engine, const c
   if (!student_id || !json) return fail(error, RAPPORT_ERR_INVALID, "student_id or json is NULL");
   *json = nullptr;
   return guarded(engine, error, [&] {
-    rapport::TimePoint at =
-        std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-    if (now) {
-      auto parsed = rapport::parse_time(now);
-      if (!parsed) {
-        return fail(error, RAPPORT_ERR_INVALID,
-                    std::string("now: \"") + now + "\" is not an RFC 3339 time");
-      }
-      at = *parsed;
+    auto at = moment(now);
+    if (!at) {
+      return fail(error, RAPPORT_ERR_INVALID,
+                  std::string("now: \"") + now + "\" is not an RFC 3339 time");
     }
-    auto context = engine->engine->context(at);
+    auto context = engine->engine->context(*at);
     *json = copy(rapport::network_json(engine->engine->store(), *context, student_id,
                                        engine->engine->letters()));
     return RAPPORT_OK;

@@ -1,0 +1,53 @@
+#include "adapters/common/mapping_schema.hpp"
+
+#include <map>
+
+namespace rapport::adapters {
+
+const std::vector<std::string>& entity_fields(const std::string& entity) {
+  static const std::map<std::string, std::vector<std::string>> fields{
+      {"people", {"id", "role", "name", "email", "specialty", "subspecialty", "program",
+                  "opted_out"}},
+      {"rotations", {"id", "student", "site", "specialty", "subspecialty", "kind", "start",
+                     "end", "status"}},
+      {"team", {"rotation", "person", "role", "start", "end"}},
+      {"evaluations", {"id", "rotation", "evaluator", "student", "submitted", "score",
+                       "scale_min", "scale_max", "would_recommend", "anonymous"}}};
+  return fields.at(entity);
+}
+
+std::vector<config::Key> mapping_keys(const std::string& entity, const std::string& unit) {
+  using config::Type;
+  const auto& fields = entity_fields(entity);
+  return {
+      {.name = "key", .type = Type::string_list,
+       .description = "columns that identify a row (default: the column of id; for team, of "
+                      "rotation and person)",
+       .default_value = "[]"},
+      {.name = "columns", .type = Type::string_map,
+       .description = "field: column, where the " + unit + "'s column name differs from the field's",
+       .default_value = "{}", .choices = fields},
+      {.name = "constants", .type = Type::string_map,
+       .description = "field: value, for fields the " + unit + " does not provide",
+       .default_value = "{}", .choices = fields},
+      {.name = "values", .type = Type::value_maps,
+       .description = "field: {their value: ours}, e.g. role: {ATT: attending, RN: nurse}",
+       .default_value = "{}", .choices = fields},
+      {.name = "date_format", .type = Type::string,
+       .description = "strptime format of date columns", .default_value = "%Y-%m-%d"},
+      {.name = "time_format", .type = Type::string,
+       .description = "strptime format of timestamp columns, read as UTC",
+       .default_value = "%Y-%m-%d %H:%M:%S"},
+  };
+}
+
+void read_mapping(const config::Section& s, FieldMapping& m, std::vector<std::string>& key) {
+  key = s.strings("key");
+  m.columns = s.string_map("columns");
+  m.constants = s.string_map("constants");
+  m.values = s.value_maps("values");
+  m.date_format = s.str("date_format");
+  m.time_format = s.str("time_format");
+}
+
+}  // namespace rapport::adapters
