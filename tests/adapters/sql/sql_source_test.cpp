@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <set>
 #include <thread>
 
 #include "config/config.hpp"
@@ -355,4 +357,88 @@ TEST_CASE("a transaction that commits after a later one is caught within the lag
   CHECK(f.poll("2027-01-02T10:30:00Z").empty());
   late.commit();
   CHECK(f.poll("2027-01-02T11:30:00Z") == std::map<std::string, int>{{"rotation.scheduled", 2}});
+}
+
+TEST_CASE("rows inserted while a poll pages through the table are read once, none missed",
+          "[adapter][sql]") {
+  auto backend = backend_under_test();
+  if (backend == "sqlite" || backend == "odbc" || !available(backend)) return;  // one writer
+  INFO("backend " << backend);
+  Fixture f(backend, "    poll_interval: 1h", "    poll_interval: 1h\n    batch: 1");
+  f.poll("2027-01-01T00:00:00Z");
+  std::string connection = f.admin_connection;
+  Fixture::replace(connection, "rapport_test", f.database);
+  // Rows keep arriving, each a little later, while the next polls read one row per page.
+  std::thread writer([&] {
+    soci::session db(backend, connection);
+    for (int i = 0; i < 60; ++i) {
+      char id[16], stamp[32];
+      std::snprintf(id, sizeof id, "N%03d", i);
+      std::snprintf(stamp, sizeof stamp, "2027-01-02 %02d:%02d:00", 8 + i / 60, i % 60);
+      db << "INSERT INTO block_schedule VALUES ('" + std::string(id) +
+                "', 'L0001', 'S0001', 'Internal Medicine', 'ELEC', '03/01/2027', '03/14/2027',"
+                " 'CONF', '" + stamp + "')";
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  int scheduled = 0;
+  for (int poll = 0; poll < 3; ++poll) scheduled += f.poll("2027-01-03T00:00:00Z")["rotation.scheduled"];
+  writer.join();
+  scheduled += f.poll("2027-01-03T00:00:00Z")["rotation.scheduled"];
+  CHECK(scheduled == 60);
+  std::set<std::string> ids;
+  for (const auto& e : f.events_of_type(EventType::rotation_scheduled)) {
+    ids.insert(rotation_from_json(e.payload).id);
+  }
+  CHECK(ids.size() == 63);  // the fixture's three and the sixty, each once
+}
+
+TEST_CASE("the database stopped in the middle of a poll: the poll fails, the next ones "
+          "resume at the last page, every row once",
+          "[adapter][sql][restart]") {
+  const char* ctl = std::getenv("RAPPORT_TEST_PG_CTL");
+  if (!available("postgresql") || !ctl) return;
+  Fixture f("postgresql", "    poll_interval: 1h", "    poll_interval: 1h\n    batch: 1");
+  for (int i = 0; i < 200; ++i) {
+    char id[16], stamp[32];
+    std::snprintf(id, sizeof id, "M%03d", i);
+    std::snprintf(stamp, sizeof stamp, "2026-12-02 %02d:%02d:00", i / 60, i % 60);
+    f.sql("INSERT INTO block_schedule VALUES ('" + std::string(id) +
+          "', 'L0001', 'S0001', 'Internal Medicine', 'ELEC', '03/01/2027', '03/14/2027', 'CONF',"
+          " '" + stamp + "')");
+  }
+  f.db.reset();
+  std::thread operator_([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(40));
+    std::system((std::string(ctl) + " -m immediate stop >/dev/null 2>&1").c_str());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::system((std::string(ctl) + " start >/dev/null 2>&1").c_str());
+  });
+  int failures = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::size_t total_before = 0;
+  for (;;) {
+    try {
+      f.source->poll(*f.store, *parse_time("2027-01-01T00:00:00Z"));
+    } catch (const std::exception&) {
+      ++failures;
+    }
+    auto total = f.events_of_type(EventType::rotation_scheduled).size() +
+                 f.events_of_type(EventType::rotation_cancelled).size();
+    if ((total == 204 && total_before == total) || std::chrono::steady_clock::now() > deadline) break;
+    total_before = total;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  operator_.join();
+  CHECK(failures >= 1);
+  std::set<std::string> ids;
+  std::size_t events = 0;
+  for (auto type : {EventType::rotation_scheduled, EventType::rotation_cancelled}) {
+    for (const auto& e : f.events_of_type(type)) {
+      ids.insert(rotation_from_json(e.payload).id);
+      ++events;
+    }
+  }
+  CHECK(ids.size() == 204);  // the fixture's four and the two hundred
+  CHECK(events == 204);      // each once
 }
