@@ -78,8 +78,10 @@ int backfill(const Args& args) {
       std::fprintf(stderr, "backfill interrupted; run the same command again to resume\n");
       return 1;
     }
-    std::fprintf(stderr, "backfill: %zu events imported as history; building the memory...\n",
-                 events);
+    std::fprintf(stderr,
+                 "backfill: %zu events imported as history in %.1f s; building the memory...\n",
+                 events,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     engine->step(now);  // the mirror and the memory, without hooks for history
     std::fprintf(stderr, "backfill: done in %.1f s\n",
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());

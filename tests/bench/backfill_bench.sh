@@ -57,7 +57,8 @@ hooks: {introductions: {}, thank_you: {}}
 log: {level: warn}
 YAML
     ${RAPPORT_BENCH_PROFILE:+perf record -g -o /tmp/rapport-backfill.perf --} \
-      /usr/bin/time -f "%e %M" -o "$work/time" "$bin" backfill -c "$work/config.yaml" --source registrar 2>/dev/null
+      /usr/bin/time -f "%e %M" -o "$work/time" "$bin" backfill -c "$work/config.yaml" --source registrar 2>"$work/log"
+    grep -E "imported|done in" "$work/log" | sed 's/^/  /' 
     read -r backfill_s peak_kib < "$work/time"
     echo "$rotations rotations, $((rotations * 8)) team rows ($rows rows): \\copy ${copy_s}s" \
          "($(calc "$rows / $copy_s") rows/s); rapport backfill ${backfill_s}s" \
