@@ -179,8 +179,8 @@ std::optional<bool> RowIngest::changed(Store& store, PageEvents& page, const std
   return !before.has_value();
 }
 
-RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, const std::string& key,
-                          Store& store, PageEvents& page) const {
+RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, Store& store,
+                          PageEvents& page) const {
   if (entity == "people") {
     auto text = json::serialize(person_of(r));
     auto person = person_from_json(text);  // validates the role
@@ -211,10 +211,11 @@ RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, const s
                 {{"source", source_}, {"rotation", rotation}});
       return {true, {}};
     }
-    if (changed(store, page, entity, key, json::serialize(member))) {
+    std::string stored = rotation + '\x1f' + std::string(member["person"].as_string());
+    if (changed(store, page, entity, stored, json::serialize(member))) {
       page.team_added[rotation].push_back(json::serialize(member));
     }
-    return {false, key};
+    return {false, stored};
   }
   auto text = json::serialize(evaluation_of(r));
   auto evaluation = evaluation_from_json(text);
@@ -223,6 +224,16 @@ RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, const s
                            to_json(evaluation)});
   }
   return {false, evaluation.id};
+}
+
+std::string RowIngest::stored_key(const std::string& entity, const MappedRow& row,
+                                  const std::string& fallback) const {
+  try {
+    if (entity == "team") return row.need("rotation") + '\x1f' + row.need("person");
+    return row.need("id");
+  } catch (const std::exception&) {
+    return fallback;
+  }
 }
 
 void RowIngest::removed(const std::string& entity, const std::string& key, Store& store,
@@ -235,9 +246,9 @@ void RowIngest::removed(const std::string& entity, const std::string& key, Store
     }
     return;
   }
-  auto slash = key.find('/');
-  if (entity != "team" || slash == std::string::npos) return;
-  page.team_removed[key.substr(0, slash)].push_back(key.substr(slash + 1));
+  auto split = key.find('\x1f');
+  if (entity != "team" || split == std::string::npos) return;
+  page.team_removed[key.substr(0, split)].push_back(key.substr(split + 1));
 }
 
 std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now, bool history) const {

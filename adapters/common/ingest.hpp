@@ -70,10 +70,10 @@ class RowIngest {
  public:
   explicit RowIngest(std::string source) : source_(std::move(source)) {}
 
-  // One row of `entity` (people, rotations, team, evaluations). `key` identifies team
-  // rows. Throws JsonError when the row does not map.
-  RowOutcome row(const std::string& entity, const MappedRow& row, const std::string& key,
-                 Store& store, PageEvents& page) const;
+  // One row of `entity` (people, rotations, team, evaluations). Throws JsonError when
+  // the row does not map.
+  RowOutcome row(const std::string& entity, const MappedRow& row, Store& store,
+                 PageEvents& page) const;
   // A row a full read no longer finds: a cancelled rotation, a member who left.
   void removed(const std::string& entity, const std::string& key, Store& store,
                PageEvents& page) const;
@@ -81,6 +81,9 @@ class RowIngest {
   std::size_t flush(Store& store, PageEvents& page, TimePoint now, bool history = false) const;
 
   static const std::vector<std::string>& entities();  // in the order they must be read
+  // The key a row's hash is kept under: its id; for team, rotation and person.
+  std::string stored_key(const std::string& entity, const MappedRow& row,
+                         const std::string& fallback) const;
 
  private:
   std::optional<bool> changed(Store& store, PageEvents& page, const std::string& entity,

@@ -81,8 +81,17 @@ std::size_t CsvSource::read_file(Store& store, const std::string& entity, const 
   std::ostringstream content;
   content << in.rdbuf();
   std::string text = content.str();
+  if (!options_.done_marker) {
+    auto seen = sizes_.find(path);
+    if (seen == sizes_.end() || seen->second.size != text.size()) {
+      sizes_.erase(path);  // it grew after it looked complete: wait again
+      return 0;
+    }
+  }
   std::string file = fs::path(path).filename().string();
-  std::string hash = content_hash(text);
+  // Name and content: the same export dropped twice is read once, while a file with the
+  // same content as an older one under a new name (a state that came back) is read.
+  std::string hash = content_hash(file + '\x1f' + text);
   if (store.row_hash(name_, "file", hash)) {
     sizes_.erase(path);
     return 0;  // this very content was read before (the same export dropped twice)
@@ -104,7 +113,6 @@ std::size_t CsvSource::read_file(Store& store, const std::string& entity, const 
     log::warn("source.csv", "record quarantined",
               {{"source", name_}, {"file", file}, {"line", r.line}, {"reason", reason}});
   };
-  auto keys = p.key.empty() ? default_key(entity, p) : p.key;
   Transaction tx(store);
   PageEvents page;
   RowColumns columns;
@@ -127,9 +135,7 @@ std::size_t CsvSource::read_file(Store& store, const std::string& entity, const 
     }
     MappedRow mapped(columns, p, "sources." + name_ + ".files." + entity + " (" + file + ")");
     try {
-      std::string key;
-      for (const auto& k : keys) key += (key.empty() ? "" : "/") + mapped.raw(k).value_or("");
-      auto outcome = ingest_.row(entity, mapped, key, store, page);
+      auto outcome = ingest_.row(entity, mapped, store, page);
       if (outcome.hold) {
         reject(r, "its rotation is not known to this source");
         continue;
@@ -143,14 +149,18 @@ std::size_t CsvSource::read_file(Store& store, const std::string& entity, const 
   }
   std::size_t added = ingest_.flush(store, page, now);
   store.set_row_hash(name_, "file", hash, file);
+  tx.commit();
   if (!rejects.empty()) {
+    // After the commit, and whole (truncated, not appended): a file read again after a
+    // failed commit does not list its rejects twice.
     fs::create_directories(options_.rejects);
-    std::ofstream out(options_.rejects + "/" + file + ".rejects", std::ios::app);
+    std::ofstream out(options_.rejects + "/" + file + ".rejects", std::ios::trunc);
     for (const auto& line : rejects) out << line << "\n";
     out.flush();
-    if (!out) throw std::runtime_error("sources." + name_ + ": cannot write the rejects file");
+    if (!out) {
+      log::error("source.csv", "cannot write the rejects file", {{"source", name_}, {"file", file}});
+    }
   }
-  tx.commit();
   sizes_.erase(path);
   log::info("source.csv", "file read",
             {{"source", name_}, {"file", file}, {"records", read}, {"rejected", rejects.size()},

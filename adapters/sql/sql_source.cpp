@@ -61,6 +61,16 @@ soci::session& SqlSource::session() {
   return *session_;
 }
 
+bool SqlSource::reachable() {
+  try {
+    soci::row row;
+    *session_ << "SELECT 1", soci::into(row);
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 std::string SqlSource::quoted(const std::string& column) const {
   return options_.backend == "mysql" ? "`" + column + "`" : "\"" + column + "\"";
 }
@@ -88,26 +98,34 @@ std::size_t SqlSource::poll(Store& store, TimePoint now) {
     TimePoint clock = options_.database_clock ? database_now() : now;
     auto until = clock - std::chrono::duration_cast<std::chrono::seconds>(options_.lag);
     std::size_t added = read_changes(store, until, now);
-    if (down_) {
+    if (down_ || !state_written_) {
       log::info("source.sql", "database reachable again; polling resumes where it stopped",
                 {{"source", name_}, {"failed_attempts", failures_}});
       Transaction tx(store);
       store.set_source_state(name_, true, "reachable", now);
       tx.commit();
+      state_written_ = true;
     }
     down_ = false;
     failures_ = 0;
     return added;
   } catch (const soci::soci_error& e) {
-    // The session may be broken: reconnect at the next attempt. The store's transaction
-    // was rolled back, so the next poll starts from the same cursor.
+    // A store error (its own SQLite) is not the institution's database going away.
+    if (session_ && reachable()) throw std::runtime_error(e.get_error_message());
+    // The session is broken: reconnect at the next attempt. The store's transaction was
+    // rolled back, so the next poll starts from the same position.
     session_.reset();
     if (!down_) {
       log::warn("source.sql", "database unreachable; retrying with backoff",
                 {{"source", name_}, {"error", e.get_error_message()}});
-      Transaction tx(store);
-      store.set_source_state(name_, false, "unreachable: " + e.get_error_message(), now);
-      tx.commit();
+      try {
+        Transaction tx(store);
+        store.set_source_state(name_, false, "unreachable: " + e.get_error_message(), now);
+        tx.commit();
+        state_written_ = true;
+      } catch (const std::exception&) {
+        // The state is for `rapport status`; the backoff below matters more.
+      }
     }
     down_ = true;
     ++failures_;
@@ -164,9 +182,33 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
     generation = std::stoll(store.cursor(name_, entity + "#scan").value_or("0")) + 1;
   }
   std::optional<Position> position = full_scan ? std::nullopt : position_of(store.cursor(name_, entity));
+  // A backfill reads history only where nothing was read yet: a query already polled
+  // live goes on as live, so none of its new rows is mistaken for history.
+  const bool history =
+      history_ && !position && !store.cursor(name_, entity + "#scan").has_value();
   if (!position && !full_scan && since_) {
     position = Position{format_bound(TimePoint{*since_}, m.time_format), {}};
   }
+  // Column names as the database reports them (PostgreSQL folds unquoted names).
+  std::map<std::string, std::string> actual;
+  {
+    soci::row probe;
+    session() << "SELECT * FROM (" + m.sql + ") rapport_q WHERE 1 = 0", soci::into(probe);
+    for (std::size_t i = 0; i < probe.size(); ++i) {
+      actual[lower(probe.get_properties(i).get_name())] = probe.get_properties(i).get_name();
+    }
+  }
+  auto column = [&](const std::string& name) {
+    auto it = actual.find(lower(name));
+    if (it == actual.end()) {
+      throw std::runtime_error(where + ": column \"" + name + "\" is not in the query's result");
+    }
+    return quoted(it->second);
+  };
+  const std::string text_type = options_.backend == "postgresql" ? "text"
+                                : options_.backend == "mysql"    ? "CHAR"
+                                : options_.backend == "sqlite"   ? "TEXT"
+                                                                 : "VARCHAR(64)";
   std::vector<std::string> last_key;  // full scans page by key alone
   std::string bound = format_bound(until, m.time_format);
   bool held = false;  // a row asked to be read again: the position stays before it
@@ -175,7 +217,7 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
 
   auto key_list = [&] {
     std::string out;
-    for (const auto& k : keys) out += (out.empty() ? "" : ", ") + quoted(k);
+    for (const auto& k : keys) out += (out.empty() ? "" : ", ") + column(k);
     return out;
   };
   auto params = [&](std::size_t n) {
@@ -185,21 +227,28 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
   };
   for (;;) {
     // One page: rows after the position, in (cursor, key) order, at most `batch` of them.
-    std::string sql = "SELECT * FROM (" + m.sql + ") rapport_q WHERE 1 = 1";
+    // The cursor also comes back as the database's own text (fractions of a second kept),
+    // which is what the position stores.
+    std::string sql = full_scan ? "SELECT * FROM (" + m.sql + ") rapport_q WHERE 1 = 1"
+                                : "SELECT rapport_q.*, CAST(" + column(m.cursor) + " AS " +
+                                      text_type + ") AS rapport_cursor FROM (" + m.sql +
+                                      ") rapport_q WHERE 1 = 1";
     std::vector<std::string> values;
     if (!full_scan) {
-      sql += " AND " + quoted(m.cursor) + " <= :until";
+      // Strictly older than now - lag: a row of the bound's own second may still commit.
+      sql += " AND " + column(m.cursor) + " < :until";
       values.push_back(bound);
-      if (position) {
-        sql += " AND (" + quoted(m.cursor) + " > :at OR (" + quoted(m.cursor) + " = :at2 AND (" +
+      if (position && position->key.size() == keys.size()) {
+        sql += " AND (" + column(m.cursor) + " > :at OR (" + column(m.cursor) + " = :at2 AND (" +
                key_list() + ") > (" + params(keys.size()) + ")))";
         values.push_back(position->at);
         values.push_back(position->at);
-        for (std::size_t i = 0; i < keys.size(); ++i) {
-          values.push_back(i < position->key.size() ? position->key[i] : "");
-        }
+        values.insert(values.end(), position->key.begin(), position->key.end());
+      } else if (position) {  // --since, or a position saved before keys: from that moment on
+        sql += " AND " + column(m.cursor) + " >= :at";
+        values.push_back(position->at);
       }
-      sql += " ORDER BY " + quoted(m.cursor) + ", " + key_list();
+      sql += " ORDER BY " + column(m.cursor) + ", " + key_list();
     } else {
       if (!last_key.empty()) {
         sql += " AND (" + key_list() + ") > (" + params(keys.size()) + ")";
@@ -234,26 +283,30 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
       for (const auto& k : row_key) key_text += (key_text.empty() ? "" : "/") + k;
       RowOutcome outcome;
       try {
-        outcome = ingest_.row(entity, mapped, key_text, store, page);
+        outcome = ingest_.row(entity, mapped, store, page);
       } catch (const JsonError& e) {
         log::warn("source.sql", "row skipped: it does not map onto rapport/v1",
                   {{"source", name_}, {"entity", entity}, {"error", e.what()}});
+        // Still there, only unreadable: a full scan must not take it for deleted.
+        outcome.stored_as = ingest_.stored_key(entity, mapped, key_text);
       }
       if (outcome.hold) held = true;
       if (sweep && !outcome.hold && !outcome.stored_as.empty()) seen.push_back(outcome.stored_as);
       if (full_scan) {
         last_key = row_key;
       } else if (!held) {
-        position = Position{mapped.raw(m.cursor).value_or(""), row_key};
+        position = Position{mapped.raw("rapport_cursor").value_or(""), row_key};
       }
     }
-    added += ingest_.flush(store, page, now, history_);
+    added += ingest_.flush(store, page, now, history);
     for (const auto& key : seen) store.mark_row_seen(name_, entity, key, generation);
     if (!full_scan && position) store.set_cursor(name_, entity, text_of(*position));
     tx.commit();
     progress.rows += rows;
     if (progress_ && !progress_(progress)) throw Interrupted{};
-    if (rows < options_.batch) break;
+    // A held row (a team member of a rotation not read yet) pins the position: go on at
+    // the next poll rather than fetch the same page again.
+    if (rows < options_.batch || held) break;
   }
   if (sweep) {
     Transaction tx(store);
@@ -262,7 +315,7 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
       ingest_.removed(entity, key, store, page);
       store.forget_row(name_, entity, key);
     }
-    added += ingest_.flush(store, page, now, history_);
+    added += ingest_.flush(store, page, now, history);
     store.set_cursor(name_, entity + "#scan", std::to_string(generation));
     tx.commit();
   }
@@ -276,7 +329,7 @@ std::size_t SqlSource::count_rows(const QueryMapping& m, TimePoint until) {
     session() << sql, soci::into(n);
   } else {
     std::string bound = format_bound(until, m.time_format);
-    session() << sql + " WHERE " + quoted(m.cursor) + " <= :until", soci::use(bound),
+    session() << sql + " WHERE " + quoted(m.cursor) + " < :until", soci::use(bound),
         soci::into(n);
   }
   return std::size_t(n);

@@ -55,6 +55,7 @@ class SqlSource final : public Source {
 
  private:
   soci::session& session();
+  bool reachable();
   TimePoint database_now();
   std::string quoted(const std::string& column) const;
   std::vector<std::string> key_columns(const std::string& entity, const QueryMapping& m) const;
@@ -74,6 +75,7 @@ class SqlSource final : public Source {
   // When the database is away: one log line when it goes and one when it is back, and
   // attempts spaced out with backoff and jitter (wall clock) in between.
   bool down_ = false;
+  bool state_written_ = false;  // up/down recorded at least once by this process
   int failures_ = 0;
   std::chrono::steady_clock::time_point next_attempt_{};
 };

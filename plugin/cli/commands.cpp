@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "log/log.hpp"
+#include "store/soci_util.hpp"
 
 namespace rapport::cli {
 namespace {
@@ -74,7 +75,7 @@ int run(const Args& args) {
     std::fputs(e.what(), stderr);
     return 1;
   } catch (const std::exception& e) {
-    log::error("cli", "run failed", {{"error", e.what()}});
+    log::error("cli", "run failed", {{"error", soci_util::message_of(e)}});
     return 1;
   }
 }

@@ -8,6 +8,7 @@
 
 #include "cli/commands.hpp"
 #include "log/log.hpp"
+#include "store/soci_util.hpp"
 
 namespace rapport::cli {
 namespace asio = boost::asio;
@@ -51,7 +52,8 @@ int serve(const Args& args) {
         try {
           engine->step(wall_clock());
         } catch (const std::exception& e) {
-          log::error("serve", "step failed; retrying at the next tick", {{"error", e.what()}});
+          log::error("serve", "step failed; retrying at the next tick",
+                     {{"error", soci_util::message_of(e)}});
         }
         schedule();
       });

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "engine/store_context.hpp"
+#include "store/soci_util.hpp"
 #include "engine/timers.hpp"
 #include "log/log.hpp"
 #include "rapport/json.hpp"
@@ -85,7 +86,7 @@ StepStats Engine::step(TimePoint now) {
     } catch (const std::exception& e) {
       ++stats.source_failures;
       log::warn("engine", "source poll failed; retrying at the next interval",
-                {{"source", source->name()}, {"error", e.what()}});
+                {{"source", source->name()}, {"error", soci_util::message_of(e)}});
       last_poll_[source->name()] = now;
     }
   }
@@ -137,7 +138,8 @@ std::size_t Engine::deliver() {
       try {
         if (!batch.empty()) result = sink->deliver(batch);
       } catch (const std::exception& e) {
-        log::warn("engine", "sink threw", {{"sink", sink->name()}, {"error", e.what()}});
+        log::warn("engine", "sink threw",
+                  {{"sink", sink->name()}, {"error", soci_util::message_of(e)}});
       }
       bool& failing = sink_failing_[sink->name()];
       if (result != Delivery::ok) {

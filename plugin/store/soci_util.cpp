@@ -67,4 +67,9 @@ std::optional<double> number(const soci::row& row, std::size_t column) {
   }
 }
 
+std::string message_of(const std::exception& error) {
+  if (const auto* e = dynamic_cast<const soci::soci_error*>(&error)) return e->get_error_message();
+  return error.what();
+}
+
 }  // namespace rapport::soci_util

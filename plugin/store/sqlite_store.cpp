@@ -300,8 +300,9 @@ class SqliteStore final : public Store {
     p.source = source;
     p.entity = entity;
     p.key = key;
-    p.row_hash.execute(true);
-    return p.row_hash.got_data() ? std::optional<std::string>(p.hash) : std::nullopt;
+    bool found = p.row_hash.execute(true);
+    if (found) p.row_hash.fetch();  // step to the end: no read left open on the store
+    return found ? std::optional<std::string>(p.hash) : std::nullopt;
   }
 
   void set_row_hash(const std::string& source, const std::string& entity, const std::string& key,

@@ -87,6 +87,13 @@ LoadedHook::~LoadedHook() {
 
 std::vector<Action> LoadedHook::handle(const Event& event, const HookContext& context) {
   std::string student = event.subject;
+  if (student.empty() && event.type == EventType::team_changed) {
+    // A source may send a team before the mirror knows its rotation's student.
+    auto data = boost::json::parse(event.payload);
+    if (auto r = context.rotation(std::string(data.at("rotation").as_string()))) {
+      student = r->student_id;
+    }
+  }
   std::string event_json = to_json(event);
   std::string context_json = to_json(snapshot_of(context, student));
   char* out = nullptr;

@@ -215,7 +215,8 @@ TEST_CASE("rows appear when their cursor passes the poll's upper bound", "[adapt
   Fixture f(backend);
   f.poll("2027-01-01T00:00:00Z");
   CHECK(f.poll("2027-02-03T09:59:59Z").empty());
-  auto events = f.poll("2027-02-03T10:00:00Z");
+  CHECK(f.poll("2027-02-03T10:00:00Z").empty());  // strictly older than the bound
+  auto events = f.poll("2027-02-03T10:00:01Z");
   CHECK(events == std::map<std::string, int>{{"evaluation.submitted", 1}});
   auto evaluation =
       evaluation_from_json(f.events_of_type(EventType::evaluation_submitted).at(0).payload);
