@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 
 #include "cli/commands.hpp"
 #include "demo_config.hpp"  // generated from deploy/examples/demo.yaml
@@ -33,9 +34,11 @@ void print_summary(Store& store, const std::string& dir) {
     auto actions = store.actions_of(id);
     if (actions.empty()) continue;
     ++shown;
-    std::printf("\nStudent %s: %zu actions, the first eight:\n", id, actions.size());
-    for (std::size_t k = 0; k < actions.size() && k < 8; ++k) {
-      const auto& a = actions[k];
+    std::printf("\nStudent %s: %zu actions; a sample, at most two of each kind:\n", id,
+                actions.size());
+    std::map<ActionType, int> shown_of;
+    for (const auto& a : actions) {
+      if (++shown_of[a.type] > 2) continue;
       auto contact = store.person(a.contact_id);
       std::printf("  %s  %-10s %s (%s)\n      %s\n",
                   format_date(std::chrono::floor<std::chrono::days>(a.due)).c_str(),
