@@ -391,12 +391,13 @@ class SqliteStore final : public Store {
   }
 
   void put_team_member(const std::string& rotation_id, const TeamMember& m) override {
-    std::string role(to_string(m.role)), start = format_date(m.start), end = format_date(m.end);
-    sql_ << "INSERT INTO team_members (rotation_id, person_id, role, start_date, end_date)"
-            " VALUES (:r, :p, :ro, :s, :e) ON CONFLICT (rotation_id, person_id) DO UPDATE SET"
-            " role = excluded.role, start_date = excluded.start_date, end_date = excluded.end_date",
-        soci::use(rotation_id), soci::use(m.person_id), soci::use(role), soci::use(start),
-        soci::use(end);
+    auto& p = hot();
+    p.key = rotation_id;
+    p.source = m.person_id;
+    p.type = to_string(m.role);
+    p.occurred = format_date(m.start);
+    p.received = format_date(m.end);
+    p.put_member.execute(true);
   }
 
   void remove_team_member(const std::string& rotation_id, const std::string& person_id) override {
@@ -405,9 +406,18 @@ class SqliteStore final : public Store {
   }
 
   std::optional<Rotation> rotation(const std::string& id) override {
-    auto found = rotations_where("id = :v", id);
-    if (found.empty()) return std::nullopt;
-    return std::move(found.front());
+    auto& p = hot();
+    p.key = id;
+    if (!p.rotation_by_id.execute(true)) return std::nullopt;
+    Rotation rot = rotation_of(p.row);
+    p.rotation_by_id.fetch();  // finish the statement
+    for (bool more = p.team_of.execute(true); more; more = p.team_of.fetch()) {
+      rot.team.push_back({opt_text(p.member, 0),
+                          parse_role(opt_text(p.member, 1)).value_or(Role::other),
+                          parse_date(opt_text(p.member, 2)).value_or(rot.start),
+                          parse_date(opt_text(p.member, 3)).value_or(rot.end)});
+    }
+    return rot;
   }
 
   std::vector<Rotation> rotations_of(const std::string& student_id) override {
@@ -627,9 +637,30 @@ class SqliteStore final : public Store {
   struct Prepared {
     Event event;
     std::string type, occurred, received, source, entity, key, hash;
-    soci::statement append_event, row_hash, set_row_hash;
+    soci::row row, member;
+    soci::statement append_event, row_hash, set_row_hash, put_member, rotation_by_id, team_of;
     explicit Prepared(soci::session& sql)
-        : append_event(sql), row_hash(sql), set_row_hash(sql) {
+        : append_event(sql),
+          row_hash(sql),
+          set_row_hash(sql),
+          put_member(sql),
+          rotation_by_id(sql),
+          team_of(sql) {
+      // The mirror's hottest paths (one rotation and its team; a team member).
+      put_member = (sql.prepare << "INSERT INTO team_members (rotation_id, person_id, role,"
+                                   " start_date, end_date) VALUES (:r, :p, :ro, :s, :e)"
+                                   " ON CONFLICT (rotation_id, person_id) DO UPDATE SET"
+                                   " role = excluded.role, start_date = excluded.start_date,"
+                                   " end_date = excluded.end_date",
+                    soci::use(key), soci::use(source), soci::use(type), soci::use(occurred),
+                    soci::use(received));
+      rotation_by_id = (sql.prepare << "SELECT id, student_id, site, specialty, subspecialty,"
+                                       " kind, start_date, end_date, status FROM rotations"
+                                       " WHERE id = :v",
+                        soci::use(key), soci::into(row));
+      team_of = (sql.prepare << "SELECT person_id, role, start_date, end_date FROM team_members"
+                                " WHERE rotation_id = :r ORDER BY person_id",
+                 soci::use(key), soci::into(member));
       append_event = (sql.prepare << "INSERT INTO inbox (source, event_id, type, subject,"
                                      " occurred_at, received_at, payload) VALUES (:s, :i, :t,"
                                      " :sub, :o, :r, :p) ON CONFLICT (source, event_id) DO NOTHING",
