@@ -37,6 +37,11 @@ INSERT INTO block_schedule SELECT 'B' || i, 'L' || (1 + i % ($rotations / 12)), 
 INSERT INTO block_team SELECT 'B' || i, 'E' || (1 + (i * 8 + j) % 12000), (ARRAY['ATT','RES','RN','PHARM','SW'])[1 + j % 5],
   NULL, NULL, to_char(timestamp '2024-06-01' + i * interval '1 second', 'YYYY-MM-DD HH24:MI:SS')
   FROM generate_series(1, $rotations) i, generate_series(0, 7) j;
+-- A platform indexes its change-time columns; paging in (cursor, key) order relies on it.
+CREATE INDEX ON block_schedule (last_modified, block_id);
+CREATE INDEX ON block_team (last_modified, block_id, staff_no);
+CREATE INDEX ON staff_directory (last_modified, staff_no);
+CREATE INDEX ON learners (last_modified, learner_id);
 ANALYZE;
 SQL
     conn="host=127.0.0.1 port=$pg_port dbname=$db user=postgres"
