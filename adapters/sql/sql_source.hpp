@@ -9,9 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <functional>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "adapters/common/ingest.hpp"

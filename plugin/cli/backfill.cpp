@@ -22,13 +22,10 @@ int backfill(const Args& args) {
     std::fputs("usage: rapport backfill -c FILE --source NAME [--since DATE]\n", stderr);
     return 2;
   }
-  Registry registry;
-  register_builtins(registry);
   try {
-    auto config = config::load_config_file(args.get("-c"), registry);
-    auto log = config->section("log");
-    log::configure(log.str("level"), log.str("file"));
-    auto engine = Engine::build(*config, registry);
+    auto loaded = load_running(args.get("-c"));
+    const auto& config = loaded->config;
+    auto engine = Engine::build(*config, loaded->registry);
     Source* source = engine->source(args.get("--source"));
     if (!source) {
       std::fprintf(stderr, "rapport backfill: no source named \"%s\" in %s\n",

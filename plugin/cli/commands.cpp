@@ -33,6 +33,15 @@ std::string Args::get(const std::string& key, const std::string& fallback) const
 
 bool stop_requested() { return stop_flag; }
 
+std::unique_ptr<Loaded> load_running(const std::string& file) {
+  auto loaded = std::make_unique<Loaded>();
+  register_builtins(loaded->registry);
+  loaded->config = config::load_config_file(file, loaded->registry);
+  auto log = loaded->config->section("log");
+  log::configure(log.str("level"), log.str("file"));
+  return loaded;
+}
+
 void install_stop_signals() {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
@@ -57,13 +66,10 @@ int run(const Args& args) {
         stderr);
     return 2;
   }
-  Registry registry;
-  register_builtins(registry);
   try {
-    auto config = config::load_config_file(args.get("-c"), registry);
-    auto log = config->section("log");
-    log::configure(log.str("level"), log.str("file"));
-    auto engine = Engine::build(*config, registry);
+    auto loaded = load_running(args.get("-c"));
+    const auto& config = loaded->config;
+    auto engine = Engine::build(*config, loaded->registry);
     install_stop_signals();
     log::info("cli", "simulated run starting",
               {{"from", format_time(*from)}, {"to", format_time(*to)}});

@@ -19,6 +19,14 @@ struct Args {
   std::string get(const std::string& key, const std::string& fallback = "") const;
 };
 
+// The built-in registry and a config file loaded with it, its log settings applied: what
+// every command that runs the engine starts from. Throws ConfigError.
+struct Loaded {
+  Registry registry;
+  std::shared_ptr<const config::Config> config;
+};
+std::unique_ptr<Loaded> load_running(const std::string& file);
+
 int validate(const Args& args);
 int print_config(const Args& args);
 int serve(const Args& args);

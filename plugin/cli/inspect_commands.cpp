@@ -195,20 +195,19 @@ int simulate(const Args& args) {
     std::string path = config->section("store").str("path");
     if (std::filesystem::exists(path)) open_store(*config)->copy_to(copy);
     auto engine = Engine::build(*config, registry, {copy, false});
-    auto last_seq = engine->store().actions_after(0, std::size_t(-1)).size();
+    auto before = engine->store().last_action_seq();
     run_simulated(*engine, *from, *to, std::chrono::duration_cast<std::chrono::seconds>(*step), 0);
-    auto produced = engine->store().actions_after(std::int64_t(0), std::size_t(-1));
+    auto produced = engine->store().actions_after(before, std::size_t(-1));
     std::map<std::string, int> by_type;
     std::printf("Actions that would have been produced from %s to %s (nothing delivered):\n",
                 args.get("--from").c_str(), args.get("--to").c_str());
-    for (std::size_t i = last_seq; i < produced.size(); ++i) {
-      const auto& a = produced[i].action;
+    for (const auto& [seq, a] : produced) {
       ++by_type[std::string(to_string(a.type))];
       std::printf("  %s  %-17s %-8s -> %-8s [%s] %s\n", format_time(a.due).substr(0, 10).c_str(),
                   std::string(to_string(a.type)).c_str(), a.student_id.c_str(),
                   a.contact_id.c_str(), a.hook.c_str(), a.reason.c_str());
     }
-    std::printf("\n%zu actions:", produced.size() - last_seq);
+    std::printf("\n%zu actions:", produced.size());
     for (const auto& [type, n] : by_type) std::printf(" %s %d,", type.c_str(), n);
     std::printf("\n");
     engine.reset();

@@ -26,13 +26,10 @@ int serve(const Args& args) {
     std::fputs("usage: rapport serve -c FILE\n", stderr);
     return 2;
   }
-  Registry registry;
-  register_builtins(registry);
   try {
-    auto config = config::load_config_file(args.get("-c"), registry);
-    auto log = config->section("log");
-    log::configure(log.str("level"), log.str("file"));
-    auto engine = Engine::build(*config, registry);
+    auto loaded = load_running(args.get("-c"));
+    const auto& config = loaded->config;
+    auto engine = Engine::build(*config, loaded->registry);
     auto tick = config->section("engine").duration("tick");
 
     asio::io_context io;

@@ -160,6 +160,13 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  std::int64_t last_action_seq() override {
+    long long seq = 0;
+    soci::indicator ind;
+    sql_ << "SELECT MAX(seq) FROM outbox", soci::into(seq, ind);
+    return ind == soci::i_ok ? seq : 0;
+  }
+
   std::int64_t last_event_seq() override {
     long long seq = 0;
     soci::indicator ind;

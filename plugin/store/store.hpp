@@ -74,6 +74,7 @@ class Store {
   virtual bool add_action(const Action& action) = 0;
   virtual std::vector<OutboxAction> actions_after(std::int64_t seq, std::size_t limit) = 0;
   virtual std::vector<Action> actions_of(const std::string& student_id) = 0;
+  virtual std::int64_t last_action_seq() = 0;
 
   // Timers.
   virtual void put_timer(const Timer& timer) = 0;
