@@ -1,11 +1,14 @@
 // rapport serve: the engine on the real clock, on an Asio event loop, until SIGTERM/SIGINT.
 // A signal is handled between steps, so the transaction in flight finishes first.
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <atomic>
 #include <cstdio>
 
+#include "adapters/webhook/listener.hpp"
 #include "cli/commands.hpp"
 #include "log/log.hpp"
 #include "store/soci_util.hpp"
@@ -31,8 +34,32 @@ int serve(const Args& args) {
     const auto& config = loaded->config;
     auto engine = Engine::build(*config, loaded->registry);
     auto tick = config->section("engine").duration("tick");
+    auto telemetry = std::make_shared<Telemetry>();
+    engine->set_telemetry(telemetry);
 
     asio::io_context io;
+    // Events pushed by webhook are dispatched at once rather than at the next tick.
+    std::atomic<bool> step_soon{false};
+    std::function<void()> step_now;
+    std::unique_ptr<webhook::Listener> listener;
+    auto root = config->section();
+    if (root.section("listener").boolean("enabled")) {
+      std::vector<webhook::InboundSource> inbound;
+      for (const auto& [name, section] : root.sections("sources")) {
+        if (section.str("type") == "webhook")
+          inbound.push_back(webhook::inbound_source(name, section));
+      }
+      auto store_section = root.section("store");
+      SqliteOptions store_options{store_section.str("path"),
+                                  store_section.str("synchronous") == "full",
+                                  int(store_section.duration("busy_timeout").count())};
+      listener = std::make_unique<webhook::Listener>(
+          webhook::listener_options(root.section("listener")), std::move(inbound),
+          [store_options] { return open_sqlite_store(store_options); }, telemetry);
+      listener->on_commit([&](std::size_t) {
+        if (!step_soon.exchange(true)) asio::post(io, [&] { step_now(); });
+      });
+    }
     asio::steady_timer timer(io);
     asio::signal_set signals(io, SIGINT, SIGTERM);
     bool stopping = false;
@@ -41,22 +68,30 @@ int serve(const Args& args) {
       log::info("serve", "stopping", {{"signal", signal}});
       stopping = true;
       timer.cancel();
+      if (listener) listener->stop();
     });
+    auto step = [&] {
+      step_soon = false;
+      try {
+        engine->step(wall_clock());
+      } catch (const std::exception& e) {
+        log::error("serve", "step failed; retrying at the next tick",
+                   {{"error", soci_util::message_of(e)}});
+      }
+    };
+    step_now = [&] {
+      if (!stopping) step();
+    };
     std::function<void()> schedule = [&] {
       timer.expires_after(tick);
       timer.async_wait([&](const boost::system::error_code& ec) {
         if (ec || stopping) return;
-        try {
-          engine->step(wall_clock());
-        } catch (const std::exception& e) {
-          log::error("serve", "step failed; retrying at the next tick",
-                     {{"error", soci_util::message_of(e)}});
-        }
+        step();
         schedule();
       });
     };
     log::info("serve", "started", {{"config", config->file}});
-    engine->step(wall_clock());
+    step();
     schedule();
     io.run();
     log::info("serve", "stopped cleanly");

@@ -2,6 +2,7 @@
 #include "adapters/csv/csv_source.hpp"
 #include "adapters/jsonl/jsonl_sink.hpp"
 #include "adapters/sql/sql_source.hpp"
+#include "adapters/webhook/inbound.hpp"
 #include "engine/registry.hpp"
 #include "hooks/follow_up/follow_up.hpp"
 #include "hooks/interprofessional/interprofessional.hpp"
@@ -19,6 +20,7 @@ namespace rapport {
 void register_builtins(Registry& registry) {
   registry.add(adapters::sql_source_kind());
   registry.add(adapters::csv_source_kind());
+  registry.add(webhook::webhook_source_kind());
   registry.add(hooks::introductions_kind());
   registry.add(hooks::thank_you_kind());
   registry.add(hooks::peer_connect_kind());

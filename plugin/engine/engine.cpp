@@ -105,7 +105,33 @@ StepStats Engine::step(TimePoint now) {
     if (fired == 0 && d.events == 0) break;
   }
   stats.delivered = deliver();
+  if (telemetry_) publish();
   return stats;
+}
+
+void Engine::publish() {
+  try {
+    auto last_event = store_->last_event_seq();
+    auto last_action = store_->last_action_seq();
+    std::int64_t slowest = last_event;
+    for (const auto& [consumer, seq] : store_->all_progress()) {
+      if (!consumer.starts_with("sink:")) slowest = std::min(slowest, seq);
+    }
+    telemetry_->set("rapport_inbox_depth", "", double(last_event - slowest));
+    for (const auto& sink : sinks_) {
+      auto behind = last_action - store_->progress("sink:" + sink->name());
+      auto counts = store_->delivery_counts(sink->name());
+      auto pending = counts.find("pending");
+      if (pending != counts.end()) behind += pending->second;
+      telemetry_->set("rapport_outbox_depth", "sink=\"" + sink->name() + "\"", double(behind));
+    }
+    for (const auto& state : store_->source_states()) {
+      telemetry_->set_component("source:" + state.source, state.up, state.up ? "" : state.message);
+    }
+    telemetry_->set_component("engine", true);
+  } catch (const std::exception&) {
+    telemetry_->set_component("engine", false, "cannot read the store");
+  }
 }
 
 Source* Engine::source(const std::string& name) const {

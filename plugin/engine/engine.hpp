@@ -15,6 +15,7 @@
 #include "engine/registry.hpp"
 #include "engine/sink.hpp"
 #include "engine/source.hpp"
+#include "engine/telemetry.hpp"
 #include "store/store.hpp"
 
 namespace rapport {
@@ -53,9 +54,12 @@ class Engine {
   const config::Section* letters() const { return letters_ ? &*letters_ : nullptr; }
   const std::vector<std::unique_ptr<Sink>>& sinks() const { return sinks_; }
   Source* source(const std::string& name) const;
+  // Each step then publishes queue depths and the sources' health here.
+  void set_telemetry(std::shared_ptr<Telemetry> telemetry) { telemetry_ = std::move(telemetry); }
 
  private:
   std::size_t deliver();
+  void publish();
 
   std::unique_ptr<Store> store_;
   std::vector<std::unique_ptr<Source>> sources_;
@@ -66,6 +70,7 @@ class Engine {
   std::map<std::string, bool> sink_failing_;
   std::optional<config::Section> letters_;
   Dispatcher dispatcher_;
+  std::shared_ptr<Telemetry> telemetry_;
 };
 
 // The action as a CloudEvent, with the contact's name, role and email read from the

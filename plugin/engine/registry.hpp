@@ -32,6 +32,7 @@ struct SourceKind {
   std::function<void(const std::string& name, const config::Section&,
                      std::vector<config::Diagnostic>& out)>
       check;
+  bool check_connects = true;  // false: `check` reads only the file (runs with --no-connect)
 };
 
 struct SinkKind {

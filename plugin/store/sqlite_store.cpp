@@ -69,6 +69,29 @@ const std::vector<std::vector<const char*>> kMigrations = {
     {
         "ALTER TABLE source_rows ADD COLUMN seen INTEGER NOT NULL DEFAULT 0",
     },
+    // 6: webhooks: message ids received, per-action deliveries and their attempts, the
+    // disclosure log, sinks disabled by their receiver
+    {
+        "CREATE TABLE inbound_messages (source TEXT NOT NULL, message_id TEXT NOT NULL,"
+        " received_at TEXT NOT NULL, PRIMARY KEY (source, message_id)) WITHOUT ROWID",
+        "CREATE INDEX inbound_messages_by_time ON inbound_messages(received_at)",
+        "CREATE TABLE deliveries (id INTEGER PRIMARY KEY AUTOINCREMENT, sink TEXT NOT NULL,"
+        " action_seq INTEGER NOT NULL, action_id TEXT NOT NULL, state TEXT NOT NULL,"
+        " attempts INTEGER NOT NULL DEFAULT 0, next_at TEXT NOT NULL,"
+        " last_status INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',"
+        " UNIQUE (sink, action_id))",
+        "CREATE INDEX deliveries_due ON deliveries(sink, state, next_at)",
+        "CREATE TABLE delivery_attempts (delivery INTEGER NOT NULL REFERENCES deliveries(id),"
+        " attempt INTEGER NOT NULL, at TEXT NOT NULL, duration_ms INTEGER NOT NULL,"
+        " status INTEGER NOT NULL, result TEXT NOT NULL, snippet TEXT NOT NULL)",
+        "CREATE INDEX delivery_attempts_by_delivery ON delivery_attempts(delivery)",
+        "CREATE TABLE disclosures (id INTEGER PRIMARY KEY AUTOINCREMENT, action_id TEXT NOT NULL,"
+        " student_id TEXT NOT NULL, contact_id TEXT NOT NULL, fields TEXT NOT NULL,"
+        " sink TEXT NOT NULL, endpoint TEXT NOT NULL, basis TEXT NOT NULL, at TEXT NOT NULL)",
+        "CREATE INDEX disclosures_by_student ON disclosures(student_id)",
+        "CREATE TABLE sink_state (sink TEXT PRIMARY KEY, disabled INTEGER NOT NULL,"
+        " message TEXT NOT NULL, since TEXT NOT NULL)",
+    },
 };
 
 std::string opt_text(const soci::row& r, std::size_t i) { return text(r, i).value_or(""); }
@@ -549,6 +572,179 @@ class SqliteStore final : public Store {
     sql_ << "VACUUM INTO :p", soci::use(path);
   }
 
+  bool remember_message(const std::string& source, const std::string& id,
+                        TimePoint received) override {
+    auto& p = hot();
+    p.source = source;
+    p.key = id;
+    p.received = format_time(received);
+    p.remember.execute(true);
+    return changes() > 0;
+  }
+
+  std::size_t forget_messages_before(TimePoint before) override {
+    std::string at = format_time(before);
+    sql_ << "DELETE FROM inbound_messages WHERE received_at < :a", soci::use(at);
+    return std::size_t(changes());
+  }
+
+  std::optional<Action> action_with_id(const std::string& id) override {
+    std::string body;
+    sql_ << "SELECT body FROM outbox WHERE action_id = :i", soci::use(id), soci::into(body);
+    if (!sql_.got_data()) return std::nullopt;
+    return action_from_json(body);
+  }
+
+  void enqueue_delivery(const std::string& sink, std::int64_t action_seq,
+                        const std::string& action_id, TimePoint next_at) override {
+    long long seq = action_seq;
+    std::string at = format_time(next_at);
+    sql_ << "INSERT INTO deliveries (sink, action_seq, action_id, state, next_at)"
+            " VALUES (:s, :q, :a, 'pending', :n) ON CONFLICT (sink, action_id) DO NOTHING",
+        soci::use(sink), soci::use(seq), soci::use(action_id), soci::use(at);
+  }
+
+  static DeliveryRecord delivery_from(const soci::row& r) {
+    DeliveryRecord d;
+    d.id = integer(r, 0).value_or(0);
+    d.sink = opt_text(r, 1);
+    d.action_seq = integer(r, 2).value_or(0);
+    d.action_id = opt_text(r, 3);
+    d.state = opt_text(r, 4);
+    d.attempts = int(integer(r, 5).value_or(0));
+    d.next_at = parse_time(opt_text(r, 6)).value_or(TimePoint{});
+    d.last_status = int(integer(r, 7).value_or(0));
+    d.last_error = opt_text(r, 8);
+    return d;
+  }
+  static constexpr const char* kDeliveryColumns =
+      "SELECT id, sink, action_seq, action_id, state, attempts, next_at, last_status,"
+      " last_error FROM deliveries ";
+
+  std::vector<DeliveryRecord> due_deliveries(const std::string& sink, TimePoint now,
+                                       std::size_t limit) override {
+    std::string until = format_time(now);
+    long long n = static_cast<long long>(limit);
+    soci::rowset<soci::row> rows =
+        (sql_.prepare << std::string(kDeliveryColumns) +
+                             "WHERE sink = :s AND state = 'pending' AND next_at <= :u"
+                             " ORDER BY next_at, id LIMIT :n",
+         soci::use(sink), soci::use(until), soci::use(n));
+    std::vector<DeliveryRecord> out;
+    for (const auto& r : rows) out.push_back(delivery_from(r));
+    return out;
+  }
+
+  void update_delivery(const DeliveryRecord& d) override {
+    long long id = d.id;
+    std::string at = format_time(d.next_at);
+    sql_ << "UPDATE deliveries SET state = :s, attempts = :a, next_at = :n, last_status = :l,"
+            " last_error = :e WHERE id = :i",
+        soci::use(d.state), soci::use(d.attempts), soci::use(at), soci::use(d.last_status),
+        soci::use(d.last_error), soci::use(id);
+  }
+
+  void add_attempt(const DeliveryAttempt& a) override {
+    long long delivery = a.delivery, duration = a.duration_ms;
+    std::string at = format_time(a.at);
+    sql_ << "INSERT INTO delivery_attempts (delivery, attempt, at, duration_ms, status, result,"
+            " snippet) VALUES (:d, :n, :a, :ms, :s, :r, :sn)",
+        soci::use(delivery), soci::use(a.attempt), soci::use(at), soci::use(duration),
+        soci::use(a.status), soci::use(a.result), soci::use(a.snippet);
+  }
+
+  std::vector<DeliveryRecord> deliveries(const std::string& sink, bool failed,
+                                   std::size_t limit) override {
+    long long n = static_cast<long long>(limit);
+    std::string query = std::string(kDeliveryColumns) + "WHERE (:s = '' OR sink = :s2)";
+    if (failed) query += " AND (state = 'dead' OR (state = 'pending' AND attempts > 0))";
+    query += " ORDER BY id DESC LIMIT :n";
+    soci::rowset<soci::row> rows =
+        (sql_.prepare << query, soci::use(sink), soci::use(sink), soci::use(n));
+    std::vector<DeliveryRecord> out;
+    for (const auto& r : rows) out.push_back(delivery_from(r));
+    return out;
+  }
+
+  std::vector<DeliveryAttempt> attempts_of(std::int64_t delivery) override {
+    long long id = delivery;
+    soci::rowset<soci::row> rows =
+        (sql_.prepare << "SELECT attempt, at, duration_ms, status, result, snippet"
+                         " FROM delivery_attempts WHERE delivery = :d ORDER BY rowid",
+         soci::use(id));
+    std::vector<DeliveryAttempt> out;
+    for (const auto& r : rows) {
+      out.push_back({delivery, int(integer(r, 0).value_or(0)),
+                     parse_time(opt_text(r, 1)).value_or(TimePoint{}), integer(r, 2).value_or(0),
+                     int(integer(r, 3).value_or(0)), opt_text(r, 4), opt_text(r, 5)});
+    }
+    return out;
+  }
+
+  std::size_t replay_deliveries(const std::string& sink, const std::string& action_id,
+                                std::optional<TimePoint> since, TimePoint now) override {
+    std::string at = format_time(now);
+    std::string from = since ? format_time(*since) : std::string();
+    sql_ << "UPDATE deliveries SET state = 'pending', attempts = 0, next_at = :n"
+            " WHERE (:s = '' OR sink = :s2) AND ((:a <> '' AND action_id = :a2) OR"
+            " (:f <> '' AND action_seq IN (SELECT seq FROM outbox o WHERE"
+            " json_extract(o.body, '$.time') >= :f2)))",
+        soci::use(at), soci::use(sink), soci::use(sink), soci::use(action_id),
+        soci::use(action_id), soci::use(from), soci::use(from);
+    return std::size_t(changes());
+  }
+
+  std::map<std::string, std::int64_t> delivery_counts(const std::string& sink) override {
+    std::map<std::string, std::int64_t> out;
+    soci::rowset<soci::row> rows =
+        (sql_.prepare << "SELECT state, COUNT(*) FROM deliveries WHERE sink = :s GROUP BY state",
+         soci::use(sink));
+    for (const auto& r : rows) out[opt_text(r, 0)] = integer(r, 1).value_or(0);
+    return out;
+  }
+
+  void set_sink_disabled(const std::string& sink, bool disabled, const std::string& message,
+                         TimePoint since) override {
+    int d = disabled ? 1 : 0;
+    std::string at = format_time(since);
+    sql_ << "INSERT INTO sink_state (sink, disabled, message, since) VALUES (:s, :d, :m, :a)"
+            " ON CONFLICT (sink) DO UPDATE SET disabled = excluded.disabled,"
+            " message = excluded.message, since = excluded.since",
+        soci::use(sink), soci::use(d), soci::use(message), soci::use(at);
+  }
+
+  std::optional<std::string> sink_disabled(const std::string& sink) override {
+    int disabled = 0;
+    std::string message;
+    sql_ << "SELECT disabled, message FROM sink_state WHERE sink = :s", soci::use(sink),
+        soci::into(disabled), soci::into(message);
+    if (!sql_.got_data() || !disabled) return std::nullopt;
+    return message;
+  }
+
+  void add_disclosure(const Disclosure& d) override {
+    std::string at = format_time(d.at);
+    sql_ << "INSERT INTO disclosures (action_id, student_id, contact_id, fields, sink, endpoint,"
+            " basis, at) VALUES (:a, :s, :c, :f, :k, :e, :b, :t)",
+        soci::use(d.action_id), soci::use(d.student_id), soci::use(d.contact_id),
+        soci::use(d.fields), soci::use(d.sink), soci::use(d.endpoint), soci::use(d.basis),
+        soci::use(at);
+  }
+
+  std::vector<Disclosure> disclosures_of(const std::string& student_id) override {
+    soci::rowset<soci::row> rows =
+        (sql_.prepare << "SELECT action_id, student_id, contact_id, fields, sink, endpoint,"
+                         " basis, at FROM disclosures WHERE student_id = :s ORDER BY id",
+         soci::use(student_id));
+    std::vector<Disclosure> out;
+    for (const auto& r : rows) {
+      out.push_back({opt_text(r, 0), opt_text(r, 1), opt_text(r, 2), opt_text(r, 3),
+                     opt_text(r, 4), opt_text(r, 5), opt_text(r, 6),
+                     parse_time(opt_text(r, 7)).value_or(TimePoint{})});
+    }
+    return out;
+  }
+
   int schema_version() override {
     int version = 0;
     sql_ << "SELECT version FROM schema_version", soci::into(version);
@@ -645,14 +841,16 @@ class SqliteStore final : public Store {
     Event event;
     std::string type, occurred, received, source, entity, key, hash;
     soci::row row, member;
-    soci::statement append_event, row_hash, set_row_hash, put_member, rotation_by_id, team_of;
+    soci::statement append_event, row_hash, set_row_hash, put_member, rotation_by_id, team_of,
+        remember;
     explicit Prepared(soci::session& sql)
         : append_event(sql),
           row_hash(sql),
           set_row_hash(sql),
           put_member(sql),
           rotation_by_id(sql),
-          team_of(sql) {
+          team_of(sql),
+          remember(sql) {
       // The mirror's hottest paths (one rotation and its team; a team member).
       put_member = (sql.prepare << "INSERT INTO team_members (rotation_id, person_id, role,"
                                    " start_date, end_date) VALUES (:r, :p, :ro, :s, :e)"
@@ -674,6 +872,9 @@ class SqliteStore final : public Store {
                       soci::use(event.source), soci::use(event.id), soci::use(type),
                       soci::use(event.subject), soci::use(occurred), soci::use(received),
                       soci::use(event.payload));
+      remember = (sql.prepare << "INSERT INTO inbound_messages (source, message_id, received_at)"
+                                 " VALUES (:s, :i, :r) ON CONFLICT DO NOTHING",
+                  soci::use(source), soci::use(key), soci::use(received));
       row_hash = (sql.prepare << "SELECT hash FROM source_rows WHERE source = :s AND entity = :e"
                                  " AND row_key = :k",
                   soci::use(source), soci::use(entity), soci::use(key), soci::into(hash));

@@ -43,6 +43,36 @@ struct ReportSummary {
   std::string last_message, last_at;
 };
 
+// One action on its way to one sink that delivers action by action (the webhook sink).
+struct DeliveryRecord {
+  std::int64_t id = 0;
+  std::string sink, action_id;
+  std::int64_t action_seq = 0;
+  std::string state;  // pending, delivered, dead
+  int attempts = 0;
+  TimePoint next_at;
+  int last_status = 0;  // HTTP status of the last attempt, 0 when none came back
+  std::string last_error;
+};
+
+struct DeliveryAttempt {
+  std::int64_t delivery = 0;
+  int attempt = 0;
+  TimePoint at;
+  std::int64_t duration_ms = 0;
+  int status = 0;
+  std::string result;   // delivered, retry, dead, disabled
+  std::string snippet;  // the start of the response body, or the transport error
+};
+
+// What left for a sink about a student: the disclosure log (append-only).
+struct Disclosure {
+  std::string action_id, student_id, contact_id;
+  std::string fields;  // the data fields sent, comma-separated
+  std::string sink, endpoint, basis;
+  TimePoint at;
+};
+
 struct StoreCounts {
   std::int64_t people = 0, rotations = 0, evaluations = 0, events = 0, actions = 0, timers = 0;
   std::map<std::string, std::int64_t> events_by_type, actions_by_type;
@@ -133,6 +163,37 @@ class Store {
   };
   virtual std::vector<SourceState> source_states() = 0;
 
+  // Message ids received by webhook, remembered to answer repeats as duplicates.
+  // remember_message returns false when (source, id) is already there.
+  virtual bool remember_message(const std::string& source, const std::string& id,
+                                TimePoint received) = 0;
+  virtual std::size_t forget_messages_before(TimePoint before) = 0;
+
+  // Per-action deliveries (sinks that retry each action on its own schedule).
+  virtual std::optional<Action> action_with_id(const std::string& id) = 0;
+  virtual void enqueue_delivery(const std::string& sink, std::int64_t action_seq,
+                                const std::string& action_id, TimePoint next_at) = 0;
+  virtual std::vector<DeliveryRecord> due_deliveries(const std::string& sink, TimePoint now,
+                                               std::size_t limit) = 0;
+  virtual void update_delivery(const DeliveryRecord& delivery) = 0;  // state, attempts, next_at, last_*
+  virtual void add_attempt(const DeliveryAttempt& attempt) = 0;
+  // Newest first; `sink` empty for all; `failed`: dead ones and pending ones that failed.
+  virtual std::vector<DeliveryRecord> deliveries(const std::string& sink, bool failed,
+                                           std::size_t limit) = 0;
+  virtual std::vector<DeliveryAttempt> attempts_of(std::int64_t delivery) = 0;
+  // Sends again from the first attempt: one action (id non-empty) or every delivery
+  // whose action was made at or after `since`. Returns how many.
+  virtual std::size_t replay_deliveries(const std::string& sink, const std::string& action_id,
+                                        std::optional<TimePoint> since, TimePoint now) = 0;
+  virtual std::map<std::string, std::int64_t> delivery_counts(const std::string& sink) = 0;
+  // A sink the receiver told to stop (HTTP 410) stays disabled until enabled again.
+  virtual void set_sink_disabled(const std::string& sink, bool disabled,
+                                 const std::string& message, TimePoint since) = 0;
+  virtual std::optional<std::string> sink_disabled(const std::string& sink) = 0;
+
+  virtual void add_disclosure(const Disclosure& disclosure) = 0;
+  virtual std::vector<Disclosure> disclosures_of(const std::string& student_id) = 0;
+
   virtual StoreCounts counts() = 0;
   // A consistent copy of the whole store in a new file (for `rapport simulate`).
   virtual void copy_to(const std::string& path) = 0;
@@ -173,6 +234,6 @@ struct SqliteOptions {
 // newer than this build knows, or the file cannot be opened.
 std::unique_ptr<Store> open_sqlite_store(const SqliteOptions& options);
 
-inline constexpr int kStoreSchemaVersion = 5;
+inline constexpr int kStoreSchemaVersion = 6;
 
 }  // namespace rapport

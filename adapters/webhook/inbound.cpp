@@ -1,0 +1,383 @@
+#include "adapters/webhook/inbound.hpp"
+
+#include <boost/json.hpp>
+
+#include <stdexcept>
+
+#include "adapters/webhook/signature.hpp"
+#include "engine/mirror.hpp"
+#include "engine/source.hpp"
+#include "rapport/json.hpp"
+
+namespace rapport::webhook {
+namespace json = boost::json;
+
+namespace {
+
+const char* kNumeric[] = {"score", "scale.min", "scale.max"};
+const char* kBoolean[] = {"would_recommend", "anonymous", "opted_out"};
+
+bool in(const char* const (&list)[3], std::string_view field) {
+  for (const char* f : list) {
+    if (field == f) return true;
+  }
+  return false;
+}
+
+const json::value* at(const json::value& item, const std::string& pointer) {
+  if (pointer.empty()) return nullptr;
+  json::error_code ec;
+  const json::value* v = item.find_pointer(pointer, ec);
+  return ec ? nullptr : v;
+}
+
+std::string text_of(const json::value& v) {
+  if (v.is_string()) return std::string(v.as_string());
+  if (v.is_int64()) return std::to_string(v.as_int64());
+  if (v.is_uint64()) return std::to_string(v.as_uint64());
+  return json::serialize(v);
+}
+
+// Their value for one of our fields: value tables applied, ids made text, numbers and
+// booleans typed the way our schema wants them.
+json::value convert(const PayloadMapping& m, const std::string& field, const json::value& v,
+                    const std::string& where) {
+  auto table = m.values.find(field.substr(field.rfind('.') + 1));
+  if (table == m.values.end()) table = m.values.find(field);
+  if (table != m.values.end() && !v.is_null()) {
+    auto key = text_of(v);
+    auto hit = table->second.find(key);
+    if (hit == table->second.end()) {
+      throw BadBody("field '" + where + "': value \"" + key + "\" is not in the value table of '" +
+                    field + "'");
+    }
+    return json::value(hit->second);
+  }
+  if (in(kNumeric, field) || in(kBoolean, field) || v.is_null() || v.is_bool()) return v;
+  if (v.is_number()) return json::value(text_of(v));
+  return v;
+}
+
+json::value typed_constant(const std::string& field, const std::string& text) {
+  if (in(kNumeric, field)) {
+    try {
+      return json::value(std::stod(text));
+    } catch (const std::exception&) {
+      throw BadBody("constant '" + field + "': \"" + text + "\" is not a number");
+    }
+  }
+  if (in(kBoolean, field)) return json::value(text == "true");
+  return json::value(text);
+}
+
+void put(json::object& data, const std::string& field, json::value v) {
+  auto dot = field.find('.');
+  if (dot == std::string::npos) {
+    data[field] = std::move(v);
+    return;
+  }
+  auto& child = data[field.substr(0, dot)];
+  if (!child.is_object()) child = json::object{};
+  put(child.as_object(), field.substr(dot + 1), std::move(v));
+}
+
+Event mapped_event(const InboundSource& source, const json::value& item, const std::string& id,
+                   TimePoint time, const std::string& where) {
+  const PayloadMapping& m = *source.mapping;
+  Event e;
+  e.source = source.name;
+  const auto* type = at(item, m.type);
+  if (!type || !type->is_string()) {
+    throw BadBody("field '" + where + m.type + "': expected the event's type");
+  }
+  std::string theirs(type->as_string());
+  auto mapped = m.types.find(theirs);
+  auto ours = parse_event_type(mapped != m.types.end() ? mapped->second : theirs);
+  if (!ours) {
+    throw BadBody("field '" + where + m.type + "': event type \"" + theirs +
+                  "\" is neither in mapping.types nor one of ours");
+  }
+  e.type = *ours;
+  const auto* their_id = at(item, m.id);
+  e.id = their_id ? text_of(*their_id) : id;
+  if (e.id.empty()) {
+    throw BadBody("no event id: map `id` or send a webhook-id header");
+  }
+  e.occurred = time;
+  if (const auto* t = at(item, m.time)) {
+    auto parsed = t->is_string() ? parse_time(t->as_string()) : std::nullopt;
+    if (!parsed) throw BadBody("field '" + where + m.time + "': expected an RFC 3339 time");
+    e.occurred = *parsed;
+  }
+  json::object data;
+  std::string subject;
+  auto fields = m.fields;
+  if (auto special = m.fields_by_type.find(std::string(to_string(e.type)));
+      special != m.fields_by_type.end()) {
+    for (const auto& [field, pointer] : special->second) fields[field] = pointer;
+  }
+  for (const auto& [field, pointer] : fields) {
+    const auto* v = at(item, pointer);
+    if (!v) continue;  // optional in their payload; ours is checked below
+    if (field == "subject") {
+      subject = text_of(*v);
+      continue;
+    }
+    put(data, field, convert(m, field, *v, where + pointer));
+  }
+  for (const auto& [field, value] : m.constants) put(data, field, typed_constant(field, value));
+  if (const auto* team = at(item, m.team)) {
+    if (!team->is_array()) throw BadBody("field '" + where + m.team + "': expected an array");
+    json::array members;
+    std::size_t i = 0;
+    for (const auto& member : team->as_array()) {
+      json::object ours_member;
+      std::string at_member = where + m.team + "/" + std::to_string(i++);
+      for (const auto& [field, pointer] : m.team_fields) {
+        if (const auto* v = at(member, pointer)) {
+          ours_member[field] = convert(m, field, *v, at_member + pointer);
+        }
+      }
+      members.push_back(std::move(ours_member));
+    }
+    data["team"] = std::move(members);
+  }
+  if (subject.empty()) {
+    const char* key = e.type == EventType::person_updated ? "id" : "student";
+    if (const auto* s = data.if_contains(key); s && s->is_string()) subject = s->as_string();
+  }
+  e.subject = subject;
+  e.payload = json::serialize(data);
+  return e;
+}
+
+Event rapport_event(const InboundSource& source, const json::value& item) {
+  Event e = event_from_json(json::serialize(item));
+  e.source = source.name;  // the URL names the source; the body cannot speak for another
+  return e;
+}
+
+}  // namespace
+
+std::vector<Event> read_body(const InboundSource& source, std::string_view body,
+                             const std::string& message_id, TimePoint message_time) {
+  json::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec) throw BadBody("the body is not JSON: " + ec.message());
+  std::vector<const json::value*> items;
+  if (v.is_array()) {
+    for (const auto& item : v.as_array()) items.push_back(&item);
+    if (items.empty()) throw BadBody("the body is an empty array");
+  } else {
+    items.push_back(&v);
+  }
+  std::vector<Event> events;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    std::string where = v.is_array() ? "[" + std::to_string(i) + "]" : "";
+    try {
+      if (!items[i]->is_object()) throw BadBody("expected an object");
+      std::string id = message_id.empty() || items.size() == 1
+                           ? message_id
+                           : message_id + "#" + std::to_string(i);
+      Event e = source.mapping ? mapped_event(source, *items[i], id, message_time, where)
+                               : rapport_event(source, *items[i]);
+      check_payload(e);
+      events.push_back(std::move(e));
+    } catch (const BadBody& e) {
+      throw BadBody(where.empty() ? e.what() : "event " + where + ": " + e.what());
+    } catch (const std::exception& e) {
+      std::string message = e.what();
+      // Our readers name the field within the event or its data.
+      if (source.mapping) message = "mapped data: " + message;
+      throw BadBody(where.empty() ? message : "event " + where + ": " + message);
+    }
+  }
+  return events;
+}
+
+namespace {
+
+class PushedSource final : public Source {
+ public:
+  explicit PushedSource(std::string name) : name_(std::move(name)) {}
+  const std::string& name() const override { return name_; }
+  std::chrono::milliseconds poll_interval() const override { return std::chrono::hours(24); }
+  std::size_t poll(Store&, TimePoint) override { return 0; }
+
+ private:
+  std::string name_;
+};
+
+const config::Schema& mapping_schema() {
+  using config::Type;
+  static const config::Schema s{
+      "sources (type: webhook) mapping",
+      "Reads a platform's own payload: JSON pointers (RFC 6901) into each event of the body.",
+      {
+          {.name = "type",
+           .type = Type::string,
+           .description = "pointer to the platform's event name",
+           .default_value = ""},
+          {.name = "types",
+           .type = Type::string_map,
+           .description = "their event name -> ours (rotation.started, ...)",
+           .default_value = ""},
+          {.name = "id",
+           .type = Type::string,
+           .description = "pointer to the event's id (default: the webhook-id header)",
+           .default_value = ""},
+          {.name = "time",
+           .type = Type::string,
+           .description = "pointer to when it happened (default: the webhook-timestamp)",
+           .default_value = ""},
+          {.name = "fields",
+           .type = Type::string_map,
+           .description = "our data field (dots nest: scale.min; `subject` for the student "
+                          "when no student field says it) -> pointer",
+           .default_value = ""},
+          {.name = "fields_by_type",
+           .type = Type::value_maps,
+           .description = "our event type -> fields that differ for it (evaluation.submitted: "
+                          "{id: /evaluation/id})",
+           .default_value = ""},
+          {.name = "team",
+           .type = Type::string,
+           .description = "pointer to the team array of a rotation",
+           .default_value = ""},
+          {.name = "team_fields",
+           .type = Type::string_map,
+           .description = "person, role, start, end -> pointer within one team member",
+           .default_value = "",
+           .choices = {"person", "role", "start", "end"}},
+          {.name = "constants",
+           .type = Type::string_map,
+           .description = "our data field -> a fixed value (scale.min: 1)",
+           .default_value = ""},
+          {.name = "values",
+           .type = Type::value_maps,
+           .description = "our field -> {their value: ours} (role codes, kinds, statuses)",
+           .default_value = ""},
+      }};
+  return s;
+}
+
+}  // namespace
+
+InboundSource inbound_source(const std::string& name, const config::Section& s) {
+  InboundSource in;
+  in.name = name;
+  auto how = s.str("verify");
+  in.verification = how == "github"   ? Verification::github
+                    : how == "bearer" ? Verification::bearer
+                    : how == "none"   ? Verification::none
+                                      : Verification::standard_webhooks;
+  in.tolerance = std::chrono::duration_cast<std::chrono::seconds>(s.duration("tolerance"));
+  std::string where = "secret";
+  if (in.verification == Verification::none) {
+    if (!s.boolean("insecure")) {
+      throw std::invalid_argument("verify: none needs `insecure: true` as well");
+    }
+  } else if (s.str("secret").empty()) {
+    throw std::invalid_argument(where + ": required with verify: " + how);
+  } else if (in.verification == Verification::standard_webhooks) {
+    try {
+      in.keys = decode_secrets(s.str("secret"));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(where + ": " + e.what());
+    }
+  } else {
+    std::string list = s.str("secret");
+    std::size_t i = 0;
+    while (i < list.size()) {
+      auto j = list.find(' ', i);
+      if (j == std::string::npos) j = list.size();
+      if (j > i) in.keys.push_back(list.substr(i, j - i));
+      i = j + 1;
+    }
+  }
+  if (s.str("format") == "mapped") {
+    auto m = std::make_shared<PayloadMapping>();
+    auto ms = s.section("mapping");
+    m->type = ms.str("type");
+    m->id = ms.str("id");
+    m->time = ms.str("time");
+    m->team = ms.str("team");
+    m->types = ms.string_map("types");
+    m->fields = ms.string_map("fields");
+    m->fields_by_type = ms.value_maps("fields_by_type");
+    for (const auto& [type, unused] : m->fields_by_type) {
+      if (!parse_event_type(type)) {
+        throw std::invalid_argument("mapping.fields_by_type: \"" + type +
+                                    "\" is not one of our event types");
+      }
+    }
+    m->team_fields = ms.string_map("team_fields");
+    m->constants = ms.string_map("constants");
+    m->values = ms.value_maps("values");
+    if (m->type.empty() || m->fields.empty()) {
+      throw std::invalid_argument("mapping: format: mapped needs `type` and `fields`");
+    }
+    in.mapping = std::move(m);
+  }
+  return in;
+}
+
+SourceKind webhook_source_kind() {
+  using config::Type;
+  SourceKind kind;
+  kind.type = "webhook";
+  kind.schema = {
+      "sources (type: webhook)",
+      "Events pushed to the listener at POST /v1/sources/<name>/events.",
+      {
+          {.name = "type", .type = Type::string, .description = "`webhook`", .required = true},
+          {.name = "verify",
+           .type = Type::enumeration,
+           .description = "how requests prove they come from the platform: Standard Webhooks "
+                          "v1, GitHub's X-Hub-Signature-256, a bearer token, or none",
+           .default_value = "standard_webhooks",
+           .choices = {"standard_webhooks", "github", "bearer", "none"}},
+          {.name = "secret",
+           .type = Type::secret,
+           .description = "whsec_... (standard_webhooks), the shared secret (github) or the "
+                          "token (bearer); several separated by spaces while rotating",
+           .default_value = ""},
+          {.name = "tolerance",
+           .type = Type::duration,
+           .description = "how far webhook-timestamp may be from our clock",
+           .default_value = "5m",
+           .min = 1000,
+           .max = 86'400'000},
+          {.name = "insecure",
+           .type = Type::boolean,
+           .description = "must be true to accept unverified requests (verify: none)",
+           .default_value = "false"},
+          {.name = "format",
+           .type = Type::enumeration,
+           .description = "`rapport`: CloudEvents of rapport/v1; `mapped`: the platform's own "
+                          "payload, read through `mapping`",
+           .default_value = "rapport",
+           .choices = {"rapport", "mapped"}},
+          {.name = "mapping",
+           .type = Type::section,
+           .description = "for format: mapped",
+           .default_value = "",
+           .schema = &mapping_schema()},
+      }};
+  kind.create = [](const std::string& name, const config::Section& s) -> std::unique_ptr<Source> {
+    inbound_source(name, s);  // refuses a bad secret or mapping when the engine is built
+    return std::make_unique<PushedSource>(name);
+  };
+  kind.check = [](const std::string& name, const config::Section& s,
+                  std::vector<config::Diagnostic>& out) {
+    try {
+      inbound_source(name, s);
+    } catch (const std::invalid_argument& e) {
+      out.push_back({"", s.mark(), s.path(), e.what(), false});
+    }
+  };
+  kind.check_connects = false;
+  return kind;
+}
+
+}  // namespace rapport::webhook

@@ -1,0 +1,632 @@
+#include "adapters/webhook/listener.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/json.hpp>
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "adapters/webhook/signature.hpp"
+#include "log/log.hpp"
+#include "store/soci_util.hpp"
+
+namespace rapport::webhook {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+ListenerOptions listener_options(const config::Section& s) {
+  ListenerOptions o;
+  o.address = s.str("address");
+  o.port = static_cast<unsigned short>(s.integer("port"));
+  o.threads = int(s.integer("threads"));
+  o.tls_certificate = s.str("tls_certificate");
+  o.tls_key = s.str("tls_key");
+  o.body_limit = std::size_t(s.integer("body_limit"));
+  o.header_limit = std::size_t(s.integer("header_limit"));
+  o.read_timeout = s.duration("read_timeout");
+  o.idle_timeout = s.duration("idle_timeout");
+  o.max_connections = std::size_t(s.integer("max_connections"));
+  o.queue_limit = std::size_t(s.integer("queue_limit"));
+  o.retention = std::chrono::duration_cast<std::chrono::hours>(s.duration("retention"));
+  return o;
+}
+
+namespace {
+
+TimePoint wall_clock() {
+  return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+}
+
+enum class Outcome { accepted, duplicate, unavailable };
+
+struct Submission {
+  const InboundSource* source = nullptr;
+  std::string message_id;
+  std::vector<Event> events;
+  Clock::time_point started;
+  std::function<void(Outcome)> done;
+};
+
+// One thread that commits whatever arrived while it was committing the previous group.
+class Committer {
+ public:
+  Committer(std::function<std::unique_ptr<Store>()> open, std::shared_ptr<Telemetry> telemetry,
+            std::size_t limit, std::chrono::hours retention)
+      : open_(std::move(open)),
+        telemetry_(std::move(telemetry)),
+        limit_(limit),
+        retention_(retention) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Committer() { stop(); }
+
+  // False when the queue is full (the caller answers 429).
+  bool offer(Submission&& s) {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || (queued_ + s.events.size() > limit_ && !queue_.empty())) return false;
+    queued_ += s.events.size();
+    queue_.push_back(std::move(s));
+    wake_.notify_one();
+    return true;
+  }
+
+  void on_commit(std::function<void(std::size_t)> callback) {
+    std::lock_guard lock(mutex_);
+    on_commit_ = std::move(callback);
+  }
+
+  // Commits what is queued, then ends the thread.
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+      wake_.notify_one();
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void run() {
+    auto next_prune = Clock::now();
+    for (;;) {
+      std::vector<Submission> group;
+      std::function<void(std::size_t)> notify;
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        group.assign(std::make_move_iterator(queue_.begin()),
+                     std::make_move_iterator(queue_.end()));
+        queue_.clear();
+        queued_ = 0;
+        notify = on_commit_;
+      }
+      std::size_t added = commit(group);
+      if (added && notify) notify(added);
+      if (Clock::now() >= next_prune && store_) {
+        prune();
+        next_prune = Clock::now() + std::chrono::minutes(10);
+      }
+    }
+  }
+
+  std::size_t commit(std::vector<Submission>& group) {
+    std::vector<Outcome> outcomes;
+    std::size_t added = 0;
+    try {
+      if (!store_) store_ = open_();
+      auto now = wall_clock();
+      Transaction tx(*store_);
+      for (auto& s : group) {
+        if (!s.message_id.empty() && !store_->remember_message(s.source->name, s.message_id, now)) {
+          outcomes.push_back(Outcome::duplicate);
+          continue;
+        }
+        std::size_t fresh = 0;
+        for (const auto& e : s.events) fresh += store_->append_event(e, now) ? 1 : 0;
+        outcomes.push_back(fresh == 0 ? Outcome::duplicate : Outcome::accepted);
+        added += fresh;
+      }
+      tx.commit();
+      if (!healthy_) {
+        log::info("listener", "store reachable again");
+        telemetry_->set_component("store", true);
+        healthy_ = true;
+      }
+    } catch (const std::exception& e) {
+      if (healthy_) {
+        log::error("listener", "cannot commit to the store; answering 503 until it recovers",
+                   {{"error", soci_util::message_of(e)}});
+        telemetry_->set_component("store", false, "cannot commit events");
+        healthy_ = false;
+      }
+      store_.reset();  // opened again for the next group
+      outcomes.assign(group.size(), Outcome::unavailable);
+      added = 0;
+    }
+    auto finished = Clock::now();
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      if (outcomes[i] != Outcome::unavailable) {
+        telemetry_->observe_latency(
+            std::chrono::duration<double>(finished - group[i].started).count());
+      }
+      group[i].done(outcomes[i]);
+    }
+    if (!healthy_) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return added;
+  }
+
+  void prune() {
+    try {
+      Transaction tx(*store_);
+      auto forgotten = store_->forget_messages_before(wall_clock() - retention_);
+      tx.commit();
+      if (forgotten) log::debug("listener", "forgot old message ids", {{"count", forgotten}});
+    } catch (const std::exception& e) {
+      log::warn("listener", "cannot prune message ids", {{"error", soci_util::message_of(e)}});
+    }
+  }
+
+  std::function<std::unique_ptr<Store>()> open_;
+  std::shared_ptr<Telemetry> telemetry_;
+  std::size_t limit_;
+  std::chrono::hours retention_;
+  std::unique_ptr<Store> store_;
+  bool healthy_ = true;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Submission> queue_;
+  std::size_t queued_ = 0;
+  bool stopping_ = false;
+  std::function<void(std::size_t)> on_commit_;
+  std::thread thread_;
+};
+
+struct Reply {
+  http::status status = http::status::ok;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<http::field, std::string>> headers;
+};
+
+Reply error_reply(http::status status, std::string_view code, std::string_view message) {
+  boost::json::object error{{"code", code}, {"message", message}};
+  return {status,
+          boost::json::serialize(boost::json::object{{"error", std::move(error)}}),
+          "application/json",
+          {}};
+}
+
+std::string_view header(const http::request<http::string_body>& req, std::string_view name) {
+  auto it = req.find(name);
+  return it == req.end() ? std::string_view() : std::string_view(it->value());
+}
+
+bool json_content_type(std::string_view type) {
+  auto semicolon = type.find(';');
+  auto media = type.substr(0, semicolon);
+  while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
+  std::string lower;
+  for (char c : media) lower += char(std::tolower(static_cast<unsigned char>(c)));
+  return lower == "application/json" || lower == "application/cloudevents+json" ||
+         lower == "application/cloudevents-batch+json";
+}
+
+}  // namespace
+
+struct Listener::Impl {
+  ListenerOptions options;
+  std::map<std::string, InboundSource> sources;
+  std::shared_ptr<Telemetry> telemetry;
+  asio::io_context io;
+  std::optional<ssl::context> tls;
+  tcp::acceptor acceptor{io};
+  std::atomic<std::size_t> connections{0};
+  std::unique_ptr<Committer> committer;
+  std::vector<std::thread> threads;
+  std::atomic<bool> stopped{false};
+
+  void accept();
+  void count(std::string_view route, std::string_view source, http::status status) {
+    telemetry->count("rapport_http_requests_total",
+                     "route=\"" + std::string(route) + "\",source=\"" + std::string(source) +
+                         "\",status=\"" + std::to_string(unsigned(status)) + "\"");
+  }
+};
+
+namespace {
+
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  Session(Listener::Impl& owner, Stream stream, bool over_capacity)
+      : owner_(owner), stream_(std::move(stream)), over_capacity_(over_capacity) {
+    buffer_.reserve(16 << 10);
+    if (!over_capacity_) ++owner_.connections;
+  }
+  ~Session() {
+    if (!over_capacity_) --owner_.connections;
+  }
+
+  void start() {
+    lowest().expires_after(owner_.options.read_timeout);
+    if constexpr (kTls) {
+      stream_.async_handshake(ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) return self->close();
+                                self->begin();
+                              });
+    } else {
+      begin();
+    }
+  }
+
+ private:
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
+  void begin() {
+    if (over_capacity_) {
+      keep_alive_ = false;
+      return send(error_reply(http::status::service_unavailable, "too_many_connections",
+                              "the listener holds its maximum number of connections"),
+                  "-", "-");
+    }
+    read_header();
+  }
+
+  void read_header() {
+    parser_.emplace();
+    parser_->header_limit(std::uint32_t(owner_.options.header_limit));
+    parser_->body_limit(owner_.options.body_limit);
+    if (requests_ > 0) lowest().expires_after(owner_.options.idle_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                              self->on_header(ec);
+                            });
+  }
+
+  void on_header(beast::error_code ec) {
+    if (ec == http::error::header_limit) {
+      keep_alive_ = false;
+      return send(error_reply(http::status::request_header_fields_too_large, "headers_too_large",
+                              "the request's headers exceed " +
+                                  std::to_string(owner_.options.header_limit) + " bytes"),
+                  "-", "-");
+    }
+    // Beast refuses a declared Content-Length beyond the limit as soon as the header is read.
+    if (ec == http::error::body_limit) return too_large();
+    if (ec) return close();  // closed, timed out (slow or idle) or not HTTP
+    ++requests_;
+    if (requests_ > 1) lowest().expires_after(owner_.options.read_timeout);
+    const auto& req = parser_->get();
+    std::string_view target(req.target().data(), req.target().size());
+    target = target.substr(0, target.find('?'));
+    keep_alive_ = req.keep_alive();
+
+    auto operations = [&](std::string_view route, auto&& make) {
+      if (req.method() != http::verb::get && req.method() != http::verb::head) {
+        return method_not_allowed(route, "GET");
+      }
+      send(make(), route, "-");
+    };
+    if (target == "/healthz") {
+      return operations("healthz", [] { return Reply{http::status::ok, R"({"status":"ok"})"}; });
+    }
+    if (target == "/readyz") return operations("readyz", [&] { return readiness(); });
+    if (target == "/metrics") {
+      return operations("metrics", [&] {
+        return Reply{
+            http::status::ok, owner_.telemetry->prometheus(), "text/plain; version=0.0.4", {}};
+      });
+    }
+    constexpr std::string_view prefix = "/v1/sources/", suffix = "/events";
+    if (target.size() > prefix.size() + suffix.size() && target.starts_with(prefix) &&
+        target.ends_with(suffix)) {
+      auto name = target.substr(prefix.size(), target.size() - prefix.size() - suffix.size());
+      return on_events_header(std::string(name));
+    }
+    send(error_reply(http::status::not_found, "not_found", "no such path"), "unknown", "-");
+  }
+
+  void method_not_allowed(std::string_view route, const char* allow) {
+    auto reply = error_reply(http::status::method_not_allowed, "method_not_allowed",
+                             std::string("use ") + allow);
+    reply.headers.emplace_back(http::field::allow, allow);
+    send(std::move(reply), route, "-");
+  }
+
+  Reply readiness() {
+    auto failing = owner_.telemetry->failing();
+    if (failing.empty()) return {http::status::ok, R"({"status":"ready"})"};
+    boost::json::array list;
+    for (const auto& f : failing) {
+      list.push_back(boost::json::object{{"component", f.component}, {"message", f.message}});
+    }
+    return {http::status::service_unavailable,
+            boost::json::serialize(
+                boost::json::object{{"status", "unavailable"}, {"failing", std::move(list)}})};
+  }
+
+  void on_events_header(std::string name) {
+    const auto& req = parser_->get();
+    auto found = owner_.sources.find(name);
+    if (found == owner_.sources.end()) {
+      return send(error_reply(http::status::not_found, "unknown_source",
+                              "no webhook source of that name is configured"),
+                  "events", "unknown");
+    }
+    source_ = &found->second;
+    if (req.method() != http::verb::post) return method_not_allowed("events", "POST");
+    if (!json_content_type(header(req, "Content-Type"))) {
+      return send(error_reply(http::status::unsupported_media_type, "unsupported_media_type",
+                              "send Content-Type: application/json"),
+                  "events", source_->name);
+    }
+    auto length = parser_->content_length();
+    if (!length && !parser_->chunked()) {
+      return send(error_reply(http::status::length_required, "length_required",
+                              "send Content-Length (or chunked transfer encoding)"),
+                  "events", source_->name);
+    }
+    if (length && *length > owner_.options.body_limit) return too_large();
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                       self->on_body(ec);
+                     });
+  }
+
+  void too_large() {
+    keep_alive_ = false;
+    send(error_reply(http::status::payload_too_large, "body_too_large",
+                     "the body exceeds " + std::to_string(owner_.options.body_limit) + " bytes"),
+         "events", source_ ? source_->name : "-");
+  }
+
+  void on_body(beast::error_code ec) {
+    if (ec == http::error::body_limit) return too_large();
+    if (ec) return close();
+    const auto& req = parser_->get();
+    const auto& body = req.body();
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    Verdict verdict{true, ""};
+    switch (source_->verification) {
+      case Verification::standard_webhooks:
+        verdict = verify_standard(source_->keys, header(req, "webhook-id"),
+                                  header(req, "webhook-timestamp"),
+                                  header(req, "webhook-signature"), body, now, source_->tolerance);
+        break;
+      case Verification::github:
+        verdict = verify_github(source_->keys, header(req, "X-Hub-Signature-256"), body);
+        break;
+      case Verification::bearer:
+        verdict = verify_bearer(source_->keys, header(req, "Authorization"));
+        break;
+      case Verification::none:
+        break;
+    }
+    if (!verdict.ok) {
+      return send(error_reply(http::status::unauthorized, "unauthorized", verdict.reason), "events",
+                  source_->name);
+    }
+    std::string message_id(header(req, "webhook-id"));
+    if (message_id.empty()) message_id = std::string(header(req, "X-GitHub-Delivery"));
+    TimePoint message_time = wall_clock();
+    if (auto ts = header(req, "webhook-timestamp"); !ts.empty()) {
+      try {
+        message_time = TimePoint(std::chrono::seconds(std::stoll(std::string(ts))));
+      } catch (const std::exception&) {
+        // unverified sources may send anything; keep our clock
+      }
+    }
+    Submission submission;
+    try {
+      submission.events = read_body(*source_, body, message_id, message_time);
+    } catch (const BadBody& e) {
+      return send(error_reply(http::status::bad_request, "invalid_event", e.what()), "events",
+                  source_->name);
+    }
+    std::size_t count = submission.events.size();
+    submission.source = source_;
+    submission.message_id = std::move(message_id);
+    submission.started = Clock::now();
+    submission.done = [self = this->shared_from_this(), count](Outcome outcome) {
+      asio::post(self->stream_.get_executor(),
+                 [self, outcome, count] { self->committed(outcome, count); });
+    };
+    if (!owner_.committer->offer(std::move(submission))) {
+      auto reply = error_reply(http::status::too_many_requests, "overloaded",
+                               "too many events are waiting to be committed; retry shortly");
+      reply.headers.emplace_back(http::field::retry_after, "1");
+      return send(std::move(reply), "events", source_->name);
+    }
+  }
+
+  void committed(Outcome outcome, std::size_t count) {
+    switch (outcome) {
+      case Outcome::accepted:
+        owner_.telemetry->count("rapport_events_accepted_total", "source=\"" + source_->name + "\"",
+                                double(count));
+        return send({http::status::accepted,
+                     R"({"accepted":)" + std::to_string(count) + R"(,"duplicate":false})"},
+                    "events", source_->name);
+      case Outcome::duplicate:
+        return send({http::status::ok, R"({"duplicate":true})"}, "events", source_->name);
+      case Outcome::unavailable: {
+        auto reply = error_reply(http::status::service_unavailable, "store_unavailable",
+                                 "the store cannot commit right now; retry later");
+        reply.headers.emplace_back(http::field::retry_after, "5");
+        return send(std::move(reply), "events", source_->name);
+      }
+    }
+  }
+
+  void send(Reply reply, std::string_view route, std::string_view source) {
+    owner_.count(route, source, reply.status);
+    // A body left unread ends the connection after the answer.
+    bool keep = keep_alive_ && parser_ && parser_->is_done();
+    auto res = std::make_shared<http::response<http::string_body>>(reply.status, 11);
+    res->set(http::field::server, "rapport");
+    res->set(http::field::content_type, reply.content_type);
+    for (auto& [field, value] : reply.headers) res->set(field, value);
+    res->body() = std::move(reply.body);
+    res->keep_alive(keep);
+    res->prepare_payload();
+    lowest().expires_after(owner_.options.read_timeout);
+    http::async_write(stream_, *res,
+                      [self = this->shared_from_this(), res](beast::error_code ec, std::size_t) {
+                        if (ec) return self->close();
+                        if (!res->keep_alive()) return self->close();
+                        self->read_header();
+                      });
+  }
+
+  void close() {
+    beast::error_code ec;
+    if constexpr (kTls) {
+      lowest().expires_after(std::chrono::seconds(2));
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {
+        beast::error_code ignored;
+        self->lowest().socket().close(ignored);
+      });
+    } else {
+      // Lingering close: a client still sending a body we refused reads our answer before
+      // the connection goes (closing at once would reset it and lose the answer).
+      lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+      lowest().expires_after(std::chrono::seconds(2));
+      drain();
+    }
+  }
+
+  void drain() {
+    lowest().async_read_some(asio::buffer(scratch_),
+                             [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                               if (!ec) return self->drain();
+                               beast::error_code ignored;
+                               self->lowest().socket().close(ignored);
+                             });
+  }
+
+  Listener::Impl& owner_;
+  Stream stream_;
+  bool over_capacity_;
+  beast::flat_buffer buffer_;
+  std::array<char, 4096> scratch_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  const InboundSource* source_ = nullptr;
+  bool keep_alive_ = true;
+  std::size_t requests_ = 0;
+};
+
+}  // namespace
+
+void Listener::Impl::accept() {
+  acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (!stopped) accept();
+      return;
+    }
+    bool over = connections >= options.max_connections;
+    beast::tcp_stream stream(std::move(socket));
+    if (tls) {
+      std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+          *this, beast::ssl_stream<beast::tcp_stream>(std::move(stream), *tls), over)
+          ->start();
+    } else {
+      std::make_shared<Session<beast::tcp_stream>>(*this, std::move(stream), over)->start();
+    }
+    accept();
+  });
+}
+
+Listener::Listener(ListenerOptions options, std::vector<InboundSource> sources,
+                   std::function<std::unique_ptr<Store>()> open_store,
+                   std::shared_ptr<Telemetry> telemetry)
+    : impl_(std::make_unique<Impl>()) {
+  auto& impl = *impl_;
+  impl.options = std::move(options);
+  for (auto& s : sources) impl.sources.emplace(s.name, std::move(s));
+  impl.telemetry = std::move(telemetry);
+  impl.telemetry->set_component("store", true);
+  if (!impl.options.tls_certificate.empty() || !impl.options.tls_key.empty()) {
+    impl.tls.emplace(ssl::context::tls_server);
+    impl.tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                          ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                          ssl::context::no_tlsv1_1);
+    try {
+      impl.tls->use_certificate_chain_file(impl.options.tls_certificate);
+      impl.tls->use_private_key_file(impl.options.tls_key, ssl::context::pem);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("listener: cannot load tls_certificate or tls_key: " +
+                               std::string(e.what()));
+    }
+  }
+  impl.committer = std::make_unique<Committer>(std::move(open_store), impl.telemetry,
+                                               impl.options.queue_limit, impl.options.retention);
+  beast::error_code ec;
+  auto address = asio::ip::make_address(impl.options.address, ec);
+  if (ec) throw std::runtime_error("listener: \"" + impl.options.address + "\" is not an address");
+  tcp::endpoint endpoint(address, impl.options.port);
+  impl.acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) impl.acceptor.bind(endpoint, ec);
+  if (!ec) impl.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    impl.committer->stop();
+    throw std::runtime_error("listener: cannot listen on " + impl.options.address + ":" +
+                             std::to_string(impl.options.port) + ": " + ec.message());
+  }
+  impl.accept();
+  for (int i = 0; i < std::max(1, impl.options.threads); ++i) {
+    impl.threads.emplace_back([&impl] { impl.io.run(); });
+  }
+  log::info("listener", "listening",
+            {{"address", impl.options.address},
+             {"port", int(port())},
+             {"tls", impl.tls ? "on" : "off"},
+             {"sources", impl.sources.size()}});
+}
+
+Listener::~Listener() {
+  stop();
+}
+
+unsigned short Listener::port() const {
+  return impl_->acceptor.local_endpoint().port();
+}
+
+void Listener::on_commit(std::function<void(std::size_t)> callback) {
+  impl_->committer->on_commit(std::move(callback));
+}
+
+void Listener::stop() {
+  auto& impl = *impl_;
+  if (impl.stopped.exchange(true)) return;
+  asio::post(impl.io, [&impl] {
+    beast::error_code ec;
+    impl.acceptor.close(ec);
+  });
+  impl.committer->stop();  // what was offered is committed before the threads end
+  impl.io.stop();
+  for (auto& t : impl.threads) t.join();
+}
+
+}  // namespace rapport::webhook

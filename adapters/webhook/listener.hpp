@@ -1,0 +1,59 @@
+#pragma once
+// The inbound webhook listener: HTTP/1.1 (optionally TLS) on Boost.Beast, confined to
+// listener.cpp. Requests are verified and read into events on the listener's threads;
+// one committer thread writes them to the store in groups (everything that arrived while
+// the previous group was committing), and each request is answered 202 only once its
+// group is durable.
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "adapters/webhook/inbound.hpp"
+#include "config/schema.hpp"
+#include "engine/telemetry.hpp"
+#include "store/store.hpp"
+
+namespace rapport::webhook {
+
+struct ListenerOptions {
+  std::string address = "127.0.0.1";
+  unsigned short port = 8080;
+  int threads = 2;
+  std::string tls_certificate, tls_key;  // both set: HTTPS
+  std::size_t body_limit = 1 << 20;
+  std::size_t header_limit = 16 << 10;
+  std::chrono::milliseconds read_timeout{10'000};  // a whole request, headers and body
+  std::chrono::milliseconds idle_timeout{60'000};  // between requests on one connection
+  std::size_t max_connections = 1024;
+  std::size_t queue_limit = 8192;        // events waiting for their commit; beyond: 429
+  std::chrono::hours retention{24 * 7};  // how long message ids are remembered
+};
+
+ListenerOptions listener_options(const config::Section& listener);
+
+class Listener {
+ public:
+  // `open_store` is called on the committer thread (again after the store failed).
+  Listener(ListenerOptions options, std::vector<InboundSource> sources,
+           std::function<std::unique_ptr<Store>()> open_store,
+           std::shared_ptr<Telemetry> telemetry);
+  ~Listener();  // stops
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  unsigned short port() const;  // the bound port (when 0 was asked)
+  // Called after each group commit with how many events entered the inbox.
+  void on_commit(std::function<void(std::size_t)> callback);
+  void stop();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rapport::webhook

@@ -1,0 +1,157 @@
+#include "adapters/webhook/signature.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <cctype>
+#include <charconv>
+#include <stdexcept>
+
+namespace rapport::webhook {
+
+std::string base64_encode(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(bytes.data()), int(bytes.size()));
+  out.resize(std::size_t(n));
+  return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    bool padding = c == '=' && i + 2 >= text.size() && (i + 1 == text.size() || text[i + 1] == '=');
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || padding)) {
+      return std::nullopt;
+    }
+  }
+  std::string out(3 * text.size() / 4, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(text.data()), int(text.size()));
+  if (n < 0) return std::nullopt;
+  std::size_t pad = 0;
+  if (!text.empty() && text.back() == '=') ++pad;
+  if (text.size() > 1 && text[text.size() - 2] == '=') ++pad;
+  out.resize(std::size_t(n) - pad);
+  return out;
+}
+
+std::string hmac_sha256(std::string_view key, std::string_view message) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), key.data(), int(key.size()),
+       reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest, &length);
+  return std::string(reinterpret_cast<const char*>(digest), length);
+}
+
+std::string hex(std::string_view bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string decode_secret(std::string_view whsec) {
+  constexpr std::string_view prefix = "whsec_";
+  if (whsec.substr(0, prefix.size()) != prefix) {
+    throw std::invalid_argument("a Standard Webhooks secret starts with \"whsec_\"");
+  }
+  auto key = base64_decode(whsec.substr(prefix.size()));
+  if (!key || key->empty()) {
+    throw std::invalid_argument("the part after \"whsec_\" is not base64");
+  }
+  return *key;
+}
+
+namespace {
+
+std::vector<std::string_view> words(std::string_view text) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && text[i] == ' ') ++i;
+    std::size_t j = text.find(' ', i);
+    if (j == std::string_view::npos) j = text.size();
+    if (j > i) out.push_back(text.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> decode_secrets(std::string_view list) {
+  std::vector<std::string> keys;
+  for (auto word : words(list)) keys.push_back(decode_secret(word));
+  if (keys.empty()) throw std::invalid_argument("no secret given");
+  return keys;
+}
+
+std::string sign_v1(std::string_view key, std::string_view id, std::int64_t timestamp,
+                    std::string_view body) {
+  std::string message;
+  message.reserve(id.size() + body.size() + 24);
+  message.append(id).append(".").append(std::to_string(timestamp)).append(".").append(body);
+  return "v1," + base64_encode(hmac_sha256(key, message));
+}
+
+Verdict verify_standard(const std::vector<std::string>& keys, std::string_view id,
+                        std::string_view timestamp, std::string_view signature_header,
+                        std::string_view body, std::chrono::seconds now,
+                        std::chrono::seconds tolerance) {
+  if (id.empty() || timestamp.empty() || signature_header.empty()) {
+    return {false, "missing webhook-id, webhook-timestamp or webhook-signature header"};
+  }
+  std::int64_t ts = 0;
+  auto [end, ec] = std::from_chars(timestamp.data(), timestamp.data() + timestamp.size(), ts);
+  if (ec != std::errc{} || end != timestamp.data() + timestamp.size()) {
+    return {false, "webhook-timestamp is not a number of seconds"};
+  }
+  auto skew = std::chrono::seconds(ts) - now;
+  if (skew > tolerance || -skew > tolerance) {
+    return {false, "webhook-timestamp is outside the tolerance of " +
+                       std::to_string(tolerance.count()) + " s"};
+  }
+  auto offered = words(signature_header);
+  for (const auto& key : keys) {
+    std::string expected = sign_v1(key, id, ts, body);
+    for (auto candidate : offered) {
+      if (constant_time_equal(candidate, expected)) return {true, ""};
+    }
+  }
+  return {false, "no signature matches"};
+}
+
+Verdict verify_github(const std::vector<std::string>& secrets, std::string_view header,
+                      std::string_view body) {
+  if (header.empty()) return {false, "missing X-Hub-Signature-256 header"};
+  for (const auto& secret : secrets) {
+    if (constant_time_equal(header, "sha256=" + hex(hmac_sha256(secret, body)))) {
+      return {true, ""};
+    }
+  }
+  return {false, "X-Hub-Signature-256 does not match"};
+}
+
+Verdict verify_bearer(const std::vector<std::string>& tokens, std::string_view authorization) {
+  constexpr std::string_view scheme = "Bearer ";
+  if (authorization.substr(0, scheme.size()) != scheme) {
+    return {false, "missing Authorization: Bearer header"};
+  }
+  auto offered = authorization.substr(scheme.size());
+  bool match = false;
+  for (const auto& token : tokens) match |= constant_time_equal(offered, token);
+  return match ? Verdict{true, ""} : Verdict{false, "bearer token does not match"};
+}
+
+}  // namespace rapport::webhook

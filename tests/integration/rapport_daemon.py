@@ -1,0 +1,127 @@
+"""Starts the real `rapport serve` for the webhook tests and talks to it over loopback.
+
+Signing here uses Python's own hmac module: an implementation independent of ours."""
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def sign(secret, msg_id, timestamp, body):
+    key = base64.b64decode(secret[len("whsec_"):])
+    mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def signed_headers(body, secret=SECRET, msg_id=None, timestamp=None):
+    msg_id = msg_id or f"msg_{time.time_ns()}"
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    return {
+        "content-type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, msg_id, timestamp, body),
+    }
+
+
+def rotation_event(event_id, student="stu-1", rotation="rot-1", start="2030-01-07",
+                   end="2030-02-01", team=None, kind="rotation.scheduled"):
+    team = team if team is not None else [{"person": "att-1", "role": "attending"}]
+    return {
+        "specversion": "1.0", "id": event_id, "source": "platform", "type": kind,
+        "time": "2029-12-01T09:00:00Z", "subject": student,
+        "data": {"id": rotation, "student": student, "site": "north", "specialty": "surgery",
+                 "kind": "core", "start": start, "end": end, "team": team},
+    }
+
+
+class Daemon:
+    """One `rapport serve` process with its own directory, store and config."""
+
+    def __init__(self, binary, config, workdir=None, env=None):
+        self.binary = binary
+        self.dir = workdir or tempfile.mkdtemp(prefix="rapport-wh-")
+        self.config_path = os.path.join(self.dir, "rapport.yaml")
+        self.store = os.path.join(self.dir, "store.db")
+        with open(self.config_path, "w") as f:
+            f.write(config.replace("@DIR@", self.dir))
+        self.env = dict(os.environ, **(env or {}))
+        self.proc = None
+        self.port = None
+        self.log_path = os.path.join(self.dir, "serve.log")
+
+    def start(self, timeout=20):
+        self.log = open(self.log_path, "a")
+        offset = self.log.tell()
+        self.proc = subprocess.Popen([self.binary, "serve", "-c", self.config_path],
+                                     stdout=self.log, stderr=self.log, env=self.env)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with open(self.log_path) as f:
+                f.seek(offset)
+                text = f.read()
+            m = re.search(r'"msg":"listening".*?"port":(\d+)', text)
+            if m:
+                self.port = int(m.group(1))
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError("rapport serve exited:\n" + text)
+            time.sleep(0.02)
+        raise RuntimeError("rapport serve did not start listening")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            code = self.proc.wait(timeout=30)
+        else:
+            code = self.proc.returncode if self.proc else None
+        self.log.close()
+        return code
+
+    def kill(self):
+        return self.stop(signal.SIGKILL)
+
+    def conn(self, timeout=10):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None, timeout=10):
+        c = self.conn(timeout)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            data = r.read()
+            return r.status, dict((k.lower(), v) for k, v in r.getheaders()), data
+        finally:
+            c.close()
+
+    def post_event(self, events, source="platform", secret=SECRET, **kw):
+        body = json.dumps(events).encode()
+        return self.request("POST", f"/v1/sources/{source}/events", body,
+                            signed_headers(body, secret, **kw))
+
+    def command(self, *args):
+        return subprocess.run([self.binary, *args, "-c", self.config_path], capture_output=True,
+                              text=True, env=self.env, timeout=60)
+
+    def log_text(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+
+def wait_for(predicate, timeout=20, interval=0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()

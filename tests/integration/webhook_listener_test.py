@@ -1,0 +1,441 @@
+"""The inbound listener through real HTTP over loopback, against the real daemon.
+
+usage: webhook_listener_test.py RAPPORT_BINARY"""
+import datetime
+import json
+import os
+import socket
+import sqlite3
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+from rapport_daemon import SECRET, Daemon, rotation_event, sign, signed_headers, wait_for
+
+BINARY = None
+
+CONFIG = """
+store:
+  path: @DIR@/store.db
+  busy_timeout: 1s
+listener:
+  enabled: true
+  port: 0
+  body_limit: 4096
+  header_limit: 2048
+  read_timeout: 1s
+  idle_timeout: 2s
+  queue_limit: 2
+sources:
+  platform:
+    type: webhook
+    secret: whsec_bm90LXRoZS1jdXJyZW50LW9uZQ== whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+  hub:
+    type: webhook
+    verify: github
+    secret: hub-secret
+  token:
+    type: webhook
+    verify: bearer
+    secret: t0k3n
+  open:
+    type: webhook
+    verify: none
+    insecure: true
+  native:
+    type: webhook
+    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+    format: mapped
+    mapping:
+      type: /event
+      types: {placement.created: rotation.scheduled, eval.done: evaluation.submitted}
+      id: /uuid
+      time: /sent_at
+      fields:
+        id: /placement/id
+        student: /placement/learner/id
+        site: /placement/location
+        specialty: /placement/discipline
+        kind: /placement/type
+        start: /placement/begins
+        end: /placement/ends
+        rotation: /evaluation/placement_id
+        evaluator: /evaluation/by
+        submitted: /sent_at
+        score: /evaluation/score
+      fields_by_type:
+        evaluation.submitted: {id: /evaluation/id}
+      constants: {scale.min: "1", scale.max: "9"}
+      team: /placement/staff
+      team_fields: {person: /user, role: /code}
+      values:
+        role: {ATT: attending, RES: resident, RN: nurse}
+        kind: {CORE: core, ELEC: elective}
+hooks:
+  introductions: {}
+sinks:
+  out:
+    type: jsonl
+    path: @DIR@/actions.jsonl
+"""
+
+
+def inbox(daemon):
+    db = sqlite3.connect(daemon.store)
+    try:
+        return db.execute("SELECT source, event_id, type, subject, payload FROM inbox"
+                          " ORDER BY seq").fetchall()
+    finally:
+        db.close()
+
+
+def raw(daemon, data, read=True, timeout=5):
+    s = socket.create_connection(("127.0.0.1", daemon.port), timeout=timeout)
+    try:
+        s.sendall(data)
+        if not read:
+            return s
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        return out
+    finally:
+        if read:
+            s.close()
+
+
+class Listener(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon(BINARY, CONFIG).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.d.stop()
+        assert code == 0, f"serve exited {code}"
+
+    def error(self, status, expected_status, data, code=None, says=None):
+        self.assertEqual(status, expected_status, data)
+        body = json.loads(data)
+        self.assertIn("error", body)
+        self.assertIn("message", body["error"])
+        if code:
+            self.assertEqual(body["error"]["code"], code)
+        if says:
+            self.assertIn(says, body["error"]["message"])
+
+    def test_signed_event_is_committed_then_a_repeat_is_a_duplicate(self):
+        today = datetime.date.today()
+        live = rotation_event("ev-commit", student="stu-commit", rotation="rot-commit",
+                              start=str(today - datetime.timedelta(days=1)),
+                              end=str(today + datetime.timedelta(days=20)))
+        body = json.dumps(live).encode()
+        headers = signed_headers(body)
+        status, _, data = self.d.request("POST", "/v1/sources/platform/events", body, headers)
+        self.assertEqual(status, 202, data)
+        self.assertEqual(json.loads(data), {"accepted": 1, "duplicate": False})
+        # 202 means durable: the row is there now, not later.
+        self.assertIn(("platform", "ev-commit", "rotation.scheduled", "stu-commit"),
+                      [r[:4] for r in inbox(self.d)])
+        status, _, data = self.d.request("POST", "/v1/sources/platform/events", body, headers)
+        self.assertEqual((status, json.loads(data)), (200, {"duplicate": True}))
+        # Same event id under a new webhook-id: still one row.
+        status, _, data = self.d.post_event(live)
+        self.assertEqual((status, json.loads(data)), (200, {"duplicate": True}))
+        self.assertEqual(sum(1 for r in inbox(self.d) if r[1] == "ev-commit"), 1)
+        # The hooks ran: the introduction action reached the sink.
+        self.assertTrue(wait_for(lambda: os.path.exists(self.d.dir + "/actions.jsonl") and
+                                 "stu-commit" in open(self.d.dir + "/actions.jsonl").read()))
+
+    def test_an_array_of_events_is_one_request(self):
+        events = [rotation_event(f"ev-array-{i}", student=f"stu-array-{i}", rotation=f"rot-a{i}")
+                  for i in range(3)]
+        status, _, data = self.d.post_event(events)
+        self.assertEqual(status, 202, data)
+        self.assertEqual(json.loads(data)["accepted"], 3)
+        ids = [r[1] for r in inbox(self.d)]
+        for i in range(3):
+            self.assertIn(f"ev-array-{i}", ids)
+
+    def test_the_source_comes_from_the_url_not_the_body(self):
+        event = rotation_event("ev-spoof", student="stu-spoof")
+        event["source"] = "registrar"
+        self.assertEqual(self.d.post_event(event)[0], 202)
+        self.assertIn(("platform", "ev-spoof"), [r[:2] for r in inbox(self.d)])
+
+    def test_400_malformed_json_and_schema_violations_name_the_field(self):
+        body = b'{"specversion": "1.0", '
+        status, _, data = self.d.request("POST", "/v1/sources/platform/events", body,
+                                         signed_headers(body))
+        self.error(status, 400, data, "invalid_event", "not JSON")
+        event = rotation_event("ev-bad")
+        del event["data"]["site"]
+        status, _, data = self.d.post_event(event)
+        self.error(status, 400, data, "invalid_event", "site")
+        event = rotation_event("ev-bad2")
+        event["type"] = "rotation.exploded"
+        status, _, data = self.d.post_event([rotation_event("ev-ok-in-bad"), event])
+        self.error(status, 400, data, "invalid_event", "event [1]")
+        self.assertNotIn("ev-ok-in-bad", [r[1] for r in inbox(self.d)])  # all or nothing
+
+    def test_401_bad_missing_or_stale_signatures(self):
+        body = json.dumps(rotation_event("ev-401")).encode()
+        headers = signed_headers(body)
+        headers["webhook-signature"] = sign(SECRET, "another-id", headers["webhook-timestamp"], body)
+        status, _, data = self.d.request("POST", "/v1/sources/platform/events", body, headers)
+        self.error(status, 401, data, "unauthorized", "no signature matches")
+        status, _, data = self.d.request("POST", "/v1/sources/platform/events", body,
+                                         {"content-type": "application/json"})
+        self.error(status, 401, data, "unauthorized", "missing")
+        stale = signed_headers(body, timestamp=int(time.time()) - 301)
+        status, _, data = self.d.request("POST", "/v1/sources/platform/events", body, stale)
+        self.error(status, 401, data, "unauthorized", "tolerance")
+        wrong_secret = signed_headers(body, secret="whsec_" + "QUFBQUFBQUFBQUFBQUFBQQ==")
+        status, _, data = self.d.request("POST", "/v1/sources/platform/events", body, wrong_secret)
+        self.error(status, 401, data)
+        self.assertNotIn("ev-401", [r[1] for r in inbox(self.d)])
+
+    def test_404_405_411_413_415(self):
+        status, _, data = self.d.post_event(rotation_event("ev-404"), source="nobody")
+        self.error(status, 404, data, "unknown_source")
+        status, _, data = self.d.request("GET", "/v2/whatever")
+        self.error(status, 404, data, "not_found")
+        status, headers, data = self.d.request("GET", "/v1/sources/platform/events")
+        self.error(status, 405, data, "method_not_allowed")
+        self.assertEqual(headers.get("allow"), "POST")
+        status, headers, data = self.d.request("POST", "/healthz", b"{}",
+                                               {"content-type": "application/json"})
+        self.error(status, 405, data)
+        out = raw(self.d, b"POST /v1/sources/platform/events HTTP/1.1\r\nHost: x\r\n"
+                          b"Content-Type: application/json\r\n\r\n")
+        self.assertTrue(out.startswith(b"HTTP/1.1 411"), out)
+        self.assertIn(b'"length_required"', out)
+        big = json.dumps(rotation_event("ev-413", team=[{"person": f"p-{i}", "role": "nurse"}
+                                                         for i in range(200)])).encode()
+        self.assertGreater(len(big), 4096)
+        status, _, data = self.d.request("POST", "/v1/sources/platform/events", big,
+                                         signed_headers(big))
+        self.error(status, 413, data, "body_too_large")
+        # Chunked: the limit holds without a Content-Length too.
+        chunk = b"x" * 3000
+        request = (b"POST /v1/sources/platform/events HTTP/1.1\r\nHost: x\r\n"
+                   b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                   (b"%x\r\n" % len(chunk) + chunk + b"\r\n") * 2 + b"0\r\n\r\n")
+        out = raw(self.d, request)
+        self.assertTrue(out.startswith(b"HTTP/1.1 413"), out[:200])
+        body = json.dumps(rotation_event("ev-415")).encode()
+        headers = signed_headers(body)
+        headers["content-type"] = "text/plain"
+        status, _, data = self.d.request("POST", "/v1/sources/platform/events", body, headers)
+        self.error(status, 415, data, "unsupported_media_type")
+        status, _, data = self.d.request("GET", "/healthz", headers={"x": "y" * 3000})
+        self.assertEqual(status, 431)
+
+    def test_slow_and_idle_connections_are_cut_off(self):
+        # slowloris: a header trickling in one byte at a time never completes.
+        s = socket.create_connection(("127.0.0.1", self.d.port), timeout=10)
+        started = time.time()
+        closed_after = None
+        try:
+            for byte in b"POST /v1/sources/platform/events HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100:
+                s.send(bytes([byte]))
+                time.sleep(0.1)
+        except (BrokenPipeError, ConnectionResetError):
+            closed_after = time.time() - started
+        if closed_after is None:
+            self.assertEqual(s.recv(1), b"")  # closed by the server
+            closed_after = time.time() - started
+        s.close()
+        self.assertLess(closed_after, 4.0)
+        # A kept-alive connection that says nothing more is closed after idle_timeout.
+        c = self.d.conn()
+        c.request("GET", "/healthz")
+        self.assertEqual(c.getresponse().read(), b'{"status":"ok"}')
+        time.sleep(2.5)
+        with self.assertRaises((http_errors())):
+            c.request("GET", "/healthz")
+            c.getresponse().read()
+        c.close()
+
+    def test_keep_alive_serves_many_requests_on_one_connection(self):
+        c = self.d.conn()
+        for i in range(5):
+            body = json.dumps(rotation_event(f"ev-ka-{i}", student="stu-ka",
+                                             rotation=f"rot-ka-{i}")).encode()
+            c.request("POST", "/v1/sources/platform/events", body, signed_headers(body))
+            r = c.getresponse()
+            self.assertEqual(r.status, 202, r.read())
+            r.read()
+        c.close()
+
+    def test_github_bearer_and_insecure_sources(self):
+        body = json.dumps(rotation_event("ev-hub", student="stu-hub")).encode()
+        import hashlib
+        import hmac
+        mac = hmac.new(b"hub-secret", body, hashlib.sha256).hexdigest()
+        status, _, data = self.d.request("POST", "/v1/sources/hub/events", body,
+                                         {"content-type": "application/json",
+                                          "X-Hub-Signature-256": "sha256=" + mac,
+                                          "X-GitHub-Delivery": "delivery-1"})
+        self.assertEqual(status, 202, data)
+        status, _, data = self.d.request("POST", "/v1/sources/hub/events", body,
+                                         {"content-type": "application/json",
+                                          "X-Hub-Signature-256": "sha256=" + "0" * 64})
+        self.error(status, 401, data)
+        status, _, data = self.d.request("POST", "/v1/sources/token/events", body,
+                                         {"content-type": "application/json",
+                                          "Authorization": "Bearer t0k3n"})
+        self.assertEqual(status, 202, data)
+        status, _, data = self.d.request("POST", "/v1/sources/token/events", body,
+                                         {"content-type": "application/json",
+                                          "Authorization": "Bearer nope"})
+        self.error(status, 401, data)
+        status, _, data = self.d.request("POST", "/v1/sources/open/events", body,
+                                         {"content-type": "application/json"})
+        self.assertEqual(status, 202, data)
+
+    def test_a_platforms_own_payload_is_read_through_the_mapping(self):
+        placement = {
+            "event": "placement.created", "uuid": 9001, "sent_at": "2029-12-02T10:00:00Z",
+            "placement": {"id": 77, "learner": {"id": "L-5"}, "location": "east",
+                          "discipline": "pediatrics", "type": "ELEC",
+                          "begins": "2030-03-04", "ends": "2030-03-29",
+                          "staff": [{"user": 501, "code": "ATT"}, {"user": 502, "code": "RN"}]},
+        }
+        status, _, data = self.d.post_event(placement, source="native")
+        self.assertEqual(status, 202, data)
+        row = [r for r in inbox(self.d) if r[0] == "native" and r[1] == "9001"]
+        self.assertEqual(len(row), 1)
+        self.assertEqual(row[0][2:4], ("rotation.scheduled", "L-5"))
+        payload = json.loads(row[0][4])
+        self.assertEqual(payload["id"], "77")
+        self.assertEqual(payload["kind"], "elective")
+        self.assertEqual(payload["team"], [{"person": "501", "role": "attending"},
+                                           {"person": "502", "role": "nurse"}])
+        evaluation = {"event": "eval.done", "uuid": "e-1", "sent_at": "2029-12-20T10:00:00Z",
+                      "placement": {"learner": {"id": "L-5"}},
+                      "evaluation": {"id": "ev-77-1", "placement_id": 77, "by": 501,
+                                     "score": 8}}
+        status, _, data = self.d.post_event(evaluation, source="native")
+        self.assertEqual(status, 202, data)
+        payload = json.loads([r for r in inbox(self.d) if r[1] == "e-1"][0][4])
+        self.assertEqual(payload["scale"], {"min": 1.0, "max": 9.0})
+        # Unknown codes and event names are 400s naming what is wrong.
+        placement["uuid"] = 9002
+        placement["placement"]["staff"][0]["code"] = "XYZ"
+        status, _, data = self.d.post_event(placement, source="native")
+        self.error(status, 400, data, "invalid_event", "XYZ")
+        placement["event"] = "placement.exploded"
+        status, _, data = self.d.post_event(placement, source="native")
+        self.error(status, 400, data, "invalid_event", "/event")
+
+    def test_operations_endpoints(self):
+        status, _, data = self.d.request("GET", "/healthz")
+        self.assertEqual((status, json.loads(data)), (200, {"status": "ok"}))
+        status, _, data = self.d.request("GET", "/readyz")
+        self.assertEqual((status, json.loads(data)), (200, {"status": "ready"}))
+        self.d.post_event(rotation_event("ev-metrics", student="stu-metrics"))
+        status, headers, data = self.d.request("GET", "/metrics")
+        text = data.decode()
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["content-type"].startswith("text/plain"))
+        self.assertRegex(text, r'rapport_http_requests_total\{route="events",source="platform",'
+                               r'status="202"\} \d+')
+        self.assertIn("rapport_ingest_seconds_bucket{le=\"+Inf\"}", text)
+        self.assertIn("rapport_inbox_depth", text)
+        self.assertIn('rapport_outbox_depth{sink="out"}', text)
+
+    def test_store_locked_gives_429_then_503_and_readyz_names_the_store(self):
+        # Another process holds the store's write lock: commits wait (busy_timeout 1s), the
+        # queue (2 events) fills and the listener answers 429; then the commit fails: 503.
+        db = sqlite3.connect(self.d.store, timeout=0, isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")
+        results = []
+
+        def send(i):
+            results.append(self.d.post_event(rotation_event(f"ev-lock-{i}", student="stu-lock",
+                                                            rotation=f"rot-lock-{i}")))
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+            time.sleep(0.05)
+        for t in threads:
+            t.join()
+        ready = self.d.request("GET", "/readyz")
+        statuses = sorted(r[0] for r in results)
+        self.assertIn(429, statuses)
+        self.assertIn(503, statuses)
+        for status, headers, data in results:
+            if status in (429, 503):
+                self.assertIn("retry-after", headers)
+                self.assertIn("error", json.loads(data))
+        self.assertEqual(ready[0], 503, ready)
+        self.assertEqual(json.loads(ready[2])["failing"][0]["component"], "store")
+        db.execute("ROLLBACK")
+        db.close()
+        status, _, data = self.d.post_event(rotation_event("ev-after-lock", student="stu-lock"))
+        self.assertEqual(status, 202, data)
+        self.assertEqual(self.d.request("GET", "/readyz")[0], 200)
+        self.assertIn("ev-after-lock", {r[1] for r in inbox(self.d)})
+
+
+def http_errors():
+    import http.client
+    return (ConnectionError, http.client.HTTPException, OSError)
+
+
+class Limits(unittest.TestCase):
+    def test_the_connection_cap_holds(self):
+        config = CONFIG.replace("queue_limit: 2", "queue_limit: 2\n  max_connections: 3")
+        d = Daemon(BINARY, config).start()
+        try:
+            held = [socket.create_connection(("127.0.0.1", d.port)) for _ in range(3)]
+            time.sleep(0.2)
+            out = raw(d, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertTrue(out.startswith(b"HTTP/1.1 503"), out)
+            self.assertIn(b"too_many_connections", out)
+            for s in held:
+                s.close()
+            time.sleep(0.2)
+            self.assertEqual(d.request("GET", "/healthz")[0], 200)
+        finally:
+            self.assertEqual(d.stop(), 0)
+
+    def test_tls(self):
+        d = Daemon(BINARY, CONFIG)
+        cert, key = os.path.join(d.dir, "cert.pem"), os.path.join(d.dir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", cert], check=True, capture_output=True)
+        text = open(d.config_path).read().replace(
+            "  port: 0\n", f"  port: 0\n  tls_certificate: {cert}\n  tls_key: {key}\n")
+        open(d.config_path, "w").write(text)
+        d.start()
+        try:
+            import http.client
+            context = ssl.create_default_context(cafile=cert)
+            c = http.client.HTTPSConnection("127.0.0.1", d.port, context=context, timeout=10)
+            body = json.dumps(rotation_event("ev-tls", student="stu-tls")).encode()
+            c.request("POST", "/v1/sources/platform/events", body, signed_headers(body))
+            r = c.getresponse()
+            self.assertEqual(r.status, 202, r.read())
+            r.read()
+            c.request("GET", "/healthz")  # kept alive over TLS
+            self.assertEqual(c.getresponse().status, 200)
+            c.close()
+            # Plain HTTP to the TLS port gets nothing.
+            out = raw(d, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertFalse(out.startswith(b"HTTP/1.1 200"))
+        finally:
+            self.assertEqual(d.stop(), 0)
+
+
+if __name__ == "__main__":
+    BINARY = sys.argv.pop(1)
+    unittest.main(verbosity=2)
