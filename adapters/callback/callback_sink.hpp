@@ -18,6 +18,7 @@ class CallbackSink final : public Sink {
  public:
   explicit CallbackSink(std::string name) : name_(std::move(name)) {}
   const std::string& name() const override { return name_; }
+  std::string destination() const override { return "host callback"; }
   Delivery deliver(const std::vector<Outgoing>& batch) override;
   void set(HostCallback callback, void* user_data);
 

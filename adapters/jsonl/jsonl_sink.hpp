@@ -19,6 +19,7 @@ class JsonLinesSink final : public Sink {
   ~JsonLinesSink() override;
 
   const std::string& name() const override { return name_; }
+  std::string destination() const override { return path_ == "-" ? "stdout" : path_; }
   Delivery deliver(const std::vector<Outgoing>& batch) override;
 
  private:

@@ -330,7 +330,6 @@ SourceKind webhook_source_kind() {
       "sources (type: webhook)",
       "Events pushed to the listener at POST /v1/sources/<name>/events.",
       {
-          {.name = "type", .type = Type::string, .description = "`webhook`", .required = true},
           {.name = "verify",
            .type = Type::enumeration,
            .description = "how requests prove they come from the platform: Standard Webhooks "

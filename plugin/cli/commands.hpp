@@ -14,6 +14,7 @@ struct Args {
   std::string command;
   std::map<std::string, std::string> options;  // "--from" -> "2027-01-01", "-c" -> path
   std::vector<std::string> flags;              // "--reference"
+  std::vector<std::string> words;              // "list" in `rapport deliveries list`
 
   bool flag(const std::string& f) const;
   std::string get(const std::string& key, const std::string& fallback = "") const;
@@ -26,6 +27,8 @@ struct Loaded {
   std::shared_ptr<const config::Config> config;
 };
 std::unique_ptr<Loaded> load_running(const std::string& file);
+// The configured store, opened without building the engine (for read-mostly commands).
+std::unique_ptr<Store> open_store(const config::Config& config);
 
 int validate(const Args& args);
 int print_config(const Args& args);
@@ -36,6 +39,8 @@ int status(const Args& args);
 int explain(const Args& args);
 int simulate(const Args& args);
 int backfill(const Args& args);
+int deliveries(const Args& args);
+int audit(const Args& args);
 
 // Steps the engine on a simulated clock from `from` to `to`; stops early when
 // stop_requested() turns true. `pace_ms` sleeps between steps (for watching, and tests).

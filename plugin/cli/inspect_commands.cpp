@@ -12,13 +12,14 @@
 #include "log/log.hpp"
 
 namespace rapport::cli {
-namespace {
 
 std::unique_ptr<Store> open_store(const config::Config& config) {
   auto s = config.section("store");
   return open_sqlite_store(
       {s.str("path"), s.str("synchronous") == "full", int(s.duration("busy_timeout").count())});
 }
+
+namespace {
 
 std::string text_of(const boost::json::value& v) {
   if (v.is_string()) return std::string(v.as_string());

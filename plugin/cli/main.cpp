@@ -30,6 +30,16 @@ commands:
   backfill -c FILE --source NAME [--since DATE]
                           import a SQL source's history in bulk (no hooks fire for it; the
                           relationship memory is built); resumable; progress on stderr
+  deliveries list -c FILE [--failed] [--endpoint SINK]
+                          every per-action delivery (webhook sinks), newest first, with
+                          each attempt's time, status, duration and response snippet
+  deliveries replay -c FILE (--id ACTION_ID | --since TIME) [--endpoint SINK]
+                          send again from the first attempt (dead letters included)
+  deliveries enable -c FILE --endpoint SINK
+                          send again to an endpoint that answered 410 Gone
+  audit -c FILE --student ID
+                          the disclosure log: every action about the student that left,
+                          with the fields sent, the endpoint, the basis and the time
   demo [--dir DIR]        build the synthetic institution (if absent) in DIR (default
                           rapport-demo), run a semester in seconds, print a summary
 )";
@@ -48,7 +58,8 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     bool takes_value = a == "-c" || a == "--config" || a == "--from" || a == "--to" ||
                        a == "--step" || a == "--pace" || a == "--dir" || a == "--student" ||
-                       a == "--at" || a == "--source" || a == "--since";
+                       a == "--at" || a == "--source" || a == "--since" || a == "--id" ||
+                       a == "--endpoint";
     if (takes_value) {
       if (i + 1 >= argc) {
         std::fprintf(stderr, "rapport: %s needs a value\n\n%s", a.c_str(), kUsage);
@@ -57,6 +68,8 @@ int main(int argc, char** argv) {
       args.options[a == "--config" ? "-c" : a] = argv[++i];
     } else if (a.starts_with("--")) {
       args.flags.push_back(a);
+    } else if (args.command == "deliveries" && args.words.empty()) {
+      args.words.push_back(a);
     } else {
       std::fprintf(stderr, "rapport: unexpected argument \"%s\"\n\n%s", a.c_str(), kUsage);
       return 2;
@@ -71,6 +84,8 @@ int main(int argc, char** argv) {
   if (args.command == "explain") return rapport::cli::explain(args);
   if (args.command == "simulate") return rapport::cli::simulate(args);
   if (args.command == "backfill") return rapport::cli::backfill(args);
+  if (args.command == "deliveries") return rapport::cli::deliveries(args);
+  if (args.command == "audit") return rapport::cli::audit(args);
   std::fprintf(stderr, "rapport: unknown command \"%s\"\n\n%s", args.command.c_str(), kUsage);
   return 2;
 }

@@ -3,6 +3,7 @@
 #include "adapters/jsonl/jsonl_sink.hpp"
 #include "adapters/sql/sql_source.hpp"
 #include "adapters/webhook/inbound.hpp"
+#include "adapters/webhook/webhook_sink.hpp"
 #include "engine/registry.hpp"
 #include "hooks/follow_up/follow_up.hpp"
 #include "hooks/interprofessional/interprofessional.hpp"
@@ -34,6 +35,7 @@ void register_builtins(Registry& registry) {
   registry.add(adapters::jsonl_sink_kind());
   registry.add(adapters::stdout_sink_kind());
   registry.add(adapters::callback_sink_kind());
+  registry.add(webhook::webhook_sink_kind());
 }
 
 }  // namespace rapport

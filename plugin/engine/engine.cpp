@@ -2,20 +2,20 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "engine/store_context.hpp"
-#include "store/soci_util.hpp"
 #include "engine/timers.hpp"
 #include "log/log.hpp"
 #include "rapport/json.hpp"
+#include "store/soci_util.hpp"
 
 namespace rapport {
 
 Engine::Engine(std::unique_ptr<Store> store, std::vector<std::unique_ptr<Source>> sources,
                std::vector<std::unique_ptr<Hook>> hooks, std::vector<std::unique_ptr<Sink>> sinks,
-               std::size_t batch, std::map<std::string, HookPolicy> policies,
-               TimeZones zones)
+               std::size_t batch, std::map<std::string, HookPolicy> policies, TimeZones zones)
     : store_(std::move(store)),
       sources_(std::move(sources)),
       hooks_(std::move(hooks)),
@@ -38,7 +38,7 @@ std::unique_ptr<Engine> Engine::build(const config::Config& config, const Regist
   std::map<std::string, HookPolicy> policies;
   for (const auto& [name, section] : root.sections("hooks")) {
     if (!section.boolean("enabled")) continue;
-    std::string type = section.has("type")       ? section.str("type")
+    std::string type = section.has("type")     ? section.str("type")
                        : section.has("plugin") ? std::string("plugin")
                                                : name;
     hooks.push_back(registry.hook(type)->create(name, section));
@@ -47,8 +47,10 @@ std::unique_ptr<Engine> Engine::build(const config::Config& config, const Regist
     if (section.has("max_retries")) policy.max_retries = int(section.integer("max_retries"));
   }
   std::vector<std::unique_ptr<Sink>> sinks;
+  std::map<std::string, SinkPolicy> sink_policies;
   for (const auto& [name, section] : root.sections("sinks")) {
     if (options.sinks) sinks.push_back(registry.sink(section.str("type"))->create(name, section));
+    sink_policies[name] = {section.strings("fields"), section.str("basis")};
   }
   std::optional<config::Section> letters;
   for (const auto& [name, section] : root.sections("hooks")) {
@@ -67,11 +69,11 @@ std::unique_ptr<Engine> Engine::build(const config::Config& config, const Regist
                                "\" (expected an IANA name such as America/Chicago)");
     }
   }
-  auto engine = std::make_unique<Engine>(std::move(store), std::move(sources), std::move(hooks),
-                                         std::move(sinks),
-                                         std::size_t(engine_section.integer("batch")),
-                                         std::move(policies), std::move(zones));
+  auto engine = std::make_unique<Engine>(
+      std::move(store), std::move(sources), std::move(hooks), std::move(sinks),
+      std::size_t(engine_section.integer("batch")), std::move(policies), std::move(zones));
   engine->letters_ = letters;
+  engine->sink_policies_ = std::move(sink_policies);
   return engine;
 }
 
@@ -148,6 +150,11 @@ std::unique_ptr<HookContext> Engine::context(TimePoint now) {
 std::size_t Engine::deliver() {
   std::size_t delivered = 0;
   for (const auto& sink : sinks_) {
+    if (auto* each = sink->per_action()) {
+      delivered += deliver_each(*each);
+      continue;
+    }
+    const SinkPolicy& policy = sink_policies_[sink->name()];
     std::string consumer = "sink:" + sink->name();
     for (;;) {
       auto pending = store_->actions_after(store_->progress(consumer), batch_);
@@ -156,9 +163,15 @@ std::size_t Engine::deliver() {
       // not written to about, nor suggested (their actions are passed over for good).
       StoreContext now_context(*store_, dispatcher_.graph(), TimePoint{});
       std::vector<Outgoing> batch;
+      std::vector<Disclosure> disclosed;
+      auto now =
+          std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
       for (const auto& [seq, action] : pending) {
         if (!permitted(now_context, action)) continue;
-        batch.push_back({seq, action.id, render_for_delivery(action, *store_)});
+        auto rendered = render_for_delivery(action, *store_, policy.fields);
+        batch.push_back({seq, action.id, std::move(rendered.body)});
+        disclosed.push_back({action.id, action.student_id, action.contact_id, rendered.fields,
+                             sink->name(), sink->destination(), policy.basis, now});
       }
       Delivery result = Delivery::ok;
       try {
@@ -180,6 +193,7 @@ std::size_t Engine::deliver() {
       failing = false;
       Transaction tx(*store_);
       store_->set_progress(consumer, pending.back().seq);
+      for (const auto& d : disclosed) store_->add_disclosure(d);
       tx.commit();
       delivered += batch.size();
     }
@@ -187,18 +201,158 @@ std::size_t Engine::deliver() {
   return delivered;
 }
 
-std::string render_for_delivery(const Action& action, Store& store) {
+namespace {
+
+bool permanent_failure(int status) {
+  return status >= 400 && status < 500 && status != 408 && status != 409 && status != 429;
+}
+
+}  // namespace
+
+void Engine::record_result(PerActionSink& sink, const SendResult& result, TimePoint now) {
+  auto found = in_flight_.find(result.delivery);
+  if (found == in_flight_.end()) return;
+  DeliveryRecord d = found->second;
+  in_flight_.erase(found);
+  ++d.attempts;
+  d.last_status = result.status;
+  d.last_error = result.status >= 200 && result.status < 300 ? "" : result.snippet;
+  std::string outcome;
+  const SinkPolicy& policy = sink_policies_[sink.name()];
+  std::optional<Disclosure> disclosed;
+  if (result.status >= 200 && result.status < 300) {
+    d.state = "delivered";
+    outcome = "delivered";
+    if (auto action = store_->action_with_id(d.action_id)) {
+      disclosed = Disclosure{
+          action->id,         action->student_id,
+          action->contact_id, render_for_delivery(*action, *store_, policy.fields).fields,
+          sink.name(),        sink.destination(),
+          policy.basis,       now};
+    }
+  } else if (result.status == 410) {
+    // The receiver says the endpoint is gone: stop sending there until an operator
+    // enables it again; this action waits with the others.
+    outcome = "disabled";
+    --d.attempts;
+    d.next_at = now;
+    store_->set_sink_disabled(sink.name(), true, "the receiver answered 410 Gone", now);
+    log::error("engine",
+               "webhook endpoint answered 410 Gone; sink disabled until "
+               "`rapport deliveries enable`",
+               {{"sink", sink.name()}});
+  } else if (permanent_failure(result.status)) {
+    d.state = "dead";
+    outcome = "dead";
+  } else if (auto delay = sink.retry_delay(d.attempts)) {
+    auto wait = std::chrono::duration_cast<std::chrono::seconds>(*delay);
+    if (result.retry_after) wait = *result.retry_after;
+    d.next_at = now + wait;
+    outcome = "retry";
+  } else {
+    d.state = "dead";
+    outcome = "dead";
+  }
+  Transaction tx(*store_);
+  store_->add_attempt({d.id, d.attempts + (outcome == "disabled" ? 1 : 0), now,
+                       result.duration.count(), result.status, outcome, result.snippet});
+  store_->update_delivery(d);
+  if (disclosed) store_->add_disclosure(*disclosed);
+  tx.commit();
+  if (telemetry_) {
+    telemetry_->count("rapport_deliveries_total",
+                      "sink=\"" + sink.name() + "\",result=\"" + outcome + "\"");
+    if (outcome == "retry") {
+      telemetry_->count("rapport_delivery_retries_total", "sink=\"" + sink.name() + "\"");
+    }
+  }
+  if (outcome == "dead") {
+    log::warn("engine", "action moved to the dead letter list",
+              {{"sink", sink.name()}, {"action", d.action_id}, {"status", result.status}});
+  }
+}
+
+std::size_t Engine::deliver_each(PerActionSink& sink) {
+  auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  std::size_t delivered = 0;
+  for (const auto& result : sink.finished()) {
+    delivered += result.status >= 200 && result.status < 300 ? 1 : 0;
+    record_result(sink, result, now);
+  }
+  // New actions become deliveries (progress and queue in one transaction).
+  std::string consumer = "sink:" + sink.name();
+  for (;;) {
+    auto pending = store_->actions_after(store_->progress(consumer), batch_);
+    if (pending.empty()) break;
+    Transaction tx(*store_);
+    for (const auto& [seq, action] : pending) {
+      store_->enqueue_delivery(sink.name(), seq, action.id, now);
+    }
+    store_->set_progress(consumer, pending.back().seq);
+    tx.commit();
+  }
+  if (store_->sink_disabled(sink.name())) return delivered;
+  auto room = sink.room(std::chrono::steady_clock::now());
+  if (room == 0) return delivered;
+  StoreContext now_context(*store_, dispatcher_.graph(), TimePoint{});
+  const SinkPolicy& policy = sink_policies_[sink.name()];
+  for (auto& d : store_->due_deliveries(sink.name(), now, room + in_flight_.size())) {
+    if (room == 0) break;
+    if (in_flight_.count(d.id)) continue;
+    auto action = store_->action_with_id(d.action_id);
+    if (!action || !permitted(now_context, *action)) {
+      // Opted out since (or gone): never sent, kept visible as withheld.
+      d.state = "withheld";
+      Transaction tx(*store_);
+      store_->update_delivery(d);
+      tx.commit();
+      continue;
+    }
+    in_flight_[d.id] = d;
+    sink.start({d.id, d.action_id, render_for_delivery(*action, *store_, policy.fields).body});
+    --room;
+  }
+  return delivered;
+}
+
+Rendered render_for_delivery(const Action& action, Store& store,
+                             const std::vector<std::string>& allowed) {
   auto envelope = boost::json::parse(to_json(action));
   auto& data = envelope.as_object()["data"].as_object();
   if (auto contact = store.person(action.contact_id)) {
-    boost::json::object details{{"id", contact->id},
-                                {"role", to_string(contact->role)},
-                                {"name", contact->name}};
+    boost::json::object details{
+        {"id", contact->id}, {"role", to_string(contact->role)}, {"name", contact->name}};
     if (contact->email) details["email"] = *contact->email;
     if (contact->specialty) details["specialty"] = *contact->specialty;
     data["contact_details"] = std::move(details);
   }
-  return boost::json::serialize(envelope);
+  auto allows = [&](const std::string& field) {
+    return allowed.empty() || std::find(allowed.begin(), allowed.end(), field) != allowed.end();
+  };
+  std::string fields;
+  auto note = [&](const std::string& field) { fields += (fields.empty() ? "" : ",") + field; };
+  boost::json::object kept;
+  for (auto& [key, value] : data) {
+    std::string k(key);
+    if (k == "schema") {
+      kept[key] = value;
+    } else if (k == "contact_details" && value.is_object() && !allows(k)) {
+      boost::json::object some;
+      for (auto& [detail, v] : value.as_object()) {
+        std::string name = k + "." + std::string(detail);
+        if (allows(name)) {
+          some[detail] = v;
+          note(name);
+        }
+      }
+      if (!some.empty()) kept[key] = std::move(some);
+    } else if (allows(k)) {
+      kept[key] = value;
+      note(k);
+    }
+  }
+  data = std::move(kept);
+  return {boost::json::serialize(envelope), fields};
 }
 
 }  // namespace rapport

@@ -20,6 +20,12 @@
 
 namespace rapport {
 
+// What may leave through a sink and why (config keys `fields` and `basis`).
+struct SinkPolicy {
+  std::vector<std::string> fields;  // empty: all
+  std::string basis = "consent";
+};
+
 struct StepStats {
   std::size_t polled = 0, fired = 0, delivered = 0, source_failures = 0;
   DispatchStats dispatch;
@@ -59,6 +65,8 @@ class Engine {
 
  private:
   std::size_t deliver();
+  std::size_t deliver_each(PerActionSink& sink);
+  void record_result(PerActionSink& sink, const SendResult& result, TimePoint now);
   void publish();
 
   std::unique_ptr<Store> store_;
@@ -71,10 +79,18 @@ class Engine {
   std::optional<config::Section> letters_;
   Dispatcher dispatcher_;
   std::shared_ptr<Telemetry> telemetry_;
+  std::map<std::string, SinkPolicy> sink_policies_;
+  std::map<std::int64_t, DeliveryRecord> in_flight_;  // per-action sends under way
 };
 
 // The action as a CloudEvent, with the contact's name, role and email read from the
-// store now (not from logs, not from the moment the action was made).
-std::string render_for_delivery(const Action& action, Store& store);
+// store now (not from logs, not from the moment the action was made), limited to the
+// sink's allow-list. `fields` lists the data fields that are in it (for the disclosure log).
+struct Rendered {
+  std::string body;
+  std::string fields;
+};
+Rendered render_for_delivery(const Action& action, Store& store,
+                             const std::vector<std::string>& allowed = {});
 
 }  // namespace rapport

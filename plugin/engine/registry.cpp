@@ -131,6 +131,22 @@ void Registry::add(SourceKind kind) {
 void Registry::add(SinkKind kind) {
   check_unique(sinks_, kind.type, "sink");
   add_common_keys(kind.schema, kind.type, false);
+  // Every sink: what may leave through it, and on which basis (the disclosure log).
+  kind.schema.keys.push_back(
+      Key{.name = "fields", .type = Type::string_list,
+          .description = "allow-list of the action's data fields sent (type, student, contact, "
+                         "due, reason, evidence, hook, event, contact_details or one of its "
+                         "fields such as contact_details.email); empty: all",
+          .default_value = "",
+          .choices = {"type", "student", "contact", "due", "reason", "evidence", "hook", "event",
+                      "contact_details", "contact_details.id", "contact_details.role",
+                      "contact_details.name", "contact_details.email",
+                      "contact_details.specialty"}});
+  kind.schema.keys.push_back(
+      Key{.name = "basis", .type = Type::enumeration,
+          .description = "why the school may disclose through this sink, recorded with each "
+                         "action sent (the school's decision: consent or directory information)",
+          .default_value = "consent", .choices = {"consent", "directory"}});
   sinks_.push_back(std::move(kind));
 }
 

@@ -1,10 +1,20 @@
 #pragma once
-// Where actions go. The engine hands a sink actions in outbox order and advances the
-// sink's progress only after the sink says OK (at-least-once; ids let receivers dedupe).
+// Where actions go. Two shapes:
+// - a batch sink (JSON lines, host callback): the engine hands it actions in outbox order
+//   and advances the sink's progress only after the sink says OK (at-least-once; ids let
+//   receivers dedupe);
+// - a per-action sink (webhook): the engine keeps one delivery per action in the store,
+//   starts sends when the sink has room, and records each attempt's outcome; the sink
+//   sends in the background and reports results. One failing action never holds back
+//   the others.
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "rapport/types.hpp"
 
 namespace rapport {
 
@@ -16,12 +26,46 @@ struct Outgoing {
   std::string body;  // the action as a CloudEvent, with the contact's details from the store
 };
 
+struct SendRequest {
+  std::int64_t delivery = 0;
+  std::string action_id;  // the webhook-id, the same on every attempt
+  std::string body;
+};
+
+struct SendResult {
+  std::int64_t delivery = 0;
+  int status = 0;  // 0: no HTTP answer (refused, reset, timed out)
+  std::chrono::milliseconds duration{0};
+  std::string snippet;  // the start of the answer's body, or the transport error
+  std::optional<std::chrono::seconds> retry_after;
+};
+
+class PerActionSink;
+
 class Sink {
  public:
   virtual ~Sink() = default;
   virtual const std::string& name() const = 0;
+  // Where the actions go, for the disclosure log (a file path, a URL without secrets).
+  virtual std::string destination() const = 0;
   // All of the batch or none of it: on anything but ok, the same batch comes again.
   virtual Delivery deliver(const std::vector<Outgoing>& batch) = 0;
+  virtual PerActionSink* per_action() { return nullptr; }
+};
+
+class PerActionSink : public Sink {
+ public:
+  Delivery deliver(const std::vector<Outgoing>&) final { return Delivery::error; }
+  PerActionSink* per_action() final { return this; }
+
+  // How many sends may start now (concurrency and rate limits, circuit breaker).
+  virtual std::size_t room(std::chrono::steady_clock::time_point now) = 0;
+  virtual void start(SendRequest request) = 0;
+  // Results of sends that finished since the last call.
+  virtual std::vector<SendResult> finished() = 0;
+  virtual std::size_t in_flight() const = 0;
+  // Delay before attempt n + 1 after n failed attempts; nullopt: no more attempts.
+  virtual std::optional<std::chrono::milliseconds> retry_delay(int failed_attempts) const = 0;
 };
 
 }  // namespace rapport

@@ -7,7 +7,9 @@ import hmac
 import http.client
 import json
 import os
+import atexit
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -50,6 +52,8 @@ class Daemon:
     def __init__(self, binary, config, workdir=None, env=None):
         self.binary = binary
         self.dir = workdir or tempfile.mkdtemp(prefix="rapport-wh-")
+        if not workdir and not os.environ.get("RAPPORT_KEEP_TEST_DIRS"):
+            atexit.register(shutil.rmtree, self.dir, True)
         self.config_path = os.path.join(self.dir, "rapport.yaml")
         self.store = os.path.join(self.dir, "store.db")
         with open(self.config_path, "w") as f:
@@ -125,3 +129,85 @@ def wait_for(predicate, timeout=20, interval=0.05):
             return value
         time.sleep(interval)
     return predicate()
+
+
+class Receiver:
+    """A real HTTP receiver of our webhooks. Per student, a script of answers consumed in
+    order: (status, headers, delay seconds, close_without_answer); then 200."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        self.lock = threading.Lock()
+        self.received = []  # (time, headers dict, body bytes, status answered)
+        self.scripts = {}
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("content-length", 0))
+                body = self.rfile.read(length)
+                try:
+                    student = json.loads(body)["data"].get("student", "")
+                except ValueError:
+                    student = ""
+                with receiver.lock:
+                    script = receiver.scripts.get(student) or []
+                    answer = script.pop(0) if script else (200, {}, 0, False)
+                status, headers, delay, drop = answer
+                if delay:
+                    time.sleep(delay)
+                with receiver.lock:
+                    receiver.received.append((time.time(), {k.lower(): v for k, v in
+                                                            self.headers.items()},
+                                              body, 0 if drop else status))
+                if drop:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                payload = b'{"ok":true}'
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        class Server(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass  # a sender that timed out and left: expected in these tests
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/hooks/rapport"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def script(self, student, *answers):
+        with self.lock:
+            self.scripts[student] = list(answers)
+
+    def about(self, student):
+        with self.lock:
+            return [r for r in self.received
+                    if json.loads(r[2])["data"].get("student") == student]
+
+    def all(self):
+        with self.lock:
+            return list(self.received)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def verify(secret, headers, body):
+    """Checks a webhook we sent, the way a receiver would (independent of our code)."""
+    expected = sign(secret, headers["webhook-id"], headers["webhook-timestamp"], body)
+    return hmac.compare_digest(expected, headers["webhook-signature"].split(" ")[0])

@@ -15,6 +15,7 @@ class RecordingSink : public Sink {
   bool accept = true;
   std::vector<std::string> received;
   const std::string& name() const override { return name_; }
+  std::string destination() const override { return "host callback"; }
   Delivery deliver(const std::vector<Outgoing>& batch) override {
     if (!accept) return Delivery::retry;
     for (const auto& o : batch) received.push_back(o.action_id);

@@ -1,0 +1,397 @@
+#include "adapters/webhook/webhook_sink.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/url/parse.hpp>
+
+#include <deque>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "adapters/webhook/signature.hpp"
+#include "engine/sink.hpp"
+#include "log/log.hpp"
+
+namespace rapport::webhook {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using Steady = std::chrono::steady_clock;
+
+namespace {
+
+struct Endpoint {
+  bool tls = false;
+  std::string host, port, target, shown;  // shown: scheme://host:port/path, no credentials
+};
+
+Endpoint parse_endpoint(const std::string& url) {
+  auto parsed = boost::urls::parse_uri(url);
+  if (!parsed) throw std::invalid_argument("url: \"" + url + "\" is not a URL");
+  Endpoint e;
+  std::string scheme(parsed->scheme());
+  if (scheme != "http" && scheme != "https") {
+    throw std::invalid_argument("url: the scheme must be http or https");
+  }
+  e.tls = scheme == "https";
+  e.host = std::string(parsed->host_address());
+  if (e.host.empty()) throw std::invalid_argument("url: no host");
+  e.port = parsed->has_port() ? std::string(parsed->port()) : (e.tls ? "443" : "80");
+  e.target = std::string(parsed->encoded_path());
+  if (e.target.empty()) e.target = "/";
+  if (parsed->has_query()) e.target += "?" + std::string(parsed->encoded_query());
+  e.shown = scheme + "://" + e.host + ":" + e.port + std::string(parsed->encoded_path());
+  return e;
+}
+
+struct Options {
+  std::string url;
+  std::string key;  // decoded whsec_
+  std::chrono::milliseconds timeout{15'000};
+  std::vector<std::chrono::milliseconds> schedule;
+  std::size_t max_in_flight = 4;
+  double rate = 0;  // sends per second, 0: unlimited
+  std::chrono::milliseconds breaker_window{60'000}, breaker_cooldown{30'000};
+  std::size_t breaker_min_requests = 10;
+  double breaker_failure_ratio = 0.5;
+  std::string ca_file;
+};
+
+std::optional<std::chrono::seconds> parse_retry_after(std::string_view value) {
+  std::int64_t seconds = 0;
+  if (value.empty()) return std::nullopt;
+  for (char c : value) {
+    if (c < '0' || c > '9') return std::nullopt;  // an HTTP date: the schedule decides
+    seconds = seconds * 10 + (c - '0');
+    if (seconds > 86'400) return std::chrono::seconds(86'400);
+  }
+  return std::chrono::seconds(seconds);
+}
+
+std::string snippet_of(std::string_view body) {
+  std::string out;
+  for (char c : body.substr(0, 200)) out += (c == '\n' || c == '\r') ? ' ' : c;
+  return out;
+}
+
+class WebhookSink final : public PerActionSink {
+ public:
+  WebhookSink(std::string name, Options options)
+      : name_(std::move(name)),
+        options_(std::move(options)),
+        endpoint_(parse_endpoint(options_.url)),
+        tls_(ssl::context::tls_client),
+        work_(asio::make_work_guard(io_)) {
+    if (endpoint_.tls) {
+      tls_.set_default_verify_paths();
+      if (!options_.ca_file.empty()) tls_.load_verify_file(options_.ca_file);
+      tls_.set_verify_mode(ssl::verify_peer);
+    }
+    thread_ = std::thread([this] { io_.run(); });
+  }
+
+  ~WebhookSink() override {
+    work_.reset();
+    io_.stop();  // sends under way are abandoned: their deliveries stay pending
+    thread_.join();
+  }
+
+  const std::string& name() const override { return name_; }
+  std::string destination() const override { return endpoint_.shown; }
+
+  std::size_t room(Steady::time_point now) override {
+    std::lock_guard lock(mutex_);
+    refill(now);
+    std::size_t free =
+        options_.max_in_flight > in_flight_ ? options_.max_in_flight - in_flight_ : 0;
+    if (options_.rate > 0) free = std::min(free, std::size_t(tokens_));
+    switch (breaker(now)) {
+      case State::open:
+        return 0;
+      case State::half_open:
+        return in_flight_ == 0 ? std::min<std::size_t>(free, 1) : 0;
+      case State::closed:
+        return free;
+    }
+    return free;
+  }
+
+  void start(SendRequest request) override {
+    {
+      std::lock_guard lock(mutex_);
+      ++in_flight_;
+      if (options_.rate > 0) tokens_ -= 1;
+    }
+    asio::co_spawn(io_, send(std::move(request)), [](std::exception_ptr) {});
+  }
+
+  std::vector<SendResult> finished() override {
+    std::lock_guard lock(mutex_);
+    std::vector<SendResult> out(std::make_move_iterator(done_.begin()),
+                                std::make_move_iterator(done_.end()));
+    done_.clear();
+    return out;
+  }
+
+  std::size_t in_flight() const override {
+    std::lock_guard lock(mutex_);
+    return in_flight_;
+  }
+
+  std::optional<std::chrono::milliseconds> retry_delay(int failed_attempts) const override {
+    if (failed_attempts < 0 || std::size_t(failed_attempts) >= options_.schedule.size()) {
+      return std::nullopt;
+    }
+    auto base = options_.schedule[std::size_t(failed_attempts)];
+    thread_local std::mt19937 random{std::random_device{}()};
+    std::uniform_real_distribution<double> jitter(0.9, 1.1);  // spreads a burst of retries
+    return std::chrono::milliseconds(std::int64_t(double(base.count()) * jitter(random)));
+  }
+
+ private:
+  enum class State { closed, open, half_open };
+
+  // Under mutex_.
+  void refill(Steady::time_point now) {
+    if (options_.rate <= 0) return;
+    double elapsed = std::chrono::duration<double>(now - refilled_).count();
+    tokens_ = std::min(std::max(1.0, options_.rate), tokens_ + elapsed * options_.rate);
+    refilled_ = now;
+  }
+
+  State breaker(Steady::time_point now) {
+    if (open_until_) {
+      if (now < *open_until_) return State::open;
+      return State::half_open;
+    }
+    return State::closed;
+  }
+
+  void judge(bool failure, Steady::time_point now) {
+    if (open_until_) {
+      // The half-open probe decides.
+      if (failure) {
+        open_until_ = now + options_.breaker_cooldown;
+      } else {
+        open_until_.reset();
+        window_.clear();
+        log::info("webhook", "circuit closed", {{"sink", name_}});
+      }
+      return;
+    }
+    window_.push_back({now, failure});
+    while (!window_.empty() && now - window_.front().first > options_.breaker_window) {
+      window_.pop_front();
+    }
+    std::size_t failures = 0;
+    for (const auto& [at, failed] : window_) failures += failed ? 1 : 0;
+    if (window_.size() >= options_.breaker_min_requests &&
+        double(failures) / double(window_.size()) >= options_.breaker_failure_ratio) {
+      open_until_ = now + options_.breaker_cooldown;
+      log::warn("webhook", "circuit opened: the endpoint fails too often; probing again later",
+                {{"sink", name_}, {"failures", failures}, {"requests", window_.size()}});
+    }
+  }
+
+  template <class Stream>
+  asio::awaitable<void> exchange(Stream& stream, const SendRequest& request, SendResult& result) {
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    http::request<http::string_body> req{http::verb::post, endpoint_.target, 11};
+    req.set(http::field::host, endpoint_.host);
+    req.set(http::field::user_agent, "rapport");
+    req.set(http::field::content_type, "application/json");
+    req.set("webhook-id", request.action_id);
+    req.set("webhook-timestamp", std::to_string(now.count()));
+    req.set("webhook-signature",
+            sign_v1(options_.key, request.action_id, now.count(), request.body));
+    req.keep_alive(false);
+    req.body() = request.body;
+    req.prepare_payload();
+    co_await http::async_write(stream, req, asio::use_awaitable);
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 << 10);
+    parser.eager(true);
+    co_await http::async_read(stream, buffer, parser, asio::use_awaitable);
+    const auto& res = parser.get();
+    result.status = int(res.result_int());
+    result.snippet = snippet_of(res.body());
+    if (auto it = res.find(http::field::retry_after); it != res.end()) {
+      result.retry_after = parse_retry_after(std::string_view(it->value()));
+    }
+  }
+
+  asio::awaitable<void> send(SendRequest request) {
+    SendResult result;
+    result.delivery = request.delivery;
+    auto started = Steady::now();
+    try {
+      auto executor = co_await asio::this_coro::executor;
+      tcp::resolver resolver(executor);
+      beast::tcp_stream tcp_stream(executor);
+      tcp_stream.expires_after(options_.timeout);
+      auto addresses =
+          co_await resolver.async_resolve(endpoint_.host, endpoint_.port, asio::use_awaitable);
+      co_await tcp_stream.async_connect(addresses, asio::use_awaitable);
+      if (endpoint_.tls) {
+        beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), tls_);
+        // SNI (SSL_set_tlsext_host_name is a macro with a C cast).
+        SSL_ctrl(stream.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                 const_cast<char*>(endpoint_.host.c_str()));
+        stream.set_verify_callback(ssl::host_name_verification(endpoint_.host));
+        co_await stream.async_handshake(ssl::stream_base::client, asio::use_awaitable);
+        co_await exchange(stream, request, result);
+      } else {
+        co_await exchange(tcp_stream, request, result);
+      }
+    } catch (const boost::system::system_error& e) {
+      result.status = 0;
+      result.snippet = e.code() == beast::error::timeout ? "timed out" : e.code().message();
+    } catch (const std::exception& e) {
+      result.status = 0;
+      result.snippet = e.what();
+    }
+    auto finished = Steady::now();
+    result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(finished - started);
+    bool failure =
+        result.status == 0 || result.status >= 500 || result.status == 408 || result.status == 429;
+    std::lock_guard lock(mutex_);
+    --in_flight_;
+    judge(failure, finished);
+    done_.push_back(std::move(result));
+  }
+
+  std::string name_;
+  Options options_;
+  Endpoint endpoint_;
+  asio::io_context io_;
+  ssl::context tls_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::thread thread_;
+
+  mutable std::mutex mutex_;
+  std::size_t in_flight_ = 0;
+  std::vector<SendResult> done_;
+  double tokens_ = 1;
+  Steady::time_point refilled_ = Steady::now();
+  std::deque<std::pair<Steady::time_point, bool>> window_;
+  std::optional<Steady::time_point> open_until_;
+};
+
+}  // namespace
+
+SinkKind webhook_sink_kind() {
+  using config::Type;
+  SinkKind kind;
+  kind.type = "webhook";
+  kind.schema = {
+      "sinks (type: webhook)",
+      "POSTs each action, signed (Standard Webhooks), retried on a schedule, to one endpoint.",
+      {
+          {.name = "url",
+           .type = Type::string,
+           .description = "the endpoint (http:// or https://)",
+           .required = true},
+          {.name = "secret",
+           .type = Type::secret,
+           .description = "our whsec_ signing secret (the receiver verifies with it)",
+           .required = true},
+          {.name = "timeout",
+           .type = Type::duration,
+           .description = "one attempt, connect to the answer's last byte",
+           .default_value = "15s",
+           .min = 100,
+           .max = 300'000},
+          {.name = "retry_schedule",
+           .type = Type::string_list,
+           .description = "when each attempt is made, counted from the failure before it "
+                          "(the first entry is the first attempt: 0s, at once), with 10% "
+                          "jitter; when the last attempt fails, the action goes to the dead "
+                          "letter list",
+           .default_value = "[0s, 5s, 5m, 30m, 2h, 5h, 10h, 14h, 20h, 24h]"},
+          {.name = "max_in_flight",
+           .type = Type::integer,
+           .description = "concurrent requests to the endpoint at most",
+           .default_value = "4",
+           .min = 1,
+           .max = 256},
+          {.name = "rate",
+           .type = Type::number,
+           .description = "requests per second at most (0: no limit)",
+           .default_value = "0",
+           .min = 0,
+           .max = 100'000},
+          {.name = "breaker_window",
+           .type = Type::duration,
+           .description = "the circuit breaker judges the attempts of this last period",
+           .default_value = "60s",
+           .min = 1000,
+           .max = 3'600'000},
+          {.name = "breaker_min_requests",
+           .type = Type::integer,
+           .description = "attempts in the window before the breaker may open",
+           .default_value = "10",
+           .min = 1,
+           .max = 100'000},
+          {.name = "breaker_failure_ratio",
+           .type = Type::number,
+           .description = "share of failed attempts in the window that opens the breaker",
+           .default_value = "0.5",
+           .min = 0.01,
+           .max = 1},
+          {.name = "breaker_cooldown",
+           .type = Type::duration,
+           .description = "how long the breaker stays open before one probe is let through",
+           .default_value = "30s",
+           .min = 100,
+           .max = 3'600'000},
+          {.name = "ca_file",
+           .type = Type::path,
+           .description = "PEM certificates trusted for https endpoints, besides the system's",
+           .default_value = ""},
+      }};
+  kind.create = [](const std::string& name, const config::Section& s) -> std::unique_ptr<Sink> {
+    Options o;
+    o.url = s.str("url");
+    try {
+      o.key = decode_secret(s.str("secret"));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(s.path() + ".secret: " + e.what());
+    }
+    o.timeout = s.duration("timeout");
+    for (const auto& step : s.strings("retry_schedule")) {
+      auto d = config::parse_duration(step);
+      if (!d) {
+        throw std::invalid_argument(s.path() + ".retry_schedule: \"" + step +
+                                    "\" is not a duration (such as 0s, 5s, 5m, 2h)");
+      }
+      o.schedule.push_back(*d);
+    }
+    o.max_in_flight = std::size_t(s.integer("max_in_flight"));
+    o.rate = s.number("rate");
+    o.breaker_window = s.duration("breaker_window");
+    o.breaker_min_requests = std::size_t(s.integer("breaker_min_requests"));
+    o.breaker_failure_ratio = s.number("breaker_failure_ratio");
+    o.breaker_cooldown = s.duration("breaker_cooldown");
+    o.ca_file = s.str("ca_file");
+    try {
+      return std::make_unique<WebhookSink>(name, std::move(o));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(s.path() + "." + e.what());
+    }
+  };
+  return kind;
+}
+
+}  // namespace rapport::webhook

@@ -1,0 +1,226 @@
+"""The `webhook` sink against a real receiver over loopback, with the real daemon: the
+retry schedule, Retry-After, timeouts, dead letters, replay, 410, allow-list, audit.
+
+usage: webhook_delivery_test.py RAPPORT_BINARY"""
+import datetime
+import json
+import sys
+import time
+import unittest
+
+from rapport_daemon import Daemon, Receiver, rotation_event, verify, wait_for
+
+BINARY = None
+OUT_SECRET = "whsec_c2lnbmluZy1rZXktb2YtcmFwcG9ydC10ZXN0cw=="
+
+CONFIG = """
+store:
+  path: @DIR@/store.db
+listener:
+  enabled: true
+  port: 0
+sources:
+  platform:
+    type: webhook
+    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+hooks:
+  introductions: {}
+sinks:
+  platform_actions:
+    type: webhook
+    url: @URL@
+    secret: %s
+    timeout: 1s
+    retry_schedule: [0s, 1s, 1s]
+    breaker_min_requests: 1000
+    fields: [type, student, contact, due, reason, contact_details.name, contact_details.role]
+engine:
+  tick: 200ms
+""" % OUT_SECRET
+
+
+def live_rotation(student, attending="att-1"):
+    today = datetime.date.today()
+    return rotation_event(f"ev-{student}", student=student, rotation=f"rot-{student}",
+                          start=str(today - datetime.timedelta(days=1)),
+                          end=str(today + datetime.timedelta(days=20)),
+                          team=[{"person": attending, "role": "attending"}])
+
+
+class Delivery(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.receiver = Receiver()
+        cls.d = Daemon(BINARY, CONFIG.replace("@URL@", cls.receiver.url)).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.d.stop()
+        cls.receiver.close()
+        assert code == 0, f"serve exited {code}"
+
+    def push(self, student):
+        status, _, data = self.d.post_event(live_rotation(student))
+        self.assertEqual(status, 202, data)
+
+    def listing(self, *extra):
+        r = self.d.command("deliveries", "list", *extra)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout
+
+    def test_a_delivered_action_is_signed_limited_to_its_fields_and_disclosed(self):
+        person = {"specversion": "1.0", "id": "person-att-1", "source": "platform",
+                  "type": "person.updated", "time": "2029-12-01T09:00:00Z", "subject": "att-1",
+                  "data": {"id": "att-1", "role": "attending", "name": "Dr Synthetic One",
+                           "email": "one@example.test"}}
+        self.assertEqual(self.d.post_event(person)[0], 202)
+        self.push("stu-ok")
+        got = wait_for(lambda: self.receiver.about("stu-ok"))
+        self.assertEqual(len(got), 1)
+        _, headers, body, _ = got[0]
+        self.assertTrue(verify(OUT_SECRET, headers, body))
+        event = json.loads(body)
+        self.assertEqual(headers["webhook-id"], event["id"])  # the action's id
+        data = event["data"]
+        self.assertEqual(data["type"], "introduce")
+        self.assertEqual(data["contact"], "att-1")
+        self.assertNotIn("evidence", data)  # outside the allow-list
+        self.assertEqual(data["contact_details"], {"role": "attending",
+                                                   "name": "Dr Synthetic One"})
+        self.assertTrue(wait_for(lambda: f"{event['id']}  sink=platform_actions  state=delivered"
+                                 in self.listing()))
+        audit = self.d.command("audit", "--student", "stu-ok")
+        self.assertEqual(audit.returncode, 0, audit.stderr)
+        self.assertIn(f"action={event['id']}", audit.stdout)
+        self.assertIn("contact=att-1", audit.stdout)
+        self.assertIn("endpoint=http://127.0.0.1:", audit.stdout)
+        self.assertIn("basis=consent", audit.stdout)
+        fields = audit.stdout.split("fields=")[1].split()[0].split(",")
+        self.assertEqual(sorted(fields), ["contact", "contact_details.name",
+                                          "contact_details.role", "due", "reason", "student",
+                                          "type"])
+        self.assertNotIn("evidence", audit.stdout)
+
+    def test_500s_are_retried_with_the_same_webhook_id(self):
+        self.receiver.script("stu-500", (500, {}, 0, False), (503, {}, 0, False))
+        self.push("stu-500")
+        got = wait_for(lambda: len(self.receiver.about("stu-500")) >= 3 and
+                       self.receiver.about("stu-500"), timeout=15)
+        self.assertEqual([g[3] for g in got], [500, 503, 200])
+        self.assertEqual(len({g[1]["webhook-id"] for g in got}), 1)
+        for g in got:
+            self.assertTrue(verify(OUT_SECRET, g[1], g[2]))
+        time.sleep(0.5)
+        self.assertEqual(len(self.receiver.about("stu-500")), 3)  # nothing after the 2xx
+
+    def test_a_receiver_down_then_up(self):
+        self.receiver.script("stu-down", (0, {}, 0, True), (0, {}, 0, True))
+        self.push("stu-down")
+        got = wait_for(lambda: len(self.receiver.about("stu-down")) >= 3 and
+                       self.receiver.about("stu-down"), timeout=15)
+        self.assertEqual([g[3] for g in got], [0, 0, 200])
+
+    def test_retry_after_is_honoured(self):
+        self.receiver.script("stu-429", (429, {"Retry-After": "3"}, 0, False))
+        self.push("stu-429")
+        got = wait_for(lambda: len(self.receiver.about("stu-429")) >= 2 and
+                       self.receiver.about("stu-429"), timeout=15)
+        self.assertEqual([g[3] for g in got], [429, 200])
+        self.assertGreaterEqual(got[1][0] - got[0][0], 2.5)  # the schedule alone says 0s
+
+    def test_a_slow_receiver_times_out_goes_to_dead_letters_and_is_replayed(self):
+        slow = (200, {}, 2.5, False)
+        self.receiver.script("stu-slow", slow, slow, slow, slow)
+        self.push("stu-slow")
+        # Three attempts (the schedule's length), each cut at the 1 s timeout, then the dead
+        # letter list.
+        failed = wait_for(lambda: "state=dead  attempts=3" in self.listing("--failed") and
+                          self.listing("--failed"), timeout=30)
+        self.assertTrue(failed)
+        self.assertIn("timed out", failed)
+        action_id = [line.split()[0] for line in failed.splitlines()
+                     if "state=dead  attempts=3" in line][0]
+        time.sleep(3)  # the slow answers finish on the receiver's side
+        before = len(self.receiver.about("stu-slow"))
+        r = self.d.command("deliveries", "replay", "--id", action_id)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("1 delivery queued", r.stdout)
+        self.assertTrue(wait_for(lambda: len(self.receiver.about("stu-slow")) > before))
+        self.assertTrue(wait_for(lambda: f"{action_id}  sink=platform_actions  state=delivered"
+                                 in self.listing()))
+
+    def test_a_permanent_4xx_is_a_dead_letter_at_once(self):
+        self.receiver.script("stu-400", (400, {}, 0, False))
+        self.push("stu-400")
+        self.assertTrue(wait_for(lambda: "state=dead  attempts=1  last_status=400"
+                                 in self.listing("--failed")))
+        time.sleep(1.5)
+        self.assertEqual(len(self.receiver.about("stu-400")), 1)
+        r = self.d.command("deliveries", "replay", "--id", "no-such-action")
+        self.assertEqual(r.returncode, 1)
+
+
+class Breaker(unittest.TestCase):
+    def test_the_circuit_opens_on_a_failing_endpoint_and_the_other_sink_goes_on(self):
+        failing, healthy = Receiver(), Receiver()
+        config = CONFIG.replace("@URL@", failing.url).replace(
+            "    breaker_min_requests: 1000\n",
+            "    breaker_min_requests: 3\n    breaker_cooldown: 2s\n    max_in_flight: 1\n")
+        config = config.replace("retry_schedule: [0s, 1s, 1s]",
+                                "retry_schedule: [0s, 1s, 1s, 1s, 1s, 1s, 1s, 1s]")
+        config = config.replace("engine:\n", f"""  mirror:
+    type: webhook
+    url: {healthy.url}
+    secret: {OUT_SECRET}
+engine:
+""")
+        d = Daemon(BINARY, config).start()
+        try:
+            students = [f"stu-brk-{i}" for i in range(6)]
+            for s in students:
+                failing.script(s, *[(500, {}, 0, False)] * 3)
+            started = time.time()
+            for s in students:
+                self.assertEqual(d.post_event(live_rotation(s))[0], 202)
+            # The healthy endpoint gets everything while the failing one is cut off.
+            self.assertTrue(wait_for(lambda: len(healthy.all()) == 6, timeout=10))
+            time.sleep(max(0, started + 1.5 - time.time()))
+            self.assertEqual(len(failing.all()), 3)  # opened after 3 failures
+            self.assertTrue(wait_for(lambda: "circuit opened" in d.log_text()))
+            # Half-open probes after the cooldown; once the endpoint answers, all arrive.
+            for s in students:
+                failing.script(s)
+            self.assertTrue(wait_for(lambda: all(any(r[3] == 200 for r in failing.about(s))
+                                                 for s in students), timeout=30))
+            self.assertIn("circuit closed", d.log_text())
+        finally:
+            self.assertEqual(d.stop(), 0)
+            failing.close()
+            healthy.close()
+
+
+class Gone(unittest.TestCase):
+    def test_410_disables_the_endpoint_until_enabled(self):
+        receiver = Receiver()
+        d = Daemon(BINARY, CONFIG.replace("@URL@", receiver.url)).start()
+        try:
+            receiver.script("stu-gone", (410, {}, 0, False))
+            self.assertEqual(d.post_event(live_rotation("stu-gone"))[0], 202)
+            self.assertTrue(wait_for(lambda: receiver.about("stu-gone")))
+            self.assertTrue(wait_for(lambda: "sink disabled" in d.log_text()))
+            self.assertEqual(d.post_event(live_rotation("stu-after"))[0], 202)
+            time.sleep(1.5)
+            self.assertEqual(len(receiver.about("stu-gone")), 1)
+            self.assertEqual(receiver.about("stu-after"), [])
+            r = d.command("deliveries", "enable", "--endpoint", "platform_actions")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(wait_for(lambda: receiver.about("stu-after")))
+            self.assertTrue(wait_for(lambda: len(receiver.about("stu-gone")) == 2))
+        finally:
+            self.assertEqual(d.stop(), 0)
+            receiver.close()
+
+
+if __name__ == "__main__":
+    BINARY = sys.argv.pop(1)
+    unittest.main(verbosity=2)
