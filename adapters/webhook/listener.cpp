@@ -31,8 +31,26 @@ using Clock = std::chrono::steady_clock;
 
 ListenerOptions listener_options(const config::Section& s) {
   ListenerOptions o;
-  o.address = s.str("address");
-  o.port = static_cast<unsigned short>(s.integer("port"));
+  auto listen = s.str("listen");
+  auto colon = listen.rfind(':');
+  std::string address = colon == std::string::npos ? "" : listen.substr(0, colon);
+  if (address.size() > 1 && address.front() == '[' && address.back() == ']') {
+    address = address.substr(1, address.size() - 2);
+  }
+  int port = -1;
+  try {
+    std::size_t used = 0;
+    if (colon != std::string::npos) port = std::stoi(listen.substr(colon + 1), &used);
+    if (colon + 1 + used != listen.size()) port = -1;
+  } catch (const std::exception&) {
+    port = -1;
+  }
+  if (address.empty() || port < 0 || port > 65535) {
+    throw std::invalid_argument("listener.listen: \"" + listen +
+                                "\" is not ADDRESS:PORT (such as 127.0.0.1:8080)");
+  }
+  o.address = address;
+  o.port = static_cast<unsigned short>(port);
   o.threads = int(s.integer("threads"));
   o.tls_certificate = s.str("tls_certificate");
   o.tls_key = s.str("tls_key");

@@ -40,10 +40,10 @@ const Schema& listener_schema() {
       {
           {.name = "enabled", .type = Type::boolean, .description = "start the listener",
            .default_value = "false"},
-          {.name = "address", .type = Type::string, .description = "address to bind",
-           .default_value = "127.0.0.1"},
-          {.name = "port", .type = Type::integer, .description = "TCP port (0 picks a free one)",
-           .default_value = "8080", .min = 0, .max = 65535},
+          {.name = "listen", .type = Type::string,
+           .description = "ADDRESS:PORT to listen on ([::1]:8080 for IPv6; port 0 picks a "
+                          "free one, logged at start)",
+           .default_value = "127.0.0.1:8080"},
           {.name = "threads", .type = Type::integer,
            .description = "threads serving connections (one more commits to the store)",
            .default_value = "2", .min = 1, .max = 64},

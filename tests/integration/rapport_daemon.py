@@ -49,15 +49,16 @@ def rotation_event(event_id, student="stu-1", rotation="rot-1", start="2030-01-0
 class Daemon:
     """One `rapport serve` process with its own directory, store and config."""
 
-    def __init__(self, binary, config, workdir=None, env=None):
+    def __init__(self, binary, config, workdir=None, env=None, config_path=None):
         self.binary = binary
         self.dir = workdir or tempfile.mkdtemp(prefix="rapport-wh-")
         if not workdir and not os.environ.get("RAPPORT_KEEP_TEST_DIRS"):
             atexit.register(shutil.rmtree, self.dir, True)
-        self.config_path = os.path.join(self.dir, "rapport.yaml")
+        self.config_path = config_path or os.path.join(self.dir, "rapport.yaml")
         self.store = os.path.join(self.dir, "store.db")
-        with open(self.config_path, "w") as f:
-            f.write(config.replace("@DIR@", self.dir))
+        if not config_path:
+            with open(self.config_path, "w") as f:
+                f.write(config.replace("@DIR@", self.dir))
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
         self.port = None

@@ -18,7 +18,7 @@ store:
   path: @DIR@/store.db
 listener:
   enabled: true
-  port: 0
+  listen: 127.0.0.1:0
 sources:
   platform:
     type: webhook

@@ -23,7 +23,7 @@ store:
   busy_timeout: 1s
 listener:
   enabled: true
-  port: 0
+  listen: 127.0.0.1:0
   body_limit: 4096
   header_limit: 2048
   read_timeout: 1s
@@ -414,7 +414,7 @@ class Limits(unittest.TestCase):
                         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
                         "-keyout", key, "-out", cert], check=True, capture_output=True)
         text = open(d.config_path).read().replace(
-            "  port: 0\n", f"  port: 0\n  tls_certificate: {cert}\n  tls_key: {key}\n")
+            "  listen: 127.0.0.1:0\n", f"  listen: 127.0.0.1:0\n  tls_certificate: {cert}\n  tls_key: {key}\n")
         open(d.config_path, "w").write(text)
         d.start()
         try:

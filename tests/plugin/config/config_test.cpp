@@ -61,7 +61,7 @@ TEST_CASE("an empty file is a valid config with every default filled in", "[conf
   CHECK(root.section("store").str("synchronous") == "full");
   CHECK(root.section("engine").duration("tick") == std::chrono::seconds(1));
   CHECK(root.section("log").str("level") == "info");
-  CHECK(root.section("listener").integer("port") == 8080);
+  CHECK(root.section("listener").str("listen") == "127.0.0.1:8080");
 }
 
 TEST_CASE("defaults of a component come from its schema", "[config]") {

@@ -16,6 +16,9 @@ TEST_CASE("every example config in deploy/examples validates", "[config][example
   // What an operator sets for them (each example says which variables it reads).
   ::setenv("RAPPORT_CSV_DIR", "/tmp", 1);
   ::setenv("RAPPORT_SQL_CONNECTION", "host=127.0.0.1 dbname=platform user=rapport", 1);
+  ::setenv("RAPPORT_INBOUND_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", 1);
+  ::setenv("RAPPORT_OUTBOUND_URL", "https://platform.example.test/rapport/actions", 1);
+  ::setenv("RAPPORT_OUTBOUND_SECRET", "whsec_c2lnbmluZy1rZXktb2YtcmFwcG9ydC10ZXN0cw==", 1);
   int seen = 0;
   for (const auto& entry :
        std::filesystem::directory_iterator(test::source_dir() + "/deploy/examples")) {

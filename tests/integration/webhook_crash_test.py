@@ -1,0 +1,120 @@
+"""Crash test: clients send signed events concurrently while the daemon is killed with
+SIGKILL at random moments and restarted. Every event answered 202 must be in the store;
+the receiver must end up with every resulting action at least once, and every webhook-id
+it saw must name one action (so it can deduplicate).
+
+usage: webhook_crash_test.py RAPPORT_BINARY"""
+import json
+import random
+import socket
+import sqlite3
+import sys
+import threading
+import time
+import unittest
+
+from rapport_daemon import Daemon, Receiver, signed_headers, verify, wait_for
+from webhook_delivery_test import OUT_SECRET, live_rotation
+
+BINARY = None
+EVENTS = 240
+SENDERS = 8
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Crash(unittest.TestCase):
+    def test_sigkill_loses_no_acknowledged_event_and_no_action(self):
+        receiver = Receiver()
+        port = free_port()
+        config = f"""
+store:
+  path: @DIR@/store.db
+listener:
+  enabled: true
+  listen: 127.0.0.1:{port}
+sources:
+  platform:
+    type: webhook
+    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+hooks:
+  introductions: {{}}
+sinks:
+  platform_actions:
+    type: webhook
+    url: {receiver.url}
+    secret: {OUT_SECRET}
+    retry_schedule: [0s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s]
+engine:
+  tick: 100ms
+"""
+        d = Daemon(BINARY, config).start()
+        students = [f"stu-crash-{i:03d}" for i in range(EVENTS)]
+        acknowledged = []
+        lock = threading.Lock()
+
+        def sender(share):
+            for student in share:
+                event = live_rotation(student)
+                body = json.dumps(event).encode()
+                msg_id = f"msg-{student}"  # a platform retries with the same webhook-id
+                while True:
+                    try:
+                        d.port = port
+                        status, _, _ = d.request("POST", "/v1/sources/platform/events", body,
+                                                 signed_headers(body, msg_id=msg_id), timeout=5)
+                    except OSError:
+                        status = None
+                    if status in (200, 202):
+                        with lock:
+                            acknowledged.append(event["id"])
+                        break
+                    time.sleep(0.05)
+
+        threads = [threading.Thread(target=sender, args=(students[i::SENDERS],))
+                   for i in range(SENDERS)]
+        for t in threads:
+            t.start()
+        random.seed()
+        for _ in range(2):
+            time.sleep(random.uniform(0.1, 0.8))
+            d.kill()
+            d.start()
+        for t in threads:
+            t.join(timeout=120)
+        self.assertEqual(len(acknowledged), EVENTS)
+
+        db = sqlite3.connect(d.store)
+        stored = {row[0] for row in db.execute("SELECT event_id FROM inbox")}
+        self.assertEqual(set(acknowledged) - stored, set())
+        self.assertTrue(wait_for(lambda: {json.loads(r[2])["data"]["student"]
+                                          for r in receiver.all() if r[3] == 200}
+                                 >= set(students), timeout=90))
+        actions = {row[0]: json.loads(row[1])["data"] for row in
+                   db.execute("SELECT action_id, body FROM outbox")}
+        db.close()
+        seen = {}
+        for _, headers, body, _ in receiver.all():
+            self.assertTrue(verify(OUT_SECRET, headers, body))
+            event = json.loads(body)
+            self.assertEqual(headers["webhook-id"], event["id"])
+            self.assertIn(event["id"], actions)
+            what = (event["data"]["type"], event["data"]["student"], event["data"]["contact"])
+            self.assertEqual(seen.setdefault(event["id"], what), what)
+        self.assertEqual(set(seen), set(actions))
+        duplicates = len(receiver.all()) - len(seen)
+        print(f"\n{EVENTS} events, {len(actions)} actions, {duplicates} repeated deliveries "
+              f"(deduplicated by webhook-id)")
+        self.assertEqual(d.stop(), 0)
+        receiver.close()
+
+
+if __name__ == "__main__":
+    BINARY = sys.argv.pop(1)
+    unittest.main(verbosity=2)
