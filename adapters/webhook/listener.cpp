@@ -103,11 +103,6 @@ class Committer {
     return true;
   }
 
-  void on_commit(std::function<void(std::size_t)> callback) {
-    std::lock_guard lock(mutex_);
-    on_commit_ = std::move(callback);
-  }
-
   // Commits what is queued, then ends the thread.
   void stop() {
     {
@@ -123,7 +118,6 @@ class Committer {
     auto next_prune = Clock::now();
     for (;;) {
       std::vector<Submission> group;
-      std::function<void(std::size_t)> notify;
       {
         std::unique_lock lock(mutex_);
         wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
@@ -132,10 +126,8 @@ class Committer {
                      std::make_move_iterator(queue_.end()));
         queue_.clear();
         queued_ = 0;
-        notify = on_commit_;
       }
-      std::size_t added = commit(group);
-      if (added && notify) notify(added);
+      commit(group);
       if (Clock::now() >= next_prune && store_) {
         prune();
         next_prune = Clock::now() + std::chrono::minutes(10);
@@ -143,22 +135,23 @@ class Committer {
     }
   }
 
-  std::size_t commit(std::vector<Submission>& group) {
+  void commit(std::vector<Submission>& group) {
     std::vector<Outcome> outcomes;
-    std::size_t added = 0;
     try {
       if (!store_) store_ = open_();
       auto now = wall_clock();
       Transaction tx(*store_);
       for (auto& s : group) {
-        if (!s.message_id.empty() && !store_->remember_message(s.source->name, s.message_id, now)) {
+        // A lone event whose id is the message id is remembered by the inbox itself.
+        bool remembered_by_inbox = s.events.size() == 1 && s.events[0].id == s.message_id;
+        if (!s.message_id.empty() && !remembered_by_inbox &&
+            !store_->remember_message(s.source->name, s.message_id, now)) {
           outcomes.push_back(Outcome::duplicate);
           continue;
         }
         std::size_t fresh = 0;
         for (const auto& e : s.events) fresh += store_->append_event(e, now) ? 1 : 0;
         outcomes.push_back(fresh == 0 ? Outcome::duplicate : Outcome::accepted);
-        added += fresh;
       }
       tx.commit();
       if (!healthy_) {
@@ -175,7 +168,6 @@ class Committer {
       }
       store_.reset();  // opened again for the next group
       outcomes.assign(group.size(), Outcome::unavailable);
-      added = 0;
     }
     auto finished = Clock::now();
     for (std::size_t i = 0; i < group.size(); ++i) {
@@ -186,7 +178,6 @@ class Committer {
       group[i].done(outcomes[i]);
     }
     if (!healthy_) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    return added;
   }
 
   void prune() {
@@ -212,7 +203,6 @@ class Committer {
   std::deque<Submission> queue_;
   std::size_t queued_ = 0;
   bool stopping_ = false;
-  std::function<void(std::size_t)> on_commit_;
   std::thread thread_;
 };
 
@@ -629,10 +619,6 @@ Listener::~Listener() {
 
 unsigned short Listener::port() const {
   return impl_->acceptor.local_endpoint().port();
-}
-
-void Listener::on_commit(std::function<void(std::size_t)> callback) {
-  impl_->committer->on_commit(std::move(callback));
 }
 
 void Listener::stop() {

@@ -46,8 +46,6 @@ class Listener {
   Listener& operator=(const Listener&) = delete;
 
   unsigned short port() const;  // the bound port (when 0 was asked)
-  // Called after each group commit with how many events entered the inbox.
-  void on_commit(std::function<void(std::size_t)> callback);
   void stop();
 
   struct Impl;

@@ -246,7 +246,8 @@ void Engine::record_result(PerActionSink& sink, const SendResult& result, TimePo
     outcome = "dead";
   } else if (auto delay = sink.retry_delay(d.attempts)) {
     auto wait = std::chrono::duration_cast<std::chrono::seconds>(*delay);
-    if (result.retry_after) wait = *result.retry_after;
+    // Times are kept in whole seconds: one more makes sure Retry-After has passed.
+    if (result.retry_after) wait = *result.retry_after + std::chrono::seconds(1);
     d.next_at = now + wait;
     outcome = "retry";
   } else {

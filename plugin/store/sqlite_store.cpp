@@ -1,6 +1,11 @@
 // The SQLite store, through SOCI. WAL, foreign keys on, versioned migrations.
 #include <soci/soci.h>
+
 #include <soci/sqlite3/soci-sqlite3.h>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
 
 #include "rapport/json.hpp"
 #include "store/soci_util.hpp"
@@ -94,15 +99,37 @@ const std::vector<std::vector<const char*>> kMigrations = {
     },
 };
 
-std::string opt_text(const soci::row& r, std::size_t i) { return text(r, i).value_or(""); }
+std::string opt_text(const soci::row& r, std::size_t i) {
+  return text(r, i).value_or("");
+}
 
 std::optional<std::string> nonempty(const std::optional<std::string>& s) {
   return s && !s->empty() ? s : std::nullopt;
 }
 
+// Connections of one process to one file take turns writing through this mutex: a
+// waiting writer wakes the moment the other commits, where SQLite's busy handler would
+// sleep and poll (seen as latencies of a second when the listener's committer and the
+// engine wrote at the same time). Other processes still meet busy_timeout.
+std::shared_ptr<std::mutex> writer_mutex(const std::string& path) {
+  static std::mutex guard;
+  static std::map<std::string, std::weak_ptr<std::mutex>> by_file;
+  std::error_code ec;
+  auto key = std::filesystem::weakly_canonical(path, ec).string();
+  if (ec) key = path;
+  std::lock_guard lock(guard);
+  auto& slot = by_file[key];
+  auto mutex = slot.lock();
+  if (!mutex) {
+    mutex = std::make_shared<std::mutex>();
+    slot = mutex;
+  }
+  return mutex;
+}
+
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(const SqliteOptions& options) {
+  explicit SqliteStore(const SqliteOptions& options) : writer_(writer_mutex(options.path)) {
     try {
       sql_.open(soci::sqlite3, "db=\"" + options.path + "\" timeout=" +
                                    std::to_string(std::max(1, options.busy_timeout_ms / 1000)));
@@ -110,6 +137,7 @@ class SqliteStore final : public Store {
       sql_ << "PRAGMA foreign_keys=ON";
       sql_ << (options.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
       sql_ << "PRAGMA busy_timeout=" + std::to_string(options.busy_timeout_ms);
+      if (!options.checkpoints) sql_ << "PRAGMA wal_autocheckpoint=0";
     } catch (const soci::soci_error& e) {
       throw StoreError("cannot open store \"" + options.path + "\": " + e.what());
     }
@@ -122,7 +150,9 @@ class SqliteStore final : public Store {
   void begin() override {
     if (depth_ == 0) {
       poisoned_ = false;
+      std::unique_lock turn(*writer_);
       sql_ << "BEGIN IMMEDIATE";
+      turn_ = std::move(turn);
     }
     ++depth_;
   }
@@ -132,6 +162,7 @@ class SqliteStore final : public Store {
       return;
     }
     depth_ = 0;
+    auto turn = std::move(turn_);  // released when this returns or throws
     if (poisoned_) {
       quiet_rollback();
       throw StoreError("transaction rolled back by an inner failure");
@@ -149,6 +180,7 @@ class SqliteStore final : public Store {
       poisoned_ = true;
       return;
     }
+    auto turn = std::move(turn_);
     quiet_rollback();
   }
 
@@ -296,8 +328,8 @@ class SqliteStore final : public Store {
 
   std::vector<Timer> timers_about(const std::string& subject) override {
     std::vector<Timer> out;
-    soci::rowset<soci::row> rows =
-        sql_.prepare << "SELECT id, due_at, event FROM timers ORDER BY due_at, id";
+    soci::rowset<soci::row> rows = sql_.prepare
+                                   << "SELECT id, due_at, event FROM timers ORDER BY due_at, id";
     for (const auto& r : rows) {
       Timer t{opt_text(r, 0), parse_time(opt_text(r, 1)).value_or(TimePoint{}),
               event_from_json(opt_text(r, 2))};
@@ -312,8 +344,8 @@ class SqliteStore final : public Store {
 
   std::optional<std::string> cursor(const std::string& source, const std::string& entity) override {
     std::string value;
-    sql_ << "SELECT value FROM source_cursors WHERE source = :s AND entity = :e",
-        soci::use(source), soci::use(entity), soci::into(value);
+    sql_ << "SELECT value FROM source_cursors WHERE source = :s AND entity = :e", soci::use(source),
+        soci::use(entity), soci::into(value);
     return sql_.got_data() ? std::optional<std::string>(value) : std::nullopt;
   }
 
@@ -405,8 +437,8 @@ class SqliteStore final : public Store {
   }
 
   void put_rotation(const Rotation& r) override {
-    std::string kind(to_string(r.kind)), status(to_string(r.status)), start = format_date(r.start),
-        end = format_date(r.end), sub = r.subspecialty.value_or("");
+    std::string kind(to_string(r.kind)), status(to_string(r.status)),
+        start = format_date(r.start), end = format_date(r.end), sub = r.subspecialty.value_or("");
     soci::indicator isub = r.subspecialty ? soci::i_ok : soci::i_null;
     sql_ << "INSERT INTO rotations (id, student_id, site, specialty, subspecialty, kind,"
             " start_date, end_date, status) VALUES (:i, :st, :si, :sp, :ss, :k, :b, :e, :s)"
@@ -416,8 +448,7 @@ class SqliteStore final : public Store {
             " start_date = excluded.start_date, end_date = excluded.end_date,"
             " status = excluded.status",
         soci::use(r.id), soci::use(r.student_id), soci::use(r.site), soci::use(r.specialty),
-        soci::use(sub, isub), soci::use(kind), soci::use(start), soci::use(end),
-        soci::use(status);
+        soci::use(sub, isub), soci::use(kind), soci::use(start), soci::use(end), soci::use(status);
   }
 
   void put_team_member(const std::string& rotation_id, const TeamMember& m) override {
@@ -484,8 +515,8 @@ class SqliteStore final : public Store {
         soci::use(student), soci::use(contact), soci::use(when);
   }
 
-  void for_each_touch(const std::function<void(const std::string&, const std::string&, TimePoint)>&
-                          each) override {
+  void for_each_touch(
+      const std::function<void(const std::string&, const std::string&, TimePoint)>& each) override {
     soci::rowset<soci::row> rows = sql_.prepare << "SELECT student_id, contact_id, at FROM touches";
     for (const auto& r : rows) {
       each(opt_text(r, 0), opt_text(r, 1), parse_time(opt_text(r, 2)).value_or(TimePoint{}));
@@ -562,15 +593,13 @@ class SqliteStore final : public Store {
     soci::rowset<soci::row> rows =
         sql_.prepare << "SELECT source, up, message, since FROM source_state ORDER BY source";
     for (const auto& r : rows) {
-      out.push_back({opt_text(r, 0), integer(r, 1).value_or(1) != 0, opt_text(r, 2),
-                     opt_text(r, 3)});
+      out.push_back(
+          {opt_text(r, 0), integer(r, 1).value_or(1) != 0, opt_text(r, 2), opt_text(r, 3)});
     }
     return out;
   }
 
-  void copy_to(const std::string& path) override {
-    sql_ << "VACUUM INTO :p", soci::use(path);
-  }
+  void copy_to(const std::string& path) override { sql_ << "VACUUM INTO :p", soci::use(path); }
 
   bool remember_message(const std::string& source, const std::string& id,
                         TimePoint received) override {
@@ -622,7 +651,7 @@ class SqliteStore final : public Store {
       " last_error FROM deliveries ";
 
   std::vector<DeliveryRecord> due_deliveries(const std::string& sink, TimePoint now,
-                                       std::size_t limit) override {
+                                             std::size_t limit) override {
     std::string until = format_time(now);
     long long n = static_cast<long long>(limit);
     soci::rowset<soci::row> rows =
@@ -654,7 +683,7 @@ class SqliteStore final : public Store {
   }
 
   std::vector<DeliveryRecord> deliveries(const std::string& sink, bool failed,
-                                   std::size_t limit) override {
+                                         std::size_t limit) override {
     long long n = static_cast<long long>(limit);
     std::string query = std::string(kDeliveryColumns) + "WHERE (:s = '' OR sink = :s2)";
     if (failed) query += " AND (state = 'dead' OR (state = 'pending' AND attempts > 0))";
@@ -689,8 +718,8 @@ class SqliteStore final : public Store {
             " WHERE (:s = '' OR sink = :s2) AND ((:a <> '' AND action_id = :a2) OR"
             " (:f <> '' AND action_seq IN (SELECT seq FROM outbox o WHERE"
             " json_extract(o.body, '$.time') >= :f2)))",
-        soci::use(at), soci::use(sink), soci::use(sink), soci::use(action_id),
-        soci::use(action_id), soci::use(from), soci::use(from);
+        soci::use(at), soci::use(sink), soci::use(sink), soci::use(action_id), soci::use(action_id),
+        soci::use(from), soci::use(from);
     return std::size_t(changes());
   }
 
@@ -738,8 +767,8 @@ class SqliteStore final : public Store {
          soci::use(student_id));
     std::vector<Disclosure> out;
     for (const auto& r : rows) {
-      out.push_back({opt_text(r, 0), opt_text(r, 1), opt_text(r, 2), opt_text(r, 3),
-                     opt_text(r, 4), opt_text(r, 5), opt_text(r, 6),
+      out.push_back({opt_text(r, 0), opt_text(r, 1), opt_text(r, 2), opt_text(r, 3), opt_text(r, 4),
+                     opt_text(r, 5), opt_text(r, 6),
                      parse_time(opt_text(r, 7)).value_or(TimePoint{})});
     }
     return out;
@@ -759,8 +788,8 @@ class SqliteStore final : public Store {
     if (!sql_.got_data()) sql_ << "INSERT INTO schema_version (version) VALUES (0)";
     if (version > kStoreSchemaVersion) {
       throw StoreError("the store's schema is version " + std::to_string(version) +
-                       ", newer than this rapport knows (" +
-                       std::to_string(kStoreSchemaVersion) + "); upgrade rapport");
+                       ", newer than this rapport knows (" + std::to_string(kStoreSchemaVersion) +
+                       "); upgrade rapport");
     }
     for (int v = version; v < kStoreSchemaVersion; ++v) {
       Transaction tx(*this);
@@ -866,22 +895,23 @@ class SqliteStore final : public Store {
       team_of = (sql.prepare << "SELECT person_id, role, start_date, end_date FROM team_members"
                                 " WHERE rotation_id = :r ORDER BY person_id",
                  soci::use(key), soci::into(member));
-      append_event = (sql.prepare << "INSERT INTO inbox (source, event_id, type, subject,"
-                                     " occurred_at, received_at, payload) VALUES (:s, :i, :t,"
-                                     " :sub, :o, :r, :p) ON CONFLICT (source, event_id) DO NOTHING",
-                      soci::use(event.source), soci::use(event.id), soci::use(type),
-                      soci::use(event.subject), soci::use(occurred), soci::use(received),
-                      soci::use(event.payload));
+      append_event =
+          (sql.prepare << "INSERT INTO inbox (source, event_id, type, subject,"
+                          " occurred_at, received_at, payload) VALUES (:s, :i, :t,"
+                          " :sub, :o, :r, :p) ON CONFLICT (source, event_id) DO NOTHING",
+           soci::use(event.source), soci::use(event.id), soci::use(type), soci::use(event.subject),
+           soci::use(occurred), soci::use(received), soci::use(event.payload));
       remember = (sql.prepare << "INSERT INTO inbound_messages (source, message_id, received_at)"
                                  " VALUES (:s, :i, :r) ON CONFLICT DO NOTHING",
                   soci::use(source), soci::use(key), soci::use(received));
       row_hash = (sql.prepare << "SELECT hash FROM source_rows WHERE source = :s AND entity = :e"
                                  " AND row_key = :k",
                   soci::use(source), soci::use(entity), soci::use(key), soci::into(hash));
-      set_row_hash = (sql.prepare << "INSERT INTO source_rows (source, entity, row_key, hash)"
-                                     " VALUES (:s, :e, :k, :h) ON CONFLICT (source, entity, row_key)"
-                                     " DO UPDATE SET hash = excluded.hash",
-                      soci::use(source), soci::use(entity), soci::use(key), soci::use(hash));
+      set_row_hash =
+          (sql.prepare << "INSERT INTO source_rows (source, entity, row_key, hash)"
+                          " VALUES (:s, :e, :k, :h) ON CONFLICT (source, entity, row_key)"
+                          " DO UPDATE SET hash = excluded.hash",
+           soci::use(source), soci::use(entity), soci::use(key), soci::use(hash));
     }
   };
   Prepared& hot() {
@@ -906,16 +936,22 @@ class SqliteStore final : public Store {
   std::unique_ptr<Prepared> prepared_;  // after sql_: destroyed before the session
   int depth_ = 0;
   bool poisoned_ = false;
+  std::shared_ptr<std::mutex> writer_;
+  std::unique_lock<std::mutex> turn_;  // held from BEGIN to COMMIT or ROLLBACK
 };
 
 }  // namespace
 
 std::string_view to_string(ReportKind kind) {
   switch (kind) {
-    case ReportKind::error: return "error";
-    case ReportKind::retry: return "retry";
-    case ReportKind::slow: return "slow";
-    case ReportKind::notice: return "notice";
+    case ReportKind::error:
+      return "error";
+    case ReportKind::retry:
+      return "retry";
+    case ReportKind::slow:
+      return "slow";
+    case ReportKind::notice:
+      return "notice";
   }
   return "error";
 }

@@ -228,6 +228,9 @@ struct SqliteOptions {
   std::string path;
   bool synchronous_full = true;
   int busy_timeout_ms = 5000;
+  // false: this connection never checkpoints the WAL (another connection of the process
+  // does, off the latency-sensitive path; the listener's committer uses this).
+  bool checkpoints = true;
 };
 
 // Opens (creating if needed) and migrates. Throws StoreError when the file's schema is
