@@ -3,6 +3,7 @@
 # Idempotent and quiet when everything is already there.
 #   deploy/install-deps.sh          build + demo dependencies
 #   deploy/install-deps.sh --test   also the servers and tools the test suite starts
+#   deploy/install-deps.sh --bench  also wrk and node for tests/bench/listener_bench.sh
 set -euo pipefail
 
 packages=(
@@ -12,7 +13,12 @@ packages=(
   libyaml-cpp-dev libssl-dev tzdata
 )
 if [[ ${1:-} == --test ]]; then
-  packages+=(catch2 postgresql mariadb-server odbc-postgresql unixodbc python3 procps)
+  packages+=(catch2 postgresql mariadb-server odbc-postgresql unixodbc python3 procps
+             openssl curl)
+fi
+if [[ ${1:-} == --bench ]]; then
+  packages+=(wrk)
+  command -v node >/dev/null || packages+=(nodejs)
 fi
 
 missing=()

@@ -547,7 +547,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 }  // namespace
 
 void Listener::Impl::accept() {
-  acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+  // One thread serialises every handler already; a strand per connection is needed (and
+  // paid for) only with more.
+  auto on_accept = [this](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (!stopped) accept();
       return;
@@ -562,7 +564,12 @@ void Listener::Impl::accept() {
       std::make_shared<Session<beast::tcp_stream>>(*this, std::move(stream), over)->start();
     }
     accept();
-  });
+  };
+  if (options.threads > 1) {
+    acceptor.async_accept(asio::make_strand(io), std::move(on_accept));
+  } else {
+    acceptor.async_accept(io, std::move(on_accept));
+  }
 }
 
 Listener::Listener(ListenerOptions options, std::vector<InboundSource> sources,

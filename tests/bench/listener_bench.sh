@@ -112,5 +112,5 @@ for mode in ingest daemon; do
 done
 if [ "${RAPPORT_BENCH_PROFILE:-}" = 1 ]; then
   wait "$perf_pid"
-  perf report -i "$work/perf.data" --children --sort symbol -g none --stdio 2>/dev/null | grep -v "^#" | grep "%" | cut -c1-150 | head -60
+  perf report -i "$work/perf.data" --no-children --sort dso,symbol -g none --stdio 2>/dev/null | grep -v "^#" | grep "%" | cut -c1-150 | head -60
 fi
