@@ -46,7 +46,8 @@ std::unique_ptr<soci::session> open_session(const SqlSourceOptions& options) {
   const auto& c = options.connection;
   if (b == "sqlite") {
     if (!std::filesystem::exists(c)) {
-      throw std::runtime_error("database file not found (the source's connection)");
+      // Taken for the database being unreachable (a mount gone, say): down, retried.
+      throw soci::soci_error("database file not found (the source's connection)");
     }
     return std::make_unique<soci::session>(soci::sqlite3, "db=\"" + c + "\" timeout=5");
   }
@@ -76,7 +77,7 @@ std::string SqlSource::quoted(const std::string& column) const {
 }
 
 TimePoint SqlSource::database_now() {
-  const char* sql = options_.backend == "sqlite"       ? "SELECT strftime('%Y-%m-%d %H:%M:%S','now')"
+  const char* sql = options_.backend == "sqlite" ? "SELECT strftime('%Y-%m-%d %H:%M:%S','now')"
                     : options_.backend == "postgresql" ? "SELECT to_char(now() AT TIME ZONE 'UTC',"
                                                          " 'YYYY-MM-DD HH24:MI:SS')"
                     : options_.backend == "mysql"
@@ -181,11 +182,11 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
   if (sweep) {
     generation = std::stoll(store.cursor(name_, entity + "#scan").value_or("0")) + 1;
   }
-  std::optional<Position> position = full_scan ? std::nullopt : position_of(store.cursor(name_, entity));
+  std::optional<Position> position =
+      full_scan ? std::nullopt : position_of(store.cursor(name_, entity));
   // A backfill reads history only where nothing was read yet: a query already polled
   // live goes on as live, so none of its new rows is mistaken for history.
-  const bool history =
-      history_ && !position && !store.cursor(name_, entity + "#scan").has_value();
+  const bool history = history_ && !position && !store.cursor(name_, entity + "#scan").has_value();
   if (!position && !full_scan && since_) {
     position = Position{format_bound(TimePoint{*since_}, m.time_format), {}};
   }
@@ -229,10 +230,10 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
     // One page: rows after the position, in (cursor, key) order, at most `batch` of them.
     // The cursor also comes back as the database's own text (fractions of a second kept),
     // which is what the position stores.
-    std::string sql = full_scan ? "SELECT * FROM (" + m.sql + ") rapport_q WHERE 1 = 1"
-                                : "SELECT rapport_q.*, CAST(" + column(m.cursor) + " AS " +
-                                      text_type + ") AS rapport_cursor FROM (" + m.sql +
-                                      ") rapport_q WHERE 1 = 1";
+    std::string sql = full_scan
+                          ? "SELECT * FROM (" + m.sql + ") rapport_q WHERE 1 = 1"
+                          : "SELECT rapport_q.*, CAST(" + column(m.cursor) + " AS " + text_type +
+                                ") AS rapport_cursor FROM (" + m.sql + ") rapport_q WHERE 1 = 1";
     std::vector<std::string> values;
     if (!full_scan) {
       // Strictly older than now - lag: a row of the bound's own second may still commit.
@@ -329,8 +330,7 @@ std::size_t SqlSource::count_rows(const QueryMapping& m, TimePoint until) {
     session() << sql, soci::into(n);
   } else {
     std::string bound = format_bound(until, m.time_format);
-    session() << sql + " WHERE " + quoted(m.cursor) + " < :until", soci::use(bound),
-        soci::into(n);
+    session() << sql + " WHERE " + quoted(m.cursor) + " < :until", soci::use(bound), soci::into(n);
   }
   return std::size_t(n);
 }
@@ -350,8 +350,8 @@ std::size_t SqlSource::backfill(Store& store, TimePoint now, std::optional<Date>
   } reset{*this};
   TimePoint clock = options_.database_clock ? database_now() : now;
   try {
-    return read_changes(store, clock - std::chrono::duration_cast<std::chrono::seconds>(options_.lag),
-                        now);
+    return read_changes(
+        store, clock - std::chrono::duration_cast<std::chrono::seconds>(options_.lag), now);
   } catch (const Interrupted&) {
     return 0;
   }

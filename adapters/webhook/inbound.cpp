@@ -364,7 +364,11 @@ SourceKind webhook_source_kind() {
            .schema = &mapping_schema()},
       }};
   kind.create = [](const std::string& name, const config::Section& s) -> std::unique_ptr<Source> {
-    inbound_source(name, s);  // refuses a bad secret or mapping when the engine is built
+    try {
+      inbound_source(name, s);  // refuses a bad secret or mapping when the engine is built
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(s.path() + "." + e.what());
+    }
     return std::make_unique<PushedSource>(name);
   };
   kind.check = [](const std::string& name, const config::Section& s,

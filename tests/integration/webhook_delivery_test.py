@@ -158,6 +158,12 @@ class Delivery(unittest.TestCase):
         self.assertEqual(len(self.receiver.about("stu-400")), 1)
         r = self.d.command("deliveries", "replay", "--id", "no-such-action")
         self.assertEqual(r.returncode, 1)
+        # Everything made since a date, dead letters included, goes out again.
+        r = self.d.command("deliveries", "replay", "--since", "2000-01-01",
+                           "--endpoint", "platform_actions")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"^[1-9]\d* deliver(y|ies) queued")
+        self.assertTrue(wait_for(lambda: len(self.receiver.about("stu-400")) == 2))
 
 
 class Breaker(unittest.TestCase):
@@ -197,6 +203,24 @@ engine:
             self.assertEqual(d.stop(), 0)
             failing.close()
             healthy.close()
+
+
+class RateLimit(unittest.TestCase):
+    def test_the_rate_limit_spaces_requests(self):
+        receiver = Receiver()
+        config = CONFIG.replace("@URL@", receiver.url).replace(
+            "    breaker_min_requests: 1000\n", "    breaker_min_requests: 1000\n    rate: 2\n")
+        d = Daemon(BINARY, config).start()
+        try:
+            for i in range(6):
+                self.assertEqual(d.post_event(live_rotation(f"stu-rate-{i}"))[0], 202)
+            self.assertTrue(wait_for(lambda: len(receiver.all()) == 6, timeout=20))
+            times = sorted(r[0] for r in receiver.all())
+            # A burst of 2, then 2 per second: the last arrives 2 s after the first at least.
+            self.assertGreaterEqual(times[-1] - times[0], 1.8)
+        finally:
+            self.assertEqual(d.stop(), 0)
+            receiver.close()
 
 
 class Gone(unittest.TestCase):

@@ -407,6 +407,29 @@ class Limits(unittest.TestCase):
         finally:
             self.assertEqual(d.stop(), 0)
 
+    def test_readyz_names_a_source_that_is_down(self):
+        config = CONFIG.replace("sources:\n", """sources:
+  registrar:
+    type: sql
+    backend: sqlite
+    connection: @DIR@/no/such/dir/platform.db
+    poll_interval: 1s
+    queries:
+      rotations:
+        sql: SELECT * FROM rotations
+""", 1)
+        d = Daemon(BINARY, config).start()
+        try:
+            ready = wait_for(lambda: (lambda r: r if r[0] == 503 else None)(
+                d.request("GET", "/readyz")), timeout=15)
+            self.assertTrue(ready)
+            failing = json.loads(ready[2])["failing"]
+            self.assertEqual(failing[0]["component"], "source:registrar")
+            self.assertTrue(failing[0]["message"])
+            self.assertEqual(d.request("GET", "/healthz")[0], 200)  # alive all the same
+        finally:
+            self.assertEqual(d.stop(), 0)
+
     def test_tls(self):
         d = Daemon(BINARY, CONFIG)
         cert, key = os.path.join(d.dir, "cert.pem"), os.path.join(d.dir, "key.pem")

@@ -70,8 +70,8 @@ struct Fixture {
       std::string connection = server;
       replace(connection, "rapport_test", database);
       db = std::make_unique<soci::session>(backend, connection);
-      test::execute_sql(*db, test::read_text(test::source_dir() +
-                                             "/tests/support/small_institution.sql"));
+      test::execute_sql(
+          *db, test::read_text(test::source_dir() + "/tests/support/small_institution.sql"));
       replace(text, "backend: sqlite", "backend: " + backend);
       replace(text, "connection: ${RAPPORT_DEMO_DIR:-rapport-demo}/institution.db",
               "connection: \"" + connection + "\"");
@@ -148,7 +148,7 @@ TEST_CASE("the first poll turns every mapped row into an event", "[adapter][sql]
   CHECK(events["person.updated"] == 10);
   CHECK(events["rotation.scheduled"] == 3);
   CHECK(events["rotation.cancelled"] == 1);
-  CHECK(events["team.changed"] == 4);  // each rotation's team, after the rotations
+  CHECK(events["team.changed"] == 4);                // each rotation's team, after the rotations
   CHECK(events.count("evaluation.submitted") == 0);  // submitted in February
 
   auto rotations = f.events_of_type(EventType::rotation_scheduled);
@@ -187,21 +187,24 @@ TEST_CASE("changes become rotation.updated, rotation.cancelled and team.changed"
   Fixture f(backend);
   f.poll("2027-01-01T00:00:00Z");
   SECTION("new dates") {
-    f.sql("UPDATE block_schedule SET ends = '02/07/2027', last_modified = '2027-01-02 08:00:00'"
-          " WHERE block_id = 'B0001'");
+    f.sql(
+        "UPDATE block_schedule SET ends = '02/07/2027', last_modified = '2027-01-02 08:00:00'"
+        " WHERE block_id = 'B0001'");
     auto events = f.poll("2027-01-03T00:00:00Z");
     CHECK(events == std::map<std::string, int>{{"rotation.updated", 1}});
     auto updated = rotation_from_json(f.events_of_type(EventType::rotation_updated).at(0).payload);
     CHECK(format_date(updated.end) == "2027-02-07");
   }
   SECTION("cancelled") {
-    f.sql("UPDATE block_schedule SET state = 'CANC', last_modified = '2027-01-02 08:00:00'"
-          " WHERE block_id = 'B0002'");
+    f.sql(
+        "UPDATE block_schedule SET state = 'CANC', last_modified = '2027-01-02 08:00:00'"
+        " WHERE block_id = 'B0002'");
     CHECK(f.poll("2027-01-03T00:00:00Z") == std::map<std::string, int>{{"rotation.cancelled", 1}});
   }
   SECTION("a team member added") {
-    f.sql("INSERT INTO block_team VALUES ('B0002', 'E0003', 'RN', NULL, NULL,"
-          " '2027-01-02 08:00:00')");
+    f.sql(
+        "INSERT INTO block_team VALUES ('B0002', 'E0003', 'RN', NULL, NULL,"
+        " '2027-01-02 08:00:00')");
     CHECK(f.poll("2027-01-03T00:00:00Z") == std::map<std::string, int>{{"team.changed", 1}});
     auto change = f.events_of_type(EventType::team_changed).back();
     CHECK_THAT(change.payload, Contains("\"rotation\":\"B0002\"") && Contains("E0003"));
@@ -233,10 +236,10 @@ TEST_CASE("a row committed late with the last cursor value is still read", "[ada
   Fixture f(backend);
   f.poll("2027-01-01T00:00:00Z");
   // Same last_modified as the newest row already read (B0004's).
-  f.sql("INSERT INTO block_schedule VALUES ('B0005', 'L0001', 'S0002', 'Pediatrics', 'ELEC',"
-        " '02/01/2027', '02/14/2027', 'CONF', '2026-12-01 09:00:04')");
-  CHECK(f.poll("2027-01-02T00:00:00Z") ==
-        std::map<std::string, int>{{"rotation.scheduled", 1}});
+  f.sql(
+      "INSERT INTO block_schedule VALUES ('B0005', 'L0001', 'S0002', 'Pediatrics', 'ELEC',"
+      " '02/01/2027', '02/14/2027', 'CONF', '2026-12-01 09:00:04')");
+  CHECK(f.poll("2027-01-02T00:00:00Z") == std::map<std::string, int>{{"rotation.scheduled", 1}});
 }
 
 TEST_CASE("a row that does not map is skipped and the others go on", "[adapter][sql]") {
@@ -249,9 +252,10 @@ TEST_CASE("a row that does not map is skipped and the others go on", "[adapter][
   CHECK(events["person.updated"] == 9);
 }
 
-TEST_CASE("a mapped column missing from a query fails the poll, and that query commits "
-          "nothing",
-          "[adapter][sql]") {
+TEST_CASE(
+    "a mapped column missing from a query fails the poll, and that query commits "
+    "nothing",
+    "[adapter][sql]") {
   auto backend = backend_under_test();
   if (!available(backend)) return;
   Fixture f(backend, "site: site_name", "site: site_title");
@@ -266,12 +270,18 @@ TEST_CASE("a missing database file is a clear error, not an empty database", "[a
   Fixture f("sqlite");
   std::remove(f.institution.c_str());
   CHECK_THROWS_WITH(f.source->poll(*f.store, *parse_time("2027-01-01T00:00:00Z")),
-                    Contains("database file not found"));
+                    Contains("unreachable"));
+  // The reason is kept for `rapport status` and /readyz; the source is retried.
+  auto states = f.store->source_states();
+  REQUIRE(states.size() == 1);
+  CHECK_FALSE(states[0].up);
+  CHECK_THAT(states[0].message, Contains("database file not found"));
 }
 
-TEST_CASE("the database stopped and started again: one line each way, state in the store, "
-          "polling resumes where it stopped",
-          "[adapter][sql][restart]") {
+TEST_CASE(
+    "the database stopped and started again: one line each way, state in the store, "
+    "polling resumes where it stopped",
+    "[adapter][sql][restart]") {
   const char* ctl = std::getenv("RAPPORT_TEST_PG_CTL");
   if (!available("postgresql") || !ctl) return;
   Fixture f("postgresql");
@@ -290,15 +300,15 @@ TEST_CASE("the database stopped and started again: one line each way, state in t
   std::string connection = f.admin_connection;
   Fixture::replace(connection, "rapport_test", f.database);
   f.db = std::make_unique<soci::session>("postgresql", connection);
-  f.sql("INSERT INTO block_schedule VALUES ('B0009', 'L0002', 'S0002', 'Pediatrics', 'ELEC',"
-        " '03/01/2027', '03/14/2027', 'CONF', '2027-01-02 08:00:00')");
+  f.sql(
+      "INSERT INTO block_schedule VALUES ('B0009', 'L0002', 'S0002', 'Pediatrics', 'ELEC',"
+      " '03/01/2027', '03/14/2027', 'CONF', '2027-01-02 08:00:00')");
   std::this_thread::sleep_for(std::chrono::milliseconds(1300));  // past the first backoff
   CHECK(f.poll("2027-01-03T00:00:00Z") == std::map<std::string, int>{{"rotation.scheduled", 1}});
   CHECK(f.store->source_states().at(0).up);
 }
 
-TEST_CASE("a team member deleted from a fully read team table leaves the team",
-          "[adapter][sql]") {
+TEST_CASE("a team member deleted from a fully read team table leaves the team", "[adapter][sql]") {
   auto backend = backend_under_test();
   if (!available(backend)) return;
   INFO("backend " << backend);
@@ -313,27 +323,31 @@ TEST_CASE("a team member deleted from a fully read team table leaves the team",
   CHECK(f.poll("2027-01-03T00:00:00Z").empty());  // gone once, reported once
 }
 
-TEST_CASE("a row updated twice between polls is one change; a row that returns to an "
-          "earlier state is a change again",
-          "[adapter][sql]") {
+TEST_CASE(
+    "a row updated twice between polls is one change; a row that returns to an "
+    "earlier state is a change again",
+    "[adapter][sql]") {
   auto backend = backend_under_test();
   if (!available(backend)) return;
   INFO("backend " << backend);
   Fixture f(backend);
   f.poll("2027-01-01T00:00:00Z");
-  f.sql("UPDATE learners SET ferpa_optout = 'Y', last_modified = '2027-01-02 08:00:00'"
-        " WHERE learner_id = 'L0001';\n"
-        "UPDATE learners SET email = 'new@example.edu', last_modified = '2027-01-02 09:00:00'"
-        " WHERE learner_id = 'L0001'");
+  f.sql(
+      "UPDATE learners SET ferpa_optout = 'Y', last_modified = '2027-01-02 08:00:00'"
+      " WHERE learner_id = 'L0001';\n"
+      "UPDATE learners SET email = 'new@example.edu', last_modified = '2027-01-02 09:00:00'"
+      " WHERE learner_id = 'L0001'");
   CHECK(f.poll("2027-01-03T00:00:00Z") == std::map<std::string, int>{{"person.updated", 1}});
   auto both = person_from_json(f.events_of_type(EventType::person_updated).back().payload);
   CHECK(both.opted_out);
   CHECK(both.email == "new@example.edu");
-  f.sql("UPDATE learners SET ferpa_optout = 'N', last_modified = '2027-01-04 08:00:00'"
-        " WHERE learner_id = 'L0001'");
+  f.sql(
+      "UPDATE learners SET ferpa_optout = 'N', last_modified = '2027-01-04 08:00:00'"
+      " WHERE learner_id = 'L0001'");
   CHECK(f.poll("2027-01-05T00:00:00Z") == std::map<std::string, int>{{"person.updated", 1}});
-  f.sql("UPDATE learners SET ferpa_optout = 'Y', last_modified = '2027-01-06 08:00:00'"
-        " WHERE learner_id = 'L0001'");
+  f.sql(
+      "UPDATE learners SET ferpa_optout = 'Y', last_modified = '2027-01-06 08:00:00'"
+      " WHERE learner_id = 'L0001'");
   CHECK(f.poll("2027-01-07T00:00:00Z") == std::map<std::string, int>{{"person.updated", 1}});
   auto last = person_from_json(f.events_of_type(EventType::person_updated).back().payload);
   CHECK(last.opted_out);
@@ -352,8 +366,9 @@ TEST_CASE("a transaction that commits after a later one is caught within the lag
   soci::transaction late(slow);  // starts first, commits last
   slow << "INSERT INTO block_schedule VALUES ('B0010', 'L0001', 'S0002', 'Pediatrics', 'ELEC',"
           " '03/01/2027', '03/14/2027', 'CONF', '2027-01-02 10:00:00')";
-  f.sql("INSERT INTO block_schedule VALUES ('B0011', 'L0002', 'S0002', 'Pediatrics', 'ELEC',"
-        " '03/15/2027', '03/28/2027', 'CONF', '2027-01-02 10:05:00')");
+  f.sql(
+      "INSERT INTO block_schedule VALUES ('B0011', 'L0002', 'S0002', 'Pediatrics', 'ELEC',"
+      " '03/15/2027', '03/28/2027', 'CONF', '2027-01-02 10:05:00')");
   // 10:30: both rows are younger than the lag; the poll leaves them for later.
   CHECK(f.poll("2027-01-02T10:30:00Z").empty());
   late.commit();
@@ -378,12 +393,14 @@ TEST_CASE("rows inserted while a poll pages through the table are read once, non
       std::snprintf(stamp, sizeof stamp, "2027-01-02 %02d:%02d:00", 8 + i / 60, i % 60);
       db << "INSERT INTO block_schedule VALUES ('" + std::string(id) +
                 "', 'L0001', 'S0001', 'Internal Medicine', 'ELEC', '03/01/2027', '03/14/2027',"
-                " 'CONF', '" + stamp + "')";
+                " 'CONF', '" +
+                stamp + "')";
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
   });
   int scheduled = 0;
-  for (int poll = 0; poll < 3; ++poll) scheduled += f.poll("2027-01-03T00:00:00Z")["rotation.scheduled"];
+  for (int poll = 0; poll < 3; ++poll)
+    scheduled += f.poll("2027-01-03T00:00:00Z")["rotation.scheduled"];
   writer.join();
   scheduled += f.poll("2027-01-03T00:00:00Z")["rotation.scheduled"];
   CHECK(scheduled == 60);
@@ -394,9 +411,10 @@ TEST_CASE("rows inserted while a poll pages through the table are read once, non
   CHECK(ids.size() == 63);  // the fixture's three and the sixty, each once
 }
 
-TEST_CASE("the database stopped in the middle of a poll: the poll fails, the next ones "
-          "resume at the last page, every row once",
-          "[adapter][sql][restart]") {
+TEST_CASE(
+    "the database stopped in the middle of a poll: the poll fails, the next ones "
+    "resume at the last page, every row once",
+    "[adapter][sql][restart]") {
   const char* ctl = std::getenv("RAPPORT_TEST_PG_CTL");
   if (!available("postgresql") || !ctl) return;
   Fixture f("postgresql", "    poll_interval: 1h", "    poll_interval: 1h\n    batch: 1");
@@ -406,7 +424,8 @@ TEST_CASE("the database stopped in the middle of a poll: the poll fails, the nex
     std::snprintf(stamp, sizeof stamp, "2026-12-02 %02d:%02d:00", i / 60, i % 60);
     f.sql("INSERT INTO block_schedule VALUES ('" + std::string(id) +
           "', 'L0001', 'S0001', 'Internal Medicine', 'ELEC', '03/01/2027', '03/14/2027', 'CONF',"
-          " '" + stamp + "')");
+          " '" +
+          stamp + "')");
   }
   f.db.reset();
   std::thread operator_([&] {
@@ -426,7 +445,8 @@ TEST_CASE("the database stopped in the middle of a poll: the poll fails, the nex
     }
     auto total = f.events_of_type(EventType::rotation_scheduled).size() +
                  f.events_of_type(EventType::rotation_cancelled).size();
-    if ((total == 204 && total_before == total) || std::chrono::steady_clock::now() > deadline) break;
+    if ((total == 204 && total_before == total) || std::chrono::steady_clock::now() > deadline)
+      break;
     total_before = total;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
