@@ -3,6 +3,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -83,12 +84,16 @@ struct Submission {
 // One thread that commits whatever arrived while it was committing the previous group.
 class Committer {
  public:
+  // `deliver` runs a group's completions on the listener's threads, all at once: one
+  // wake-up per group rather than one per request.
   Committer(std::function<std::unique_ptr<Store>()> open, std::shared_ptr<Telemetry> telemetry,
-            std::size_t limit, std::chrono::hours retention)
+            std::size_t limit, std::chrono::hours retention,
+            std::function<void(std::function<void()>)> deliver)
       : open_(std::move(open)),
         telemetry_(std::move(telemetry)),
         limit_(limit),
-        retention_(retention) {
+        retention_(retention),
+        deliver_(std::move(deliver)) {
     thread_ = std::thread([this] { run(); });
   }
   ~Committer() { stop(); }
@@ -175,8 +180,13 @@ class Committer {
         telemetry_->observe_latency(
             std::chrono::duration<double>(finished - group[i].started).count());
       }
-      group[i].done(outcomes[i]);
     }
+    auto completions = std::make_shared<std::vector<std::function<void(Outcome)>>>();
+    completions->reserve(group.size());
+    for (auto& s : group) completions->push_back(std::move(s.done));
+    deliver_([completions, outcomes = std::move(outcomes)] {
+      for (std::size_t i = 0; i < completions->size(); ++i) (*completions)[i](outcomes[i]);
+    });
     if (!healthy_) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 
@@ -195,6 +205,7 @@ class Committer {
   std::shared_ptr<Telemetry> telemetry_;
   std::size_t limit_;
   std::chrono::hours retention_;
+  std::function<void(std::function<void()>)> deliver_;
   std::unique_ptr<Store> store_;
   bool healthy_ = true;
 
@@ -239,14 +250,17 @@ bool json_content_type(std::string_view type) {
 }  // namespace
 
 struct Listener::Impl {
+  // Sessions use what is declared before `io`: destroying `io` destroys the handlers
+  // still queued, and with them the last sessions, so it goes first.
   ListenerOptions options;
   std::map<std::string, InboundSource> sources;
   std::shared_ptr<Telemetry> telemetry;
-  asio::io_context io;
-  std::optional<ssl::context> tls;
-  tcp::acceptor acceptor{io};
   std::atomic<std::size_t> connections{0};
+  std::optional<ssl::context> tls;
   std::unique_ptr<Committer> committer;
+  asio::io_context io;
+  tcp::acceptor acceptor{io};
+  asio::steady_timer accept_pause{io};
   std::vector<std::thread> threads;
   std::atomic<bool> stopped{false};
 
@@ -435,19 +449,27 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return send(error_reply(http::status::unauthorized, "unauthorized", verdict.reason), "events",
                   source_->name);
     }
-    std::string message_id(header(req, "webhook-id"));
-    if (message_id.empty()) message_id = std::string(header(req, "X-GitHub-Delivery"));
+    // Only Standard Webhooks signs the message id and time. Elsewhere the id is GitHub's
+    // (unsigned) delivery id at most, and an event without an id of its own is known by
+    // its body's hash, so that a captured body sent again is a duplicate.
+    bool signed_id = source_->verification == Verification::standard_webhooks;
+    std::string message_id;
+    std::string fallback_id;
     TimePoint message_time = wall_clock();
-    if (auto ts = header(req, "webhook-timestamp"); !ts.empty()) {
-      try {
-        message_time = TimePoint(std::chrono::seconds(std::stoll(std::string(ts))));
-      } catch (const std::exception&) {
-        // unverified sources may send anything; keep our clock
+    if (signed_id) {
+      message_id = std::string(header(req, "webhook-id"));
+      fallback_id = message_id;
+      message_time = TimePoint(
+          std::chrono::seconds(std::stoll(std::string(header(req, "webhook-timestamp")))));
+    } else {
+      if (source_->verification == Verification::github) {
+        message_id = std::string(header(req, "X-GitHub-Delivery"));
       }
+      fallback_id = "body-" + hex(hmac_sha256("rapport", body)).substr(0, 32);
     }
     Submission submission;
     try {
-      submission.events = read_body(*source_, body, message_id, message_time);
+      submission.events = read_body(*source_, body, fallback_id, message_time);
     } catch (const BadBody& e) {
       return send(error_reply(http::status::bad_request, "invalid_event", e.what()), "events",
                   source_->name);
@@ -456,7 +478,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     submission.source = source_;
     submission.message_id = std::move(message_id);
     submission.started = Clock::now();
+    // Called on a listener thread; with several, the session's own strand takes over.
     submission.done = [self = this->shared_from_this(), count](Outcome outcome) {
+      if (self->owner_.options.threads <= 1) return self->committed(outcome, count);
       asio::post(self->stream_.get_executor(),
                  [self, outcome, count] { self->committed(outcome, count); });
     };
@@ -498,6 +522,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     res->body() = std::move(reply.body);
     res->keep_alive(keep);
     res->prepare_payload();
+    if (parser_ && parser_->get().method() == http::verb::head) {
+      auto length = res->body().size();
+      res->body().clear();
+      res->content_length(length);  // what GET would send, without it
+    }
     lowest().expires_after(owner_.options.read_timeout);
     http::async_write(stream_, *res,
                       [self = this->shared_from_this(), res](beast::error_code ec, std::size_t) {
@@ -551,10 +580,24 @@ void Listener::Impl::accept() {
   // paid for) only with more.
   auto on_accept = [this](beast::error_code ec, tcp::socket socket) {
     if (ec) {
-      if (!stopped) accept();
+      if (stopped || ec == asio::error::operation_aborted) return;
+      // Out of descriptors, say: the socket stays readable, so accepting again at once
+      // would spin. Pause a little.
+      log::warn("listener", "accept failed; pausing", {{"error", ec.message()}});
+      accept_pause.expires_after(std::chrono::milliseconds(100));
+      accept_pause.async_wait([this](beast::error_code) {
+        if (!stopped) accept();
+      });
       return;
     }
     bool over = connections >= options.max_connections;
+    if (over && tls) {
+      // No handshake for a connection that cannot be served.
+      beast::error_code ignored;
+      socket.close(ignored);
+      accept();
+      return;
+    }
     beast::tcp_stream stream(std::move(socket));
     if (tls) {
       std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
@@ -594,8 +637,9 @@ Listener::Listener(ListenerOptions options, std::vector<InboundSource> sources,
                                std::string(e.what()));
     }
   }
-  impl.committer = std::make_unique<Committer>(std::move(open_store), impl.telemetry,
-                                               impl.options.queue_limit, impl.options.retention);
+  impl.committer = std::make_unique<Committer>(
+      std::move(open_store), impl.telemetry, impl.options.queue_limit, impl.options.retention,
+      [&impl](std::function<void()> completions) { asio::post(impl.io, std::move(completions)); });
   beast::error_code ec;
   auto address = asio::ip::make_address(impl.options.address, ec);
   if (ec) throw std::runtime_error("listener: \"" + impl.options.address + "\" is not an address");

@@ -4,6 +4,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
@@ -131,6 +132,7 @@ class WebhookSink final : public PerActionSink {
       std::lock_guard lock(mutex_);
       ++in_flight_;
       if (options_.rate > 0) tokens_ -= 1;
+      if (breaker(Steady::now()) == State::half_open) probe_ = request.delivery;
     }
     asio::co_spawn(io_, send(std::move(request)), [](std::exception_ptr) {});
   }
@@ -177,9 +179,11 @@ class WebhookSink final : public PerActionSink {
     return State::closed;
   }
 
-  void judge(bool failure, Steady::time_point now) {
+  void judge(std::int64_t delivery, bool failure, Steady::time_point now) {
     if (open_until_) {
-      // The half-open probe decides.
+      // Only the half-open probe decides (a late answer to an earlier request does not).
+      if (!probe_ || *probe_ != delivery) return;
+      probe_.reset();
       if (failure) {
         open_until_ = now + options_.breaker_cooldown;
       } else {
@@ -221,15 +225,22 @@ class WebhookSink final : public PerActionSink {
     co_await http::async_write(stream, req, asio::use_awaitable);
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
-    parser.body_limit(64 << 10);
-    parser.eager(true);
-    co_await http::async_read(stream, buffer, parser, asio::use_awaitable);
+    parser.body_limit(boost::none);  // Beast would refuse a large Content-Length at the header
+    co_await http::async_read_header(stream, buffer, parser, asio::use_awaitable);
+    // The status decides; the body is read for its first bytes only (a 2xx with a large
+    // body is still a 2xx).
     const auto& res = parser.get();
     result.status = int(res.result_int());
-    result.snippet = snippet_of(res.body());
     if (auto it = res.find(http::field::retry_after); it != res.end()) {
       result.retry_after = parse_retry_after(std::string_view(it->value()));
     }
+    constexpr std::uint64_t keep = 64 << 10;
+    if (parser.content_length() && *parser.content_length() > keep) co_return;  // not read
+    parser.body_limit(keep);
+    beast::error_code ec;
+    co_await http::async_read(stream, buffer, parser,
+                              asio::redirect_error(asio::use_awaitable, ec));
+    result.snippet = snippet_of(parser.get().body());
   }
 
   asio::awaitable<void> send(SendRequest request) {
@@ -268,7 +279,7 @@ class WebhookSink final : public PerActionSink {
         result.status == 0 || result.status >= 500 || result.status == 408 || result.status == 429;
     std::lock_guard lock(mutex_);
     --in_flight_;
-    judge(failure, finished);
+    judge(result.delivery, failure, finished);
     done_.push_back(std::move(result));
   }
 
@@ -287,6 +298,7 @@ class WebhookSink final : public PerActionSink {
   Steady::time_point refilled_ = Steady::now();
   std::deque<std::pair<Steady::time_point, bool>> window_;
   std::optional<Steady::time_point> open_until_;
+  std::optional<std::int64_t> probe_;  // the delivery let through while half-open
 };
 
 }  // namespace

@@ -179,6 +179,7 @@ std::size_t Engine::deliver() {
       } catch (const std::exception& e) {
         log::warn("engine", "sink threw",
                   {{"sink", sink->name()}, {"error", soci_util::message_of(e)}});
+        result = Delivery::retry;
       }
       bool& failing = sink_failing_[sink->name()];
       if (result != Delivery::ok) {
@@ -212,35 +213,46 @@ bool permanent_failure(int status) {
 void Engine::record_result(PerActionSink& sink, const SendResult& result, TimePoint now) {
   auto found = in_flight_.find(result.delivery);
   if (found == in_flight_.end()) return;
-  DeliveryRecord d = found->second;
-  in_flight_.erase(found);
-  ++d.attempts;
-  d.last_status = result.status;
-  d.last_error = result.status >= 200 && result.status < 300 ? "" : result.snippet;
+  const InFlight& sent = found->second;
+  bool ok = result.status >= 200 && result.status < 300;
   std::string outcome;
-  const SinkPolicy& policy = sink_policies_[sink.name()];
-  std::optional<Disclosure> disclosed;
-  if (result.status >= 200 && result.status < 300) {
+  Transaction tx(*store_);
+  // The row as it is now: an operator may have replayed it while this attempt was out.
+  auto current = store_->delivery(sent.record.id);
+  if (!current) {
+    tx.commit();
+    in_flight_.erase(found);
+    return;
+  }
+  DeliveryRecord d = *current;
+  bool replayed = d.attempts != sent.record.attempts || d.state != sent.record.state;
+  int attempt = sent.record.attempts + 1;
+  if (!replayed) {
+    d.attempts = attempt;
+    d.last_status = result.status;
+    d.last_error = ok ? "" : result.snippet;
+  }
+  if (ok) {
     d.state = "delivered";
     outcome = "delivered";
-    if (auto action = store_->action_with_id(d.action_id)) {
-      disclosed = Disclosure{
-          action->id,         action->student_id,
-          action->contact_id, render_for_delivery(*action, *store_, policy.fields).fields,
-          sink.name(),        sink.destination(),
-          policy.basis,       now};
-    }
+    store_->add_disclosure({sent.action_id, sent.student_id, sent.contact_id, sent.fields,
+                            sink.name(), sink.destination(), sink_policies_[sink.name()].basis,
+                            now});
   } else if (result.status == 410) {
     // The receiver says the endpoint is gone: stop sending there until an operator
     // enables it again; this action waits with the others.
     outcome = "disabled";
-    --d.attempts;
-    d.next_at = now;
+    if (!replayed) {
+      d.attempts = sent.record.attempts;
+      d.next_at = now;
+    }
     store_->set_sink_disabled(sink.name(), true, "the receiver answered 410 Gone", now);
     log::error("engine",
                "webhook endpoint answered 410 Gone; sink disabled until "
                "`rapport deliveries enable`",
                {{"sink", sink.name()}});
+  } else if (replayed) {
+    outcome = "retry";  // the replay schedules the next attempt itself
   } else if (permanent_failure(result.status)) {
     d.state = "dead";
     outcome = "dead";
@@ -254,12 +266,11 @@ void Engine::record_result(PerActionSink& sink, const SendResult& result, TimePo
     d.state = "dead";
     outcome = "dead";
   }
-  Transaction tx(*store_);
-  store_->add_attempt({d.id, d.attempts + (outcome == "disabled" ? 1 : 0), now,
-                       result.duration.count(), result.status, outcome, result.snippet});
+  store_->add_attempt(
+      {d.id, attempt, now, result.duration.count(), result.status, outcome, result.snippet});
   store_->update_delivery(d);
-  if (disclosed) store_->add_disclosure(*disclosed);
   tx.commit();
+  in_flight_.erase(found);  // only once recorded: a failed commit is recorded again later
   if (telemetry_) {
     telemetry_->count("rapport_deliveries_total",
                       "sink=\"" + sink.name() + "\",result=\"" + outcome + "\"");
@@ -276,10 +287,23 @@ void Engine::record_result(PerActionSink& sink, const SendResult& result, TimePo
 std::size_t Engine::deliver_each(PerActionSink& sink) {
   auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
   std::size_t delivered = 0;
-  for (const auto& result : sink.finished()) {
-    delivered += result.status >= 200 && result.status < 300 ? 1 : 0;
-    record_result(sink, result, now);
+  // Results not yet recorded (the store failed last time) come first.
+  auto& waiting = unrecorded_[sink.name()];
+  for (auto& result : sink.finished()) waiting.push_back(std::move(result));
+  std::vector<SendResult> still;
+  for (auto& result : waiting) {
+    try {
+      record_result(sink, result, now);
+      delivered += result.status >= 200 && result.status < 300 ? 1 : 0;
+    } catch (const std::exception& e) {
+      if (still.empty()) {
+        log::warn("engine", "cannot record delivery results; trying again next step",
+                  {{"sink", sink.name()}, {"error", soci_util::message_of(e)}});
+      }
+      still.push_back(std::move(result));
+    }
   }
+  waiting = std::move(still);
   // New actions become deliveries (progress and queue in one transaction).
   std::string consumer = "sink:" + sink.name();
   for (;;) {
@@ -309,8 +333,9 @@ std::size_t Engine::deliver_each(PerActionSink& sink) {
       tx.commit();
       continue;
     }
-    in_flight_[d.id] = d;
-    sink.start({d.id, d.action_id, render_for_delivery(*action, *store_, policy.fields).body});
+    auto rendered = render_for_delivery(*action, *store_, policy.fields);
+    in_flight_[d.id] = {d, action->id, action->student_id, action->contact_id, rendered.fields};
+    sink.start({d.id, d.action_id, std::move(rendered.body)});
     --room;
   }
   return delivered;
@@ -353,6 +378,8 @@ Rendered render_for_delivery(const Action& action, Store& store,
     }
   }
   data = std::move(kept);
+  // The envelope's subject is the student's id too: it leaves only with `student`.
+  if (!allows("student")) envelope.as_object().erase("subject");
   return {boost::json::serialize(envelope), fields};
 }
 

@@ -35,8 +35,7 @@ class Engine {
  public:
   Engine(std::unique_ptr<Store> store, std::vector<std::unique_ptr<Source>> sources,
          std::vector<std::unique_ptr<Hook>> hooks, std::vector<std::unique_ptr<Sink>> sinks,
-         std::size_t batch, std::map<std::string, HookPolicy> policies = {},
-         TimeZones zones = {});
+         std::size_t batch, std::map<std::string, HookPolicy> policies = {}, TimeZones zones = {});
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
@@ -80,7 +79,13 @@ class Engine {
   Dispatcher dispatcher_;
   std::shared_ptr<Telemetry> telemetry_;
   std::map<std::string, SinkPolicy> sink_policies_;
-  std::map<std::int64_t, DeliveryRecord> in_flight_;  // per-action sends under way
+  // Per-action sends under way, with what they disclose (recorded when they succeed).
+  struct InFlight {
+    DeliveryRecord record;
+    std::string action_id, student_id, contact_id, fields;
+  };
+  std::map<std::int64_t, InFlight> in_flight_;
+  std::map<std::string, std::vector<SendResult>> unrecorded_;  // by sink
 };
 
 // The action as a CloudEvent, with the contact's name, role and email read from the

@@ -664,6 +664,14 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  std::optional<DeliveryRecord> delivery(std::int64_t id) override {
+    long long key = id;
+    soci::rowset<soci::row> rows =
+        (sql_.prepare << std::string(kDeliveryColumns) + "WHERE id = :i", soci::use(key));
+    for (const auto& r : rows) return delivery_from(r);
+    return std::nullopt;
+  }
+
   void update_delivery(const DeliveryRecord& d) override {
     long long id = d.id;
     std::string at = format_time(d.next_at);

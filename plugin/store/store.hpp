@@ -175,6 +175,7 @@ class Store {
                                 const std::string& action_id, TimePoint next_at) = 0;
   virtual std::vector<DeliveryRecord> due_deliveries(const std::string& sink, TimePoint now,
                                                std::size_t limit) = 0;
+  virtual std::optional<DeliveryRecord> delivery(std::int64_t id) = 0;
   virtual void update_delivery(const DeliveryRecord& delivery) = 0;  // state, attempts, next_at, last_*
   virtual void add_attempt(const DeliveryAttempt& attempt) = 0;
   // Newest first; `sink` empty for all; `failed`: dead ones and pending ones that failed.

@@ -101,6 +101,15 @@ class Delivery(unittest.TestCase):
                                           "type"])
         self.assertNotIn("evidence", audit.stdout)
 
+    def test_a_2xx_with_a_large_body_is_delivered_once(self):
+        self.receiver.script("stu-big", (200, {"x-big-body": "1"}, 0, False))
+        self.push("stu-big")
+        self.assertTrue(wait_for(lambda: self.receiver.about("stu-big")))
+        self.assertTrue(wait_for(lambda: "state=delivered  attempts=1  last_status=200"
+                                 in self.listing()))
+        time.sleep(1)
+        self.assertEqual(len(self.receiver.about("stu-big")), 1)
+
     def test_500s_are_retried_with_the_same_webhook_id(self):
         self.receiver.script("stu-500", (500, {}, 0, False), (503, {}, 0, False))
         self.push("stu-500")

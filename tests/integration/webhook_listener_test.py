@@ -336,6 +336,13 @@ class Listener(unittest.TestCase):
         self.error(status, 400, data, "invalid_event", "/event")
 
     def test_operations_endpoints(self):
+        c = self.d.conn()  # HEAD: headers only, and the connection stays usable
+        c.request("HEAD", "/healthz")
+        r = c.getresponse()
+        self.assertEqual((r.status, r.read(), r.getheader("content-length")), (200, b"", "15"))
+        c.request("GET", "/healthz")
+        self.assertEqual(c.getresponse().read(), b'{"status":"ok"}')
+        c.close()
         status, _, data = self.d.request("GET", "/healthz")
         self.assertEqual((status, json.loads(data)), (200, {"status": "ok"}))
         status, _, data = self.d.request("GET", "/readyz")
