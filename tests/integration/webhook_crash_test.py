@@ -17,7 +17,7 @@ from rapport_daemon import Daemon, Receiver, signed_headers, verify, wait_for
 from webhook_delivery_test import OUT_SECRET, live_rotation
 
 BINARY = None
-EVENTS = 240
+EVENTS = 400
 SENDERS = 8
 
 
@@ -57,6 +57,7 @@ engine:
         d = Daemon(BINARY, config).start()
         students = [f"stu-crash-{i:03d}" for i in range(EVENTS)]
         acknowledged = []
+        refused = []  # attempts that met the daemon down: the kills landed mid-sending
         lock = threading.Lock()
 
         def sender(share):
@@ -75,7 +76,10 @@ engine:
                         with lock:
                             acknowledged.append(event["id"])
                         break
+                    with lock:
+                        refused.append(event["id"])
                     time.sleep(0.05)
+                time.sleep(0.005)  # a steady stream, so that the kills land while it flows
 
         threads = [threading.Thread(target=sender, args=(students[i::SENDERS],))
                    for i in range(SENDERS)]
@@ -83,12 +87,13 @@ engine:
             t.start()
         random.seed()
         for _ in range(2):
-            time.sleep(random.uniform(0.1, 0.8))
+            time.sleep(random.uniform(0.05, 0.3))
             d.kill()
             d.start()
         for t in threads:
             t.join(timeout=120)
         self.assertEqual(len(acknowledged), EVENTS)
+        self.assertTrue(refused, "the daemon was killed after the clients had finished")
 
         db = sqlite3.connect(d.store)
         stored = {row[0] for row in db.execute("SELECT event_id FROM inbox")}
@@ -109,7 +114,8 @@ engine:
             self.assertEqual(seen.setdefault(event["id"], what), what)
         self.assertEqual(set(seen), set(actions))
         duplicates = len(receiver.all()) - len(seen)
-        print(f"\n{EVENTS} events, {len(actions)} actions, {duplicates} repeated deliveries "
+        print(f"\n{EVENTS} events, {len(refused)} attempts refused while the daemon was down, "
+              f"{len(actions)} actions, {duplicates} repeated deliveries "
               f"(deduplicated by webhook-id)")
         self.assertEqual(d.stop(), 0)
         receiver.close()
