@@ -136,7 +136,7 @@ class Receiver:
     """A real HTTP receiver of our webhooks. Per student, a script of answers consumed in
     order: (status, headers, delay seconds, close_without_answer); then 200."""
 
-    def __init__(self):
+    def __init__(self, port=0):
         import http.server
         import threading
         self.lock = threading.Lock()
@@ -186,7 +186,7 @@ class Receiver:
             def handle_error(self, request, client_address):
                 pass  # a sender that timed out and left: expected in these tests
 
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = Server(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/hooks/rapport"

@@ -214,6 +214,30 @@ engine:
             healthy.close()
 
 
+class ReceiverDown(unittest.TestCase):
+    def test_a_receiver_that_is_down_then_up_gets_the_action(self):
+        receiver = Receiver()
+        port = receiver.port
+        config = CONFIG.replace("@URL@", receiver.url).replace(
+            "retry_schedule: [0s, 1s, 1s]", "retry_schedule: [0s, 1s, 1s, 1s, 1s, 1s, 1s]")
+        d = Daemon(BINARY, config).start()
+        try:
+            receiver.close()  # nothing listens on the port now: connections are refused
+            self.assertEqual(d.post_event(live_rotation("stu-refused"))[0], 202)
+            failed = wait_for(lambda: "state=pending  attempts=2" in
+                              d.command("deliveries", "list").stdout, timeout=15)
+            self.assertTrue(failed)
+            self.assertIn("status=0", d.command("deliveries", "list").stdout)
+            receiver = Receiver(port)  # up again
+            got = wait_for(lambda: receiver.about("stu-refused"), timeout=15)
+            self.assertEqual(len(got), 1)
+            self.assertTrue(wait_for(lambda: "state=delivered" in
+                                     d.command("deliveries", "list").stdout))
+        finally:
+            self.assertEqual(d.stop(), 0)
+            receiver.close()
+
+
 class RateLimit(unittest.TestCase):
     def test_the_rate_limit_spaces_requests(self):
         receiver = Receiver()
