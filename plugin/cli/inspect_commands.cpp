@@ -65,6 +65,16 @@ int status(const Args& args) {
       auto pending = store->actions_after(seq, 1'000'000).size();
       std::printf("%-28s %10lld %10zu\n", ("sink " + name).c_str(), static_cast<long long>(seq),
                   pending);
+      // Sinks that deliver action by action (webhook): their own queue and dead letters.
+      auto deliveries = store->delivery_counts(name);
+      if (!deliveries.empty()) {
+        std::printf("%-28s", "");
+        for (const auto& [state, n] : deliveries) {
+          std::printf(" %s %lld", state.c_str(), static_cast<long long>(n));
+        }
+        if (auto why = store->sink_disabled(name)) std::printf("  DISABLED: %s", why->c_str());
+        std::printf("\n");
+      }
     }
     auto reports = store->reports();
     std::printf("\n%s\n", reports.empty() ? "no failures, retries or slow hooks recorded"

@@ -269,6 +269,8 @@ class Gone(unittest.TestCase):
             time.sleep(1.5)
             self.assertEqual(len(receiver.about("stu-gone")), 1)
             self.assertEqual(receiver.about("stu-after"), [])
+            status = d.command("status")
+            self.assertIn("DISABLED: the receiver answered 410 Gone", status.stdout)
             r = d.command("deliveries", "enable", "--endpoint", "platform_actions")
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertTrue(wait_for(lambda: receiver.about("stu-after")))
