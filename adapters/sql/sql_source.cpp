@@ -240,9 +240,12 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
       sql += " AND " + column(m.cursor) + " < :until";
       values.push_back(bound);
       if (position && position->key.size() == keys.size()) {
-        sql += " AND (" + column(m.cursor) + " > :at OR (" + column(m.cursor) + " = :at2 AND (" +
-               key_list() + ") > (" + params(keys.size()) + ")))";
-        values.push_back(position->at);
+        // One row-value comparison, which the database can start an index range scan at
+        // (an index on the cursor and key columns); the equivalent "cursor > at OR (cursor
+        // = at AND key > k)" made PostgreSQL scan from the start on every page, which made
+        // a backfill quadratic.
+        sql += " AND (" + column(m.cursor) + ", " + key_list() + ") > (:at, " +
+               params(keys.size()) + ")";
         values.push_back(position->at);
         values.insert(values.end(), position->key.begin(), position->key.end());
       } else if (position) {  // --since, or a position saved before keys: from that moment on
