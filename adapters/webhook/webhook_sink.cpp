@@ -301,6 +301,37 @@ class WebhookSink final : public PerActionSink {
   std::optional<std::int64_t> probe_;  // the delivery let through while half-open
 };
 
+// The sink's options from its validated section; throws std::invalid_argument as
+// "key: what is wrong" for what the schema cannot check.
+Options options_of(const config::Section& s) {
+  Options o;
+  o.url = s.str("url");
+  parse_endpoint(o.url);
+  try {
+    o.key = decode_secret(s.str("secret"));
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("secret: ") + e.what());
+  }
+  o.timeout = s.duration("timeout");
+  for (const auto& step : s.strings("retry_schedule")) {
+    auto d = config::parse_duration(step);
+    if (!d) {
+      throw std::invalid_argument("retry_schedule: \"" + step +
+                                  "\" is not a duration (such as 0s, 5s, 5m, 2h)");
+    }
+    o.schedule.push_back(*d);
+  }
+  if (o.schedule.empty()) throw std::invalid_argument("retry_schedule: needs one attempt at least");
+  o.max_in_flight = std::size_t(s.integer("max_in_flight"));
+  o.rate = s.number("rate");
+  o.breaker_window = s.duration("breaker_window");
+  o.breaker_min_requests = std::size_t(s.integer("breaker_min_requests"));
+  o.breaker_failure_ratio = s.number("breaker_failure_ratio");
+  o.breaker_cooldown = s.duration("breaker_cooldown");
+  o.ca_file = s.str("ca_file");
+  return o;
+}
+
 }  // namespace
 
 SinkKind webhook_sink_kind() {
@@ -374,33 +405,21 @@ SinkKind webhook_sink_kind() {
            .default_value = ""},
       }};
   kind.create = [](const std::string& name, const config::Section& s) -> std::unique_ptr<Sink> {
-    Options o;
-    o.url = s.str("url");
     try {
-      o.key = decode_secret(s.str("secret"));
-    } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument(s.path() + ".secret: " + e.what());
-    }
-    o.timeout = s.duration("timeout");
-    for (const auto& step : s.strings("retry_schedule")) {
-      auto d = config::parse_duration(step);
-      if (!d) {
-        throw std::invalid_argument(s.path() + ".retry_schedule: \"" + step +
-                                    "\" is not a duration (such as 0s, 5s, 5m, 2h)");
-      }
-      o.schedule.push_back(*d);
-    }
-    o.max_in_flight = std::size_t(s.integer("max_in_flight"));
-    o.rate = s.number("rate");
-    o.breaker_window = s.duration("breaker_window");
-    o.breaker_min_requests = std::size_t(s.integer("breaker_min_requests"));
-    o.breaker_failure_ratio = s.number("breaker_failure_ratio");
-    o.breaker_cooldown = s.duration("breaker_cooldown");
-    o.ca_file = s.str("ca_file");
-    try {
-      return std::make_unique<WebhookSink>(name, std::move(o));
+      return std::make_unique<WebhookSink>(name, options_of(s));
     } catch (const std::invalid_argument& e) {
       throw std::invalid_argument(s.path() + "." + e.what());
+    }
+  };
+  kind.check = [](const std::string&, const config::Section& s,
+                  std::vector<config::Diagnostic>& out) {
+    try {
+      options_of(s);
+    } catch (const std::invalid_argument& e) {
+      auto what = std::string(e.what());
+      auto colon = what.find(':');
+      out.push_back({"", s.mark(), s.path() + "." + what.substr(0, colon),
+                     colon == std::string::npos ? what : what.substr(colon + 2), false});
     }
   };
   return kind;

@@ -23,6 +23,10 @@ int validate(const Args& args) {
       if (kind->check_connects && args.flag("--no-connect")) continue;
       kind->check(name, section, found);
     }
+    for (const auto& [name, section] : config->section().sections("sinks")) {
+      const auto* kind = registry.sink(section.str("type"));
+      if (kind && kind->check) kind->check(name, section, found);
+    }
     std::size_t errors = 0;
     for (auto& d : found) {
       d.file = config->file;
@@ -34,8 +38,7 @@ int validate(const Args& args) {
       return 1;
     }
     std::printf("%s: valid%s\n", args.get("-c").c_str(),
-                args.flag("--no-connect") ? " (file only, not checked against the databases)"
-                                          : "");
+                args.flag("--no-connect") ? " (file only, not checked against the databases)" : "");
     return 0;
   } catch (const config::ConfigError& e) {
     std::fputs(e.what(), stderr);

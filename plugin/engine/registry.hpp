@@ -39,6 +39,10 @@ struct SinkKind {
   std::string type;
   config::Schema schema;
   std::function<std::unique_ptr<Sink>(const std::string& name, const config::Section&)> create;
+  // Optional, for `rapport validate` (file only): what the schema cannot check.
+  std::function<void(const std::string& name, const config::Section&,
+                     std::vector<config::Diagnostic>& out)>
+      check;
 };
 
 class Registry {

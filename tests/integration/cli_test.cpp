@@ -38,8 +38,7 @@ TEST_CASE("rapport validate exits 0 for a valid file, 1 with every error, 2 on m
   CHECK(run_command({rapport_binary()}).exit_code == 2);
 }
 
-TEST_CASE("rapport config prints the effective config with secrets masked",
-          "[integration][cli]") {
+TEST_CASE("rapport config prints the effective config with secrets masked", "[integration][cli]") {
   TempDir dir;
   auto file = dir.write("c.yaml",
                         "sources:\n  registrar:\n    type: sql\n    connection: ${CONN}\n"
@@ -56,13 +55,11 @@ TEST_CASE("rapport status shows each consumer's progress and a plugin's retries"
   TempDir dir;
   write_small_institution(dir.file("institution.db"));
   auto config = read_text(demo_config_path());
-  config.replace(config.find("hooks:\n"), 7,
-                 "hooks:\n  flaky:\n    plugin: " FLAKY_PLUGIN "\n");
+  config.replace(config.find("hooks:\n"), 7, "hooks:\n  flaky:\n    plugin: " FLAKY_PLUGIN "\n");
   auto file = dir.write("with-plugin.yaml", config);
   std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};
-  auto run = run_command({rapport_binary(), "run", "-c", file, "--from", "2027-01-01", "--to",
-                          "2027-01-10"},
-                         env);
+  auto run = run_command(
+      {rapport_binary(), "run", "-c", file, "--from", "2027-01-01", "--to", "2027-01-10"}, env);
   INFO(run.err);
   REQUIRE(run.exit_code == 0);
   auto status = run_command({rapport_binary(), "status", "-c", file}, env);
@@ -74,9 +71,10 @@ TEST_CASE("rapport status shows each consumer's progress and a plugin's retries"
   CHECK_THAT(status.out, Contains("registry busy"));
 }
 
-TEST_CASE("rapport explain shows a student's contacts, letter candidates with their score "
-          "parts and open follow-ups; anonymous evaluations never show",
-          "[integration][cli][explain]") {
+TEST_CASE(
+    "rapport explain shows a student's contacts, letter candidates with their score "
+    "parts and open follow-ups; anonymous evaluations never show",
+    "[integration][cli][explain]") {
   TempDir dir;
   write_small_institution(dir.file("institution.db"));
   execute_sqlite(dir.file("institution.db"),
@@ -87,8 +85,8 @@ TEST_CASE("rapport explain shows a student's contacts, letter candidates with th
                        "--to", "2027-02-10"},
                       env)
               .exit_code == 0);
-  auto r = run_command({rapport_binary(), "explain", "-c", demo_config_path(), "--student",
-                        "L0001", "--at", "2027-02-10", "--json"},
+  auto r = run_command({rapport_binary(), "explain", "-c", demo_config_path(), "--student", "L0001",
+                        "--at", "2027-02-10", "--json"},
                        env);
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
@@ -114,8 +112,7 @@ TEST_CASE("rapport explain shows a student's contacts, letter candidates with th
                            env);
   CHECK_THAT(table.out, Contains("Letter candidates (score = 0.35 time"));
   CHECK_THAT(table.out, Contains("Dr. Ada Example (E0001)"));
-  CHECK(run_command({rapport_binary(), "explain", "-c", demo_config_path(), "--student",
-                     "NOBODY"},
+  CHECK(run_command({rapport_binary(), "explain", "-c", demo_config_path(), "--student", "NOBODY"},
                     env)
             .exit_code == 1);
 }
@@ -186,45 +183,71 @@ TEST_CASE("rapport validate checks deploy/examples/postgresql.yaml against a rea
   admin << "DROP DATABASE " + database;
 }
 
-TEST_CASE("rapport backfill imports history without firing live hooks, builds the memory, "
-          "and a second run adds nothing",
-          "[integration][cli][backfill]") {
+TEST_CASE(
+    "rapport backfill imports history without firing live hooks, builds the memory, "
+    "and a second run adds nothing",
+    "[integration][cli][backfill]") {
   TempDir dir;
   write_small_institution(dir.file("institution.db"));
   // The same institution two years earlier: every rotation long over.
-  execute_sqlite(dir.file("institution.db"),
-                 "UPDATE block_schedule SET begins = replace(begins, '2027', '2025'),"
-                 " ends = replace(ends, '2027', '2025'),"
-                 " last_modified = replace(last_modified, '2026-12', '2024-12');\n"
-                 "UPDATE staff_directory SET last_modified = replace(last_modified, '2026', '2024');\n"
-                 "UPDATE learners SET last_modified = replace(last_modified, '2026', '2024');\n"
-                 "UPDATE block_team SET from_date = replace(from_date, '2027', '2025'),"
-                 " to_date = replace(to_date, '2027', '2025'),"
-                 " last_modified = replace(last_modified, '2026-12', '2024-12');\n"
-                 "UPDATE assessments SET submitted_on = replace(submitted_on, '2027', '2025')");
+  execute_sqlite(
+      dir.file("institution.db"),
+      "UPDATE block_schedule SET begins = replace(begins, '2027', '2025'),"
+      " ends = replace(ends, '2027', '2025'),"
+      " last_modified = replace(last_modified, '2026-12', '2024-12');\n"
+      "UPDATE staff_directory SET last_modified = replace(last_modified, '2026', '2024');\n"
+      "UPDATE learners SET last_modified = replace(last_modified, '2026', '2024');\n"
+      "UPDATE block_team SET from_date = replace(from_date, '2027', '2025'),"
+      " to_date = replace(to_date, '2027', '2025'),"
+      " last_modified = replace(last_modified, '2026-12', '2024-12');\n"
+      "UPDATE assessments SET submitted_on = replace(submitted_on, '2027', '2025')");
   std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};
-  auto r = run_command({rapport_binary(), "backfill", "-c", demo_config_path(), "--source",
-                        "registrar"},
-                       env);
+  auto r = run_command(
+      {rapport_binary(), "backfill", "-c", demo_config_path(), "--source", "registrar"}, env);
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.err, Contains("backfill: rotations 4/4 rows"));
   CHECK_THAT(r.err, Contains("events imported as history"));
   // No introduction, thank-you or letter for rotations that ended in 2025.
   CHECK(read_lines(dir.file("actions.jsonl")).empty());
-  auto explain = run_command({rapport_binary(), "explain", "-c", demo_config_path(),
-                              "--student", "L0001", "--json"},
-                             env);
+  auto explain = run_command(
+      {rapport_binary(), "explain", "-c", demo_config_path(), "--student", "L0001", "--json"}, env);
   auto network = boost::json::parse(explain.out).as_object();
   CHECK(network.at("contacts").as_array().size() == 5);
   CHECK(network.at("contacts").as_array().at(0).at("days_together") == 28);
 
-  auto again = run_command({rapport_binary(), "backfill", "-c", demo_config_path(), "--source",
-                            "registrar"},
-                           env);
+  auto again = run_command(
+      {rapport_binary(), "backfill", "-c", demo_config_path(), "--source", "registrar"}, env);
   CHECK(again.exit_code == 0);
   CHECK_THAT(again.err, Contains("backfill: 0 events imported"));
-  CHECK(run_command({rapport_binary(), "backfill", "-c", demo_config_path(), "--source", "nope"},
-                    env)
-            .exit_code == 1);
+  CHECK(
+      run_command({rapport_binary(), "backfill", "-c", demo_config_path(), "--source", "nope"}, env)
+          .exit_code == 1);
+}
+
+TEST_CASE("rapport validate checks webhook secrets and schedules, even with --no-connect",
+          "[integration][cli][webhook]") {
+  TempDir dir;
+  auto file = dir.write("webhooks.yaml",
+                        "sources:\n"
+                        "  platform:\n"
+                        "    type: webhook\n"
+                        "    secret: MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"
+                        "  open:\n"
+                        "    type: webhook\n"
+                        "    verify: none\n"
+                        "sinks:\n"
+                        "  out:\n"
+                        "    type: webhook\n"
+                        "    url: https://platform.example.test/actions\n"
+                        "    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"
+                        "    retry_schedule: [0s, 5x]\n");
+  auto r = run_command({rapport_binary(), "validate", "-c", file, "--no-connect"});
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Contains(file + ":3:5: error: sources.platform: secret: a Standard Webhooks "
+                                    "secret starts with \"whsec_\""));
+  CHECK_THAT(r.err, Contains("sources.open: verify: none needs `insecure: true`"));
+  CHECK_THAT(r.err, Contains(file + ":10:5: error: sinks.out.retry_schedule: \"5x\" is not a "
+                                    "duration"));
+  CHECK_THAT(r.err, Contains("3 errors"));
 }
