@@ -207,7 +207,7 @@ RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, Store& 
       throw JsonError("field 'role': a code no value table maps to a role");
     }
     if (!store.row_hash(source_, "rotations", rotation)) {
-      log::warn("source", "team row for a rotation this source has not read; kept for later",
+      log::debug("source", "team row for a rotation this source has not read; kept for later",
                 {{"source", source_}, {"rotation", rotation}});
       return {true, {}};
     }

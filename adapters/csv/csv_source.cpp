@@ -62,7 +62,8 @@ std::size_t CsvSource::poll(Store& store, TimePoint now) {
     std::vector<std::string> paths;
     for (const auto& e : fs::directory_iterator(options_.directory)) {
       std::string file = e.path().filename().string();
-      if (e.is_regular_file() && !file.ends_with(".done") && matches(pattern->second.pattern, file)) {
+      if (e.is_regular_file() && !file.ends_with(".done") &&
+          matches(pattern->second.pattern, file)) {
         paths.push_back(e.path().string());
       }
     }
@@ -113,6 +114,11 @@ std::size_t CsvSource::read_file(Store& store, const std::string& entity, const 
     log::warn("source.csv", "record quarantined",
               {{"source", name_}, {"file", file}, {"line", r.line}, {"reason", reason}});
   };
+  // Team rows naming rotations not read yet wait for them (the rotations export may come
+  // later), up to team_wait after the file was first seen.
+  auto first_seen = waiting_.try_emplace(path, std::chrono::steady_clock::now()).first->second;
+  bool may_wait = std::chrono::steady_clock::now() - first_seen < options_.team_wait;
+  std::size_t held = 0;
   Transaction tx(store);
   PageEvents page;
   RowColumns columns;
@@ -130,14 +136,15 @@ std::size_t CsvSource::read_file(Store& store, const std::string& entity, const 
     }
     columns.clear();
     for (std::size_t c = 0; c < header.size(); ++c) {
-      columns.emplace_back(header[c], r.fields[c].empty() ? std::nullopt
-                                                          : std::optional<std::string>(r.fields[c]));
+      columns.emplace_back(
+          header[c], r.fields[c].empty() ? std::nullopt : std::optional<std::string>(r.fields[c]));
     }
     MappedRow mapped(columns, p, "sources." + name_ + ".files." + entity + " (" + file + ")");
     try {
       auto outcome = ingest_.row(entity, mapped, store, page);
       if (outcome.hold) {
-        reject(r, "its rotation is not known to this source");
+        ++held;
+        if (!may_wait) reject(r, "its rotation is not known to this source");
         continue;
       }
       ++read;
@@ -148,8 +155,15 @@ std::size_t CsvSource::read_file(Store& store, const std::string& entity, const 
     }
   }
   std::size_t added = ingest_.flush(store, page, now);
-  store.set_row_hash(name_, "file", hash, file);
+  bool wait = held > 0 && may_wait;
+  if (!wait) store.set_row_hash(name_, "file", hash, file);  // else: read again next poll
   tx.commit();
+  if (wait) {
+    log::info("source.csv", "team rows wait for their rotations; the file is read again next poll",
+              {{"source", name_}, {"file", file}, {"waiting_rows", held}});
+  } else {
+    waiting_.erase(path);
+  }
   if (!rejects.empty()) {
     // After the commit, and whole (truncated, not appended): a file read again after a
     // failed commit does not list its rejects twice.
@@ -158,12 +172,16 @@ std::size_t CsvSource::read_file(Store& store, const std::string& entity, const 
     for (const auto& line : rejects) out << line << "\n";
     out.flush();
     if (!out) {
-      log::error("source.csv", "cannot write the rejects file", {{"source", name_}, {"file", file}});
+      log::error("source.csv", "cannot write the rejects file",
+                 {{"source", name_}, {"file", file}});
     }
   }
   sizes_.erase(path);
   log::info("source.csv", "file read",
-            {{"source", name_}, {"file", file}, {"records", read}, {"rejected", rejects.size()},
+            {{"source", name_},
+             {"file", file},
+             {"records", read},
+             {"rejected", rejects.size()},
              {"events", added}});
   return added;
 }

@@ -32,7 +32,8 @@ struct CsvSourceOptions {
   bool header = true;
   bool done_marker = false;  // else: a stable size
   std::chrono::milliseconds settle{2000};
-  std::map<std::string, FilePattern> files;  // entity -> pattern
+  std::chrono::milliseconds team_wait{24 * 3'600'000};  // for rotations a team file names
+  std::map<std::string, FilePattern> files;             // entity -> pattern
 };
 
 class CsvSource final : public Source {
@@ -55,6 +56,9 @@ class CsvSource final : public Source {
     std::chrono::steady_clock::time_point since;
   };
   std::map<std::string, Seen> sizes_;  // stable-size watch
+  // Files holding team rows whose rotations this source has not read yet: read again at
+  // each poll until they are, or until team_wait has passed (this process's clock).
+  std::map<std::string, std::chrono::steady_clock::time_point> waiting_;
 };
 
 SourceKind csv_source_kind();

@@ -11,14 +11,14 @@ using config::Section;
 using config::Type;
 
 Schema file_schema(const std::string& entity) {
-  Schema schema{
-      "sources (csv) files." + entity,
-      "Which files hold " + entity + " and how their columns map onto rapport/v1 fields.",
-      {
-          {.name = "pattern", .type = Type::string,
-           .description = "file names to read, with * and ? (e.g. rotations_*.csv)",
-           .required = true},
-      }};
+  Schema schema{"sources (csv) files." + entity,
+                "Which files hold " + entity + " and how their columns map onto rapport/v1 fields.",
+                {
+                    {.name = "pattern",
+                     .type = Type::string,
+                     .description = "file names to read, with * and ? (e.g. rotations_*.csv)",
+                     .required = true},
+                }};
   for (auto& k : mapping_keys(entity, "file")) schema.keys.push_back(std::move(k));
   return schema;
 }
@@ -32,13 +32,22 @@ const Schema& files_schema() {
       "sources (csv) files",
       "One file pattern per entity; `rotations` is required, the others optional.",
       {
-          {.name = "people", .type = Type::section, .description = "directory of people",
+          {.name = "people",
+           .type = Type::section,
+           .description = "directory of people",
            .schema = &people},
-          {.name = "rotations", .type = Type::section, .description = "the rotation schedule",
-           .required = true, .schema = &rotations},
-          {.name = "team", .type = Type::section, .description = "team members of rotations",
+          {.name = "rotations",
+           .type = Type::section,
+           .description = "the rotation schedule",
+           .required = true,
+           .schema = &rotations},
+          {.name = "team",
+           .type = Type::section,
+           .description = "team members of rotations",
            .schema = &team},
-          {.name = "evaluations", .type = Type::section, .description = "evaluations",
+          {.name = "evaluations",
+           .type = Type::section,
+           .description = "evaluations",
            .schema = &evaluations},
       }};
   return files;
@@ -62,30 +71,57 @@ SourceKind csv_source_kind() {
       "sources (type: csv)",
       "Reads CSV exports dropped into a directory, each file once.",
       {
-          {.name = "directory", .type = Type::path, .description = "where exports arrive",
+          {.name = "directory",
+           .type = Type::path,
+           .description = "where exports arrive",
            .required = true},
-          {.name = "poll_interval", .type = Type::duration,
-           .description = "time between looks at the directory", .default_value = "1m",
-           .min = 100, .max = 86'400'000},
-          {.name = "delimiter", .type = Type::string,
-           .description = "field separator (one character, or \\t)", .default_value = ","},
-          {.name = "quote", .type = Type::string, .description = "quote character",
+          {.name = "poll_interval",
+           .type = Type::duration,
+           .description = "time between looks at the directory",
+           .default_value = "1m",
+           .min = 100,
+           .max = 86'400'000},
+          {.name = "delimiter",
+           .type = Type::string,
+           .description = "field separator (one character, or \\t)",
+           .default_value = ","},
+          {.name = "quote",
+           .type = Type::string,
+           .description = "quote character",
            .default_value = "\""},
-          {.name = "header", .type = Type::boolean,
+          {.name = "header",
+           .type = Type::boolean,
            .description = "the first record names the columns (else they are c1, c2, ...)",
            .default_value = "true"},
-          {.name = "ready", .type = Type::enumeration,
+          {.name = "ready",
+           .type = Type::enumeration,
            .description = "when a file is complete: its size stayed the same for `settle`, or "
                           "a <file>.done marker exists",
-           .default_value = "stable", .choices = {"stable", "done_marker"}},
-          {.name = "settle", .type = Type::duration,
+           .default_value = "stable",
+           .choices = {"stable", "done_marker"}},
+          {.name = "settle",
+           .type = Type::duration,
            .description = "how long a size must hold still (ready: stable)",
-           .default_value = "2s", .min = 0, .max = 3'600'000},
-          {.name = "rejects", .type = Type::path,
+           .default_value = "2s",
+           .min = 0,
+           .max = 3'600'000},
+          {.name = "team_wait",
+           .type = Type::duration,
+           .description = "how long a team export whose rows name rotations not read yet is "
+                          "read again at each poll (the rotations export may come later) before "
+                          "those rows are quarantined",
+           .default_value = "24h",
+           .min = 0,
+           .max = 604'800'000},
+          {.name = "rejects",
+           .type = Type::path,
            .description = "directory for quarantined records (default: <directory>/rejects)",
            .default_value = ""},
-          {.name = "files", .type = Type::section, .description = "file patterns per entity",
-           .required = true, .schema = &files_schema()},
+          {.name = "files",
+           .type = Type::section,
+           .description = "file patterns per entity",
+           .required = true,
+           .schema = &files_schema()},
       }};
   kind.create = [](const std::string& name, const Section& s) -> std::unique_ptr<Source> {
     CsvSourceOptions o;
@@ -97,6 +133,7 @@ SourceKind csv_source_kind() {
     o.header = s.boolean("header");
     o.done_marker = s.str("ready") == "done_marker";
     o.settle = s.duration("settle");
+    o.team_wait = s.duration("team_wait");
     Section files = s.section("files");
     for (const char* entity : {"people", "rotations", "team", "evaluations"}) {
       if (!files.node() || !files.node()->get(entity)) continue;

@@ -74,7 +74,8 @@ struct Exports {
     auto before = store->last_event_seq();
     source->poll(*store, *parse_time(now));
     std::map<std::string, int> by_type;
-    for (const auto& e : store->events_after(before, 1000)) ++by_type[std::string(to_string(e.event.type))];
+    for (const auto& e : store->events_after(before, 1000))
+      ++by_type[std::string(to_string(e.event.type))];
     return by_type;
   }
 };
@@ -91,8 +92,7 @@ const char* kRotations =
 
 }  // namespace
 
-TEST_CASE("CSV exports become events, each file once, with the example config",
-          "[adapter][csv]") {
+TEST_CASE("CSV exports become events, each file once, with the example config", "[adapter][csv]") {
   Exports x;
   x.drop("people.csv", kPeople);
   x.drop("rotations.csv", kRotations);
@@ -149,7 +149,32 @@ TEST_CASE("a file still being written is not read until it is complete", "[adapt
     x.drop("rotations.csv", half, false);
     CHECK(x.poll().empty());  // first look
     x.drop("rotations.csv", kRotations, false);
-    CHECK(x.poll().empty());  // it grew
+    CHECK(x.poll().empty());                     // it grew
     CHECK(x.poll()["rotation.scheduled"] == 2);  // the same size twice
+  }
+}
+
+TEST_CASE("a team export that comes before its rotations waits for them", "[adapter][csv]") {
+  const char* team = "RotationID,StaffID,TeamRole,From,To\nR1,A1,ATT,,\nR1,N1,RN,,\n";
+  SECTION("read again at each poll until the rotations come") {
+    Exports x;
+    x.drop("team.csv", team);
+    CHECK(x.poll().empty());
+    CHECK(x.poll().empty());
+    CHECK_FALSE(std::filesystem::exists(x.dir.file("rejects/team.csv.rejects")));
+    x.drop("rotations.csv", kRotations);
+    auto events = x.poll();
+    CHECK(events["rotation.scheduled"] == 2);
+    CHECK(events["team.changed"] == 1);
+    CHECK(x.poll().empty());  // read whole now: not again
+    CHECK_FALSE(std::filesystem::exists(x.dir.file("rejects/team.csv.rejects")));
+  }
+  SECTION("quarantined once team_wait has passed") {
+    Exports x("    ready: done_marker\n", "    ready: done_marker\n    team_wait: 0s\n");
+    x.drop("team.csv", team);
+    CHECK(x.poll().empty());
+    auto rejects = test::read_lines(x.dir.file("rejects/team.csv.rejects"));
+    REQUIRE(rejects.size() == 2);
+    CHECK_THAT(rejects[0], Contains("line 2: its rotation is not known to this source"));
   }
 }
