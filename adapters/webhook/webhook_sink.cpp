@@ -145,11 +145,6 @@ class WebhookSink final : public PerActionSink {
     return out;
   }
 
-  std::size_t in_flight() const override {
-    std::lock_guard lock(mutex_);
-    return in_flight_;
-  }
-
   std::optional<std::chrono::milliseconds> retry_delay(int failed_attempts) const override {
     if (failed_attempts < 0 || std::size_t(failed_attempts) >= options_.schedule.size()) {
       return std::nullopt;

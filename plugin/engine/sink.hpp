@@ -63,7 +63,6 @@ class PerActionSink : public Sink {
   virtual void start(SendRequest request) = 0;
   // Results of sends that finished since the last call.
   virtual std::vector<SendResult> finished() = 0;
-  virtual std::size_t in_flight() const = 0;
   // Delay before attempt n + 1 after n failed attempts; nullopt: no more attempts.
   virtual std::optional<std::chrono::milliseconds> retry_delay(int failed_attempts) const = 0;
 };
