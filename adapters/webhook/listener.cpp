@@ -67,10 +67,6 @@ ListenerOptions listener_options(const config::Section& s) {
 
 namespace {
 
-TimePoint wall_clock() {
-  return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-}
-
 enum class Outcome { accepted, duplicate, unavailable };
 
 struct Submission {
@@ -427,8 +423,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (ec) return close();
     const auto& req = parser_->get();
     const auto& body = req.body();
-    auto now = std::chrono::duration_cast<std::chrono::seconds>(
-        std::chrono::system_clock::now().time_since_epoch());
+    auto now = wall_clock().time_since_epoch();
     Verdict verdict{true, ""};
     switch (source_->verification) {
       case Verification::standard_webhooks:

@@ -204,8 +204,7 @@ class WebhookSink final : public PerActionSink {
 
   template <class Stream>
   asio::awaitable<void> exchange(Stream& stream, const SendRequest& request, SendResult& result) {
-    auto now = std::chrono::duration_cast<std::chrono::seconds>(
-        std::chrono::system_clock::now().time_since_epoch());
+    auto now = wall_clock().time_since_epoch();
     http::request<http::string_body> req{http::verb::post, endpoint_.target, 11};
     req.set(http::field::host, endpoint_.host);
     req.set(http::field::user_agent, "rapport");

@@ -47,7 +47,8 @@ int backfill(const Args& args) {
         int width = 30;
         int filled = p.total ? int(double(width) * double(p.rows) / double(p.total)) : width;
         std::fprintf(stderr, "\r%-12s [%s%s] %zu/%zu rows, %.0f rows/s, ETA %.0fs   ",
-                     p.entity.c_str(), std::string(std::size_t(std::min(filled, width)), '#').c_str(),
+                     p.entity.c_str(),
+                     std::string(std::size_t(std::min(filled, width)), '#').c_str(),
                      std::string(std::size_t(width - std::min(filled, width)), '.').c_str(), p.rows,
                      p.total, rate, eta);
         if (final) std::fputc('\n', stderr);
@@ -58,9 +59,9 @@ int backfill(const Args& args) {
       }
     };
     Source::Progress last;
-    auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-    std::size_t events = source->backfill(
-        engine->store(), now, since, [&](const Source::Progress& p) {
+    auto now = wall_clock();
+    std::size_t events =
+        source->backfill(engine->store(), now, since, [&](const Source::Progress& p) {
           if (!current.empty() && p.entity != current) {
             report(last, true);
             done_before += last.rows;
@@ -75,10 +76,9 @@ int backfill(const Args& args) {
       std::fprintf(stderr, "backfill interrupted; run the same command again to resume\n");
       return 1;
     }
-    std::fprintf(stderr,
-                 "backfill: %zu events imported as history in %.1f s; building the memory...\n",
-                 events,
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    std::fprintf(
+        stderr, "backfill: %zu events imported as history in %.1f s; building the memory...\n",
+        events, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     engine->step(now);  // the mirror and the memory, without hooks for history
     std::fprintf(stderr, "backfill: done in %.1f s\n",
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());

@@ -13,7 +13,9 @@ namespace {
 
 std::atomic<bool> stop_flag{false};
 
-void on_signal(int) { stop_flag = true; }
+void on_signal(int) {
+  stop_flag = true;
+}
 
 std::optional<TimePoint> parse_moment(const std::string& text) {
   if (auto d = parse_date(text)) return TimePoint{*d};
@@ -31,7 +33,9 @@ std::string Args::get(const std::string& key, const std::string& fallback) const
   return it == options.end() ? fallback : it->second;
 }
 
-bool stop_requested() { return stop_flag; }
+bool stop_requested() {
+  return stop_flag;
+}
 
 std::unique_ptr<Loaded> load_running(const std::string& file) {
   auto loaded = std::make_unique<Loaded>();

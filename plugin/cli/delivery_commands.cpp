@@ -41,7 +41,7 @@ int deliveries(const Args& args) {
   try {
     auto loaded = load_running(args.get("-c"));
     auto store = open_store(*loaded->config);
-    auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+    auto now = wall_clock();
     if (what == "list") return list(*store, args);
     if (what == "enable") {
       if (!args.options.count("--endpoint")) {

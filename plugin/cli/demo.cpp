@@ -6,8 +6,8 @@
 
 #include "cli/commands.hpp"
 #include "demo_config.hpp"  // generated from deploy/examples/demo.yaml
-#include "institution.hpp"
 #include "hooks/common/team_text.hpp"
+#include "institution.hpp"
 #include "log/log.hpp"
 
 namespace rapport::cli {
@@ -44,8 +44,7 @@ void print_summary(Store& store, const std::string& dir) {
                   format_date(std::chrono::floor<std::chrono::days>(a.due)).c_str(),
                   std::string(to_string(a.type)).c_str(),
                   contact ? contact->name.c_str() : a.contact_id.c_str(),
-                  contact ? hooks::readable(contact->role).c_str() : "?",
-                  a.reason.c_str());
+                  contact ? hooks::readable(contact->role).c_str() : "?", a.reason.c_str());
     }
   }
   std::printf("\n");
@@ -54,8 +53,8 @@ void print_summary(Store& store, const std::string& dir) {
 }  // namespace
 
 int demo(const Args& args) {
-  std::string dir = args.get("--dir", std::getenv("RAPPORT_DEMO_DIR") ? std::getenv("RAPPORT_DEMO_DIR")
-                                                                     : "rapport-demo");
+  std::string dir = args.get(
+      "--dir", std::getenv("RAPPORT_DEMO_DIR") ? std::getenv("RAPPORT_DEMO_DIR") : "rapport-demo");
   ::setenv("RAPPORT_DEMO_DIR", dir.c_str(), 1);
   try {
     std::filesystem::create_directories(dir);
@@ -63,10 +62,10 @@ int demo(const Args& args) {
     demo::InstitutionShape shape;
     if (!std::filesystem::exists(institution)) {
       auto size = demo::generate_institution(institution, shape);
-      std::printf("Built a synthetic institution in %s: %d students, %d staff at 8 sites, "
-                  "%d rotations, %d evaluations\n",
-                  institution.c_str(), size.students, size.staff, size.rotations,
-                  size.evaluations);
+      std::printf(
+          "Built a synthetic institution in %s: %d students, %d staff at 8 sites, "
+          "%d rotations, %d evaluations\n",
+          institution.c_str(), size.students, size.staff, size.rotations, size.evaluations);
     }
     Registry registry;
     register_builtins(registry);

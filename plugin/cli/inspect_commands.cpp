@@ -94,8 +94,8 @@ int status(const Args& args) {
 }
 
 int explain(const Args& args) {
-  std::optional<TimePoint> at = std::chrono::time_point_cast<std::chrono::seconds>(
-      std::chrono::system_clock::now());
+  std::optional<TimePoint> at =
+      std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
   if (args.options.count("--at")) {
     auto d = parse_date(args.get("--at"));
     at = d ? std::optional<TimePoint>(TimePoint{*d}) : parse_time(args.get("--at"));
@@ -119,14 +119,15 @@ int explain(const Args& args) {
     std::printf("Student %s on %s: %zu rotations\n\n", args.get("--student").c_str(),
                 format_date(std::chrono::floor<std::chrono::days>(*at)).c_str(),
                 network["rotations"].as_array().size());
-    std::printf("Contacts, strongest first\n  %5s %8s  %-30s %-14s %-22s %s\n", "days",
-                "strength", "who", "role", "rotations", "evaluations (0-1)");
+    std::printf("Contacts, strongest first\n  %5s %8s  %-30s %-14s %-22s %s\n", "days", "strength",
+                "who", "role", "rotations", "evaluations (0-1)");
     for (const auto& c : network["contacts"].as_array()) {
       const auto& o = c.as_object();
-      std::string who = (o.contains("name") ? text_of(o.at("name")) + " " : "") + "(" +
-                        text_of(o.at("id")) + ")";
+      std::string who =
+          (o.contains("name") ? text_of(o.at("name")) + " " : "") + "(" + text_of(o.at("id")) + ")";
       std::string rots, evals;
-      for (const auto& r : o.at("rotations").as_array()) rots += (rots.empty() ? "" : ",") + text_of(r);
+      for (const auto& r : o.at("rotations").as_array())
+        rots += (rots.empty() ? "" : ",") + text_of(r);
       for (const auto& e : o.at("evaluations").as_array()) {
         char buf[32];
         std::snprintf(buf, sizeof buf, "%.2f", e.at("score").to_number<double>());
@@ -139,9 +140,10 @@ int explain(const Args& args) {
                   evals.c_str());
     }
     if (!network["letter_candidates"].as_array().empty()) {
-      std::printf("\nLetter candidates (score = 0.35 time + 0.35 evaluation + 0.15 recency + "
-                  "0.15 match)\n  %-10s %5s %6s %6s %8s %6s %6s\n",
-                  "attending", "days", "time", "eval", "recency", "match", "score");
+      std::printf(
+          "\nLetter candidates (score = 0.35 time + 0.35 evaluation + 0.15 recency + "
+          "0.15 match)\n  %-10s %5s %6s %6s %8s %6s %6s\n",
+          "attending", "days", "time", "eval", "recency", "match", "score");
     }
     for (const auto& l : network["letter_candidates"].as_array()) {
       const auto& o = l.as_object();
@@ -189,8 +191,7 @@ int simulate(const Args& args) {
   auto from = moment(args.get("--from")), to = moment(args.get("--to"));
   auto step = config::parse_duration(args.get("--step", "1d"));
   if (!args.options.count("-c") || !from || !to || !step || step->count() < 1000) {
-    std::fputs("usage: rapport simulate -c FILE --from DATE --to DATE [--step DURATION]\n",
-               stderr);
+    std::fputs("usage: rapport simulate -c FILE --from DATE --to DATE [--step DURATION]\n", stderr);
     return 2;
   }
   Registry registry;

@@ -14,14 +14,6 @@
 namespace rapport::cli {
 namespace asio = boost::asio;
 
-namespace {
-
-TimePoint wall_clock() {
-  return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-}
-
-}  // namespace
-
 int serve(const Args& args) {
   if (!args.options.count("-c")) {
     std::fputs("usage: rapport serve -c FILE\n", stderr);

@@ -109,14 +109,16 @@ int trampoline(const char* json, void* user) {
 // `now` as given by the host (RFC 3339), or the wall clock for NULL.
 std::optional<rapport::TimePoint> moment(const char* now) {
   if (!now) {
-    return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+    return rapport::wall_clock();
   }
   return rapport::parse_time(now);
 }
 
 }  // namespace
 
-RAPPORT_API const char* rapport_version(void) { return "0.1.0"; }
+RAPPORT_API const char* rapport_version(void) {
+  return "0.1.0";
+}
 
 RAPPORT_API rapport_result rapport_open_file(const char* path, rapport_engine** engine,
                                              char** error) {
@@ -134,12 +136,12 @@ RAPPORT_API rapport_result rapport_open_yaml(const char* yaml, rapport_engine** 
   });
 }
 
-RAPPORT_API rapport_result rapport_set_action_callback(rapport_engine* engine,
-                                                       rapport_action_fn fn, void* user_data,
-                                                       char** error) {
+RAPPORT_API rapport_result rapport_set_action_callback(rapport_engine* engine, rapport_action_fn fn,
+                                                       void* user_data, char** error) {
   return guarded(engine, error, [&] {
     bool found = false;
-    engine->callbacks.push_back(std::make_unique<CallbackContext>(CallbackContext{engine, fn, user_data}));
+    engine->callbacks.push_back(
+        std::make_unique<CallbackContext>(CallbackContext{engine, fn, user_data}));
     for (const auto& sink : engine->engine->sinks()) {
       if (auto* callback = dynamic_cast<rapport::adapters::CallbackSink*>(sink.get())) {
         callback->set(fn ? trampoline : nullptr, engine->callbacks.back().get());
@@ -162,7 +164,7 @@ RAPPORT_API rapport_result rapport_submit_event(rapport_engine* engine, const ch
   return guarded(engine, error, [&] {
     rapport::Event event = rapport::event_from_json(event_json);
     rapport::check_payload(event);  // a malformed payload is refused now, not at dispatch
-    auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+    auto now = rapport::wall_clock();
     auto& store = engine->engine->store();
     rapport::Transaction tx(store);
     bool added = store.append_event(event, now);
@@ -201,7 +203,9 @@ RAPPORT_API rapport_result rapport_query_network(rapport_engine* engine, const c
   });
 }
 
-RAPPORT_API void rapport_free(char* text) { std::free(text); }
+RAPPORT_API void rapport_free(char* text) {
+  std::free(text);
+}
 
 RAPPORT_API void rapport_close(rapport_engine* engine) {
   if (!engine || in_callback_of == engine) return;

@@ -164,8 +164,7 @@ std::size_t Engine::deliver() {
       StoreContext now_context(*store_, dispatcher_.graph(), TimePoint{});
       std::vector<Outgoing> batch;
       std::vector<Disclosure> disclosed;
-      auto now =
-          std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+      auto now = wall_clock();
       for (const auto& [seq, action] : pending) {
         if (!permitted(now_context, action)) continue;
         auto rendered = render_for_delivery(action, *store_, policy.fields);
@@ -285,7 +284,7 @@ void Engine::record_result(PerActionSink& sink, const SendResult& result, TimePo
 }
 
 std::size_t Engine::deliver_each(PerActionSink& sink) {
-  auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  auto now = wall_clock();
   std::size_t delivered = 0;
   // Results not yet recorded (the store failed last time) come first.
   auto& waiting = unrecorded_[sink.name()];

@@ -18,15 +18,21 @@ std::FILE* out = nullptr;
 
 const char* name_of(Level level) {
   switch (level) {
-    case Level::debug: return "debug";
-    case Level::info: return "info";
-    case Level::warn: return "warn";
-    case Level::error: return "error";
+    case Level::debug:
+      return "debug";
+    case Level::info:
+      return "info";
+    case Level::warn:
+      return "warn";
+    case Level::error:
+      return "error";
   }
   return "info";
 }
 
-std::string quote(std::string_view s) { return boost::json::serialize(boost::json::string(s)); }
+std::string quote(std::string_view s) {
+  return boost::json::serialize(boost::json::string(s));
+}
 
 }  // namespace
 
@@ -43,7 +49,7 @@ void configure(std::string_view level, const std::string& file) {
 void write(Level level, std::string_view component, std::string_view message,
            std::initializer_list<Field> fields) {
   if (level < threshold) return;
-  auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  auto now = wall_clock();
   std::string line = "{\"ts\":" + quote(format_time(now)) + ",\"level\":\"" + name_of(level) +
                      "\",\"component\":" + quote(component) + ",\"msg\":" + quote(message);
   for (const auto& f : fields) {

@@ -81,17 +81,33 @@ std::uint64_t fnv1a(std::string_view text, std::uint64_t hash) {
 
 }  // namespace
 
-std::string_view to_string(Role v) { return name_of(kRoles, v); }
-std::string_view to_string(RotationKind v) { return name_of(kKinds, v); }
-std::string_view to_string(RotationStatus v) { return name_of(kStatuses, v); }
-std::string_view to_string(EventType v) { return name_of(kEventTypes, v); }
-std::string_view to_string(ActionType v) { return name_of(kActionTypes, v); }
-std::optional<Role> parse_role(std::string_view s) { return value_of(kRoles, s); }
-std::optional<RotationKind> parse_rotation_kind(std::string_view s) { return value_of(kKinds, s); }
+std::string_view to_string(Role v) {
+  return name_of(kRoles, v);
+}
+std::string_view to_string(RotationKind v) {
+  return name_of(kKinds, v);
+}
+std::string_view to_string(RotationStatus v) {
+  return name_of(kStatuses, v);
+}
+std::string_view to_string(EventType v) {
+  return name_of(kEventTypes, v);
+}
+std::string_view to_string(ActionType v) {
+  return name_of(kActionTypes, v);
+}
+std::optional<Role> parse_role(std::string_view s) {
+  return value_of(kRoles, s);
+}
+std::optional<RotationKind> parse_rotation_kind(std::string_view s) {
+  return value_of(kKinds, s);
+}
 std::optional<RotationStatus> parse_rotation_status(std::string_view s) {
   return value_of(kStatuses, s);
 }
-std::optional<EventType> parse_event_type(std::string_view s) { return value_of(kEventTypes, s); }
+std::optional<EventType> parse_event_type(std::string_view s) {
+  return value_of(kEventTypes, s);
+}
 std::optional<ActionType> parse_action_type(std::string_view s) {
   return value_of(kActionTypes, s);
 }
@@ -99,7 +115,9 @@ std::optional<ActionType> parse_action_type(std::string_view s) {
 bool is_supervisor(Role r) {
   return r == Role::attending || r == Role::resident || r == Role::fellow;
 }
-bool is_physician(Role r) { return is_supervisor(r); }
+bool is_physician(Role r) {
+  return is_supervisor(r);
+}
 
 double Evaluation::normalized_score() const {
   if (scale_max <= scale_min) return 0;
@@ -181,9 +199,12 @@ std::string format_time(TimePoint t) {
   hh_mm_ss<seconds> hms{t - day};
   char out[32];
   std::snprintf(out, sizeof out, "%sT%02d:%02d:%02dZ", format_date(Date{day}).c_str(),
-                int(hms.hours().count()), int(hms.minutes().count()),
-                int(hms.seconds().count()));
+                int(hms.hours().count()), int(hms.minutes().count()), int(hms.seconds().count()));
   return out;
+}
+
+TimePoint wall_clock() {
+  return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
 }
 
 }  // namespace rapport

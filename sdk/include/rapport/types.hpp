@@ -166,5 +166,7 @@ std::optional<Date> parse_date(std::string_view);
 std::optional<TimePoint> parse_time(std::string_view);
 std::string format_date(Date);
 std::string format_time(TimePoint);
+// Now, on the real clock, in whole seconds (the precision events and actions carry).
+TimePoint wall_clock();
 
 }  // namespace rapport
