@@ -29,9 +29,10 @@ void update_graph(RelationshipGraph& graph, Store& store, const Event& event) {
     case EventType::rotation_updated:
     case EventType::rotation_cancelled:
     case EventType::team_changed: {
-      std::string id = event.type == EventType::team_changed
-                           ? std::string(boost::json::parse(event.payload).at("rotation").as_string())
-                           : rotation_from_json(event.payload).id;
+      std::string id =
+          event.type == EventType::team_changed
+              ? std::string(boost::json::parse(event.payload).at("rotation").as_string())
+              : rotation_from_json(event.payload).id;
       if (auto r = store.rotation(id)) graph.put_rotation(*r);
       return;
     }
@@ -88,7 +89,6 @@ const RelationshipGraph& Dispatcher::graph() {
 
 DispatchStats Dispatcher::run(TimePoint now) {
   DispatchStats stats;
-  graph();
   try {
     for (;;) {
       if (!run_batch(now, stats)) break;
@@ -124,13 +124,15 @@ bool Dispatcher::run_batch(TimePoint now, DispatchStats& stats) {
       if (reached[kMirrorConsumer] < seq) {
         try {
           apply_to_mirror(store_, event, zones_);
-          update_graph(graph_, store_, event);
+          // A memory not built yet is built from the mirror when a hook first needs it;
+          // a backfill, whose events only build the mirror, never needs it.
+          if (graph_ready_) update_graph(graph_, store_, event);
         } catch (const std::exception& e) {
           ++stats.failures;
           store_.record_report(kMirrorConsumer, seq, ReportKind::error, e.what(), now);
-          log::error("dispatcher", "event does not fit its type; hooks see the mirror without it",
-                     {{"event", event.id}, {"source", event.source}, {"seq", seq},
-                      {"error", e.what()}});
+          log::error(
+              "dispatcher", "event does not fit its type; hooks see the mirror without it",
+              {{"event", event.id}, {"source", event.source}, {"seq", seq}, {"error", e.what()}});
         }
         reached[kMirrorConsumer] = seq;
       }
@@ -149,6 +151,7 @@ bool Dispatcher::run_batch(TimePoint now, DispatchStats& stats) {
           at->second = seq;
           continue;
         }
+        graph();
         auto begin = std::chrono::steady_clock::now();
         context.set_current(name, seq);
         try {
@@ -173,10 +176,9 @@ bool Dispatcher::run_batch(TimePoint now, DispatchStats& stats) {
           }
           held_.erase(name);
           ++stats.failures;
-          store_.record_report(name, seq, ReportKind::error,
-                               "gave up after " + std::to_string(attempts - 1) +
-                                   " retries: " + e.what(),
-                               now);
+          store_.record_report(
+              name, seq, ReportKind::error,
+              "gave up after " + std::to_string(attempts - 1) + " retries: " + e.what(), now);
           log::error("dispatcher", "hook kept asking to retry; giving up on this event",
                      {{"hook", name}, {"event", event.id}, {"seq", seq}});
         } catch (const std::exception& e) {

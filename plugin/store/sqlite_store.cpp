@@ -1,11 +1,17 @@
-// The SQLite store, through SOCI. WAL, foreign keys on, versioned migrations.
+// The SQLite store. WAL, foreign keys on, versioned migrations. Statements that run once
+// per event, row or team member (ingest, the mirror, the dispatcher's progress) are
+// prepared once per connection with SQLite's own API (Cached below); the rest go
+// through SOCI, which parses a statement's SQL again at every call.
 #include <soci/soci.h>
 
 #include <soci/sqlite3/soci-sqlite3.h>
+
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string_view>
+#include <unordered_map>
 
 #include "rapport/json.hpp"
 #include "store/soci_util.hpp"
@@ -16,6 +22,7 @@ namespace {
 
 using soci_util::integer;
 using soci_util::text;
+using namespace sqlite_api;  // SOCI's header includes sqlite3.h inside this namespace
 
 // Each migration is a list of statements (SQLite prepares one at a time), applied in
 // one transaction together with the new schema version.
@@ -97,6 +104,24 @@ const std::vector<std::vector<const char*>> kMigrations = {
         "CREATE TABLE sink_state (sink TEXT PRIMARY KEY, disabled INTEGER NOT NULL,"
         " message TEXT NOT NULL, since TEXT NOT NULL)",
     },
+    // 7: the two tables a backfill fills by the million, clustered on their keys (WITHOUT
+    // ROWID: one b-tree per table instead of a table and its key's index)
+    {
+        "CREATE TABLE source_rows_7 (source TEXT NOT NULL, entity TEXT NOT NULL,"
+        " row_key TEXT NOT NULL, hash TEXT NOT NULL, seen INTEGER NOT NULL DEFAULT 0,"
+        " PRIMARY KEY (source, entity, row_key)) WITHOUT ROWID",
+        "INSERT INTO source_rows_7 SELECT source, entity, row_key, hash, seen FROM source_rows",
+        "DROP TABLE source_rows",
+        "ALTER TABLE source_rows_7 RENAME TO source_rows",
+        "CREATE TABLE team_members_7 (rotation_id TEXT NOT NULL REFERENCES rotations(id)"
+        " ON DELETE CASCADE, person_id TEXT NOT NULL, role TEXT NOT NULL,"
+        " start_date TEXT NOT NULL, end_date TEXT NOT NULL, PRIMARY KEY (rotation_id, person_id))"
+        " WITHOUT ROWID",
+        "INSERT INTO team_members_7 SELECT rotation_id, person_id, role, start_date, end_date"
+        " FROM team_members",
+        "DROP TABLE team_members",
+        "ALTER TABLE team_members_7 RENAME TO team_members",
+    },
 };
 
 std::string opt_text(const soci::row& r, std::size_t i) {
@@ -106,6 +131,77 @@ std::string opt_text(const soci::row& r, std::size_t i) {
 std::optional<std::string> nonempty(const std::optional<std::string>& s) {
   return s && !s->empty() ? s : std::nullopt;
 }
+
+// A statement prepared once and kept for the connection's life. Use: `auto q =
+// cached(SQL); q.bind(1, ...); q.run();` or `while (q.next()) q.text(0)`; the binding
+// and the statement are reset when `q` goes out of scope, so no read stays open.
+class Cached {
+ public:
+  Cached(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) != SQLITE_OK) {
+      throw StoreError(std::string("cannot prepare a statement: ") + sqlite3_errmsg(db));
+    }
+  }
+  ~Cached() { sqlite3_finalize(stmt_); }
+  Cached(const Cached&) = delete;
+  Cached& operator=(const Cached&) = delete;
+
+  class Use {
+   public:
+    explicit Use(Cached& c) : c_(c) {}
+    ~Use() {
+      sqlite3_reset(c_.stmt_);
+      sqlite3_clear_bindings(c_.stmt_);
+    }
+    Use(const Use&) = delete;
+    Use& operator=(const Use&) = delete;
+
+    Use& bind(int i, std::string_view v) {
+      return check(sqlite3_bind_text(c_.stmt_, i, v.data(), int(v.size()), SQLITE_TRANSIENT));
+    }
+    Use& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
+    Use& bind(int i, const std::optional<std::string>& v) {
+      return v ? bind(i, std::string_view(*v)) : check(sqlite3_bind_null(c_.stmt_, i));
+    }
+    Use& bind(int i, std::int64_t v) { return check(sqlite3_bind_int64(c_.stmt_, i, v)); }
+    Use& bind(int i, int v) { return bind(i, std::int64_t{v}); }
+    Use& bind(int i, bool v) { return bind(i, std::int64_t{v ? 1 : 0}); }
+    Use& bind(int i, double v) { return check(sqlite3_bind_double(c_.stmt_, i, v)); }
+    Use& bind_null(int i) { return check(sqlite3_bind_null(c_.stmt_, i)); }
+    // One more row (true) or the end (false).
+    bool next() {
+      int rc = sqlite3_step(c_.stmt_);
+      if (rc == SQLITE_ROW) return true;
+      if (rc == SQLITE_DONE) return false;
+      throw StoreError(std::string(sqlite3_errmsg(c_.db_)));
+    }
+    // A statement without rows; the number of rows it changed.
+    int run() {
+      while (next()) {
+      }
+      return sqlite3_changes(c_.db_);
+    }
+    std::optional<std::string> text(int column) const {
+      const auto* p = sqlite3_column_text(c_.stmt_, column);
+      if (!p) return std::nullopt;
+      return std::string(reinterpret_cast<const char*>(p),
+                         std::size_t(sqlite3_column_bytes(c_.stmt_, column)));
+    }
+    std::string str(int column) const { return text(column).value_or(""); }
+    std::int64_t integer(int column) const { return sqlite3_column_int64(c_.stmt_, column); }
+
+   private:
+    Use& check(int rc) {
+      if (rc != SQLITE_OK) throw StoreError(std::string("cannot bind: ") + sqlite3_errmsg(c_.db_));
+      return *this;
+    }
+    Cached& c_;
+  };
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
 
 // Connections of one process to one file take turns writing through this mutex: a
 // waiting writer wakes the moment the other commits, where SQLite's busy handler would
@@ -185,13 +281,18 @@ class SqliteStore final : public Store {
   }
 
   bool append_event(const Event& e, TimePoint received) override {
-    auto& p = hot();
-    p.event = e;
-    p.type = to_string(e.type);
-    p.occurred = format_time(e.occurred);
-    p.received = format_time(received);
-    p.append_event.execute(true);
-    return changes() > 0;
+    return cached(
+               "INSERT INTO inbox (source, event_id, type, subject, occurred_at, received_at,"
+               " payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+               " ON CONFLICT (source, event_id) DO NOTHING")
+               .bind(1, e.source)
+               .bind(2, e.id)
+               .bind(3, to_string(e.type))
+               .bind(4, e.subject)
+               .bind(5, format_time(e.occurred))
+               .bind(6, format_time(received))
+               .bind(7, e.payload)
+               .run() > 0;
   }
 
   std::vector<InboxEvent> events_after(std::int64_t seq, std::size_t limit) override {
@@ -230,16 +331,18 @@ class SqliteStore final : public Store {
   }
 
   std::int64_t progress(const std::string& consumer) override {
-    long long seq = 0;
-    sql_ << "SELECT seq FROM progress WHERE consumer = :c", soci::use(consumer), soci::into(seq);
-    return sql_.got_data() ? seq : 0;
+    auto q = cached("SELECT seq FROM progress WHERE consumer = ?1");
+    q.bind(1, consumer);
+    return q.next() ? q.integer(0) : 0;
   }
 
   void set_progress(const std::string& consumer, std::int64_t seq) override {
-    long long s = seq;
-    sql_ << "INSERT INTO progress (consumer, seq) VALUES (:c, :s)"
-            " ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq",
-        soci::use(consumer), soci::use(s);
+    cached(
+        "INSERT INTO progress (consumer, seq) VALUES (?1, ?2)"
+        " ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq")
+        .bind(1, consumer)
+        .bind(2, seq)
+        .run();
   }
 
   std::map<std::string, std::int64_t> all_progress() override {
@@ -272,12 +375,17 @@ class SqliteStore final : public Store {
   }
 
   bool add_action(const Action& a) override {
-    std::string type(to_string(a.type)), due = format_time(a.due), body = to_json(a);
-    sql_ << "INSERT INTO outbox (action_id, hook, type, student_id, contact_id, due_at, body)"
-            " VALUES (:i, :h, :t, :s, :c, :d, :b) ON CONFLICT (action_id) DO NOTHING",
-        soci::use(a.id), soci::use(a.hook), soci::use(type), soci::use(a.student_id),
-        soci::use(a.contact_id), soci::use(due), soci::use(body);
-    return changes() > 0;
+    return cached(
+               "INSERT INTO outbox (action_id, hook, type, student_id, contact_id, due_at,"
+               " body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (action_id) DO NOTHING")
+               .bind(1, a.id)
+               .bind(2, a.hook)
+               .bind(3, to_string(a.type))
+               .bind(4, a.student_id)
+               .bind(5, a.contact_id)
+               .bind(6, format_time(a.due))
+               .bind(7, to_json(a))
+               .run() > 0;
   }
 
   std::vector<OutboxAction> actions_after(std::int64_t seq, std::size_t limit) override {
@@ -300,15 +408,20 @@ class SqliteStore final : public Store {
   }
 
   void put_timer(const Timer& t) override {
-    std::string due = format_time(t.due), event = to_json(t.event);
-    sql_ << "INSERT INTO timers (id, due_at, event) VALUES (:i, :d, :e)"
-            " ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, event = excluded.event",
-        soci::use(t.id), soci::use(due), soci::use(event);
+    cached(
+        "INSERT INTO timers (id, due_at, event) VALUES (?1, ?2, ?3)"
+        " ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, event = excluded.event")
+        .bind(1, t.id)
+        .bind(2, format_time(t.due))
+        .bind(3, to_json(t.event))
+        .run();
   }
 
   void delete_timers_with_prefix(const std::string& prefix) override {
-    std::string lo = prefix, hi = prefix + "\xff";
-    sql_ << "DELETE FROM timers WHERE id >= :lo AND id < :hi", soci::use(lo), soci::use(hi);
+    cached("DELETE FROM timers WHERE id >= ?1 AND id < ?2")
+        .bind(1, prefix)
+        .bind(2, prefix + "\xff")
+        .run();
   }
 
   std::vector<Timer> due_timers(TimePoint now, std::size_t limit) override {
@@ -343,45 +456,51 @@ class SqliteStore final : public Store {
   }
 
   std::optional<std::string> cursor(const std::string& source, const std::string& entity) override {
-    std::string value;
-    sql_ << "SELECT value FROM source_cursors WHERE source = :s AND entity = :e", soci::use(source),
-        soci::use(entity), soci::into(value);
-    return sql_.got_data() ? std::optional<std::string>(value) : std::nullopt;
+    auto q = cached("SELECT value FROM source_cursors WHERE source = ?1 AND entity = ?2");
+    q.bind(1, source).bind(2, entity);
+    return q.next() ? q.text(0) : std::nullopt;
   }
 
   void set_cursor(const std::string& source, const std::string& entity,
                   const std::string& value) override {
-    sql_ << "INSERT INTO source_cursors (source, entity, value) VALUES (:s, :e, :v)"
-            " ON CONFLICT (source, entity) DO UPDATE SET value = excluded.value",
-        soci::use(source), soci::use(entity), soci::use(value);
+    cached(
+        "INSERT INTO source_cursors (source, entity, value) VALUES (?1, ?2, ?3)"
+        " ON CONFLICT (source, entity) DO UPDATE SET value = excluded.value")
+        .bind(1, source)
+        .bind(2, entity)
+        .bind(3, value)
+        .run();
   }
 
   std::optional<std::string> row_hash(const std::string& source, const std::string& entity,
                                       const std::string& key) override {
-    auto& p = hot();
-    p.source = source;
-    p.entity = entity;
-    p.key = key;
-    bool found = p.row_hash.execute(true);
-    if (found) p.row_hash.fetch();  // step to the end: no read left open on the store
-    return found ? std::optional<std::string>(p.hash) : std::nullopt;
+    auto q = cached(
+        "SELECT hash FROM source_rows WHERE source = ?1 AND entity = ?2"
+        " AND row_key = ?3");
+    q.bind(1, source).bind(2, entity).bind(3, key);
+    return q.next() ? q.text(0) : std::nullopt;
   }
 
   void set_row_hash(const std::string& source, const std::string& entity, const std::string& key,
                     const std::string& hash) override {
-    auto& p = hot();
-    p.source = source;
-    p.entity = entity;
-    p.key = key;
-    p.hash = hash;
-    p.set_row_hash.execute(true);
+    cached(
+        "INSERT INTO source_rows (source, entity, row_key, hash) VALUES (?1, ?2, ?3, ?4)"
+        " ON CONFLICT (source, entity, row_key) DO UPDATE SET hash = excluded.hash")
+        .bind(1, source)
+        .bind(2, entity)
+        .bind(3, key)
+        .bind(4, hash)
+        .run();
   }
 
   void mark_row_seen(const std::string& source, const std::string& entity, const std::string& key,
                      std::int64_t generation) override {
-    long long g = generation;
-    sql_ << "UPDATE source_rows SET seen = :g WHERE source = :s AND entity = :e AND row_key = :k",
-        soci::use(g), soci::use(source), soci::use(entity), soci::use(key);
+    cached("UPDATE source_rows SET seen = ?1 WHERE source = ?2 AND entity = ?3 AND row_key = ?4")
+        .bind(1, generation)
+        .bind(2, source)
+        .bind(3, entity)
+        .bind(4, key)
+        .run();
   }
 
   std::vector<std::string> rows_not_seen(const std::string& source, const std::string& entity,
@@ -403,21 +522,21 @@ class SqliteStore final : public Store {
   }
 
   void put_person(const Person& p) override {
-    std::string role(to_string(p.role));
-    soci::indicator ie = p.email ? soci::i_ok : soci::i_null,
-                    is = p.specialty ? soci::i_ok : soci::i_null,
-                    iss = p.subspecialty ? soci::i_ok : soci::i_null,
-                    ip = p.program ? soci::i_ok : soci::i_null;
-    std::string email = p.email.value_or(""), spec = p.specialty.value_or(""),
-                sub = p.subspecialty.value_or(""), program = p.program.value_or("");
-    int opted = p.opted_out ? 1 : 0;
-    sql_ << "INSERT INTO people (id, role, name, email, specialty, subspecialty, program,"
-            " opted_out) VALUES (:i, :r, :n, :e, :s, :ss, :p, :o) ON CONFLICT (id) DO UPDATE SET"
-            " role = excluded.role, name = excluded.name, email = excluded.email,"
-            " specialty = excluded.specialty, subspecialty = excluded.subspecialty,"
-            " program = excluded.program, opted_out = excluded.opted_out",
-        soci::use(p.id), soci::use(role), soci::use(p.name), soci::use(email, ie),
-        soci::use(spec, is), soci::use(sub, iss), soci::use(program, ip), soci::use(opted);
+    cached(
+        "INSERT INTO people (id, role, name, email, specialty, subspecialty, program,"
+        " opted_out) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET"
+        " role = excluded.role, name = excluded.name, email = excluded.email,"
+        " specialty = excluded.specialty, subspecialty = excluded.subspecialty,"
+        " program = excluded.program, opted_out = excluded.opted_out")
+        .bind(1, p.id)
+        .bind(2, to_string(p.role))
+        .bind(3, p.name)
+        .bind(4, p.email)
+        .bind(5, p.specialty)
+        .bind(6, p.subspecialty)
+        .bind(7, p.program)
+        .bind(8, p.opted_out)
+        .run();
   }
 
   std::optional<Person> person(const std::string& id) override {
@@ -437,46 +556,64 @@ class SqliteStore final : public Store {
   }
 
   void put_rotation(const Rotation& r) override {
-    std::string kind(to_string(r.kind)), status(to_string(r.status)),
-        start = format_date(r.start), end = format_date(r.end), sub = r.subspecialty.value_or("");
-    soci::indicator isub = r.subspecialty ? soci::i_ok : soci::i_null;
-    sql_ << "INSERT INTO rotations (id, student_id, site, specialty, subspecialty, kind,"
-            " start_date, end_date, status) VALUES (:i, :st, :si, :sp, :ss, :k, :b, :e, :s)"
-            " ON CONFLICT (id) DO UPDATE SET student_id = excluded.student_id,"
-            " site = excluded.site, specialty = excluded.specialty,"
-            " subspecialty = excluded.subspecialty, kind = excluded.kind,"
-            " start_date = excluded.start_date, end_date = excluded.end_date,"
-            " status = excluded.status",
-        soci::use(r.id), soci::use(r.student_id), soci::use(r.site), soci::use(r.specialty),
-        soci::use(sub, isub), soci::use(kind), soci::use(start), soci::use(end), soci::use(status);
+    cached(
+        "INSERT INTO rotations (id, student_id, site, specialty, subspecialty, kind,"
+        " start_date, end_date, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        " ON CONFLICT (id) DO UPDATE SET student_id = excluded.student_id,"
+        " site = excluded.site, specialty = excluded.specialty,"
+        " subspecialty = excluded.subspecialty, kind = excluded.kind,"
+        " start_date = excluded.start_date, end_date = excluded.end_date,"
+        " status = excluded.status")
+        .bind(1, r.id)
+        .bind(2, r.student_id)
+        .bind(3, r.site)
+        .bind(4, r.specialty)
+        .bind(5, r.subspecialty)
+        .bind(6, to_string(r.kind))
+        .bind(7, format_date(r.start))
+        .bind(8, format_date(r.end))
+        .bind(9, to_string(r.status))
+        .run();
   }
 
   void put_team_member(const std::string& rotation_id, const TeamMember& m) override {
-    auto& p = hot();
-    p.key = rotation_id;
-    p.source = m.person_id;
-    p.type = to_string(m.role);
-    p.occurred = format_date(m.start);
-    p.received = format_date(m.end);
-    p.put_member.execute(true);
+    cached(
+        "INSERT INTO team_members (rotation_id, person_id, role, start_date, end_date)"
+        " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (rotation_id, person_id) DO UPDATE SET"
+        " role = excluded.role, start_date = excluded.start_date, end_date = excluded.end_date")
+        .bind(1, rotation_id)
+        .bind(2, m.person_id)
+        .bind(3, to_string(m.role))
+        .bind(4, format_date(m.start))
+        .bind(5, format_date(m.end))
+        .run();
   }
 
   void remove_team_member(const std::string& rotation_id, const std::string& person_id) override {
-    sql_ << "DELETE FROM team_members WHERE rotation_id = :r AND person_id = :p",
-        soci::use(rotation_id), soci::use(person_id);
+    cached("DELETE FROM team_members WHERE rotation_id = ?1 AND person_id = ?2")
+        .bind(1, rotation_id)
+        .bind(2, person_id)
+        .run();
   }
 
   std::optional<Rotation> rotation(const std::string& id) override {
-    auto& p = hot();
-    p.key = id;
-    if (!p.rotation_by_id.execute(true)) return std::nullopt;
-    Rotation rot = rotation_of(p.row);
-    p.rotation_by_id.fetch();  // finish the statement
-    for (bool more = p.team_of.execute(true); more; more = p.team_of.fetch()) {
-      rot.team.push_back({opt_text(p.member, 0),
-                          parse_role(opt_text(p.member, 1)).value_or(Role::other),
-                          parse_date(opt_text(p.member, 2)).value_or(rot.start),
-                          parse_date(opt_text(p.member, 3)).value_or(rot.end)});
+    std::optional<Rotation> rot;
+    {
+      auto q = cached(
+          "SELECT id, student_id, site, specialty, subspecialty, kind, start_date,"
+          " end_date, status FROM rotations WHERE id = ?1");
+      q.bind(1, id);
+      if (!q.next()) return std::nullopt;
+      rot = rotation_from([&](int i) { return q.text(i); });
+    }
+    auto q = cached(
+        "SELECT person_id, role, start_date, end_date FROM team_members"
+        " WHERE rotation_id = ?1 ORDER BY person_id");
+    q.bind(1, id);
+    while (q.next()) {
+      rot->team.push_back({q.str(0), parse_role(q.str(1)).value_or(Role::other),
+                           parse_date(q.str(2)).value_or(rot->start),
+                           parse_date(q.str(3)).value_or(rot->end)});
     }
     return rot;
   }
@@ -509,10 +646,13 @@ class SqliteStore final : public Store {
   }
 
   void put_touch(const std::string& student, const std::string& contact, TimePoint at) override {
-    std::string when = format_time(at);
-    sql_ << "INSERT INTO touches (student_id, contact_id, at) VALUES (:s, :c, :a)"
-            " ON CONFLICT (student_id, contact_id) DO UPDATE SET at = MAX(at, excluded.at)",
-        soci::use(student), soci::use(contact), soci::use(when);
+    cached(
+        "INSERT INTO touches (student_id, contact_id, at) VALUES (?1, ?2, ?3)"
+        " ON CONFLICT (student_id, contact_id) DO UPDATE SET at = MAX(at, excluded.at)")
+        .bind(1, student)
+        .bind(2, contact)
+        .bind(3, format_time(at))
+        .run();
   }
 
   void for_each_touch(
@@ -524,21 +664,26 @@ class SqliteStore final : public Store {
   }
 
   void put_evaluation(const Evaluation& e) override {
-    std::string submitted = format_time(e.submitted);
-    int recommend = e.would_recommend.value_or(false) ? 1 : 0, anonymous = e.anonymous ? 1 : 0;
-    soci::indicator irec = e.would_recommend ? soci::i_ok : soci::i_null;
-    double score = e.score, lo = e.scale_min, hi = e.scale_max;
-    sql_ << "INSERT INTO evaluations (id, rotation_id, evaluator_id, student_id, submitted_at,"
-            " score, scale_min, scale_max, would_recommend, anonymous) VALUES (:i, :r, :ev, :st,"
-            " :su, :sc, :lo, :hi, :wr, :an) ON CONFLICT (id) DO UPDATE SET"
-            " rotation_id = excluded.rotation_id, evaluator_id = excluded.evaluator_id,"
-            " student_id = excluded.student_id, submitted_at = excluded.submitted_at,"
-            " score = excluded.score, scale_min = excluded.scale_min,"
-            " scale_max = excluded.scale_max, would_recommend = excluded.would_recommend,"
-            " anonymous = excluded.anonymous",
-        soci::use(e.id), soci::use(e.rotation_id), soci::use(e.evaluator_id),
-        soci::use(e.student_id), soci::use(submitted), soci::use(score), soci::use(lo),
-        soci::use(hi), soci::use(recommend, irec), soci::use(anonymous);
+    auto q = cached(
+        "INSERT INTO evaluations (id, rotation_id, evaluator_id, student_id,"
+        " submitted_at, score, scale_min, scale_max, would_recommend, anonymous)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO UPDATE"
+        " SET rotation_id = excluded.rotation_id, evaluator_id = excluded.evaluator_id,"
+        " student_id = excluded.student_id, submitted_at = excluded.submitted_at,"
+        " score = excluded.score, scale_min = excluded.scale_min,"
+        " scale_max = excluded.scale_max, would_recommend = excluded.would_recommend,"
+        " anonymous = excluded.anonymous");
+    q.bind(1, e.id)
+        .bind(2, e.rotation_id)
+        .bind(3, e.evaluator_id)
+        .bind(4, e.student_id)
+        .bind(5, format_time(e.submitted))
+        .bind(6, e.score)
+        .bind(7, e.scale_min)
+        .bind(8, e.scale_max)
+        .bind(10, e.anonymous);
+    if (e.would_recommend) q.bind(9, *e.would_recommend);
+    q.run();
   }
 
   std::vector<Evaluation> evaluations_of(const std::string& student_id) override {
@@ -603,12 +748,13 @@ class SqliteStore final : public Store {
 
   bool remember_message(const std::string& source, const std::string& id,
                         TimePoint received) override {
-    auto& p = hot();
-    p.source = source;
-    p.key = id;
-    p.received = format_time(received);
-    p.remember.execute(true);
-    return changes() > 0;
+    return cached(
+               "INSERT INTO inbound_messages (source, message_id, received_at)"
+               " VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
+               .bind(1, source)
+               .bind(2, id)
+               .bind(3, format_time(received))
+               .run() > 0;
   }
 
   std::size_t forget_messages_before(TimePoint before) override {
@@ -845,18 +991,24 @@ class SqliteStore final : public Store {
     return p;
   }
 
-  static Rotation rotation_of(const soci::row& r) {
+  // From a rotations row; `column(i)` gives the i-th column's text (nullopt for NULL).
+  template <class Column>
+  static Rotation rotation_from(Column column) {
+    auto str = [&](int i) { return column(i).value_or(""); };
     Rotation rot;
-    rot.id = opt_text(r, 0);
-    rot.student_id = opt_text(r, 1);
-    rot.site = opt_text(r, 2);
-    rot.specialty = opt_text(r, 3);
-    rot.subspecialty = nonempty(text(r, 4));
-    rot.kind = parse_rotation_kind(opt_text(r, 5)).value_or(RotationKind::core);
-    rot.start = parse_date(opt_text(r, 6)).value_or(Date{});
-    rot.end = parse_date(opt_text(r, 7)).value_or(Date{});
-    rot.status = parse_rotation_status(opt_text(r, 8)).value_or(RotationStatus::scheduled);
+    rot.id = str(0);
+    rot.student_id = str(1);
+    rot.site = str(2);
+    rot.specialty = str(3);
+    rot.subspecialty = nonempty(column(4));
+    rot.kind = parse_rotation_kind(str(5)).value_or(RotationKind::core);
+    rot.start = parse_date(str(6)).value_or(Date{});
+    rot.end = parse_date(str(7)).value_or(Date{});
+    rot.status = parse_rotation_status(str(8)).value_or(RotationStatus::scheduled);
     return rot;
+  }
+  static Rotation rotation_of(const soci::row& r) {
+    return rotation_from([&](int i) { return text(r, std::size_t(i)); });
   }
 
   std::int64_t count(const std::string& table) {
@@ -873,58 +1025,13 @@ class SqliteStore final : public Store {
     return out;
   }
 
-  // The statements of the ingest path, prepared once (SOCI would prepare each `<<` anew).
-  struct Prepared {
-    Event event;
-    std::string type, occurred, received, source, entity, key, hash;
-    soci::row row, member;
-    soci::statement append_event, row_hash, set_row_hash, put_member, rotation_by_id, team_of,
-        remember;
-    explicit Prepared(soci::session& sql)
-        : append_event(sql),
-          row_hash(sql),
-          set_row_hash(sql),
-          put_member(sql),
-          rotation_by_id(sql),
-          team_of(sql),
-          remember(sql) {
-      // The mirror's hottest paths (one rotation and its team; a team member).
-      put_member = (sql.prepare << "INSERT INTO team_members (rotation_id, person_id, role,"
-                                   " start_date, end_date) VALUES (:r, :p, :ro, :s, :e)"
-                                   " ON CONFLICT (rotation_id, person_id) DO UPDATE SET"
-                                   " role = excluded.role, start_date = excluded.start_date,"
-                                   " end_date = excluded.end_date",
-                    soci::use(key), soci::use(source), soci::use(type), soci::use(occurred),
-                    soci::use(received));
-      rotation_by_id = (sql.prepare << "SELECT id, student_id, site, specialty, subspecialty,"
-                                       " kind, start_date, end_date, status FROM rotations"
-                                       " WHERE id = :v",
-                        soci::use(key), soci::into(row));
-      team_of = (sql.prepare << "SELECT person_id, role, start_date, end_date FROM team_members"
-                                " WHERE rotation_id = :r ORDER BY person_id",
-                 soci::use(key), soci::into(member));
-      append_event =
-          (sql.prepare << "INSERT INTO inbox (source, event_id, type, subject,"
-                          " occurred_at, received_at, payload) VALUES (:s, :i, :t,"
-                          " :sub, :o, :r, :p) ON CONFLICT (source, event_id) DO NOTHING",
-           soci::use(event.source), soci::use(event.id), soci::use(type), soci::use(event.subject),
-           soci::use(occurred), soci::use(received), soci::use(event.payload));
-      remember = (sql.prepare << "INSERT INTO inbound_messages (source, message_id, received_at)"
-                                 " VALUES (:s, :i, :r) ON CONFLICT DO NOTHING",
-                  soci::use(source), soci::use(key), soci::use(received));
-      row_hash = (sql.prepare << "SELECT hash FROM source_rows WHERE source = :s AND entity = :e"
-                                 " AND row_key = :k",
-                  soci::use(source), soci::use(entity), soci::use(key), soci::into(hash));
-      set_row_hash =
-          (sql.prepare << "INSERT INTO source_rows (source, entity, row_key, hash)"
-                          " VALUES (:s, :e, :k, :h) ON CONFLICT (source, entity, row_key)"
-                          " DO UPDATE SET hash = excluded.hash",
-           soci::use(source), soci::use(entity), soci::use(key), soci::use(hash));
+  Cached::Use cached(const char* sql) {
+    auto& slot = cached_[sql];  // by the literal's address: one per call site
+    if (!slot) {
+      slot = std::make_unique<Cached>(
+          static_cast<soci::sqlite3_session_backend*>(sql_.get_backend())->conn_, sql);
     }
-  };
-  Prepared& hot() {
-    if (!prepared_) prepared_ = std::make_unique<Prepared>(sql_);
-    return *prepared_;
+    return Cached::Use(*slot);
   }
 
   void quiet_rollback() {
@@ -941,7 +1048,7 @@ class SqliteStore final : public Store {
   }
 
   soci::session sql_;
-  std::unique_ptr<Prepared> prepared_;  // after sql_: destroyed before the session
+  std::unordered_map<const char*, std::unique_ptr<Cached>> cached_;  // before the session closes
   int depth_ = 0;
   bool poisoned_ = false;
   std::shared_ptr<std::mutex> writer_;

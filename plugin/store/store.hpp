@@ -238,6 +238,6 @@ struct SqliteOptions {
 // newer than this build knows, or the file cannot be opened.
 std::unique_ptr<Store> open_sqlite_store(const SqliteOptions& options);
 
-inline constexpr int kStoreSchemaVersion = 6;
+inline constexpr int kStoreSchemaVersion = 7;
 
 }  // namespace rapport

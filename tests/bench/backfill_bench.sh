@@ -61,13 +61,13 @@ $(sed -n '/^sources:/,/^hooks:/p' deploy/examples/postgresql.yaml | sed '$d' |
 hooks: {introductions: {}, thank_you: {}}
 log: {level: warn}
 YAML
-    ${RAPPORT_BENCH_PROFILE:+perf record -g -o /tmp/rapport-backfill.perf --} \
-      /usr/bin/time -f "%e %M" -o "$work/time" "$bin" backfill -c "$work/config.yaml" --source registrar 2>"$work/log"
+    ${RAPPORT_BENCH_PROFILE:+perf record --call-graph dwarf,16384 -F 499 -o /tmp/rapport-backfill.perf --} \
+      /usr/bin/time -f "%e %M %U %S" -o "$work/time" "$bin" backfill -c "$work/config.yaml" --source registrar 2>"$work/log"
     grep -E "imported|done in" "$work/log" | sed 's/^/  /' 
-    read -r backfill_s peak_kib < "$work/time"
+    read -r backfill_s peak_kib user_s sys_s < "$work/time"
     echo "$rotations rotations, $((rotations * 8)) team rows ($rows rows): \\copy ${copy_s}s" \
          "($(calc "$rows / $copy_s") rows/s); rapport backfill ${backfill_s}s" \
          "($(calc "$rows / $backfill_s") rows/s, $(calc "$backfill_s / $copy_s" 1)x \\copy)," \
-         "peak memory $((peak_kib / 1024)) MiB"
+         "peak memory $((peak_kib / 1024)) MiB, rapport CPU $(calc "$user_s + $sys_s" 1)s"
   done
 done

@@ -15,8 +15,12 @@ std::unique_ptr<Store> open(const test::TempDir& dir) {
   return open_sqlite_store({dir.file("rapport.db"), true, 1000});
 }
 Event event(std::string source, std::string id) {
-  return Event{std::move(id), EventType::rotation_started, std::move(source),
-               *parse_time("2027-01-04T00:00:00Z"), "S1", "{}"};
+  return Event{std::move(id),
+               EventType::rotation_started,
+               std::move(source),
+               *parse_time("2027-01-04T00:00:00Z"),
+               "S1",
+               "{}"};
 }
 }  // namespace
 
@@ -24,6 +28,44 @@ TEST_CASE("migrations bring a new store to the current schema version, once", "[
   test::TempDir dir;
   CHECK(open(dir)->schema_version() == kStoreSchemaVersion);
   CHECK(open(dir)->schema_version() == kStoreSchemaVersion);  // reopening applies nothing
+}
+
+TEST_CASE("migration 7 keeps every row hash and team member of a version 6 store", "[store]") {
+  test::TempDir dir;
+  {
+    auto store = open(dir);
+    store->put_rotation(test::make_rotation("R1", "S1", "2027-01-04", "2027-01-31", {}));
+  }
+  {
+    // Back to the tables as version 6 had them (with rowids), holding the same rows.
+    soci::session sql(soci::sqlite3, "db=\"" + dir.file("rapport.db") + "\"");
+    sql << "DROP TABLE team_members";
+    sql << "CREATE TABLE team_members (rotation_id TEXT NOT NULL REFERENCES rotations(id)"
+           " ON DELETE CASCADE, person_id TEXT NOT NULL, role TEXT NOT NULL,"
+           " start_date TEXT NOT NULL, end_date TEXT NOT NULL,"
+           " PRIMARY KEY (rotation_id, person_id))";
+    sql << "INSERT INTO team_members VALUES ('R1', 'P1', 'nurse', '2027-01-04', '2027-01-31'),"
+           " ('R1', 'P2', 'attending', '2027-01-04', '2027-01-31')";
+    sql << "DROP TABLE source_rows";
+    sql << "CREATE TABLE source_rows (source TEXT NOT NULL, entity TEXT NOT NULL,"
+           " row_key TEXT NOT NULL, hash TEXT NOT NULL, seen INTEGER NOT NULL DEFAULT 0,"
+           " PRIMARY KEY (source, entity, row_key))";
+    sql << "INSERT INTO source_rows VALUES ('registrar', 'rotations', 'R1', 'h1', 3)";
+    sql << "UPDATE schema_version SET version = 6";
+  }
+  auto store = open(dir);
+  CHECK(store->schema_version() == kStoreSchemaVersion);
+  CHECK(store->row_hash("registrar", "rotations", "R1") == "h1");
+  CHECK(store->rows_not_seen("registrar", "rotations", 4) == std::vector<std::string>{"R1"});
+  CHECK(store->rows_not_seen("registrar", "rotations", 3).empty());
+  REQUIRE(store->rotation("R1"));
+  CHECK(store->rotation("R1")->team.size() == 2);
+  soci::session sql(soci::sqlite3, "db=\"" + dir.file("rapport.db") + "\"");
+  int clustered = 0;
+  sql << "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('source_rows', 'team_members')"
+         " AND sql LIKE '%WITHOUT ROWID'",
+      soci::into(clustered);
+  CHECK(clustered == 2);
 }
 
 TEST_CASE("a store whose schema is newer than this build is refused", "[store]") {
