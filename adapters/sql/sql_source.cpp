@@ -184,9 +184,11 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
   }
   std::optional<Position> position =
       full_scan ? std::nullopt : position_of(store.cursor(name_, entity));
-  // A backfill reads history only where nothing was read yet: a query already polled
-  // live goes on as live, so none of its new rows is mistaken for history.
-  const bool history = history_ && !position && !store.cursor(name_, entity + "#scan").has_value();
+  // History while the backfill's mark is there (see backfill()): the next backfill, or
+  // the next poll, finishes an interrupted one as history, up to the end of what is
+  // there, and then removes the mark.
+  const std::string mark = entity + "#history";
+  const bool history = store.cursor(name_, mark).has_value();
   if (!position && !full_scan && since_) {
     position = Position{format_bound(TimePoint{*since_}, m.time_format), {}};
   }
@@ -305,12 +307,14 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
     added += ingest_.flush(store, page, now, history);
     for (const auto& key : seen) store.mark_row_seen(name_, entity, key, generation);
     if (!full_scan && position) store.set_cursor(name_, entity, text_of(*position));
+    // A held row (a team member of a rotation not read yet) pins the position: go on at
+    // the next poll rather than fetch the same page again.
+    const bool last = rows < options_.batch || held;
+    if (history && last && !held) store.delete_cursor(name_, mark);
     tx.commit();
     progress.rows += rows;
     if (progress_ && !progress_(progress)) throw Interrupted{};
-    // A held row (a team member of a rotation not read yet) pins the position: go on at
-    // the next poll rather than fetch the same page again.
-    if (rows < options_.batch || held) break;
+    if (last) break;
   }
   if (sweep) {
     Transaction tx(store);
@@ -324,6 +328,13 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
     tx.commit();
   }
   return added;
+}
+
+const std::optional<QueryMapping>& SqlSource::mapping_of(const std::string& entity) const {
+  return entity == "people"      ? options_.people
+         : entity == "rotations" ? options_.rotations
+         : entity == "team"      ? options_.team
+                                 : options_.evaluations;
 }
 
 std::size_t SqlSource::count_rows(const QueryMapping& m, TimePoint until) {
@@ -340,18 +351,30 @@ std::size_t SqlSource::count_rows(const QueryMapping& m, TimePoint until) {
 
 std::size_t SqlSource::backfill(Store& store, TimePoint now, std::optional<Date> since,
                                 const std::function<bool(const Progress&)>& progress) {
-  history_ = true;
   since_ = since;
   progress_ = progress;
   struct Reset {
     SqlSource& s;
     ~Reset() {
-      s.history_ = false;
       s.since_.reset();
       s.progress_ = nullptr;
     }
   } reset{*this};
   TimePoint clock = options_.database_clock ? database_now() : now;
+  {
+    // A backfill reads history only where nothing was read yet: a query already polled
+    // live goes on as live, so none of its new rows is mistaken for history. Each such
+    // query is marked before the first row is read, so that whatever stops this run,
+    // its rows stay history.
+    Transaction tx(store);
+    for (const auto& entity : RowIngest::entities()) {
+      if (mapping_of(entity) && !store.cursor(name_, entity) &&
+          !store.cursor(name_, entity + "#scan")) {
+        store.set_cursor(name_, entity + "#history", "backfill under way: what is left is history");
+      }
+    }
+    tx.commit();
+  }
   try {
     return read_changes(
         store, clock - std::chrono::duration_cast<std::chrono::seconds>(options_.lag), now);
@@ -363,11 +386,9 @@ std::size_t SqlSource::backfill(Store& store, TimePoint now, std::optional<Date>
 std::size_t SqlSource::read_changes(Store& store, TimePoint until, TimePoint now) {
   std::size_t added = 0;
   for (const auto& entity : RowIngest::entities()) {
-    const auto& mapping = entity == "people"      ? options_.people
-                          : entity == "rotations" ? options_.rotations
-                          : entity == "team"      ? options_.team
-                                                  : options_.evaluations;
-    if (mapping) added += read_entity(store, entity, *mapping, until, now);
+    if (const auto& mapping = mapping_of(entity)) {
+      added += read_entity(store, entity, *mapping, until, now);
+    }
   }
   if (added) log::debug("source.sql", "poll", {{"source", name_}, {"events", added}});
   return added;

@@ -22,11 +22,10 @@ class session;
 
 namespace rapport::adapters {
 
-
 // One mapped query: its SELECT, and how its columns map onto our fields.
 struct QueryMapping : FieldMapping {
   std::string sql;
-  std::string cursor;  // column compared against the watermark; empty: read everything
+  std::string cursor;            // column compared against the watermark; empty: read everything
   std::vector<std::string> key;  // columns unique per row (default: the id's, or team's pair)
 };
 
@@ -61,12 +60,12 @@ class SqlSource final : public Source {
   std::size_t read_entity(Store& store, const std::string& entity, const QueryMapping& m,
                           TimePoint until, TimePoint now);
   std::size_t count_rows(const QueryMapping& m, TimePoint until);
+  const std::optional<QueryMapping>& mapping_of(const std::string& entity) const;
 
   std::string name_;
   SqlSourceOptions options_;
   RowIngest ingest_;
-  // Set while a backfill runs: what it reads is history, from `since` on.
-  bool history_ = false;
+  // Set while a backfill runs: it reads from `since` on, with progress.
   std::optional<Date> since_;
   std::function<bool(const Progress&)> progress_;
   std::unique_ptr<soci::session> session_;

@@ -472,6 +472,13 @@ class SqliteStore final : public Store {
         .run();
   }
 
+  void delete_cursor(const std::string& source, const std::string& entity) override {
+    cached("DELETE FROM source_cursors WHERE source = ?1 AND entity = ?2")
+        .bind(1, source)
+        .bind(2, entity)
+        .run();
+  }
+
   std::optional<std::string> row_hash(const std::string& source, const std::string& entity,
                                       const std::string& key) override {
     auto q = cached(

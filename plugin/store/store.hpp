@@ -118,8 +118,8 @@ class Store {
                                             const std::string& entity) = 0;
   virtual void set_cursor(const std::string& source, const std::string& entity,
                           const std::string& value) = 0;
-  virtual std::optional<std::string> row_hash(const std::string& source,
-                                              const std::string& entity,
+  virtual void delete_cursor(const std::string& source, const std::string& entity) = 0;
+  virtual std::optional<std::string> row_hash(const std::string& source, const std::string& entity,
                                               const std::string& key) = 0;
   virtual void set_row_hash(const std::string& source, const std::string& entity,
                             const std::string& key, const std::string& hash) = 0;
@@ -139,8 +139,7 @@ class Store {
   virtual void for_each_person(const std::function<void(const Person&)>& each) = 0;
   virtual void put_rotation(const Rotation& rotation) = 0;
   virtual void put_team_member(const std::string& rotation_id, const TeamMember& member) = 0;
-  virtual void remove_team_member(const std::string& rotation_id,
-                                  const std::string& person_id) = 0;
+  virtual void remove_team_member(const std::string& rotation_id, const std::string& person_id) = 0;
   virtual std::optional<Rotation> rotation(const std::string& id) = 0;
   virtual std::vector<Rotation> rotations_of(const std::string& student_id) = 0;
   // Every rotation with its team, in id order, streamed (for rebuilding the memory).
@@ -174,13 +173,14 @@ class Store {
   virtual void enqueue_delivery(const std::string& sink, std::int64_t action_seq,
                                 const std::string& action_id, TimePoint next_at) = 0;
   virtual std::vector<DeliveryRecord> due_deliveries(const std::string& sink, TimePoint now,
-                                               std::size_t limit) = 0;
+                                                     std::size_t limit) = 0;
   virtual std::optional<DeliveryRecord> delivery(std::int64_t id) = 0;
-  virtual void update_delivery(const DeliveryRecord& delivery) = 0;  // state, attempts, next_at, last_*
+  virtual void update_delivery(
+      const DeliveryRecord& delivery) = 0;  // state, attempts, next_at, last_*
   virtual void add_attempt(const DeliveryAttempt& attempt) = 0;
   // Newest first; `sink` empty for all; `failed`: dead ones and pending ones that failed.
   virtual std::vector<DeliveryRecord> deliveries(const std::string& sink, bool failed,
-                                           std::size_t limit) = 0;
+                                                 std::size_t limit) = 0;
   virtual std::vector<DeliveryAttempt> attempts_of(std::int64_t delivery) = 0;
   // Sends again from the first attempt: one action (id non-empty) or every delivery
   // whose action was made at or after `since`. Returns how many.
@@ -188,8 +188,8 @@ class Store {
                                         std::optional<TimePoint> since, TimePoint now) = 0;
   virtual std::map<std::string, std::int64_t> delivery_counts(const std::string& sink) = 0;
   // A sink the receiver told to stop (HTTP 410) stays disabled until enabled again.
-  virtual void set_sink_disabled(const std::string& sink, bool disabled,
-                                 const std::string& message, TimePoint since) = 0;
+  virtual void set_sink_disabled(const std::string& sink, bool disabled, const std::string& message,
+                                 TimePoint since) = 0;
   virtual std::optional<std::string> sink_disabled(const std::string& sink) = 0;
 
   virtual void add_disclosure(const Disclosure& disclosure) = 0;

@@ -463,3 +463,44 @@ TEST_CASE(
   CHECK(ids.size() == 204);  // the fixture's four and the two hundred
   CHECK(events == 204);      // each once
 }
+
+TEST_CASE(
+    "an interrupted backfill is finished as history by the next backfill or poll, "
+    "and what comes after is live",
+    "[adapter][sql][backfill]") {
+  auto backend = backend_under_test();
+  if (!available(backend)) return;
+  for (bool by_poll : {false, true}) {
+    INFO("backend " << backend << (by_poll ? ", finished by a poll" : ", finished by a backfill"));
+    Fixture f(backend, "    poll_interval: 1h", "    poll_interval: 1h\n    batch: 1");
+    const auto now = *parse_time("2027-01-01T00:00:00Z");
+    // Stopped after two rotations (one row per page), as Ctrl-C would.
+    auto stop = [](const Source::Progress& p) { return !(p.entity == "rotations" && p.rows >= 2); };
+    CHECK(f.source->backfill(*f.store, now, std::nullopt, stop) == 0);
+    CHECK(f.events_of_type(EventType::rotation_scheduled).size() == 2);
+    if (by_poll) {
+      f.source->poll(*f.store, now);
+    } else {
+      f.source->backfill(*f.store, now, std::nullopt, [](const Source::Progress&) { return true; });
+    }
+    std::map<std::string, int> rotations;
+    for (const auto& e : f.store->events_after(0, 1000)) {
+      INFO(e.event.id);
+      CHECK(e.event.source == "rapport/sources/registrar/history");
+      if (e.event.type == EventType::rotation_scheduled ||
+          e.event.type == EventType::rotation_cancelled) {
+        ++rotations[rotation_from_json(e.event.payload).id];
+      }
+    }
+    CHECK(rotations ==
+          std::map<std::string, int>{{"B0001", 1}, {"B0002", 1}, {"B0003", 1}, {"B0004", 1}});
+    f.sql(
+        "INSERT INTO block_schedule VALUES ('B0005', 'L0001', 'S0001', 'Internal Medicine',"
+        " 'ELEC', '03/01/2027', '03/14/2027', 'CONF', '2026-12-30 00:00:00')");
+    f.source->poll(*f.store, *parse_time("2027-01-02T00:00:00Z"));
+    auto scheduled = f.events_of_type(EventType::rotation_scheduled);
+    REQUIRE(scheduled.size() == 4);
+    CHECK(rotation_from_json(scheduled.back().payload).id == "B0005");
+    CHECK(scheduled.back().source == "rapport/sources/registrar");
+  }
+}
