@@ -60,7 +60,8 @@ double to_number(const std::string& field, const std::string& text) {
 }
 
 json::object person_of(const MappedRow& r) {
-  json::object o{{"id", r.need("id")}, {"role", r.need("role")}, {"name", r.get("name").value_or("")}};
+  json::object o{
+      {"id", r.need("id")}, {"role", r.need("role")}, {"name", r.get("name").value_or("")}};
   put(o, "email", r.get("email"));
   put(o, "specialty", r.get("specialty"));
   put(o, "subspecialty", r.get("subspecialty"));
@@ -70,9 +71,12 @@ json::object person_of(const MappedRow& r) {
 }
 
 json::object rotation_of(const MappedRow& r) {
-  json::object o{{"id", r.need("id")},       {"student", r.need("student")},
-                 {"site", r.need("site")},   {"specialty", r.need("specialty")},
-                 {"start", r.date("start")}, {"end", r.date("end")},
+  json::object o{{"id", r.need("id")},
+                 {"student", r.need("student")},
+                 {"site", r.need("site")},
+                 {"specialty", r.need("specialty")},
+                 {"start", r.date("start")},
+                 {"end", r.date("end")},
                  {"kind", r.get("kind").value_or("core")},
                  {"status", r.get("status").value_or("scheduled")}};
   put(o, "subspecialty", r.get("subspecialty"));
@@ -87,16 +91,16 @@ json::object member_of(const MappedRow& r) {
 }
 
 json::object evaluation_of(const MappedRow& r) {
-  json::object o{{"id", r.need("id")},
-                 {"rotation", r.need("rotation")},
-                 {"evaluator", r.need("evaluator")},
-                 {"student", r.need("student")},
-                 {"submitted", r.time("submitted")},
-                 {"score", to_number("score", r.need("score"))},
-                 {"scale",
-                  json::object{{"min", to_number("scale_min", r.get("scale_min").value_or("0"))},
-                               {"max", to_number("scale_max", r.get("scale_max").value_or("1"))}}},
-                 {"anonymous", truthy(r.get("anonymous")).value_or(false)}};
+  json::object o{
+      {"id", r.need("id")},
+      {"rotation", r.need("rotation")},
+      {"evaluator", r.need("evaluator")},
+      {"student", r.need("student")},
+      {"submitted", r.time("submitted")},
+      {"score", to_number("score", r.need("score"))},
+      {"scale", json::object{{"min", to_number("scale_min", r.get("scale_min").value_or("0"))},
+                             {"max", to_number("scale_max", r.get("scale_max").value_or("1"))}}},
+      {"anonymous", truthy(r.get("anonymous")).value_or(false)}};
   if (auto rec = truthy(r.get("would_recommend"))) o["would_recommend"] = *rec;
   return o;
 }
@@ -106,16 +110,24 @@ json::object evaluation_of(const MappedRow& r) {
 MappedRow::MappedRow(const RowColumns& columns, const FieldMapping& mapping, std::string where)
     : columns_(columns), mapping_(mapping), where_(std::move(where)) {}
 
+const std::optional<std::string>* MappedRow::find(std::string_view column) const {
+  for (const auto& [name, value] : columns_) {  // names are lower case already
+    if (name.size() == column.size() &&
+        std::equal(name.begin(), name.end(), column.begin(), [](char a, char b) {
+          return a == std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return &value;
+    }
+  }
+  return nullptr;
+}
+
 bool MappedRow::has(const std::string& column) const {
-  std::string name = lower(column);
-  return std::any_of(columns_.begin(), columns_.end(), [&](const auto& c) { return c.first == name; });
+  return find(column) != nullptr;
 }
 
 std::optional<std::string> MappedRow::raw(const std::string& column) const {
-  std::string name = lower(column);
-  for (const auto& [n, v] : columns_) {
-    if (n == name) return v;
-  }
+  if (const auto* value = find(column)) return *value;
   throw std::runtime_error(where_ + ": column \"" + column + "\" is not in the result");
 }
 
@@ -125,15 +137,16 @@ std::optional<std::string> MappedRow::get(const std::string& field) const {
     value = c->second;
   } else {
     auto col = mapping_.columns.find(field);
-    std::string column = col != mapping_.columns.end() ? col->second : field;
-    if (!has(column)) {
+    const std::string& column = col != mapping_.columns.end() ? col->second : field;
+    const auto* found = find(column);
+    if (!found) {
       if (col != mapping_.columns.end()) {
-        throw std::runtime_error(where_ + ": column \"" + column + "\" (mapped to field " +
-                                 field + ") is not in the result");
+        throw std::runtime_error(where_ + ": column \"" + column + "\" (mapped to field " + field +
+                                 ") is not in the result");
       }
       return std::nullopt;
     }
-    value = raw(column);
+    value = *found;
   }
   if (!value) return value;
   if (auto table = mapping_.values.find(field); table != mapping_.values.end()) {
@@ -173,7 +186,7 @@ std::optional<bool> RowIngest::changed(Store& store, PageEvents& page, const std
   std::string hash = content_hash(text);
   // The same row twice in one page (a join repeating it): one change.
   if (!page.hashed.insert(entity + '\x1f' + key + '\x1f' + hash).second) return std::nullopt;
-  auto before = store.row_hash(source_, entity, key);
+  auto before = page.history ? std::nullopt : store.row_hash(source_, entity, key);
   if (before == hash) return std::nullopt;
   page.hashes.emplace_back(entity, key, hash);
   return !before.has_value();
@@ -194,8 +207,8 @@ RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, Store& 
     auto rotation = rotation_from_json(json::serialize(o));
     if (auto is_new = changed(store, page, entity, rotation.id, json::serialize(o))) {
       EventType type = rotation.status == RotationStatus::cancelled ? EventType::rotation_cancelled
-                       : *is_new ? EventType::rotation_scheduled
-                                 : EventType::rotation_updated;
+                       : *is_new                                    ? EventType::rotation_scheduled
+                                                                    : EventType::rotation_updated;
       page.events.push_back({type, rotation.student_id, rotation.id, to_json(rotation)});
     }
     return {false, rotation.id};
@@ -206,11 +219,13 @@ RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, Store& 
     if (!parse_role(std::string(member["role"].as_string()))) {
       throw JsonError("field 'role': a code no value table maps to a role");
     }
-    if (!store.row_hash(source_, "rotations", rotation)) {
+    // Team rows come in runs of one rotation: it is looked up once per run.
+    if (rotation != page.known_rotation && !store.row_hash(source_, "rotations", rotation)) {
       log::debug("source", "team row for a rotation this source has not read; kept for later",
-                {{"source", source_}, {"rotation", rotation}});
+                 {{"source", source_}, {"rotation", rotation}});
       return {true, {}};
     }
+    page.known_rotation = rotation;
     std::string stored = rotation + '\x1f' + std::string(member["person"].as_string());
     if (changed(store, page, entity, stored, json::serialize(member))) {
       page.team_added[rotation].push_back(json::serialize(member));
@@ -276,12 +291,16 @@ std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now, bool
     // again) a new event; a page commits atomically, so a crash repeats nothing.
     Event event{std::string(to_string(e.type)) + "/" + e.key + "/" +
                     content_hash(e.payload).substr(0, 16) + "/" + format_time(now),
-                e.type, "rapport/sources/" + source_ + (history ? "/history" : ""), now, e.subject,
+                e.type,
+                "rapport/sources/" + source_ + (history ? "/history" : ""),
+                now,
+                e.subject,
                 e.payload};
     added += store.append_event(event, now) ? 1 : 0;
   }
-  for (const auto& [entity, key, hash] : page.hashes) store.set_row_hash(source_, entity, key, hash);
-  page = PageEvents{};
+  for (const auto& [entity, key, hash] : page.hashes)
+    store.set_row_hash(source_, entity, key, hash);
+  page = PageEvents{page.history};
   return added;
 }
 

@@ -34,7 +34,7 @@ class MappedRow {
   MappedRow(const RowColumns& columns, const FieldMapping& mapping, std::string where);
 
   std::optional<std::string> get(const std::string& field) const;  // mapped, NULL -> nullopt
-  std::string need(const std::string& field) const;  // throws JsonError if empty
+  std::string need(const std::string& field) const;                // throws JsonError if empty
   std::string date(const std::string& field) const;
   std::optional<std::string> opt_date(const std::string& field) const;
   std::string time(const std::string& field) const;
@@ -43,6 +43,9 @@ class MappedRow {
   bool has(const std::string& column) const;
 
  private:
+  // The column of that name, compared without case; nullptr when there is none.
+  const std::optional<std::string>* find(std::string_view column) const;
+
   const RowColumns& columns_;
   const FieldMapping& mapping_;
   std::string where_;
@@ -50,6 +53,11 @@ class MappedRow {
 
 // Events, row hashes and team changes made by one batch of rows, stored together.
 struct PageEvents {
+  // Rows of a backfill's history are compared with nothing stored: each one read is
+  // taken as new (a row read twice, because it changed meanwhile, is stored twice; the
+  // mirror keeps the last).
+  bool history = false;
+  std::string known_rotation;  // the last rotation a team row was found to belong to
   struct Pending {
     EventType type;
     std::string subject, key, payload;

@@ -273,15 +273,18 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
     st.prepare(sql);
     st.define_and_bind();
     std::size_t rows = 0;
-    PageEvents page;
+    PageEvents page{history};
     std::vector<std::string> seen;  // marked once the page's hashes are stored
     RowColumns columns;
     for (bool more = st.execute(true); more; more = st.fetch()) {
       ++rows;
-      columns.clear();
-      for (std::size_t i = 0; i < row.size(); ++i) {
-        columns.emplace_back(lower(row.get_properties(i).get_name()), soci_util::text(row, i));
+      if (columns.size() != row.size()) {  // the names once per page
+        columns.clear();
+        for (std::size_t i = 0; i < row.size(); ++i) {
+          columns.emplace_back(lower(row.get_properties(i).get_name()), std::nullopt);
+        }
       }
+      for (std::size_t i = 0; i < row.size(); ++i) columns[i].second = soci_util::text(row, i);
       MappedRow mapped(columns, m, where);
       std::vector<std::string> row_key;
       for (const auto& k : keys) row_key.push_back(mapped.raw(k).value_or(""));
@@ -318,7 +321,7 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
   }
   if (sweep) {
     Transaction tx(store);
-    PageEvents page;
+    PageEvents page{history};
     for (const auto& key : store.rows_not_seen(name_, entity, generation)) {
       ingest_.removed(entity, key, store, page);
       store.forget_row(name_, entity, key);
