@@ -227,8 +227,8 @@ RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, Store& 
     }
     page.known_rotation = rotation;
     std::string stored = rotation + '\x1f' + std::string(member["person"].as_string());
-    if (changed(store, page, entity, stored, json::serialize(member))) {
-      page.team_added[rotation].push_back(json::serialize(member));
+    if (auto text = json::serialize(member); changed(store, page, entity, stored, text)) {
+      page.team_added[rotation].push_back(std::move(text));
     }
     return {false, stored};
   }
@@ -266,24 +266,29 @@ void RowIngest::removed(const std::string& entity, const std::string& key, Store
   page.team_removed[key.substr(0, split)].push_back(key.substr(split + 1));
 }
 
-std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now, bool history) const {
+std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now) const {
   // Team changes go out one event per rotation and page.
   std::set<std::string> rotations;
   for (const auto& [id, members] : page.team_added) rotations.insert(id);
   for (const auto& [id, people] : page.team_removed) rotations.insert(id);
   for (const auto& id : rotations) {
-    json::object payload{{"rotation", id}};
+    // {"rotation": id, "added": [members], "removed": [person ids]}, the members already
+    // serialized when their rows were read.
+    std::string payload = "{\"rotation\":" + json::serialize(json::value(id));
     if (auto a = page.team_added.find(id); a != page.team_added.end()) {
-      json::array members;
-      for (const auto& m : a->second) members.push_back(json::parse(m));
-      payload["added"] = std::move(members);
+      payload += ",\"added\":[";
+      for (std::size_t i = 0; i < a->second.size(); ++i) {
+        payload += (i ? "," : "") + a->second[i];
+      }
+      payload += "]";
     }
     if (auto r = page.team_removed.find(id); r != page.team_removed.end()) {
-      payload["removed"] = json::array(r->second.begin(), r->second.end());
+      payload += ",\"removed\":" + json::serialize(json::array(r->second.begin(), r->second.end()));
     }
+    payload += "}";
     std::string student;
     if (auto known = store.rotation(id)) student = known->student_id;
-    page.events.push_back({EventType::team_changed, student, id, json::serialize(payload)});
+    page.events.push_back({EventType::team_changed, student, id, std::move(payload)});
   }
   std::size_t added = 0;
   for (const auto& e : page.events) {
@@ -292,7 +297,7 @@ std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now, bool
     Event event{std::string(to_string(e.type)) + "/" + e.key + "/" +
                     content_hash(e.payload).substr(0, 16) + "/" + format_time(now),
                 e.type,
-                "rapport/sources/" + source_ + (history ? "/history" : ""),
+                "rapport/sources/" + source_ + (page.history ? "/history" : ""),
                 now,
                 e.subject,
                 e.payload};

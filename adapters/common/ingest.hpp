@@ -85,8 +85,9 @@ class RowIngest {
   // A row a full read no longer finds: a cancelled rotation, a member who left.
   void removed(const std::string& entity, const std::string& key, Store& store,
                PageEvents& page) const;
-  // Appends the page's events (ids unique per change and time) and stores its hashes.
-  std::size_t flush(Store& store, PageEvents& page, TimePoint now, bool history = false) const;
+  // Appends the page's events (ids unique per change and time; history events marked as
+  // such) and stores its hashes.
+  std::size_t flush(Store& store, PageEvents& page, TimePoint now) const;
 
   static const std::vector<std::string>& entities();  // in the order they must be read
   // The key a row's hash is kept under: its id; for team, rotation and person.

@@ -304,10 +304,10 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
       if (full_scan) {
         last_key = row_key;
       } else if (!held) {
-        position = Position{mapped.raw("rapport_cursor").value_or(""), row_key};
+        position = Position{mapped.raw("rapport_cursor").value_or(""), std::move(row_key)};
       }
     }
-    added += ingest_.flush(store, page, now, history);
+    added += ingest_.flush(store, page, now);
     for (const auto& key : seen) store.mark_row_seen(name_, entity, key, generation);
     if (!full_scan && position) store.set_cursor(name_, entity, text_of(*position));
     // A held row (a team member of a rotation not read yet) pins the position: go on at
@@ -326,7 +326,7 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
       ingest_.removed(entity, key, store, page);
       store.forget_row(name_, entity, key);
     }
-    added += ingest_.flush(store, page, now, history);
+    added += ingest_.flush(store, page, now);
     store.set_cursor(name_, entity + "#scan", std::to_string(generation));
     tx.commit();
   }
