@@ -77,9 +77,9 @@ int backfill(const Args& args) {
       return 1;
     }
     std::fprintf(
-        stderr, "backfill: %zu events imported as history in %.1f s; building the memory...\n",
+        stderr, "backfill: %zu events imported as history in %.1f s; building the mirror...\n",
         events, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    engine->step(now);  // the mirror and the memory, without hooks for history
+    engine->step(now);  // the mirror, without hooks for history
     std::fprintf(stderr, "backfill: done in %.1f s\n",
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     return 0;

@@ -106,6 +106,8 @@ bool Dispatcher::run_batch(TimePoint now, DispatchStats& stats) {
     // Progress of every consumer that may run now; a hook waiting to retry sits out.
     std::map<std::string, std::int64_t> reached;
     reached[kMirrorConsumer] = store_.progress(kMirrorConsumer);
+    if (reached[kMirrorConsumer] != mirror_at_) graph_ready_ = false;
+    mirror_at_ = reached[kMirrorConsumer];
     for (const auto& hook : hooks_) {
       auto held = held_.find(hook->name());
       if (held != held_.end() && held->second.until > now) continue;
@@ -207,6 +209,7 @@ bool Dispatcher::run_batch(TimePoint now, DispatchStats& stats) {
       if (seq > started.at(consumer)) store_.set_progress(consumer, seq);
     }
     tx.commit();
+    mirror_at_ = reached[kMirrorConsumer];
   }
   return true;
 }

@@ -61,6 +61,9 @@ class Dispatcher {
   TimeZones zones_;
   RelationshipGraph graph_;
   bool graph_ready_ = false;
+  // The mirror's progress as this dispatcher left it: found further on, another process
+  // (a backfill) applied events the memory has not seen, and it is built again.
+  std::int64_t mirror_at_ = -1;
 };
 
 // The one place the opt-out rule is enforced: no action about a student who opted out,

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "engine/dispatcher.hpp"
+#include "engine/source.hpp"
 #include "hooks/introductions/introductions.hpp"
 #include "rapport/json.hpp"
 #include "support/fake_context.hpp"
@@ -28,8 +29,8 @@ struct Fixture {
                                           {{"P1", Role::attending}, {"P2", Role::nurse}});
 
   Fixture() {
-    hooks.push_back(std::make_unique<hooks::Introductions>("introductions",
-                                                           hooks::IntroductionsOptions{}));
+    hooks.push_back(
+        std::make_unique<hooks::Introductions>("introductions", hooks::IntroductionsOptions{}));
     for (const char* id : {"S1", "P1", "P2"}) {
       Person p;
       p.id = id;
@@ -46,8 +47,7 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("the dispatcher applies events to the mirror and runs subscribed hooks",
-          "[dispatcher]") {
+TEST_CASE("the dispatcher applies events to the mirror and runs subscribed hooks", "[dispatcher]") {
   Fixture f;
   auto stats = f.run();
   CHECK(stats.events == 2);
@@ -106,4 +106,23 @@ TEST_CASE("no action about a student who opted out, and no opted-out contact sug
     REQUIRE(actions.size() == 1);
     CHECK(actions[0].contact_id == "P1");
   }
+}
+
+TEST_CASE("the memory is built again when another process (a backfill) moved the mirror on",
+          "[dispatcher]") {
+  Fixture f;
+  Dispatcher daemon(*f.store, f.hooks, 100);
+  daemon.run(f.now);
+  CHECK(daemon.graph().edge_count() == 2);
+  // A backfill in another process: its own connection and dispatcher, history only.
+  auto other = open_sqlite_store({f.dir.file("rapport.db"), false, 1000});
+  std::vector<std::unique_ptr<Hook>> none;
+  auto earlier = test::make_rotation("R0", "S1", "2025-01-06", "2025-02-02",
+                                     {{"P1", Role::attending}, {"P3", Role::nurse}});
+  auto history = test::event_for(earlier, EventType::rotation_scheduled, "2025-01-01T00:00:00Z");
+  history.source += kHistorySuffix;
+  other->append_event(history, f.now);
+  CHECK(Dispatcher(*other, none, 100).run(f.now).events == 1);
+  CHECK(daemon.run(f.now).actions == 0);  // history, and already in the mirror
+  CHECK(daemon.graph().edge_count() == 4);
 }
