@@ -203,9 +203,9 @@ RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, Store& 
     return {false, person.id};
   }
   if (entity == "rotations") {
-    auto o = rotation_of(r);
-    auto rotation = rotation_from_json(json::serialize(o));
-    if (auto is_new = changed(store, page, entity, rotation.id, json::serialize(o))) {
+    auto text = json::serialize(rotation_of(r));
+    auto rotation = rotation_from_json(text);
+    if (auto is_new = changed(store, page, entity, rotation.id, text)) {
       EventType type = rotation.status == RotationStatus::cancelled ? EventType::rotation_cancelled
                        : *is_new                                    ? EventType::rotation_scheduled
                                                                     : EventType::rotation_updated;

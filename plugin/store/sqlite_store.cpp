@@ -133,8 +133,9 @@ std::optional<std::string> nonempty(const std::optional<std::string>& s) {
 }
 
 // A statement prepared once and kept for the connection's life. Use: `auto q =
-// cached(SQL); q.bind(1, ...); q.run();` or `while (q.next()) q.text(0)`; the binding
-// and the statement are reset when `q` goes out of scope, so no read stays open.
+// cached(SQL); q.bind(1, ...); q.run();` or `while (q.next()) q.text(0)`; the statement
+// is reset when `q` goes out of scope, so no read stays open. Every use binds every
+// parameter (values of the previous use stay bound otherwise).
 class Cached {
  public:
   Cached(sqlite3* db, const char* sql) : db_(db) {
@@ -149,10 +150,7 @@ class Cached {
   class Use {
    public:
     explicit Use(Cached& c) : c_(c) {}
-    ~Use() {
-      sqlite3_reset(c_.stmt_);
-      sqlite3_clear_bindings(c_.stmt_);
-    }
+    ~Use() { sqlite3_reset(c_.stmt_); }
     Use(const Use&) = delete;
     Use& operator=(const Use&) = delete;
 
@@ -689,7 +687,11 @@ class SqliteStore final : public Store {
         .bind(7, e.scale_min)
         .bind(8, e.scale_max)
         .bind(10, e.anonymous);
-    if (e.would_recommend) q.bind(9, *e.would_recommend);
+    if (e.would_recommend) {
+      q.bind(9, *e.would_recommend);
+    } else {
+      q.bind_null(9);
+    }
     q.run();
   }
 
