@@ -115,11 +115,13 @@ std::size_t CsvSource::read_file(Store& store, const std::string& entity, const 
               {{"source", name_}, {"file", file}, {"line", r.line}, {"reason", reason}});
   };
   // Team rows naming rotations not read yet wait for them (the rotations export may come
-  // later), up to team_wait after the file was first seen.
-  auto first_seen = waiting_.try_emplace(path, std::chrono::steady_clock::now()).first->second;
-  bool may_wait = std::chrono::steady_clock::now() - first_seen < options_.team_wait;
-  std::size_t held = 0;
+  // later), up to team_wait after this content was first seen (kept in the store, so a
+  // restart does not start the wait again).
   Transaction tx(store);
+  const std::string wait_key = "team_wait:" + hash;
+  auto first_seen = parse_time(store.cursor(name_, wait_key).value_or("")).value_or(now);
+  bool may_wait = now - first_seen < options_.team_wait;
+  std::size_t held = 0;
   PageEvents page;
   RowColumns columns;
   std::size_t read = 0;
@@ -156,13 +158,16 @@ std::size_t CsvSource::read_file(Store& store, const std::string& entity, const 
   }
   std::size_t added = ingest_.flush(store, page, now);
   bool wait = held > 0 && may_wait;
-  if (!wait) store.set_row_hash(name_, "file", hash, file);  // else: read again next poll
+  if (wait) {
+    store.set_cursor(name_, wait_key, format_time(first_seen));  // read again next poll
+  } else {
+    store.set_row_hash(name_, "file", hash, file);
+    store.delete_cursor(name_, wait_key);
+  }
   tx.commit();
   if (wait) {
     log::info("source.csv", "team rows wait for their rotations; the file is read again next poll",
               {{"source", name_}, {"file", file}, {"waiting_rows", held}});
-  } else {
-    waiting_.erase(path);
   }
   if (!rejects.empty()) {
     // After the commit, and whole (truncated, not appended): a file read again after a

@@ -56,9 +56,6 @@ class CsvSource final : public Source {
     std::chrono::steady_clock::time_point since;
   };
   std::map<std::string, Seen> sizes_;  // stable-size watch
-  // Files holding team rows whose rotations this source has not read yet: read again at
-  // each poll until they are, or until team_wait has passed (this process's clock).
-  std::map<std::string, std::chrono::steady_clock::time_point> waiting_;
 };
 
 SourceKind csv_source_kind();

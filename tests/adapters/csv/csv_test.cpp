@@ -169,6 +169,19 @@ TEST_CASE("a team export that comes before its rotations waits for them", "[adap
     CHECK(x.poll().empty());  // read whole now: not again
     CHECK_FALSE(std::filesystem::exists(x.dir.file("rejects/team.csv.rejects")));
   }
+  SECTION("the wait counts from the first time the file was seen, across a restart") {
+    Exports x("    ready: done_marker\n", "    ready: done_marker\n    team_wait: 1h\n");
+    x.drop("team.csv", team);
+    CHECK(x.poll("2027-01-01T00:00:00Z").empty());
+    CHECK(x.poll("2027-01-01T00:59:00Z").empty());
+    CHECK_FALSE(std::filesystem::exists(x.dir.file("rejects/team.csv.rejects")));
+    auto [name, section] = x.config->section().sections("sources").at(0);
+    x.source = x.registry.source("csv")->create(name, section);  // a new process
+    CHECK(x.poll("2027-01-01T01:00:00Z").empty());
+    auto rejects = test::read_lines(x.dir.file("rejects/team.csv.rejects"));
+    REQUIRE(rejects.size() == 2);
+    CHECK_THAT(rejects[1], Contains("line 3: its rotation is not known to this source"));
+  }
   SECTION("quarantined once team_wait has passed") {
     Exports x("    ready: done_marker\n", "    ready: done_marker\n    team_wait: 0s\n");
     x.drop("team.csv", team);
