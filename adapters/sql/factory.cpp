@@ -19,9 +19,12 @@ Schema query_schema(const std::string& entity) {
       "sources (sql) queries." + entity,
       "A SELECT for " + entity + " and how its columns map onto rapport/v1 fields.",
       {
-          {.name = "sql", .type = Type::string, .description = "the SELECT to run",
+          {.name = "sql",
+           .type = Type::string,
+           .description = "the SELECT to run",
            .required = true},
-          {.name = "cursor", .type = Type::string,
+          {.name = "cursor",
+           .type = Type::string,
            .description = "column holding the row's last-change time; only rows between the "
                           "watermark and now minus `lag` are read (empty: every row, every poll)",
            .default_value = ""},
@@ -39,18 +42,26 @@ const Schema& queries_schema() {
       "sources (sql) queries",
       "One mapped SELECT per entity; `rotations` is required, the others optional.",
       {
-          {.name = "people", .type = Type::section, .description = "directory of people",
+          {.name = "people",
+           .type = Type::section,
+           .description = "directory of people",
            .schema = &people},
-          {.name = "rotations", .type = Type::section, .description = "the rotation schedule",
-           .required = true, .schema = &rotations},
-          {.name = "team", .type = Type::section,
-           .description = "team members of each rotation", .schema = &team},
-          {.name = "evaluations", .type = Type::section, .description = "evaluations of students",
+          {.name = "rotations",
+           .type = Type::section,
+           .description = "the rotation schedule",
+           .required = true,
+           .schema = &rotations},
+          {.name = "team",
+           .type = Type::section,
+           .description = "team members of each rotation",
+           .schema = &team},
+          {.name = "evaluations",
+           .type = Type::section,
+           .description = "evaluations of students",
            .schema = &evaluations},
       }};
   return queries;
 }
-
 
 const std::vector<std::pair<std::string, std::vector<std::string>>>& required_fields() {
   static const std::vector<std::pair<std::string, std::vector<std::string>>> fields{
@@ -71,6 +82,7 @@ SqlSourceOptions sql_source_options(const Section& s) {
   options.poll_interval = s.duration("poll_interval");
   options.lag = s.duration("lag");
   options.batch = std::size_t(s.integer("batch"));
+  options.paging = s.str("paging");
   Section queries = s.section("queries");
   options.people = mapping_of(queries, "people");
   options.rotations = mapping_of(queries, "rotations");
@@ -89,7 +101,6 @@ std::optional<QueryMapping> mapping_of(const Section& queries, const char* entit
   return m;
 }
 
-
 // Connects and compares each query's real columns with its mapping.
 void check_against_database(const std::string& /*name*/, const Section& s,
                             std::vector<config::Diagnostic>& out) {
@@ -99,6 +110,11 @@ void check_against_database(const std::string& /*name*/, const Section& s,
     out.push_back({"", mark, path, message, warning});
   };
   Section queries = s.section("queries");
+  if (s.str("backend") == "sqlite" && s.str("paging") == "standard") {
+    const config::Node* paging = s.node()->get("paging");
+    add(paging ? paging->mark : s.mark(), s.path() + ".paging",
+        "SQLite has no OFFSET ... FETCH NEXT: use paging: limit", false);
+  }
   // Whether each query can see updates and deletions, from the config alone.
   for (const char* entity : {"people", "rotations", "team", "evaluations"}) {
     if (!queries.node() || !queries.node()->get(entity)) continue;
@@ -111,7 +127,8 @@ void check_against_database(const std::string& /*name*/, const Section& s,
     } else {
       add(q.node()->get("cursor")->mark, q.path() + ".cursor",
           "a cursor sees only rows that still exist: deletions here are never seen, and an "
-          "update is seen only if it changes \"" + q.str("cursor") + "\"",
+          "update is seen only if it changes \"" +
+              q.str("cursor") + "\"",
           true);
     }
   }
@@ -136,7 +153,8 @@ void check_against_database(const std::string& /*name*/, const Section& s,
     try {
       soci::row row;
       *db << "SELECT * FROM (" + q.str("sql") + ") rapport_q WHERE 1 = 0", soci::into(row);
-      for (std::size_t i = 0; i < row.size(); ++i) columns.insert(lower(row.get_properties(i).get_name()));
+      for (std::size_t i = 0; i < row.size(); ++i)
+        columns.insert(lower(row.get_properties(i).get_name()));
     } catch (const soci::soci_error& e) {
       add(q.node()->get("sql")->mark, q.path() + ".sql",
           "the database rejects this query: " + e.get_error_message(), false);
@@ -177,29 +195,57 @@ SourceKind sql_source_kind() {
       "sources (type: sql)",
       "Polls an institutional database with admin-written, mapped SELECT queries.",
       {
-          {.name = "backend", .type = Type::enumeration, .description = "database kind",
-           .default_value = "sqlite", .choices = {"sqlite", "postgresql", "mysql", "odbc"}},
-          {.name = "connection", .type = Type::secret,
+          {.name = "backend",
+           .type = Type::enumeration,
+           .description = "database kind",
+           .default_value = "sqlite",
+           .choices = {"sqlite", "postgresql", "mysql", "odbc"}},
+          {.name = "connection",
+           .type = Type::secret,
            .description = "connection string: for sqlite the database file; for postgresql "
                           "libpq's (host=... dbname=... user=...); for mysql SOCI's (db=... "
                           "host=... user=... password=...); for odbc the ODBC one. Never logged",
            .required = true},
-          {.name = "clock", .type = Type::enumeration,
+          {.name = "clock",
+           .type = Type::enumeration,
            .description = "whose clock sets the upper bound of a poll: the database's (use "
                           "this in production) or the engine's (simulations, the demo)",
-           .default_value = "database", .choices = {"database", "engine"}},
-          {.name = "poll_interval", .type = Type::duration, .description = "time between polls",
-           .default_value = "1m", .min = 100, .max = 86'400'000},
-          {.name = "batch", .type = Type::integer,
+           .default_value = "database",
+           .choices = {"database", "engine"}},
+          {.name = "poll_interval",
+           .type = Type::duration,
+           .description = "time between polls",
+           .default_value = "1m",
+           .min = 100,
+           .max = 86'400'000},
+          {.name = "batch",
+           .type = Type::integer,
            .description = "rows read per page; each page is one store transaction, so memory "
                           "stays flat whatever the table size",
-           .default_value = "1000", .min = 1, .max = 1'000'000},
-          {.name = "lag", .type = Type::duration,
+           .default_value = "1000",
+           .min = 1,
+           .max = 1'000'000},
+          {.name = "paging",
+           .type = Type::enumeration,
+           .description = "how a page is asked for: `limit` (LIMIT n, and the position "
+                          "compared as one row value (cursor, key) > (...): SQLite, PostgreSQL, "
+                          "MySQL, MariaDB) or `standard` (OFFSET 0 ROWS FETCH NEXT n ROWS ONLY, "
+                          "and the comparison written out with AND and OR: SQL Server, Oracle "
+                          "12c+, Db2 through ODBC; slower on large tables where row values exist)",
+           .default_value = "limit",
+           .choices = {"limit", "standard"}},
+          {.name = "lag",
+           .type = Type::duration,
            .description = "rows are read only once their cursor is this much in the past, so "
                           "transactions committing late are still seen",
-           .default_value = "0s", .min = 0, .max = 86'400'000},
-          {.name = "queries", .type = Type::section, .description = "the mapped SELECTs",
-           .required = true, .schema = &queries_schema()},
+           .default_value = "0s",
+           .min = 0,
+           .max = 86'400'000},
+          {.name = "queries",
+           .type = Type::section,
+           .description = "the mapped SELECTs",
+           .required = true,
+           .schema = &queries_schema()},
       }};
   kind.create = [](const std::string& name, const Section& s) -> std::unique_ptr<Source> {
     return std::make_unique<SqlSource>(name, sql_source_options(s));

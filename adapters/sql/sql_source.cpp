@@ -218,16 +218,40 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
   std::size_t added = 0;
   Progress progress{entity, 0, progress_ ? count_rows(m, until) : 0};
 
+  const bool standard_paging = options_.paging == "standard";
   auto key_list = [&] {
     std::string out;
     for (const auto& k : keys) out += (out.empty() ? "" : ", ") + column(k);
     return out;
   };
-  auto params = [&](std::size_t n) {
-    std::string out;
-    for (std::size_t i = 0; i < n; ++i) out += (i ? ", :k" : ":k") + std::to_string(i);
-    return out;
+  std::vector<std::string> values;  // a page's parameters, in the order they appear
+  auto param = [&](const std::string& value) {
+    values.push_back(value);
+    return ":p" + std::to_string(values.size());
   };
+  // Rows after `at` in the order of `columns`: one row-value comparison "(a, b) > (x, y)",
+  // which the database can start an index range scan at (the same written out, "a > x OR
+  // (a = x AND b > y)", made PostgreSQL scan from the start on every page, which made a
+  // backfill quadratic); written out for databases without row values (paging: standard).
+  auto after = [&](const std::vector<std::string>& columns, const std::vector<std::string>& at) {
+    if (!standard_paging) {
+      std::string left, right;
+      for (std::size_t i = 0; i < columns.size(); ++i) {
+        left += (i ? ", " : "") + columns[i];
+        right += (i ? ", " : "") + param(at[i]);
+      }
+      return "(" + left + ") > (" + right + ")";
+    }
+    std::function<std::string(std::size_t)> from = [&](std::size_t i) {
+      std::string greater = columns[i] + " > " + param(at[i]);
+      if (i + 1 == columns.size()) return greater;
+      std::string equal = columns[i] + " = " + param(at[i]);
+      return "(" + greater + " OR (" + equal + " AND " + from(i + 1) + "))";
+    };
+    return from(0);
+  };
+  std::vector<std::string> key_columns;
+  for (const auto& k : keys) key_columns.push_back(column(k));
   for (;;) {
     // One page: rows after the position, in (cursor, key) order, at most `batch` of them.
     // The cursor also comes back as the database's own text (fractions of a second kept),
@@ -236,33 +260,26 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
                           ? "SELECT * FROM (" + m.sql + ") rapport_q WHERE 1 = 1"
                           : "SELECT rapport_q.*, CAST(" + column(m.cursor) + " AS " + text_type +
                                 ") AS rapport_cursor FROM (" + m.sql + ") rapport_q WHERE 1 = 1";
-    std::vector<std::string> values;
+    values.clear();
     if (!full_scan) {
       // Strictly older than now - lag: a row of the bound's own second may still commit.
-      sql += " AND " + column(m.cursor) + " < :until";
-      values.push_back(bound);
+      sql += " AND " + column(m.cursor) + " < " + param(bound);
       if (position && position->key.size() == keys.size()) {
-        // One row-value comparison, which the database can start an index range scan at
-        // (an index on the cursor and key columns); the equivalent "cursor > at OR (cursor
-        // = at AND key > k)" made PostgreSQL scan from the start on every page, which made
-        // a backfill quadratic.
-        sql += " AND (" + column(m.cursor) + ", " + key_list() + ") > (:at, " +
-               params(keys.size()) + ")";
-        values.push_back(position->at);
-        values.insert(values.end(), position->key.begin(), position->key.end());
+        std::vector<std::string> columns{column(m.cursor)}, at{position->at};
+        columns.insert(columns.end(), key_columns.begin(), key_columns.end());
+        at.insert(at.end(), position->key.begin(), position->key.end());
+        sql += " AND " + after(columns, at);
       } else if (position) {  // --since, or a position saved before keys: from that moment on
-        sql += " AND " + column(m.cursor) + " >= :at";
-        values.push_back(position->at);
+        sql += " AND " + column(m.cursor) + " >= " + param(position->at);
       }
       sql += " ORDER BY " + column(m.cursor) + ", " + key_list();
     } else {
-      if (!last_key.empty()) {
-        sql += " AND (" + key_list() + ") > (" + params(keys.size()) + ")";
-        values.insert(values.end(), last_key.begin(), last_key.end());
-      }
+      if (!last_key.empty()) sql += " AND " + after(key_columns, last_key);
       sql += " ORDER BY " + key_list();
     }
-    sql += " LIMIT " + std::to_string(options_.batch);
+    sql += standard_paging
+               ? " OFFSET 0 ROWS FETCH NEXT " + std::to_string(options_.batch) + " ROWS ONLY"
+               : " LIMIT " + std::to_string(options_.batch);
 
     Transaction tx(store);
     soci::statement st(session());

@@ -36,6 +36,9 @@ struct SqlSourceOptions {
   std::chrono::milliseconds poll_interval{60'000};
   std::chrono::milliseconds lag{0};
   std::size_t batch = 1000;  // rows per page, each page one store transaction
+  // How a page is asked for: "limit" (LIMIT n, row values) or "standard" (OFFSET 0 ROWS
+  // FETCH NEXT n ROWS ONLY, the comparison with the position written out).
+  std::string paging = "limit";
   std::optional<QueryMapping> people, rotations, team, evaluations;
 };
 

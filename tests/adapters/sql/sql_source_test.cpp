@@ -504,3 +504,44 @@ TEST_CASE(
     CHECK(scheduled.back().source == "rapport/sources/registrar");
   }
 }
+
+TEST_CASE(
+    "paging: standard (OFFSET ... FETCH NEXT, the comparison written out) reads every "
+    "row once, ties on the cursor included",
+    "[adapter][sql]") {
+  auto backend = GENERATE(as<std::string>{}, "postgresql", "mysql", "odbc");
+  if (!available(backend)) return;
+  INFO("backend " << backend);
+  Fixture f(backend, "    poll_interval: 1h",
+            "    poll_interval: 1h\n    batch: 1\n    paging: standard");
+  auto events = f.poll("2027-01-01T00:00:00Z");
+  CHECK(events["person.updated"] == 10);
+  CHECK(events["rotation.scheduled"] == 3);
+  CHECK(events["rotation.cancelled"] == 1);
+  CHECK(events["team.changed"] == 10);  // one row per page
+  // Two more members with the cursor of the last row read (B0004/E0001), after it in key
+  // order (the comparison of the key decides), and one later.
+  f.sql(
+      "INSERT INTO block_team VALUES ('B0004', 'E0003', 'RN', NULL, NULL,"
+      " '2026-12-01 10:00:10'), ('B0004', 'E0002', 'RES', NULL, NULL, '2026-12-01 10:00:10'),"
+      " ('B0001', 'E0008', 'RN', NULL, NULL, '2026-12-01 10:00:11')");
+  events = f.poll("2027-01-02T00:00:00Z");
+  CHECK(events == std::map<std::string, int>{{"team.changed", 3}});
+  std::vector<std::string> order;
+  for (const auto& e : f.events_of_type(EventType::team_changed)) {
+    auto added = boost::json::parse(e.payload).at("added").as_array();
+    order.push_back(std::string(boost::json::parse(e.payload).at("rotation").as_string()) + "/" +
+                    std::string(added.at(0).at("person").as_string()));
+  }
+  REQUIRE(order.size() == 13);
+  CHECK(order[10] == "B0004/E0002");
+  CHECK(order[11] == "B0004/E0003");
+  CHECK(order[12] == "B0001/E0008");
+  CHECK(f.poll("2027-01-03T00:00:00Z").empty());
+}
+
+TEST_CASE("paging: standard is what the database is asked (SQLite, which lacks it, refuses)",
+          "[adapter][sql]") {
+  Fixture f("sqlite", "    poll_interval: 1h", "    poll_interval: 1h\n    paging: standard");
+  CHECK_THROWS_WITH(f.poll("2027-01-01T00:00:00Z"), Contains("syntax error"));
+}
