@@ -114,7 +114,7 @@ const std::optional<std::string>* MappedRow::find(std::string_view column) const
   for (const auto& [name, value] : columns_) {  // names are lower case already
     if (name.size() == column.size() &&
         std::equal(name.begin(), name.end(), column.begin(), [](char a, char b) {
-          return a == std::tolower(static_cast<unsigned char>(b));
+          return static_cast<unsigned char>(a) == std::tolower(static_cast<unsigned char>(b));
         })) {
       return &value;
     }
@@ -186,7 +186,7 @@ std::optional<bool> RowIngest::changed(Store& store, PageEvents& page, const std
   std::string hash = content_hash(text);
   // The same row twice in one page (a join repeating it): one change.
   if (!page.hashed.insert(entity + '\x1f' + key + '\x1f' + hash).second) return std::nullopt;
-  auto before = page.history ? std::nullopt : store.row_hash(source_, entity, key);
+  auto before = page.unseen ? std::nullopt : store.row_hash(source_, entity, key);
   if (before == hash) return std::nullopt;
   page.hashes.emplace_back(entity, key, hash);
   return !before.has_value();
@@ -305,7 +305,7 @@ std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now) cons
   }
   for (const auto& [entity, key, hash] : page.hashes)
     store.set_row_hash(source_, entity, key, hash);
-  page = PageEvents{page.history};
+  page = PageEvents{page.history, page.unseen};
   return added;
 }
 

@@ -53,10 +53,11 @@ class MappedRow {
 
 // Events, row hashes and team changes made by one batch of rows, stored together.
 struct PageEvents {
-  // Rows of a backfill's history are compared with nothing stored: each one read is
-  // taken as new (a row read twice, because it changed meanwhile, is stored twice; the
-  // mirror keeps the last).
-  bool history = false;
+  bool history = false;  // events of a backfill (no hook fires for them)
+  // Rows never read before (a backfill's first read by cursor): stored without being
+  // compared with what is stored. A row read twice, because it changed meanwhile, is
+  // stored twice (the mirror keeps the last).
+  bool unseen = false;
   std::string known_rotation;  // the last rotation a team row was found to belong to
   struct Pending {
     EventType type;

@@ -119,7 +119,8 @@ std::size_t CsvSource::read_file(Store& store, const std::string& entity, const 
   // restart does not start the wait again).
   Transaction tx(store);
   const std::string wait_key = "team_wait:" + hash;
-  auto first_seen = parse_time(store.cursor(name_, wait_key).value_or("")).value_or(now);
+  auto first_seen =
+      std::min(now, parse_time(store.cursor(name_, wait_key).value_or("")).value_or(now));
   bool may_wait = now - first_seen < options_.team_wait;
   std::size_t held = 0;
   PageEvents page;

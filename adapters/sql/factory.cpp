@@ -231,7 +231,8 @@ SourceKind sql_source_kind() {
                           "compared as one row value (cursor, key) > (...): SQLite, PostgreSQL, "
                           "MySQL, MariaDB) or `standard` (OFFSET 0 ROWS FETCH NEXT n ROWS ONLY, "
                           "and the comparison written out with AND and OR: SQL Server, Oracle "
-                          "12c+, Db2 through ODBC; slower on large tables where row values exist)",
+                          "12c+, Db2 through ODBC, MariaDB too but not MySQL; slower on large "
+                          "tables where row values exist)",
            .default_value = "limit",
            .choices = {"limit", "standard"}},
           {.name = "lag",

@@ -158,6 +158,35 @@ std::optional<Position> position_of(const std::optional<std::string>& text) {
   return p;
 }
 
+// The mark a backfill leaves on each query it reads as history, until that query has been
+// read to the backfill's bound: what came after the bound is live, whoever reads it.
+struct HistoryMark {
+  std::optional<TimePoint> until;
+  std::optional<Date> since;  // --since: where a query not read at all starts
+};
+
+std::optional<HistoryMark> mark_of(const std::optional<std::string>& text) {
+  if (!text) return std::nullopt;
+  HistoryMark mark;
+  boost::json::error_code ec;
+  auto v = boost::json::parse(*text, ec);
+  if (ec || !v.is_object()) return mark;
+  if (const auto* u = v.as_object().if_contains("until"); u && u->is_string()) {
+    mark.until = parse_time(u->as_string());
+  }
+  if (const auto* s = v.as_object().if_contains("since"); s && s->is_string()) {
+    mark.since = parse_date(s->as_string());
+  }
+  return mark;
+}
+
+std::string text_of(const HistoryMark& mark) {
+  boost::json::object o;
+  if (mark.until) o["until"] = format_time(*mark.until);
+  if (mark.since) o["since"] = format_date(*mark.since);
+  return boost::json::serialize(o);
+}
+
 std::string text_of(const Position& p) {
   boost::json::array key;
   for (const auto& k : p.key) key.emplace_back(k);
@@ -185,12 +214,14 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
   std::optional<Position> position =
       full_scan ? std::nullopt : position_of(store.cursor(name_, entity));
   // History while the backfill's mark is there (see backfill()): the next backfill, or
-  // the next poll, finishes an interrupted one as history, up to the end of what is
-  // there, and then removes the mark.
-  const std::string mark = entity + "#history";
-  const bool history = store.cursor(name_, mark).has_value();
-  if (!position && !full_scan && since_) {
-    position = Position{format_bound(TimePoint{*since_}, m.time_format), {}};
+  // the next poll, finishes an interrupted one as history, up to the backfill's bound,
+  // and then removes the mark; what comes after is live.
+  const std::string mark_key = entity + "#history";
+  const auto mark = mark_of(store.cursor(name_, mark_key));
+  const bool history = mark.has_value();
+  if (mark && mark->until && *mark->until < until) until = *mark->until;
+  if (!position && !full_scan && mark && mark->since) {
+    position = Position{format_bound(TimePoint{*mark->since}, m.time_format), {}};
   }
   // Column names as the database reports them (PostgreSQL folds unquoted names).
   std::map<std::string, std::string> actual;
@@ -290,7 +321,7 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
     st.prepare(sql);
     st.define_and_bind();
     std::size_t rows = 0;
-    PageEvents page{history};
+    PageEvents page{history, history && !full_scan};
     std::vector<std::string> seen;  // marked once the page's hashes are stored
     RowColumns columns;
     for (bool more = st.execute(true); more; more = st.fetch()) {
@@ -330,7 +361,7 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
     // A held row (a team member of a rotation not read yet) pins the position: go on at
     // the next poll rather than fetch the same page again.
     const bool last = rows < options_.batch || held;
-    if (history && last && !held) store.delete_cursor(name_, mark);
+    if (history && last && !held) store.delete_cursor(name_, mark_key);
     tx.commit();
     progress.rows += rows;
     if (progress_ && !progress_(progress)) throw Interrupted{};
@@ -338,7 +369,7 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
   }
   if (sweep) {
     Transaction tx(store);
-    PageEvents page{history};
+    PageEvents page{history, false};
     for (const auto& key : store.rows_not_seen(name_, entity, generation)) {
       ingest_.removed(entity, key, store, page);
       store.forget_row(name_, entity, key);
@@ -371,33 +402,33 @@ std::size_t SqlSource::count_rows(const QueryMapping& m, TimePoint until) {
 
 std::size_t SqlSource::backfill(Store& store, TimePoint now, std::optional<Date> since,
                                 const std::function<bool(const Progress&)>& progress) {
-  since_ = since;
   progress_ = progress;
   struct Reset {
     SqlSource& s;
-    ~Reset() {
-      s.since_.reset();
-      s.progress_ = nullptr;
-    }
+    ~Reset() { s.progress_ = nullptr; }
   } reset{*this};
   TimePoint clock = options_.database_clock ? database_now() : now;
+  TimePoint until = clock - std::chrono::duration_cast<std::chrono::seconds>(options_.lag);
   {
-    // A backfill reads history only where nothing was read yet: a query already polled
-    // live goes on as live, so none of its new rows is mistaken for history. Each such
-    // query is marked before the first row is read, so that whatever stops this run,
-    // its rows stay history.
+    // A backfill reads history only where nothing was read yet (or an interrupted
+    // backfill left off): a query already polled live goes on as live, so none of its new
+    // rows is mistaken for history. Each such query is marked, with this backfill's
+    // bound, before its first row is read, so that whatever stops this run, its rows stay
+    // history.
     Transaction tx(store);
     for (const auto& entity : RowIngest::entities()) {
-      if (mapping_of(entity) && !store.cursor(name_, entity) &&
-          !store.cursor(name_, entity + "#scan")) {
-        store.set_cursor(name_, entity + "#history", "backfill under way: what is left is history");
+      auto before = mark_of(store.cursor(name_, entity + "#history"));
+      if (!mapping_of(entity) ||
+          (!before && (store.cursor(name_, entity) || store.cursor(name_, entity + "#scan")))) {
+        continue;
       }
+      HistoryMark mark{until, since ? since : before ? before->since : std::nullopt};
+      store.set_cursor(name_, entity + "#history", text_of(mark));
     }
     tx.commit();
   }
   try {
-    return read_changes(
-        store, clock - std::chrono::duration_cast<std::chrono::seconds>(options_.lag), now);
+    return read_changes(store, until, now);
   } catch (const Interrupted&) {
     return 0;
   }

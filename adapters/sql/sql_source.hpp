@@ -68,8 +68,7 @@ class SqlSource final : public Source {
   std::string name_;
   SqlSourceOptions options_;
   RowIngest ingest_;
-  // Set while a backfill runs: it reads from `since` on, with progress.
-  std::optional<Date> since_;
+  // Set while a backfill runs.
   std::function<bool(const Progress&)> progress_;
   std::unique_ptr<soci::session> session_;
   // When the database is away: one log line when it goes and one when it is back, and

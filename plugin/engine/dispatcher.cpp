@@ -91,7 +91,13 @@ DispatchStats Dispatcher::run(TimePoint now) {
   DispatchStats stats;
   try {
     for (;;) {
-      if (!run_batch(now, stats)) break;
+      DispatchStats before = stats;
+      auto batch = run_batch(now, stats);
+      if (batch == Batch::done) break;
+      if (batch == Batch::needs_memory) {
+        stats = before;  // the batch was rolled back: it runs again
+        graph();
+      }
     }
   } catch (...) {
     graph_ready_ = false;  // it may hold what was rolled back: rebuild at the next run
@@ -100,7 +106,7 @@ DispatchStats Dispatcher::run(TimePoint now) {
   return stats;
 }
 
-bool Dispatcher::run_batch(TimePoint now, DispatchStats& stats) {
+Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats) {
   {
     Transaction tx(store_);
     // Progress of every consumer that may run now; a hook waiting to retry sits out.
@@ -118,8 +124,9 @@ bool Dispatcher::run_batch(TimePoint now, DispatchStats& stats) {
     for (const auto& [consumer, seq] : reached) from = std::min(from, seq);
 
     auto events = store_.events_after(from, batch_);
-    if (events.empty()) return false;
-    StoreContext context(store_, graph_, now);
+    if (events.empty()) return Batch::done;
+    StoreContext context(
+        store_, [this]() -> const Relationships& { return graph_; }, now);
     std::set<std::string> blocked;  // asked to retry in this batch
     for (const auto& [seq, event] : events) {
       ++stats.events;
@@ -153,7 +160,7 @@ bool Dispatcher::run_batch(TimePoint now, DispatchStats& stats) {
           at->second = seq;
           continue;
         }
-        graph();
+        if (!graph_ready_) return Batch::needs_memory;  // rolled back: built, then again
         auto begin = std::chrono::steady_clock::now();
         context.set_current(name, seq);
         try {
@@ -211,7 +218,7 @@ bool Dispatcher::run_batch(TimePoint now, DispatchStats& stats) {
     tx.commit();
     mirror_at_ = reached[kMirrorConsumer];
   }
-  return true;
+  return Batch::more;
 }
 
 }  // namespace rapport

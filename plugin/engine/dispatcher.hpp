@@ -51,7 +51,11 @@ class Dispatcher {
     int attempts = 0;
   };
   HookPolicy policy(const std::string& hook) const;
-  bool run_batch(TimePoint now, DispatchStats& stats);  // false when there was nothing to do
+  enum class Batch { done, more, needs_memory };
+  // One batch in one transaction: `done` when there was nothing to do; `needs_memory`
+  // (rolled back) when a hook is about to run and the memory must be built first, which
+  // run() does outside the transaction, so that the write lock is not held meanwhile.
+  Batch run_batch(TimePoint now, DispatchStats& stats);
 
   Store& store_;
   const std::vector<std::unique_ptr<Hook>>& hooks_;

@@ -144,7 +144,7 @@ Source* Engine::source(const std::string& name) const {
 }
 
 std::unique_ptr<HookContext> Engine::context(TimePoint now) {
-  return std::make_unique<StoreContext>(*store_, dispatcher_.graph(), now);
+  return std::make_unique<StoreContext>(*store_, memory(), now);
 }
 
 std::size_t Engine::deliver() {
@@ -161,7 +161,7 @@ std::size_t Engine::deliver() {
       if (pending.empty()) break;
       // Opt-out holds at delivery too: whoever opted out since the action was made is
       // not written to about, nor suggested (their actions are passed over for good).
-      StoreContext now_context(*store_, dispatcher_.graph(), TimePoint{});
+      StoreContext now_context(*store_, memory(), TimePoint{});
       std::vector<Outgoing> batch;
       std::vector<Disclosure> disclosed;
       auto now = wall_clock();
@@ -318,7 +318,7 @@ std::size_t Engine::deliver_each(PerActionSink& sink) {
   if (store_->sink_disabled(sink.name())) return delivered;
   auto room = sink.room(std::chrono::steady_clock::now());
   if (room == 0) return delivered;
-  StoreContext now_context(*store_, dispatcher_.graph(), TimePoint{});
+  StoreContext now_context(*store_, memory(), TimePoint{});
   const SinkPolicy& policy = sink_policies_[sink.name()];
   for (auto& d : store_->due_deliveries(sink.name(), now, room + in_flight_.size())) {
     if (room == 0) break;

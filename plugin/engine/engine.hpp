@@ -4,6 +4,7 @@
 // outbox. `serve` steps on the real clock; `run` and the demo step a simulated one.
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -67,6 +68,10 @@ class Engine {
   std::size_t deliver_each(PerActionSink& sink);
   void record_result(PerActionSink& sink, const SendResult& result, TimePoint now);
   void publish();
+  // The memory for a context, built when first read.
+  std::function<const Relationships&()> memory() {
+    return [this]() -> const Relationships& { return dispatcher_.graph(); };
+  }
 
   std::unique_ptr<Store> store_;
   std::vector<std::unique_ptr<Source>> sources_;

@@ -4,6 +4,7 @@
 // the dispatcher's transaction.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "graph/relationship_graph.hpp"
@@ -14,8 +15,10 @@ namespace rapport {
 
 class StoreContext final : public HookContext {
  public:
-  StoreContext(Store& store, const RelationshipGraph& graph, TimePoint now)
-      : store_(store), graph_(graph), now_(now) {}
+  // `relationships` is asked for the memory only when a hook reads it (building it is
+  // costly; the opt-out checks at delivery never need it).
+  StoreContext(Store& store, std::function<const Relationships&()> relationships, TimePoint now)
+      : store_(store), relationships_(std::move(relationships)), now_(now) {}
 
   TimePoint now() const override { return now_; }
   std::optional<Person> person(const std::string& id) const override { return store_.person(id); }
@@ -28,7 +31,7 @@ class StoreContext final : public HookContext {
   std::vector<Evaluation> evaluations_of(const std::string& student_id) const override {
     return store_.evaluations_of(student_id);
   }
-  const Relationships& relationships() const override { return graph_; }
+  const Relationships& relationships() const override { return relationships_(); }
   void schedule(const std::string& key, TimePoint due, const std::string& subject,
                 const std::string& payload) const override;
   void notice(const std::string& message) const override;
@@ -42,7 +45,7 @@ class StoreContext final : public HookContext {
 
  private:
   Store& store_;
-  const RelationshipGraph& graph_;
+  std::function<const Relationships&()> relationships_;
   TimePoint now_;
   std::string hook_;
   std::int64_t seq_ = 0;

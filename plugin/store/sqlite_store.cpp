@@ -149,8 +149,15 @@ class Cached {
 
   class Use {
    public:
-    explicit Use(Cached& c) : c_(c) {}
-    ~Use() { sqlite3_reset(c_.stmt_); }
+    explicit Use(Cached& c) : c_(c) {
+      // One use at a time: a statement stepped inside its own use would lose its rows.
+      if (c_.busy_) throw StoreError("a cached statement was used while in use");
+      c_.busy_ = true;
+    }
+    ~Use() {
+      sqlite3_reset(c_.stmt_);
+      c_.busy_ = false;
+    }
     Use(const Use&) = delete;
     Use& operator=(const Use&) = delete;
 
@@ -158,6 +165,7 @@ class Cached {
       return check(sqlite3_bind_text(c_.stmt_, i, v.data(), int(v.size()), SQLITE_TRANSIENT));
     }
     Use& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
+    Use& bind(int i, const char* v) { return bind(i, std::string_view(v)); }  // not bool
     Use& bind(int i, const std::optional<std::string>& v) {
       return v ? bind(i, std::string_view(*v)) : check(sqlite3_bind_null(c_.stmt_, i));
     }
@@ -199,6 +207,7 @@ class Cached {
  private:
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
+  bool busy_ = false;
 };
 
 // Connections of one process to one file take turns writing through this mutex: a

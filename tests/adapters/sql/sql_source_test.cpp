@@ -466,7 +466,7 @@ TEST_CASE(
 
 TEST_CASE(
     "an interrupted backfill is finished as history by the next backfill or poll, "
-    "and what comes after is live",
+    "up to its own bound, and what comes after is live",
     "[adapter][sql][backfill]") {
   auto backend = backend_under_test();
   if (!available(backend)) return;
@@ -478,8 +478,12 @@ TEST_CASE(
     auto stop = [](const Source::Progress& p) { return !(p.entity == "rotations" && p.rows >= 2); };
     CHECK(f.source->backfill(*f.store, now, std::nullopt, stop) == 0);
     CHECK(f.events_of_type(EventType::rotation_scheduled).size() == 2);
+    // Scheduled after the backfill's bound: live, whoever reads it.
+    f.sql(
+        "INSERT INTO block_schedule VALUES ('B0005', 'L0001', 'S0001', 'Internal Medicine',"
+        " 'ELEC', '03/01/2027', '03/14/2027', 'CONF', '2027-01-01 12:00:00')");
     if (by_poll) {
-      f.source->poll(*f.store, now);
+      f.source->poll(*f.store, *parse_time("2027-01-02T00:00:00Z"));
     } else {
       f.source->backfill(*f.store, now, std::nullopt, [](const Source::Progress&) { return true; });
     }
@@ -494,15 +498,26 @@ TEST_CASE(
     }
     CHECK(rotations ==
           std::map<std::string, int>{{"B0001", 1}, {"B0002", 1}, {"B0003", 1}, {"B0004", 1}});
-    f.sql(
-        "INSERT INTO block_schedule VALUES ('B0005', 'L0001', 'S0001', 'Internal Medicine',"
-        " 'ELEC', '03/01/2027', '03/14/2027', 'CONF', '2026-12-30 00:00:00')");
     f.source->poll(*f.store, *parse_time("2027-01-02T00:00:00Z"));
     auto scheduled = f.events_of_type(EventType::rotation_scheduled);
     REQUIRE(scheduled.size() == 4);
     CHECK(rotation_from_json(scheduled.back().payload).id == "B0005");
     CHECK(scheduled.back().source == "rapport/sources/registrar");
   }
+}
+
+TEST_CASE("a backfill does not repeat the rows of a query without a cursor",
+          "[adapter][sql][backfill]") {
+  // People read whole at every poll, compared with what was stored.
+  Fixture f("sqlite",
+            "        cursor: last_modified\n        columns: {role: role_code, name: display_name",
+            "        columns: {role: role_code, name: display_name");
+  const auto now = *parse_time("2027-01-01T00:00:00Z");
+  auto all = [](const Source::Progress&) { return true; };
+  f.source->backfill(*f.store, now, std::nullopt, all);
+  CHECK(f.events_of_type(EventType::person_updated).size() == 10);
+  f.source->backfill(*f.store, now + std::chrono::hours(1), std::nullopt, all);
+  CHECK(f.events_of_type(EventType::person_updated).size() == 10);
 }
 
 TEST_CASE(
