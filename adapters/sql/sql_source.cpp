@@ -10,6 +10,7 @@
 #include <ctime>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <random>
 #include <set>
 
@@ -255,87 +256,103 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
     for (const auto& k : keys) out += (out.empty() ? "" : ", ") + column(k);
     return out;
   };
-  std::vector<std::string> values;  // a page's parameters, in the order they appear
-  auto param = [&](const std::string& value) {
-    values.push_back(value);
-    return ":p" + std::to_string(values.size());
-  };
-  // Rows after `at` in the order of `columns`: one row-value comparison "(a, b) > (x, y)",
-  // which the database can start an index range scan at (the same written out, "a > x OR
-  // (a = x AND b > y)", made PostgreSQL scan from the start on every page, which made a
-  // backfill quadratic); written out for databases without row values (paging: standard).
-  auto after = [&](const std::vector<std::string>& columns, const std::vector<std::string>& at) {
-    if (!standard_paging) {
-      std::string left, right;
-      for (std::size_t i = 0; i < columns.size(); ++i) {
-        left += (i ? ", " : "") + columns[i];
-        right += (i ? ", " : "") + param(at[i]);
-      }
-      return "(" + left + ") > (" + right + ")";
-    }
-    std::function<std::string(std::size_t)> from = [&](std::size_t i) {
-      std::string greater = columns[i] + " > " + param(at[i]);
-      if (i + 1 == columns.size()) return greater;
-      std::string equal = columns[i] + " = " + param(at[i]);
-      return "(" + greater + " OR (" + equal + " AND " + from(i + 1) + "))";
-    };
-    return from(0);
-  };
   std::vector<std::string> key_columns;
   for (const auto& k : keys) key_columns.push_back(column(k));
-  for (;;) {
-    // One page: rows after the position, in (cursor, key) order, at most `batch` of them.
-    // The cursor also comes back as the database's own text (fractions of a second kept),
-    // which is what the position stores.
-    std::string sql = full_scan
-                          ? "SELECT * FROM (" + m.sql + ") rapport_q WHERE 1 = 1"
-                          : "SELECT rapport_q.*, CAST(" + column(m.cursor) + " AS " + text_type +
-                                ") AS rapport_cursor FROM (" + m.sql + ") rapport_q WHERE 1 = 1";
-    values.clear();
+  const std::string select = full_scan ? "SELECT * FROM (" + m.sql + ") rapport_q WHERE 1 = 1"
+                                       : "SELECT rapport_q.*, CAST(" + column(m.cursor) + " AS " +
+                                             text_type + ") AS rapport_cursor FROM (" + m.sql +
+                                             ") rapport_q WHERE 1 = 1";
+  const std::string order =
+      full_scan ? " ORDER BY " + key_list() : " ORDER BY " + column(m.cursor) + ", " + key_list();
+  const std::string limit =
+      standard_paging ? " OFFSET 0 ROWS FETCH NEXT " + std::to_string(options_.batch) + " ROWS ONLY"
+                      : " LIMIT " + std::to_string(options_.batch);
+
+  // One page: rows after the position (a full scan: after the last key), in (cursor, key)
+  // order, at most `batch` of them. The cursor also comes back as the database's own text
+  // (fractions of a second kept), which is what the position stores.
+  auto page_query = [&](const std::optional<Position>& from,
+                        const std::vector<std::string>& after_key) {
+    PageQuery q{select, {}};
+    auto param = [&](const std::string& value) {
+      q.values.push_back(value);  // bound in the order the placeholders appear
+      return ":p" + std::to_string(q.values.size());
+    };
+    // Rows after `at` in the order of `columns`: one row-value comparison "(a, b) > (x,
+    // y)", which the database can start an index range scan at (the same written out, "a
+    // > x OR (a = x AND b > y)", made PostgreSQL scan from the start on every page, which
+    // made a backfill quadratic); written out for databases without row values (paging:
+    // standard).
+    auto after = [&](const std::vector<std::string>& columns, const std::vector<std::string>& at) {
+      if (!standard_paging) {
+        std::string left, right;
+        for (std::size_t i = 0; i < columns.size(); ++i) {
+          left += (i ? ", " : "") + columns[i];
+          right += (i ? ", " : "") + param(at[i]);
+        }
+        return "(" + left + ") > (" + right + ")";
+      }
+      std::function<std::string(std::size_t)> from_column = [&](std::size_t i) {
+        std::string greater = columns[i] + " > " + param(at[i]);
+        if (i + 1 == columns.size()) return greater;
+        std::string equal = columns[i] + " = " + param(at[i]);
+        return "(" + greater + " OR (" + equal + " AND " + from_column(i + 1) + "))";
+      };
+      return from_column(0);
+    };
     if (!full_scan) {
       // Strictly older than now - lag: a row of the bound's own second may still commit.
-      sql += " AND " + column(m.cursor) + " < " + param(bound);
-      if (position && position->key.size() == keys.size()) {
-        std::vector<std::string> columns{column(m.cursor)}, at{position->at};
+      q.sql += " AND " + column(m.cursor) + " < " + param(bound);
+      if (from && from->key.size() == keys.size()) {
+        std::vector<std::string> columns{column(m.cursor)}, at{from->at};
         columns.insert(columns.end(), key_columns.begin(), key_columns.end());
-        at.insert(at.end(), position->key.begin(), position->key.end());
-        sql += " AND " + after(columns, at);
-      } else if (position) {  // --since, or a position saved before keys: from that moment on
-        sql += " AND " + column(m.cursor) + " >= " + param(position->at);
+        at.insert(at.end(), from->key.begin(), from->key.end());
+        q.sql += " AND " + after(columns, at);
+      } else if (from) {  // --since, or a position saved before keys: from that moment on
+        q.sql += " AND " + column(m.cursor) + " >= " + param(from->at);
       }
-      sql += " ORDER BY " + column(m.cursor) + ", " + key_list();
-    } else {
-      if (!last_key.empty()) sql += " AND " + after(key_columns, last_key);
-      sql += " ORDER BY " + key_list();
+    } else if (!after_key.empty()) {
+      q.sql += " AND " + after(key_columns, after_key);
     }
-    sql += standard_paging
-               ? " OFFSET 0 ROWS FETCH NEXT " + std::to_string(options_.batch) + " ROWS ONLY"
-               : " LIMIT " + std::to_string(options_.batch);
+    q.sql += order + limit;
+    return q;
+  };
+  // Where a page's row leaves the reading: its key, and the cursor's text.
+  auto key_of = [&](const MappedRow& row) {
+    std::vector<std::string> key;
+    for (const auto& k : keys) key.push_back(row.raw(k).value_or(""));
+    return key;
+  };
+
+  // The next page is read (on another thread) while this one is stored; it starts after
+  // this page's last row, which is where the reading goes on unless a row is held (then
+  // the page read ahead is dropped). The session is used by one thread at a time.
+  auto next =
+      std::async(std::launch::async, &SqlSource::fetch_page, this, page_query(position, last_key));
+  for (;;) {
+    FetchedPage fetched = next.get();
+    const std::size_t rows = fetched.rows.size();
+    RowColumns columns;
+    for (const auto& name : fetched.names) columns.emplace_back(name, std::nullopt);
+    if (rows == options_.batch) {
+      for (std::size_t i = 0; i < columns.size(); ++i) columns[i].second = fetched.rows.back()[i];
+      MappedRow last_row(columns, m, where);
+      auto key = key_of(last_row);
+      std::optional<Position> ahead =
+          full_scan
+              ? std::nullopt
+              : std::optional<Position>(Position{last_row.raw("rapport_cursor").value_or(""), key});
+      next = std::async(std::launch::async, &SqlSource::fetch_page, this,
+                        page_query(ahead, full_scan ? key : std::vector<std::string>{}));
+    }
 
     Transaction tx(store);
-    soci::statement st(session());
-    soci::row row;
-    st.exchange(soci::into(row));
-    for (auto& v : values) st.exchange(soci::use(v));
-    st.alloc();
-    st.prepare(sql);
-    st.define_and_bind();
-    std::size_t rows = 0;
     PageEvents page{history, history && !full_scan};
     std::vector<std::string> seen;  // marked once the page's hashes are stored
-    RowColumns columns;
-    for (bool more = st.execute(true); more; more = st.fetch()) {
-      ++rows;
-      if (columns.size() != row.size()) {  // the names once per page
-        columns.clear();
-        for (std::size_t i = 0; i < row.size(); ++i) {
-          columns.emplace_back(lower(row.get_properties(i).get_name()), std::nullopt);
-        }
-      }
-      for (std::size_t i = 0; i < row.size(); ++i) columns[i].second = soci_util::text(row, i);
+    for (auto& values : fetched.rows) {
+      for (std::size_t i = 0; i < columns.size(); ++i) columns[i].second = std::move(values[i]);
       MappedRow mapped(columns, m, where);
-      std::vector<std::string> row_key;
-      for (const auto& k : keys) row_key.push_back(mapped.raw(k).value_or(""));
+      std::vector<std::string> row_key = key_of(mapped);
       std::string key_text;
       for (const auto& k : row_key) key_text += (key_text.empty() ? "" : "/") + k;
       RowOutcome outcome;
@@ -367,6 +384,7 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
     if (progress_ && !progress_(progress)) throw Interrupted{};
     if (last) break;
   }
+  if (next.valid()) next.wait();  // a page read ahead for nothing (a held row)
   if (sweep) {
     Transaction tx(store);
     PageEvents page{history, false};
@@ -379,6 +397,28 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
     tx.commit();
   }
   return added;
+}
+
+SqlSource::FetchedPage SqlSource::fetch_page(const PageQuery& query) {
+  soci::statement st(session());
+  soci::row row;
+  st.exchange(soci::into(row));
+  for (const auto& v : query.values) st.exchange(soci::use(v));
+  st.alloc();
+  st.prepare(query.sql);
+  st.define_and_bind();
+  FetchedPage page;
+  for (bool more = st.execute(true); more; more = st.fetch()) {
+    if (page.names.empty()) {
+      for (std::size_t i = 0; i < row.size(); ++i) {
+        page.names.push_back(lower(row.get_properties(i).get_name()));
+      }
+    }
+    auto& values = page.rows.emplace_back();
+    values.reserve(row.size());
+    for (std::size_t i = 0; i < row.size(); ++i) values.push_back(soci_util::text(row, i));
+  }
+  return page;
 }
 
 const std::optional<QueryMapping>& SqlSource::mapping_of(const std::string& entity) const {
