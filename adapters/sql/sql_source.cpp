@@ -326,9 +326,10 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
 
   // The next page is read (on another thread) while this one is stored; it starts after
   // this page's last row, which is where the reading goes on unless a row is held (then
-  // the page read ahead is dropped). The session is used by one thread at a time.
-  auto next =
-      std::async(std::launch::async, &SqlSource::fetch_page, this, page_query(position, last_key));
+  // the page read ahead is dropped). The session is used by one thread at a time. Not for
+  // MySQL: its client library wants each thread that uses a connection set up for it.
+  const auto read_ahead = options_.backend == "mysql" ? std::launch::deferred : std::launch::async;
+  auto next = std::async(read_ahead, &SqlSource::fetch_page, this, page_query(position, last_key));
   for (;;) {
     FetchedPage fetched = next.get();
     const std::size_t rows = fetched.rows.size();
@@ -342,7 +343,7 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
           full_scan
               ? std::nullopt
               : std::optional<Position>(Position{last_row.raw("rapport_cursor").value_or(""), key});
-      next = std::async(std::launch::async, &SqlSource::fetch_page, this,
+      next = std::async(read_ahead, &SqlSource::fetch_page, this,
                         page_query(ahead, full_scan ? key : std::vector<std::string>{}));
     }
 
@@ -376,15 +377,19 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
     for (const auto& key : seen) store.mark_row_seen(name_, entity, key, generation);
     if (!full_scan && position) store.set_cursor(name_, entity, text_of(*position));
     // A held row (a team member of a rotation not read yet) pins the position: go on at
-    // the next poll rather than fetch the same page again.
-    const bool last = rows < options_.batch || held;
+    // the next poll rather than fetch the same page again. A full scan reads on (the held
+    // row is read again at the next one), so that what comes after it is read, and its
+    // sweep does not take the rows it did not reach for deleted.
+    const bool last = rows < options_.batch || (held && !full_scan);
     if (history && last && !held) store.delete_cursor(name_, mark_key);
     tx.commit();
     progress.rows += rows;
     if (progress_ && !progress_(progress)) throw Interrupted{};
     if (last) break;
   }
-  if (next.valid()) next.wait();  // a page read ahead for nothing (a held row)
+  // A page read ahead for nothing (a held row): wait for it before the session is used
+  // again (a deferred read is never made).
+  if (next.valid() && read_ahead == std::launch::async) next.wait();
   if (sweep) {
     Transaction tx(store);
     PageEvents page{history, false};

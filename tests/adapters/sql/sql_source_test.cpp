@@ -50,7 +50,8 @@ struct Fixture {
   std::string database, admin_connection;
 
   explicit Fixture(std::string backend_name, const std::string& replace_from = "",
-                   const std::string& replace_to = "")
+                   const std::string& replace_to = "", const std::string& also_from = "",
+                   const std::string& also_to = "")
       : backend(std::move(backend_name)) {
     register_builtins(registry);
     auto text = test::read_text(test::demo_config_path());
@@ -77,6 +78,7 @@ struct Fixture {
               "connection: \"" + connection + "\"");
     }
     if (!replace_from.empty()) replace(text, replace_from, replace_to);
+    if (!also_from.empty()) replace(text, also_from, also_to);
     config = config::load_config_text(text, "demo.yaml", registry);
     store = open_sqlite_store({dir.file("rapport.db"), false, 1000});
     auto [name, section] = config->section().sections("sources").at(0);
@@ -321,6 +323,30 @@ TEST_CASE("a team member deleted from a fully read team table leaves the team", 
   CHECK(change.at("rotation") == "B0001");
   CHECK(change.at("removed") == boost::json::array{"E0004"});
   CHECK(f.poll("2027-01-03T00:00:00Z").empty());  // gone once, reported once
+}
+
+TEST_CASE("a fully read team table reads past a member whose rotation is not known yet",
+          "[adapter][sql]") {
+  auto backend = backend_under_test();
+  if (!available(backend)) return;
+  INFO("backend " << backend);
+  Fixture f(backend, "            FROM block_team\n        cursor: last_modified\n",
+            "            FROM block_team\n", "    poll_interval: 1h",
+            "    poll_interval: 1h\n    batch: 2");
+  f.poll("2027-01-01T00:00:00Z");
+  // First in key order, for a rotation not scheduled yet; and a member who joins B0003.
+  f.sql(
+      "INSERT INTO block_team VALUES ('B0000', 'E0001', 'ATT', NULL, NULL,"
+      " '2026-12-02 10:00:00'), ('B0003', 'E0005', 'SW', NULL, NULL, '2026-12-02 10:00:01')");
+  CHECK(f.poll("2027-01-02T00:00:00Z") == std::map<std::string, int>{{"team.changed", 1}});
+  auto change = boost::json::parse(f.events_of_type(EventType::team_changed).back().payload);
+  CHECK(change.at("rotation") == "B0003");
+  CHECK_FALSE(change.as_object().contains("removed"));  // nobody taken for deleted
+  f.sql(
+      "INSERT INTO block_schedule VALUES ('B0000', 'L0001', 'S0001', 'Internal Medicine',"
+      " 'ELEC', '03/01/2027', '03/14/2027', 'CONF', '2026-12-02 09:00:00')");
+  auto events = f.poll("2027-01-03T00:00:00Z");
+  CHECK(events == std::map<std::string, int>{{"rotation.scheduled", 1}, {"team.changed", 1}});
 }
 
 TEST_CASE(
