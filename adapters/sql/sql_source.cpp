@@ -194,6 +194,116 @@ std::string text_of(const Position& p) {
   return boost::json::serialize(boost::json::object{{"at", p.at}, {"key", key}});
 }
 
+// One page's SQL and its parameters, bound in the order their placeholders appear.
+struct PageQuery {
+  std::string sql;
+  std::vector<std::string> values;
+};
+
+// The SQL of a query's pages: the rows after a position, in (cursor, key) order (a full
+// scan: after a key, in key order), at most `batch` of them.
+class PageSql {
+ public:
+  // `select` names the columns; `cursor` is empty for a full scan; `bound` is the upper
+  // bound's text (rows strictly older). `standard`: OFFSET ... FETCH NEXT and the
+  // comparison written out, for databases without LIMIT or row values.
+  PageSql(std::string select, std::string cursor, std::vector<std::string> keys, std::string bound,
+          bool standard, std::size_t batch)
+      : select_(std::move(select)),
+        cursor_(std::move(cursor)),
+        keys_(std::move(keys)),
+        bound_(std::move(bound)),
+        standard_(standard),
+        limit_(standard ? " OFFSET 0 ROWS FETCH NEXT " + std::to_string(batch) + " ROWS ONLY"
+                        : " LIMIT " + std::to_string(batch)) {}
+
+  PageQuery after(const std::optional<Position>& position,
+                  const std::vector<std::string>& last_key) const {
+    PageQuery q{select_, {}};
+    if (!cursor_.empty()) {
+      // Strictly older than now - lag: a row of the bound's own second may still commit.
+      q.sql += " AND " + cursor_ + " < " + param(q, bound_);
+      if (position && position->key.size() == keys_.size()) {
+        std::vector<std::string> columns{cursor_}, at{position->at};
+        columns.insert(columns.end(), keys_.begin(), keys_.end());
+        at.insert(at.end(), position->key.begin(), position->key.end());
+        q.sql += " AND " + greater(q, columns, at);
+      } else if (position) {  // --since, or a position saved before keys: from that moment
+        q.sql += " AND " + cursor_ + " >= " + param(q, position->at);
+      }
+      q.sql += " ORDER BY " + cursor_ + ", " + join(keys_);
+    } else {
+      if (!last_key.empty()) q.sql += " AND " + greater(q, keys_, last_key);
+      q.sql += " ORDER BY " + join(keys_);
+    }
+    q.sql += limit_;
+    return q;
+  }
+
+ private:
+  static std::string param(PageQuery& q, const std::string& value) {
+    q.values.push_back(value);
+    return ":p" + std::to_string(q.values.size());
+  }
+  static std::string join(const std::vector<std::string>& columns) {
+    std::string out;
+    for (const auto& c : columns) out += (out.empty() ? "" : ", ") + c;
+    return out;
+  }
+  // Rows after `at` in the order of `columns`: one row-value comparison "(a, b) > (x, y)",
+  // which the database can start an index range scan at (the same written out, "a > x OR
+  // (a = x AND b > y)", made PostgreSQL scan from the start on every page, which made a
+  // backfill quadratic); written out where there are no row values.
+  std::string greater(PageQuery& q, const std::vector<std::string>& columns,
+                      const std::vector<std::string>& at, std::size_t from = 0) const {
+    if (!standard_) {
+      std::string right;
+      for (std::size_t i = 0; i < columns.size(); ++i) {
+        right += (i ? ", " : "") + param(q, at[i]);
+      }
+      return "(" + join(columns) + ") > (" + right + ")";
+    }
+    std::string after_this = columns[from] + " > " + param(q, at[from]);
+    if (from + 1 == columns.size()) return after_this;
+    std::string equal = columns[from] + " = " + param(q, at[from]);
+    return "(" + after_this + " OR (" + equal + " AND " + greater(q, columns, at, from + 1) + "))";
+  }
+
+  std::string select_, cursor_;
+  std::vector<std::string> keys_;
+  std::string bound_;
+  bool standard_;
+  std::string limit_;
+};
+
+// A page read whole: the column names (lower case) and each row's values.
+struct FetchedPage {
+  std::vector<std::string> names;
+  std::vector<std::vector<std::optional<std::string>>> rows;
+};
+
+FetchedPage fetch_page(soci::session& session, const PageQuery& query) {
+  soci::statement st(session);
+  soci::row row;
+  st.exchange(soci::into(row));
+  for (const auto& v : query.values) st.exchange(soci::use(v));
+  st.alloc();
+  st.prepare(query.sql);
+  st.define_and_bind();
+  FetchedPage page;
+  for (bool more = st.execute(true); more; more = st.fetch()) {
+    if (page.names.empty()) {
+      for (std::size_t i = 0; i < row.size(); ++i) {
+        page.names.push_back(lower(row.get_properties(i).get_name()));
+      }
+    }
+    auto& values = page.rows.emplace_back();
+    values.reserve(row.size());
+    for (std::size_t i = 0; i < row.size(); ++i) values.push_back(soci_util::text(row, i));
+  }
+  return page;
+}
+
 }  // namespace
 
 std::vector<std::string> SqlSource::key_columns(const std::string& entity,
@@ -250,73 +360,14 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
   std::size_t added = 0;
   Progress progress{entity, 0, progress_ ? count_rows(m, until) : 0};
 
-  const bool standard_paging = options_.paging == "standard";
-  auto key_list = [&] {
-    std::string out;
-    for (const auto& k : keys) out += (out.empty() ? "" : ", ") + column(k);
-    return out;
-  };
-  std::vector<std::string> key_columns;
-  for (const auto& k : keys) key_columns.push_back(column(k));
-  const std::string select = full_scan ? "SELECT * FROM (" + m.sql + ") rapport_q WHERE 1 = 1"
-                                       : "SELECT rapport_q.*, CAST(" + column(m.cursor) + " AS " +
-                                             text_type + ") AS rapport_cursor FROM (" + m.sql +
-                                             ") rapport_q WHERE 1 = 1";
-  const std::string order =
-      full_scan ? " ORDER BY " + key_list() : " ORDER BY " + column(m.cursor) + ", " + key_list();
-  const std::string limit =
-      standard_paging ? " OFFSET 0 ROWS FETCH NEXT " + std::to_string(options_.batch) + " ROWS ONLY"
-                      : " LIMIT " + std::to_string(options_.batch);
-
-  // One page: rows after the position (a full scan: after the last key), in (cursor, key)
-  // order, at most `batch` of them. The cursor also comes back as the database's own text
-  // (fractions of a second kept), which is what the position stores.
-  auto page_query = [&](const std::optional<Position>& from,
-                        const std::vector<std::string>& after_key) {
-    PageQuery q{select, {}};
-    auto param = [&](const std::string& value) {
-      q.values.push_back(value);  // bound in the order the placeholders appear
-      return ":p" + std::to_string(q.values.size());
-    };
-    // Rows after `at` in the order of `columns`: one row-value comparison "(a, b) > (x,
-    // y)", which the database can start an index range scan at (the same written out, "a
-    // > x OR (a = x AND b > y)", made PostgreSQL scan from the start on every page, which
-    // made a backfill quadratic); written out for databases without row values (paging:
-    // standard).
-    auto after = [&](const std::vector<std::string>& columns, const std::vector<std::string>& at) {
-      if (!standard_paging) {
-        std::string left, right;
-        for (std::size_t i = 0; i < columns.size(); ++i) {
-          left += (i ? ", " : "") + columns[i];
-          right += (i ? ", " : "") + param(at[i]);
-        }
-        return "(" + left + ") > (" + right + ")";
-      }
-      std::function<std::string(std::size_t)> from_column = [&](std::size_t i) {
-        std::string greater = columns[i] + " > " + param(at[i]);
-        if (i + 1 == columns.size()) return greater;
-        std::string equal = columns[i] + " = " + param(at[i]);
-        return "(" + greater + " OR (" + equal + " AND " + from_column(i + 1) + "))";
-      };
-      return from_column(0);
-    };
-    if (!full_scan) {
-      // Strictly older than now - lag: a row of the bound's own second may still commit.
-      q.sql += " AND " + column(m.cursor) + " < " + param(bound);
-      if (from && from->key.size() == keys.size()) {
-        std::vector<std::string> columns{column(m.cursor)}, at{from->at};
-        columns.insert(columns.end(), key_columns.begin(), key_columns.end());
-        at.insert(at.end(), from->key.begin(), from->key.end());
-        q.sql += " AND " + after(columns, at);
-      } else if (from) {  // --since, or a position saved before keys: from that moment on
-        q.sql += " AND " + column(m.cursor) + " >= " + param(from->at);
-      }
-    } else if (!after_key.empty()) {
-      q.sql += " AND " + after(key_columns, after_key);
-    }
-    q.sql += order + limit;
-    return q;
-  };
+  std::vector<std::string> quoted_keys;
+  for (const auto& k : keys) quoted_keys.push_back(column(k));
+  const PageSql pages(full_scan
+                          ? "SELECT * FROM (" + m.sql + ") rapport_q WHERE 1 = 1"
+                          : "SELECT rapport_q.*, CAST(" + column(m.cursor) + " AS " + text_type +
+                                ") AS rapport_cursor FROM (" + m.sql + ") rapport_q WHERE 1 = 1",
+                      full_scan ? "" : column(m.cursor), quoted_keys, bound,
+                      options_.paging == "standard", options_.batch);
   // Where a page's row leaves the reading: its key, and the cursor's text.
   auto key_of = [&](const MappedRow& row) {
     std::vector<std::string> key;
@@ -329,7 +380,8 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
   // the page read ahead is dropped). The session is used by one thread at a time. Not for
   // MySQL: its client library wants each thread that uses a connection set up for it.
   const auto read_ahead = options_.backend == "mysql" ? std::launch::deferred : std::launch::async;
-  auto next = std::async(read_ahead, &SqlSource::fetch_page, this, page_query(position, last_key));
+  auto next =
+      std::async(read_ahead, fetch_page, std::ref(session()), pages.after(position, last_key));
   for (;;) {
     FetchedPage fetched = next.get();
     const std::size_t rows = fetched.rows.size();
@@ -343,8 +395,8 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
           full_scan
               ? std::nullopt
               : std::optional<Position>(Position{last_row.raw("rapport_cursor").value_or(""), key});
-      next = std::async(read_ahead, &SqlSource::fetch_page, this,
-                        page_query(ahead, full_scan ? key : std::vector<std::string>{}));
+      next = std::async(read_ahead, fetch_page, std::ref(session()),
+                        pages.after(ahead, full_scan ? key : std::vector<std::string>{}));
     }
 
     Transaction tx(store);
@@ -402,28 +454,6 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
     tx.commit();
   }
   return added;
-}
-
-SqlSource::FetchedPage SqlSource::fetch_page(const PageQuery& query) {
-  soci::statement st(session());
-  soci::row row;
-  st.exchange(soci::into(row));
-  for (const auto& v : query.values) st.exchange(soci::use(v));
-  st.alloc();
-  st.prepare(query.sql);
-  st.define_and_bind();
-  FetchedPage page;
-  for (bool more = st.execute(true); more; more = st.fetch()) {
-    if (page.names.empty()) {
-      for (std::size_t i = 0; i < row.size(); ++i) {
-        page.names.push_back(lower(row.get_properties(i).get_name()));
-      }
-    }
-    auto& values = page.rows.emplace_back();
-    values.reserve(row.size());
-    for (std::size_t i = 0; i < row.size(); ++i) values.push_back(soci_util::text(row, i));
-  }
-  return page;
 }
 
 const std::optional<QueryMapping>& SqlSource::mapping_of(const std::string& entity) const {

@@ -62,15 +62,6 @@ class SqlSource final : public Source {
   std::size_t read_changes(Store& store, TimePoint until, TimePoint now);
   std::size_t read_entity(Store& store, const std::string& entity, const QueryMapping& m,
                           TimePoint until, TimePoint now);
-  struct PageQuery {
-    std::string sql;
-    std::vector<std::string> values;  // bound in the order the placeholders appear
-  };
-  struct FetchedPage {
-    std::vector<std::string> names;  // lower case
-    std::vector<std::vector<std::optional<std::string>>> rows;
-  };
-  FetchedPage fetch_page(const PageQuery& query);  // the whole page, read at once
   std::size_t count_rows(const QueryMapping& m, TimePoint until);
   const std::optional<QueryMapping>& mapping_of(const std::string& entity) const;
 
