@@ -185,22 +185,61 @@ std::optional<TimePoint> parse_time(std::string_view s) {
   return TimePoint{*date} + hours(hh) + minutes(mm) + seconds(ss) - minutes(offset_minutes);
 }
 
-std::string format_date(Date d) {
+namespace {
+
+// Writes `value` as `width` digits at `out` (the formatting runs for every row a source
+// reads and every mirror write: snprintf showed in profiles).
+void put_digits(char* out, unsigned value, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    out[i] = char('0' + value % 10);
+    value /= 10;
+  }
+}
+
+// YYYY-MM-DD into out[0..10); false for a year outside 0..9999.
+bool put_date(char* out, Date d) {
   std::chrono::year_month_day ymd{d};
-  char out[16];
-  std::snprintf(out, sizeof out, "%04d-%02u-%02u", int(ymd.year()), unsigned(ymd.month()),
+  int year = int(ymd.year());
+  if (year < 0 || year > 9999) return false;
+  put_digits(out, unsigned(year), 4);
+  out[4] = '-';
+  put_digits(out + 5, unsigned(ymd.month()), 2);
+  out[7] = '-';
+  put_digits(out + 8, unsigned(ymd.day()), 2);
+  return true;
+}
+
+}  // namespace
+
+std::string format_date(Date d) {
+  char out[10];
+  if (put_date(out, d)) return std::string(out, sizeof out);
+  std::chrono::year_month_day ymd{d};
+  char wide[24];
+  std::snprintf(wide, sizeof wide, "%04d-%02u-%02u", int(ymd.year()), unsigned(ymd.month()),
                 unsigned(ymd.day()));
-  return out;
+  return wide;
 }
 
 std::string format_time(TimePoint t) {
   using namespace std::chrono;
   auto day = floor<days>(t);
   hh_mm_ss<seconds> hms{t - day};
-  char out[32];
-  std::snprintf(out, sizeof out, "%sT%02d:%02d:%02dZ", format_date(Date{day}).c_str(),
-                int(hms.hours().count()), int(hms.minutes().count()), int(hms.seconds().count()));
-  return out;
+  char out[20];
+  if (!put_date(out, Date{day})) {
+    char wide[48];
+    std::snprintf(wide, sizeof wide, "%sT%02d:%02d:%02dZ", format_date(Date{day}).c_str(),
+                  int(hms.hours().count()), int(hms.minutes().count()), int(hms.seconds().count()));
+    return wide;
+  }
+  out[10] = 'T';
+  put_digits(out + 11, unsigned(hms.hours().count()), 2);
+  out[13] = ':';
+  put_digits(out + 14, unsigned(hms.minutes().count()), 2);
+  out[16] = ':';
+  put_digits(out + 17, unsigned(hms.seconds().count()), 2);
+  out[19] = 'Z';
+  return std::string(out, sizeof out);
 }
 
 TimePoint wall_clock() {

@@ -26,8 +26,8 @@ Rotation sample_rotation() {
 
 TEST_CASE("every domain type survives a JSON round trip", "[sdk][json]") {
   SECTION("person") {
-    Person p{"P1", Role::pharmacist, "Pat Example", "p1@example.edu", "Pharmacy", std::nullopt,
-             "IM residency", true};
+    Person p{"P1",       Role::pharmacist, "Pat Example",  "p1@example.edu",
+             "Pharmacy", std::nullopt,     "IM residency", true};
     CHECK(person_from_json(to_json(p)) == p);
   }
   SECTION("rotation with its team") {
@@ -35,14 +35,17 @@ TEST_CASE("every domain type survives a JSON round trip", "[sdk][json]") {
     CHECK(rotation_from_json(to_json(r)) == r);
   }
   SECTION("evaluation, anonymous, with a recommendation") {
-    Evaluation e{"E1", "R1", "P1", "S1", *parse_time("2027-03-30T14:05:00Z"), 7, 1, 9, true,
-                 true};
+    Evaluation e{"E1", "R1", "P1", "S1", *parse_time("2027-03-30T14:05:00Z"), 7, 1, 9, true, true};
     CHECK(evaluation_from_json(to_json(e)) == e);
     CHECK(e.normalized_score() == Approx(0.75));
   }
   SECTION("event in a CloudEvents envelope") {
-    Event e{"evt-1", EventType::rotation_started, "rapport/scheduler",
-            *parse_time("2027-03-01T00:00:00Z"), "S1", to_json(sample_rotation())};
+    Event e{"evt-1",
+            EventType::rotation_started,
+            "rapport/scheduler",
+            *parse_time("2027-03-01T00:00:00Z"),
+            "S1",
+            to_json(sample_rotation())};
     auto text = to_json(e);
     CHECK(text.find("\"specversion\":\"1.0\"") != std::string::npos);
     auto back = event_from_json(text);
@@ -106,6 +109,9 @@ TEST_CASE("dates and times parse strictly", "[sdk][time]") {
   CHECK_FALSE(parse_date("2027-2-3"));
   CHECK(format_time(*parse_time("2027-03-01T08:30:00Z")) == "2027-03-01T08:30:00Z");
   CHECK(format_time(*parse_time("2027-03-01T08:30:00.250-05:00")) == "2027-03-01T13:30:00Z");
+  CHECK(format_time(*parse_time("0001-01-01T00:00:09Z")) == "0001-01-01T00:00:09Z");
+  CHECK(format_time(*parse_time("9999-12-31T23:59:59Z")) == "9999-12-31T23:59:59Z");
+  CHECK(format_date(Date{std::chrono::year{10000} / 1 / 2}) == "10000-01-02");
   CHECK_FALSE(parse_time("2027-03-01T08:30:00"));
   CHECK_FALSE(parse_time("2027-03-01T25:30:00Z"));
 }
@@ -115,11 +121,11 @@ TEST_CASE("every enum has a wire name that parses back", "[sdk][vocabulary]") {
                  Role::pharmacist, Role::social_worker, Role::other}) {
     CHECK(parse_role(to_string(r)) == r);
   }
-  for (auto t : {EventType::person_updated, EventType::rotation_scheduled,
-                 EventType::rotation_updated, EventType::rotation_cancelled,
-                 EventType::rotation_started, EventType::rotation_midpoint,
-                 EventType::rotation_ended, EventType::evaluation_submitted,
-                 EventType::team_changed, EventType::followup_due}) {
+  for (auto t :
+       {EventType::person_updated, EventType::rotation_scheduled, EventType::rotation_updated,
+        EventType::rotation_cancelled, EventType::rotation_started, EventType::rotation_midpoint,
+        EventType::rotation_ended, EventType::evaluation_submitted, EventType::team_changed,
+        EventType::followup_due}) {
     CHECK(parse_event_type(to_string(t)) == t);
   }
   for (auto a : {ActionType::introduce, ActionType::peer_connect, ActionType::mentor_suggest,
