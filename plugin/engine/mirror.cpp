@@ -21,6 +21,7 @@ void apply_rotation(Store& store, const Event& event, const TimeZones& zones) {
   // A rotation read as history gets only the moments still to come (a rotation under way
   // still ends, and is thanked for); one long over gets none.
   const bool history = event.source.ends_with(kHistorySuffix);
+  if (history && TimePoint{rotation.end + std::chrono::days(2)} <= event.occurred) return;
   for (const auto& timer : rotation_timers(rotation, zones)) {
     if (history && timer.due <= event.occurred) continue;
     store.put_timer(timer);

@@ -303,21 +303,20 @@ class SqliteStore final : public Store {
   }
 
   std::vector<InboxEvent> events_after(std::int64_t seq, std::size_t limit) override {
-    long long after = seq, n = static_cast<long long>(limit);
-    soci::rowset<soci::row> rows =
-        (sql_.prepare << "SELECT seq, source, event_id, type, subject, occurred_at, payload"
-                         " FROM inbox WHERE seq > :a ORDER BY seq LIMIT :n",
-         soci::use(after), soci::use(n));
+    auto q = cached(
+        "SELECT seq, source, event_id, type, subject, occurred_at, payload"
+        " FROM inbox WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+    q.bind(1, seq).bind(2, std::int64_t(limit));
     std::vector<InboxEvent> out;
-    for (const auto& r : rows) {
+    while (q.next()) {
       InboxEvent ie;
-      ie.seq = *integer(r, 0);
-      ie.event.source = opt_text(r, 1);
-      ie.event.id = opt_text(r, 2);
-      ie.event.type = parse_event_type(opt_text(r, 3)).value_or(EventType::person_updated);
-      ie.event.subject = opt_text(r, 4);
-      ie.event.occurred = parse_time(opt_text(r, 5)).value_or(TimePoint{});
-      ie.event.payload = opt_text(r, 6);
+      ie.seq = q.integer(0);
+      ie.event.source = q.str(1);
+      ie.event.id = q.str(2);
+      ie.event.type = parse_event_type(q.str(3)).value_or(EventType::person_updated);
+      ie.event.subject = q.str(4);
+      ie.event.occurred = parse_time(q.str(5)).value_or(TimePoint{});
+      ie.event.payload = q.str(6);
       out.push_back(std::move(ie));
     }
     return out;
