@@ -43,18 +43,18 @@ int backfill(const Args& args) {
       double seconds = std::chrono::duration<double>(now - started).count();
       double rate = seconds > 0 ? double(done_before + p.rows) / seconds : 0;
       double eta = rate > 0 && p.total > p.rows ? double(p.total - p.rows) / rate : 0;
+      const char* unit = p.entity == "mirror" ? "events" : "rows";
       if (terminal) {
         int width = 30;
         int filled = p.total ? int(double(width) * double(p.rows) / double(p.total)) : width;
-        std::fprintf(stderr, "\r%-12s [%s%s] %zu/%zu rows, %.0f rows/s, ETA %.0fs   ",
-                     p.entity.c_str(),
+        std::fprintf(stderr, "\r%-12s [%s%s] %zu/%zu %s, %.0f %s/s, ETA %.0fs   ", p.entity.c_str(),
                      std::string(std::size_t(std::min(filled, width)), '#').c_str(),
                      std::string(std::size_t(width - std::min(filled, width)), '.').c_str(), p.rows,
-                     p.total, rate, eta);
+                     p.total, unit, rate, unit, eta);
         if (final) std::fputc('\n', stderr);
       } else if (final || now - last_line >= std::chrono::seconds(5)) {
-        std::fprintf(stderr, "backfill: %s %zu/%zu rows, %.0f rows/s, ETA %.0fs\n",
-                     p.entity.c_str(), p.rows, p.total, rate, eta);
+        std::fprintf(stderr, "backfill: %s %zu/%zu %s, %.0f %s/s, ETA %.0fs\n", p.entity.c_str(),
+                     p.rows, p.total, unit, rate, unit, eta);
         last_line = now;
       }
     };
@@ -79,9 +79,30 @@ int backfill(const Args& args) {
     std::fprintf(
         stderr, "backfill: %zu events imported as history in %.1f s; building the mirror...\n",
         events, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    engine->step(now);  // the mirror, without hooks for history
+    // The mirror only: live work (polls, hooks, timers, deliveries) is the daemon's.
+    auto& store = engine->store();
+    Source::Progress building{
+        "mirror", 0, std::size_t(store.last_event_seq() - store.progress(kMirrorConsumer))};
+    const auto begun = started;
+    started = std::chrono::steady_clock::now();
+    done_before = 0;
+    struct Stopped {};
+    try {
+      engine->build_mirror(now, [&](std::size_t applied) {
+        building.rows = applied;
+        report(building, false);
+        if (stop_requested()) throw Stopped{};  // what is applied stays applied
+      });
+    } catch (const Stopped&) {
+      report(building, true);
+      std::fprintf(stderr,
+                   "backfill interrupted while building the mirror; run the same command again "
+                   "(or start the daemon) to finish it\n");
+      return 1;
+    }
+    report(building, true);
     std::fprintf(stderr, "backfill: done in %.1f s\n",
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - begun).count());
     return 0;
   } catch (const config::ConfigError& e) {
     std::fputs(e.what(), stderr);

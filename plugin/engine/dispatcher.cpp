@@ -106,7 +106,21 @@ DispatchStats Dispatcher::run(TimePoint now) {
   return stats;
 }
 
-Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats) {
+DispatchStats Dispatcher::run_mirror(TimePoint now,
+                                     const std::function<void(std::size_t)>& progress) {
+  DispatchStats stats;
+  try {
+    while (run_batch(now, stats, true) != Batch::done) {
+      if (progress) progress(stats.events);
+    }
+  } catch (...) {
+    graph_ready_ = false;
+    throw;
+  }
+  return stats;
+}
+
+Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, bool mirror_only) {
   {
     Transaction tx(store_);
     // Progress of every consumer that may run now; a hook waiting to retry sits out.
@@ -115,6 +129,7 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats) {
     if (reached[kMirrorConsumer] != mirror_at_) graph_ready_ = false;
     mirror_at_ = reached[kMirrorConsumer];
     for (const auto& hook : hooks_) {
+      if (mirror_only) break;
       auto held = held_.find(hook->name());
       if (held != held_.end() && held->second.until > now) continue;
       reached[hook->name()] = store_.progress(hook->name());

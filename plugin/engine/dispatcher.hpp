@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -40,6 +41,9 @@ class Dispatcher {
 
   // Dispatches until the inbox is drained for every hook that is not waiting to retry.
   DispatchStats run(TimePoint now);
+  // Applies the inbox to the mirror only (hooks keep their place, for the daemon), after
+  // each batch telling how many events so far.
+  DispatchStats run_mirror(TimePoint now, const std::function<void(std::size_t)>& progress);
 
   // The relationship memory as of the last event dispatched (built from the store at the
   // first run).
@@ -55,7 +59,7 @@ class Dispatcher {
   // One batch in one transaction: `done` when there was nothing to do; `needs_memory`
   // (rolled back) when a hook is about to run and the memory must be built first, which
   // run() does outside the transaction, so that the write lock is not held meanwhile.
-  Batch run_batch(TimePoint now, DispatchStats& stats);
+  Batch run_batch(TimePoint now, DispatchStats& stats, bool mirror_only = false);
 
   Store& store_;
   const std::vector<std::unique_ptr<Hook>>& hooks_;

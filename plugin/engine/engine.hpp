@@ -53,6 +53,12 @@ class Engine {
   }
 
   StepStats step(TimePoint now);
+  // The inbox applied to the mirror, nothing else: no source polled, no hook run, no
+  // timer fired, nothing delivered (what a backfill ends with). `progress` hears the
+  // number of events applied after each batch.
+  DispatchStats build_mirror(TimePoint now, const std::function<void(std::size_t)>& progress) {
+    return dispatcher_.run_mirror(now, progress);
+  }
   Store& store() { return *store_; }
   // What hooks see at `now`: for read-only views (explain, embedding hosts).
   std::unique_ptr<HookContext> context(TimePoint now);

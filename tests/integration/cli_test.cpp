@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <soci/soci.h>
+#include <soci/sqlite3/soci-sqlite3.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -216,10 +217,24 @@ TEST_CASE(
   CHECK(network.at("contacts").as_array().size() == 5);
   CHECK(network.at("contacts").as_array().at(0).at("days_together") == 28);
 
+  CHECK_THAT(r.err, Contains("backfill: mirror 19/19 events"));
+  // A live event waiting in the inbox (the daemon is not running): a backfill builds the
+  // mirror and leaves live work, hooks and deliveries, to the daemon.
+  execute_sqlite(dir.file("rapport.db"),
+                 "INSERT INTO inbox (source, event_id, type, subject, occurred_at, received_at,"
+                 " payload) SELECT 'rapport/scheduler', 'B0001/rotation.started/live',"
+                 " 'rotation.started', subject, '2025-01-06T00:00:00Z', '2025-01-06T00:00:00Z',"
+                 " payload FROM inbox WHERE type = 'rotation.scheduled' LIMIT 1");
   auto again = run_command(
       {rapport_binary(), "backfill", "-c", demo_config_path(), "--source", "registrar"}, env);
   CHECK(again.exit_code == 0);
   CHECK_THAT(again.err, Contains("backfill: 0 events imported"));
+  CHECK_THAT(again.err, Contains("backfill: mirror 1/1 events"));
+  CHECK(read_lines(dir.file("actions.jsonl")).empty());
+  soci::session store(soci::sqlite3, "db=\"" + dir.file("rapport.db") + "\"");
+  int actions = 0;
+  store << "SELECT COUNT(*) FROM outbox", soci::into(actions);
+  CHECK(actions == 0);  // the hooks have not seen it yet: the daemon's next step will
   CHECK(
       run_command({rapport_binary(), "backfill", "-c", demo_config_path(), "--source", "nope"}, env)
           .exit_code == 1);
