@@ -104,12 +104,8 @@ int backfill(const Args& args) {
     std::fprintf(stderr, "backfill: done in %.1f s\n",
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - begun).count());
     return 0;
-  } catch (const config::ConfigError& e) {
-    std::fputs(e.what(), stderr);
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "rapport backfill: %s\n", e.what());
-    return 1;
+  } catch (...) {
+    return failed("backfill");
   }
 }
 

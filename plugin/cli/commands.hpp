@@ -30,6 +30,10 @@ std::unique_ptr<Loaded> load_running(const std::string& file);
 // The configured store, opened without building the engine (for read-mostly commands).
 std::unique_ptr<Store> open_store(const config::Config& config);
 
+// For a command's catch (...): prints a configuration error as the loader wrote it, and
+// anything else as "rapport COMMAND: message". Returns the exit code, 1.
+int failed(const char* command);
+
 int validate(const Args& args);
 int print_config(const Args& args);
 int serve(const Args& args);

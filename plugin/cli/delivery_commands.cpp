@@ -73,12 +73,8 @@ int deliveries(const Args& args) {
     tx.commit();
     std::printf("%zu deliver%s queued to be sent again\n", count, count == 1 ? "y" : "ies");
     return count == 0 && args.options.count("--id") ? 1 : 0;
-  } catch (const config::ConfigError& e) {
-    std::fputs(e.what(), stderr);
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "rapport: %s\n", e.what());
-    return 1;
+  } catch (...) {
+    return failed("deliveries");
   }
 }
 
@@ -98,12 +94,8 @@ int audit(const Args& args) {
     }
     std::printf("%zu disclosure%s\n", rows.size(), rows.size() == 1 ? "" : "s");
     return 0;
-  } catch (const config::ConfigError& e) {
-    std::fputs(e.what(), stderr);
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "rapport: %s\n", e.what());
-    return 1;
+  } catch (...) {
+    return failed("audit");
   }
 }
 

@@ -81,12 +81,8 @@ int demo(const Args& args) {
     run_simulated(*engine, TimePoint{start}, TimePoint{end}, std::chrono::hours(24), 0);
     print_summary(engine->store(), dir);
     return 0;
-  } catch (const config::ConfigError& e) {
-    std::fputs(e.what(), stderr);
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "rapport demo: %s\n", e.what());
-    return 1;
+  } catch (...) {
+    return failed("demo");
   }
 }
 

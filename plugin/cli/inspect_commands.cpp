@@ -13,6 +13,17 @@
 
 namespace rapport::cli {
 
+int failed(const char* command) {
+  try {
+    throw;
+  } catch (const config::ConfigError& e) {
+    std::fputs(e.what(), stderr);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rapport %s: %s\n", command, e.what());
+  }
+  return 1;
+}
+
 std::unique_ptr<Store> open_store(const config::Config& config) {
   auto s = config.section("store");
   return open_sqlite_store(
@@ -84,12 +95,8 @@ int status(const Args& args) {
                   static_cast<long long>(r.count), r.last_at.c_str(), r.last_message.c_str());
     }
     return 0;
-  } catch (const config::ConfigError& e) {
-    std::fputs(e.what(), stderr);
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "rapport status: %s\n", e.what());
-    return 1;
+  } catch (...) {
+    return failed("status");
   }
 }
 
@@ -170,12 +177,8 @@ int explain(const Args& args) {
                   text_of(a.at("reason")).c_str());
     }
     return 0;
-  } catch (const config::ConfigError& e) {
-    std::fputs(e.what(), stderr);
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "rapport explain: %s\n", e.what());
-    return 1;
+  } catch (...) {
+    return failed("explain");
   }
 }
 
@@ -225,13 +228,9 @@ int simulate(const Args& args) {
     engine.reset();
     for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(copy + suffix);
     return 0;
-  } catch (const config::ConfigError& e) {
-    std::fputs(e.what(), stderr);
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "rapport simulate: %s\n", e.what());
+  } catch (...) {
     if (!copy.empty()) std::filesystem::remove(copy);
-    return 1;
+    return failed("simulate");
   }
 }
 

@@ -238,6 +238,10 @@ TEST_CASE(
   CHECK(
       run_command({rapport_binary(), "backfill", "-c", demo_config_path(), "--source", "nope"}, env)
           .exit_code == 1);
+  auto no_file =
+      run_command({rapport_binary(), "backfill", "-c", dir.file("nope.yaml"), "--source", "x"});
+  CHECK(no_file.exit_code == 1);
+  CHECK_THAT(no_file.err, Contains("cannot open the configuration file"));
 }
 
 TEST_CASE("rapport validate checks webhook secrets and schedules, even with --no-connect",
