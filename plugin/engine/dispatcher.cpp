@@ -88,33 +88,31 @@ const RelationshipGraph& Dispatcher::graph() {
 }
 
 DispatchStats Dispatcher::run(TimePoint now) {
-  DispatchStats stats;
-  try {
-    for (;;) {
-      DispatchStats before = stats;
-      auto batch = run_batch(now, stats);
-      if (batch == Batch::done) break;
-      if (batch == Batch::needs_memory) {
-        stats = before;  // the batch was rolled back: it runs again
-        graph();
-      }
-    }
-  } catch (...) {
-    graph_ready_ = false;  // it may hold what was rolled back: rebuild at the next run
-    throw;
-  }
-  return stats;
+  return drain(now, false, nullptr);
 }
 
 DispatchStats Dispatcher::run_mirror(TimePoint now,
                                      const std::function<void(std::size_t)>& progress) {
+  return drain(now, true, progress);
+}
+
+DispatchStats Dispatcher::drain(TimePoint now, bool mirror_only,
+                                const std::function<void(std::size_t)>& progress) {
   DispatchStats stats;
   try {
-    while (run_batch(now, stats, true) != Batch::done) {
-      if (progress) progress(stats.events);
+    for (;;) {
+      DispatchStats before = stats;
+      auto batch = run_batch(now, stats, mirror_only);
+      if (batch == Batch::done) break;
+      if (batch == Batch::needs_memory) {
+        stats = before;  // the batch was rolled back: it runs again
+        graph();
+      } else if (progress) {
+        progress(stats.events);
+      }
     }
   } catch (...) {
-    graph_ready_ = false;
+    graph_ready_ = false;  // it may hold what was rolled back: rebuild at the next run
     throw;
   }
   return stats;

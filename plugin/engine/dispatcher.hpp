@@ -59,7 +59,9 @@ class Dispatcher {
   // One batch in one transaction: `done` when there was nothing to do; `needs_memory`
   // (rolled back) when a hook is about to run and the memory must be built first, which
   // run() does outside the transaction, so that the write lock is not held meanwhile.
-  Batch run_batch(TimePoint now, DispatchStats& stats, bool mirror_only = false);
+  Batch run_batch(TimePoint now, DispatchStats& stats, bool mirror_only);
+  DispatchStats drain(TimePoint now, bool mirror_only,
+                      const std::function<void(std::size_t)>& progress);
 
   Store& store_;
   const std::vector<std::unique_ptr<Hook>>& hooks_;
