@@ -12,6 +12,14 @@ deploy/test-services.sh start "$services"
 # shellcheck disable=SC1091
 source "$services/env"
 
+# Guard for the README's first command: the release preset must configure on a machine
+# without the test packages (Catch2, Python), as a newcomer's has. Configure only.
+guard=$(mktemp -d /tmp/rapport-guard-XXXXXX)
+cmake --preset release -B "$guard" -DCMAKE_DISABLE_FIND_PACKAGE_Catch2=ON \
+  -DCMAKE_DISABLE_FIND_PACKAGE_Python3=ON >"$guard.log" 2>&1 \
+  || { cat "$guard.log" >&2; echo "the release preset needs a test package" >&2; exit 1; }
+rm -rf "$guard" "$guard.log"
+
 status=0
 for preset in dev asan; do
   echo "== $preset: configure and build" >&2
