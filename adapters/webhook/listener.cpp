@@ -273,9 +273,17 @@ namespace {
 template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
+  // The read buffer holds a request's headers, or a chunk's size line with its extensions,
+  // or the trailer, never a body (Beast moves body bytes into the parser's string). Beast
+  // 1.81 applies header_limit to none but the first, so the buffer's own maximum is what
+  // bounds the others: a longer line fails the read with buffer_overflow.
+  static constexpr std::size_t kLineMargin = 4096;
+
   Session(Listener::Impl& owner, Stream stream, bool over_capacity)
-      : owner_(owner), stream_(std::move(stream)), over_capacity_(over_capacity) {
-    buffer_.reserve(16 << 10);
+      : owner_(owner),
+        stream_(std::move(stream)),
+        over_capacity_(over_capacity),
+        buffer_(owner.options.header_limit + kLineMargin) {
     if (!over_capacity_) ++owner_.connections;
   }
   ~Session() {
@@ -314,7 +322,20 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     parser_.emplace();
     parser_->header_limit(std::uint32_t(owner_.options.header_limit));
     parser_->body_limit(owner_.options.body_limit);
-    if (requests_ > 0) lowest().expires_after(owner_.options.idle_timeout);
+    if (requests_ == 0 || buffer_.size() > 0) return read_header_bytes();
+    // A kept-alive connection waits for its next request under idle_timeout; once the
+    // first byte is here, the request has read_timeout like the first one.
+    lowest().expires_after(owner_.options.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(buffer_.max_size()),
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                              if (ec) return self->close();
+                              self->buffer_.commit(n);
+                              self->lowest().expires_after(self->owner_.options.read_timeout);
+                              self->read_header_bytes();
+                            });
+  }
+
+  void read_header_bytes() {
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                               self->on_header(ec);
@@ -322,7 +343,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void on_header(beast::error_code ec) {
-    if (ec == http::error::header_limit) {
+    if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
       keep_alive_ = false;
       return send(error_reply(http::status::request_header_fields_too_large, "headers_too_large",
                               "the request's headers exceed " +
@@ -333,7 +354,6 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (ec == http::error::body_limit) return too_large();
     if (ec) return close();  // closed, timed out (slow or idle) or not HTTP
     ++requests_;
-    if (requests_ > 1) lowest().expires_after(owner_.options.read_timeout);
     const auto& req = parser_->get();
     std::string_view target(req.target().data(), req.target().size());
     target = target.substr(0, target.find('?'));
@@ -420,6 +440,20 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void on_body(beast::error_code ec) {
     if (ec == http::error::body_limit) return too_large();
+    if (ec == http::error::buffer_overflow) {
+      keep_alive_ = false;
+      return send(error_reply(http::status::bad_request, "chunk_line_too_long",
+                              "a chunk's size line (with its extensions) or the trailer exceeds " +
+                                  std::to_string(owner_.options.header_limit) + " bytes"),
+                  "events", source_->name);
+    }
+    if (ec.category() == http::make_error_code(http::error::bad_chunk).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      keep_alive_ = false;
+      return send(error_reply(http::status::bad_request, "malformed_body",
+                              "the body is not valid HTTP/1.1 (" + ec.message() + ")"),
+                  "events", source_->name);
+    }
     if (ec) return close();
     const auto& req = parser_->get();
     const auto& body = req.body();

@@ -237,6 +237,76 @@ class Listener(unittest.TestCase):
         status, _, data = self.d.request("GET", "/healthz", headers={"x": "y" * 3000})
         self.assertEqual(status, 431)
 
+    def rss_kib(self):
+        with open(f"/proc/{self.d.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def flood(self, head, filler, total=40 << 20):
+        """Sends head, then filler until total bytes or the server cuts the connection."""
+        s = socket.create_connection(("127.0.0.1", self.d.port), timeout=5)
+        sent = 0
+        try:
+            s.sendall(head)
+            block = filler * (65536 // len(filler))
+            while sent < total:
+                s.sendall(block)
+                sent += len(block)
+        except OSError:
+            pass
+        finally:
+            s.close()
+        return sent
+
+    def test_endless_chunk_lines_and_trailers_are_refused_with_memory_bounded(self):
+        chunked = (b"POST /v1/sources/platform/events HTTP/1.1\r\nHost: x\r\n"
+                   b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+        # A chunk's size line with too long an extension, and a trailer too long: 400, closed.
+        for tail, what in ((b"1;ext=" + b"a" * 16384, "extension"),
+                           (b"0\r\nX-Trailer: " + b"a" * 16384, "trailer")):
+            out = raw(self.d, chunked + tail)
+            self.assertTrue(out.startswith(b"HTTP/1.1 400"), (what, out[:200]))
+            self.assertIn(b'"chunk_line_too_long"', out, what)
+            self.assertIn(b"Connection: close", out, what)
+        # Endless ones: the daemon's memory does not follow what the client sends.
+        before = self.rss_kib()
+        for filler in (b"a", b"b"):
+            head = chunked + (b"1;ext=" if filler == b"a" else b"0\r\nX-Trailer: ")
+            self.flood(head, filler)
+        grown = self.rss_kib() - before
+        self.assertLess(grown, 16 << 10, f"RSS grew by {grown} KiB for 80 MiB of chunk lines")
+        # Many small chunks that add up to a valid, signed event are one event.
+        body = json.dumps(rotation_event("ev-chunks", student="stu-chunks",
+                                         rotation="rot-chunks")).encode()
+        headers = b"".join(b"%s: %s\r\n" % (k.encode(), v.encode())
+                           for k, v in signed_headers(body).items() if k.lower() != "content-type")
+        request = (b"POST /v1/sources/platform/events HTTP/1.1\r\nHost: x\r\n"
+                   b"Content-Type: application/json\r\nConnection: close\r\n" + headers +
+                   b"Transfer-Encoding: chunked\r\n\r\n" +
+                   b"".join(b"1\r\n" + body[i:i + 1] + b"\r\n" for i in range(len(body))) +
+                   b"0\r\n\r\n")
+        out = raw(self.d, request)
+        self.assertTrue(out.startswith(b"HTTP/1.1 202"), out[:300])
+        self.assertIn("ev-chunks", [r[1] for r in inbox(self.d)])
+        status, _, data = self.d.request("GET", "/healthz")
+        self.assertEqual(status, 200, data)
+
+    def test_a_second_request_on_a_kept_alive_connection_is_read_under_read_timeout(self):
+        # idle_timeout (2 s) bounds the wait for a next request; once its first bytes are
+        # here, the rest must come within read_timeout (1 s).
+        s = socket.create_connection(("127.0.0.1", self.d.port), timeout=10)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertIn(b'{"status":"ok"}', s.recv(65536))
+        s.sendall(b"GET /heal")
+        started = time.time()
+        self.assertEqual(s.recv(1), b"")  # closed by the server
+        closed_after = time.time() - started
+        s.close()
+        self.assertLess(closed_after, 1.7)
+        self.assertGreater(closed_after, 0.8)
+
     def test_slow_and_idle_connections_are_cut_off(self):
         # slowloris: a header trickling in one byte at a time never completes.
         s = socket.create_connection(("127.0.0.1", self.d.port), timeout=10)
