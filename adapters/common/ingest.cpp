@@ -59,6 +59,20 @@ double to_number(const std::string& field, const std::string& text) {
   return v;
 }
 
+// A flag that decides disclosure fails closed: empty or NULL is "no" (platforms leave such
+// columns NULL for most people), a value that is neither yes nor no counts as yes, and the
+// row's id is logged so the school can correct it.
+bool restrictive_flag(const MappedRow& r, const char* field, const char* what,
+                      const std::string& id) {
+  try {
+    return truthy(r.get(field)).value_or(false);
+  } catch (const JsonError&) {
+    log::warn("ingest", std::string(field) + " is not a yes/no value; counted as yes",
+              {{what, id}});
+    return true;
+  }
+}
+
 json::object person_of(const MappedRow& r) {
   json::object o{
       {"id", r.need("id")}, {"role", r.need("role")}, {"name", r.get("name").value_or("")}};
@@ -66,7 +80,7 @@ json::object person_of(const MappedRow& r) {
   put(o, "specialty", r.get("specialty"));
   put(o, "subspecialty", r.get("subspecialty"));
   put(o, "program", r.get("program"));
-  o["opted_out"] = truthy(r.get("opted_out")).value_or(false);
+  o["opted_out"] = restrictive_flag(r, "opted_out", "person", r.need("id"));
   return o;
 }
 
@@ -100,7 +114,7 @@ json::object evaluation_of(const MappedRow& r) {
       {"score", to_number("score", r.need("score"))},
       {"scale", json::object{{"min", to_number("scale_min", r.get("scale_min").value_or("0"))},
                              {"max", to_number("scale_max", r.get("scale_max").value_or("1"))}}},
-      {"anonymous", truthy(r.get("anonymous")).value_or(false)}};
+      {"anonymous", restrictive_flag(r, "anonymous", "evaluation", r.need("id"))}};
   if (auto rec = truthy(r.get("would_recommend"))) o["would_recommend"] = *rec;
   return o;
 }

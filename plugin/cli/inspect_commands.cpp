@@ -149,8 +149,9 @@ int explain(const Args& args) {
     if (!network["letter_candidates"].as_array().empty()) {
       std::printf(
           "\nLetter candidates (score = 0.35 time + 0.35 evaluation + 0.15 recency + "
-          "0.15 match)\n  %-10s %5s %6s %6s %8s %6s %6s\n",
-          "attending", "days", "time", "eval", "recency", "match", "score");
+          "0.15 match; \"-\" where an anonymous evaluation counts, which only the rank "
+          "may show)\n  %-4s %-10s %5s %6s %6s %8s %6s %6s\n",
+          "rank", "attending", "days", "time", "eval", "recency", "match", "score");
     }
     for (const auto& l : network["letter_candidates"].as_array()) {
       const auto& o = l.as_object();
@@ -158,10 +159,16 @@ int explain(const Args& args) {
       if (o.contains("evaluation")) {
         std::snprintf(eval, sizeof eval, "%.2f", o.at("evaluation").to_number<double>());
       }
-      std::printf("  %-10s %5lld %6.2f %6s %8.2f %6.2f %6.2f\n", text_of(o.at("attending")).c_str(),
+      char score[16] = "-";
+      if (o.contains("score")) {
+        std::snprintf(score, sizeof score, "%.2f", o.at("score").to_number<double>());
+      }
+      std::printf("  %-4lld %-10s %5lld %6.2f %6s %8.2f %6.2f %6s\n",
+                  static_cast<long long>(o.at("rank").to_number<double>()),
+                  text_of(o.at("attending")).c_str(),
                   static_cast<long long>(o.at("days_together").to_number<double>()),
                   o.at("time").to_number<double>(), eval, o.at("recency").to_number<double>(),
-                  o.at("specialty_match").to_number<double>(), o.at("score").to_number<double>());
+                  o.at("specialty_match").to_number<double>(), score);
     }
     if (!network["open_follow_ups"].as_array().empty()) std::printf("\nOpen follow-ups\n");
     for (const auto& f : network["open_follow_ups"].as_array()) {

@@ -51,11 +51,12 @@ std::string network_json(Store& store, const HookContext& context, const std::st
   }
   json::array letter_list;
   if (letters) {
-    for (const auto& s : hooks::score_letter_candidates(context, student_id,
-                                                        hooks::letter_options_of(*letters))) {
+    for (const auto& s :
+         hooks::score_letter_candidates(context, student_id, hooks::letter_options_of(*letters))) {
       json::object o{{"attending", s.attending}, {"days_together", s.days},
-                     {"time", s.time},           {"recency", s.recency},
-                     {"specialty_match", s.match}, {"score", s.total}};
+                     {"rank", s.rank},           {"time", s.time},
+                     {"recency", s.recency},     {"specialty_match", s.match}};
+      if (!s.total_hidden) o["score"] = s.total;
       if (s.shown_evaluation) o["evaluation"] = *s.shown_evaluation;
       letter_list.push_back(std::move(o));
     }

@@ -41,6 +41,13 @@ class Reader {
     if (!v->is_bool()) throw JsonError(where(key) + "expected true or false");
     return v->as_bool();
   }
+  // A flag that decides disclosure (opt-out, anonymity): absent or null is false, true is
+  // true, and anything else fails closed, as true.
+  bool restrictive_bool(std::string_view key) const {
+    const auto* v = find(key);
+    if (!v || v->is_null()) return false;
+    return !v->is_bool() || v->as_bool();
+  }
   Date date(std::string_view key) const {
     auto d = parse_date(str(key));
     if (!d) throw JsonError(where(key) + "expected a date YYYY-MM-DD");
@@ -116,7 +123,7 @@ Person person_from(const Reader& r) {
   p.specialty = r.opt_str("specialty");
   p.subspecialty = r.opt_str("subspecialty");
   p.program = r.opt_str("program");
-  p.opted_out = r.opt_bool("opted_out").value_or(false);
+  p.opted_out = r.restrictive_bool("opted_out");
   return p;
 }
 
@@ -154,8 +161,8 @@ Rotation rotation_from(const Reader& r) {
   rot.start = r.date("start");
   rot.end = r.date("end");
   if (rot.end < rot.start) throw JsonError("field '" + r.sub("end") + "': ends before it starts");
-  rot.status = r.find("status") ? r.enumeration("status", parse_rotation_status)
-                                : RotationStatus::scheduled;
+  rot.status =
+      r.find("status") ? r.enumeration("status", parse_rotation_status) : RotationStatus::scheduled;
   if (r.find("team")) {
     const auto& team = r.array("team");
     for (std::size_t i = 0; i < team.size(); ++i) {
@@ -201,7 +208,7 @@ Evaluation evaluation_from(const Reader& r) {
     throw JsonError("field '" + r.sub("scale") + "': max must be greater than min");
   }
   e.would_recommend = r.opt_bool("would_recommend");
-  e.anonymous = r.opt_bool("anonymous").value_or(false);
+  e.anonymous = r.restrictive_bool("anonymous");
   return e;
 }
 
@@ -237,14 +244,19 @@ ContextSnapshot snapshot_from_json(const std::string& text) {
   };
   each("people", [&](const Reader& item) { s.people.push_back(person_from(item)); });
   each("rotations", [&](const Reader& item) { s.rotations.push_back(rotation_from(item)); });
-  each("evaluations",
-       [&](const Reader& item) { s.evaluations.push_back(evaluation_from(item)); });
+  each("evaluations", [&](const Reader& item) { s.evaluations.push_back(evaluation_from(item)); });
   return s;
 }
 
-std::string to_json(const Person& p) { return json::serialize(person_object(p)); }
-std::string to_json(const Rotation& r) { return json::serialize(rotation_object(r)); }
-std::string to_json(const Evaluation& e) { return json::serialize(evaluation_object(e)); }
+std::string to_json(const Person& p) {
+  return json::serialize(person_object(p));
+}
+std::string to_json(const Rotation& r) {
+  return json::serialize(rotation_object(r));
+}
+std::string to_json(const Evaluation& e) {
+  return json::serialize(evaluation_object(e));
+}
 
 std::string to_json(const Event& e) {
   json::object o;

@@ -113,6 +113,37 @@ TEST_CASE(
                            env);
   CHECK_THAT(table.out, Contains("Letter candidates (score = 0.35 time"));
   CHECK_THAT(table.out, Contains("Dr. Ada Example (E0001)"));
+
+  SECTION("with rank_with_anonymous, no total is shown: the anonymous score cannot be derived") {
+    // The attending also gave a weak anonymous evaluation, which now counts in the ranking.
+    execute_sqlite(dir.file("institution.db"),
+                   "INSERT INTO assessments VALUES ('A0003', 'B0001', 'E0001', 'L0001',"
+                   " '2027-02-05 10:00:00', 2, 1, 'N')");
+    auto text = read_text(demo_config_path());
+    auto at = text.find("    season_date: \"06-01\"");
+    REQUIRE(at != std::string::npos);
+    text.insert(at, "    rank_with_anonymous: true\n");
+    dir.write("anonymous.yaml", text);
+    REQUIRE(run_command({rapport_binary(), "run", "-c", dir.file("anonymous.yaml"), "--from",
+                         "2027-02-10", "--to", "2027-02-11"},
+                        env)
+                .exit_code == 0);
+    auto ranked = run_command({rapport_binary(), "explain", "-c", dir.file("anonymous.yaml"),
+                               "--student", "L0001", "--at", "2027-02-10", "--json"},
+                              env);
+    INFO(ranked.err);
+    REQUIRE(ranked.exit_code == 0);
+    auto candidates = boost::json::parse(ranked.out).at("letter_candidates").as_array();
+    REQUIRE(candidates.size() == 1);
+    const auto& c = candidates.at(0).as_object();
+    CHECK(c.at("rank") == 1);
+    CHECK_FALSE(c.contains("score"));  // score - visible parts would be the anonymous part
+    CHECK(c.at("evaluation").to_number<double>() == Approx(0.875));  // the signed one only
+    auto shown = run_command({rapport_binary(), "explain", "-c", dir.file("anonymous.yaml"),
+                              "--student", "L0001", "--at", "2027-02-10"},
+                             env);
+    CHECK_THAT(shown.out, Contains("only the rank"));
+  }
   CHECK(run_command({rapport_binary(), "explain", "-c", demo_config_path(), "--student", "NOBODY"},
                     env)
             .exit_code == 1);

@@ -88,6 +88,27 @@ TEST_CASE("malformed JSON is rejected with the offending field named", "[sdk][js
   CHECK_THROWS_WITH(event_from_json("{\"specversion\":\"0.3\"}"), Contains("specversion"));
 }
 
+TEST_CASE("an opt-out or anonymity flag that cannot be read counts as set (fails closed)",
+          "[sdk][json][privacy]") {
+  auto flag = GENERATE(as<std::string>{}, "\"yes\"", "\"false\"", "1", "0", "{}", "[]");
+  CAPTURE(flag);
+  auto person = person_from_json(R"({"id":"P1","role":"student","opted_out":)" + flag + "}");
+  CHECK(person.opted_out);
+  Evaluation sample{"E1", "R1", "P1", "S1", *parse_time("2027-03-30T14:05:00Z"),
+                    7,    1,    9,    true, false};
+  auto evaluation = to_json(sample);
+  auto at = evaluation.find("\"anonymous\":false");
+  REQUIRE(at != std::string::npos);
+  evaluation.replace(at, 17, "\"anonymous\":" + flag);
+  CHECK(evaluation_from_json(evaluation).anonymous);
+  SECTION("absent or null is not set, true and false are themselves") {
+    CHECK_FALSE(person_from_json(R"({"id":"P1","role":"student"})").opted_out);
+    CHECK_FALSE(person_from_json(R"({"id":"P1","role":"student","opted_out":null})").opted_out);
+    CHECK_FALSE(person_from_json(R"({"id":"P1","role":"student","opted_out":false})").opted_out);
+    CHECK(person_from_json(R"({"id":"P1","role":"student","opted_out":true})").opted_out);
+  }
+}
+
 TEST_CASE("action ids are deterministic and differ by hook, event, type and contact",
           "[sdk][ids]") {
   auto id = make_action_id("introductions", "src/evt1", ActionType::introduce, "P1");

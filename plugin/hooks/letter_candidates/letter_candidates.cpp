@@ -16,6 +16,7 @@ std::vector<LetterScore> score_letter_candidates(const HookContext& context,
                                                  const std::string& student_id,
                                                  const LetterOptions& o, Span span) {
   std::vector<LetterScore> out;
+  bool anonymous_counted = false;
   auto target = interest_of(student_id, context);
   auto evaluations = context.evaluations_of(student_id);
   Date today = std::chrono::floor<std::chrono::days>(context.now());
@@ -39,6 +40,7 @@ std::vector<LetterScore> score_letter_candidates(const HookContext& context,
         ++shown_n;
       }
       if (e.anonymous && !o.rank_with_anonymous) continue;
+      anonymous_counted = anonymous_counted || e.anonymous;
       sum += e.normalized_score();
       ++n;
       recommends = recommends || e.would_recommend.value_or(false);
@@ -47,8 +49,8 @@ std::vector<LetterScore> score_letter_candidates(const HookContext& context,
     if (shown_n > 0) s.shown_evaluation = shown_sum / shown_n;
     s.recency = std::pow(0.5, std::max(0.0, double((today - c.last_day).count())) / 365.0);
     auto attending = context.person(c.person_id);
-    std::string specialty = attending && attending->specialty ? *attending->specialty
-                                                              : c.specialties.back();
+    std::string specialty =
+        attending && attending->specialty ? *attending->specialty : c.specialties.back();
     s.specialty_match = target && target->specialty == specialty;
     s.match = s.specialty_match ? 1.0 : 0.0;
     s.total = 0.35 * s.time + 0.35 * s.evaluation + 0.15 * s.recency + 0.15 * s.match;
@@ -57,6 +59,10 @@ std::vector<LetterScore> score_letter_candidates(const HookContext& context,
   std::sort(out.begin(), out.end(), [](const LetterScore& a, const LetterScore& b) {
     return a.total != b.total ? a.total > b.total : a.attending < b.attending;
   });
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    out[i].rank = int(i) + 1;
+    out[i].total_hidden = anonymous_counted;
+  }
   return out;
 }
 
@@ -70,11 +76,10 @@ int LetterCandidates::season_of(TimePoint t) const {
 const std::map<std::string, std::vector<Candidate>>& LetterCandidates::matching(
     const HookContext& context, bool force) {
   const auto& graph = context.relationships();
-  bool stale = !matching_at_ ||
-               ((graph.version() != matching_version_ ||
-                 std::chrono::floor<std::chrono::days>(context.now()) !=
-                     std::chrono::floor<std::chrono::days>(*matching_at_)) &&
-                context.now() - *matching_at_ >= options_.rematch_interval);
+  bool stale = !matching_at_ || ((graph.version() != matching_version_ ||
+                                  std::chrono::floor<std::chrono::days>(context.now()) !=
+                                      std::chrono::floor<std::chrono::days>(*matching_at_)) &&
+                                 context.now() - *matching_at_ >= options_.rematch_interval);
   if (force || stale) {
     std::map<std::string, std::vector<Candidate>> candidates;
     for (const auto& student : graph.students()) {
@@ -100,14 +105,17 @@ std::vector<Action> LetterCandidates::offer(const Event& event, const HookContex
     auto s = std::find_if(scores.begin(), scores.end(),
                           [&](const LetterScore& x) { return x.attending == candidate.person; });
     if (s == scores.end()) continue;
-    char total[16];
-    std::snprintf(total, sizeof total, "%.2f", s->total);
     std::map<std::string, std::string> evidence{
         {"days_together", std::to_string(s->days)},
         {"last_day_together", format_date(s->last_day)},
-        {"score", total},
+        {"rank", std::to_string(s->rank)},
         {"specialty_match", s->specialty_match ? "yes" : "no"},
         {"season", std::to_string(season)}};
+    if (!s->total_hidden) {
+      char total[16];
+      std::snprintf(total, sizeof total, "%.2f", s->total);
+      evidence["score"] = total;
+    }
     std::string reason = "You worked " + plural(s->days, "day") + " with this attending";
     if (s->shown_evaluation) {
       char e[16];
@@ -120,8 +128,8 @@ std::vector<Action> LetterCandidates::offer(const Event& event, const HookContex
     if (s->specialty_match) reason += ", in the specialty you are aiming for";
     reason += ": ask early whether they would write you a letter of recommendation for the " +
               std::to_string(season) + " season.";
-    actions.push_back(make_action(name_, "letters/" + student + "/" + std::to_string(season),
-                                  event, ActionType::letter_candidate, student, candidate.person,
+    actions.push_back(make_action(name_, "letters/" + student + "/" + std::to_string(season), event,
+                                  ActionType::letter_candidate, student, candidate.person,
                                   event.occurred + options_.due_within, std::move(reason),
                                   std::move(evidence)));
   }

@@ -10,6 +10,8 @@
 //                     rank_with_anonymous, and never appear in evidence
 //   recency    0.15 x 0.5 ^ (days since the last day together / 365)
 //   match      0.15 x 1 when the attending's specialty is the student's target specialty
+// When anonymous evaluations count, totals are hidden everywhere for that student and only
+// ranks are shown (see LetterScore::total_hidden).
 // Candidates below min_days or min_score are never suggested. Assignment: student-
 // proposing deferred acceptance (hooks/common/assignment.hpp), `per_student` candidates
 // per student, `capacity` students per attending per season. The assignment plans with
@@ -51,6 +53,12 @@ struct LetterScore {
   double time = 0, evaluation = 0, recency = 0, match = 0, total = 0;
   std::optional<double> shown_evaluation;  // non-anonymous evaluations only
   bool specialty_match = false;
+  int rank = 0;  // 1 for the best candidate of the student
+  // An anonymous evaluation counted (rank_with_anonymous) for one of the student's
+  // candidates: no total is shown for any of them (the total minus the visible parts
+  // would give the anonymous score, and hiding one row would name its evaluator). The
+  // rank is shown instead.
+  bool total_hidden = false;
 };
 
 // Eligible candidates of one student, best first.

@@ -15,16 +15,7 @@ using Clock = std::chrono::system_clock;
 using TimePoint = std::chrono::time_point<Clock, std::chrono::seconds>;
 using Date = std::chrono::sys_days;
 
-enum class Role {
-  student,
-  attending,
-  resident,
-  fellow,
-  nurse,
-  pharmacist,
-  social_worker,
-  other
-};
+enum class Role { student, attending, resident, fellow, nurse, pharmacist, social_worker, other };
 
 enum class RotationKind { core, elective, sub_internship, away };
 enum class RotationStatus { scheduled, active, completed, cancelled };
@@ -79,6 +70,7 @@ struct Person {
   std::optional<std::string> specialty;
   std::optional<std::string> subspecialty;
   std::optional<std::string> program;
+  // In JSON, a value other than true, false or null counts as true (privacy fails closed).
   bool opted_out = false;
 
   bool operator==(const Person&) const = default;
@@ -118,7 +110,7 @@ struct Evaluation {
   double scale_min = 0;
   double scale_max = 1;
   std::optional<bool> would_recommend;
-  bool anonymous = false;
+  bool anonymous = false;  // in JSON, anything but true, false or null counts as true
 
   // The score mapped onto [0, 1] from the source's scale.
   double normalized_score() const;
@@ -154,8 +146,8 @@ struct Action {
 };
 
 // Same hook, same event, same contact and type: same id, whenever it is computed.
-std::string make_action_id(std::string_view hook, std::string_view event_key,
-                           ActionType type, std::string_view contact_id);
+std::string make_action_id(std::string_view hook, std::string_view event_key, ActionType type,
+                           std::string_view contact_id);
 
 // A stable 128-bit hash of text as 32 hex digits (FNV-1a based; for ids and change
 // detection, not for security).

@@ -116,6 +116,23 @@ TEST_CASE("CSV exports become events, each file once, with the example config", 
   }
 }
 
+TEST_CASE("an opt-out the mapping cannot read counts as opted out; the row is kept",
+          "[adapter][csv][privacy]") {
+  Exports x;
+  x.drop("people.csv",
+         "PersonID,Role,FullName,Email,Dept,OptOut\n"
+         "S1,STU,Sam Student,s1@example.edu,Surgery,maybe\n"
+         "S2,STU,Sue Student,s2@example.edu,Surgery,\n"
+         "S3,STU,Sid Student,s3@example.edu,Surgery,Y\n");
+  CHECK(x.poll() == std::map<std::string, int>{{"person.updated", 3}});
+  std::map<std::string, bool> opted_out;
+  for (const auto& e : x.store->events_after(0, 10)) {
+    auto p = person_from_json(e.event.payload);
+    opted_out[p.id] = p.opted_out;
+  }
+  CHECK(opted_out == std::map<std::string, bool>{{"S1", true}, {"S2", false}, {"S3", true}});
+}
+
 TEST_CASE("a malformed record is quarantined with its line and reason, the rest goes on",
           "[adapter][csv]") {
   Exports x;
