@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include <cctype>
 #include <stdexcept>
 
 #include "adapters/webhook/signature.hpp"
@@ -38,6 +39,17 @@ std::string text_of(const json::value& v) {
   return json::serialize(v);
 }
 
+// A yes/no field given as text ("true", "N", "1"...) becomes a JSON boolean; anything else
+// is left as it is, which the vocabulary reads restrictively for opted_out and anonymous.
+json::value boolean_of(const json::value& v) {
+  if (!v.is_string() && !v.is_number()) return v;
+  std::string t;
+  for (char c : text_of(v)) t += char(std::tolower(static_cast<unsigned char>(c)));
+  if (t == "true" || t == "t" || t == "yes" || t == "y" || t == "1") return true;
+  if (t == "false" || t == "f" || t == "no" || t == "n" || t == "0") return false;
+  return v;
+}
+
 // Their value for one of our fields: value tables applied, ids made text, numbers and
 // booleans typed the way our schema wants them.
 json::value convert(const PayloadMapping& m, const std::string& field, const json::value& v,
@@ -51,9 +63,10 @@ json::value convert(const PayloadMapping& m, const std::string& field, const jso
       throw BadBody("field '" + where + "': value \"" + key + "\" is not in the value table of '" +
                     field + "'");
     }
-    return json::value(hit->second);
+    return in(kBoolean, field) ? boolean_of(json::value(hit->second)) : json::value(hit->second);
   }
-  if (in(kNumeric, field) || in(kBoolean, field) || v.is_null() || v.is_bool()) return v;
+  if (in(kBoolean, field)) return boolean_of(v);
+  if (in(kNumeric, field) || v.is_null() || v.is_bool()) return v;
   if (v.is_number()) return json::value(text_of(v));
   return v;
 }
