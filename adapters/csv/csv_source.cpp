@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "adapters/csv/csv_reader.hpp"
+#include "files/private_files.hpp"
 #include "log/log.hpp"
 #include "rapport/json.hpp"
 #include "store/store.hpp"
@@ -62,7 +63,9 @@ std::size_t CsvSource::poll(Store& store, TimePoint now) {
     std::vector<std::string> paths;
     for (const auto& e : fs::directory_iterator(options_.directory)) {
       std::string file = e.path().filename().string();
-      if (e.is_regular_file() && !file.ends_with(".done") &&
+      // A link is never read, even one named like an export: it could point anywhere the
+      // daemon can read, and its lines would be copied into a rejects file.
+      if (!e.is_symlink() && e.is_regular_file() && !file.ends_with(".done") &&
           matches(pattern->second.pattern, file)) {
         paths.push_back(e.path().string());
       }
@@ -78,10 +81,19 @@ std::size_t CsvSource::poll(Store& store, TimePoint now) {
 
 std::size_t CsvSource::read_file(Store& store, const std::string& entity, const FilePattern& p,
                                  const std::string& path, TimePoint now) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream content;
-  content << in.rdbuf();
-  std::string text = content.str();
+  std::string text;
+  try {
+    text = files::read_regular_file(path, options_.max_file_size);
+  } catch (const std::runtime_error& e) {
+    if (refused_.insert(path).second) {
+      log::error(
+          "source.csv", "export not read",
+          {{"source", name_}, {"file", fs::path(path).filename().string()}, {"error", e.what()}});
+    }
+    sizes_.erase(path);
+    return 0;
+  }
+  refused_.erase(path);
   if (!options_.done_marker) {
     auto seen = sizes_.find(path);
     if (seen == sizes_.end() || seen->second.size != text.size()) {
@@ -173,13 +185,15 @@ std::size_t CsvSource::read_file(Store& store, const std::string& entity, const 
   if (!rejects.empty()) {
     // After the commit, and whole (truncated, not appended): a file read again after a
     // failed commit does not list its rejects twice.
-    fs::create_directories(options_.rejects);
-    std::ofstream out(options_.rejects + "/" + file + ".rejects", std::ios::trunc);
-    for (const auto& line : rejects) out << line << "\n";
-    out.flush();
-    if (!out) {
+    // They hold raw rows (names): owner-only, and never written through a planted link.
+    std::string content;
+    for (const auto& line : rejects) content += line + "\n";
+    try {
+      files::create_private_directories(options_.rejects);
+      files::write_private_file(options_.rejects + "/" + file + ".rejects", content);
+    } catch (const std::exception& e) {
       log::error("source.csv", "cannot write the rejects file",
-                 {{"source", name_}, {"file", file}});
+                 {{"source", name_}, {"file", file}, {"error", e.what()}});
     }
   }
   sizes_.erase(path);

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@ struct FilePattern : FieldMapping {
 struct CsvSourceOptions {
   std::string directory;
   std::string rejects;  // directory for quarantined records
+  std::uintmax_t max_file_size = 0;
   std::chrono::milliseconds poll_interval{60'000};
   char delimiter = ',';
   char quote = '"';
@@ -56,6 +58,7 @@ class CsvSource final : public Source {
     std::chrono::steady_clock::time_point since;
   };
   std::map<std::string, Seen> sizes_;  // stable-size watch
+  std::set<std::string> refused_;      // exports refused (logged once until they change)
 };
 
 SourceKind csv_source_kind();

@@ -115,8 +115,15 @@ SourceKind csv_source_kind() {
            .max = 604'800'000},
           {.name = "rejects",
            .type = Type::path,
-           .description = "directory for quarantined records (default: <directory>/rejects)",
+           .description = "directory for quarantined records, written 0600 and never through a "
+                          "link; may live outside the drop folder (default: <directory>/rejects)",
            .default_value = ""},
+          {.name = "max_file_size",
+           .type = Type::integer,
+           .description = "bytes: a larger export is refused (logged as an error) and not read",
+           .default_value = "268435456",
+           .min = 1,
+           .max = 68'719'476'736},
           {.name = "files",
            .type = Type::section,
            .description = "file patterns per entity",
@@ -127,6 +134,7 @@ SourceKind csv_source_kind() {
     CsvSourceOptions o;
     o.directory = s.str("directory");
     o.rejects = s.str("rejects");
+    o.max_file_size = std::uintmax_t(s.integer("max_file_size"));
     o.poll_interval = s.duration("poll_interval");
     o.delimiter = single(s, "delimiter");
     o.quote = single(s, "quote");

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "files/private_files.hpp"
 #include "log/log.hpp"
 
 namespace rapport::adapters {
@@ -28,12 +29,16 @@ JsonLinesSink::JsonLinesSink(std::string name, std::string path, bool fsync)
     file_ = stdout;
     return;
   }
-  if (auto dir = std::filesystem::path(path_).parent_path(); !dir.empty()) {
-    std::filesystem::create_directories(dir);
+  if (std::filesystem::is_symlink(path_)) {
+    throw std::runtime_error("sinks." + name_ + ": refusing the symbolic link \"" + path_ + "\"");
   }
-  recover();
-  file_ = std::fopen(path_.c_str(), "a");
-  if (!file_) throw std::runtime_error("sinks." + name_ + ": cannot open \"" + path_ + "\"");
+  try {
+    files::create_private_directories(std::filesystem::path(path_).parent_path().string());
+    recover();
+    file_ = files::open_private_append(path_);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error("sinks." + name_ + ": " + e.what());
+  }
 }
 
 JsonLinesSink::~JsonLinesSink() {
@@ -67,8 +72,7 @@ Delivery JsonLinesSink::deliver(const std::vector<Outgoing>& batch) {
     std::fputc('\n', file_);
     added.push_back(&out.action_id);
   }
-  bool ok = std::fflush(file_) == 0 &&
-            !(fsync_ && file_ != stdout && ::fsync(fileno(file_)) != 0);
+  bool ok = std::fflush(file_) == 0 && !(fsync_ && file_ != stdout && ::fsync(fileno(file_)) != 0);
   if (!ok) {
     // Nothing of this batch counts as written: cut the file back so that a retry neither
     // skips these actions nor glues a half line to the next one.
@@ -89,9 +93,12 @@ SinkKind jsonl_sink_kind() {
   kind.schema = {"sinks (type: jsonl)",
                  "Appends each action as one CloudEvent JSON line to a file.",
                  {
-                     {.name = "path", .type = Type::path, .description = "the file to append to",
+                     {.name = "path",
+                      .type = Type::path,
+                      .description = "the file to append to",
                       .required = true},
-                     {.name = "fsync", .type = Type::boolean,
+                     {.name = "fsync",
+                      .type = Type::boolean,
                       .description = "fsync after each batch, before progress is recorded",
                       .default_value = "true"},
                  }};

@@ -6,6 +6,7 @@
 
 #include "cli/commands.hpp"
 #include "demo_config.hpp"  // generated from deploy/examples/demo.yaml
+#include "files/private_files.hpp"
 #include "hooks/common/team_text.hpp"
 #include "institution.hpp"
 #include "log/log.hpp"
@@ -57,7 +58,7 @@ int demo(const Args& args) {
       "--dir", std::getenv("RAPPORT_DEMO_DIR") ? std::getenv("RAPPORT_DEMO_DIR") : "rapport-demo");
   ::setenv("RAPPORT_DEMO_DIR", dir.c_str(), 1);
   try {
-    std::filesystem::create_directories(dir);
+    files::create_private_directories(dir);
     std::string institution = dir + "/institution.db";
     demo::InstitutionShape shape;
     if (!std::filesystem::exists(institution)) {

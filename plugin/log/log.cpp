@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <mutex>
 
+#include "files/private_files.hpp"
 #include "rapport/types.hpp"
 
 namespace rapport::log {
@@ -42,8 +43,14 @@ void configure(std::string_view level, const std::string& file) {
     if (level == name_of(l)) threshold = l;
   }
   if (out && out != stderr) std::fclose(out);
-  out = file.empty() ? stderr : std::fopen(file.c_str(), "a");
-  if (!out) out = stderr;
+  out = stderr;
+  if (!file.empty()) {
+    try {
+      out = files::open_private_append(file);  // logs name ids and paths: owner-only
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "rapport: log.file: %s; logging to standard error\n", e.what());
+    }
+  }
 }
 
 void write(Level level, std::string_view component, std::string_view message,

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "files/private_files.hpp"
 #include "rapport/json.hpp"
 #include "store/soci_util.hpp"
 #include "store/store.hpp"
@@ -233,6 +234,12 @@ std::shared_ptr<std::mutex> writer_mutex(const std::string& path) {
 class SqliteStore final : public Store {
  public:
   explicit SqliteStore(const SqliteOptions& options) : writer_(writer_mutex(options.path)) {
+    try {
+      // SQLite gives the -wal and -shm files the database file's mode: 0600 for all three.
+      files::create_private_file(options.path);
+    } catch (const std::runtime_error& e) {
+      throw StoreError(std::string("cannot open store: ") + e.what());
+    }
     try {
       sql_.open(soci::sqlite3, "db=\"" + options.path + "\" timeout=" +
                                    std::to_string(std::max(1, options.busy_timeout_ms / 1000)));

@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -207,4 +210,46 @@ TEST_CASE("a team export that comes before its rotations waits for them", "[adap
     REQUIRE(rejects.size() == 2);
     CHECK_THAT(rejects[0], Contains("line 2: its rotation is not known to this source"));
   }
+}
+
+TEST_CASE("the drop folder follows no link: none is read, a planted rejects link is replaced",
+          "[adapter][csv][security]") {
+  test::TempDir outside;
+  auto secret =
+      outside.write("secret.csv",
+                    "RotationID,LearnerID,SiteName,Service,Type,StartDate,EndDate,Status\n"
+                    "R9,S9,Secret Site,Surgery,CORE,01.03.2027,28.03.2027,CONF\n"
+                    "not,a,row\n");
+  auto victim = outside.write("victim.txt", "keep me\n");
+  Exports x;
+  // A link named like an export, pointing at a file the daemon can read.
+  std::filesystem::create_symlink(secret, x.dir.file("rotations_linked.csv"));
+  x.dir.write("rotations_linked.csv.done", "");
+  CHECK(x.poll().empty());
+  // A rejects file planted as a link to a file someone wants overwritten.
+  std::filesystem::create_directories(x.dir.file("rejects"));
+  std::filesystem::create_symlink(victim, x.dir.file("rejects/rotations.csv.rejects"));
+  auto previous = ::umask(022);
+  x.drop("rotations.csv",
+         "RotationID,LearnerID,SiteName,Service,Type,StartDate,EndDate,Status\n"
+         "R1,S1,Test General,Surgery,CORE,04.01.2027,31.01.2027,CONF\n"
+         "R3,S1,Test General,Surgery\n");
+  CHECK(x.poll() == std::map<std::string, int>{{"rotation.scheduled", 1}});
+  CHECK(test::read_text(victim) == "keep me\n");
+  auto rejects = x.dir.file("rejects/rotations.csv.rejects");
+  CHECK_FALSE(std::filesystem::is_symlink(rejects));
+  CHECK_THAT(test::read_text(rejects), Contains("line 3: expected 8 fields"));
+  struct stat st {};
+  REQUIRE(::stat(rejects.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  ::umask(previous);
+}
+
+TEST_CASE("an export over max_file_size is refused, not read", "[adapter][csv][security]") {
+  Exports small("ready: done_marker", "ready: done_marker\n    max_file_size: 64");
+  small.drop("rotations.csv", kRotations);  // about 200 bytes
+  CHECK(small.poll().empty());
+  Exports large("ready: done_marker", "ready: done_marker\n    max_file_size: 4096");
+  large.drop("rotations.csv", kRotations);
+  CHECK(large.poll() == std::map<std::string, int>{{"rotation.scheduled", 2}});
 }
