@@ -30,9 +30,10 @@ namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-ListenerOptions listener_options(const config::Section& s) {
-  ListenerOptions o;
-  auto listen = s.str("listen");
+namespace {
+
+std::pair<std::string, unsigned short> address_and_port(const std::string& key,
+                                                        const std::string& listen) {
   auto colon = listen.rfind(':');
   std::string address = colon == std::string::npos ? "" : listen.substr(0, colon);
   if (address.size() > 1 && address.front() == '[' && address.back() == ']') {
@@ -47,11 +48,27 @@ ListenerOptions listener_options(const config::Section& s) {
     port = -1;
   }
   if (address.empty() || port < 0 || port > 65535) {
-    throw std::invalid_argument("listener.listen: \"" + listen +
+    throw std::invalid_argument("listener." + key + ": \"" + listen +
                                 "\" is not ADDRESS:PORT (such as 127.0.0.1:8080)");
   }
-  o.address = address;
-  o.port = static_cast<unsigned short>(port);
+  return {address, static_cast<unsigned short>(port)};
+}
+
+}  // namespace
+
+bool listener_wanted(const config::Section& s) {
+  return s.boolean("enabled") || !s.str("ops_listen").empty();
+}
+
+ListenerOptions listener_options(const config::Section& s) {
+  ListenerOptions o;
+  o.events = s.boolean("enabled");
+  std::tie(o.address, o.port) = address_and_port("listen", s.str("listen"));
+  if (auto ops = s.str("ops_listen"); !ops.empty()) {
+    std::tie(o.ops_address, o.ops_port) = address_and_port("ops_listen", ops);
+  }
+  o.ops_tls_certificate = s.str("ops_tls_certificate");
+  o.ops_tls_key = s.str("ops_tls_key");
   o.threads = int(s.integer("threads"));
   o.tls_certificate = s.str("tls_certificate");
   o.tls_key = s.str("tls_key");
@@ -245,6 +262,9 @@ bool json_content_type(std::string_view type) {
 
 }  // namespace
 
+// What an address serves: both kinds of routes, or (with ops_listen) one kind each.
+enum class Serves { everything, events, operations };
+
 struct Listener::Impl {
   // Sessions use what is declared before `io`: destroying `io` destroys the handlers
   // still queued, and with them the last sessions, so it goes first.
@@ -252,15 +272,15 @@ struct Listener::Impl {
   std::map<std::string, InboundSource> sources;
   std::shared_ptr<Telemetry> telemetry;
   std::atomic<std::size_t> connections{0};
-  std::optional<ssl::context> tls;
+  std::optional<ssl::context> tls, ops_tls;
   std::unique_ptr<Committer> committer;
   asio::io_context io;
-  tcp::acceptor acceptor{io};
+  tcp::acceptor acceptor{io}, ops_acceptor{io};
   asio::steady_timer accept_pause{io};
   std::vector<std::thread> threads;
   std::atomic<bool> stopped{false};
 
-  void accept();
+  void accept(tcp::acceptor& on, std::optional<ssl::context>& with, Serves serves);
   void count(std::string_view route, std::string_view source, http::status status) {
     telemetry->count("rapport_http_requests_total",
                      "route=\"" + std::string(route) + "\",source=\"" + std::string(source) +
@@ -279,10 +299,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   // bounds the others: a longer line fails the read with buffer_overflow.
   static constexpr std::size_t kLineMargin = 4096;
 
-  Session(Listener::Impl& owner, Stream stream, bool over_capacity)
+  Session(Listener::Impl& owner, Stream stream, bool over_capacity, Serves serves)
       : owner_(owner),
         stream_(std::move(stream)),
         over_capacity_(over_capacity),
+        serves_(serves),
         buffer_(owner.options.header_limit + kLineMargin) {
     if (!over_capacity_) ++owner_.connections;
   }
@@ -365,6 +386,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       }
       send(make(), route, "-");
     };
+    bool operations_route = target == "/healthz" || target == "/readyz" || target == "/metrics";
+    if (operations_route ? serves_ == Serves::events : serves_ == Serves::operations) {
+      return send(error_reply(http::status::not_found, "not_found", "no such path"), "unknown",
+                  "-");
+    }
     if (target == "/healthz") {
       return operations("healthz", [] { return Reply{http::status::ok, R"({"status":"ok"})"}; });
     }
@@ -391,12 +417,14 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     send(std::move(reply), route, "-");
   }
 
+  // Names and states only: a component's message may hold a database driver's text (host
+  // and user names), which stays in `rapport status` and the logs.
   Reply readiness() {
     auto failing = owner_.telemetry->failing();
     if (failing.empty()) return {http::status::ok, R"({"status":"ready"})"};
     boost::json::array list;
     for (const auto& f : failing) {
-      list.push_back(boost::json::object{{"component", f.component}, {"message", f.message}});
+      list.push_back(boost::json::object{{"component", f.component}, {"state", "failing"}});
     }
     return {http::status::service_unavailable,
             boost::json::serialize(
@@ -594,6 +622,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Listener::Impl& owner_;
   Stream stream_;
   bool over_capacity_;
+  Serves serves_;
   beast::flat_buffer buffer_;
   std::array<char, 4096> scratch_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -604,45 +633,79 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
 }  // namespace
 
-void Listener::Impl::accept() {
+void Listener::Impl::accept(tcp::acceptor& on, std::optional<ssl::context>& with, Serves serves) {
   // One thread serialises every handler already; a strand per connection is needed (and
   // paid for) only with more.
-  auto on_accept = [this](beast::error_code ec, tcp::socket socket) {
+  auto on_accept = [this, &on, &with, serves](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (stopped || ec == asio::error::operation_aborted) return;
       // Out of descriptors, say: the socket stays readable, so accepting again at once
       // would spin. Pause a little.
       log::warn("listener", "accept failed; pausing", {{"error", ec.message()}});
       accept_pause.expires_after(std::chrono::milliseconds(100));
-      accept_pause.async_wait([this](beast::error_code) {
-        if (!stopped) accept();
+      accept_pause.async_wait([this, &on, &with, serves](beast::error_code) {
+        if (!stopped) accept(on, with, serves);
       });
       return;
     }
     bool over = connections >= options.max_connections;
-    if (over && tls) {
+    if (over && with) {
       // No handshake for a connection that cannot be served.
       beast::error_code ignored;
       socket.close(ignored);
-      accept();
+      accept(on, with, serves);
       return;
     }
     beast::tcp_stream stream(std::move(socket));
-    if (tls) {
+    if (with) {
       std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
-          *this, beast::ssl_stream<beast::tcp_stream>(std::move(stream), *tls), over)
+          *this, beast::ssl_stream<beast::tcp_stream>(std::move(stream), *with), over, serves)
           ->start();
     } else {
-      std::make_shared<Session<beast::tcp_stream>>(*this, std::move(stream), over)->start();
+      std::make_shared<Session<beast::tcp_stream>>(*this, std::move(stream), over, serves)->start();
     }
-    accept();
+    accept(on, with, serves);
   };
   if (options.threads > 1) {
-    acceptor.async_accept(asio::make_strand(io), std::move(on_accept));
+    on.async_accept(asio::make_strand(io), std::move(on_accept));
   } else {
-    acceptor.async_accept(io, std::move(on_accept));
+    on.async_accept(io, std::move(on_accept));
   }
 }
+
+namespace {
+
+std::optional<ssl::context> server_tls(const std::string& certificate, const std::string& key,
+                                       const std::string& what) {
+  if (certificate.empty() && key.empty()) return std::nullopt;
+  std::optional<ssl::context> tls(std::in_place, ssl::context::tls_server);
+  tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  try {
+    tls->use_certificate_chain_file(certificate);
+    tls->use_private_key_file(key, ssl::context::pem);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("listener: cannot load " + what + ": " + std::string(e.what()));
+  }
+  return tls;
+}
+
+void open_acceptor(tcp::acceptor& acceptor, const std::string& address_text, unsigned short port) {
+  beast::error_code ec;
+  auto address = asio::ip::make_address(address_text, ec);
+  if (ec) throw std::runtime_error("listener: \"" + address_text + "\" is not an address");
+  tcp::endpoint endpoint(address, port);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw std::runtime_error("listener: cannot listen on " + address_text + ":" +
+                             std::to_string(port) + ": " + ec.message());
+  }
+}
+
+}  // namespace
 
 Listener::Listener(ListenerOptions options, std::vector<InboundSource> sources,
                    std::function<std::unique_ptr<Store>()> open_store,
@@ -652,45 +715,48 @@ Listener::Listener(ListenerOptions options, std::vector<InboundSource> sources,
   impl.options = std::move(options);
   for (auto& s : sources) impl.sources.emplace(s.name, std::move(s));
   impl.telemetry = std::move(telemetry);
-  impl.telemetry->set_component("store", true);
-  if (!impl.options.tls_certificate.empty() || !impl.options.tls_key.empty()) {
-    impl.tls.emplace(ssl::context::tls_server);
-    impl.tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                          ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                          ssl::context::no_tlsv1_1);
-    try {
-      impl.tls->use_certificate_chain_file(impl.options.tls_certificate);
-      impl.tls->use_private_key_file(impl.options.tls_key, ssl::context::pem);
-    } catch (const std::exception& e) {
-      throw std::runtime_error("listener: cannot load tls_certificate or tls_key: " +
-                               std::string(e.what()));
+  bool separate_ops = !impl.options.ops_address.empty();
+  impl.tls =
+      server_tls(impl.options.tls_certificate, impl.options.tls_key, "tls_certificate or tls_key");
+  impl.ops_tls = server_tls(impl.options.ops_tls_certificate, impl.options.ops_tls_key,
+                            "ops_tls_certificate or ops_tls_key");
+  if (impl.options.events) {
+    impl.telemetry->set_component("store", true);
+    impl.committer = std::make_unique<Committer>(std::move(open_store), impl.telemetry,
+                                                 impl.options.queue_limit, impl.options.retention,
+                                                 [&impl](std::function<void()> completions) {
+                                                   asio::post(impl.io, std::move(completions));
+                                                 });
+  }
+  try {
+    if (impl.options.events) {
+      open_acceptor(impl.acceptor, impl.options.address, impl.options.port);
+      impl.accept(impl.acceptor, impl.tls, separate_ops ? Serves::events : Serves::everything);
     }
+    if (separate_ops) {
+      open_acceptor(impl.ops_acceptor, impl.options.ops_address, impl.options.ops_port);
+      impl.accept(impl.ops_acceptor, impl.ops_tls, Serves::operations);
+    }
+  } catch (const std::exception&) {
+    if (impl.committer) impl.committer->stop();
+    throw;
   }
-  impl.committer = std::make_unique<Committer>(
-      std::move(open_store), impl.telemetry, impl.options.queue_limit, impl.options.retention,
-      [&impl](std::function<void()> completions) { asio::post(impl.io, std::move(completions)); });
-  beast::error_code ec;
-  auto address = asio::ip::make_address(impl.options.address, ec);
-  if (ec) throw std::runtime_error("listener: \"" + impl.options.address + "\" is not an address");
-  tcp::endpoint endpoint(address, impl.options.port);
-  impl.acceptor.open(endpoint.protocol(), ec);
-  if (!ec) impl.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) impl.acceptor.bind(endpoint, ec);
-  if (!ec) impl.acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    impl.committer->stop();
-    throw std::runtime_error("listener: cannot listen on " + impl.options.address + ":" +
-                             std::to_string(impl.options.port) + ": " + ec.message());
-  }
-  impl.accept();
   for (int i = 0; i < std::max(1, impl.options.threads); ++i) {
     impl.threads.emplace_back([&impl] { impl.io.run(); });
   }
-  log::info("listener", "listening",
-            {{"address", impl.options.address},
-             {"port", int(port())},
-             {"tls", impl.tls ? "on" : "off"},
-             {"sources", impl.sources.size()}});
+  if (impl.options.events) {
+    log::info("listener", "listening",
+              {{"address", impl.options.address},
+               {"port", int(port())},
+               {"tls", impl.tls ? "on" : "off"},
+               {"sources", impl.sources.size()}});
+  }
+  if (separate_ops) {
+    log::info("listener", "operations endpoints listening",
+              {{"address", impl.options.ops_address},
+               {"port", int(ops_port())},
+               {"tls", impl.ops_tls ? "on" : "off"}});
+  }
 }
 
 Listener::~Listener() {
@@ -698,7 +764,15 @@ Listener::~Listener() {
 }
 
 unsigned short Listener::port() const {
-  return impl_->acceptor.local_endpoint().port();
+  beast::error_code ec;
+  auto endpoint = impl_->acceptor.local_endpoint(ec);
+  return ec ? 0 : endpoint.port();
+}
+
+unsigned short Listener::ops_port() const {
+  beast::error_code ec;
+  auto endpoint = impl_->ops_acceptor.local_endpoint(ec);
+  return ec ? 0 : endpoint.port();
 }
 
 void Listener::stop() {
@@ -707,8 +781,9 @@ void Listener::stop() {
   asio::post(impl.io, [&impl] {
     beast::error_code ec;
     impl.acceptor.close(ec);
+    impl.ops_acceptor.close(ec);
   });
-  impl.committer->stop();  // what was offered is committed before the threads end
+  if (impl.committer) impl.committer->stop();  // what was offered is committed first
   impl.io.stop();
   for (auto& t : impl.threads) t.join();
 }

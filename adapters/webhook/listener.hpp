@@ -20,8 +20,14 @@
 namespace rapport::webhook {
 
 struct ListenerOptions {
+  bool events = true;  // listener.enabled: serve /v1/sources/... (else operations only)
   std::string address = "127.0.0.1";
   unsigned short port = 8080;
+  // listener.ops_listen: /healthz, /readyz and /metrics on their own address (and off the
+  // main one); empty: they stay on the main address.
+  std::string ops_address;
+  unsigned short ops_port = 0;
+  std::string ops_tls_certificate, ops_tls_key;
   int threads = 2;
   std::string tls_certificate, tls_key;  // both set: HTTPS
   std::size_t body_limit = 1 << 20;
@@ -34,6 +40,8 @@ struct ListenerOptions {
 };
 
 ListenerOptions listener_options(const config::Section& listener);
+// Whether `rapport serve` runs a listener at all: enabled, or operations on their own address.
+bool listener_wanted(const config::Section& listener);
 
 class Listener {
  public:
@@ -45,7 +53,8 @@ class Listener {
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
 
-  unsigned short port() const;  // the bound port (when 0 was asked)
+  unsigned short port() const;      // the bound port (when 0 was asked); 0 without events
+  unsigned short ops_port() const;  // the operations port, 0 without ops_listen
   void stop();
 
   struct Impl;

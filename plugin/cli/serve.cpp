@@ -32,7 +32,7 @@ int serve(const Args& args) {
     // after every group commit cost the listener a third of its throughput.
     std::unique_ptr<webhook::Listener> listener;
     auto root = config->section();
-    if (root.section("listener").boolean("enabled")) {
+    if (webhook::listener_wanted(root.section("listener"))) {
       std::vector<webhook::InboundSource> inbound;
       for (const auto& [name, section] : root.sections("sources")) {
         if (section.str("type") == "webhook")

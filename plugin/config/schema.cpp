@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <fstream>
+#include <iomanip>
 #include <set>
 #include <sstream>
 
@@ -31,26 +32,40 @@ std::string list_of(const std::vector<std::string>& items) {
 
 std::string type_name(const Key& k) {
   switch (k.type) {
-    case Type::string: return "string";
-    case Type::integer: return "integer";
-    case Type::number: return "number";
-    case Type::boolean: return "boolean";
-    case Type::duration: return "duration";
-    case Type::enumeration: return "one of " + list_of(k.choices);
-    case Type::path: return "path";
-    case Type::secret: return "secret (or `" + k.name + "_file`)";
-    case Type::string_list: return "list of strings";
-    case Type::string_map: return "map of strings";
-    case Type::value_maps: return "map of value tables";
-    case Type::section: return "section";
-    case Type::sections: return "named sections";
-    case Type::any: return "any YAML";
+    case Type::string:
+      return "string";
+    case Type::integer:
+      return "integer";
+    case Type::number:
+      return "number";
+    case Type::boolean:
+      return "boolean";
+    case Type::duration:
+      return "duration";
+    case Type::enumeration:
+      return "one of " + list_of(k.choices);
+    case Type::path:
+      return "path";
+    case Type::secret:
+      return "secret (or `" + k.name + "_file`)";
+    case Type::string_list:
+      return "list of strings";
+    case Type::string_map:
+      return "map of strings";
+    case Type::value_maps:
+      return "map of value tables";
+    case Type::section:
+      return "section";
+    case Type::sections:
+      return "named sections";
+    case Type::any:
+      return "any YAML";
   }
   return "?";
 }
 
-bool check_bounds(double v, const Key& k, const Node& n, const std::string& path,
-                  ParseContext& ctx, const std::string& unit = "") {
+bool check_bounds(double v, const Key& k, const Node& n, const std::string& path, ParseContext& ctx,
+                  const std::string& unit = "") {
   if (v < k.min || v > k.max) {
     std::ostringstream os;
     os << quoted(n) << " is out of range (";
@@ -72,8 +87,7 @@ bool need_scalar(const Node& n, const Key& k, const std::string& path, ParseCont
   return false;
 }
 
-Node check_map_of_scalars(const Node& n, const Key& k, const std::string& path,
-                          ParseContext& ctx) {
+Node check_map_of_scalars(const Node& n, const Key& k, const std::string& path, ParseContext& ctx) {
   if (!n.is_map()) {
     ctx.error(n.mark, path, "expected a mapping, found " + quoted(n));
     return n;
@@ -144,8 +158,9 @@ Node check_value(const Node& n, const Key& k, const std::string& path, ParseCont
       auto d = parse_duration(n.scalar);
       if (!d) {
         ctx.error(n.mark, path,
-                  quoted(n) + " is not a duration (expected a number and a unit: 500ms, 30s, "
-                              "5m, 1h, 2d)");
+                  quoted(n) +
+                      " is not a duration (expected a number and a unit: 500ms, 30s, "
+                      "5m, 1h, 2d)");
       } else {
         check_bounds(double(d->count()), k, n, path, ctx, " ms");
       }
@@ -154,9 +169,9 @@ Node check_value(const Node& n, const Key& k, const std::string& path, ParseCont
     case Type::enumeration:
       if (need_scalar(n, k, path, ctx) &&
           std::find(k.choices.begin(), k.choices.end(), n.scalar) == k.choices.end()) {
-        ctx.error(n.mark, path,
-                  quoted(n) + " is not one of " + list_of(k.choices) +
-                      suggestion(n.scalar, k.choices));
+        ctx.error(
+            n.mark, path,
+            quoted(n) + " is not one of " + list_of(k.choices) + suggestion(n.scalar, k.choices));
       }
       return n;
     case Type::string_list:
@@ -277,8 +292,8 @@ void reference_of(const Schema& s, std::ostringstream& os, std::set<const Schema
   os << "#### `" << s.name << "`\n\n" << s.description << "\n\n";
   os << "| key | type | default | description |\n|---|---|---|---|\n";
   for (const auto& k : s.keys) {
-    std::string def = k.default_value ? "`" + *k.default_value + "`"
-                                      : (k.required ? "required" : "—");
+    std::string def =
+        k.default_value ? "`" + *k.default_value + "`" : (k.required ? "required" : "—");
     if (k.default_value && k.default_value->empty()) def = "`\"\"`";
     if (k.type == Type::section || k.type == Type::sections) def = "—";
     std::string bounds;
@@ -292,9 +307,19 @@ void reference_of(const Schema& s, std::ostringstream& os, std::set<const Schema
         if (std::isfinite(k.max))
           b << "≤ " << format_duration(std::chrono::milliseconds(std::int64_t(k.max)));
       } else {
-        if (std::isfinite(k.min)) b << "≥ " << k.min;
+        // Whole numbers written out (67108864, not 6.71089e+07).
+        auto number = [](double v) {
+          std::ostringstream n;
+          if (v == std::floor(v) && std::abs(v) < 1e18) {
+            n << static_cast<long long>(v);
+          } else {
+            n << std::setprecision(15) << v;
+          }
+          return n.str();
+        };
+        if (std::isfinite(k.min)) b << "≥ " << number(k.min);
         if (std::isfinite(k.min) && std::isfinite(k.max)) b << ", ";
-        if (std::isfinite(k.max)) b << "≤ " << k.max;
+        if (std::isfinite(k.max)) b << "≤ " << number(k.max);
       }
       b << ")";
       bounds = b.str();
@@ -392,8 +417,7 @@ Node validate(const Node& in, const Schema& schema, const std::string& path, Par
     Mark key_mark = in.key_marks[i];
     std::string key_path = join(path, key);
     if (const Key* k = schema.find(key)) {
-      if (value.kind == Node::Kind::null && k->type != Type::sections &&
-          k->type != Type::section) {
+      if (value.kind == Node::Kind::null && k->type != Type::sections && k->type != Type::section) {
         ctx.error(value.mark.line ? value.mark : key_mark, key_path,
                   "expected " + type_name(*k) + ", found nothing");
         continue;
@@ -453,9 +477,13 @@ std::int64_t Section::integer(std::string_view key) const {
   return std::strtoll(str(key).c_str(), nullptr, 10);
 }
 
-double Section::number(std::string_view key) const { return std::strtod(str(key).c_str(), nullptr); }
+double Section::number(std::string_view key) const {
+  return std::strtod(str(key).c_str(), nullptr);
+}
 
-bool Section::boolean(std::string_view key) const { return parse_bool(str(key)).value_or(false); }
+bool Section::boolean(std::string_view key) const {
+  return parse_bool(str(key)).value_or(false);
+}
 
 std::chrono::milliseconds Section::duration(std::string_view key) const {
   return parse_duration(str(key)).value_or(std::chrono::milliseconds(0));
@@ -500,8 +528,8 @@ std::vector<std::pair<std::string, Section>> Section::sections(std::string_view 
   if (!k || !n) return out;
   for (const auto& [name, entry] : n->entries) {
     std::string error;
-    out.emplace_back(name, Section(&entry, k->resolve(name, entry, error),
-                                   join(join(path_, key), name)));
+    out.emplace_back(name,
+                     Section(&entry, k->resolve(name, entry, error), join(join(path_, key), name)));
   }
   return out;
 }

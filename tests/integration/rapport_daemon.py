@@ -62,9 +62,11 @@ class Daemon:
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
         self.port = None
+        self.ops_port = None
         self.log_path = os.path.join(self.dir, "serve.log")
 
-    def start(self, timeout=20):
+    def start(self, timeout=20, events=True, ops=False):
+        """Waits for the listener (events) and/or the operations address (ops) to listen."""
         self.log = open(self.log_path, "a")
         offset = self.log.tell()
         self.proc = subprocess.Popen([self.binary, "serve", "-c", self.config_path],
@@ -75,8 +77,12 @@ class Daemon:
                 f.seek(offset)
                 text = f.read()
             m = re.search(r'"msg":"listening".*?"port":(\d+)', text)
+            o = re.search(r'"msg":"operations endpoints listening".*?"port":(\d+)', text)
             if m:
                 self.port = int(m.group(1))
+            if o:
+                self.ops_port = int(o.group(1))
+            if (m or not events) and (o or not ops):
                 return self
             if self.proc.poll() is not None:
                 raise RuntimeError("rapport serve exited:\n" + text)
