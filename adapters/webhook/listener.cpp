@@ -298,6 +298,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   // 1.81 applies header_limit to none but the first, so the buffer's own maximum is what
   // bounds the others: a longer line fails the read with buffer_overflow.
   static constexpr std::size_t kLineMargin = 4096;
+  static constexpr std::size_t kMaxMessageId = 256;
 
   Session(Listener::Impl& owner, Stream stream, bool over_capacity, Serves serves)
       : owner_(owner),
@@ -507,22 +508,32 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                   source_->name);
     }
     // Only Standard Webhooks signs the message id and time. Elsewhere the id is GitHub's
-    // (unsigned) delivery id at most, and an event without an id of its own is known by
-    // its body's hash, so that a captured body sent again is a duplicate.
+    // delivery id at most, which nothing signs: it is remembered together with the body's
+    // hash, so that a captured body replayed under a chosen id cannot reserve the id of a
+    // genuine delivery to come. An event without an id of its own is known by its body's
+    // hash, so that a captured body sent again is a duplicate.
     bool signed_id = source_->verification == Verification::standard_webhooks;
     std::string message_id;
     std::string fallback_id;
     TimePoint message_time = wall_clock();
+    auto id_header = header(req, signed_id ? "webhook-id" : "X-GitHub-Delivery");
+    if (id_header.size() > kMaxMessageId) {
+      return send(error_reply(http::status::bad_request, "invalid_message_id",
+                              "the message id is longer than " + std::to_string(kMaxMessageId) +
+                                  " characters"),
+                  "events", source_->name);
+    }
     if (signed_id) {
-      message_id = std::string(header(req, "webhook-id"));
+      message_id = std::string(id_header);
       fallback_id = message_id;
       message_time = TimePoint(
           std::chrono::seconds(std::stoll(std::string(header(req, "webhook-timestamp")))));
     } else {
-      if (source_->verification == Verification::github) {
-        message_id = std::string(header(req, "X-GitHub-Delivery"));
+      auto body_hash = hex(hmac_sha256("rapport", body)).substr(0, 32);
+      if (source_->verification == Verification::github && !id_header.empty()) {
+        message_id = std::string(id_header) + "/" + body_hash;
       }
-      fallback_id = "body-" + hex(hmac_sha256("rapport", body)).substr(0, 32);
+      fallback_id = "body-" + body_hash;
     }
     Submission submission;
     try {

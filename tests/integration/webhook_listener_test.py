@@ -359,6 +359,27 @@ class Listener(unittest.TestCase):
                                          {"content-type": "application/json",
                                           "X-Hub-Signature-256": "sha256=" + "0" * 64})
         self.error(status, 401, data)
+        # The delivery id is not signed: a captured body replayed under the id of a genuine
+        # delivery to come does not make that delivery a duplicate.
+        status, _, data = self.d.request("POST", "/v1/sources/hub/events", body,
+                                         {"content-type": "application/json",
+                                          "X-Hub-Signature-256": "sha256=" + mac,
+                                          "X-GitHub-Delivery": "delivery-2"})
+        self.assertEqual((status, json.loads(data)), (200, {"duplicate": True}))
+        genuine = json.dumps(rotation_event("ev-hub-2", student="stu-hub",
+                                            rotation="rot-hub-2")).encode()
+        genuine_mac = hmac.new(b"hub-secret", genuine, hashlib.sha256).hexdigest()
+        status, _, data = self.d.request("POST", "/v1/sources/hub/events", genuine,
+                                         {"content-type": "application/json",
+                                          "X-Hub-Signature-256": "sha256=" + genuine_mac,
+                                          "X-GitHub-Delivery": "delivery-2"})
+        self.assertEqual(status, 202, data)
+        self.assertIn("ev-hub-2", [r[1] for r in inbox(self.d)])
+        status, _, data = self.d.request("POST", "/v1/sources/hub/events", genuine,
+                                         {"content-type": "application/json",
+                                          "X-Hub-Signature-256": "sha256=" + genuine_mac,
+                                          "X-GitHub-Delivery": "d" * 300})
+        self.error(status, 400, data, "invalid_message_id")
         status, _, data = self.d.request("POST", "/v1/sources/token/events", body,
                                          {"content-type": "application/json",
                                           "Authorization": "Bearer t0k3n"})
