@@ -1,10 +1,12 @@
 // The C ABI for hosts (rapport/embed.h) over the engine. No exception crosses it.
 #include "rapport/embed.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 #include "adapters/callback/callback_sink.hpp"
 #include "config/config.hpp"
@@ -36,7 +38,21 @@ struct rapport_engine {
 
 namespace {
 
-thread_local const rapport_engine* in_callback_of = nullptr;
+// The engines whose lock this thread holds, innermost last: a call into one of them from
+// this thread (a callback of it, or of another engine it stepped) would lock it twice.
+thread_local std::vector<const rapport_engine*> held_by_this_thread;
+
+bool held(const rapport_engine* e) {
+  return std::find(held_by_this_thread.begin(), held_by_this_thread.end(), e) !=
+         held_by_this_thread.end();
+}
+
+// Holds an engine's lock for this thread, and remembers that it does.
+struct Hold {
+  explicit Hold(rapport_engine* e) : lock(e->mutex) { held_by_this_thread.push_back(e); }
+  ~Hold() { held_by_this_thread.pop_back(); }
+  std::lock_guard<std::mutex> lock;
+};
 
 char* copy(const std::string& text) {
   char* out = static_cast<char*>(std::malloc(text.size() + 1));
@@ -54,11 +70,13 @@ template <typename Body>
 rapport_result guarded(rapport_engine* e, char** error, Body body) {
   if (error) *error = nullptr;
   if (!e) return fail(error, RAPPORT_ERR_INVALID, "engine is NULL");
-  if (in_callback_of == e) {
-    return fail(error, RAPPORT_ERR_STATE, "called from inside an action callback of this engine");
+  if (held(e)) {
+    return fail(error, RAPPORT_ERR_STATE,
+                "called from inside an action callback while this thread is in a call on this "
+                "engine (its own callback, or that of another engine it stepped)");
   }
   try {
-    std::lock_guard lock(e->mutex);
+    Hold hold(e);
     return body();
   } catch (const rapport::JsonError& x) {
     return fail(error, RAPPORT_ERR_INVALID, x.what());
@@ -98,12 +116,9 @@ rapport_result open(rapport_engine** out, char** error, Load load) {
 }
 
 int trampoline(const char* json, void* user) {
+  // Runs under the engine's lock (held_by_this_thread names it), during rapport_step.
   auto* ctx = static_cast<CallbackContext*>(user);
-  const rapport_engine* outer = in_callback_of;  // a callback of another engine may step this one
-  in_callback_of = ctx->engine;
-  int result = ctx->fn(json, ctx->user_data);
-  in_callback_of = outer;
-  return result;
+  return ctx->fn(json, ctx->user_data);
 }
 
 // `now` as given by the host (RFC 3339), or the wall clock for NULL.
@@ -208,9 +223,9 @@ RAPPORT_API void rapport_free(char* text) {
 }
 
 RAPPORT_API void rapport_close(rapport_engine* engine) {
-  if (!engine || in_callback_of == engine) return;
+  if (!engine || held(engine)) return;
   {
-    std::lock_guard lock(engine->mutex);
+    Hold hold(engine);
     engine->engine.reset();
   }
   delete engine;

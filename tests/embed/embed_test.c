@@ -8,14 +8,14 @@
 #include "rapport/plugin.h" /* compiles as C too */
 
 static int failed = 0, passed = 0;
-#define CHECK(cond)                                                  \
-  do {                                                               \
-    if (cond) {                                                      \
-      passed++;                                                      \
-    } else {                                                         \
-      failed++;                                                      \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (cond) {                                                                \
+      passed++;                                                                \
+    } else {                                                                   \
+      failed++;                                                                \
       fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                \
+    }                                                                          \
   } while (0)
 
 typedef struct host {
@@ -37,14 +37,34 @@ static int on_action(const char* json, void* user) {
   return 0;
 }
 
+/* Two engines whose callbacks step each other: A's callback steps B, and B's callback
+ * steps A, which this thread is already inside. That call is refused, not deadlocked. */
+typedef struct cross {
+  rapport_engine* other;
+  int calls, refused, other_result;
+} cross;
+
+static int on_cross(const char* json, void* user) {
+  cross* c = user;
+  int result = rapport_step(c->other, "2027-01-04T00:00:00Z", NULL);
+  (void)json;
+  c->calls++;
+  if (result == RAPPORT_ERR_STATE) c->refused++;
+  if (result != RAPPORT_OK && result != RAPPORT_ERR_STATE) c->other_result = result;
+  return 0;
+}
+
 static const char* kPerson =
     "{\"specversion\":\"1.0\",\"id\":\"p-n1\",\"source\":\"platform\",\"type\":\"person.updated\","
     "\"time\":\"2027-01-01T00:00:00Z\",\"subject\":\"N1\",\"data\":{\"id\":\"N1\","
     "\"role\":\"nurse\",\"name\":\"Cy Example\"}}";
 static const char* kRotation =
-    "{\"specversion\":\"1.0\",\"id\":\"r-1\",\"source\":\"platform\",\"type\":\"rotation.scheduled\","
-    "\"time\":\"2027-01-01T00:00:00Z\",\"subject\":\"S1\",\"data\":{\"id\":\"R1\",\"student\":\"S1\","
-    "\"site\":\"Test General\",\"specialty\":\"Surgery\",\"kind\":\"core\",\"start\":\"2027-01-04\","
+    "{\"specversion\":\"1.0\",\"id\":\"r-1\",\"source\":\"platform\",\"type\":\"rotation."
+    "scheduled\","
+    "\"time\":\"2027-01-01T00:00:00Z\",\"subject\":\"S1\",\"data\":{\"id\":\"R1\",\"student\":"
+    "\"S1\","
+    "\"site\":\"Test "
+    "General\",\"specialty\":\"Surgery\",\"kind\":\"core\",\"start\":\"2027-01-04\","
     "\"end\":\"2027-01-31\",\"team\":[{\"person\":\"A1\",\"role\":\"attending\"},"
     "{\"person\":\"N1\",\"role\":\"nurse\"}]}}";
 
@@ -118,6 +138,41 @@ int main(int argc, char** argv) {
   CHECK(rapport_step(engine, "2027-01-05T00:00:00Z", NULL) == RAPPORT_OK);
   CHECK(h.received == 2);
   rapport_close(engine);
+
+  {
+    rapport_engine *a = NULL, *b = NULL;
+    cross for_a = {NULL, 0, 0, 0}, for_b = {NULL, 0, 0, 0};
+    char second[4096];
+    snprintf(second, sizeof second,
+             "store: {path: %s.second}\nhooks: {introductions: {}}\n"
+             "sinks: {host: {type: callback}}\n",
+             argv[1]);
+    CHECK(rapport_open_yaml(yaml, &a, NULL) == RAPPORT_OK);
+    CHECK(rapport_open_yaml(second, &b, NULL) == RAPPORT_OK);
+    if (!a || !b) return 1;
+    for_a.other = b;
+    for_b.other = a;
+    rapport_set_action_callback(a, on_cross, &for_a, NULL);
+    rapport_set_action_callback(b, on_cross, &for_b, NULL);
+    CHECK(rapport_submit_event(b, kPerson, NULL, NULL) == RAPPORT_OK);
+    CHECK(rapport_submit_event(b, kRotation, NULL, NULL) == RAPPORT_OK);
+    CHECK(rapport_submit_event(a,
+                               "{\"specversion\":\"1.0\",\"id\":\"r-9\",\"source\":\"p\","
+                               "\"type\":\"rotation.scheduled\",\"time\":"
+                               "\"2027-01-01T00:00:00Z\",\"subject\":\"S9\",\"data\":{\"id\":"
+                               "\"R9\",\"student\":\"S9\",\"site\":\"Test General\","
+                               "\"specialty\":\"Surgery\",\"kind\":\"core\",\"start\":"
+                               "\"2027-01-04\",\"end\":\"2027-01-31\",\"team\":[{\"person\":"
+                               "\"A9\",\"role\":\"attending\"}]}}",
+                               NULL, NULL) == RAPPORT_OK);
+    CHECK(rapport_step(a, "2027-01-04T00:00:00Z", NULL) == RAPPORT_OK);
+    CHECK(for_a.calls > 0);              /* A's callback ran, and stepped B */
+    CHECK(for_b.calls > 0);              /* B's callback ran inside it, and called A */
+    CHECK(for_b.refused == for_b.calls); /* ...which was refused every time */
+    CHECK(for_a.other_result == 0 && for_b.other_result == 0);
+    rapport_close(a);
+    rapport_close(b);
+  }
 
   printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;

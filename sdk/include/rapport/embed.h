@@ -8,8 +8,9 @@
  * serialized by a lock inside it. The one exception is rapport_close, which must not
  * overlap any other call on the same engine (close it once every other thread is done
  * with it). Action callbacks run on the thread that called rapport_step, during that
- * call. A callback must not call back into the same engine (such a call returns
- * RAPPORT_ERR_STATE).
+ * call. A callback must not call into an engine whose call it runs inside: its own, or
+ * one that stepped the engine whose callback it is (such a call returns RAPPORT_ERR_STATE
+ * instead of deadlocking).
  *
  * Delivery: actions reach the callback at least once, in order, with deterministic ids
  * (the CloudEvent "id"); an action the callback declines (non-zero return) is offered
