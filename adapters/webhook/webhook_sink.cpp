@@ -94,6 +94,8 @@ class WebhookSink final : public PerActionSink {
         tls_(ssl::context::tls_client),
         work_(asio::make_work_guard(io_)) {
     if (endpoint_.tls) {
+      // TLS 1.2 at least, as the listener, whatever the system's OpenSSL configuration says.
+      SSL_CTX_set_min_proto_version(tls_.native_handle(), TLS1_2_VERSION);
       tls_.set_default_verify_paths();
       if (!options_.ca_file.empty()) tls_.load_verify_file(options_.ca_file);
       tls_.set_verify_mode(ssl::verify_peer);

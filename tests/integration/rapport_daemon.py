@@ -142,7 +142,8 @@ class Receiver:
     """A real HTTP receiver of our webhooks. Per student, a script of answers consumed in
     order: (status, headers, delay seconds, close_without_answer); then 200."""
 
-    def __init__(self, port=0):
+    def __init__(self, port=0, tls=None):
+        """tls: an ssl.SSLContext (server side) to answer over HTTPS."""
         import http.server
         import threading
         self.lock = threading.Lock()
@@ -195,7 +196,10 @@ class Receiver:
         self.server = Server(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/hooks/rapport"
+        if tls:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}/hooks/rapport"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

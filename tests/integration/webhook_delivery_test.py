@@ -4,6 +4,9 @@ retry schedule, Retry-After, timeouts, dead letters, replay, 410, allow-list, au
 usage: webhook_delivery_test.py RAPPORT_BINARY"""
 import datetime
 import json
+import os
+import ssl
+import subprocess
 import sys
 import time
 import unittest
@@ -254,6 +257,53 @@ class RateLimit(unittest.TestCase):
         finally:
             self.assertEqual(d.stop(), 0)
             receiver.close()
+
+
+class OldTls(unittest.TestCase):
+    def test_a_receiver_offering_only_tls_1_1_is_refused_even_where_openssl_allows_it(self):
+        d = Daemon(BINARY, "")
+        cert, key = os.path.join(d.dir, "cert.pem"), os.path.join(d.dir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", cert], check=True, capture_output=True)
+        # A system whose OpenSSL configuration lets TLS 1.0 and 1.1 through: Rapport's own
+        # minimum (TLS 1.2) is then the only thing that refuses them.
+        loose = os.path.join(d.dir, "openssl.cnf")
+        with open(loose, "w") as f:
+            f.write("openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = sys\n"
+                    "[sys]\nMinProtocol = TLSv1\nCipherString = DEFAULT@SECLEVEL=0\n")
+
+        def receiver(version):
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert, key)
+            ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+            ctx.minimum_version = ctx.maximum_version = version
+            return Receiver(tls=ctx)
+        old, modern = receiver(ssl.TLSVersion.TLSv1_1), receiver(ssl.TLSVersion.TLSv1_2)
+        config = CONFIG.replace("@URL@", old.url).replace(
+            "    breaker_min_requests: 1000\n", f"    breaker_min_requests: 1000\n    ca_file: {cert}\n")
+        config = config.replace("engine:", f"""  modern:
+    type: webhook
+    url: {modern.url}
+    secret: {OUT_SECRET}
+    ca_file: {cert}
+engine:""")
+        with open(d.config_path, "w") as f:
+            f.write(config.replace("@DIR@", d.dir))
+        d.env["OPENSSL_CONF"] = loose
+        d.start()
+        try:
+            status, _, data = d.post_event(live_rotation("stu-tls"))
+            self.assertEqual(status, 202, data)
+            self.assertTrue(wait_for(lambda: modern.about("stu-tls"), timeout=15))
+            time.sleep(1.5)  # the old receiver's attempts have been made by now
+            self.assertEqual(old.about("stu-tls"), [])
+            listing = d.command("deliveries", "list", "--endpoint", "platform_actions")
+            self.assertIn("protocol version", listing.stdout)
+        finally:
+            self.assertEqual(d.stop(), 0)
+            old.close()
+            modern.close()
 
 
 class Gone(unittest.TestCase):
