@@ -14,7 +14,7 @@ packages=(
 )
 if [[ ${1:-} == --test ]]; then
   packages+=(catch2 postgresql mariadb-server odbc-postgresql unixodbc python3 procps
-             openssl curl)
+             openssl curl clang-15 libfuzzer-15-dev)
 fi
 if [[ ${1:-} == --bench ]]; then
   packages+=(wrk)

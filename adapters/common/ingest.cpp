@@ -206,10 +206,18 @@ std::optional<bool> RowIngest::changed(Store& store, PageEvents& page, const std
   return !before.has_value();
 }
 
+std::string mapped_json(const std::string& entity, const MappedRow& r) {
+  if (entity == "people") return json::serialize(person_of(r));
+  if (entity == "rotations") return json::serialize(rotation_of(r));
+  if (entity == "team") return json::serialize(member_of(r));
+  if (entity == "evaluations") return json::serialize(evaluation_of(r));
+  throw JsonError("no entity \"" + entity + "\"");
+}
+
 RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, Store& store,
                           PageEvents& page) const {
   if (entity == "people") {
-    auto text = json::serialize(person_of(r));
+    auto text = mapped_json(entity, r);
     auto person = person_from_json(text);  // validates the role
     if (changed(store, page, entity, person.id, text)) {
       page.events.push_back({EventType::person_updated, person.id, person.id, text});
@@ -217,7 +225,7 @@ RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, Store& 
     return {false, person.id};
   }
   if (entity == "rotations") {
-    auto text = json::serialize(rotation_of(r));
+    auto text = mapped_json(entity, r);
     auto rotation = rotation_from_json(text);
     if (auto is_new = changed(store, page, entity, rotation.id, text)) {
       EventType type = rotation.status == RotationStatus::cancelled ? EventType::rotation_cancelled
@@ -246,7 +254,7 @@ RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, Store& 
     }
     return {false, stored};
   }
-  auto text = json::serialize(evaluation_of(r));
+  auto text = mapped_json("evaluations", r);
   auto evaluation = evaluation_from_json(text);
   if (changed(store, page, entity, evaluation.id, text)) {
     page.events.push_back({EventType::evaluation_submitted, evaluation.student_id, evaluation.id,

@@ -103,6 +103,11 @@ class RowIngest {
 };
 
 std::string lower(std::string text);
+
+// A row of `entity` mapped onto our vocabulary, as the JSON its event would carry (a team
+// row: the member). Throws JsonError when the row does not map. Pure: what the fuzzer
+// drives, and what RowIngest::row reads rows with.
+std::string mapped_json(const std::string& entity, const MappedRow& row);
 // The columns that identify a row of `entity` when the config names none: the column of
 // id; for team, those of rotation and person.
 std::vector<std::string> default_key(const std::string& entity, const FieldMapping& m);

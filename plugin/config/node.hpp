@@ -14,21 +14,31 @@ struct Mark {
   int column = 0;
 };
 
+struct NodeEntry;  // key and value, complete below
+
 struct Node {
   enum class Kind { null, scalar, sequence, map };
   Kind kind = Kind::null;
   Mark mark;
   std::string scalar;
-  bool plain = true;  // an unquoted scalar (typed when converted to JSON)
-  std::vector<Node> items;                          // sequence
-  std::vector<std::pair<std::string, Node>> entries;  // map, in file order
-  std::vector<Mark> key_marks;                      // map: where each key is
+  bool plain = true;               // an unquoted scalar (typed when converted to JSON)
+  std::vector<Node> items;         // sequence
+  std::vector<NodeEntry> entries;  // map, in file order
+  std::vector<Mark> key_marks;     // map: where each key is
 
   const Node* get(std::string_view key) const;
   Node* get(std::string_view key);
   bool is_map() const { return kind == Kind::map; }
   bool is_scalar() const { return kind == Kind::scalar; }
   static Node of_scalar(std::string value, Mark mark = {});
+};
+
+// A map entry: key and value. Not a std::pair<std::string, Node>: instantiating that inside
+// Node's own definition needs Node complete, which clang (the fuzz build) refuses.
+struct NodeEntry {
+  NodeEntry(std::string key, Node value) : first(std::move(key)), second(std::move(value)) {}
+  std::string first;
+  Node second;
 };
 
 struct Diagnostic {
