@@ -1,7 +1,5 @@
 #include "hooks/plugin/loaded_hook.hpp"
 
-#include <dlfcn.h>
-
 #include <boost/json.hpp>
 
 #include <memory>
@@ -12,10 +10,6 @@
 
 namespace rapport::hooks {
 namespace {
-
-std::string error_of(std::string what, const std::string& path) {
-  return "plugin \"" + path + "\": " + what;
-}
 
 // One action from the plugin: a whole CloudEvent, or just its data object.
 Action action_of(const boost::json::value& item) {
@@ -38,51 +32,18 @@ Action action_of(const boost::json::value& item) {
 }  // namespace
 
 LoadedHook::LoadedHook(std::string name, const std::string& path, const std::string& config_json)
-    : name_(std::move(name)) {
-  library_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!library_) throw std::runtime_error(error_of(std::string("cannot load: ") + dlerror(), path));
-  auto entry = reinterpret_cast<rapport_plugin_entry_fn>(dlsym(library_, RAPPORT_PLUGIN_ENTRY_SYMBOL));
-  if (!entry) {
-    dlclose(library_);
-    throw std::runtime_error(
-        error_of("exports no " + std::string(RAPPORT_PLUGIN_ENTRY_SYMBOL) + " symbol", path));
-  }
-  table_ = entry();
-  if (!table_ || table_->abi_version != RAPPORT_PLUGIN_ABI_VERSION) {
-    unsigned version = table_ ? table_->abi_version : 0;
-    dlclose(library_);
-    throw std::runtime_error(error_of(
-        "speaks plugin ABI version " + std::to_string(version) + "; this rapport knows only " +
-            std::to_string(RAPPORT_PLUGIN_ABI_VERSION),
-        path));
-  }
-  if (!table_->init || !table_->handle || !table_->free_string || !table_->destroy) {
-    dlclose(library_);
-    throw std::runtime_error(error_of("has a table with a missing function", path));
-  }
-  kind_ = table_->name ? table_->name : "";
-  version_ = table_->version ? table_->version : "";
-  for (const char* const* t = table_->event_types; t && *t; ++t) {
-    auto type = parse_event_type(*t);
+    : LoadedHook(std::move(name), load_in_process(path, config_json)) {}
+
+LoadedHook::LoadedHook(std::string name, std::unique_ptr<PluginCalls> calls)
+    : name_(std::move(name)), calls_(std::move(calls)) {
+  for (const auto& t : calls_->info().event_types) {
+    auto type = parse_event_type(t);
     if (!type) {
-      dlclose(library_);
-      throw std::runtime_error(error_of("asks for unknown event type \"" + std::string(*t) + "\"", path));
+      throw std::runtime_error("plugin of hook \"" + name_ + "\": asks for unknown event type \"" +
+                               t + "\"");
     }
     types_.push_back(*type);
   }
-  char* error = nullptr;
-  instance_ = table_->init(config_json.c_str(), &error);
-  if (!instance_) {
-    std::string message = error ? error : "init returned no instance";
-    if (error) table_->free_string(error);
-    dlclose(library_);
-    throw std::runtime_error(error_of("rejected its config: " + message, path));
-  }
-}
-
-LoadedHook::~LoadedHook() {
-  if (instance_) table_->destroy(instance_);
-  if (library_) dlclose(library_);
 }
 
 std::vector<Action> LoadedHook::handle(const Event& event, const HookContext& context) {
@@ -96,11 +57,9 @@ std::vector<Action> LoadedHook::handle(const Event& event, const HookContext& co
   }
   std::string event_json = to_json(event);
   std::string context_json = to_json(snapshot_of(context, student));
-  char* out = nullptr;
-  rapport_status status = table_->handle(instance_, event_json.c_str(), context_json.c_str(), &out);
-  std::unique_ptr<char, void (*)(char*)> owned(out, table_->free_string);
-  std::string text = out ? out : "";
-  if (status == RAPPORT_STATUS_RETRY) throw RetryLater(text.empty() ? "plugin asked to retry" : text);
+  auto [status, text] = calls_->handle(event_json, context_json);
+  if (status == RAPPORT_STATUS_RETRY)
+    throw RetryLater(text.empty() ? "plugin asked to retry" : text);
   if (status != RAPPORT_STATUS_OK) throw std::runtime_error(text.empty() ? "plugin error" : text);
 
   boost::json::error_code ec;
@@ -136,19 +95,54 @@ HookKind plugin_hook_kind() {
   kind.schema = {"hooks (plugin)",
                  "A hook from a shared library built against rapport/plugin.h.",
                  {
-                     {.name = "plugin", .type = Type::path,
-                      .description = "the shared library (.so) to load", .required = true},
-                     {.name = "config", .type = Type::any,
+                     {.name = "plugin",
+                      .type = Type::path,
+                      .description = "the shared library (.so) to load",
+                      .required = true},
+                     {.name = "config",
+                      .type = Type::any,
                       .description = "the plugin's own settings, handed to it as JSON",
                       .default_value = "{}"},
-                     {.name = "max_retries", .type = Type::integer,
-                      .description = "RETRY answers for one event before it counts as an error",
-                      .default_value = "8", .min = 0, .max = 100},
+                     {.name = "max_retries",
+                      .type = Type::integer,
+                      .description = "RETRY answers for one event before it counts as an error "
+                                     "(with isolation: process, a crash or a hang is a RETRY)",
+                      .default_value = "8",
+                      .min = 0,
+                      .max = 100},
+                     {.name = "isolation",
+                      .type = Type::enumeration,
+                      .description = "in_process: the library is loaded into rapport; process: "
+                                     "it runs in a child process (rapport-plugin-host), so that a "
+                                     "crash, a hang or a leak costs the plugin, not the engine",
+                      .default_value = "in_process",
+                      .choices = {"in_process", "process"}},
+                     {.name = "memory_limit",
+                      .type = Type::integer,
+                      .description = "isolation: process: the child's address space in bytes "
+                                     "(0: no limit)",
+                      .default_value = "1073741824",
+                      .min = 0,
+                      .max = 1'099'511'627'776.0},
+                     {.name = "call_timeout",
+                      .type = Type::duration,
+                      .description = "isolation: process: one call's time limit; a plugin slower "
+                                     "than this is killed, and the event retried",
+                      .default_value = "10s",
+                      .min = 10,
+                      .max = 3'600'000},
                  }};
   kind.create = [](const std::string& name, const config::Section& s) -> std::unique_ptr<Hook> {
     const config::Node* cfg = s.node()->get("config");
-    return std::make_unique<LoadedHook>(name, s.str("plugin"),
-                                        cfg ? config::to_json_text(*cfg) : "{}");
+    std::string config_json = cfg ? config::to_json_text(*cfg) : "{}";
+    if (s.str("isolation") == "process") {
+      IsolationOptions options;
+      options.memory_limit = std::size_t(s.integer("memory_limit"));
+      options.call_timeout = s.duration("call_timeout");
+      return std::make_unique<LoadedHook>(name,
+                                          load_isolated(s.str("plugin"), config_json, options));
+    }
+    return std::make_unique<LoadedHook>(name, s.str("plugin"), config_json);
   };
   return kind;
 }
