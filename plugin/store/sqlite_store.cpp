@@ -6,7 +6,11 @@
 
 #include <soci/sqlite3/soci-sqlite3.h>
 
+#include <cstdint>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -215,7 +219,12 @@ class Cached {
 // waiting writer wakes the moment the other commits, where SQLite's busy handler would
 // sleep and poll (seen as latencies of a second when the listener's committer and the
 // engine wrote at the same time). Other processes still meet busy_timeout.
-std::shared_ptr<std::mutex> writer_mutex(const std::string& path) {
+//
+// `first_open` runs (under the registry's lock) when no store of this process has the file
+// open: only then may the file be opened and closed outside SQLite, because closing any
+// descriptor of a file drops every POSIX lock the process holds on it, SQLite's included.
+std::shared_ptr<std::mutex> writer_mutex(const std::string& path,
+                                         const std::function<void()>& first_open) {
   static std::mutex guard;
   static std::map<std::string, std::weak_ptr<std::mutex>> by_file;
   std::error_code ec;
@@ -225,6 +234,7 @@ std::shared_ptr<std::mutex> writer_mutex(const std::string& path) {
   auto& slot = by_file[key];
   auto mutex = slot.lock();
   if (!mutex) {
+    first_open();
     mutex = std::make_shared<std::mutex>();
     slot = mutex;
   }
@@ -233,16 +243,12 @@ std::shared_ptr<std::mutex> writer_mutex(const std::string& path) {
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(const SqliteOptions& options) : writer_(writer_mutex(options.path)) {
-    try {
-      // SQLite gives the -wal and -shm files the database file's mode: 0600 for all three.
-      files::create_private_file(options.path);
-    } catch (const std::runtime_error& e) {
-      throw StoreError(std::string("cannot open store: ") + e.what());
-    }
+  explicit SqliteStore(const SqliteOptions& options)
+      : writer_(writer_mutex(options.path, [&] { first_open(options.path); })) {
     try {
       sql_.open(soci::sqlite3, "db=\"" + options.path + "\" timeout=" +
                                    std::to_string(std::max(1, options.busy_timeout_ms / 1000)));
+      refuse_foreign(options.path);
       sql_ << "PRAGMA journal_mode=WAL";
       sql_ << "PRAGMA foreign_keys=ON";
       sql_ << (options.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
@@ -959,6 +965,65 @@ class SqliteStore final : public Store {
   }
 
  private:
+  // The first store of this process on the file: created 0600 when new (SQLite gives the
+  // -wal and -shm files the database file's mode), checked when not.
+  static void first_open(const std::string& path) {
+    check_file(path);
+    try {
+      files::create_private_file(path);
+    } catch (const std::runtime_error& e) {
+      throw StoreError(std::string("cannot open store: ") + e.what());
+    }
+  }
+
+  // Before anything is written: a file that is not a SQLite database, or one cut short,
+  // is refused with its name, and left as it is.
+  static void check_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return;  // new: created below
+    char header[100] = {};
+    in.read(header, sizeof header);
+    auto got = in.gcount();
+    if (got == 0) return;  // empty: SQLite makes it a database
+    auto refuse = [&](const std::string& why) {
+      throw StoreError("cannot open store \"" + path + "\": " + why +
+                       "; nothing was written to it");
+    };
+    if (got < 100 || std::memcmp(header, "SQLite format 3", 16) != 0) {
+      refuse("it is not a SQLite database (not a Rapport store, or damaged)");
+    }
+    auto be32 = [&](int at) {
+      std::uint32_t v = 0;
+      for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(header[at + i]);
+      return v;
+    };
+    std::uint32_t page_size = (std::uint32_t(static_cast<unsigned char>(header[16])) << 8) |
+                              static_cast<unsigned char>(header[17]);
+    if (page_size == 1) page_size = 65536;
+    // The size in pages the header states holds while the change counter matches.
+    if (be32(92) == be32(24) && page_size >= 512) {
+      auto stated = std::uintmax_t(be32(28)) * page_size;
+      auto actual = std::filesystem::file_size(path);
+      if (actual < stated) {
+        refuse("it is truncated (" + std::to_string(actual) + " of " + std::to_string(stated) +
+               " bytes); restore it from a backup");
+      }
+    }
+  }
+
+  // Another application's database is never migrated into.
+  void refuse_foreign(const std::string& path) {
+    int tables = 0, ours = 0;
+    sql_ << "SELECT count(*), coalesce(sum(name = 'schema_version'), 0) FROM sqlite_master"
+            " WHERE type = 'table'",
+        soci::into(tables), soci::into(ours);
+    if (tables > 0 && ours == 0) {
+      throw StoreError("cannot open store \"" + path +
+                       "\": it is a SQLite database of something else (it has tables, none of "
+                       "them Rapport's); nothing was written to it");
+    }
+  }
+
   void migrate() {
     sql_ << "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)";
     int version = 0;

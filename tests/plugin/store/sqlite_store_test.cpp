@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+
 #include <soci/soci.h>
 #include <soci/sqlite3/soci-sqlite3.h>
 
@@ -76,6 +78,47 @@ TEST_CASE("a store whose schema is newer than this build is refused", "[store]")
     sql << "UPDATE schema_version SET version = 99";
   }
   CHECK_THROWS_WITH(open(dir), Contains("version 99, newer than this rapport knows"));
+}
+
+TEST_CASE(
+    "a file that is not a Rapport store, or is cut short, is refused by name and left "
+    "as it is",
+    "[store][faults]") {
+  test::TempDir dir;
+  auto path = dir.file("rapport.db");
+  SECTION("not a database") {
+    dir.write("rapport.db", std::string(4096, 'x'));
+    auto before = test::read_text(path);
+    CHECK_THROWS_WITH(open(dir), Contains(path) && Contains("not a SQLite database") &&
+                                     Contains("nothing was written"));
+    CHECK(test::read_text(path) == before);
+  }
+  SECTION("another application's database") {
+    {
+      soci::session other(soci::sqlite3, path);
+      other << "CREATE TABLE patients (id TEXT)";
+      other << "INSERT INTO patients VALUES ('x')";
+    }
+    auto before = test::read_text(path);
+    CHECK_THROWS_WITH(open(dir), Contains(path) && Contains("something else"));
+    CHECK(test::read_text(path) == before);
+  }
+  SECTION("a Rapport store truncated") {
+    {
+      auto store = open(dir);
+      for (int i = 0; i < 200; ++i) {
+        store->append_event(event("platform", "e" + std::to_string(i)),
+                            *parse_time("2027-01-01T00:00:00Z"));
+      }
+    }
+    auto text = test::read_text(path);
+    REQUIRE(text.size() > 8192);
+    dir.write("rapport.db", text.substr(0, text.size() / 2));
+    std::filesystem::remove(path + "-wal");
+    auto before = test::read_text(path);
+    CHECK_THROWS_WITH(open(dir), Contains(path) && Contains("truncated"));
+    CHECK(test::read_text(path) == before);
+  }
 }
 
 TEST_CASE("the inbox keeps one event per source and id, in arrival order", "[store][inbox]") {
