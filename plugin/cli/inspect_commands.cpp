@@ -54,9 +54,19 @@ int status(const Args& args) {
     auto counts = store->counts();
     std::printf("store    %s (schema %d)\n", config->section("store").str("path").c_str(),
                 store->schema_version());
-    std::printf("inbox    %lld events\noutbox   %lld actions\ntimers   %lld pending\n\n",
+    std::printf("inbox    %lld events\noutbox   %lld actions\ntimers   %lld pending\n",
                 static_cast<long long>(counts.events), static_cast<long long>(counts.actions),
                 static_cast<long long>(counts.timers));
+    auto expired = store->expired_counts();
+    auto of = [&](const char* stage) {
+      auto it = expired.find(stage);
+      return static_cast<long long>(it == expired.end() ? 0 : it->second);
+    };
+    std::printf(
+        "held     %lld actions (student or contact not known to the people feed yet)\n"
+        "expired  %lld before they were made, %lld while held, %lld before a sink took "
+        "them\n\n",
+        static_cast<long long>(store->held_count()), of("made"), of("held"), of("delivery"));
     for (const auto& s : store->source_states()) {
       std::printf("source   %s %s since %s%s%s\n", s.source.c_str(), s.up ? "up" : "DOWN",
                   s.since.c_str(), s.up ? "" : ": ", s.up ? "" : s.message.c_str());

@@ -172,6 +172,15 @@ const Schema& engine_schema() {
            .type = Type::string_map,
            .description = "site: IANA time zone, for sites elsewhere",
            .default_value = "{}"},
+          {.name = "unknown_people",
+           .type = Type::enumeration,
+           .description = "an action whose student or contact the people feed does not know "
+                          "yet: hold it (stored, released when both are known, unless it "
+                          "expired) or send it; auto holds when a SQL or CSV source reads "
+                          "people, and sends otherwise (webhook-only setups: say hold if the "
+                          "platform pushes person.updated)",
+           .default_value = "auto",
+           .choices = {"auto", "hold", "send"}},
       }};
   return s;
 }

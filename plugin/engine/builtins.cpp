@@ -11,9 +11,9 @@
 #include "hooks/letter_candidates/letter_candidates.hpp"
 #include "hooks/mentor_suggest/mentor_suggest.hpp"
 #include "hooks/peer_connect/peer_connect.hpp"
+#include "hooks/plugin/loaded_hook.hpp"
 #include "hooks/program_contacts/program_contacts.hpp"
 #include "hooks/specialty_contacts/specialty_contacts.hpp"
-#include "hooks/plugin/loaded_hook.hpp"
 #include "hooks/thank_you/thank_you.hpp"
 
 namespace rapport {

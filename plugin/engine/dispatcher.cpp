@@ -87,6 +87,39 @@ const RelationshipGraph& Dispatcher::graph() {
   return graph_;
 }
 
+bool Dispatcher::expired(const Action& action, TimePoint now, const std::string& stage,
+                         DispatchStats& stats) {
+  if (!action.expires || *action.expires > now) return false;
+  ++stats.expired;
+  store_.record_expired(action, stage, now);
+  log::info("dispatcher", "action expired; not sent",
+            {{"action", action.id}, {"hook", action.hook}, {"stage", stage}});
+  return true;
+}
+
+void Dispatcher::release_held(const std::string& person_id, const HookContext& context,
+                              TimePoint now, DispatchStats& stats) {
+  for (const auto& action : store_.held_naming(person_id)) {
+    if (!context.person(action.student_id) || !context.person(action.contact_id)) continue;
+    store_.drop_held(action.id);
+    if (expired(action, now, "held", stats)) continue;
+    if (!permitted(context, action)) {
+      ++stats.suppressed;
+      continue;
+    }
+    if (store_.add_action(action)) ++stats.released;
+  }
+}
+
+void Dispatcher::expire_held(TimePoint now, DispatchStats& stats) {
+  Transaction tx(store_);
+  for (const auto& action : store_.held_expired(now)) {
+    store_.drop_held(action.id);
+    expired(action, now, "held", stats);
+  }
+  tx.commit();
+}
+
 DispatchStats Dispatcher::run(TimePoint now) {
   return drain(now, false, nullptr);
 }
@@ -99,6 +132,7 @@ DispatchStats Dispatcher::run_mirror(TimePoint now,
 DispatchStats Dispatcher::drain(TimePoint now, bool mirror_only,
                                 const std::function<void(std::size_t)>& progress) {
   DispatchStats stats;
+  if (!mirror_only) expire_held(now, stats);
   try {
     for (;;) {
       DispatchStats before = stats;
@@ -146,6 +180,9 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
       if (reached[kMirrorConsumer] < seq) {
         try {
           apply_to_mirror(store_, event, zones_);
+          if (event.type == EventType::person_updated && hold_unknown_) {
+            release_held(person_from_json(event.payload).id, context, now, stats);
+          }
           // A memory not built yet is built from the mirror when a hook first needs it;
           // a backfill, whose events only build the mirror, never needs it.
           if (graph_ready_) update_graph(graph_, store_, event);
@@ -180,6 +217,12 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
           for (const auto& action : hook->handle(event, context)) {
             if (!permitted(context, action)) {
               ++stats.suppressed;
+              continue;
+            }
+            if (expired(action, now, "made", stats)) continue;
+            if (hold_unknown_ &&
+                (!context.person(action.student_id) || !context.person(action.contact_id))) {
+              if (store_.hold_action(action, now)) ++stats.held;
               continue;
             }
             if (store_.add_action(action)) ++stats.actions;

@@ -25,6 +25,7 @@ namespace rapport {
 
 struct DispatchStats {
   std::size_t events = 0, actions = 0, failures = 0, suppressed = 0, retries = 0, slow = 0;
+  std::size_t expired = 0, held = 0, released = 0;
 };
 
 struct HookPolicy {
@@ -39,7 +40,13 @@ class Dispatcher {
   Dispatcher(Store& store, const std::vector<std::unique_ptr<Hook>>& hooks, std::size_t batch,
              std::map<std::string, HookPolicy> policies = {}, TimeZones zones = {});
 
+  // Privacy fails closed: an action whose student or contact the people feed does not
+  // know yet is held (not sent), and released when both are known, unless it expired
+  // meanwhile. Off by default here; the engine turns it on (engine.unknown_people).
+  void hold_unknown_people(bool hold) { hold_unknown_ = hold; }
+
   // Dispatches until the inbox is drained for every hook that is not waiting to retry.
+  // An action whose `expires` is at or before `now` is not made (recorded as expired).
   DispatchStats run(TimePoint now);
   // Applies the inbox to the mirror only (hooks keep their place, for the daemon), after
   // each batch telling how many events so far.
@@ -55,6 +62,10 @@ class Dispatcher {
     int attempts = 0;
   };
   HookPolicy policy(const std::string& hook) const;
+  bool expired(const Action& action, TimePoint now, const std::string& stage, DispatchStats& stats);
+  void release_held(const std::string& person_id, const HookContext& context, TimePoint now,
+                    DispatchStats& stats);
+  void expire_held(TimePoint now, DispatchStats& stats);
   enum class Batch { done, more, needs_memory };
   // One batch in one transaction: `done` when there was nothing to do; `needs_memory`
   // (rolled back) when a hook is about to run and the memory must be built first, which
@@ -64,6 +75,7 @@ class Dispatcher {
                       const std::function<void(std::size_t)>& progress);
 
   Store& store_;
+  bool hold_unknown_ = false;
   const std::vector<std::unique_ptr<Hook>>& hooks_;
   std::size_t batch_;
   std::map<std::string, HookPolicy> policies_;

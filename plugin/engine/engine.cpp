@@ -72,6 +72,17 @@ std::unique_ptr<Engine> Engine::build(const config::Config& config, const Regist
   auto engine = std::make_unique<Engine>(
       std::move(store), std::move(sources), std::move(hooks), std::move(sinks),
       std::size_t(engine_section.integer("batch")), std::move(policies), std::move(zones));
+  // Privacy fails closed where there is a people feed to wait for.
+  bool hold = engine_section.str("unknown_people") == "hold";
+  if (engine_section.str("unknown_people") == "auto") {
+    for (const auto& [name, section] : root.sections("sources")) {
+      auto type = section.str("type");
+      const auto* node = section.node();
+      const auto* entities = node ? node->get(type == "sql" ? "queries" : "files") : nullptr;
+      if ((type == "sql" || type == "csv") && entities && entities->get("people")) hold = true;
+    }
+  }
+  engine->dispatcher_.hold_unknown_people(hold);
   engine->letters_ = letters;
   engine->sink_policies_ = std::move(sink_policies);
   return engine;
@@ -104,9 +115,12 @@ StepStats Engine::step(TimePoint now) {
     stats.dispatch.suppressed += d.suppressed;
     stats.dispatch.retries += d.retries;
     stats.dispatch.slow += d.slow;
+    stats.dispatch.expired += d.expired;
+    stats.dispatch.held += d.held;
+    stats.dispatch.released += d.released;
     if (fired == 0 && d.events == 0) break;
   }
-  stats.delivered = deliver();
+  stats.delivered = deliver(now);
   if (telemetry_) publish();
   return stats;
 }
@@ -147,11 +161,19 @@ std::unique_ptr<HookContext> Engine::context(TimePoint now) {
   return std::make_unique<StoreContext>(*store_, memory(), now);
 }
 
-std::size_t Engine::deliver() {
+bool Engine::expired_at_delivery(const Action& action, TimePoint now) {
+  if (!action.expires || *action.expires > now) return false;
+  store_->record_expired(action, "delivery", now);
+  log::info("engine", "action expired before a sink took it; not sent",
+            {{"action", action.id}, {"hook", action.hook}});
+  return true;
+}
+
+std::size_t Engine::deliver(TimePoint now) {
   std::size_t delivered = 0;
   for (const auto& sink : sinks_) {
     if (auto* each = sink->per_action()) {
-      delivered += deliver_each(*each);
+      delivered += deliver_each(*each, now);
       continue;
     }
     const SinkPolicy& policy = sink_policies_[sink->name()];
@@ -164,13 +186,13 @@ std::size_t Engine::deliver() {
       StoreContext now_context(*store_, memory(), TimePoint{});
       std::vector<Outgoing> batch;
       std::vector<Disclosure> disclosed;
-      auto now = wall_clock();
+      auto sent_at = wall_clock();
       for (const auto& [seq, action] : pending) {
-        if (!permitted(now_context, action)) continue;
+        if (!permitted(now_context, action) || expired_at_delivery(action, now)) continue;
         auto rendered = render_for_delivery(action, *store_, policy.fields);
         batch.push_back({seq, action.id, std::move(rendered.body)});
         disclosed.push_back({action.id, action.student_id, action.contact_id, rendered.fields,
-                             sink->name(), sink->destination(), policy.basis, now});
+                             sink->name(), sink->destination(), policy.basis, sent_at});
       }
       Delivery result = Delivery::ok;
       try {
@@ -283,7 +305,9 @@ void Engine::record_result(PerActionSink& sink, const SendResult& result, TimePo
   }
 }
 
-std::size_t Engine::deliver_each(PerActionSink& sink) {
+// `clock_now` judges expiry (the simulated clock of `rapport run`); attempts and their
+// schedule keep the wall clock.
+std::size_t Engine::deliver_each(PerActionSink& sink, TimePoint clock_now) {
   auto now = wall_clock();
   std::size_t delivered = 0;
   // Results not yet recorded (the store failed last time) come first.
@@ -324,8 +348,8 @@ std::size_t Engine::deliver_each(PerActionSink& sink) {
     if (room == 0) break;
     if (in_flight_.count(d.id)) continue;
     auto action = store_->action_with_id(d.action_id);
-    if (!action || !permitted(now_context, *action)) {
-      // Opted out since (or gone): never sent, kept visible as withheld.
+    if (!action || !permitted(now_context, *action) || expired_at_delivery(*action, clock_now)) {
+      // Opted out since, gone or expired: never sent, kept visible as withheld.
       d.state = "withheld";
       Transaction tx(*store_);
       store_->update_delivery(d);

@@ -65,13 +65,17 @@ class Engine {
   // The letter hook's options when the config runs one (for explain), else nullptr.
   const config::Section* letters() const { return letters_ ? &*letters_ : nullptr; }
   const std::vector<std::unique_ptr<Sink>>& sinks() const { return sinks_; }
+  // A sink built by the caller rather than from the config (tests, hosts), policy default.
+  void add_sink(std::unique_ptr<Sink> sink) { sinks_.push_back(std::move(sink)); }
   Source* source(const std::string& name) const;
   // Each step then publishes queue depths and the sources' health here.
   void set_telemetry(std::shared_ptr<Telemetry> telemetry) { telemetry_ = std::move(telemetry); }
 
  private:
-  std::size_t deliver();
-  std::size_t deliver_each(PerActionSink& sink);
+  // `now` judges whether an action expired (Action::expires) before a sink took it.
+  std::size_t deliver(TimePoint now);
+  std::size_t deliver_each(PerActionSink& sink, TimePoint now);
+  bool expired_at_delivery(const Action& action, TimePoint now);
   void record_result(PerActionSink& sink, const SendResult& result, TimePoint now);
   void publish();
   // The memory for a context, built when first read.

@@ -90,8 +90,8 @@ void check_payload(const Event& event) {
     case EventType::team_changed: {
       boost::json::error_code ec;
       auto value = boost::json::parse(event.payload, ec);
-      const auto* rotation = !ec && value.is_object() ? value.as_object().if_contains("rotation")
-                                                      : nullptr;
+      const auto* rotation =
+          !ec && value.is_object() ? value.as_object().if_contains("rotation") : nullptr;
       if (!rotation || !rotation->is_string()) {
         throw JsonError("field 'data.rotation': expected the rotation's id");
       }

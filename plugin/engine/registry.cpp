@@ -52,73 +52,110 @@ const Schema* resolve(const Kinds& kinds, const char* what, bool type_defaults_t
   if (type_defaults_to_name && entry.get("plugin")) type = "plugin";
   if (const Node* t = entry.get("type")) type = t->scalar;
   if (type.empty()) {
-    error = std::string("missing required key \"type\" (one of ") + join_names(names_of(kinds)) +
-            ")";
+    error =
+        std::string("missing required key \"type\" (one of ") + join_names(names_of(kinds)) + ")";
     return nullptr;
   }
   if (const auto* kind = find_kind(kinds, type)) return &kind->schema;
   error = std::string("unknown ") + what + " type \"" + type + "\"" +
-          config::suggestion(type, names_of(kinds)) + " (known: " +
-          join_names(names_of(kinds)) + ")";
+          config::suggestion(type, names_of(kinds)) + " (known: " + join_names(names_of(kinds)) +
+          ")";
   return nullptr;
 }
 
-void add_common_keys(Schema& schema, const std::string& type, bool is_hook) {
+void add_common_keys(Schema& schema, const std::string& type, bool is_hook,
+                     const HookKind* hook = nullptr) {
   schema.keys.insert(schema.keys.begin(),
-                     Key{.name = "type", .type = Type::enumeration,
+                     Key{.name = "type",
+                         .type = Type::enumeration,
                          .description = is_hook ? "the hook to run (defaults to the entry's name)"
                                                 : "the kind of component",
-                         .required = !is_hook, .choices = {type}});
+                         .required = !is_hook,
+                         .choices = {type}});
   if (is_hook) {
-    schema.keys.insert(schema.keys.begin() + 1,
-                       Key{.name = "enabled", .type = Type::boolean,
-                           .description = "run this hook", .default_value = "true"});
+    schema.keys.insert(schema.keys.begin() + 1, Key{.name = "enabled",
+                                                    .type = Type::boolean,
+                                                    .description = "run this hook",
+                                                    .default_value = "true"});
     schema.keys.insert(schema.keys.begin() + 2,
-                       Key{.name = "budget", .type = Type::duration,
+                       Key{.name = "budget",
+                           .type = Type::duration,
                            .description = "handling one event slower than this is reported "
                                           "(log and `rapport status`)",
-                           .default_value = "250ms", .min = 1, .max = 600'000});
+                           .default_value = "250ms",
+                           .min = 1,
+                           .max = 600'000});
+  }
+  if (hook && !hook->max_lateness.empty()) {
+    schema.keys.insert(
+        schema.keys.begin() + 3,
+        Key{.name = "max_lateness",
+            .type = Type::duration,
+            .description = "how long after " + hook->lateness_from +
+                           " an action may still be made or sent; later it expires (not made, "
+                           "not sent, not released from a hold; counted in `rapport status`)",
+            .default_value = hook->max_lateness,
+            .min = 0,
+            .max = 3'650.0 * 86'400'000});
   }
 }
 
 }  // namespace
 
+std::chrono::seconds max_lateness_of(const config::Section& hook) {
+  return std::chrono::duration_cast<std::chrono::seconds>(hook.duration("max_lateness"));
+}
+
 Registry::Registry() {
   root_.name = "rapport";
   root_.description = "The top level of the configuration file.";
   root_.keys = {
-      {.name = "store", .type = Type::section, .description = "durable state",
-       .default_value = "", .schema = &config::store_schema()},
-      {.name = "sources", .type = Type::sections,
+      {.name = "store",
+       .type = Type::section,
+       .description = "durable state",
+       .default_value = "",
+       .schema = &config::store_schema()},
+      {.name = "sources",
+       .type = Type::sections,
        .description = "where events come from, by name",
        .default_value = "",
-       .resolve = [this](const std::string& n, const Node& e, std::string& err) {
-         return resolve(sources_, "source", false, n, e, err);
-       }},
-      {.name = "hooks", .type = Type::sections,
+       .resolve = [this](
+                      const std::string& n, const Node& e,
+                      std::string& err) { return resolve(sources_, "source", false, n, e, err); }},
+      {.name = "hooks",
+       .type = Type::sections,
        .description = "networking hooks to run, by name (the name is the hook unless `type` "
                       "says otherwise; an entry with `plugin:` loads a shared library)",
        .default_value = "",
-       .resolve = [this](const std::string& n, const Node& e, std::string& err) {
-         return resolve(hooks_, "hook", true, n, e, err);
-       }},
-      {.name = "sinks", .type = Type::sections, .description = "where actions go, by name",
+       .resolve = [this](const std::string& n, const Node& e,
+                         std::string& err) { return resolve(hooks_, "hook", true, n, e, err); }},
+      {.name = "sinks",
+       .type = Type::sections,
+       .description = "where actions go, by name",
        .default_value = "",
-       .resolve = [this](const std::string& n, const Node& e, std::string& err) {
-         return resolve(sinks_, "sink", false, n, e, err);
-       }},
-      {.name = "listener", .type = Type::section, .description = "inbound webhooks",
-       .default_value = "", .schema = &config::listener_schema()},
-      {.name = "engine", .type = Type::section, .description = "dispatcher and scheduler",
-       .default_value = "", .schema = &config::engine_schema()},
-      {.name = "log", .type = Type::section, .description = "logging",
-       .default_value = "", .schema = &config::log_schema()},
+       .resolve = [this](const std::string& n, const Node& e,
+                         std::string& err) { return resolve(sinks_, "sink", false, n, e, err); }},
+      {.name = "listener",
+       .type = Type::section,
+       .description = "inbound webhooks",
+       .default_value = "",
+       .schema = &config::listener_schema()},
+      {.name = "engine",
+       .type = Type::section,
+       .description = "dispatcher and scheduler",
+       .default_value = "",
+       .schema = &config::engine_schema()},
+      {.name = "log",
+       .type = Type::section,
+       .description = "logging",
+       .default_value = "",
+       .schema = &config::log_schema()},
   };
 }
 
 void Registry::add(HookKind kind) {
   check_unique(hooks_, kind.type, "hook");
-  add_common_keys(kind.schema, kind.type, true);
+  add_common_keys(kind.schema, kind.type, true, &kind);
   hooks_.push_back(std::move(kind));
 }
 
@@ -132,29 +169,35 @@ void Registry::add(SinkKind kind) {
   check_unique(sinks_, kind.type, "sink");
   add_common_keys(kind.schema, kind.type, false);
   // Every sink: what may leave through it, and on which basis (the disclosure log).
+  kind.schema.keys.push_back(Key{
+      .name = "fields",
+      .type = Type::string_list,
+      .description = "allow-list of the action's data fields sent (type, student, contact, "
+                     "due, reason, evidence, hook, event, contact_details or one of its "
+                     "fields such as contact_details.email); empty: all",
+      .default_value = "",
+      .choices = {"type", "student", "contact", "due", "reason", "evidence", "hook", "event",
+                  "contact_details", "contact_details.id", "contact_details.role",
+                  "contact_details.name", "contact_details.email", "contact_details.specialty"}});
   kind.schema.keys.push_back(
-      Key{.name = "fields", .type = Type::string_list,
-          .description = "allow-list of the action's data fields sent (type, student, contact, "
-                         "due, reason, evidence, hook, event, contact_details or one of its "
-                         "fields such as contact_details.email); empty: all",
-          .default_value = "",
-          .choices = {"type", "student", "contact", "due", "reason", "evidence", "hook", "event",
-                      "contact_details", "contact_details.id", "contact_details.role",
-                      "contact_details.name", "contact_details.email",
-                      "contact_details.specialty"}});
-  kind.schema.keys.push_back(
-      Key{.name = "basis", .type = Type::enumeration,
+      Key{.name = "basis",
+          .type = Type::enumeration,
           .description = "why the school may disclose through this sink, recorded with each "
                          "action sent (the school's decision: consent or directory information)",
-          .default_value = "consent", .choices = {"consent", "directory"}});
+          .default_value = "consent",
+          .choices = {"consent", "directory"}});
   sinks_.push_back(std::move(kind));
 }
 
-const HookKind* Registry::hook(const std::string& type) const { return find_kind(hooks_, type); }
+const HookKind* Registry::hook(const std::string& type) const {
+  return find_kind(hooks_, type);
+}
 const SourceKind* Registry::source(const std::string& type) const {
   return find_kind(sources_, type);
 }
-const SinkKind* Registry::sink(const std::string& type) const { return find_kind(sinks_, type); }
+const SinkKind* Registry::sink(const std::string& type) const {
+  return find_kind(sinks_, type);
+}
 
 std::vector<const config::Schema*> Registry::component_schemas() const {
   std::vector<const config::Schema*> out;

@@ -3,6 +3,7 @@
 // and factory, registered explicitly (register_builtins, later plugins). Duplicate names
 // are errors.
 
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -20,6 +21,11 @@ class Sink;
 struct HookKind {
   std::string type;
   config::Schema schema;
+  // The default of the hook's `max_lateness` key (added to its schema with `budget`): how
+  // long after the moment its actions are for they may still be made, held or sent. Empty:
+  // the hook has no such key (a plugin sets `expires` on its actions itself).
+  std::string max_lateness;
+  std::string lateness_from;  // what it counts from, for the key's description
   std::function<std::unique_ptr<Hook>(const std::string& name, const config::Section&)> create;
 };
 
@@ -73,5 +79,8 @@ class Registry {
 
 // Built-in hooks, sources and sinks; the one place they are named.
 void register_builtins(Registry& registry);
+
+// A hook section's max_lateness (see HookKind::max_lateness).
+std::chrono::seconds max_lateness_of(const config::Section& hook);
 
 }  // namespace rapport

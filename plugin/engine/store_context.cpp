@@ -13,14 +13,19 @@ void StoreContext::schedule(const std::string& key, TimePoint due, const std::st
                             const std::string& payload) const {
   boost::json::error_code ec;
   auto data = boost::json::parse(payload.empty() ? "{}" : payload, ec);
-  if (ec || !data.is_object()) throw std::invalid_argument("schedule: payload must be a JSON object");
+  if (ec || !data.is_object())
+    throw std::invalid_argument("schedule: payload must be a JSON object");
   data.as_object()["hook"] = hook_;
   data.as_object()["key"] = key;
   Timer t;
   t.id = "hook/" + hook_ + "/" + key;
   t.due = due;
-  t.event = Event{hook_ + "/" + key + "/" + format_time(due), EventType::followup_due,
-                  kSchedulerSource, due, subject, boost::json::serialize(data)};
+  t.event = Event{hook_ + "/" + key + "/" + format_time(due),
+                  EventType::followup_due,
+                  kSchedulerSource,
+                  due,
+                  subject,
+                  boost::json::serialize(data)};
   store_.put_timer(t);
 }
 

@@ -58,7 +58,8 @@ Zone load_zone(const std::string& name) {
   if (data.size() < 44 || std::memcmp(data.data(), "TZif", 4) != 0 || data[4] < '2') throw fail();
   auto counts = [&](std::size_t at) {
     std::array<std::uint64_t, 6> c{};
-    for (int i = 0; i < 6; ++i) c[std::size_t(i)] = big_endian(&data[at + 20 + std::size_t(i) * 4], 4);
+    for (int i = 0; i < 6; ++i)
+      c[std::size_t(i)] = big_endian(&data[at + 20 + std::size_t(i) * 4], 4);
     return c;  // isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt
   };
   auto v1 = counts(0);
@@ -97,8 +98,8 @@ TimePoint local_midnight(Date day, const std::string& zone) {
   if (zone == "UTC") return TimePoint{day};
   if (!zone_exists(zone)) throw std::invalid_argument("unknown time zone \"" + zone + "\"");
   const Zone& z = zone_named(zone);
-  std::int64_t local = std::chrono::duration_cast<std::chrono::seconds>(
-                           TimePoint{day}.time_since_epoch()).count();
+  std::int64_t local =
+      std::chrono::duration_cast<std::chrono::seconds>(TimePoint{day}.time_since_epoch()).count();
   // The UTC instant whose local time is `local`: two rounds settle it, also next to a
   // change of offset. (TZif files hold transitions until 2037; later ones keep the last.)
   std::int64_t utc = local - z.offset_at(local);
@@ -117,8 +118,12 @@ std::vector<Timer> rotation_timers(const Rotation& r, const TimeZones& zones) {
     t.id = rotation_timer_prefix(r.id) + kind;
     t.due = local_midnight(day, zone);
     // The date is part of the id: a rescheduled rotation starts again, a re-read one does not.
-    t.event = Event{r.id + "/" + kind + "/" + format_date(day), type, kSchedulerSource, t.due,
-                    r.student_id, payload};
+    t.event = Event{r.id + "/" + kind + "/" + format_date(day),
+                    type,
+                    kSchedulerSource,
+                    t.due,
+                    r.student_id,
+                    payload};
     return t;
   };
   return {timer(EventType::rotation_started, r.start),

@@ -127,6 +127,17 @@ const std::vector<std::vector<const char*>> kMigrations = {
         "DROP TABLE team_members",
         "ALTER TABLE team_members_7 RENAME TO team_members",
     },
+    // 8: actions held for people not known yet, and actions that expired (ids only)
+    {
+        "CREATE TABLE held_actions (action_id TEXT PRIMARY KEY, student_id TEXT NOT NULL,"
+        " contact_id TEXT NOT NULL, expires_at TEXT, held_at TEXT NOT NULL, body TEXT NOT NULL)",
+        "CREATE INDEX held_by_student ON held_actions(student_id)",
+        "CREATE INDEX held_by_contact ON held_actions(contact_id)",
+        "CREATE INDEX held_by_expiry ON held_actions(expires_at)",
+        "CREATE TABLE expired_actions (action_id TEXT PRIMARY KEY, hook TEXT NOT NULL,"
+        " student_id TEXT NOT NULL, contact_id TEXT NOT NULL, stage TEXT NOT NULL,"
+        " at TEXT NOT NULL)",
+    },
 };
 
 std::string opt_text(const soci::row& r, std::size_t i) {
@@ -793,6 +804,59 @@ class SqliteStore final : public Store {
     return std::size_t(changes());
   }
 
+  bool hold_action(const Action& a, TimePoint now) override {
+    std::string expires = a.expires ? format_time(*a.expires) : std::string();
+    soci::indicator ind = a.expires ? soci::i_ok : soci::i_null;
+    std::string at = format_time(now), body = to_json(a);
+    soci::statement st =
+        (sql_.prepare << "INSERT INTO held_actions (action_id, student_id, contact_id,"
+                         " expires_at, held_at, body) SELECT :i, :s, :c, :e, :h, :b"
+                         " WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE action_id = :i2)"
+                         " ON CONFLICT (action_id) DO NOTHING",
+         soci::use(a.id), soci::use(a.student_id), soci::use(a.contact_id), soci::use(expires, ind),
+         soci::use(at), soci::use(body), soci::use(a.id));
+    st.execute(true);
+    return st.get_affected_rows() > 0;
+  }
+
+  std::vector<Action> held_naming(const std::string& person_id) override {
+    soci::rowset<soci::row> rows =
+        (sql_.prepare << "SELECT body FROM held_actions WHERE student_id = :p OR contact_id = :q"
+                         " ORDER BY held_at, action_id",
+         soci::use(person_id), soci::use(person_id));
+    return actions_in(rows);
+  }
+
+  std::vector<Action> held_expired(TimePoint now) override {
+    std::string at = format_time(now);
+    soci::rowset<soci::row> rows =
+        (sql_.prepare << "SELECT body FROM held_actions WHERE expires_at <= :n ORDER BY action_id",
+         soci::use(at));
+    return actions_in(rows);
+  }
+
+  void drop_held(const std::string& action_id) override {
+    sql_ << "DELETE FROM held_actions WHERE action_id = :i", soci::use(action_id);
+  }
+
+  std::int64_t held_count() override { return count("held_actions"); }
+
+  void record_expired(const Action& a, const std::string& stage, TimePoint at) override {
+    std::string when = format_time(at);
+    sql_ << "INSERT INTO expired_actions (action_id, hook, student_id, contact_id, stage, at)"
+            " VALUES (:i, :h, :s, :c, :g, :a) ON CONFLICT (action_id) DO NOTHING",
+        soci::use(a.id), soci::use(a.hook), soci::use(a.student_id), soci::use(a.contact_id),
+        soci::use(stage), soci::use(when);
+  }
+
+  std::map<std::string, std::int64_t> expired_counts() override {
+    std::map<std::string, std::int64_t> out;
+    soci::rowset<soci::row> rows = sql_.prepare
+                                   << "SELECT stage, COUNT(*) FROM expired_actions GROUP BY stage";
+    for (const auto& r : rows) out[opt_text(r, 0)] = integer(r, 1).value_or(0);
+    return out;
+  }
+
   std::optional<Action> action_with_id(const std::string& id) override {
     std::string body;
     sql_ << "SELECT body FROM outbox WHERE action_id = :i", soci::use(id), soci::into(body);
@@ -1098,6 +1162,12 @@ class SqliteStore final : public Store {
   }
   static Rotation rotation_of(const soci::row& r) {
     return rotation_from([&](int i) { return text(r, std::size_t(i)); });
+  }
+
+  static std::vector<Action> actions_in(soci::rowset<soci::row>& rows) {
+    std::vector<Action> out;
+    for (const auto& r : rows) out.push_back(action_from_json(opt_text(r, 0)));
+    return out;
   }
 
   std::int64_t count(const std::string& table) {

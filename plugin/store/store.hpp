@@ -106,6 +106,19 @@ class Store {
   virtual std::vector<Action> actions_of(const std::string& student_id) = 0;
   virtual std::int64_t last_action_seq() = 0;
 
+  // Actions held because their student or contact is not known to the people feed yet
+  // (engine.unknown_people). hold_action returns false when the id is held or in the
+  // outbox already.
+  virtual bool hold_action(const Action& action, TimePoint now) = 0;
+  virtual std::vector<Action> held_naming(const std::string& person_id) = 0;
+  virtual std::vector<Action> held_expired(TimePoint now) = 0;  // expires at or before now
+  virtual void drop_held(const std::string& action_id) = 0;
+  virtual std::int64_t held_count() = 0;
+  // Actions that expired (Action::expires) before they were made ("made"), while held
+  // ("held") or before a sink took them ("delivery"): ids only, once per action.
+  virtual void record_expired(const Action& action, const std::string& stage, TimePoint at) = 0;
+  virtual std::map<std::string, std::int64_t> expired_counts() = 0;
+
   // Timers.
   virtual void put_timer(const Timer& timer) = 0;
   virtual void delete_timers_with_prefix(const std::string& prefix) = 0;
@@ -238,6 +251,6 @@ struct SqliteOptions {
 // newer than this build knows, or the file cannot be opened.
 std::unique_ptr<Store> open_sqlite_store(const SqliteOptions& options);
 
-inline constexpr int kStoreSchemaVersion = 7;
+inline constexpr int kStoreSchemaVersion = 8;
 
 }  // namespace rapport

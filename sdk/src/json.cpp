@@ -279,6 +279,7 @@ std::string to_json(const Action& a) {
   data["student"] = a.student_id;
   data["contact"] = a.contact_id;
   data["due"] = format_time(a.due);
+  if (a.expires) data["expires"] = format_time(*a.expires);
   data["reason"] = a.reason;
   json::object evidence;
   for (const auto& [k, v] : a.evidence) evidence[k] = v;
@@ -336,6 +337,11 @@ Action action_from_json(const std::string& text) {
   a.student_id = d.str("student");
   a.contact_id = d.str("contact");
   a.due = d.time("due");
+  if (auto expires = d.opt_str("expires")) {
+    a.expires = parse_time(*expires);
+    if (!a.expires)
+      throw JsonError("field 'data.expires': expected a time like 2027-01-04T00:00:00Z");
+  }
   a.reason = d.str("reason");
   if (const auto* ev = d.find("evidence")) {
     Reader evidence(*ev, "data.evidence");

@@ -47,6 +47,10 @@ TEST_CASE("the daemon turns the institution's database into exactly the expected
   REQUIRE(r.exit_code == 0);
   auto actions = dir.file("actions.jsonl");
   CHECK(action_keys_of_file(actions) == expected_small_institution_actions());
+  auto status = run_command({rapport_binary(), "status", "-c", demo_config_path()},
+                            {{"RAPPORT_DEMO_DIR", dir.path()}});
+  CHECK_THAT(status.out, Catch::Matchers::Contains("held     0 actions") &&
+                             Catch::Matchers::Contains("expired  0 before they were made, 1 while held"));
 
   // Each line is a CloudEvent with the contact's details read from the store.
   auto first = boost::json::parse(read_lines(actions).at(0));

@@ -57,9 +57,10 @@ std::multiset<ActionKey> expected_small_institution_actions() {
       {"introduce", "L0002", "E0006", "2027-01-04T00:00:00Z"},
       {"introduce", "L0002", "E0007", "2027-01-04T00:00:00Z"},
       {"thank_you", "L0002", "E0006", "2027-01-21T00:00:00Z"},
-      // The opening listed for each one's declared interest, a week after the start.
+      // The opening listed for each one's declared interest, a week after the start. L0002's
+      // names E0058, whom this institution's staff directory does not know: held, never
+      // sent, and expired a week after the start (engine.unknown_people: auto).
       {"opportunity", "L0001", "E0001", "2027-01-11T00:00:00Z"},
-      {"opportunity", "L0002", "E0058", "2027-01-11T00:00:00Z"},
       // A mentor in their target specialty, assigned across students.
       {"mentor_suggest", "L0001", "E0001", "2027-01-11T00:00:00Z"},
       {"mentor_suggest", "L0002", "E0006", "2027-01-11T00:00:00Z"},

@@ -23,8 +23,8 @@ std::map<std::string, std::vector<Candidate>> assign(
       return a.score != b.score ? a.score > b.score : a.person < b.person;
     });
   }
-  std::map<std::string, std::size_t> next;        // student -> next candidate to propose to
-  std::map<std::string, int> held_count;          // student -> proposals currently held
+  std::map<std::string, std::size_t> next;         // student -> next candidate to propose to
+  std::map<std::string, int> held_count;           // student -> proposals currently held
   std::map<std::string, std::set<Proposal>> held;  // person -> proposals held
   std::deque<std::string> free;
   for (const auto& [student, list] : lists) free.push_back(student);

@@ -22,7 +22,6 @@ struct Candidate {
 
 // candidates: student -> candidates, any order. Returns student -> assigned, best first.
 std::map<std::string, std::vector<Candidate>> assign(
-    const std::map<std::string, std::vector<Candidate>>& candidates, int per_student,
-    int capacity);
+    const std::map<std::string, std::vector<Candidate>>& candidates, int per_student, int capacity);
 
 }  // namespace rapport::hooks

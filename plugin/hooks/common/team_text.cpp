@@ -14,9 +14,13 @@ std::string readable(Role role) {
   return s;
 }
 
-std::string event_key(const Event& event) { return event.source + "/" + event.id; }
+std::string event_key(const Event& event) {
+  return event.source + "/" + event.id;
+}
 
-int days_together(const TeamMember& member) { return int((member.end - member.start).count()) + 1; }
+int days_together(const TeamMember& member) {
+  return int((member.end - member.start).count()) + 1;
+}
 
 std::string month_year(Date day) {
   static constexpr std::array<const char*, 12> kMonths{
@@ -48,7 +52,7 @@ std::optional<Rotation> live_rotation(const Event& event, const HookContext& con
 
 Action make_action(const std::string& hook, const std::string& key, const Event& event,
                    ActionType type, const std::string& student, const std::string& contact,
-                   TimePoint due, std::string reason,
+                   TimePoint due, std::optional<TimePoint> expires, std::string reason,
                    std::map<std::string, std::string> evidence) {
   Action a;
   a.type = type;
@@ -59,6 +63,7 @@ Action make_action(const std::string& hook, const std::string& key, const Event&
   a.contact_id = contact;
   a.created = event.occurred;
   a.due = due;
+  a.expires = expires;
   a.reason = std::move(reason);
   a.evidence = std::move(evidence);
   return a;

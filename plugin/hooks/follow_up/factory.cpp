@@ -6,27 +6,38 @@ HookKind follow_up_kind() {
   using config::Type;
   HookKind kind;
   kind.type = "follow_up";
+  kind.max_lateness = "14d";
+  kind.lateness_from = "the day the follow-up falls due";
   kind.schema = {
       "hooks (follow_up)",
       "Stay-in-touch reminders with supervisors after a rotation, on a cadence.",
       {
-          {.name = "cadence", .type = Type::string_list,
+          {.name = "cadence",
+           .type = Type::string_list,
            .description = "days after the rotation's end at which to remind (each a duration)",
            .default_value = "[30d, 90d, 180d]"},
-          {.name = "roles", .type = Type::string_list,
+          {.name = "roles",
+           .type = Type::string_list,
            .description = "whom to stay in touch with",
            .default_value = "[attending, resident, fellow]",
            .choices = {"attending", "resident", "fellow", "nurse", "pharmacist", "social_worker",
                        "other"}},
-          {.name = "min_days_together", .type = Type::integer,
+          {.name = "min_days_together",
+           .type = Type::integer,
            .description = "no reminders for someone the student overlapped with fewer days",
-           .default_value = "7", .min = 1, .max = 365},
-          {.name = "due_within", .type = Type::duration,
+           .default_value = "7",
+           .min = 1,
+           .max = 365},
+          {.name = "due_within",
+           .type = Type::duration,
            .description = "when a reminder falls due, after its timer fires",
-           .default_value = "7d", .min = 3'600'000, .max = 60.0 * 86'400'000},
+           .default_value = "7d",
+           .min = 3'600'000,
+           .max = 60.0 * 86'400'000},
       }};
   kind.create = [](const std::string& name, const config::Section& s) -> std::unique_ptr<Hook> {
     FollowUpOptions o;
+    o.max_lateness = max_lateness_of(s);
     for (const auto& d : s.strings("cadence")) {
       auto duration = config::parse_duration(d);
       if (!duration || duration->count() < 86'400'000) {

@@ -15,14 +15,11 @@ std::vector<Action> FollowUp::handle(const Event& event, const HookContext& cont
       if (!options_.roles.count(m.role) || days_together(m) < options_.min_days_together) continue;
       for (std::size_t i = 0; i < options_.cadence_days.size(); ++i) {
         int days = options_.cadence_days[i];
-        boost::json::object data{{"student", rotation->student_id},
-                                 {"contact", m.person_id},
-                                 {"role", to_string(m.role)},
-                                 {"rotation", rotation->id},
-                                 {"site", rotation->site},
-                                 {"specialty", rotation->specialty},
-                                 {"last_day", format_date(m.end)},
-                                 {"after_days", days}};
+        boost::json::object data{
+            {"student", rotation->student_id}, {"contact", m.person_id},
+            {"role", to_string(m.role)},       {"rotation", rotation->id},
+            {"site", rotation->site},          {"specialty", rotation->specialty},
+            {"last_day", format_date(m.end)},  {"after_days", days}};
         context.schedule(rotation->student_id + "/" + m.person_id + "/" + rotation->id + "/" +
                              std::to_string(i + 1),
                          event.occurred + std::chrono::days(days), rotation->student_id,
@@ -45,9 +42,9 @@ std::vector<Action> FollowUp::handle(const Event& event, const HookContext& cont
   Role role = parse_role(text("role")).value_or(Role::other);
   actions.push_back(make_action(
       name_, event_key(event), event, ActionType::follow_up, student, contact,
-      event.occurred + options_.due_within,
-      "It has been " + plural(after, "day") + " since your " + text("specialty") +
-          " rotation at " + text("site") + ": a short update keeps this " + readable(role) +
+      event.occurred + options_.due_within, expiry(event.occurred, options_.max_lateness),
+      "It has been " + plural(after, "day") + " since your " + text("specialty") + " rotation at " +
+          text("site") + ": a short update keeps this " + readable(role) +
           " in touch with how you are doing.",
       {{"rotation", text("rotation")},
        {"last_day_together", format_date(last_day)},

@@ -6,6 +6,7 @@
 // that the student acted). The thank-you right after the end is the thank_you hook.
 
 #include <chrono>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 namespace rapport::hooks {
 
 struct FollowUpOptions {
+  std::optional<std::chrono::seconds> max_lateness;  // none: no expiry (HookKind::max_lateness)
   std::vector<int> cadence_days;
   std::set<Role> roles;
   int min_days_together;

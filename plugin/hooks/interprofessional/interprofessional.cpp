@@ -13,10 +13,10 @@ std::vector<Action> Interprofessional::handle(const Event& event, const HookCont
     (is_physician(m.role) ? physicians : others) = true;
   }
   if (!others) {
-    context.notice("rotation " + rotation->id + " at " + rotation->site +
-                   (physicians ? " lists only physicians on its team"
-                               : " lists nobody on its team") +
-                   ": introductions will miss nurses, pharmacists and social workers");
+    context.notice(
+        "rotation " + rotation->id + " at " + rotation->site +
+        (physicians ? " lists only physicians on its team" : " lists nobody on its team") +
+        ": introductions will miss nurses, pharmacists and social workers");
   }
   return {};
 }

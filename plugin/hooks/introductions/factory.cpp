@@ -3,24 +3,32 @@
 namespace rapport::hooks {
 
 HookKind introductions_kind() {
-  const std::vector<std::string> kRoleNames{"attending", "resident",   "fellow", "nurse",
+  const std::vector<std::string> kRoleNames{"attending",  "resident",      "fellow",  "nurse",
                                             "pharmacist", "social_worker", "student", "other"};
   using config::Type;
   HookKind kind;
   kind.type = "introductions";
+  kind.max_lateness = "3d";
+  kind.lateness_from = "the rotation's start (or the day a member joined)";
   kind.schema = {
       "hooks (introductions)",
       "At rotation start, introduce the student to every member of the team.",
       {
-          {.name = "exclude_roles", .type = Type::string_list,
+          {.name = "exclude_roles",
+           .type = Type::string_list,
            .description = "roles not to introduce (default: introduce every profession)",
-           .default_value = "[]", .choices = kRoleNames},
-          {.name = "due_after_start", .type = Type::duration,
+           .default_value = "[]",
+           .choices = kRoleNames},
+          {.name = "due_after_start",
+           .type = Type::duration,
            .description = "when the introduction falls due, counted from the rotation's start",
-           .default_value = "0s", .min = 0, .max = 30.0 * 86'400'000},
+           .default_value = "0s",
+           .min = 0,
+           .max = 30.0 * 86'400'000},
       }};
   kind.create = [](const std::string& name, const config::Section& s) -> std::unique_ptr<Hook> {
     IntroductionsOptions options;
+    options.max_lateness = max_lateness_of(s);
     for (const auto& role : s.strings("exclude_roles")) {
       if (auto r = parse_role(role)) options.excluded_roles.insert(*r);
     }

@@ -11,7 +11,8 @@ std::string reason_for(Role role, const Rotation& r) {
   std::string team = r.specialty + " team at " + r.site;
   switch (role) {
     case Role::attending:
-      return "Your supervising attending on the " + team + ": introduce yourself on your first day.";
+      return "Your supervising attending on the " + team +
+             ": introduce yourself on your first day.";
     case Role::resident:
       return "A resident on your " + team + ", who will teach you day to day.";
     case Role::fellow:
@@ -61,7 +62,7 @@ std::vector<Action> Introductions::handle(const Event& event, const HookContext&
     actions.push_back(make_action(
         name_, event_key(event), event, ActionType::introduce, rotation->student_id,
         member.person_id, event.occurred + options_.due_after_start,
-        reason_for(member.role, *rotation),
+        expiry(event.occurred, options_.max_lateness), reason_for(member.role, *rotation),
         {{"role", std::string(to_string(member.role))},
          {"rotation", rotation->id},
          {"site", rotation->site},

@@ -3,6 +3,8 @@
 // profession: nurses, pharmacists and social workers as much as physicians. Someone who
 // joins the team once the rotation is under way (team.changed) is introduced then.
 
+#include <chrono>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -12,6 +14,7 @@
 namespace rapport::hooks {
 
 struct IntroductionsOptions {
+  std::optional<std::chrono::seconds> max_lateness;  // none: no expiry (HookKind::max_lateness)
   std::set<Role> excluded_roles;
   std::chrono::seconds due_after_start{0};
 };

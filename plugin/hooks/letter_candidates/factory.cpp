@@ -8,6 +8,7 @@ namespace rapport::hooks {
 
 LetterOptions letter_options_of(const config::Section& s) {
   LetterOptions o;
+  o.max_lateness = max_lateness_of(s);
   o.min_days = int(s.integer("min_days"));
   o.min_score = s.number("min_score");
   o.rank_with_anonymous = s.boolean("rank_with_anonymous");
@@ -35,39 +36,64 @@ HookKind letter_candidates_kind() {
   using config::Type;
   HookKind kind;
   kind.type = "letter_candidates";
+  kind.max_lateness = "90d";
+  kind.lateness_from = "the season date of the season it is for (when applications open)";
   kind.schema = {
       "hooks (letter_candidates)",
       "Rank attendings who could write a strong letter; assign them across all students.",
       {
-          {.name = "min_days", .type = Type::integer,
+          {.name = "min_days",
+           .type = Type::integer,
            .description = "never suggest an attending the student worked with fewer days",
-           .default_value = "10", .min = 1, .max = 365},
-          {.name = "min_score", .type = Type::number,
+           .default_value = "10",
+           .min = 1,
+           .max = 365},
+          {.name = "min_score",
+           .type = Type::number,
            .description = "never suggest a candidate scoring lower (0..1)",
-           .default_value = "0.3", .min = 0, .max = 1},
-          {.name = "rank_with_anonymous", .type = Type::boolean,
+           .default_value = "0.3",
+           .min = 0,
+           .max = 1},
+          {.name = "rank_with_anonymous",
+           .type = Type::boolean,
            .description = "let anonymous evaluations count in the ranking (never in evidence)",
            .default_value = "false"},
-          {.name = "per_student", .type = Type::integer,
+          {.name = "per_student",
+           .type = Type::integer,
            .description = "letter writers suggested per student per season",
-           .default_value = "3", .min = 1, .max = 10},
-          {.name = "capacity", .type = Type::integer,
+           .default_value = "3",
+           .min = 1,
+           .max = 10},
+          {.name = "capacity",
+           .type = Type::integer,
            .description = "students an attending is suggested to per season",
-           .default_value = "5", .min = 1, .max = 100},
-          {.name = "season_date", .type = Type::string,
+           .default_value = "5",
+           .min = 1,
+           .max = 100},
+          {.name = "season_date",
+           .type = Type::string,
            .description = "MM-DD each year when every student gets their candidates",
            .default_value = "06-01"},
-          {.name = "due_within", .type = Type::duration,
-           .description = "when the suggestion falls due", .default_value = "14d",
-           .min = 86'400'000, .max = 120.0 * 86'400'000},
-          {.name = "strong_evaluation", .type = Type::number,
+          {.name = "due_within",
+           .type = Type::duration,
+           .description = "when the suggestion falls due",
+           .default_value = "14d",
+           .min = 86'400'000,
+           .max = 120.0 * 86'400'000},
+          {.name = "strong_evaluation",
+           .type = Type::number,
            .description = "a normalized evaluation at least this high triggers suggestions",
-           .default_value = "0.75", .min = 0, .max = 1},
-          {.name = "rematch_interval", .type = Type::duration,
+           .default_value = "0.75",
+           .min = 0,
+           .max = 1},
+          {.name = "rematch_interval",
+           .type = Type::duration,
            .description = "at least this long between two assignments across all students, which "
                           "otherwise rerun whenever the memory or the day changed (set 1d or "
                           "more for tens of thousands of students)",
-           .default_value = "0s", .min = 0, .max = 365.0 * 86'400'000},
+           .default_value = "0s",
+           .min = 0,
+           .max = 365.0 * 86'400'000},
       }};
   kind.create = [](const std::string& name, const config::Section& s) -> std::unique_ptr<Hook> {
     return std::make_unique<LetterCandidates>(name, letter_options_of(s));

@@ -66,11 +66,15 @@ std::vector<LetterScore> score_letter_candidates(const HookContext& context,
   return out;
 }
 
+TimePoint LetterCandidates::season_date(int year) const {
+  return TimePoint{Date{std::chrono::year_month_day{std::chrono::year(year),
+                                                    std::chrono::month(options_.season_month),
+                                                    std::chrono::day(options_.season_day)}}};
+}
+
 int LetterCandidates::season_of(TimePoint t) const {
-  std::chrono::year_month_day ymd{std::chrono::floor<std::chrono::days>(t)};
-  auto date = std::chrono::year_month_day{ymd.year(), std::chrono::month(options_.season_month),
-                                          std::chrono::day(options_.season_day)};
-  return int(ymd.year()) + (TimePoint{Date{date}} < t ? 1 : 0);
+  int year = int(std::chrono::year_month_day{std::chrono::floor<std::chrono::days>(t)}.year());
+  return year + (season_date(year) < t ? 1 : 0);
 }
 
 const std::map<std::string, std::vector<Candidate>>& LetterCandidates::matching(
@@ -130,8 +134,9 @@ std::vector<Action> LetterCandidates::offer(const Event& event, const HookContex
               std::to_string(season) + " season.";
     actions.push_back(make_action(name_, "letters/" + student + "/" + std::to_string(season), event,
                                   ActionType::letter_candidate, student, candidate.person,
-                                  event.occurred + options_.due_within, std::move(reason),
-                                  std::move(evidence)));
+                                  event.occurred + options_.due_within,
+                                  expiry(season_date(season), options_.max_lateness),
+                                  std::move(reason), std::move(evidence)));
   }
   return actions;
 }
@@ -140,10 +145,7 @@ std::vector<Action> LetterCandidates::handle(const Event& event, const HookConte
   std::vector<Action> actions;
   int season = season_of(event.occurred);
   auto schedule_season = [&](int year) {
-    auto day = std::chrono::year_month_day{std::chrono::year(year),
-                                           std::chrono::month(options_.season_month),
-                                           std::chrono::day(options_.season_day)};
-    context.schedule("season/" + std::to_string(year), TimePoint{Date{day}}, "",
+    context.schedule("season/" + std::to_string(year), season_date(year), "",
                      "{\"season\":" + std::to_string(year) + "}");
   };
   if (event.type == EventType::followup_due) {

@@ -35,6 +35,7 @@ namespace rapport::hooks {
 
 // Filled from the config (letter_options_of); the defaults live in the schema.
 struct LetterOptions {
+  std::optional<std::chrono::seconds> max_lateness;  // none: no expiry (HookKind::max_lateness)
   int min_days = 0;
   double min_score = 0;
   bool rank_with_anonymous = false;
@@ -83,6 +84,7 @@ class LetterCandidates final : public Hook {
   std::vector<Action> offer(const Event& event, const HookContext& context,
                             const std::string& student, int season);
   int season_of(TimePoint t) const;  // the year of the next season date at or after t
+  TimePoint season_date(int year) const;
 
   std::string name_;
   LetterOptions options_;

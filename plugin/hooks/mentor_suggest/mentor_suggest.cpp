@@ -23,8 +23,8 @@ std::vector<Candidate> MentorSuggest::candidates(const HookContext& context,
     Role role;
     if (!of_target(c.person_id, role)) continue;
     if (c.days_together >= options_.established_days) return {};  // has a mentor already
-    scores[c.person_id] = 0.5 * std::min(1.0, c.days_together / 28.0) +
-                          (role == Role::attending ? 0.2 : 0.14);
+    scores[c.person_id] =
+        0.5 * std::min(1.0, c.days_together / 28.0) + (role == Role::attending ? 0.2 : 0.14);
   }
   auto rotations = context.rotations_of(student);
   Date today = std::chrono::floor<std::chrono::days>(context.now());
@@ -46,11 +46,10 @@ std::vector<Action> MentorSuggest::handle(const Event& event, const HookContext&
   auto rotation = live_rotation(event, context);
   if (!rotation) return actions;
   const auto& graph = context.relationships();
-  bool stale = !matching_at_ ||
-               ((graph.version() != matching_version_ ||
-                 std::chrono::floor<std::chrono::days>(context.now()) !=
-                     std::chrono::floor<std::chrono::days>(*matching_at_)) &&
-                context.now() - *matching_at_ >= options_.rematch_interval);
+  bool stale = !matching_at_ || ((graph.version() != matching_version_ ||
+                                  std::chrono::floor<std::chrono::days>(context.now()) !=
+                                      std::chrono::floor<std::chrono::days>(*matching_at_)) &&
+                                 context.now() - *matching_at_ >= options_.rematch_interval);
   if (stale) {
     std::map<std::string, std::vector<Candidate>> all;
     for (const auto& student : graph.students()) {
@@ -71,19 +70,22 @@ std::vector<Action> MentorSuggest::handle(const Event& event, const HookContext&
       met = met || c.person_id == mentor.person;
     }
     std::string reason = capitalized(with_article(p ? readable(p->role) : "physician")) + " in " +
-                         target->specialty + (met ? " you have worked with" : " at " + rotation->site) +
+                         target->specialty +
+                         (met ? " you have worked with" : " at " + rotation->site) +
                          " who could mentor you" +
                          (target->inferred ? " (your interest in " + target->specialty +
                                                  " is inferred from the electives you chose)"
                                            : "") +
                          ": ask for a conversation about your path.";
-    actions.push_back(make_action(
-        name_, "mentor/" + rotation->student_id + "/" + target->specialty, event,
-        ActionType::mentor_suggest, rotation->student_id, mentor.person,
-        event.occurred + options_.due_after, std::move(reason),
-        {{"specialty", target->specialty},
-         {"interest", target->inferred ? "inferred" : "declared"},
-         {"worked_together", met ? "yes" : "no"}}));
+    actions.push_back(
+        make_action(name_, "mentor/" + rotation->student_id + "/" + target->specialty, event,
+                    ActionType::mentor_suggest, rotation->student_id, mentor.person,
+                    event.occurred + options_.due_after,
+                    expiry(TimePoint{rotation->end + std::chrono::days(1)}, options_.max_lateness),
+                    std::move(reason),
+                    {{"specialty", target->specialty},
+                     {"interest", target->inferred ? "inferred" : "declared"},
+                     {"worked_together", met ? "yes" : "no"}}));
   }
   return actions;
 }

@@ -21,6 +21,7 @@
 namespace rapport::hooks {
 
 struct MentorOptions {
+  std::optional<std::chrono::seconds> max_lateness;  // none: no expiry (HookKind::max_lateness)
   int capacity;
   int established_days;
   std::chrono::seconds due_after;

@@ -24,8 +24,8 @@ std::vector<Action> PeerConnect::handle(const Event& event, const HookContext& c
   // does.
   const std::size_t scan = std::size_t(20 * options_.max_peers);
   Date cutoff = std::min(rotation->start, std::chrono::floor<std::chrono::days>(context.now()));
-  for (const auto& v : context.relationships().visits_at(rotation->site, rotation->specialty,
-                                                         cutoff, scan + 1)) {
+  for (const auto& v :
+       context.relationships().visits_at(rotation->site, rotation->specialty, cutoff, scan + 1)) {
     if (v.student_id == rotation->student_id) continue;
     if (rotation->start - v.end > options_.window) break;
     if (!context.reachable(v.student_id)) continue;
@@ -49,14 +49,15 @@ std::vector<Action> PeerConnect::handle(const Event& event, const HookContext& c
                          (p.shared_interest ? " and shares your interest in " + *student->specialty
                                             : std::string()) +
                          " can tell you how the team works and what they wish they had known.";
-    actions.push_back(make_action(
-        name_, event_key(event), event, ActionType::peer_connect, rotation->student_id,
-        p.visit.student_id, event.occurred + options_.due_after, std::move(reason),
-        {{"peer_rotation", p.visit.rotation_id},
-         {"peer_rotation_end", format_date(p.visit.end)},
-         {"site", rotation->site},
-         {"specialty", rotation->specialty},
-         {"shared_interest", p.shared_interest ? "yes" : "no"}}));
+    actions.push_back(make_action(name_, event_key(event), event, ActionType::peer_connect,
+                                  rotation->student_id, p.visit.student_id,
+                                  event.occurred + options_.due_after,
+                                  expiry(event.occurred, options_.max_lateness), std::move(reason),
+                                  {{"peer_rotation", p.visit.rotation_id},
+                                   {"peer_rotation_end", format_date(p.visit.end)},
+                                   {"site", rotation->site},
+                                   {"specialty", rotation->specialty},
+                                   {"shared_interest", p.shared_interest ? "yes" : "no"}}));
   }
   return actions;
 }

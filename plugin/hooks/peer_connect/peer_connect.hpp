@@ -6,6 +6,7 @@
 // 20 x max_peers most recent peers.
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "engine/registry.hpp"
@@ -14,6 +15,7 @@
 namespace rapport::hooks {
 
 struct PeerConnectOptions {
+  std::optional<std::chrono::seconds> max_lateness;  // none: no expiry (HookKind::max_lateness)
   EventType trigger;
   std::chrono::days window;
   int max_peers;

@@ -10,18 +10,23 @@ namespace rapport::hooks {
 std::vector<Action> ProgramContacts::handle(const Event& event, const HookContext& context) {
   std::vector<Action> actions;
   auto rotation = live_rotation(event, context);
-  if (!rotation || (rotation->kind != RotationKind::sub_internship &&
-                    rotation->kind != RotationKind::away)) {
+  if (!rotation ||
+      (rotation->kind != RotationKind::sub_internship && rotation->kind != RotationKind::away)) {
     return actions;
   }
   // Program director first, then coordinators (role other), fellows, residents.
   auto rank = [](Role r) {
     switch (r) {
-      case Role::attending: return 0;
-      case Role::other: return 1;
-      case Role::fellow: return 2;
-      case Role::resident: return 3;
-      default: return 9;
+      case Role::attending:
+        return 0;
+      case Role::other:
+        return 1;
+      case Role::fellow:
+        return 2;
+      case Role::resident:
+        return 3;
+      default:
+        return 9;
     }
   };
   // The host programs: those of the people who work at the site in this specialty.
@@ -39,7 +44,8 @@ std::vector<Action> ProgramContacts::handle(const Event& event, const HookContex
   for (const auto& program : programs) {
     for (const auto& id : context.relationships().program_members(program)) {
       auto p = context.person(id);
-      if (!p || rank(p->role) == 9 || id == rotation->student_id || !context.reachable(id)) continue;
+      if (!p || rank(p->role) == 9 || id == rotation->student_id || !context.reachable(id))
+        continue;
       people.push_back(*p);
     }
   }
@@ -52,15 +58,15 @@ std::vector<Action> ProgramContacts::handle(const Event& event, const HookContex
     std::string who = p.role == Role::attending ? "A faculty member of"
                       : p.role == Role::other   ? "A coordinator of"
                                                 : "A " + readable(p.role) + " in";
-    actions.push_back(make_action(
-        name_, event_key(event), event, ActionType::specialty_contact, rotation->student_id, p.id,
-        event.occurred + options_.due_after,
-        who + " the " + *p.program + " program: on this " + kind +
-            ", a warm connection to a program you may apply to.",
-        {{"program", *p.program},
-         {"role", std::string(to_string(p.role))},
-         {"site", rotation->site},
-         {"rotation", rotation->id}}));
+    actions.push_back(make_action(name_, event_key(event), event, ActionType::specialty_contact,
+                                  rotation->student_id, p.id, event.occurred + options_.due_after,
+                                  expiry(event.occurred, options_.max_lateness),
+                                  who + " the " + *p.program + " program: on this " + kind +
+                                      ", a warm connection to a program you may apply to.",
+                                  {{"program", *p.program},
+                                   {"role", std::string(to_string(p.role))},
+                                   {"site", rotation->site},
+                                   {"rotation", rotation->id}}));
   }
   return actions;
 }

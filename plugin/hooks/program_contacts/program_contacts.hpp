@@ -4,6 +4,7 @@
 // entry names a program in the rotation's specialty) as warm connections.
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "engine/registry.hpp"
@@ -12,6 +13,7 @@
 namespace rapport::hooks {
 
 struct ProgramContactsOptions {
+  std::optional<std::chrono::seconds> max_lateness;  // none: no expiry (HookKind::max_lateness)
   int max_contacts;
   std::chrono::seconds due_after;
 };

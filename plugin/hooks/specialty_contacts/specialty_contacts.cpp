@@ -17,10 +17,9 @@ std::vector<Action> SpecialtyContacts::handle(const Event& event, const HookCont
   // Stable per student and interest: the same suggestion at a later rotation is the same
   // action, so it is not made twice.
   std::string key = "specialty/" + student + "/" + interest->specialty;
-  std::string why = interest->inferred
-                        ? "your interest in " + interest->specialty +
-                              " (inferred from the electives you chose)"
-                        : "your interest in " + interest->specialty;
+  std::string why = interest->inferred ? "your interest in " + interest->specialty +
+                                             " (inferred from the electives you chose)"
+                                       : "your interest in " + interest->specialty;
   std::set<std::string> on_team;
   for (const auto& m : rotation->team) on_team.insert(m.person_id);
   auto specialist = [&](const std::string& id) -> std::optional<Person> {
@@ -44,10 +43,10 @@ std::vector<Action> SpecialtyContacts::handle(const Event& event, const HookCont
     evidence["met_on"] = c.rotation_ids.back();
     actions.push_back(make_action(
         name_, key, event, ActionType::specialty_contact, student, p->id,
-        event.occurred + options_.due_after,
+        event.occurred + options_.due_after, expiry(event.occurred, options_.max_lateness),
         capitalized(with_article(readable(p->role))) + " in " + interest->specialty +
-            " you worked with for " +
-            plural(c.days_together, "day") + ": given " + why + ", ask about their path.",
+            " you worked with for " + plural(c.days_together, "day") + ": given " + why +
+            ", ask about their path.",
         std::move(evidence)));
     suggested.insert(p->id);
     ++count;
@@ -60,10 +59,9 @@ std::vector<Action> SpecialtyContacts::handle(const Event& event, const HookCont
     evidence["site"] = rotation->site;
     actions.push_back(make_action(
         name_, key, event, ActionType::specialty_contact, student, p->id,
-        event.occurred + options_.due_after,
-        capitalized(with_article(readable(p->role))) + " in " + interest->specialty +
-            " works at " + rotation->site +
-            " where you rotate now: given " + why + ", ask to meet them.",
+        event.occurred + options_.due_after, expiry(event.occurred, options_.max_lateness),
+        capitalized(with_article(readable(p->role))) + " in " + interest->specialty + " works at " +
+            rotation->site + " where you rotate now: given " + why + ", ask to meet them.",
         std::move(evidence)));
     ++count;
   }
@@ -72,12 +70,11 @@ std::vector<Action> SpecialtyContacts::handle(const Event& event, const HookCont
     auto evidence = interest_evidence;
     evidence["opening"] = o.id;
     evidence["kind"] = o.kind;
-    actions.push_back(make_action(name_, key + "/" + o.id, event, ActionType::opportunity,
-                                  student, o.contact,
-                                  event.occurred + options_.due_after,
+    actions.push_back(make_action(name_, key + "/" + o.id, event, ActionType::opportunity, student,
+                                  o.contact, event.occurred + options_.due_after,
+                                  expiry(event.occurred, options_.max_lateness),
                                   capitalized(with_article(o.kind)) + " opening, \"" + o.title +
-                                      "\", matches " + why +
-                                      ": ask whether there is room for you.",
+                                      "\", matches " + why + ": ask whether there is room for you.",
                                   std::move(evidence)));
   }
   return actions;

@@ -6,6 +6,7 @@
 // suggested once per student and interest.
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@ struct Opening {
 };
 
 struct SpecialtyContactsOptions {
+  std::optional<std::chrono::seconds> max_lateness;  // none: no expiry (HookKind::max_lateness)
   int max_contacts;
   std::chrono::seconds due_after;
   std::vector<Opening> openings;

@@ -15,10 +15,10 @@ std::vector<Action> ThankYou::handle(const Event& event, const HookContext& cont
     actions.push_back(make_action(
         name_, event_key(event), event, ActionType::thank_you, rotation->student_id,
         member.person_id, event.occurred + options_.due_within,
-        "You worked with this " + readable(member.role) + " for " + plural(days, "day") +
-            " on " + rotation->specialty + " at " + rotation->site +
-            ": send a thank-you note within " + plural(int(within_days), "day") +
-            ", while it is fresh.",
+        expiry(event.occurred, options_.max_lateness),
+        "You worked with this " + readable(member.role) + " for " + plural(days, "day") + " on " +
+            rotation->specialty + " at " + rotation->site + ": send a thank-you note within " +
+            plural(int(within_days), "day") + ", while it is fresh.",
         {{"role", std::string(to_string(member.role))},
          {"rotation", rotation->id},
          {"site", rotation->site},

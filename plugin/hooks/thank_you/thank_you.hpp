@@ -3,6 +3,7 @@
 // configurable number of days.
 
 #include <chrono>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -12,6 +13,7 @@
 namespace rapport::hooks {
 
 struct ThankYouOptions {
+  std::optional<std::chrono::seconds> max_lateness;  // none: no expiry (HookKind::max_lateness)
   std::set<Role> roles{Role::attending, Role::resident, Role::fellow};
   std::chrono::seconds due_within{std::chrono::hours(72)};
   int min_days_together = 1;

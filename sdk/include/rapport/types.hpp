@@ -137,6 +137,10 @@ struct Action {
   std::string contact_id;
   TimePoint created;  // the triggering event's time, so reprocessing is identical
   TimePoint due;
+  // After this it is not sent (nor made, nor released from a hold): an introduction weeks
+  // after the rotation began is worse than none. None: it never expires. Built-in hooks
+  // set it from their `max_lateness`; a plugin may set it ("expires" in the data).
+  std::optional<TimePoint> expires;
   std::string reason;  // one sentence a student can read
   std::map<std::string, std::string> evidence;
   std::string hook;

@@ -53,6 +53,8 @@ TEST_CASE("migration 7 keeps every row hash and team member of a version 6 store
            " row_key TEXT NOT NULL, hash TEXT NOT NULL, seen INTEGER NOT NULL DEFAULT 0,"
            " PRIMARY KEY (source, entity, row_key))";
     sql << "INSERT INTO source_rows VALUES ('registrar', 'rotations', 'R1', 'h1', 3)";
+    sql << "DROP TABLE held_actions";  // migration 8's
+    sql << "DROP TABLE expired_actions";
     sql << "UPDATE schema_version SET version = 6";
   }
   auto store = open(dir);
