@@ -4,35 +4,19 @@
 #include "hooks/introductions/introductions.hpp"
 #include "rapport/json.hpp"
 #include "support/fake_context.hpp"
+#include "support/recording_sink.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace rapport;
 
-namespace {
-
-class RecordingSink : public Sink {
- public:
-  bool accept = true;
-  std::vector<std::string> received;
-  const std::string& name() const override { return name_; }
-  std::string destination() const override { return "host callback"; }
-  Delivery deliver(const std::vector<Outgoing>& batch) override {
-    if (!accept) return Delivery::retry;
-    for (const auto& o : batch) received.push_back(o.action_id);
-    return Delivery::ok;
-  }
-
- private:
-  std::string name_ = "recorder";
-};
-
-}  // namespace
+using test::RecordingSink;
 
 TEST_CASE("an action waiting for its sink is not delivered once its student opted out",
           "[engine][opt-out]") {
   test::TempDir dir;
   std::vector<std::unique_ptr<Hook>> hooks;
-  hooks.push_back(std::make_unique<hooks::Introductions>("introductions", hooks::IntroductionsOptions{}));
+  hooks.push_back(
+      std::make_unique<hooks::Introductions>("introductions", hooks::IntroductionsOptions{}));
   std::vector<std::unique_ptr<Sink>> sinks;
   auto sink = std::make_unique<RecordingSink>();
   auto* recorder = sink.get();
@@ -41,16 +25,19 @@ TEST_CASE("an action waiting for its sink is not delivered once its student opte
                 std::move(sinks), 100);
   auto& store = engine.store();
   auto now = *parse_time("2027-01-04T00:00:00Z");
-  Person s1{"S1", Role::student, "Stu", std::nullopt, std::nullopt, std::nullopt, std::nullopt, false};
+  Person s1{"S1",         Role::student, "Stu",        std::nullopt,
+            std::nullopt, std::nullopt,  std::nullopt, false};
   Person s2 = s1;
   s2.id = "S2";
   for (const auto& p : {s1, s2}) {
-    store.append_event(Event{"p" + p.id, EventType::person_updated, "t", now, p.id, to_json(p)}, now);
+    store.append_event(Event{"p" + p.id, EventType::person_updated, "t", now, p.id, to_json(p)},
+                       now);
   }
   for (const char* student : {"S1", "S2"}) {
     auto r = test::make_rotation(std::string("R") + student, student, "2027-01-04", "2027-01-31",
                                  {{"A1", Role::attending}});
-    store.append_event(test::event_for(r, EventType::rotation_scheduled, "2027-01-01T00:00:00Z"), now);
+    store.append_event(test::event_for(r, EventType::rotation_scheduled, "2027-01-01T00:00:00Z"),
+                       now);
   }
   recorder->accept = false;  // the sink is down while the introductions are made
   engine.step(now);

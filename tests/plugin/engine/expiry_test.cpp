@@ -5,6 +5,7 @@
 #include "engine/registry.hpp"
 #include "rapport/json.hpp"
 #include "support/fake_context.hpp"
+#include "support/recording_sink.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace rapport;
@@ -12,21 +13,7 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-class RecordingSink : public Sink {
- public:
-  bool accept = true;
-  std::vector<std::string> received;
-  const std::string& name() const override { return name_; }
-  std::string destination() const override { return "test"; }
-  Delivery deliver(const std::vector<Outgoing>& batch) override {
-    if (!accept) return Delivery::retry;
-    for (const auto& o : batch) received.push_back(o.action_id);
-    return Delivery::ok;
-  }
-
- private:
-  std::string name_ = "recorder";
-};
+using test::RecordingSink;
 
 TimePoint at(const char* text) {
   return *parse_time(text);
