@@ -60,7 +60,9 @@ std::vector<Action> Introductions::handle(const Event& event, const HookContext&
       continue;
     }
     actions.push_back(make_action(
-        name_, event_key(event), event, ActionType::introduce, rotation->student_id,
+        // One introduction per person and rotation: keyed by the rotation, not the event,
+        // so a roster row read again (or a member re-added) is the same action.
+        name_, "intro/" + rotation->id, event, ActionType::introduce, rotation->student_id,
         member.person_id, event.occurred + options_.due_after_start,
         expiry(event.occurred, options_.max_lateness), reason_for(member.role, *rotation),
         {{"role", std::string(to_string(member.role))},
