@@ -34,6 +34,7 @@ namespace {
 struct Endpoint {
   bool tls = false;
   std::string host, port, target, shown;  // shown: scheme://host:port/path, no credentials
+  std::string host_header;                // host[:port], the port unless the scheme's own
 };
 
 Endpoint parse_endpoint(const std::string& url) {
@@ -52,6 +53,9 @@ Endpoint parse_endpoint(const std::string& url) {
   if (e.target.empty()) e.target = "/";
   if (parsed->has_query()) e.target += "?" + std::string(parsed->encoded_query());
   e.shown = scheme + "://" + e.host + ":" + e.port + std::string(parsed->encoded_path());
+  bool ipv6 = parsed->host_type() == boost::urls::host_type::ipv6;
+  e.host_header = ipv6 ? "[" + e.host + "]" : e.host;
+  if (e.port != (e.tls ? "443" : "80")) e.host_header += ":" + e.port;
   return e;
 }
 
@@ -208,7 +212,7 @@ class WebhookSink final : public PerActionSink {
   asio::awaitable<void> exchange(Stream& stream, const SendRequest& request, SendResult& result) {
     auto now = wall_clock().time_since_epoch();
     http::request<http::string_body> req{http::verb::post, endpoint_.target, 11};
-    req.set(http::field::host, endpoint_.host);
+    req.set(http::field::host, endpoint_.host_header);
     req.set(http::field::user_agent, "rapport");
     req.set(http::field::content_type, "application/json");
     req.set("webhook-id", request.action_id);

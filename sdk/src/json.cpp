@@ -267,7 +267,7 @@ std::string to_json(const Event& e) {
   o["time"] = format_time(e.occurred);
   o["subject"] = e.subject;
   o["datacontenttype"] = "application/json";
-  o["dataschema"] = kSchema;
+  o["dataschema"] = kDataSchemaUri;
   o["data"] = e.payload.empty() ? json::value(json::object{}) : parse_text(e.payload);
   return json::serialize(o);
 }
@@ -295,7 +295,7 @@ std::string to_json(const Action& a) {
   o["time"] = format_time(a.created);
   o["subject"] = a.student_id;
   o["datacontenttype"] = "application/json";
-  o["dataschema"] = kSchema;
+  o["dataschema"] = kDataSchemaUri;
   o["data"] = std::move(data);
   return json::serialize(o);
 }

@@ -84,6 +84,9 @@ class Delivery(unittest.TestCase):
         self.assertTrue(verify(OUT_SECRET, headers, body))
         event = json.loads(body)
         self.assertEqual(headers["webhook-id"], event["id"])  # the action's id
+        # A non-default port is part of Host (RFC 9110), and dataschema is an absolute URI.
+        self.assertEqual(headers["host"], f"127.0.0.1:{self.receiver.port}")
+        self.assertEqual(event["dataschema"], "urn:rapport:v1")
         data = event["data"]
         self.assertEqual(data["type"], "introduce")
         self.assertEqual(data["contact"], "att-1")

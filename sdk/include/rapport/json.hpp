@@ -17,6 +17,9 @@ class JsonError : public std::runtime_error {
 };
 
 inline constexpr const char* kSchema = "rapport/v1";
+// The CloudEvents `dataschema` of our events and actions: CloudEvents 1.0 wants an
+// absolute URI there (data.schema keeps the short name).
+inline constexpr const char* kDataSchemaUri = "urn:rapport:v1";
 
 std::string to_json(const Person&);
 std::string to_json(const Rotation&);
