@@ -4,6 +4,7 @@
 
 #include "engine/source.hpp"
 #include "engine/timers.hpp"
+#include "log/log.hpp"
 #include "rapport/json.hpp"
 
 namespace rapport {
@@ -73,9 +74,20 @@ std::pair<std::string, std::string> completion_of(const Event& event) {
 
 void check_payload(const Event& event) {
   switch (event.type) {
-    case EventType::person_updated:
-      person_from_json(event.payload);
+    case EventType::person_updated: {
+      auto person = person_from_json(event.payload);
+      if (person.opted_out) {
+        // Failed closed on a value that is not a boolean: say so, by id.
+        boost::json::error_code ec;
+        auto v = boost::json::parse(event.payload, ec);
+        const auto* flag = !ec && v.is_object() ? v.as_object().if_contains("opted_out") : nullptr;
+        if (flag && !flag->is_bool()) {
+          log::warn("mirror", "opted_out is not true or false; counted as opted out",
+                    {{"person", person.id}, {"event", event.id}});
+        }
+      }
       return;
+    }
     case EventType::rotation_scheduled:
     case EventType::rotation_updated:
     case EventType::rotation_cancelled:

@@ -294,6 +294,16 @@ class Listener(unittest.TestCase):
         status, _, data = self.d.request("GET", "/healthz")
         self.assertEqual(status, 200, data)
 
+    def test_an_unreadable_opt_out_counts_as_opted_out_and_is_logged_by_id(self):
+        person = {"specversion": "1.0", "id": "p-maybe", "source": "platform",
+                  "type": "person.updated", "time": "2029-12-01T09:00:00Z", "subject": "stu-maybe",
+                  "data": {"id": "stu-maybe", "role": "student", "name": "Synthetic Maybe",
+                           "opted_out": "maybe"}}
+        status, _, data = self.d.post_event(person)
+        self.assertEqual(status, 202, data)
+        self.assertTrue(wait_for(lambda: '"person":"stu-maybe"' in self.d.log_text()))
+        self.assertNotIn("Synthetic Maybe", self.d.log_text())
+
     def test_a_second_request_on_a_kept_alive_connection_is_read_under_read_timeout(self):
         # idle_timeout (2 s) bounds the wait for a next request; once its first bytes are
         # here, the rest must come within read_timeout (1 s).
