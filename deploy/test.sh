@@ -21,6 +21,10 @@ cmake --preset release -B "$guard" -DCMAKE_DISABLE_FIND_PACKAGE_Catch2=ON \
 rm -rf "$guard" "$guard.log"
 
 status=0
+# A short smoke of every fuzz target (clang-15, ASan+UBSan), so that they keep building and
+# stay green; long runs: tests/fuzz/run.sh 600. First, so that ctest's summaries close.
+echo "== fuzz: build and run each target for 20 s" >&2
+tests/fuzz/run.sh 20 || status=1
 for preset in dev asan; do
   echo "== $preset: configure and build" >&2
   cmake --preset "$preset" >/dev/null
@@ -28,8 +32,4 @@ for preset in dev asan; do
   echo "== $preset: tests" >&2
   ctest --preset "$preset" -j2 || status=1
 done
-# A short smoke of every fuzz target (clang-15, ASan+UBSan), so that they keep building and
-# stay green; long runs: tests/fuzz/run.sh 600.
-echo "== fuzz: build and run each target for 20 s" >&2
-tests/fuzz/run.sh 20 || status=1
 exit $status
