@@ -39,7 +39,7 @@ constexpr NameTable<EventType, 11> kEventTypes{
      {EventType::team_changed, "team.changed"},
      {EventType::followup_due, "followup.due"},
      {EventType::action_completed, "action.completed"}}};
-constexpr NameTable<ActionType, 8> kActionTypes{
+constexpr NameTable<ActionType, 9> kActionTypes{
     {{ActionType::introduce, "introduce"},
      {ActionType::peer_connect, "peer_connect"},
      {ActionType::mentor_suggest, "mentor_suggest"},
@@ -47,7 +47,8 @@ constexpr NameTable<ActionType, 8> kActionTypes{
      {ActionType::thank_you, "thank_you"},
      {ActionType::follow_up, "follow_up"},
      {ActionType::specialty_contact, "specialty_contact"},
-     {ActionType::opportunity, "opportunity"}}};
+     {ActionType::opportunity, "opportunity"},
+     {ActionType::program_contact, "program_contact"}}};
 
 template <typename E, std::size_t N>
 std::string_view name_of(const NameTable<E, N>& table, E value) {

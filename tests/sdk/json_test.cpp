@@ -151,7 +151,8 @@ TEST_CASE("every enum has a wire name that parses back", "[sdk][vocabulary]") {
   }
   for (auto a : {ActionType::introduce, ActionType::peer_connect, ActionType::mentor_suggest,
                  ActionType::letter_candidate, ActionType::thank_you, ActionType::follow_up,
-                 ActionType::specialty_contact, ActionType::opportunity}) {
+                 ActionType::specialty_contact, ActionType::opportunity,
+                 ActionType::program_contact}) {
     CHECK(parse_action_type(to_string(a)) == a);
   }
   CHECK(to_string(EventType::rotation_started) == "rotation.started");

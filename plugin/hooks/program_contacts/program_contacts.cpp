@@ -58,7 +58,7 @@ std::vector<Action> ProgramContacts::handle(const Event& event, const HookContex
     std::string who = p.role == Role::attending ? "A faculty member of"
                       : p.role == Role::other   ? "A coordinator of"
                                                 : "A " + readable(p.role) + " in";
-    actions.push_back(make_action(name_, event_key(event), event, ActionType::specialty_contact,
+    actions.push_back(make_action(name_, event_key(event), event, ActionType::program_contact,
                                   rotation->student_id, p.id, event.occurred + options_.due_after,
                                   expiry(event.occurred, options_.max_lateness),
                                   who + " the " + *p.program + " program: on this " + kind +

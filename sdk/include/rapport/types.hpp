@@ -42,7 +42,8 @@ enum class ActionType {
   thank_you,
   follow_up,
   specialty_contact,
-  opportunity
+  opportunity,
+  program_contact  // the people of a program (sub-internships, away rotations)
 };
 
 // Wire names ("social_worker", "rotation.started", ...). parse_* return nullopt on
