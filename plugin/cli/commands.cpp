@@ -81,12 +81,12 @@ int run(const Args& args) {
                   int(pace->count()));
     log::info("cli", stop_requested() ? "stopped by signal" : "simulated run finished");
     return 0;
-  } catch (const config::ConfigError& e) {
-    std::fputs(e.what(), stderr);
-    return 1;
+  } catch (const config::ConfigError&) {
+    return failed("run");
   } catch (const std::exception& e) {
+    // Logged (maybe to log.file) and said on the terminal too.
     log::error("cli", "run failed", {{"error", soci_util::message_of(e)}});
-    return 1;
+    return failed("run");
   }
 }
 

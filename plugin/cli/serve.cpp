@@ -79,12 +79,12 @@ int serve(const Args& args) {
     io.run();
     log::info("serve", "stopped cleanly");
     return 0;
-  } catch (const config::ConfigError& e) {
-    std::fputs(e.what(), stderr);
-    return 1;
+  } catch (const config::ConfigError&) {
+    return failed("serve");
   } catch (const std::exception& e) {
+    // Logged (maybe to log.file) and said on the terminal too.
     log::error("serve", "cannot start", {{"error", e.what()}});
-    return 1;
+    return failed("serve");
   }
 }
 

@@ -301,3 +301,21 @@ TEST_CASE("rapport validate checks webhook secrets and schedules, even with --no
                                     "duration"));
   CHECK_THAT(r.err, Contains("3 errors"));
 }
+
+TEST_CASE("with log.file set, a fatal error of run and serve still reaches the terminal",
+          "[integration][cli]") {
+  TempDir dir;
+  dir.write("rapport.yaml", "store: {path: " + dir.file("no/such/folder/r.db") + "}\nlog: {file: " +
+                                dir.file("rapport.log") + "}\nhooks: {introductions: {}}\n");
+  for (const char* command : {"run", "serve"}) {
+    std::vector<std::string> args{rapport_binary(), command, "-c", dir.file("rapport.yaml")};
+    if (std::string(command) == "run") {
+      args.insert(args.end(), {"--from", "2027-01-01", "--to", "2027-01-02"});
+    }
+    auto r = run_command(args);
+    INFO(command << ": " << r.err);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err,
+               Contains(std::string("rapport ") + command + ": ") && Contains("cannot open store"));
+  }
+}
