@@ -71,6 +71,10 @@ int status(const Args& args) {
       std::printf("source   %s %s since %s%s%s\n", s.source.c_str(), s.up ? "up" : "DOWN",
                   s.since.c_str(), s.up ? "" : ": ", s.up ? "" : s.message.c_str());
     }
+    std::printf(
+        "\n\"at\" is the sequence number of the last inbox event (hooks, mirror) or outbox action\n"
+        "(sinks) done; numbers are unique, not consecutive: a gap is not a lost event or action.\n"
+        "\"behind\" counts what is still to do.\n");
     std::printf("\n%-28s %10s %10s\n", "consumer", "at", "behind");
     auto row = [&](const std::string& label, const std::string& consumer, std::int64_t end) {
       auto seq = progress.count(consumer) ? progress.at(consumer) : 0;
