@@ -276,7 +276,8 @@ struct Listener::Impl {
   std::unique_ptr<Committer> committer;
   asio::io_context io;
   tcp::acceptor acceptor{io}, ops_acceptor{io};
-  asio::steady_timer accept_pause{io};
+  // One pause per acceptor: a shared timer would have each cancel the other's pause.
+  asio::steady_timer accept_pause{io}, ops_accept_pause{io};
   std::vector<std::thread> threads;
   std::atomic<bool> stopped{false};
 
@@ -653,13 +654,16 @@ void Listener::Impl::accept(tcp::acceptor& on, std::optional<ssl::context>& with
       // Out of descriptors, say: the socket stays readable, so accepting again at once
       // would spin. Pause a little.
       log::warn("listener", "accept failed; pausing", {{"error", ec.message()}});
-      accept_pause.expires_after(std::chrono::milliseconds(100));
-      accept_pause.async_wait([this, &on, &with, serves](beast::error_code) {
+      auto& pause = serves == Serves::operations ? ops_accept_pause : accept_pause;
+      pause.expires_after(std::chrono::milliseconds(100));
+      pause.async_wait([this, &on, &with, serves](beast::error_code) {
         if (!stopped) accept(on, with, serves);
       });
       return;
     }
-    bool over = connections >= options.max_connections;
+    // The operations address is never turned away for the events' load: a liveness probe
+    // must not fail because the platform filled the listener.
+    bool over = serves != Serves::operations && connections >= options.max_connections;
     if (over && with) {
       // No handshake for a connection that cannot be served.
       beast::error_code ignored;

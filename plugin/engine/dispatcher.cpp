@@ -4,6 +4,7 @@
 #include <random>
 #include <set>
 
+#include <soci/soci.h>
 #include <boost/json.hpp>
 
 #include "engine/mirror.hpp"
@@ -90,6 +91,8 @@ const RelationshipGraph& Dispatcher::graph() {
 bool Dispatcher::expired(const Action& action, TimePoint now, const std::string& stage,
                          DispatchStats& stats) {
   if (!action.expires || *action.expires > now) return false;
+  // Made (and maybe sent) before: a hook offering it again is no expiry.
+  if (stage == "made" && store_.action_with_id(action.id)) return true;
   ++stats.expired;
   store_.record_expired(action, stage, now);
   log::info("dispatcher", "action expired; not sent",
@@ -178,20 +181,28 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
     for (const auto& [seq, event] : events) {
       ++stats.events;
       if (reached[kMirrorConsumer] < seq) {
+        bool applied = false;
         try {
           apply_to_mirror(store_, event, zones_);
-          if (event.type == EventType::person_updated && hold_unknown_) {
-            release_held(person_from_json(event.payload).id, context, now, stats);
-          }
+          applied = true;
           // A memory not built yet is built from the mirror when a hook first needs it;
           // a backfill, whose events only build the mirror, never needs it.
           if (graph_ready_) update_graph(graph_, store_, event);
+        } catch (const soci::soci_error&) {
+          throw;  // the store failed, not the event: the batch rolls back and runs again
+        } catch (const StoreError&) {
+          throw;
         } catch (const std::exception& e) {
           ++stats.failures;
           store_.record_report(kMirrorConsumer, seq, ReportKind::error, e.what(), now);
           log::error(
               "dispatcher", "event does not fit its type; hooks see the mirror without it",
               {{"event", event.id}, {"source", event.source}, {"seq", seq}, {"error", e.what()}});
+        }
+        // Outside the catch above: a store error here rolls the batch back, never loses a
+        // held action.
+        if (applied && event.type == EventType::person_updated && hold_unknown_) {
+          release_held(person_from_json(event.payload).id, context, now, stats);
         }
         reached[kMirrorConsumer] = seq;
       }

@@ -64,13 +64,17 @@ void write_private_file(const std::string& path, const std::string& content) {
     auto n = ::write(d.fd, content.data() + written, content.size() - written);
     if (n < 0) {
       if (errno == EINTR) continue;
+      int error = errno;
       ::unlink(temporary.c_str());
+      errno = error;
       fail("cannot write", temporary);
     }
     written += std::size_t(n);
   }
   if (::fsync(d.fd) != 0 || ::rename(temporary.c_str(), path.c_str()) != 0) {
+    int error = errno;
     ::unlink(temporary.c_str());
+    errno = error;
     fail("cannot write", path);
   }
 }

@@ -1064,8 +1064,13 @@ class SqliteStore final : public Store {
     std::uint32_t page_size = (std::uint32_t(static_cast<unsigned char>(header[16])) << 8) |
                               static_cast<unsigned char>(header[17]);
     if (page_size == 1) page_size = 65536;
-    // The size in pages the header states holds while the change counter matches.
-    if (be32(92) == be32(24) && page_size >= 512) {
+    // The size in pages the header states holds while the change counter matches, and
+    // while no WAL is there: a checkpoint writes page 1 before it grows the file, and a
+    // WAL left by a crash is SQLite's to recover from.
+    std::error_code wal_error;
+    auto wal = std::filesystem::file_size(path + "-wal", wal_error);
+    bool wal_pending = !wal_error && wal > 0;
+    if (!wal_pending && be32(92) == be32(24) && page_size >= 512) {
       auto stated = std::uintmax_t(be32(28)) * page_size;
       auto actual = std::filesystem::file_size(path);
       if (actual < stated) {
@@ -1206,11 +1211,13 @@ class SqliteStore final : public Store {
     return sqlite3_changes(backend->conn_);
   }
 
+  // Before the session: it outlives the connection, so that no other store of this process
+  // counts as the file's first (and opens it outside SQLite) while this one still closes.
+  std::shared_ptr<std::mutex> writer_;
   soci::session sql_;
   std::unordered_map<const char*, std::unique_ptr<Cached>> cached_;  // before the session closes
   int depth_ = 0;
   bool poisoned_ = false;
-  std::shared_ptr<std::mutex> writer_;
   std::unique_lock<std::mutex> turn_;  // held from BEGIN to COMMIT or ROLLBACK
 };
 

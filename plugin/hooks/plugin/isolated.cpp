@@ -91,11 +91,11 @@ class Isolated final : public PluginCalls {
       send(context_json, deadline);
       auto status = receive(deadline);
       auto text = receive(deadline);
-      crashes_ = 0;
       int code = status.empty() ? -1 : status[0] - '0';
       if (code < RAPPORT_STATUS_OK || code > RAPPORT_STATUS_ERROR || status.size() != 1) {
         throw ChildLost("answered with an unknown status");
       }
+      crashes_ = 0;
       return {static_cast<rapport_status>(code), std::move(text)};
     } catch (const ChildLost& e) {
       lost(e.what());
