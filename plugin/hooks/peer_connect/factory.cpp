@@ -17,6 +17,13 @@ HookKind peer_connect_kind() {
            .description = "when to connect: once the rotation is scheduled, or when it starts",
            .default_value = "scheduled",
            .choices = {"scheduled", "started"}},
+          {.name = "lead",
+           .type = Type::duration,
+           .description = "trigger scheduled: connect this long before the rotation starts "
+                          "(at once for a rotation scheduled later than that)",
+           .default_value = "14d",
+           .min = 0,
+           .max = 365.0 * 86'400'000},
           {.name = "window",
            .type = Type::duration,
            .description = "how far back a peer's rotation may have ended",
@@ -42,6 +49,7 @@ HookKind peer_connect_kind() {
     o.trigger =
         s.str("trigger") == "started" ? EventType::rotation_started : EventType::rotation_scheduled;
     o.window = std::chrono::duration_cast<std::chrono::days>(s.duration("window"));
+    o.lead = std::chrono::duration_cast<std::chrono::days>(s.duration("lead"));
     o.max_peers = int(s.integer("max_peers"));
     o.due_after = std::chrono::duration_cast<std::chrono::seconds>(s.duration("due_after"));
     return std::make_unique<PeerConnect>(name, o);

@@ -4,14 +4,30 @@
 #include <cmath>
 #include <map>
 
+#include <boost/json.hpp>
+
 #include "hooks/common/team_text.hpp"
 
 namespace rapport::hooks {
 
 std::vector<Action> PeerConnect::handle(const Event& event, const HookContext& context) {
   std::vector<Action> actions;
-  auto rotation = live_rotation(event, context);
-  if (!rotation) return actions;
+  std::optional<Rotation> rotation;
+  if (event.type == EventType::followup_due) {  // our timer, `lead` before the start
+    auto data = boost::json::parse(event.payload).as_object();
+    if (!data.contains("hook") || data["hook"].as_string() != name_) return actions;
+    rotation = context.rotation(std::string(data["rotation"].as_string()));
+    if (!rotation || rotation->status == RotationStatus::cancelled) return actions;
+  } else {
+    rotation = live_rotation(event, context);
+    if (!rotation) return actions;
+    auto at = TimePoint{rotation->start} - options_.lead;
+    if (options_.trigger == EventType::rotation_scheduled && event.occurred < at) {
+      context.schedule("peers/" + rotation->id, at, rotation->student_id,
+                       boost::json::serialize(boost::json::object{{"rotation", rotation->id}}));
+      return actions;
+    }
+  }
   auto student = context.person(rotation->student_id);
   struct Peer {
     Visit visit;
@@ -49,15 +65,16 @@ std::vector<Action> PeerConnect::handle(const Event& event, const HookContext& c
                          (p.shared_interest ? " and shares your interest in " + *student->specialty
                                             : std::string()) +
                          " can tell you how the team works and what they wish they had known.";
-    actions.push_back(make_action(name_, event_key(event), event, ActionType::peer_connect,
-                                  rotation->student_id, p.visit.student_id,
-                                  event.occurred + options_.due_after,
-                                  expiry(event.occurred, options_.max_lateness), std::move(reason),
-                                  {{"peer_rotation", p.visit.rotation_id},
-                                   {"peer_rotation_end", format_date(p.visit.end)},
-                                   {"site", rotation->site},
-                                   {"specialty", rotation->specialty},
-                                   {"shared_interest", p.shared_interest ? "yes" : "no"}}));
+    // Once per rotation and peer, whichever event or timer made it.
+    actions.push_back(
+        make_action(name_, "peers/" + rotation->id, event, ActionType::peer_connect,
+                    rotation->student_id, p.visit.student_id, event.occurred + options_.due_after,
+                    expiry(TimePoint{rotation->start}, options_.max_lateness), std::move(reason),
+                    {{"peer_rotation", p.visit.rotation_id},
+                     {"peer_rotation_end", format_date(p.visit.end)},
+                     {"site", rotation->site},
+                     {"specialty", rotation->specialty},
+                     {"shared_interest", p.shared_interest ? "yes" : "no"}}));
   }
   return actions;
 }
