@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
+
 #include "engine/source.hpp"
 #include "engine/timers.hpp"
 #include "log/log.hpp"
@@ -10,11 +12,24 @@
 namespace rapport {
 namespace {
 
+// A roster row counts only for the days inside its rotation; one with no day inside it is
+// not a member of this rotation at all.
+void put_member(Store& store, const Rotation& rotation, TeamMember member) {
+  member.start = std::max(member.start, rotation.start);
+  member.end = std::min(member.end, rotation.end);
+  if (member.end < member.start) {
+    log::debug("mirror", "team row outside its rotation's dates; ignored",
+               {{"rotation", rotation.id}, {"person", member.person_id}});
+    return;
+  }
+  store.put_team_member(rotation.id, member);
+}
+
 void apply_rotation(Store& store, const Event& event, const TimeZones& zones) {
   Rotation rotation = rotation_from_json(event.payload);
   if (event.type == EventType::rotation_cancelled) rotation.status = RotationStatus::cancelled;
   store.put_rotation(rotation);
-  for (const auto& member : rotation.team) store.put_team_member(rotation.id, member);
+  for (const auto& member : rotation.team) put_member(store, rotation, member);
   if (rotation.status == RotationStatus::cancelled) {
     store.delete_timers_with_prefix(rotation_timer_prefix(rotation.id));
     return;
@@ -49,7 +64,7 @@ void apply_team_change(Store& store, const Event& event) {
                               {"end", format_date(rotation->end)},
                               {"team", *added}};
     for (const auto& m : rotation_from_json(boost::json::serialize(shell)).team) {
-      store.put_team_member(rotation->id, m);
+      put_member(store, *rotation, m);
     }
   }
   if (const auto* removed = o.if_contains("removed"); removed && removed->is_array()) {
