@@ -167,11 +167,13 @@ const Schema& engine_schema() {
            .type = Type::string,
            .description = "IANA time zone in which rotation dates are read (sites not listed "
                           "in site_timezones)",
-           .default_value = "UTC"},
+           .default_value = "UTC",
+           .check = time_zone_problem},
           {.name = "site_timezones",
            .type = Type::string_map,
            .description = "site: IANA time zone, for sites elsewhere",
-           .default_value = "{}"},
+           .default_value = "{}",
+           .check = time_zone_problem},
           {.name = "unknown_people",
            .type = Type::enumeration,
            .description = "an action whose student or contact the people feed does not know "

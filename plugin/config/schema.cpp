@@ -102,6 +102,10 @@ Node check_map_of_scalars(const Node& n, const Key& k, const std::string& path, 
     }
     if (k.type == Type::string_map && !value.is_scalar()) {
       ctx.error(value.mark, join(path, key), "expected a string, found " + quoted(value));
+    } else if (k.type == Type::string_map && k.check) {
+      if (auto problem = k.check(value.scalar); !problem.empty()) {
+        ctx.error(value.mark, join(path, key), problem);
+      }
     }
     if (k.type == Type::value_maps) {
       if (!value.is_map()) {
@@ -124,7 +128,9 @@ Node check_value(const Node& n, const Key& k, const std::string& path, ParseCont
     case Type::string:
     case Type::path:
     case Type::secret:
-      need_scalar(n, k, path, ctx);
+      if (need_scalar(n, k, path, ctx) && k.check) {
+        if (auto problem = k.check(n.scalar); !problem.empty()) ctx.error(n.mark, path, problem);
+      }
       return n;
     case Type::integer: {
       if (!need_scalar(n, k, path, ctx)) return n;

@@ -24,13 +24,13 @@ enum class Type {
   duration,     // 500ms, 30s, 5m, 1h, 2d
   enumeration,  // one of `choices`
   path,
-  secret,       // a string that is masked when printed; `<key>_file` reads it from a file
+  secret,  // a string that is masked when printed; `<key>_file` reads it from a file
   string_list,
-  string_map,   // key -> string; keys limited to `choices` when given
-  value_maps,   // field -> {their value -> our value}; fields limited to `choices`
-  section,      // a nested schema
-  sections,     // name -> nested schema chosen by `resolve`
-  any,          // any YAML, passed on as it is (a plugin's own config)
+  string_map,  // key -> string; keys limited to `choices` when given
+  value_maps,  // field -> {their value -> our value}; fields limited to `choices`
+  section,     // a nested schema
+  sections,    // name -> nested schema chosen by `resolve`
+  any,         // any YAML, passed on as it is (a plugin's own config)
 };
 
 struct Schema;
@@ -51,6 +51,8 @@ struct Key {
   double max = std::numeric_limits<double>::infinity();
   const Schema* schema = nullptr;  // section
   SchemaResolver resolve;          // sections
+  // Strings and string maps' values: "" when fine, else what is wrong (after "path: ").
+  std::function<std::string(const std::string&)> check;
 };
 
 struct Schema {
@@ -111,5 +113,8 @@ std::string render_reference(const Schema& root, const std::vector<const Schema*
 std::size_t edit_distance(std::string_view a, std::string_view b);
 // "did you mean ...?" for the closest candidate, or "" when none is close.
 std::string suggestion(std::string_view wrong, const std::vector<std::string>& candidates);
+
+// "" for an IANA time zone tzdata knows (or UTC), else the error with "did you mean".
+std::string time_zone_problem(const std::string& zone);
 
 }  // namespace rapport::config

@@ -64,6 +64,10 @@ TEST_CASE("an empty file is a valid config with every default filled in", "[conf
   CHECK(root.section("listener").str("listen") == "127.0.0.1:8080");
 }
 
+TEST_CASE("legacy IANA aliases are time zones too", "[config]") {
+  CHECK(load("engine:\n  timezone: US/Eastern\n  site_timezones: {North: America/Chicago}\n"));
+}
+
 TEST_CASE("defaults of a component come from its schema", "[config]") {
   auto config = load(std::string(kMinimalSource) + "hooks:\n  thank_you: {}\n");
   auto source = config->section().sections("sources").at(0).second;
@@ -88,6 +92,12 @@ TEST_CASE("config errors name file, line, column, path, what was expected and wh
           "did you mean \"synchronous\""},
       Row{"engine:\n  tick: 5 mins\n", 2, 9, "engine.tick", "\"5 mins\" is not a duration"},
       Row{"engine:\n  batch: lots\n", 2, 10, "engine.batch", "\"lots\" is not an integer"},
+      Row{"engine:\n  timezone: America/NewYork\n", 2, 13, "engine.timezone",
+          "\"America/NewYork\" is not a time zone; did you mean \"America/New_York\""},
+      Row{"engine:\n  timezone: Mars/Olympus\n", 2, 13, "engine.timezone",
+          "\"Mars/Olympus\" is not a time zone"},
+      Row{"engine:\n  site_timezones: {North: Europe/Pariss}\n", 2, 27,
+          "engine.site_timezones.North", "did you mean \"Europe/Paris\""},
       Row{"engine:\n  batch: 0\n", 2, 10, "engine.batch", "out of range (at least 1"},
       Row{"log:\n  level: verbose\n", 2, 10, "log.level",
           "\"verbose\" is not one of debug, info, warn, error"},
@@ -96,8 +106,7 @@ TEST_CASE("config errors name file, line, column, path, what was expected and wh
       Row{"sinks:\n  out:\n    type: jsonp\n", 3, 5, "sinks.out",
           "unknown sink type \"jsonp\"; did you mean \"jsonl\""},
       Row{"sinks:\n  out:\n    path: x\n", 3, 5, "sinks.out", "missing required key \"type\""},
-      Row{"sinks:\n  out:\n    type: jsonl\n", 3, 5, "sinks.out",
-          "missing required key \"path\""},
+      Row{"sinks:\n  out:\n    type: jsonl\n", 3, 5, "sinks.out", "missing required key \"path\""},
       Row{"hooks:\n  introductionz: {}\n", 2, 18, "hooks.introductionz",
           "did you mean \"introductions\""},
       Row{"hooks:\n  thank_you:\n    roles: [attending, janitor]\n", 3, 24,
