@@ -16,6 +16,10 @@ const std::vector<std::string>& entity_fields(const std::string& entity);
 // key, columns, constants, values, date_format, time_format.
 std::vector<config::Key> mapping_keys(const std::string& entity, const std::string& unit);
 
+// What is wrong with `value` as our value of `field` in a value table ("" when nothing):
+// roles, kinds and statuses must be names of the vocabulary, flags yes or no.
+std::string vocabulary_problem(const std::string& field, const std::string& value);
+
 void read_mapping(const config::Section& section, FieldMapping& mapping,
                   std::vector<std::string>& key);
 

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <stdexcept>
 
+#include "adapters/common/mapping_schema.hpp"
 #include "adapters/webhook/signature.hpp"
 #include "engine/mirror.hpp"
 #include "engine/source.hpp"
@@ -272,7 +273,8 @@ const config::Schema& mapping_schema() {
           {.name = "values",
            .type = Type::value_maps,
            .description = "our field -> {their value: ours} (role codes, kinds, statuses)",
-           .default_value = ""},
+           .default_value = "",
+           .check_entry = adapters::vocabulary_problem},
       }};
   return s;
 }

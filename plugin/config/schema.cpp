@@ -116,6 +116,10 @@ Node check_map_of_scalars(const Node& n, const Key& k, const std::string& path, 
       for (const auto& [from, to] : value.entries) {
         if (!to.is_scalar()) {
           ctx.error(to.mark, join(join(path, key), from), "expected a string, found " + quoted(to));
+        } else if (k.check_entry) {
+          if (auto problem = k.check_entry(key, to.scalar); !problem.empty()) {
+            ctx.error(to.mark, join(join(path, key), from), problem);
+          }
         }
       }
     }

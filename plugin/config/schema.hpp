@@ -53,6 +53,8 @@ struct Key {
   SchemaResolver resolve;          // sections
   // Strings and string maps' values: "" when fine, else what is wrong (after "path: ").
   std::function<std::string(const std::string&)> check;
+  // Value tables: (field, our value) -> "" when fine, else what is wrong.
+  std::function<std::string(const std::string&, const std::string&)> check_entry;
 };
 
 struct Schema {

@@ -94,6 +94,11 @@ TEST_CASE("config errors name file, line, column, path, what was expected and wh
       Row{"engine:\n  batch: lots\n", 2, 10, "engine.batch", "\"lots\" is not an integer"},
       Row{"engine:\n  timezone: America/NewYork\n", 2, 13, "engine.timezone",
           "\"America/NewYork\" is not a time zone; did you mean \"America/New_York\""},
+      Row{"sources:\n  registrar:\n    type: sql\n    connection: institution.db\n    queries:\n"
+          "      rotations:\n        sql: SELECT * FROM rotations\n      team:\n"
+          "        sql: SELECT * FROM team\n        values: {role: {MSW: socialworker}}\n",
+          10, 30, "sources.registrar.queries.team.values.role.MSW",
+          "\"socialworker\" is not a role; did you mean \"social_worker\""},
       Row{"engine:\n  timezone: Mars/Olympus\n", 2, 13, "engine.timezone",
           "\"Mars/Olympus\" is not a time zone"},
       Row{"engine:\n  site_timezones: {North: Europe/Pariss}\n", 2, 27,
