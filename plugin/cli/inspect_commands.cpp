@@ -115,8 +115,8 @@ int status(const Args& args) {
 }
 
 int explain(const Args& args) {
-  std::optional<TimePoint> at =
-      std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  std::optional<TimePoint> at = wall_clock();
+  std::string as_of = "--at";
   if (args.options.count("--at")) {
     auto d = parse_date(args.get("--at"));
     at = d ? std::optional<TimePoint>(TimePoint{*d}) : parse_time(args.get("--at"));
@@ -130,6 +130,13 @@ int explain(const Args& args) {
   try {
     auto config = config::load_config_file(args.get("-c"), registry);
     auto engine = Engine::build(*config, registry);
+    if (!args.options.count("--at")) {
+      // The engine's own clock (a simulated run's) where it has stepped, else today.
+      auto last = engine->store().cursor(kEngineState, kLastStep);
+      auto step = last ? parse_time(*last) : std::nullopt;
+      at = step.value_or(*at);
+      as_of = step ? "the engine's last step" : "today: the engine has not stepped yet";
+    }
     auto context = engine->context(*at);
     auto text = network_json(engine->store(), *context, args.get("--student"), engine->letters());
     if (args.flag("--json")) {
@@ -137,9 +144,8 @@ int explain(const Args& args) {
       return 0;
     }
     auto network = boost::json::parse(text).as_object();
-    std::printf("Student %s on %s: %zu rotations\n\n", args.get("--student").c_str(),
-                format_date(std::chrono::floor<std::chrono::days>(*at)).c_str(),
-                network["rotations"].as_array().size());
+    std::printf("Student %s as of %s (%s): %zu rotations\n\n", args.get("--student").c_str(),
+                format_time(*at).c_str(), as_of.c_str(), network["rotations"].as_array().size());
     std::printf("Contacts, strongest first\n  %5s %8s  %-30s %-14s %-22s %s\n", "days", "strength",
                 "who", "role", "rotations", "evaluations (0-1)");
     for (const auto& c : network["contacts"].as_array()) {

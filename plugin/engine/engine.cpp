@@ -121,6 +121,13 @@ StepStats Engine::step(TimePoint now) {
     if (fired == 0 && d.events == 0) break;
   }
   stats.delivered = deliver(now);
+  // The engine's clock as of its last step (a simulated run's too): what `explain` and
+  // others default to. Written at most once a minute of that clock.
+  if (!last_step_written_ || now - *last_step_written_ >= std::chrono::minutes(1) ||
+      now < *last_step_written_) {
+    store_->set_cursor(kEngineState, kLastStep, format_time(now));
+    last_step_written_ = now;
+  }
   if (telemetry_) publish();
   return stats;
 }

@@ -27,6 +27,10 @@ struct SinkPolicy {
   std::string basis = "consent";
 };
 
+// Where the engine keeps its own state among the sources' cursors.
+inline constexpr const char* kEngineState = "engine";
+inline constexpr const char* kLastStep = "last_step";  // the clock of the last step
+
 struct StepStats {
   std::size_t polled = 0, fired = 0, delivered = 0, source_failures = 0;
   DispatchStats dispatch;
@@ -72,6 +76,7 @@ class Engine {
   void set_telemetry(std::shared_ptr<Telemetry> telemetry) { telemetry_ = std::move(telemetry); }
 
  private:
+  std::optional<TimePoint> last_step_written_;
   // `now` judges whether an action expired (Action::expires) before a sink took it.
   std::size_t deliver(TimePoint now);
   std::size_t deliver_each(PerActionSink& sink, TimePoint now);

@@ -113,6 +113,12 @@ TEST_CASE(
                            env);
   CHECK_THAT(table.out, Contains("Letter candidates (score = 0.35 time"));
   CHECK_THAT(table.out, Contains("Dr. Ada Example (E0001)"));
+  CHECK_THAT(table.out, Contains("as of 2027-02-10T00:00:00Z (--at)"));
+  // Without --at: the simulated run's last step, not the machine's date.
+  auto defaulted =
+      run_command({rapport_binary(), "explain", "-c", demo_config_path(), "--student", "L0001"},
+                  env);
+  CHECK_THAT(defaulted.out, Contains("as of 2027-02-10T00:00:00Z (the engine's last step)"));
 
   SECTION("with rank_with_anonymous, no total is shown: the anonymous score cannot be derived") {
     // The attending also gave a weak anonymous evaluation, which now counts in the ranking.
