@@ -59,6 +59,39 @@ void run_simulated(Engine& engine, TimePoint from, TimePoint to, std::chrono::se
   }
 }
 
+namespace {
+
+// What a run did, on standard error (standard output may carry a stdout sink's actions).
+void print_run_summary(Store& store, const StoreCounts& before,
+                       const std::map<std::string, std::int64_t>& expired_before, TimePoint from,
+                       TimePoint to, std::chrono::steady_clock::time_point started) {
+  auto after = store.counts();
+  auto by_type = [](const std::map<std::string, std::int64_t>& now,
+                    const std::map<std::string, std::int64_t>& then) {
+    std::int64_t total = 0;
+    std::string parts;
+    for (const auto& [type, n] : now) {
+      auto was = then.count(type) ? then.at(type) : 0;
+      if (n == was) continue;
+      total += n - was;
+      parts += (parts.empty() ? "" : ", ") + type + " " + std::to_string(n - was);
+    }
+    return std::to_string(total) + (parts.empty() ? "" : " (" + parts + ")");
+  };
+  auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::fprintf(stderr, "rapport run: %s to %s%s in %.1f s\n", format_time(from).c_str(),
+               format_time(to).c_str(), stop_requested() ? " (stopped by a signal)" : "", seconds);
+  std::fprintf(stderr, "  events   %s\n",
+               by_type(after.events_by_type, before.events_by_type).c_str());
+  std::fprintf(stderr, "  actions  %s\n",
+               by_type(after.actions_by_type, before.actions_by_type).c_str());
+  auto expired = store.expired_counts();
+  std::fprintf(stderr, "  expired  %s; held now %lld\n", by_type(expired, expired_before).c_str(),
+               static_cast<long long>(store.held_count()));
+}
+
+}  // namespace
+
 int run(const Args& args) {
   auto from = parse_moment(args.get("--from")), to = parse_moment(args.get("--to"));
   auto step = config::parse_duration(args.get("--step", "1d"));
@@ -75,11 +108,15 @@ int run(const Args& args) {
     const auto& config = loaded->config;
     auto engine = Engine::build(*config, loaded->registry);
     install_stop_signals();
+    auto before = engine->store().counts();
+    auto expired_before = engine->store().expired_counts();
+    auto started = std::chrono::steady_clock::now();
     log::info("cli", "simulated run starting",
               {{"from", format_time(*from)}, {"to", format_time(*to)}});
     run_simulated(*engine, *from, *to, std::chrono::duration_cast<std::chrono::seconds>(*step),
                   int(pace->count()));
     log::info("cli", stop_requested() ? "stopped by signal" : "simulated run finished");
+    print_run_summary(engine->store(), before, expired_before, *from, *to, started);
     return 0;
   } catch (const config::ConfigError&) {
     return failed("run");

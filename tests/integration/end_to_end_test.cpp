@@ -22,8 +22,8 @@ using Catch::Matchers::Contains;
 namespace {
 
 std::vector<std::string> run_args(const std::string& pace) {
-  return {rapport_binary(), "run",    "-c",    demo_config_path(), "--from", "2027-01-01",
-          "--to",           "2027-02-20", "--pace", pace};
+  return {rapport_binary(), "run",  "-c",         demo_config_path(), "--from",
+          "2027-01-01",     "--to", "2027-02-20", "--pace",           pace};
 }
 
 std::set<std::string> ids_of(const std::string& path, std::size_t& lines) {
@@ -47,10 +47,16 @@ TEST_CASE("the daemon turns the institution's database into exactly the expected
   REQUIRE(r.exit_code == 0);
   auto actions = dir.file("actions.jsonl");
   CHECK(action_keys_of_file(actions) == expected_small_institution_actions());
+  // What the run did, said at its end.
+  CHECK_THAT(r.err, Catch::Matchers::Contains(
+                        "\n  actions  16 (follow_up 1, introduce 7, letter_candidate 2, "
+                        "mentor_suggest 2, opportunity 1, thank_you 3)\n  expired  1 (held 1); "
+                        "held now 0\n"));
   auto status = run_command({rapport_binary(), "status", "-c", demo_config_path()},
                             {{"RAPPORT_DEMO_DIR", dir.path()}});
-  CHECK_THAT(status.out, Catch::Matchers::Contains("held     0 actions") &&
-                             Catch::Matchers::Contains("expired  0 before they were made, 1 while held"));
+  CHECK_THAT(status.out,
+             Catch::Matchers::Contains("held     0 actions") &&
+                 Catch::Matchers::Contains("expired  0 before they were made, 1 while held"));
 
   // Each line is a CloudEvent with the contact's details read from the store.
   auto first = boost::json::parse(read_lines(actions).at(0));
@@ -72,9 +78,10 @@ TEST_CASE("the daemon turns the institution's database into exactly the expected
   }
 }
 
-TEST_CASE("killed with SIGKILL at a random moment and restarted, the daemon loses and "
-          "duplicates nothing",
-          "[integration][e2e][crash]") {
+TEST_CASE(
+    "killed with SIGKILL at a random moment and restarted, the daemon loses and "
+    "duplicates nothing",
+    "[integration][e2e][crash]") {
   std::mt19937 rng(std::random_device{}());
   for (int attempt = 0; attempt < 3; ++attempt) {
     TempDir dir;
