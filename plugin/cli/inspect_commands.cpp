@@ -238,6 +238,7 @@ int simulate(const Args& args) {
     if (std::filesystem::exists(path)) open_store(*config)->copy_to(copy);
     auto engine = Engine::build(*config, registry, {copy, false});
     auto before = engine->store().last_action_seq();
+    auto last_step = engine->store().cursor(kEngineState, kLastStep);
     run_simulated(*engine, *from, *to, std::chrono::duration_cast<std::chrono::seconds>(*step), 0);
     auto produced = engine->store().actions_after(before, std::size_t(-1));
     std::map<std::string, int> by_type;
@@ -252,6 +253,15 @@ int simulate(const Args& args) {
     std::printf("\n%zu actions:", produced.size());
     for (const auto& [type, n] : by_type) std::printf(" %s %d,", type.c_str(), n);
     std::printf("\n");
+    auto ran_to = last_step ? parse_time(*last_step) : std::nullopt;
+    if (produced.empty() && ran_to && *ran_to >= *from) {
+      // Action ids are deterministic and the outbox keeps one of each: a period the store
+      // has been through already makes nothing new.
+      std::printf(
+          "Nothing new: the store has already been run to %s (its last step), and what that "
+          "period makes was made then. Simulate a period after it.\n",
+          format_time(*ran_to).c_str());
+    }
     engine.reset();
     for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(copy + suffix);
     return 0;

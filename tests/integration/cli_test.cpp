@@ -115,9 +115,8 @@ TEST_CASE(
   CHECK_THAT(table.out, Contains("Dr. Ada Example (E0001)"));
   CHECK_THAT(table.out, Contains("as of 2027-02-10T00:00:00Z (--at)"));
   // Without --at: the simulated run's last step, not the machine's date.
-  auto defaulted =
-      run_command({rapport_binary(), "explain", "-c", demo_config_path(), "--student", "L0001"},
-                  env);
+  auto defaulted = run_command(
+      {rapport_binary(), "explain", "-c", demo_config_path(), "--student", "L0001"}, env);
   CHECK_THAT(defaulted.out, Contains("as of 2027-02-10T00:00:00Z (the engine's last step)"));
 
   SECTION("with rank_with_anonymous, no total is shown: the anonymous score cannot be derived") {
@@ -174,8 +173,17 @@ TEST_CASE("rapport simulate prints what would happen and delivers and stores not
   CHECK_THAT(r.out, Contains("thank_you         L0001    -> E0001"));
   CHECK_THAT(r.out, Contains("letter_candidate  L0002    -> E0006"));
   CHECK_THAT(r.out, Contains("6 actions:"));
+  CHECK_THAT(r.out, !Contains("Nothing new"));
   CHECK(read_lines(dir.file("actions.jsonl")).size() == lines_before);
   CHECK(read_text(dir.file("rapport.db")) == store_before);
+
+  // A period the store went through already: nothing, and it says why.
+  auto again = run_command({rapport_binary(), "simulate", "-c", demo_config_path(), "--from",
+                            "2027-01-01", "--to", "2027-01-05"},
+                           env);
+  CHECK_THAT(again.out,
+             Contains("0 actions:") && Contains("Nothing new: the store has already been run to "
+                                                "2027-01-10T00:00:00Z"));
 }
 
 TEST_CASE("rapport validate checks deploy/examples/postgresql.yaml against a real database",
