@@ -1,8 +1,6 @@
 #include "adapters/csv/csv_source.hpp"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "adapters/csv/csv_reader.hpp"
 #include "files/private_files.hpp"
