@@ -104,6 +104,18 @@ json::object member_of(const MappedRow& r) {
   return o;
 }
 
+// A roster row is one person's stretch on a rotation: platforms keep several per person
+// (split around a weekend, separate weeks), each its own row, keyed by its dates and role;
+// the same row exported twice is one row.
+std::string team_key(const std::string& rotation, const json::object& member) {
+  auto text = [&](const char* field) {
+    const auto* v = member.if_contains(field);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  };
+  return rotation + '\x1f' + text("person") + '\x1f' + text("start") + '\x1f' + text("end") +
+         '\x1f' + text("role");
+}
+
 json::object evaluation_of(const MappedRow& r) {
   json::object o{
       {"id", r.need("id")},
@@ -248,7 +260,7 @@ RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, Store& 
       return {true, {}};
     }
     page.known_rotation = rotation;
-    std::string stored = rotation + '\x1f' + std::string(member["person"].as_string());
+    std::string stored = team_key(rotation, member);
     if (auto text = json::serialize(member); changed(store, page, entity, stored, text)) {
       page.team_added[rotation].push_back(std::move(text));
     }
@@ -266,7 +278,7 @@ RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, Store& 
 std::string RowIngest::stored_key(const std::string& entity, const MappedRow& row,
                                   const std::string& fallback) const {
   try {
-    if (entity == "team") return row.need("rotation") + '\x1f' + row.need("person");
+    if (entity == "team") return team_key(row.need("rotation"), member_of(row));
     return row.need("id");
   } catch (const std::exception&) {
     return fallback;
@@ -283,9 +295,21 @@ void RowIngest::removed(const std::string& entity, const std::string& key, Store
     }
     return;
   }
-  auto split = key.find('\x1f');
-  if (entity != "team" || split == std::string::npos) return;
-  page.team_removed[key.substr(0, split)].push_back(key.substr(split + 1));
+  if (entity != "team") return;
+  std::vector<std::string> parts;
+  for (std::size_t at = 0;;) {
+    auto next = key.find('\x1f', at);
+    parts.push_back(key.substr(at, next == std::string::npos ? next : next - at));
+    if (next == std::string::npos) break;
+    at = next + 1;
+  }
+  // A key of before spans (rotation, person) names no row: its person's rows were read
+  // again under keys of their own, so it is only forgotten.
+  if (parts.size() != 5) return;
+  json::object row{{"person", parts[1]}, {"role", parts[4]}};
+  if (!parts[2].empty()) row["start"] = parts[2];
+  if (!parts[3].empty()) row["end"] = parts[3];
+  page.team_removed[parts[0]].push_back(json::serialize(row));
 }
 
 std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now) const {
@@ -294,8 +318,8 @@ std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now) cons
   for (const auto& [id, members] : page.team_added) rotations.insert(id);
   for (const auto& [id, people] : page.team_removed) rotations.insert(id);
   for (const auto& id : rotations) {
-    // {"rotation": id, "added": [members], "removed": [person ids]}, the members already
-    // serialized when their rows were read.
+    // {"rotation": id, "added": [rows], "removed": [rows]}, each roster row one entry
+    // {"person", "role", "start"?, "end"?}, serialized when it was read.
     std::string payload = "{\"rotation\":" + json::serialize(json::value(id));
     if (auto a = page.team_added.find(id); a != page.team_added.end()) {
       payload += ",\"added\":[";
@@ -305,7 +329,11 @@ std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now) cons
       payload += "]";
     }
     if (auto r = page.team_removed.find(id); r != page.team_removed.end()) {
-      payload += ",\"removed\":" + json::serialize(json::array(r->second.begin(), r->second.end()));
+      payload += ",\"removed\":[";
+      for (std::size_t i = 0; i < r->second.size(); ++i) {
+        payload += (i ? "," : "") + r->second[i];
+      }
+      payload += "]";
     }
     payload += "}";
     std::string student;

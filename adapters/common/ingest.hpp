@@ -67,7 +67,7 @@ struct PageEvents {
   std::vector<std::tuple<std::string, std::string, std::string>> hashes;  // entity, key, hash
   std::unordered_set<std::string> hashed;  // entity \x1f key \x1f hash, of `hashes`
   std::map<std::string, std::vector<std::string>> team_added;    // rotation -> member JSON
-  std::map<std::string, std::vector<std::string>> team_removed;  // rotation -> person ids
+  std::map<std::string, std::vector<std::string>> team_removed;  // rotation -> row JSON
 };
 
 struct RowOutcome {

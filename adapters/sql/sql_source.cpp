@@ -143,9 +143,17 @@ namespace {
 
 // Where a query's reading stands: the cursor column's value and the key of the last row
 // read at that value (the "timestamp + incrementing" model), as JSON in source_cursors.
+// Where a query's reading stands: the cursor's text and the key of the last row read, and
+// how many rows of that same (cursor and) key were read. A key need not be unique (a
+// person's several roster rows on one rotation share one), so the next page starts at
+// that key, not after it, skipping the rows already read, in an order that tells them
+// apart: a page that ends among one key's rows loses none of them.
 struct Position {
   std::string at;
   std::vector<std::string> key;
+  std::size_t skip = 0;
+
+  bool same_place(const Position& other) const { return at == other.at && key == other.key; }
 };
 
 std::optional<Position> position_of(const std::optional<std::string>& text) {
@@ -156,6 +164,9 @@ std::optional<Position> position_of(const std::optional<std::string>& text) {
   Position p;
   p.at = std::string(v.at("at").as_string());
   for (const auto& k : v.at("key").as_array()) p.key.emplace_back(k.as_string());
+  if (const auto* skip = v.as_object().if_contains("skip"); skip && skip->is_int64()) {
+    p.skip = std::size_t(std::max<std::int64_t>(0, skip->as_int64()));
+  }
   return p;
 }
 
@@ -191,52 +202,68 @@ std::string text_of(const HistoryMark& mark) {
 std::string text_of(const Position& p) {
   boost::json::array key;
   for (const auto& k : p.key) key.emplace_back(k);
-  return boost::json::serialize(boost::json::object{{"at", p.at}, {"key", key}});
+  return boost::json::serialize(
+      boost::json::object{{"at", p.at}, {"key", key}, {"skip", std::int64_t(p.skip)}});
 }
 
-// One page's SQL and its parameters, bound in the order their placeholders appear.
+// One page's SQL and its parameters, bound in the order their placeholders appear; where
+// it starts, and how many rows it asks for (a page asks for its rows and the rows of its
+// starting place that were read already, which the reader drops).
 struct PageQuery {
   std::string sql;
   std::vector<std::string> values;
+  std::optional<Position> from;
+  std::size_t limit = 0;
 };
 
-// The SQL of a query's pages: the rows after a position, in (cursor, key) order (a full
-// scan: after a key, in key order), at most `batch` of them.
+// The SQL of a query's pages: the rows from a position on, in (cursor, key) order (a full
+// scan: from a key on, in key order), at most `batch` of them.
 class PageSql {
  public:
-  // `select` names the columns; `cursor` is empty for a full scan; `bound` is the upper
-  // bound's text (rows strictly older). `standard`: OFFSET ... FETCH NEXT and the
-  // comparison written out, for databases without LIMIT or row values.
-  PageSql(std::string select, std::string cursor, std::vector<std::string> keys, std::string bound,
-          bool standard, std::size_t batch)
+  // `select` names the columns; `cursor` is empty for a full scan; `then` orders the rows
+  // of one key (see Position); `bound` is the upper bound's text (rows strictly older).
+  // `standard`: OFFSET ... FETCH NEXT and the comparison written out, for databases
+  // without LIMIT or row values.
+  PageSql(std::string select, std::string cursor, std::vector<std::string> keys,
+          std::vector<std::string> then, std::string bound, bool standard, std::size_t batch)
       : select_(std::move(select)),
         cursor_(std::move(cursor)),
         keys_(std::move(keys)),
+        then_(std::move(then)),
         bound_(std::move(bound)),
         standard_(standard),
-        limit_(standard ? " OFFSET 0 ROWS FETCH NEXT " + std::to_string(batch) + " ROWS ONLY"
-                        : " LIMIT " + std::to_string(batch)) {}
+        batch_(batch) {}
 
-  PageQuery after(const std::optional<Position>& position,
-                  const std::vector<std::string>& last_key) const {
-    PageQuery q{select_, {}};
+  // `from`: by cursor, the position (nullopt: from the start); for a full scan, its key
+  // alone (empty: from the start).
+  PageQuery after(const std::optional<Position>& from) const {
+    PageQuery q{select_, {}, from, 0};
+    std::size_t skip = 0;
+    std::vector<std::string> order = keys_;
     if (!cursor_.empty()) {
       // Strictly older than now - lag: a row of the bound's own second may still commit.
       q.sql += " AND " + cursor_ + " < " + param(q, bound_);
-      if (position && position->key.size() == keys_.size()) {
-        std::vector<std::string> columns{cursor_}, at{position->at};
+      if (from && from->key.size() == keys_.size()) {
+        std::vector<std::string> columns{cursor_}, at{from->at};
         columns.insert(columns.end(), keys_.begin(), keys_.end());
-        at.insert(at.end(), position->key.begin(), position->key.end());
-        q.sql += " AND " + greater(q, columns, at);
-      } else if (position) {  // --since, or a position saved before keys: from that moment
-        q.sql += " AND " + cursor_ + " >= " + param(q, position->at);
+        at.insert(at.end(), from->key.begin(), from->key.end());
+        q.sql += " AND " + at_or_after(q, columns, at);
+        skip = from->skip;
+      } else if (from) {  // --since, or a position saved before keys: from that moment
+        q.sql += " AND " + cursor_ + " >= " + param(q, from->at);
       }
-      q.sql += " ORDER BY " + cursor_ + ", " + join(keys_);
-    } else {
-      if (!last_key.empty()) q.sql += " AND " + greater(q, keys_, last_key);
-      q.sql += " ORDER BY " + join(keys_);
+      order.insert(order.begin(), cursor_);
+    } else if (from && !from->key.empty()) {
+      q.sql += " AND " + at_or_after(q, keys_, from->key);
+      skip = from->skip;
     }
-    q.sql += limit_;
+    order.insert(order.end(), then_.begin(), then_.end());
+    q.sql += " ORDER BY " + join(order);
+    // Not OFFSET: the rows to skip are those of the starting place only, and a row read
+    // there may have moved on since (an update moves its cursor).
+    q.limit = batch_ + skip;
+    q.sql += standard_ ? " OFFSET 0 ROWS FETCH NEXT " + std::to_string(q.limit) + " ROWS ONLY"
+                       : " LIMIT " + std::to_string(q.limit);
     return q;
   }
 
@@ -250,30 +277,31 @@ class PageSql {
     for (const auto& c : columns) out += (out.empty() ? "" : ", ") + c;
     return out;
   }
-  // Rows after `at` in the order of `columns`: one row-value comparison "(a, b) > (x, y)",
-  // which the database can start an index range scan at (the same written out, "a > x OR
-  // (a = x AND b > y)", made PostgreSQL scan from the start on every page, which made a
-  // backfill quadratic); written out where there are no row values.
-  std::string greater(PageQuery& q, const std::vector<std::string>& columns,
-                      const std::vector<std::string>& at, std::size_t from = 0) const {
+  // Rows at or after `at` in the order of `columns`: one row-value comparison "(a, b) >=
+  // (x, y)", which the database can start an index range scan at (the same written out,
+  // "a > x OR (a = x AND b >= y)", made PostgreSQL scan from the start on every page,
+  // which made a backfill quadratic); written out where there are no row values.
+  std::string at_or_after(PageQuery& q, const std::vector<std::string>& columns,
+                          const std::vector<std::string>& at, std::size_t from = 0) const {
     if (!standard_) {
       std::string right;
       for (std::size_t i = 0; i < columns.size(); ++i) {
         right += (i ? ", " : "") + param(q, at[i]);
       }
-      return "(" + join(columns) + ") > (" + right + ")";
+      return "(" + join(columns) + ") >= (" + right + ")";
     }
+    if (from + 1 == columns.size()) return columns[from] + " >= " + param(q, at[from]);
     std::string after_this = columns[from] + " > " + param(q, at[from]);
-    if (from + 1 == columns.size()) return after_this;
     std::string equal = columns[from] + " = " + param(q, at[from]);
-    return "(" + after_this + " OR (" + equal + " AND " + greater(q, columns, at, from + 1) + "))";
+    return "(" + after_this + " OR (" + equal + " AND " + at_or_after(q, columns, at, from + 1) +
+           "))";
   }
 
   std::string select_, cursor_;
-  std::vector<std::string> keys_;
+  std::vector<std::string> keys_, then_;
   std::string bound_;
   bool standard_;
-  std::string limit_;
+  std::size_t batch_;
 };
 
 // A page read whole: the column names (lower case) and each row's values.
@@ -354,19 +382,30 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
                                 : options_.backend == "mysql"    ? "CHAR"
                                 : options_.backend == "sqlite"   ? "TEXT"
                                                                  : "VARCHAR(64)";
-  std::vector<std::string> last_key;  // full scans page by key alone
+  std::optional<Position> scanned;  // a full scan's position: its key alone
   std::string bound = format_bound(until, m.time_format);
   bool held = false;  // a row asked to be read again: the position stays before it
   std::size_t added = 0;
   Progress progress{entity, 0, progress_ ? count_rows(m, until) : 0};
 
-  std::vector<std::string> quoted_keys;
+  std::vector<std::string> quoted_keys, then;
   for (const auto& k : keys) quoted_keys.push_back(column(k));
+  if (entity == "team") {
+    // A person's roster rows on one rotation share the default key: their dates and role,
+    // where the query has them, order them (see Position).
+    for (const char* field : {"start", "end", "role"}) {
+      auto mapped = m.columns.find(field);
+      std::string name = mapped == m.columns.end() ? field : mapped->second;
+      if (actual.count(lower(name)) && !std::count(keys.begin(), keys.end(), name)) {
+        then.push_back(column(name));
+      }
+    }
+  }
   const PageSql pages(full_scan
                           ? "SELECT * FROM (" + m.sql + ") rapport_q WHERE 1 = 1"
                           : "SELECT rapport_q.*, CAST(" + column(m.cursor) + " AS " + text_type +
                                 ") AS rapport_cursor FROM (" + m.sql + ") rapport_q WHERE 1 = 1",
-                      full_scan ? "" : column(m.cursor), quoted_keys, bound,
+                      full_scan ? "" : column(m.cursor), quoted_keys, then, bound,
                       options_.paging == "standard", options_.batch);
   // Where a page's row leaves the reading: its key, and the cursor's text.
   auto key_of = [&](const MappedRow& row) {
@@ -374,29 +413,51 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
     for (const auto& k : keys) key.push_back(row.raw(k).value_or(""));
     return key;
   };
+  auto place_of = [&](const MappedRow& row) {
+    return Position{full_scan ? "" : row.raw("rapport_cursor").value_or(""), key_of(row)};
+  };
+  // The reading moves on by one row: a row of the same place adds to the rows to skip.
+  auto advance = [](std::optional<Position>& at, Position row) {
+    row.skip = at && at->same_place(row) ? at->skip + 1 : 1;
+    at = std::move(row);
+  };
 
   // The next page is read (on another thread) while this one is stored; it starts after
   // this page's last row, which is where the reading goes on unless a row is held (then
   // the page read ahead is dropped). The session is used by one thread at a time. Not for
   // MySQL: its client library wants each thread that uses a connection set up for it.
   const auto read_ahead = options_.backend == "mysql" ? std::launch::deferred : std::launch::async;
-  auto next =
-      std::async(read_ahead, fetch_page, std::ref(session()), pages.after(position, last_key));
+  PageQuery asked = pages.after(full_scan ? scanned : position);
+  auto next = std::async(read_ahead, fetch_page, std::ref(session()), asked);
   for (;;) {
     FetchedPage fetched = next.get();
-    const std::size_t rows = fetched.rows.size();
+    const bool more = fetched.rows.size() == asked.limit;
     RowColumns columns;
     for (const auto& name : fetched.names) columns.emplace_back(name, std::nullopt);
-    if (rows == options_.batch) {
-      for (std::size_t i = 0; i < columns.size(); ++i) columns[i].second = fetched.rows.back()[i];
-      MappedRow last_row(columns, m, where);
-      auto key = key_of(last_row);
-      std::optional<Position> ahead =
-          full_scan
-              ? std::nullopt
-              : std::optional<Position>(Position{last_row.raw("rapport_cursor").value_or(""), key});
-      next = std::async(read_ahead, fetch_page, std::ref(session()),
-                        pages.after(ahead, full_scan ? key : std::vector<std::string>{}));
+    auto place_at = [&](std::size_t row) {
+      for (std::size_t i = 0; i < columns.size(); ++i) columns[i].second = fetched.rows[row][i];
+      return place_of(MappedRow(columns, m, where));
+    };
+    // The page starts at the place the reading stopped at: its rows there that were read
+    // already go.
+    std::size_t drop = 0;
+    const auto from = asked.from;
+    while (from && drop < from->skip && drop < fetched.rows.size() &&
+           place_at(drop).same_place(*from)) {
+      ++drop;
+    }
+    fetched.rows.erase(fetched.rows.begin(), fetched.rows.begin() + std::ptrdiff_t(drop));
+    const std::size_t rows = fetched.rows.size();
+    if (more) {
+      // Where this page leaves the reading, if all of it is read: at its last row, with
+      // the rows of that place at its end to skip (and those read before, if the page is
+      // all that one place).
+      Position ahead = place_at(rows - 1);
+      std::size_t first = rows - 1;
+      while (first > 0 && place_at(first - 1).same_place(ahead)) --first;
+      ahead.skip = rows - first + (first == 0 && from && from->same_place(ahead) ? from->skip : 0);
+      asked = pages.after(ahead);
+      next = std::async(read_ahead, fetch_page, std::ref(session()), asked);
     }
 
     Transaction tx(store);
@@ -420,9 +481,9 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
       if (outcome.hold) held = true;
       if (sweep && !outcome.hold && !outcome.stored_as.empty()) seen.push_back(outcome.stored_as);
       if (full_scan) {
-        last_key = row_key;
+        advance(scanned, place_of(mapped));
       } else if (!held) {
-        position = Position{mapped.raw("rapport_cursor").value_or(""), std::move(row_key)};
+        advance(position, place_of(mapped));
       }
     }
     added += ingest_.flush(store, page, now);
@@ -432,7 +493,7 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
     // the next poll rather than fetch the same page again. A full scan reads on (the held
     // row is read again at the next one), so that what comes after it is read, and its
     // sweep does not take the rows it did not reach for deleted.
-    const bool last = rows < options_.batch || (held && !full_scan);
+    const bool last = !more || (held && !full_scan);
     if (history && last && !held) store.delete_cursor(name_, mark_key);
     tx.commit();
     progress.rows += rows;

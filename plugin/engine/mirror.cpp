@@ -12,24 +12,11 @@
 namespace rapport {
 namespace {
 
-// A roster row counts only for the days inside its rotation; one with no day inside it is
-// not a member of this rotation at all.
-void put_member(Store& store, const Rotation& rotation, TeamMember member) {
-  member.start = std::max(member.start, rotation.start);
-  member.end = std::min(member.end, rotation.end);
-  if (member.end < member.start) {
-    log::debug("mirror", "team row outside its rotation's dates; ignored",
-               {{"rotation", rotation.id}, {"person", member.person_id}});
-    return;
-  }
-  store.put_team_member(rotation.id, member);
-}
-
 void apply_rotation(Store& store, const Event& event, const TimeZones& zones) {
   Rotation rotation = rotation_from_json(event.payload);
   if (event.type == EventType::rotation_cancelled) rotation.status = RotationStatus::cancelled;
   store.put_rotation(rotation);
-  for (const auto& member : rotation.team) put_member(store, rotation, member);
+  for (const auto& member : rotation.team) store.put_team_member(rotation.id, member);
   if (rotation.status == RotationStatus::cancelled) {
     store.delete_timers_with_prefix(rotation_timer_prefix(rotation.id));
     return;
@@ -44,7 +31,64 @@ void apply_rotation(Store& store, const Event& event, const TimeZones& zones) {
   }
 }
 
-// {"rotation": id, "added": [team members], "removed": [person ids]}
+// The roster rows of a team.changed entry: {"person", "role", "start"?, "end"?,
+// "spans"?: [{"start", "end"}]}, one row per span (an end left out follows the
+// rotation's). In a removal, a person's id alone is all their rows, and the role may be
+// left out (the rows of any role).
+std::vector<TeamRow> rows_of(const boost::json::value& entry, const std::string& where,
+                             bool removal) {
+  if (removal && entry.is_string()) return {{std::string(entry.as_string()), std::nullopt, {}, {}}};
+  if (!entry.is_object()) throw JsonError("field '" + where + "': expected an object");
+  const auto& o = entry.as_object();
+  auto text = [&](const boost::json::object& in, const std::string& at,
+                  const char* key) -> std::optional<std::string> {
+    const auto* v = in.if_contains(key);
+    if (!v || v->is_null()) return std::nullopt;
+    if (!v->is_string()) throw JsonError("field '" + at + "." + key + "': expected a string");
+    return std::string(v->as_string());
+  };
+  auto date = [&](const boost::json::object& in, const std::string& at,
+                  const char* key) -> std::optional<Date> {
+    auto t = text(in, at, key);
+    if (!t) return std::nullopt;
+    auto d = parse_date(*t);
+    if (!d) throw JsonError("field '" + at + "." + key + "': expected a date YYYY-MM-DD");
+    return d;
+  };
+  TeamRow row;
+  auto person = text(o, where, "person");
+  if (!person || person->empty()) throw JsonError("field '" + where + ".person': is required");
+  row.person_id = *person;
+  if (auto role = text(o, where, "role")) {
+    row.role = parse_role(*role);
+    if (!row.role) throw JsonError("field '" + where + ".role': unknown value \"" + *role + "\"");
+  } else if (!removal) {
+    throw JsonError("field '" + where + ".role': is required");
+  }
+  std::vector<TeamRow> rows;
+  if (const auto* spans = o.if_contains("spans"); spans && !spans->is_null()) {
+    if (!spans->is_array()) throw JsonError("field '" + where + ".spans': expected an array");
+    for (std::size_t i = 0; i < spans->as_array().size(); ++i) {
+      std::string at = where + ".spans[" + std::to_string(i) + "]";
+      const auto& span = spans->as_array()[i];
+      if (!span.is_object()) throw JsonError("field '" + at + "': expected an object");
+      row.start = date(span.as_object(), at, "start");
+      row.end = date(span.as_object(), at, "end");
+      rows.push_back(row);
+    }
+    if (!rows.empty()) return rows;
+  }
+  row.start = date(o, where, "start");
+  row.end = date(o, where, "end");
+  if (row.start && row.end && *row.end < *row.start) {
+    throw JsonError("field '" + where + ".end': ends before it starts");
+  }
+  rows.push_back(row);
+  return rows;
+}
+
+// {"rotation": id, "added": [rows], "removed": [rows or person ids]}: removals first, so
+// that one event can move a row (remove its old dates, add its new ones).
 void apply_team_change(Store& store, const Event& event) {
   boost::json::error_code ec;
   auto value = boost::json::parse(event.payload, ec);
@@ -54,22 +98,23 @@ void apply_team_change(Store& store, const Event& event) {
   if (!id || !id->is_string()) throw JsonError("field 'rotation': expected a string");
   auto rotation = store.rotation(std::string(id->as_string()));
   if (!rotation) throw JsonError("field 'rotation': unknown rotation");
-  if (const auto* added = o.if_contains("added"); added && added->is_array()) {
-    boost::json::object shell{{"id", rotation->id},
-                              {"student", rotation->student_id},
-                              {"site", rotation->site},
-                              {"specialty", rotation->specialty},
-                              {"kind", to_string(rotation->kind)},
-                              {"start", format_date(rotation->start)},
-                              {"end", format_date(rotation->end)},
-                              {"team", *added}};
-    for (const auto& m : rotation_from_json(boost::json::serialize(shell)).team) {
-      put_member(store, *rotation, m);
-    }
-  }
-  if (const auto* removed = o.if_contains("removed"); removed && removed->is_array()) {
-    for (const auto& p : removed->as_array()) {
-      if (p.is_string()) store.remove_team_member(rotation->id, std::string(p.as_string()));
+  for (const char* list : {"removed", "added"}) {
+    const auto* entries = o.if_contains(list);
+    if (!entries || entries->is_null()) continue;
+    if (!entries->is_array())
+      throw JsonError(std::string("field '") + list + "': expected an array");
+    const bool removal = list[0] == 'r';
+    for (std::size_t i = 0; i < entries->as_array().size(); ++i) {
+      std::string where = std::string(list) + "[" + std::to_string(i) + "]";
+      for (const auto& row : rows_of(entries->as_array()[i], where, removal)) {
+        if (!removal) {
+          store.add_team_row(rotation->id, row);
+        } else if (!row.role && !row.start && !row.end) {
+          store.remove_team_member(rotation->id, row.person_id);
+        } else {
+          store.remove_team_row(rotation->id, row);
+        }
+      }
     }
   }
 }

@@ -7,8 +7,12 @@
 namespace rapport {
 namespace {
 
-std::int32_t day_number(Date d) { return std::int32_t(d.time_since_epoch().count()); }
-Date date_of(std::int32_t n) { return Date{std::chrono::days(n)}; }
+std::int32_t day_number(Date d) {
+  return std::int32_t(d.time_since_epoch().count());
+}
+Date date_of(std::int32_t n) {
+  return Date{std::chrono::days(n)};
+}
 
 }  // namespace
 
@@ -55,13 +59,15 @@ void RelationshipGraph::put_rotation(const Rotation& r) {
   for (const auto& m : r.team) {
     if (m.person_id == r.student_id) continue;
     Id contact = intern(m.person_id);
-    auto days = std::max<std::int64_t>(1, (m.end - m.start).count() + 1);
-    edges.push_back({contact, rotation, info.site, info.specialty, day_number(m.start),
-                     day_number(m.end),
-                     std::uint16_t(std::min<std::int64_t>(days, 65535)),
-                     std::uint8_t(m.role)});
+    // One edge per span: a roster split around a weekend counts its days once each.
+    for (const auto& s : m.spans.empty() ? std::vector<DateRange>{{m.start, m.end}} : m.spans) {
+      auto days = std::max<std::int64_t>(1, s.days());
+      edges.push_back({contact, rotation, info.site, info.specialty, day_number(s.start),
+                       day_number(s.end), std::uint16_t(std::min<std::int64_t>(days, 65535)),
+                       std::uint8_t(m.role)});
+      ++edges_;
+    }
     ++staff_[info.site][contact];
-    ++edges_;
   }
 }
 
@@ -72,7 +78,9 @@ void RelationshipGraph::put_touch(const std::string& student_id, const std::stri
   at = std::max(at, day_number(day));
 }
 
-void RelationshipGraph::touched() { ++version_; }
+void RelationshipGraph::touched() {
+  ++version_;
+}
 
 void RelationshipGraph::put_person(const Person& person) {
   Id id = intern(person.id);
@@ -119,10 +127,10 @@ void RelationshipGraph::rebuild(Store& store) {
   clear();
   store.for_each_person([this](const Person& p) { put_person(p); });
   store.for_each_rotation([this](const Rotation& r) { put_rotation(r); });
-  store.for_each_touch([this](const std::string& student, const std::string& contact,
-                              TimePoint at) {
-    put_touch(student, contact, std::chrono::floor<std::chrono::days>(at));
-  });
+  store.for_each_touch(
+      [this](const std::string& student, const std::string& contact, TimePoint at) {
+        put_touch(student, contact, std::chrono::floor<std::chrono::days>(at));
+      });
 }
 
 std::vector<ContactSummary> RelationshipGraph::contacts_of(const std::string& student_id,
@@ -155,9 +163,13 @@ std::vector<ContactSummary> RelationshipGraph::contacts_of(const std::string& st
     c.strength += contact_strength(days, role, std::max(0, today - last));
     c.role = role;
     c.last_day = added ? date_of(last) : date_of(std::max(day_number(c.last_day), last));
-    c.rotation_ids.push_back(names_[e->rotation]);
-    c.sites.push_back(names_[e->site]);
-    c.specialties.push_back(names_[e->specialty]);
+    const auto& rotation_id = names_[e->rotation];
+    if (std::find(c.rotation_ids.begin(), c.rotation_ids.end(), rotation_id) ==
+        c.rotation_ids.end()) {  // a rotation's second span is not a second rotation
+      c.rotation_ids.push_back(rotation_id);
+      c.sites.push_back(names_[e->site]);
+      c.specialties.push_back(names_[e->specialty]);
+    }
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
     if (a.strength != b.strength) return a.strength > b.strength;

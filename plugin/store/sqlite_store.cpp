@@ -138,6 +138,18 @@ const std::vector<std::vector<const char*>> kMigrations = {
         " student_id TEXT NOT NULL, contact_id TEXT NOT NULL, stage TEXT NOT NULL,"
         " at TEXT NOT NULL)",
     },
+    // 9: a person's several roster rows on one rotation, each kept (team_members kept one,
+    // and a roster split around a weekend flipped between its rows at every read); '' for
+    // an end that follows the rotation's
+    {
+        "CREATE TABLE team_rows (rotation_id TEXT NOT NULL REFERENCES rotations(id)"
+        " ON DELETE CASCADE, person_id TEXT NOT NULL, role TEXT NOT NULL,"
+        " start_date TEXT NOT NULL, end_date TEXT NOT NULL,"
+        " PRIMARY KEY (rotation_id, person_id, start_date, end_date, role)) WITHOUT ROWID",
+        "INSERT INTO team_rows SELECT rotation_id, person_id, role, start_date, end_date"
+        " FROM team_members",
+        "DROP TABLE team_members",
+    },
 };
 
 std::string opt_text(const soci::row& r, std::size_t i) {
@@ -614,20 +626,38 @@ class SqliteStore final : public Store {
   }
 
   void put_team_member(const std::string& rotation_id, const TeamMember& m) override {
+    remove_team_member(rotation_id, m.person_id);
+    for (const auto& span : m.spans.empty() ? std::vector<DateRange>{{m.start, m.end}} : m.spans) {
+      add_team_row(rotation_id, {m.person_id, m.role, span.start, span.end});
+    }
+  }
+
+  void add_team_row(const std::string& rotation_id, const TeamRow& row) override {
     cached(
-        "INSERT INTO team_members (rotation_id, person_id, role, start_date, end_date)"
-        " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (rotation_id, person_id) DO UPDATE SET"
-        " role = excluded.role, start_date = excluded.start_date, end_date = excluded.end_date")
+        "INSERT INTO team_rows (rotation_id, person_id, role, start_date, end_date)"
+        " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING")
         .bind(1, rotation_id)
-        .bind(2, m.person_id)
-        .bind(3, to_string(m.role))
-        .bind(4, format_date(m.start))
-        .bind(5, format_date(m.end))
+        .bind(2, row.person_id)
+        .bind(3, to_string(row.role.value_or(Role::other)))
+        .bind(4, row.start ? format_date(*row.start) : "")
+        .bind(5, row.end ? format_date(*row.end) : "")
+        .run();
+  }
+
+  void remove_team_row(const std::string& rotation_id, const TeamRow& row) override {
+    cached(
+        "DELETE FROM team_rows WHERE rotation_id = ?1 AND person_id = ?2"
+        " AND (?3 = '' OR role = ?3) AND start_date = ?4 AND end_date = ?5")
+        .bind(1, rotation_id)
+        .bind(2, row.person_id)
+        .bind(3, row.role ? std::string(to_string(*row.role)) : std::string())
+        .bind(4, row.start ? format_date(*row.start) : "")
+        .bind(5, row.end ? format_date(*row.end) : "")
         .run();
   }
 
   void remove_team_member(const std::string& rotation_id, const std::string& person_id) override {
-    cached("DELETE FROM team_members WHERE rotation_id = ?1 AND person_id = ?2")
+    cached("DELETE FROM team_rows WHERE rotation_id = ?1 AND person_id = ?2")
         .bind(1, rotation_id)
         .bind(2, person_id)
         .run();
@@ -644,14 +674,11 @@ class SqliteStore final : public Store {
       rot = rotation_from([&](int i) { return q.text(i); });
     }
     auto q = cached(
-        "SELECT person_id, role, start_date, end_date FROM team_members"
-        " WHERE rotation_id = ?1 ORDER BY person_id");
+        "SELECT person_id, role, start_date, end_date FROM team_rows"
+        " WHERE rotation_id = ?1 ORDER BY person_id, start_date, end_date, role");
     q.bind(1, id);
-    while (q.next()) {
-      rot->team.push_back({q.str(0), parse_role(q.str(1)).value_or(Role::other),
-                           parse_date(q.str(2)).value_or(rot->start),
-                           parse_date(q.str(3)).value_or(rot->end)});
-    }
+    while (q.next()) add_team_row_to(*rot, q.str(0), q.str(1), q.str(2), q.str(3));
+    finish_team(*rot);
     return rot;
   }
 
@@ -661,25 +688,28 @@ class SqliteStore final : public Store {
 
   void for_each_rotation(const std::function<void(const Rotation&)>& each) override {
     soci::rowset<soci::row> rows =
-        sql_.prepare << "SELECT r.id, r.student_id, r.site, r.specialty, r.subspecialty, r.kind,"
-                        " r.start_date, r.end_date, r.status, t.person_id, t.role, t.start_date,"
-                        " t.end_date FROM rotations r LEFT JOIN team_members t"
-                        " ON t.rotation_id = r.id ORDER BY r.id, t.person_id";
+        sql_.prepare
+        << "SELECT r.id, r.student_id, r.site, r.specialty, r.subspecialty, r.kind,"
+           " r.start_date, r.end_date, r.status, t.person_id, t.role, t.start_date,"
+           " t.end_date FROM rotations r LEFT JOIN team_rows t"
+           " ON t.rotation_id = r.id ORDER BY r.id, t.person_id, t.start_date, t.end_date, t.role";
     std::optional<Rotation> current;
     for (const auto& r : rows) {
       std::string id = opt_text(r, 0);
       if (current && current->id != id) {
+        finish_team(*current);
         each(*current);
         current.reset();
       }
       if (!current) current = rotation_of(r);
       if (auto person = text(r, 9)) {
-        current->team.push_back({*person, parse_role(opt_text(r, 10)).value_or(Role::other),
-                                 parse_date(opt_text(r, 11)).value_or(current->start),
-                                 parse_date(opt_text(r, 12)).value_or(current->end)});
+        add_team_row_to(*current, *person, opt_text(r, 10), opt_text(r, 11), opt_text(r, 12));
       }
     }
-    if (current) each(*current);
+    if (current) {
+      finish_team(*current);
+      each(*current);
+    }
   }
 
   void put_touch(const std::string& student, const std::string& contact, TimePoint at) override {
@@ -1124,14 +1154,13 @@ class SqliteStore final : public Store {
     }
     for (auto& rot : out) {
       soci::rowset<soci::row> rows =
-          (sql_.prepare << "SELECT person_id, role, start_date, end_date FROM team_members"
-                           " WHERE rotation_id = :r ORDER BY person_id",
+          (sql_.prepare << "SELECT person_id, role, start_date, end_date FROM team_rows"
+                           " WHERE rotation_id = :r ORDER BY person_id, start_date, end_date, role",
            soci::use(rot.id));
       for (const auto& r : rows) {
-        rot.team.push_back({opt_text(r, 0), parse_role(opt_text(r, 1)).value_or(Role::other),
-                            parse_date(opt_text(r, 2)).value_or(rot.start),
-                            parse_date(opt_text(r, 3)).value_or(rot.end)});
+        add_team_row_to(rot, opt_text(r, 0), opt_text(r, 1), opt_text(r, 2), opt_text(r, 3));
       }
+      finish_team(rot);
     }
     return out;
   }
@@ -1165,6 +1194,31 @@ class SqliteStore final : public Store {
     rot.status = parse_rotation_status(str(8)).value_or(RotationStatus::scheduled);
     return rot;
   }
+  // Team rows, read in (person, start) order, become members: each row counts only for
+  // its days inside the rotation (an open end is the rotation's; a row with no day inside
+  // does not count), a person's rows are merged into spans, and their role is that of
+  // their earliest row. finish_team merges once every row is in.
+  static void add_team_row_to(Rotation& rot, const std::string& person, const std::string& role,
+                              const std::string& start, const std::string& end) {
+    DateRange span{start.empty() ? rot.start : parse_date(start).value_or(rot.start),
+                   end.empty() ? rot.end : parse_date(end).value_or(rot.end)};
+    span.start = std::max(span.start, rot.start);
+    span.end = std::min(span.end, rot.end);
+    if (span.end < span.start) return;
+    if (rot.team.empty() || rot.team.back().person_id != person) {
+      rot.team.push_back(
+          {person, parse_role(role).value_or(Role::other), span.start, span.end, {}});
+    }
+    rot.team.back().spans.push_back(span);
+  }
+  static void finish_team(Rotation& rot) {
+    for (auto& m : rot.team) {
+      m.spans = merged(std::move(m.spans));
+      m.start = m.spans.front().start;
+      m.end = m.spans.back().end;
+    }
+  }
+
   static Rotation rotation_of(const soci::row& r) {
     return rotation_from([&](int i) { return text(r, std::size_t(i)); });
   }

@@ -15,6 +15,15 @@
 
 namespace rapport {
 
+// One roster row of a rotation's team: a person's stretch on it. An end left open follows
+// the rotation's (a row without dates covers the rotation, wherever it moves). Removing a
+// row without a role removes the rows of those dates in any role.
+struct TeamRow {
+  std::string person_id;
+  std::optional<Role> role;
+  std::optional<Date> start, end;
+};
+
 struct InboxEvent {
   std::int64_t seq = 0;
   Event event;
@@ -151,7 +160,12 @@ class Store {
   virtual std::optional<Person> person(const std::string& id) = 0;
   virtual void for_each_person(const std::function<void(const Person&)>& each) = 0;
   virtual void put_rotation(const Rotation& rotation) = 0;
+  // A rotation's team is kept as roster rows, several per person where the platform keeps
+  // several; reads return members with their rows merged into spans, clamped to the
+  // rotation's days. put_team_member replaces all of the person's rows with its spans.
   virtual void put_team_member(const std::string& rotation_id, const TeamMember& member) = 0;
+  virtual void add_team_row(const std::string& rotation_id, const TeamRow& row) = 0;
+  virtual void remove_team_row(const std::string& rotation_id, const TeamRow& row) = 0;
   virtual void remove_team_member(const std::string& rotation_id, const std::string& person_id) = 0;
   virtual std::optional<Rotation> rotation(const std::string& id) = 0;
   virtual std::vector<Rotation> rotations_of(const std::string& student_id) = 0;
@@ -251,6 +265,6 @@ struct SqliteOptions {
 // newer than this build knows, or the file cannot be opened.
 std::unique_ptr<Store> open_sqlite_store(const SqliteOptions& options);
 
-inline constexpr int kStoreSchemaVersion = 8;
+inline constexpr int kStoreSchemaVersion = 9;
 
 }  // namespace rapport

@@ -62,14 +62,20 @@ namespace rapport {
 
 double role_weight(Role role) {
   switch (role) {
-    case Role::attending: return 1.0;
-    case Role::fellow: return 0.9;
-    case Role::resident: return 0.8;
-    case Role::nurse: return 0.6;
+    case Role::attending:
+      return 1.0;
+    case Role::fellow:
+      return 0.9;
+    case Role::resident:
+      return 0.8;
+    case Role::nurse:
+      return 0.6;
     case Role::pharmacist:
-    case Role::social_worker: return 0.5;
+    case Role::social_worker:
+      return 0.5;
     case Role::student:
-    case Role::other: return 0.4;
+    case Role::other:
+      return 0.4;
   }
   return 0.4;
 }
@@ -89,10 +95,15 @@ std::vector<ContactSummary> SnapshotRelationships::contacts_of(const std::string
       if (m.person_id == student_id || (span == Span::so_far && m.start > today)) continue;
       Date last = span == Span::planned ? m.end : std::min(m.end, today);
       auto& c = by_id[m.person_id];
-      int days = int((last - m.start).count()) + 1;
       c.person_id = m.person_id;
-      c.days_together += days;
-      c.strength += contact_strength(days, m.role, std::max(0, int((today - last).count())));
+      // Each span counts its days (so far) and their recency.
+      for (const auto& s : m.spans.empty() ? std::vector<DateRange>{{m.start, m.end}} : m.spans) {
+        if (span == Span::so_far && s.start > today) continue;
+        Date span_last = span == Span::planned ? s.end : std::min(s.end, today);
+        int days = int((span_last - s.start).count()) + 1;
+        c.days_together += days;
+        c.strength += contact_strength(days, m.role, std::max(0, int((today - span_last).count())));
+      }
       if (c.rotation_ids.empty() || last >= c.last_day) {
         c.role = m.role;
         c.last_day = last;
@@ -113,8 +124,8 @@ std::vector<ContactSummary> SnapshotRelationships::contacts_of(const std::string
 }
 
 std::vector<Visit> SnapshotRelationships::visits_at(const std::string& site,
-                                                    const std::string& specialty,
-                                                    Date ended_before, std::size_t limit) const {
+                                                    const std::string& specialty, Date ended_before,
+                                                    std::size_t limit) const {
   std::map<std::string, Visit> latest;
   for (const auto& r : snapshot_.rotations) {
     if (r.site != site || r.specialty != specialty || r.status == RotationStatus::cancelled ||

@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include <map>
+
 namespace rapport {
 namespace json = boost::json;
 namespace {
@@ -141,13 +143,46 @@ json::object rotation_object(const Rotation& r) {
   o["status"] = to_string(r.status);
   json::array team;
   for (const auto& m : r.team) {
+    json::array spans;
+    for (const auto& s : m.spans.empty() ? std::vector<DateRange>{{m.start, m.end}} : m.spans) {
+      spans.push_back(json::object{{"start", format_date(s.start)}, {"end", format_date(s.end)}});
+    }
     team.push_back(json::object{{"person", m.person_id},
                                 {"role", to_string(m.role)},
                                 {"start", format_date(m.start)},
-                                {"end", format_date(m.end)}});
+                                {"end", format_date(m.end)},
+                                {"spans", std::move(spans)}});
   }
   o["team"] = std::move(team);
   return o;
+}
+
+// A team entry: its spans (or start..end, each defaulting to the rotation's), merged.
+TeamMember team_member_from(const Reader& m, DateRange rotation) {
+  TeamMember member;
+  member.person_id = m.str("person");
+  member.role = m.enumeration("role", parse_role);
+  if (const auto* spans = m.find("spans"); spans && !spans->is_null()) {
+    const auto& list = m.array("spans");
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      Reader s(list[i], m.sub("spans[" + std::to_string(i) + "]"));
+      DateRange span{s.date("start"), s.date("end")};
+      if (span.end < span.start)
+        throw JsonError("field '" + s.sub("end") + "': ends before it starts");
+      member.spans.push_back(span);
+    }
+  }
+  if (member.spans.empty()) {
+    DateRange span{m.find("start") ? m.date("start") : rotation.start,
+                   m.find("end") ? m.date("end") : rotation.end};
+    if (span.end < span.start)
+      throw JsonError("field '" + m.sub("end") + "': ends before it starts");
+    member.spans.push_back(span);
+  }
+  member.spans = merged(std::move(member.spans));
+  member.start = member.spans.front().start;
+  member.end = member.spans.back().end;
+  return member;
 }
 
 Rotation rotation_from(const Reader& r) {
@@ -165,14 +200,21 @@ Rotation rotation_from(const Reader& r) {
       r.find("status") ? r.enumeration("status", parse_rotation_status) : RotationStatus::scheduled;
   if (r.find("team")) {
     const auto& team = r.array("team");
+    // One member per person: several entries of one person (a split roster) are joined.
+    std::map<std::string, std::size_t> index;
     for (std::size_t i = 0; i < team.size(); ++i) {
-      Reader m(team[i], r.sub("team[" + std::to_string(i) + "]"));
-      TeamMember member;
-      member.person_id = m.str("person");
-      member.role = m.enumeration("role", parse_role);
-      member.start = m.find("start") ? m.date("start") : rot.start;
-      member.end = m.find("end") ? m.date("end") : rot.end;
-      rot.team.push_back(std::move(member));
+      TeamMember member = team_member_from(
+          Reader(team[i], r.sub("team[" + std::to_string(i) + "]")), DateRange{rot.start, rot.end});
+      auto [at, inserted] = index.emplace(member.person_id, rot.team.size());
+      if (inserted) {
+        rot.team.push_back(std::move(member));
+        continue;
+      }
+      auto& known = rot.team[at->second];
+      known.spans.insert(known.spans.end(), member.spans.begin(), member.spans.end());
+      known.spans = merged(std::move(known.spans));
+      known.start = known.spans.front().start;
+      known.end = known.spans.back().end;
     }
   }
   return rot;

@@ -1,5 +1,6 @@
 #include "rapport/types.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdio>
@@ -118,6 +119,29 @@ bool is_supervisor(Role r) {
 }
 bool is_physician(Role r) {
   return is_supervisor(r);
+}
+
+std::vector<DateRange> merged(std::vector<DateRange> spans) {
+  std::sort(spans.begin(), spans.end(), [](const DateRange& a, const DateRange& b) {
+    return a.start != b.start ? a.start < b.start : a.end < b.end;
+  });
+  std::vector<DateRange> out;
+  for (const auto& s : spans) {
+    if (s.end < s.start) continue;
+    if (!out.empty() && s.start <= out.back().end + std::chrono::days(1)) {
+      out.back().end = std::max(out.back().end, s.end);
+    } else {
+      out.push_back(s);
+    }
+  }
+  return out;
+}
+
+int TeamMember::days() const {
+  if (spans.empty()) return DateRange{start, end}.days();
+  int n = 0;
+  for (const auto& s : spans) n += s.days();
+  return n;
 }
 
 double Evaluation::normalized_score() const {

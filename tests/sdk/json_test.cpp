@@ -1,8 +1,11 @@
 #include <catch2/catch.hpp>
 
+#include <boost/json.hpp>
+
 #include "rapport/json.hpp"
 
 using namespace rapport;
+using Catch::Matchers::Contains;
 
 namespace {
 
@@ -17,8 +20,13 @@ Rotation sample_rotation() {
   r.start = *parse_date("2027-03-01");
   r.end = *parse_date("2027-03-28");
   r.status = RotationStatus::active;
-  r.team = {{"P1", Role::attending, r.start, r.end},
-            {"P2", Role::social_worker, *parse_date("2027-03-15"), r.end}};
+  r.team = {{"P1", Role::attending, r.start, r.end, {{r.start, r.end}}},
+            {"P2",
+             Role::social_worker,
+             *parse_date("2027-03-08"),
+             r.end,
+             {{*parse_date("2027-03-08"), *parse_date("2027-03-12")},
+              {*parse_date("2027-03-15"), r.end}}}};
   return r;
 }
 
@@ -72,8 +80,45 @@ TEST_CASE("every domain type survives a JSON round trip", "[sdk][json]") {
   }
 }
 
+TEST_CASE(
+    "a team member's spans are sorted and merged; several entries of one person are one "
+    "member; an entry without spans is its start to end",
+    "[sdk][json][spans]") {
+  auto d = [](const char* text) { return *parse_date(text); };
+  auto rotation = rotation_from_json(R"({"id": "R1", "student": "S1", "site": "X",
+    "specialty": "Surgery", "kind": "core", "start": "2027-03-01", "end": "2027-03-28",
+    "team": [
+      {"person": "A", "role": "attending", "spans": [{"start": "2027-03-15", "end": "2027-03-19"},
+                                                   {"start": "2027-03-01", "end": "2027-03-05"},
+                                                   {"start": "2027-03-04", "end": "2027-03-08"}]},
+      {"person": "N", "role": "nurse", "start": "2027-03-01", "end": "2027-03-05"},
+      {"person": "N", "role": "nurse", "start": "2027-03-06", "end": "2027-03-07"},
+      {"person": "N", "role": "nurse", "start": "2027-03-01", "end": "2027-03-05"},
+      {"person": "R", "role": "resident"}]})");
+  REQUIRE(rotation.team.size() == 3);
+  const auto& a = rotation.team[0];
+  CHECK(a.spans == std::vector<DateRange>{{d("2027-03-01"), d("2027-03-08")},
+                                          {d("2027-03-15"), d("2027-03-19")}});
+  CHECK(a.start == d("2027-03-01"));
+  CHECK(a.end == d("2027-03-19"));
+  CHECK(a.days() == 13);
+  const auto& n = rotation.team[1];  // adjacent days join; the duplicate counts once
+  CHECK(n.spans == std::vector<DateRange>{{d("2027-03-01"), d("2027-03-07")}});
+  CHECK(n.days() == 7);
+  CHECK(rotation.team[2].days() == 28);  // no dates: the whole rotation
+  // Written back with both forms, for readers that know only start and end.
+  auto written = boost::json::parse(to_json(rotation)).at("team").at(0);
+  CHECK(written.at("start") == "2027-03-01");
+  CHECK(written.at("end") == "2027-03-19");
+  CHECK(written.at("spans").as_array().size() == 2);
+  CHECK_THROWS_WITH(rotation_from_json(R"({"id": "R1", "student": "S1", "site": "X",
+    "specialty": "Surgery", "kind": "core", "start": "2027-03-01", "end": "2027-03-28",
+    "team": [{"person": "A", "role": "attending",
+              "spans": [{"start": "2027-03-15", "end": "2027-03-10"}]}]})"),
+                    Contains("team[0].spans[0].end") && Contains("ends before it starts"));
+}
+
 TEST_CASE("malformed JSON is rejected with the offending field named", "[sdk][json]") {
-  using Catch::Matchers::Contains;
   CHECK_THROWS_WITH(person_from_json("{\"id\":\"P1\",\"role\":\"wizard\"}"),
                     Contains("field 'role'") && Contains("wizard"));
   CHECK_THROWS_WITH(person_from_json("{\"role\":\"nurse\"}"), Contains("field 'id'"));
@@ -149,10 +194,10 @@ TEST_CASE("every enum has a wire name that parses back", "[sdk][vocabulary]") {
         EventType::followup_due}) {
     CHECK(parse_event_type(to_string(t)) == t);
   }
-  for (auto a : {ActionType::introduce, ActionType::peer_connect, ActionType::mentor_suggest,
-                 ActionType::letter_candidate, ActionType::thank_you, ActionType::follow_up,
-                 ActionType::specialty_contact, ActionType::opportunity,
-                 ActionType::program_contact}) {
+  for (auto a :
+       {ActionType::introduce, ActionType::peer_connect, ActionType::mentor_suggest,
+        ActionType::letter_candidate, ActionType::thank_you, ActionType::follow_up,
+        ActionType::specialty_contact, ActionType::opportunity, ActionType::program_contact}) {
     CHECK(parse_action_type(to_string(a)) == a);
   }
   CHECK(to_string(EventType::rotation_started) == "rotation.started");

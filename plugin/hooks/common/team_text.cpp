@@ -19,7 +19,7 @@ std::string event_key(const Event& event) {
 }
 
 int days_together(const TeamMember& member) {
-  return int((member.end - member.start).count()) + 1;
+  return member.days();
 }
 
 std::string month_year(Date day) {

@@ -77,12 +77,33 @@ struct Person {
   bool operator==(const Person&) const = default;
 };
 
+// Days on a team, both ends included.
+struct DateRange {
+  Date start;
+  Date end;
+
+  int days() const { return int((end - start).count()) + 1; }
+  bool operator==(const DateRange&) const = default;
+};
+
+// Sorted, with overlapping and adjacent spans joined (a person rostered Monday to Friday
+// and again Monday to Friday is one span of twelve days; twice the same week is one week).
+std::vector<DateRange> merged(std::vector<DateRange> spans);
+
+// A person on a rotation's team. Platforms keep one roster row per stretch (an attending
+// covering two weeks around a weekend off, a nurse on two separate weeks): `spans` holds
+// them all, merged; `start` and `end` are the first and last day of them (for readers
+// that know only those). In JSON: {"person", "role", "start", "end", "spans":
+// [{"start", "end"}]}; an entry without spans is the one span start..end.
 struct TeamMember {
   std::string person_id;
   Role role = Role::other;
   Date start;  // first day overlapping the student
   Date end;    // last day overlapping the student
+  std::vector<DateRange> spans;
 
+  // The days on the team, each counted once (end - start + 1 when there are no spans).
+  int days() const;
   bool operator==(const TeamMember&) const = default;
 };
 

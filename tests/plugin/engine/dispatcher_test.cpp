@@ -126,3 +126,76 @@ TEST_CASE("the memory is built again when another process (a backfill) moved the
   CHECK(daemon.run(f.now).actions == 0);  // history, and already in the mirror
   CHECK(daemon.graph().edge_count() == 4);
 }
+
+TEST_CASE(
+    "team.changed rows add and remove spans: a person split over two stretches is one member "
+    "introduced once, a row moved in one event moves, an open row follows its rotation",
+    "[dispatcher][spans]") {
+  Fixture f;
+  int n = 0;
+  auto team_changed = [&](const std::string& data) {
+    Event e{"team-" + std::to_string(++n),        EventType::team_changed, "test", f.now, "S1",
+            R"({"rotation": "R1", )" + data + "}"};
+    f.append(e);
+    f.run();
+  };
+  auto member = [&](const std::string& person) -> std::optional<TeamMember> {
+    auto rotation = f.store->rotation("R1");  // kept: a range-for would not keep it alive
+    REQUIRE(rotation);
+    for (const auto& m : rotation->team) {
+      if (m.person_id == person) return m;
+    }
+    return std::nullopt;
+  };
+  auto d = [](const char* text) { return *parse_date(text); };
+  Person p3;
+  p3.id = "P3";
+  p3.role = Role::nurse;
+  p3.name = "Someone";
+  f.store->put_person(p3);
+  f.run();
+
+  team_changed(R"("added": [{"person": "P3", "role": "nurse", "start": "2027-01-04",
+                             "end": "2027-01-08"}])");
+  team_changed(R"("added": [{"person": "P3", "role": "nurse", "start": "2027-01-11",
+                             "end": "2027-01-15"}])");
+  REQUIRE(member("P3"));
+  CHECK(member("P3")->days() == 10);
+  int introductions = 0;
+  for (const auto& a : f.store->actions_of("S1")) {
+    introductions += a.type == ActionType::introduce && a.contact_id == "P3";
+  }
+  CHECK(introductions == 1);
+
+  // The second stretch goes (a removal may leave out the role).
+  team_changed(R"("removed": [{"person": "P3", "start": "2027-01-11", "end": "2027-01-15"}])");
+  REQUIRE(member("P3"));
+  CHECK(member("P3")->spans == std::vector<DateRange>{{d("2027-01-04"), d("2027-01-08")}});
+  // Moved in one event: the removal is applied first.
+  team_changed(R"("added": [{"person": "P3", "role": "nurse", "start": "2027-01-18",
+                             "end": "2027-01-22"}],
+                  "removed": [{"person": "P3", "role": "nurse", "start": "2027-01-04",
+                               "end": "2027-01-08"}])");
+  REQUIRE(member("P3"));
+  CHECK(member("P3")->spans == std::vector<DateRange>{{d("2027-01-18"), d("2027-01-22")}});
+  // A row wholly outside the rotation does not make a member; a person's id removes all.
+  team_changed(R"("added": [{"person": "P5", "role": "nurse", "start": "2027-03-01",
+                             "end": "2027-03-05"}])");
+  CHECK_FALSE(member("P5"));
+  team_changed(R"("removed": ["P3"])");
+  CHECK_FALSE(member("P3"));
+
+  // A row without dates covers the rotation wherever it moves.
+  team_changed(R"("added": [{"person": "P4", "role": "resident"}])");
+  REQUIRE(member("P4"));
+  CHECK(member("P4")->days() == 28);
+  auto moved = f.rotation;
+  moved.start = d("2027-02-01");
+  moved.end = d("2027-02-14");
+  moved.team.clear();
+  f.append(test::event_for(moved, EventType::rotation_updated, "2027-01-05T00:00:00Z"));
+  f.run();
+  REQUIRE(member("P4"));
+  CHECK(member("P4")->spans == std::vector<DateRange>{{d("2027-02-01"), d("2027-02-14")}});
+  CHECK_FALSE(member("P1"));  // its dates were the old rotation's: no day inside the new one
+}

@@ -32,7 +32,8 @@ TEST_CASE("migrations bring a new store to the current schema version, once", "[
   CHECK(open(dir)->schema_version() == kStoreSchemaVersion);  // reopening applies nothing
 }
 
-TEST_CASE("migration 7 keeps every row hash and team member of a version 6 store", "[store]") {
+TEST_CASE("migrations 7 and 9 keep every row hash and team member of a version 6 store",
+          "[store]") {
   test::TempDir dir;
   {
     auto store = open(dir);
@@ -41,7 +42,7 @@ TEST_CASE("migration 7 keeps every row hash and team member of a version 6 store
   {
     // Back to the tables as version 6 had them (with rowids), holding the same rows.
     soci::session sql(soci::sqlite3, "db=\"" + dir.file("rapport.db") + "\"");
-    sql << "DROP TABLE team_members";
+    sql << "DROP TABLE team_rows";  // migration 9's
     sql << "CREATE TABLE team_members (rotation_id TEXT NOT NULL REFERENCES rotations(id)"
            " ON DELETE CASCADE, person_id TEXT NOT NULL, role TEXT NOT NULL,"
            " start_date TEXT NOT NULL, end_date TEXT NOT NULL,"
@@ -64,9 +65,10 @@ TEST_CASE("migration 7 keeps every row hash and team member of a version 6 store
   CHECK(store->rows_not_seen("registrar", "rotations", 3).empty());
   REQUIRE(store->rotation("R1"));
   CHECK(store->rotation("R1")->team.size() == 2);
+  CHECK(store->rotation("R1")->team.at(0).days() == 28);
   soci::session sql(soci::sqlite3, "db=\"" + dir.file("rapport.db") + "\"");
   int clustered = 0;
-  sql << "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('source_rows', 'team_members')"
+  sql << "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('source_rows', 'team_rows')"
          " AND sql LIKE '%WITHOUT ROWID'",
       soci::into(clustered);
   CHECK(clustered == 2);
