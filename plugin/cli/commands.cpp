@@ -85,8 +85,16 @@ void print_run_summary(Store& store, const StoreCounts& before,
                by_type(after.events_by_type, before.events_by_type).c_str());
   std::fprintf(stderr, "  actions  %s\n",
                by_type(after.actions_by_type, before.actions_by_type).c_str());
-  auto expired = store.expired_counts();
-  std::fprintf(stderr, "  expired  %s; held now %lld\n", by_type(expired, expired_before).c_str(),
+  auto expired = store.expired_counts(), expired_then = expired_before;
+  auto withdrawn = [](std::map<std::string, std::int64_t>& stages) {
+    auto n = stages.count("withdrawn") ? stages.at("withdrawn") : 0;
+    stages.erase("withdrawn");
+    return n;
+  };
+  auto withdrawn_now = withdrawn(expired), withdrawn_then = withdrawn(expired_then);
+  std::fprintf(stderr, "  expired  %s; withdrawn %lld; held now %lld\n",
+               by_type(expired, expired_then).c_str(),
+               static_cast<long long>(withdrawn_now - withdrawn_then),
                static_cast<long long>(store.held_count()));
 }
 

@@ -65,8 +65,11 @@ int status(const Args& args) {
     std::printf(
         "held     %lld actions (student or contact not known to the people feed yet)\n"
         "expired  %lld before they were made, %lld while held, %lld before a sink took "
-        "them\n\n",
-        static_cast<long long>(store->held_count()), of("made"), of("held"), of("delivery"));
+        "them\n"
+        "withdrawn %lld before a sink took them (their rotation cancelled or moved, or their "
+        "contact left the team)\n\n",
+        static_cast<long long>(store->held_count()), of("made"), of("held"), of("delivery"),
+        of("withdrawn"));
     for (const auto& s : store->source_states()) {
       std::printf("source   %s %s since %s%s%s\n", s.source.c_str(), s.up ? "up" : "DOWN",
                   s.since.c_str(), s.up ? "" : ": ", s.up ? "" : s.message.c_str());

@@ -66,6 +66,40 @@ bool permitted(const HookContext& context, const Action& action) {
   return context.reachable(action.student_id) && context.reachable(action.contact_id);
 }
 
+namespace {
+std::string dates_of(const Rotation& r) {
+  return format_date(r.start) + "/" + format_date(r.end);
+}
+}  // namespace
+
+void stamp_rotation(const HookContext& context, Action& action) {
+  auto id = action.evidence.find("rotation");
+  if (id == action.evidence.end() || action.evidence.count("rotation_dates")) return;
+  if (auto rotation = context.rotation(id->second)) {
+    action.evidence["rotation_dates"] = dates_of(*rotation);
+  }
+}
+
+std::optional<std::string> withdrawal(const HookContext& context, const Action& action) {
+  auto id = action.evidence.find("rotation");
+  if (id == action.evidence.end()) return std::nullopt;
+  auto rotation = context.rotation(id->second);
+  if (!rotation || rotation->status == RotationStatus::cancelled) {
+    return "its rotation was cancelled";
+  }
+  auto dates = action.evidence.find("rotation_dates");
+  if (action.type != ActionType::follow_up && dates != action.evidence.end() &&
+      dates->second != dates_of(*rotation)) {
+    return "its rotation moved";
+  }
+  if (action.type == ActionType::introduce || action.type == ActionType::thank_you) {
+    bool on_team = false;
+    for (const auto& m : rotation->team) on_team = on_team || m.person_id == action.contact_id;
+    if (!on_team) return "its contact left the team";
+  }
+  return std::nullopt;
+}
+
 Dispatcher::Dispatcher(Store& store, const std::vector<std::unique_ptr<Hook>>& hooks,
                        std::size_t batch, std::map<std::string, HookPolicy> policies,
                        TimeZones zones)
@@ -106,6 +140,13 @@ void Dispatcher::release_held(const std::string& person_id, const HookContext& c
     if (!context.person(action.student_id) || !context.person(action.contact_id)) continue;
     store_.drop_held(action.id);
     if (expired(action, now, "held", stats)) continue;
+    if (auto why = withdrawal(context, action)) {
+      ++stats.withdrawn;
+      store_.record_expired(action, "withdrawn", now);
+      log::info("dispatcher", "held action withdrawn; not sent",
+                {{"action", action.id}, {"hook", action.hook}, {"why", *why}});
+      continue;
+    }
     if (!permitted(context, action)) {
       ++stats.suppressed;
       continue;
@@ -225,7 +266,8 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
         auto begin = std::chrono::steady_clock::now();
         context.set_current(name, seq);
         try {
-          for (const auto& action : hook->handle(event, context)) {
+          for (auto& action : hook->handle(event, context)) {
+            stamp_rotation(context, action);
             if (!permitted(context, action)) {
               ++stats.suppressed;
               continue;

@@ -25,7 +25,7 @@ namespace rapport {
 
 struct DispatchStats {
   std::size_t events = 0, actions = 0, failures = 0, suppressed = 0, retries = 0, slow = 0;
-  std::size_t expired = 0, held = 0, released = 0;
+  std::size_t expired = 0, held = 0, released = 0, withdrawn = 0;
 };
 
 struct HookPolicy {
@@ -91,5 +91,14 @@ class Dispatcher {
 // The one place the opt-out rule is enforced: no action about a student who opted out,
 // and nobody who opted out is suggested as a contact (HookContext::reachable says who).
 bool permitted(const HookContext& context, const Action& action);
+
+// Unsent actions follow the data: why an action made for a rotation no longer fits it
+// (the rotation was cancelled or moved since, or, for an introduction or a thank-you, its
+// contact left the team), or nullopt. An action names its rotation in its evidence
+// ("rotation"), and the rotation's dates when it was made ("rotation_dates", added by the
+// dispatcher); follow-ups, about a rotation long over, do not follow a change of dates.
+std::optional<std::string> withdrawal(const HookContext& context, const Action& action);
+// Adds "rotation_dates" to an action whose evidence names a known rotation.
+void stamp_rotation(const HookContext& context, Action& action);
 
 }  // namespace rapport

@@ -118,6 +118,7 @@ StepStats Engine::step(TimePoint now) {
     stats.dispatch.expired += d.expired;
     stats.dispatch.held += d.held;
     stats.dispatch.released += d.released;
+    stats.dispatch.withdrawn += d.withdrawn;
     if (fired == 0 && d.events == 0) break;
   }
   stats.delivered = deliver(now);
@@ -168,11 +169,18 @@ std::unique_ptr<HookContext> Engine::context(TimePoint now) {
   return std::make_unique<StoreContext>(*store_, memory(), now);
 }
 
-bool Engine::expired_at_delivery(const Action& action, TimePoint now) {
-  if (!action.expires || *action.expires > now) return false;
-  store_->record_expired(action, "delivery", now);
-  log::info("engine", "action expired before a sink took it; not sent",
-            {{"action", action.id}, {"hook", action.hook}});
+bool Engine::stale_at_delivery(const HookContext& context, const Action& action, TimePoint now) {
+  if (action.expires && *action.expires <= now) {
+    store_->record_expired(action, "delivery", now);
+    log::info("engine", "action expired before a sink took it; not sent",
+              {{"action", action.id}, {"hook", action.hook}});
+    return true;
+  }
+  auto why = withdrawal(context, action);
+  if (!why) return false;
+  store_->record_expired(action, "withdrawn", now);
+  log::info("engine", "action withdrawn before a sink took it; not sent",
+            {{"action", action.id}, {"hook", action.hook}, {"why", *why}});
   return true;
 }
 
@@ -195,7 +203,9 @@ std::size_t Engine::deliver(TimePoint now) {
       std::vector<Disclosure> disclosed;
       auto sent_at = wall_clock();
       for (const auto& [seq, action] : pending) {
-        if (!permitted(now_context, action) || expired_at_delivery(action, now)) continue;
+        if (!permitted(now_context, action) || stale_at_delivery(now_context, action, now)) {
+          continue;
+        }
         auto rendered = render_for_delivery(action, *store_, policy.fields);
         batch.push_back({seq, action.id, std::move(rendered.body)});
         disclosed.push_back({action.id, action.student_id, action.contact_id, rendered.fields,
@@ -355,8 +365,9 @@ std::size_t Engine::deliver_each(PerActionSink& sink, TimePoint clock_now) {
     if (room == 0) break;
     if (in_flight_.count(d.id)) continue;
     auto action = store_->action_with_id(d.action_id);
-    if (!action || !permitted(now_context, *action) || expired_at_delivery(*action, clock_now)) {
-      // Opted out since, gone or expired: never sent, kept visible as withheld.
+    if (!action || !permitted(now_context, *action) ||
+        stale_at_delivery(now_context, *action, clock_now)) {
+      // Opted out since, gone, expired or withdrawn: never sent, kept visible as withheld.
       d.state = "withheld";
       Transaction tx(*store_);
       store_->update_delivery(d);

@@ -80,7 +80,8 @@ class Engine {
   // `now` judges whether an action expired (Action::expires) before a sink took it.
   std::size_t deliver(TimePoint now);
   std::size_t deliver_each(PerActionSink& sink, TimePoint now);
-  bool expired_at_delivery(const Action& action, TimePoint now);
+  // Expired, or withdrawn (see withdrawal()) since it was made: recorded, not sent.
+  bool stale_at_delivery(const HookContext& context, const Action& action, TimePoint now);
   void record_result(PerActionSink& sink, const SendResult& result, TimePoint now);
   void publish();
   // The memory for a context, built when first read.

@@ -48,10 +48,12 @@ TEST_CASE("the daemon turns the institution's database into exactly the expected
   auto actions = dir.file("actions.jsonl");
   CHECK(action_keys_of_file(actions) == expected_small_institution_actions());
   // What the run did, said at its end.
-  CHECK_THAT(r.err, Catch::Matchers::Contains(
-                        "\n  actions  16 (follow_up 1, introduce 7, letter_candidate 2, "
-                        "mentor_suggest 2, opportunity 1, thank_you 3)\n  expired  1 (held 1); "
-                        "held now 0\n"));
+  CHECK_THAT(
+      r.err,
+      Catch::Matchers::Contains(
+          "\n  actions  16 (follow_up 1, introduce 7, letter_candidate 2, "
+          "mentor_suggest 2, opportunity 1, thank_you 3)\n  expired  1 (held 1); withdrawn 0; "
+          "held now 0\n"));
   auto status = run_command({rapport_binary(), "status", "-c", demo_config_path()},
                             {{"RAPPORT_DEMO_DIR", dir.path()}});
   CHECK_THAT(status.out,

@@ -153,3 +153,57 @@ TEST_CASE("unknown_people: auto holds only where a source reads people", "[engin
   CHECK(s.store().held_count() == 0);
   CHECK(s.sink->received.size() == 2);
 }
+
+TEST_CASE(
+    "unsent actions follow the data: withdrawn when their rotation is cancelled or moved, or "
+    "their contact left the team, before a sink took them",
+    "[engine][withdrawal]") {
+  auto cancelled = [](Rotation r) {
+    r.status = RotationStatus::cancelled;
+    return r;
+  };
+  auto moved = [](Rotation r) {
+    r.start = *parse_date("2027-02-01");
+    r.end = *parse_date("2027-02-28");
+    return r;
+  };
+  Setup s(kHooks);
+  s.rotation(at("2027-01-01T00:00:00Z"));
+  s.sink->accept = false;  // the sink is down while the introductions are made
+  s.engine->step(at("2027-01-04T00:00:00Z"));
+  REQUIRE(s.store().actions_of("S1").size() == 2);
+  auto r = test::make_rotation("R1", "S1", "2027-01-04", "2027-01-31",
+                               {{"A1", Role::attending}, {"N1", Role::nurse}});
+  const auto swap = GENERATE(0, 1, 2);
+  if (swap == 0) {
+    s.store().append_event(Event{"r1-c", EventType::rotation_cancelled, "t",
+                                 at("2027-01-04T06:00:00Z"), "S1", to_json(cancelled(r))},
+                           at("2027-01-04T06:00:00Z"));
+  } else if (swap == 1) {
+    s.store().append_event(Event{"r1-m", EventType::rotation_updated, "t",
+                                 at("2027-01-04T06:00:00Z"), "S1", to_json(moved(r))},
+                           at("2027-01-04T06:00:00Z"));
+  } else {
+    s.store().append_event(
+        Event{"n1-left", EventType::team_changed, "t", at("2027-01-04T06:00:00Z"), "S1",
+              R"({"rotation": "R1", "removed": ["N1"]})"},
+        at("2027-01-04T06:00:00Z"));
+  }
+  s.sink->accept = true;
+  s.engine->step(at("2027-01-04T07:00:00Z"));
+  INFO("case " << swap);
+  if (swap == 2) {
+    // Only the nurse's introduction: the attending is still on the team.
+    REQUIRE(s.sink->received.size() == 1);
+    std::string attending;
+    for (const auto& a : s.store().actions_of("S1")) {
+      if (a.contact_id == "A1") attending = a.id;
+    }
+    CHECK(s.sink->received.at(0) == attending);
+    CHECK(s.expired("withdrawn") == 1);
+  } else {
+    CHECK(s.sink->received.empty());
+    CHECK(s.expired("withdrawn") == 2);
+  }
+  CHECK(s.expired("delivery") == 0);
+}
