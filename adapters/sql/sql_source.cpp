@@ -537,6 +537,7 @@ std::size_t SqlSource::count_rows(const QueryMapping& m, TimePoint until) {
 }
 
 std::size_t SqlSource::backfill(Store& store, TimePoint now, std::optional<Date> since,
+                                std::optional<TimePoint> as_of,
                                 const std::function<bool(const Progress&)>& progress) {
   progress_ = progress;
   struct Reset {
@@ -544,7 +545,9 @@ std::size_t SqlSource::backfill(Store& store, TimePoint now, std::optional<Date>
     ~Reset() { s.progress_ = nullptr; }
   } reset{*this};
   TimePoint clock = options_.database_clock ? database_now() : now;
-  TimePoint until = clock - std::chrono::duration_cast<std::chrono::seconds>(options_.lag);
+  TimePoint until =
+      as_of ? *as_of : clock - std::chrono::duration_cast<std::chrono::seconds>(options_.lag);
+  if (as_of) now = *as_of;  // history happens at the bound: what comes after is live
   {
     // A backfill reads history only where nothing was read yet (or an interrupted
     // backfill left off): a query already polled live goes on as live, so none of its new

@@ -50,7 +50,9 @@ class SqlSource final : public Source {
   const std::string& name() const override { return name_; }
   std::chrono::milliseconds poll_interval() const override { return options_.poll_interval; }
   std::size_t poll(Store& store, TimePoint now) override;
+  bool reads_engine_clock() const override { return !options_.database_clock; }
   std::size_t backfill(Store& store, TimePoint now, std::optional<Date> since,
+                       std::optional<TimePoint> until,
                        const std::function<bool(const Progress&)>& progress) override;
 
  private:

@@ -18,8 +18,18 @@ int backfill(const Args& args) {
       return 2;
     }
   }
+  std::optional<TimePoint> until;
+  if (args.options.count("--until")) {
+    auto d = parse_date(args.get("--until"));
+    if (!d) {
+      std::fputs("rapport backfill: --until takes a date YYYY-MM-DD\n", stderr);
+      return 2;
+    }
+    until = TimePoint{*d};
+  }
   if (!args.options.count("-c") || !args.options.count("--source")) {
-    std::fputs("usage: rapport backfill -c FILE --source NAME [--since DATE]\n", stderr);
+    std::fputs("usage: rapport backfill -c FILE --source NAME [--since DATE] [--until DATE]\n",
+               stderr);
     return 2;
   }
   try {
@@ -31,6 +41,25 @@ int backfill(const Args& args) {
       std::fprintf(stderr, "rapport backfill: no source named \"%s\" in %s\n",
                    args.get("--source").c_str(), config->file.c_str());
       return 1;
+    }
+    // The as-of bound: --until; else, for a source on the engine's clock (a simulation),
+    // the engine's last step, not the machine's date (which would make the whole simulated
+    // year history, and give it no action); else the source's own clock.
+    if (!until && source->reads_engine_clock()) {
+      auto last = engine->store().cursor(kEngineState, kLastStep);
+      until = last ? parse_time(*last) : std::nullopt;
+      if (!until) {
+        std::fprintf(stderr,
+                     "rapport backfill: source \"%s\" reads by the engine's clock (clock: "
+                     "engine), and the engine has not run yet: give --until DATE, the day the "
+                     "history ends and the run begins\n",
+                     args.get("--source").c_str());
+        return 2;
+      }
+    }
+    if (until) {
+      std::fprintf(stderr, "backfill: history is what the source holds before %s\n",
+                   format_time(*until).c_str());
     }
     install_stop_signals();
     const bool terminal = ::isatty(STDERR_FILENO);
@@ -61,7 +90,7 @@ int backfill(const Args& args) {
     Source::Progress last;
     auto now = wall_clock();
     std::size_t events =
-        source->backfill(engine->store(), now, since, [&](const Source::Progress& p) {
+        source->backfill(engine->store(), now, since, until, [&](const Source::Progress& p) {
           if (!current.empty() && p.entity != current) {
             report(last, true);
             done_before += last.rows;

@@ -27,9 +27,13 @@ commands:
   simulate -c FILE --from DATE --to DATE [--step DURATION]
                           run the hooks over a period on a copy of the store, deliver
                           nothing, print the actions that would have been produced
-  backfill -c FILE --source NAME [--since DATE]
+  backfill -c FILE --source NAME [--since DATE] [--until DATE]
                           import a SQL source's history in bulk (no hooks fire for it; the
-                          relationship memory is built); resumable; progress on stderr
+                          relationship memory is built); resumable; progress on stderr.
+                          --until: as of that day (UTC); rotations under way or to come
+                          then keep their moments. Default: the engine's last step for
+                          a source with clock: engine (required if there is none), else
+                          the source's clock
   deliveries list -c FILE [--failed] [--endpoint SINK]
                           every per-action delivery (webhook sinks), newest first, with
                           each attempt's time, status, duration and response snippet
@@ -58,8 +62,8 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     bool takes_value = a == "-c" || a == "--config" || a == "--from" || a == "--to" ||
                        a == "--step" || a == "--pace" || a == "--dir" || a == "--student" ||
-                       a == "--at" || a == "--source" || a == "--since" || a == "--id" ||
-                       a == "--endpoint";
+                       a == "--at" || a == "--source" || a == "--since" || a == "--until" ||
+                       a == "--id" || a == "--endpoint";
     if (takes_value) {
       if (i + 1 >= argc) {
         std::fprintf(stderr, "rapport: %s needs a value\n\n%s", a.c_str(), kUsage);

@@ -32,12 +32,18 @@ class Source {
   // Imports history in bulk: every row up to now, as history events (the relationship
   // memory is built from them; hooks meant for live events are not fired). Committed page
   // by page, so an interrupted backfill resumes where it stopped. `progress` is called
-  // after each page; returning false stops (resumably).
+  // after each page; returning false stops (resumably). `until`: the as-of bound, given
+  // by the admin: history is what the source held before it, and the history events
+  // happen then (rotations still to come, or under way, keep their moments after it);
+  // without it, the source's own clock less its lag.
   virtual std::size_t backfill(Store& store, TimePoint now, std::optional<Date> since,
+                               std::optional<TimePoint> until,
                                const std::function<bool(const Progress&)>& progress) {
-    (void)store, (void)now, (void)since, (void)progress;
+    (void)store, (void)now, (void)since, (void)until, (void)progress;
     throw std::runtime_error("source " + name() + " cannot backfill (only SQL sources can)");
   }
+  // True when the source reads up to the engine's clock (a simulation), not a database's.
+  virtual bool reads_engine_clock() const { return false; }
 };
 
 // Events a backfill imports carry this suffix on their source.

@@ -7,6 +7,8 @@
 
 #include <boost/json.hpp>
 
+#include <set>
+
 #include "support/fixture.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
@@ -248,8 +250,14 @@ TEST_CASE(
       " last_modified = replace(last_modified, '2026-12', '2024-12');\n"
       "UPDATE assessments SET submitted_on = replace(submitted_on, '2027', '2025')");
   std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};
-  auto r = run_command(
+  // The demo's source reads by the engine's clock, which has not run: no date to guess.
+  auto unbounded = run_command(
       {rapport_binary(), "backfill", "-c", demo_config_path(), "--source", "registrar"}, env);
+  CHECK(unbounded.exit_code == 2);
+  CHECK_THAT(unbounded.err, Contains("give --until DATE"));
+  auto r = run_command({rapport_binary(), "backfill", "-c", demo_config_path(), "--source",
+                        "registrar", "--until", "2026-01-01"},
+                       env);
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.err, Contains("backfill: rotations 4/4 rows"));
@@ -270,8 +278,9 @@ TEST_CASE(
                  " payload) SELECT 'rapport/scheduler', 'B0001/rotation.started/live',"
                  " 'rotation.started', subject, '2025-01-06T00:00:00Z', '2025-01-06T00:00:00Z',"
                  " payload FROM inbox WHERE type = 'rotation.scheduled' LIMIT 1");
-  auto again = run_command(
-      {rapport_binary(), "backfill", "-c", demo_config_path(), "--source", "registrar"}, env);
+  auto again = run_command({rapport_binary(), "backfill", "-c", demo_config_path(), "--source",
+                            "registrar", "--until", "2026-01-01"},
+                           env);
   CHECK(again.exit_code == 0);
   CHECK_THAT(again.err, Contains("backfill: 0 events imported"));
   CHECK_THAT(again.err, Contains("backfill: mirror 1/1 events"));
@@ -287,6 +296,44 @@ TEST_CASE(
       run_command({rapport_binary(), "backfill", "-c", dir.file("nope.yaml"), "--source", "x"});
   CHECK(no_file.exit_code == 1);
   CHECK_THAT(no_file.err, Contains("cannot open the configuration file"));
+}
+
+TEST_CASE(
+    "rapport backfill --until starts a simulation as of a date: rotations over by then get "
+    "nothing, one under way is thanked at its end, later moments run",
+    "[integration][cli][backfill]") {
+  TempDir dir;
+  write_small_institution(dir.file("institution.db"));
+  std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};
+  // As of January 20: B0002 (January 4 to 17) is over; B0001 and B0003 (to the 31st) are
+  // under way.
+  auto r = run_command({rapport_binary(), "backfill", "-c", demo_config_path(), "--source",
+                        "registrar", "--until", "2027-01-20"},
+                       env);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.err, Contains("history is what the source holds before 2027-01-20T00:00:00Z"));
+  auto run = run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-01-20",
+                          "--to", "2027-02-10", "--step", "1d", "--pace", "0ms"},
+                         env);
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  std::map<std::string, std::set<std::string>> rotations_by_type;
+  for (const auto& line : read_lines(dir.file("actions.jsonl"))) {
+    auto data = boost::json::parse(line).at("data").as_object();
+    const auto* evidence = data.at("evidence").as_object().if_contains("rotation");
+    rotations_by_type[std::string(data.at("type").as_string())].insert(
+        evidence ? std::string(evidence->as_string()) : "");
+  }
+  CHECK(rotations_by_type.count("thank_you"));
+  // B0003's student opted out.
+  CHECK(rotations_by_type["thank_you"] == std::set<std::string>{"B0001"});
+  CHECK_FALSE(rotations_by_type.count("introduce"));  // their starts were history
+  // Without --until, a source on the engine's clock now uses the engine's last step.
+  auto again = run_command(
+      {rapport_binary(), "backfill", "-c", demo_config_path(), "--source", "registrar"}, env);
+  CHECK(again.exit_code == 0);
+  CHECK_THAT(again.err, Contains("history is what the source holds before 2027-02-10"));
 }
 
 TEST_CASE("rapport validate checks webhook secrets and schedules, even with --no-connect",

@@ -583,7 +583,7 @@ TEST_CASE(
     const auto now = *parse_time("2027-01-01T00:00:00Z");
     // Stopped after two rotations (one row per page), as Ctrl-C would.
     auto stop = [](const Source::Progress& p) { return !(p.entity == "rotations" && p.rows >= 2); };
-    CHECK(f.source->backfill(*f.store, now, std::nullopt, stop) == 0);
+    CHECK(f.source->backfill(*f.store, now, std::nullopt, std::nullopt, stop) == 0);
     CHECK(f.events_of_type(EventType::rotation_scheduled).size() == 2);
     // Scheduled after the backfill's bound: live, whoever reads it.
     f.sql(
@@ -592,7 +592,8 @@ TEST_CASE(
     if (by_poll) {
       f.source->poll(*f.store, *parse_time("2027-01-02T00:00:00Z"));
     } else {
-      f.source->backfill(*f.store, now, std::nullopt, [](const Source::Progress&) { return true; });
+      f.source->backfill(*f.store, now, std::nullopt, std::nullopt,
+                         [](const Source::Progress&) { return true; });
     }
     std::map<std::string, int> rotations;
     for (const auto& e : f.store->events_after(0, 1000)) {
@@ -621,9 +622,9 @@ TEST_CASE("a backfill does not repeat the rows of a query without a cursor",
             "        columns: {role: role_code, name: display_name");
   const auto now = *parse_time("2027-01-01T00:00:00Z");
   auto all = [](const Source::Progress&) { return true; };
-  f.source->backfill(*f.store, now, std::nullopt, all);
+  f.source->backfill(*f.store, now, std::nullopt, std::nullopt, all);
   CHECK(f.events_of_type(EventType::person_updated).size() == 10);
-  f.source->backfill(*f.store, now + std::chrono::hours(1), std::nullopt, all);
+  f.source->backfill(*f.store, now + std::chrono::hours(1), std::nullopt, std::nullopt, all);
   CHECK(f.events_of_type(EventType::person_updated).size() == 10);
 }
 
