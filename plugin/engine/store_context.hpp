@@ -35,6 +35,9 @@ class StoreContext final : public HookContext {
   void schedule(const std::string& key, TimePoint due, const std::string& subject,
                 const std::string& payload) const override;
   void notice(const std::string& message) const override;
+  std::vector<Action> made_since(TimePoint since) const override {
+    return store_.actions_of_hook(hook_, since);
+  }
 
   // Which hook and event the next calls are on behalf of.
   void set_current(const std::string& hook, std::int64_t seq) {

@@ -149,6 +149,8 @@ const std::vector<std::vector<const char*>> kMigrations = {
         "INSERT INTO team_rows SELECT rotation_id, person_id, role, start_date, end_date"
         " FROM team_members",
         "DROP TABLE team_members",
+        // and a hook's own actions by due time (what a letter season already suggested)
+        "CREATE INDEX outbox_by_hook ON outbox(hook, due_at)",
     },
 };
 
@@ -444,6 +446,16 @@ class SqliteStore final : public Store {
     soci::rowset<soci::row> rows =
         (sql_.prepare << "SELECT body FROM outbox WHERE student_id = :s ORDER BY seq",
          soci::use(student_id));
+    std::vector<Action> out;
+    for (const auto& r : rows) out.push_back(action_from_json(opt_text(r, 0)));
+    return out;
+  }
+
+  std::vector<Action> actions_of_hook(const std::string& hook, TimePoint since) override {
+    std::string after = format_time(since);
+    soci::rowset<soci::row> rows =
+        (sql_.prepare << "SELECT body FROM outbox WHERE hook = :h AND due_at > :t ORDER BY seq",
+         soci::use(hook), soci::use(after));
     std::vector<Action> out;
     for (const auto& r : rows) out.push_back(action_from_json(opt_text(r, 0)));
     return out;

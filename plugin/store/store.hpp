@@ -113,6 +113,8 @@ class Store {
   virtual bool add_action(const Action& action) = 0;
   virtual std::vector<OutboxAction> actions_after(std::int64_t seq, std::size_t limit) = 0;
   virtual std::vector<Action> actions_of(const std::string& student_id) = 0;
+  // A hook's actions due after `since`, in outbox order.
+  virtual std::vector<Action> actions_of_hook(const std::string& hook, TimePoint since) = 0;
   virtual std::int64_t last_action_seq() = 0;
 
   // Actions held because their student or contact is not known to the people feed yet

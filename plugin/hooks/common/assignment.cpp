@@ -7,8 +7,12 @@
 namespace rapport::hooks {
 
 std::map<std::string, std::vector<Candidate>> assign(
-    const std::map<std::string, std::vector<Candidate>>& candidates, int per_student,
-    int capacity) {
+    const std::map<std::string, std::vector<Candidate>>& candidates, int per_student, int capacity,
+    const Used& used) {
+  auto left = [](const std::map<std::string, int>& taken, const std::string& who, int quota) {
+    auto it = taken.find(who);
+    return std::max(0, quota - (it == taken.end() ? 0 : it->second));
+  };
   struct Proposal {
     double score;
     std::string student;
@@ -32,12 +36,13 @@ std::map<std::string, std::vector<Candidate>> assign(
     std::string student = free.front();
     free.pop_front();
     auto& list = lists[student];
-    while (held_count[student] < per_student && next[student] < list.size()) {
+    const int quota = left(used.by_student, student, per_student);
+    while (held_count[student] < quota && next[student] < list.size()) {
       const Candidate& c = list[next[student]++];
       auto& at = held[c.person];
       at.insert({c.score, student});
       ++held_count[student];
-      if (int(at.size()) > capacity) {
+      if (int(at.size()) > left(used.by_person, c.person, capacity)) {
         auto worst = std::prev(at.end());
         std::string rejected = worst->student;
         at.erase(worst);
@@ -48,6 +53,7 @@ std::map<std::string, std::vector<Candidate>> assign(
   }
   std::map<std::string, std::vector<Candidate>> out;
   for (const auto& [person, proposals] : held) {
+    if (proposals.empty()) continue;
     for (const auto& p : proposals) out[p.student].push_back({person, p.score});
   }
   for (auto& [student, list] : out) {

@@ -21,7 +21,14 @@ struct Candidate {
 };
 
 // candidates: student -> candidates, any order. Returns student -> assigned, best first.
+// `used`: places already taken earlier in the period (suggestions made before), by
+// student and by person: a student gets per_student less theirs, a person capacity less
+// theirs.
+struct Used {
+  std::map<std::string, int> by_student, by_person;
+};
 std::map<std::string, std::vector<Candidate>> assign(
-    const std::map<std::string, std::vector<Candidate>>& candidates, int per_student, int capacity);
+    const std::map<std::string, std::vector<Candidate>>& candidates, int per_student, int capacity,
+    const Used& used = {});
 
 }  // namespace rapport::hooks

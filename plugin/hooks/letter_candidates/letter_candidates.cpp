@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <set>
 
 #include "hooks/common/interest.hpp"
 #include "hooks/common/team_text.hpp"
@@ -85,14 +86,30 @@ const std::map<std::string, std::vector<Candidate>>& LetterCandidates::matching(
                                       std::chrono::floor<std::chrono::days>(*matching_at_)) &&
                                  context.now() - *matching_at_ >= options_.rematch_interval);
   if (force || stale) {
+    // What this season already suggested stays suggested and counts against both caps,
+    // whatever the scores say now (read from the store: a restart forgets nothing).
+    const int season = season_of(context.now());
+    std::set<std::pair<std::string, std::string>> made;  // (student, attending)
+    Used used;
+    for (const auto& a : context.made_since(season_date(season - 1))) {
+      auto s = a.evidence.find("season");
+      if (a.type != ActionType::letter_candidate || s == a.evidence.end() ||
+          s->second != std::to_string(season) || !made.emplace(a.student_id, a.contact_id).second) {
+        continue;
+      }
+      ++used.by_student[a.student_id];
+      ++used.by_person[a.contact_id];
+    }
     std::map<std::string, std::vector<Candidate>> candidates;
     for (const auto& student : graph.students()) {
       if (!context.reachable(student)) continue;
       for (const auto& s : score_letter_candidates(context, student, options_, Span::planned)) {
-        candidates[student].push_back({s.attending, s.total});
+        if (!made.count({student, s.attending})) {
+          candidates[student].push_back({s.attending, s.total});
+        }
       }
     }
-    matching_ = assign(candidates, options_.per_student, options_.capacity);
+    matching_ = assign(candidates, options_.per_student, options_.capacity, used);
     matching_version_ = graph.version();
     matching_at_ = context.now();
   }

@@ -20,7 +20,9 @@
 // together have actually reached min_days.
 //
 // Fires at rotation end, at a strong evaluation, and every year at `season_date` for
-// every student. A student is offered each attending once per season.
+// every student. A student is offered each attending once per season, and the caps hold
+// for the season: what was already suggested in it (read from the outbox, so a restart
+// forgets nothing) keeps its places, per student and per attending.
 
 #include <chrono>
 #include <map>

@@ -33,6 +33,13 @@ class HookContext {
                         const std::string& payload) const = 0;
   // A note for the school's admins (data quality): logged and shown by `rapport status`.
   virtual void notice(const std::string& message) const = 0;
+  // What this hook made before (in the engine's outbox), due after `since`, oldest first:
+  // what it already suggested, across restarts (a cap per season holds for the season).
+  // Empty where there is no outbox to read (plugins, snapshots).
+  virtual std::vector<Action> made_since(TimePoint since) const {
+    (void)since;
+    return {};
+  }
   // False for anyone who opted out. Hooks skip them when choosing whom to suggest; the
   // engine drops any action that involves them regardless (one rule, in the engine).
   virtual bool reachable(const std::string& person_id) const {
