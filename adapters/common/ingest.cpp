@@ -80,6 +80,15 @@ json::object person_of(const MappedRow& r) {
   put(o, "specialty", r.get("specialty"));
   put(o, "subspecialty", r.get("subspecialty"));
   put(o, "program", r.get("program"));
+  if (auto part = r.get("program_role"); part && !part->empty()) {
+    // Not worth losing the person for: an unknown code is left out, and said so by id.
+    if (parse_program_role(*part)) {
+      o["program_role"] = *part;
+    } else {
+      log::warn("ingest", "program_role is not a program role (map it with values:); left out",
+                {{"person", r.need("id")}});
+    }
+  }
   o["opted_out"] = restrictive_flag(r, "opted_out", "person", r.need("id"));
   return o;
 }

@@ -8,7 +8,8 @@ namespace rapport::adapters {
 const std::vector<std::string>& entity_fields(const std::string& entity) {
   static const std::map<std::string, std::vector<std::string>> fields{
       {"people",
-       {"id", "role", "name", "email", "specialty", "subspecialty", "program", "opted_out"}},
+       {"id", "role", "name", "email", "specialty", "subspecialty", "program", "program_role",
+        "opted_out"}},
       {"rotations",
        {"id", "student", "site", "specialty", "subspecialty", "kind", "start", "end", "status"}},
       {"team", {"rotation", "person", "role", "start", "end"}},
@@ -62,6 +63,8 @@ std::string vocabulary_problem(const std::string& field, const std::string& valu
         {"student", "attending", "resident", "fellow", "nurse", "pharmacist", "social_worker",
          "other"}}},
       {"kind", {"a rotation kind", {"core", "elective", "sub_internship", "away"}}},
+      {"program_role",
+       {"a program role", {"director", "associate_director", "coordinator", "faculty"}}},
       {"status", {"a rotation status", {"scheduled", "active", "completed", "cancelled"}}},
       {"opted_out", {"yes or no", {"true", "false", "yes", "no", "y", "n", "1", "0"}}},
       {"anonymous", {"yes or no", {"true", "false", "yes", "no", "y", "n", "1", "0"}}},

@@ -151,6 +151,8 @@ const std::vector<std::vector<const char*>> kMigrations = {
         "DROP TABLE team_members",
         // and a hook's own actions by due time (what a letter season already suggested)
         "CREATE INDEX outbox_by_hook ON outbox(hook, due_at)",
+        // and a person's part in their program (director, coordinator...)
+        "ALTER TABLE people ADD COLUMN program_role TEXT",
     },
 };
 
@@ -585,10 +587,12 @@ class SqliteStore final : public Store {
   void put_person(const Person& p) override {
     cached(
         "INSERT INTO people (id, role, name, email, specialty, subspecialty, program,"
-        " opted_out) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET"
+        " opted_out, program_role) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        " ON CONFLICT (id) DO UPDATE SET"
         " role = excluded.role, name = excluded.name, email = excluded.email,"
         " specialty = excluded.specialty, subspecialty = excluded.subspecialty,"
-        " program = excluded.program, opted_out = excluded.opted_out")
+        " program = excluded.program, opted_out = excluded.opted_out,"
+        " program_role = excluded.program_role")
         .bind(1, p.id)
         .bind(2, to_string(p.role))
         .bind(3, p.name)
@@ -597,13 +601,16 @@ class SqliteStore final : public Store {
         .bind(6, p.subspecialty)
         .bind(7, p.program)
         .bind(8, p.opted_out)
+        .bind(9, p.program_role
+                     ? std::optional<std::string>(std::string(to_string(*p.program_role)))
+                     : std::nullopt)
         .run();
   }
 
   std::optional<Person> person(const std::string& id) override {
     soci::rowset<soci::row> rows =
         (sql_.prepare << "SELECT id, role, name, email, specialty, subspecialty, program,"
-                         " opted_out FROM people WHERE id = :i",
+                         " opted_out, program_role FROM people WHERE id = :i",
          soci::use(id));
     for (const auto& r : rows) return person_of(r);
     return std::nullopt;
@@ -612,7 +619,7 @@ class SqliteStore final : public Store {
   void for_each_person(const std::function<void(const Person&)>& each) override {
     soci::rowset<soci::row> rows =
         sql_.prepare << "SELECT id, role, name, email, specialty, subspecialty, program,"
-                        " opted_out FROM people ORDER BY id";
+                        " opted_out, program_role FROM people ORDER BY id";
     for (const auto& r : rows) each(person_of(r));
   }
 
@@ -1187,6 +1194,7 @@ class SqliteStore final : public Store {
     p.subspecialty = nonempty(text(r, 5));
     p.program = nonempty(text(r, 6));
     p.opted_out = integer(r, 7).value_or(0) != 0;
+    if (auto role = text(r, 8)) p.program_role = parse_program_role(*role);
     return p;
   }
 

@@ -112,6 +112,7 @@ json::object person_object(const Person& p) {
   put_opt(o, "specialty", p.specialty);
   put_opt(o, "subspecialty", p.subspecialty);
   put_opt(o, "program", p.program);
+  if (p.program_role) o["program_role"] = to_string(*p.program_role);
   o["opted_out"] = p.opted_out;
   return o;
 }
@@ -125,6 +126,7 @@ Person person_from(const Reader& r) {
   p.specialty = r.opt_str("specialty");
   p.subspecialty = r.opt_str("subspecialty");
   p.program = r.opt_str("program");
+  if (r.opt_str("program_role")) p.program_role = r.enumeration("program_role", parse_program_role);
   p.opted_out = r.restrictive_bool("opted_out");
   return p;
 }

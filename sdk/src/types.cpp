@@ -40,6 +40,11 @@ constexpr NameTable<EventType, 11> kEventTypes{
      {EventType::team_changed, "team.changed"},
      {EventType::followup_due, "followup.due"},
      {EventType::action_completed, "action.completed"}}};
+constexpr NameTable<ProgramRole, 4> kProgramRoles{
+    {{ProgramRole::director, "director"},
+     {ProgramRole::associate_director, "associate_director"},
+     {ProgramRole::coordinator, "coordinator"},
+     {ProgramRole::faculty, "faculty"}}};
 constexpr NameTable<ActionType, 9> kActionTypes{
     {{ActionType::introduce, "introduce"},
      {ActionType::peer_connect, "peer_connect"},
@@ -86,6 +91,9 @@ std::uint64_t fnv1a(std::string_view text, std::uint64_t hash) {
 std::string_view to_string(Role v) {
   return name_of(kRoles, v);
 }
+std::string_view to_string(ProgramRole v) {
+  return name_of(kProgramRoles, v);
+}
 std::string_view to_string(RotationKind v) {
   return name_of(kKinds, v);
 }
@@ -100,6 +108,9 @@ std::string_view to_string(ActionType v) {
 }
 std::optional<Role> parse_role(std::string_view s) {
   return value_of(kRoles, s);
+}
+std::optional<ProgramRole> parse_program_role(std::string_view s) {
+  return value_of(kProgramRoles, s);
 }
 std::optional<RotationKind> parse_rotation_kind(std::string_view s) {
   return value_of(kKinds, s);

@@ -37,6 +37,11 @@ TEST_CASE("every domain type survives a JSON round trip", "[sdk][json]") {
     Person p{"P1",       Role::pharmacist, "Pat Example",  "p1@example.edu",
              "Pharmacy", std::nullopt,     "IM residency", true};
     CHECK(person_from_json(to_json(p)) == p);
+    p.program_role = ProgramRole::associate_director;
+    CHECK(person_from_json(to_json(p)) == p);
+    CHECK_THROWS_WITH(
+        person_from_json(R"({"id": "P1", "role": "attending", "program_role": "PD"})"),
+        Contains("program_role") && Contains("PD"));
   }
   SECTION("rotation with its team") {
     auto r = sample_rotation();

@@ -17,6 +17,10 @@ using Date = std::chrono::sys_days;
 
 enum class Role { student, attending, resident, fellow, nurse, pharmacist, social_worker, other };
 
+// A person's part in their program, which platforms mark (a team role such as PD, a
+// title, a flag): program contacts are ordered by it.
+enum class ProgramRole { director, associate_director, coordinator, faculty };
+
 enum class RotationKind { core, elective, sub_internship, away };
 enum class RotationStatus { scheduled, active, completed, cancelled };
 
@@ -49,11 +53,13 @@ enum class ActionType {
 // Wire names ("social_worker", "rotation.started", ...). parse_* return nullopt on
 // an unknown name; callers turn that into an error naming the field.
 std::string_view to_string(Role);
+std::string_view to_string(ProgramRole);
 std::string_view to_string(RotationKind);
 std::string_view to_string(RotationStatus);
 std::string_view to_string(EventType);
 std::string_view to_string(ActionType);
 std::optional<Role> parse_role(std::string_view);
+std::optional<ProgramRole> parse_program_role(std::string_view);
 std::optional<RotationKind> parse_rotation_kind(std::string_view);
 std::optional<RotationStatus> parse_rotation_status(std::string_view);
 std::optional<EventType> parse_event_type(std::string_view);
@@ -73,6 +79,7 @@ struct Person {
   std::optional<std::string> program;
   // In JSON, a value other than true, false or null counts as true (privacy fails closed).
   bool opted_out = false;
+  std::optional<ProgramRole> program_role;  // "program_role" in JSON
 
   bool operator==(const Person&) const = default;
 };
