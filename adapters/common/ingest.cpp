@@ -24,6 +24,8 @@ std::vector<std::string> default_key(const std::string& entity, const FieldMappi
     return it == m.columns.end() ? field : it->second;
   };
   if (entity == "team") return {column("rotation"), column("person")};
+  if (entity == "interests") return {column("person"), column("specialty")};
+  if (entity == "sites") return {column("site")};
   return {column("id")};
 }
 
@@ -211,8 +213,10 @@ std::string MappedRow::time(const std::string& field) const {
 }
 
 const std::vector<std::string>& RowIngest::entities() {
-  // Rotations before their team, so that a member always joins a rotation already read.
-  static const std::vector<std::string> order{"people", "rotations", "team", "evaluations"};
+  // Rotations before their team, so that a member always joins a rotation already read;
+  // sites before rotations, so that a rotation's moments are timed in its site's zone.
+  static const std::vector<std::string> order{"sites",     "people", "interests",
+                                              "rotations", "team",   "evaluations"};
   return order;
 }
 
@@ -227,11 +231,42 @@ std::optional<bool> RowIngest::changed(Store& store, PageEvents& page, const std
   return !before.has_value();
 }
 
+namespace {
+
+// An interest row: {"person", "specialty", "rank"} (rank 1 when the source has none),
+// the specialty without stray spaces. Several rows of one person are their ranked list.
+json::object interest_of(const MappedRow& r) {
+  std::string specialty = r.need("specialty");
+  auto first = specialty.find_first_not_of(" \t"), last = specialty.find_last_not_of(" \t");
+  specialty = specialty.substr(first, last - first + 1);
+  std::int64_t rank = 1;
+  if (auto text = r.get("rank"); text && !text->empty()) {
+    double v = to_number("rank", *text);
+    if (v < 1 || v != double(std::int64_t(v))) {
+      throw JsonError("field 'rank': expected a whole number from 1");
+    }
+    rank = std::int64_t(v);
+  }
+  return {{"person", r.need("person")}, {"specialty", specialty}, {"rank", rank}};
+}
+
+std::string interest_key(const json::object& o) {
+  return std::string(o.at("person").as_string()) + '\x1f' +
+         std::string(o.at("specialty").as_string()) + '\x1f' +
+         std::to_string(o.at("rank").as_int64());
+}
+
+}  // namespace
+
 std::string mapped_json(const std::string& entity, const MappedRow& r) {
   if (entity == "people") return json::serialize(person_of(r));
   if (entity == "rotations") return json::serialize(rotation_of(r));
   if (entity == "team") return json::serialize(member_of(r));
   if (entity == "evaluations") return json::serialize(evaluation_of(r));
+  if (entity == "interests") return json::serialize(interest_of(r));
+  if (entity == "sites") {
+    return json::serialize(json::object{{"id", r.need("site")}, {"timezone", r.need("timezone")}});
+  }
   throw JsonError("no entity \"" + entity + "\"");
 }
 
@@ -255,6 +290,23 @@ RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, Store& 
       page.events.push_back({type, rotation.student_id, rotation.id, to_json(rotation)});
     }
     return {false, rotation.id};
+  }
+  if (entity == "sites") {
+    auto text = mapped_json(entity, r);
+    std::string site = r.need("site");
+    if (changed(store, page, entity, site, text)) {
+      page.events.push_back({EventType::site_updated, site, site, text});
+    }
+    return {false, site};
+  }
+  if (entity == "interests") {
+    auto interest = interest_of(r);
+    std::string key = interest_key(interest);
+    std::string person(interest.at("person").as_string());
+    if (auto text = json::serialize(interest); changed(store, page, entity, key, text)) {
+      page.interests_added[person].push_back(std::move(text));
+    }
+    return {false, key};
   }
   if (entity == "team") {
     auto member = member_of(r);
@@ -288,6 +340,8 @@ std::string RowIngest::stored_key(const std::string& entity, const MappedRow& ro
                                   const std::string& fallback) const {
   try {
     if (entity == "team") return team_key(row.need("rotation"), member_of(row));
+    if (entity == "interests") return interest_key(interest_of(row));
+    if (entity == "sites") return row.need("site");
     return row.need("id");
   } catch (const std::exception&) {
     return fallback;
@@ -304,13 +358,24 @@ void RowIngest::removed(const std::string& entity, const std::string& key, Store
     }
     return;
   }
-  if (entity != "team") return;
+  if (entity != "team" && entity != "interests") return;
   std::vector<std::string> parts;
   for (std::size_t at = 0;;) {
     auto next = key.find('\x1f', at);
     parts.push_back(key.substr(at, next == std::string::npos ? next : next - at));
     if (next == std::string::npos) break;
     at = next + 1;
+  }
+  if (entity == "interests") {
+    if (parts.size() != 3) return;
+    json::object row{{"person", parts[0]}, {"specialty", parts[1]}};
+    try {
+      row["rank"] = std::stoll(parts[2]);
+    } catch (const std::exception&) {
+      return;
+    }
+    page.interests_removed[parts[0]].push_back(json::serialize(row));
+    return;
   }
   // A key of before spans (rotation, person) names no row: its person's rows were read
   // again under keys of their own, so it is only forgotten.
@@ -348,6 +413,25 @@ std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now) cons
     std::string student;
     if (auto known = store.rotation(id)) student = known->student_id;
     page.events.push_back({EventType::team_changed, student, id, std::move(payload)});
+  }
+  // Interest changes: one event per person and page, {"person", "added": [rows],
+  // "removed": [rows]}.
+  std::set<std::string> people;
+  for (const auto& [id, rows] : page.interests_added) people.insert(id);
+  for (const auto& [id, rows] : page.interests_removed) people.insert(id);
+  for (const auto& id : people) {
+    std::string payload = "{\"person\":" + json::serialize(json::value(id));
+    for (auto* list : {&page.interests_added, &page.interests_removed}) {
+      auto rows = list->find(id);
+      if (rows == list->end()) continue;
+      payload += list == &page.interests_added ? ",\"added\":[" : ",\"removed\":[";
+      for (std::size_t i = 0; i < rows->second.size(); ++i) {
+        payload += (i ? "," : "") + rows->second[i];
+      }
+      payload += "]";
+    }
+    payload += "}";
+    page.events.push_back({EventType::interests_changed, id, id, std::move(payload)});
   }
   std::size_t added = 0;
   for (const auto& e : page.events) {

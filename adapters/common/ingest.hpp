@@ -66,8 +66,10 @@ struct PageEvents {
   std::vector<Pending> events;
   std::vector<std::tuple<std::string, std::string, std::string>> hashes;  // entity, key, hash
   std::unordered_set<std::string> hashed;  // entity \x1f key \x1f hash, of `hashes`
-  std::map<std::string, std::vector<std::string>> team_added;    // rotation -> member JSON
-  std::map<std::string, std::vector<std::string>> team_removed;  // rotation -> row JSON
+  std::map<std::string, std::vector<std::string>> team_added;         // rotation -> member JSON
+  std::map<std::string, std::vector<std::string>> team_removed;       // rotation -> row JSON
+  std::map<std::string, std::vector<std::string>> interests_added;    // person -> row JSON
+  std::map<std::string, std::vector<std::string>> interests_removed;  // person -> row JSON
 };
 
 struct RowOutcome {

@@ -13,6 +13,8 @@ const std::vector<std::string>& entity_fields(const std::string& entity) {
       {"rotations",
        {"id", "student", "site", "specialty", "subspecialty", "kind", "start", "end", "status"}},
       {"team", {"rotation", "person", "role", "start", "end"}},
+      {"interests", {"person", "specialty", "rank"}},
+      {"sites", {"site", "timezone"}},
       {"evaluations",
        {"id", "rotation", "evaluator", "student", "submitted", "score", "scale_min", "scale_max",
         "would_recommend", "anonymous"}}};

@@ -28,6 +28,8 @@ const Schema& files_schema() {
   static const Schema rotations = file_schema("rotations");
   static const Schema team = file_schema("team");
   static const Schema evaluations = file_schema("evaluations");
+  static const Schema interests = file_schema("interests");
+  static const Schema sites = file_schema("sites");
   static const Schema files{
       "sources (csv) files",
       "One file pattern per entity; `rotations` is required, the others optional.",
@@ -49,6 +51,17 @@ const Schema& files_schema() {
            .type = Type::section,
            .description = "evaluations",
            .schema = &evaluations},
+          {.name = "interests",
+           .type = Type::section,
+           .description = "students' ranked interests: rows of person, specialty, rank (1 the "
+                          "strongest; duplicates and case differences merged); without it a "
+                          "person's specialty is their one interest",
+           .schema = &interests},
+          {.name = "sites",
+           .type = Type::section,
+           .description = "sites' time zones: rows of site, timezone (IANA); "
+                          "engine.site_timezones overrides it site by site",
+           .schema = &sites},
       }};
   return files;
 }
@@ -143,7 +156,8 @@ SourceKind csv_source_kind() {
     o.settle = s.duration("settle");
     o.team_wait = s.duration("team_wait");
     Section files = s.section("files");
-    for (const char* entity : {"people", "rotations", "team", "evaluations"}) {
+    for (const char* entity :
+         {"sites", "people", "interests", "rotations", "team", "evaluations"}) {
       if (!files.node() || !files.node()->get(entity)) continue;
       Section f = files.section(entity);
       FilePattern p;

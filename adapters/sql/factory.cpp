@@ -38,6 +38,8 @@ const Schema& queries_schema() {
   static const Schema rotations = query_schema("rotations");
   static const Schema team = query_schema("team");
   static const Schema evaluations = query_schema("evaluations");
+  static const Schema interests = query_schema("interests");
+  static const Schema sites = query_schema("sites");
   static const Schema queries{
       "sources (sql) queries",
       "One mapped SELECT per entity; `rotations` is required, the others optional.",
@@ -59,6 +61,17 @@ const Schema& queries_schema() {
            .type = Type::section,
            .description = "evaluations of students",
            .schema = &evaluations},
+          {.name = "interests",
+           .type = Type::section,
+           .description = "students' ranked interests: rows of person, specialty, rank (1 the "
+                          "strongest; duplicates and case differences merged); without it a "
+                          "person's specialty is their one interest",
+           .schema = &interests},
+          {.name = "sites",
+           .type = Type::section,
+           .description = "sites' time zones: rows of site, timezone (IANA); "
+                          "engine.site_timezones overrides it site by site",
+           .schema = &sites},
       }};
   return queries;
 }
@@ -68,7 +81,9 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& required_fi
       {"people", {"id", "role"}},
       {"rotations", {"id", "student", "site", "specialty", "start", "end"}},
       {"team", {"rotation", "person", "role"}},
-      {"evaluations", {"id", "rotation", "evaluator", "student", "submitted", "score"}}};
+      {"evaluations", {"id", "rotation", "evaluator", "student", "submitted", "score"}},
+      {"interests", {"person", "specialty"}},
+      {"sites", {"site", "timezone"}}};
   return fields;
 }
 
@@ -88,6 +103,8 @@ SqlSourceOptions sql_source_options(const Section& s) {
   options.rotations = mapping_of(queries, "rotations");
   options.team = mapping_of(queries, "team");
   options.evaluations = mapping_of(queries, "evaluations");
+  options.interests = mapping_of(queries, "interests");
+  options.sites = mapping_of(queries, "sites");
   return options;
 }
 
@@ -116,11 +133,12 @@ void check_against_database(const std::string& /*name*/, const Section& s,
         "SQLite has no OFFSET ... FETCH NEXT: use paging: limit", false);
   }
   // Whether each query can see updates and deletions, from the config alone.
-  for (const char* entity : {"people", "rotations", "team", "evaluations"}) {
+  for (const char* entity : {"sites", "people", "interests", "rotations", "team", "evaluations"}) {
     if (!queries.node() || !queries.node()->get(entity)) continue;
     Section q = queries.section(entity);
     if (q.str("cursor").empty()) {
-      if (std::string(entity) == "people" || std::string(entity) == "evaluations") {
+      if (std::string(entity) == "people" || std::string(entity) == "evaluations" ||
+          std::string(entity) == "sites") {
         add(q.mark(), q.path(), "reads every row on every poll; rows deleted here are ignored",
             true);
       }

@@ -345,7 +345,8 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
   const auto keys = key_columns(entity, m);
   const bool full_scan = m.cursor.empty();
   // A full scan sees every row, so it also sees which rows are gone (rotations, team).
-  const bool sweep = full_scan && (entity == "rotations" || entity == "team");
+  const bool sweep =
+      full_scan && (entity == "rotations" || entity == "team" || entity == "interests");
   std::int64_t generation = 0;
   if (sweep) {
     generation = std::stoll(store.cursor(name_, entity + "#scan").value_or("0")) + 1;
@@ -521,6 +522,8 @@ const std::optional<QueryMapping>& SqlSource::mapping_of(const std::string& enti
   return entity == "people"      ? options_.people
          : entity == "rotations" ? options_.rotations
          : entity == "team"      ? options_.team
+         : entity == "interests" ? options_.interests
+         : entity == "sites"     ? options_.sites
                                  : options_.evaluations;
 }
 

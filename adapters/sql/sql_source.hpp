@@ -39,7 +39,7 @@ struct SqlSourceOptions {
   // How a page is asked for: "limit" (LIMIT n, row values) or "standard" (OFFSET 0 ROWS
   // FETCH NEXT n ROWS ONLY, the comparison with the position written out).
   std::string paging = "limit";
-  std::optional<QueryMapping> people, rotations, team, evaluations;
+  std::optional<QueryMapping> people, rotations, team, evaluations, interests, sites;
 };
 
 class SqlSource final : public Source {

@@ -24,6 +24,7 @@ void update_graph(RelationshipGraph& graph, Store& store, const Event& event) {
       graph.put_person(person_from_json(event.payload));
       return;
     case EventType::evaluation_submitted:
+    case EventType::interests_changed:
       graph.touched();
       return;
     case EventType::rotation_scheduled:

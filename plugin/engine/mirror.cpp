@@ -12,8 +12,20 @@
 namespace rapport {
 namespace {
 
-void apply_rotation(Store& store, const Event& event, const TimeZones& zones) {
+// The zones to time a site's rotations in: the YAML's word for the site, else the site's
+// zone as a source gives it (the `sites` entity), else the engine's.
+TimeZones zones_for(Store& store, const std::string& site, const TimeZones& zones) {
+  if (zones.by_site.count(site)) return zones;
+  auto zone = store.site_timezone(site);
+  if (!zone) return zones;
+  TimeZones out = zones;
+  out.by_site[site] = *zone;
+  return out;
+}
+
+void apply_rotation(Store& store, const Event& event, const TimeZones& configured) {
   Rotation rotation = rotation_from_json(event.payload);
+  const TimeZones zones = zones_for(store, rotation.site, configured);
   if (event.type == EventType::rotation_cancelled) rotation.status = RotationStatus::cancelled;
   store.put_rotation(rotation);
   for (const auto& member : rotation.team) store.put_team_member(rotation.id, member);
@@ -119,6 +131,54 @@ void apply_team_change(Store& store, const Event& event) {
   }
 }
 
+// {"id": site, "timezone": zone}. An unknown zone is not stored (the site keeps the
+// engine's), and said so by site. The site's rotations not over yet have their moments
+// still to come timed again.
+void apply_site(Store& store, const Event& event, const TimeZones& configured) {
+  auto value = boost::json::parse(event.payload);
+  std::string site(value.at("id").as_string()), zone(value.at("timezone").as_string());
+  if (!zone_exists(zone)) {
+    log::warn("mirror", "a site's time zone is not a known zone; the engine's is used",
+              {{"site", site}, {"event", event.id}});
+    return;
+  }
+  store.put_site_timezone(site, zone);
+  if (configured.by_site.count(site)) return;  // the YAML's word stands
+  const TimeZones zones = zones_for(store, site, configured);
+  const Date today = std::chrono::floor<std::chrono::days>(event.occurred);
+  store.for_each_rotation([&](const Rotation& r) {
+    if (r.site != site || r.status == RotationStatus::cancelled || r.end < today) return;
+    for (const auto& timer : rotation_timers(r, zones)) {
+      if (timer.due > event.occurred) store.put_timer(timer);
+    }
+  });
+}
+
+// {"person", "added": [{"specialty", "rank"}], "removed": [{"specialty", "rank"?}]}
+void apply_interests(Store& store, const Event& event) {
+  auto value = boost::json::parse(event.payload);
+  const auto& o = value.as_object();
+  std::string person(o.at("person").as_string());
+  for (const char* list : {"removed", "added"}) {
+    const auto* rows = o.if_contains(list);
+    if (!rows || !rows->is_array()) continue;
+    for (const auto& row : rows->as_array()) {
+      const auto* specialty = row.is_object() ? row.as_object().if_contains("specialty") : nullptr;
+      if (!specialty || !specialty->is_string() || specialty->as_string().empty()) {
+        throw JsonError(std::string("field '") + list + "[].specialty': expected a specialty");
+      }
+      const auto* rank = row.as_object().if_contains("rank");
+      std::optional<int> n;
+      if (rank && rank->is_int64() && rank->as_int64() >= 1) n = int(rank->as_int64());
+      if (list[0] == 'r') {
+        store.remove_interest(person, std::string(specialty->as_string()), n);
+      } else {
+        store.add_interest(person, std::string(specialty->as_string()), n.value_or(1));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::pair<std::string, std::string> completion_of(const Event& event) {
@@ -174,14 +234,41 @@ void check_payload(const Event& event) {
     case EventType::action_completed:
       completion_of(event);
       return;
+    case EventType::interests_changed:
+    case EventType::site_updated: {
+      boost::json::error_code ec;
+      auto value = boost::json::parse(event.payload, ec);
+      const char* key = event.type == EventType::site_updated ? "id" : "person";
+      const auto* id = !ec && value.is_object() ? value.as_object().if_contains(key) : nullptr;
+      if (!id || !id->is_string()) {
+        throw JsonError(std::string("field 'data.") + key + "': expected an id");
+      }
+      if (event.type == EventType::site_updated) {
+        const auto* zone = value.as_object().if_contains("timezone");
+        if (!zone || !zone->is_string()) {
+          throw JsonError("field 'data.timezone': expected an IANA time zone name");
+        }
+      }
+      return;
+    }
   }
 }
 
 void apply_to_mirror(Store& store, const Event& event, const TimeZones& zones) {
   switch (event.type) {
-    case EventType::person_updated:
-      store.put_person(person_from_json(event.payload));
+    case EventType::person_updated: {
+      // A person pushed with "interests" (a webhook, a plugin) has exactly those; a row of
+      // a people feed carries none and leaves the `interests` entity's rows alone.
+      auto person = person_from_json(event.payload);
+      store.put_person(person);
+      if (!person.interests.empty()) {
+        store.clear_interests(person.id);
+        for (std::size_t i = 0; i < person.interests.size(); ++i) {
+          store.add_interest(person.id, person.interests[i], int(i) + 1);
+        }
+      }
       return;
+    }
     case EventType::rotation_scheduled:
     case EventType::rotation_updated:
     case EventType::rotation_cancelled:
@@ -203,6 +290,12 @@ void apply_to_mirror(Store& store, const Event& event, const TimeZones& zones) {
       store.put_touch(student, contact, event.occurred);
       return;
     }
+    case EventType::interests_changed:
+      apply_interests(store, event);
+      return;
+    case EventType::site_updated:
+      apply_site(store, event, zones);
+      return;
   }
 }
 

@@ -153,6 +153,11 @@ const std::vector<std::vector<const char*>> kMigrations = {
         "CREATE INDEX outbox_by_hook ON outbox(hook, due_at)",
         // and a person's part in their program (director, coordinator...)
         "ALTER TABLE people ADD COLUMN program_role TEXT",
+        // a person's ranked interests, one row per interest row read (the `interests`
+        // entity), and the sites' time zones (the `sites` entity)
+        "CREATE TABLE person_interests (person_id TEXT NOT NULL, specialty TEXT NOT NULL,"
+        " rank INTEGER NOT NULL, PRIMARY KEY (person_id, specialty, rank)) WITHOUT ROWID",
+        "CREATE TABLE sites (site TEXT PRIMARY KEY, timezone TEXT NOT NULL)",
     },
 };
 
@@ -608,19 +613,82 @@ class SqliteStore final : public Store {
   }
 
   std::optional<Person> person(const std::string& id) override {
-    soci::rowset<soci::row> rows =
-        (sql_.prepare << "SELECT id, role, name, email, specialty, subspecialty, program,"
-                         " opted_out, program_role FROM people WHERE id = :i",
-         soci::use(id));
-    for (const auto& r : rows) return person_of(r);
-    return std::nullopt;
+    std::optional<Person> found;
+    {
+      soci::rowset<soci::row> rows =
+          (sql_.prepare << "SELECT id, role, name, email, specialty, subspecialty, program,"
+                           " opted_out, program_role FROM people WHERE id = :i",
+           soci::use(id));
+      for (const auto& r : rows) found = person_of(r);
+    }
+    if (found) {
+      auto q = cached(
+          "SELECT specialty FROM person_interests WHERE person_id = ?1 ORDER BY rank, specialty");
+      q.bind(1, id);
+      while (q.next()) add_interest_to(*found, q.str(0));
+    }
+    return found;
   }
 
   void for_each_person(const std::function<void(const Person&)>& each) override {
+    std::map<std::string, std::vector<std::string>> interests;
+    {
+      soci::rowset<soci::row> rows = sql_.prepare
+                                     << "SELECT person_id, specialty FROM person_interests"
+                                        " ORDER BY person_id, rank, specialty";
+      for (const auto& r : rows) interests[opt_text(r, 0)].push_back(opt_text(r, 1));
+    }
     soci::rowset<soci::row> rows =
         sql_.prepare << "SELECT id, role, name, email, specialty, subspecialty, program,"
                         " opted_out, program_role FROM people ORDER BY id";
-    for (const auto& r : rows) each(person_of(r));
+    for (const auto& r : rows) {
+      Person p = person_of(r);
+      if (auto it = interests.find(p.id); it != interests.end()) {
+        for (const auto& s : it->second) add_interest_to(p, s);
+      }
+      each(p);
+    }
+  }
+
+  void add_interest(const std::string& person_id, const std::string& specialty, int rank) override {
+    cached(
+        "INSERT INTO person_interests (person_id, specialty, rank) VALUES (?1, ?2, ?3)"
+        " ON CONFLICT DO NOTHING")
+        .bind(1, person_id)
+        .bind(2, specialty)
+        .bind(3, rank)
+        .run();
+  }
+
+  void remove_interest(const std::string& person_id, const std::string& specialty,
+                       std::optional<int> rank) override {
+    cached(
+        "DELETE FROM person_interests WHERE person_id = ?1 AND specialty = ?2"
+        " AND (?3 IS NULL OR rank = ?3)")
+        .bind(1, person_id)
+        .bind(2, specialty)
+        .bind(3, rank ? std::optional<std::string>(std::to_string(*rank)) : std::nullopt)
+        .run();
+  }
+
+  void clear_interests(const std::string& person_id) override {
+    cached("DELETE FROM person_interests WHERE person_id = ?1").bind(1, person_id).run();
+  }
+
+  void put_site_timezone(const std::string& site, const std::string& zone) override {
+    cached(
+        "INSERT INTO sites (site, timezone) VALUES (?1, ?2)"
+        " ON CONFLICT (site) DO UPDATE SET timezone = excluded.timezone")
+        .bind(1, site)
+        .bind(2, zone)
+        .run();
+  }
+
+  std::optional<std::string> site_timezone(const std::string& site) override {
+    auto q = cached("SELECT timezone FROM sites WHERE site = ?1");
+    q.bind(1, site);
+    if (!q.next()) return std::nullopt;
+    return q.str(0);
   }
 
   void put_rotation(const Rotation& r) override {
@@ -1182,6 +1250,21 @@ class SqliteStore final : public Store {
       finish_team(rot);
     }
     return out;
+  }
+
+  // Interests in (rank, specialty) order, the same specialty once (whatever its case or
+  // its stray spaces in the source), at its best rank.
+  static void add_interest_to(Person& p, const std::string& specialty) {
+    auto same = [&](const std::string& known) {
+      return known.size() == specialty.size() &&
+             std::equal(known.begin(), known.end(), specialty.begin(), [](char a, char b) {
+               return std::tolower(static_cast<unsigned char>(a)) ==
+                      std::tolower(static_cast<unsigned char>(b));
+             });
+    };
+    if (std::none_of(p.interests.begin(), p.interests.end(), same)) {
+      p.interests.push_back(specialty);
+    }
   }
 
   static Person person_of(const soci::row& r) {

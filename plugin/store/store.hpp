@@ -161,6 +161,17 @@ class Store {
   virtual void put_person(const Person& person) = 0;
   virtual std::optional<Person> person(const std::string& id) = 0;
   virtual void for_each_person(const std::function<void(const Person&)>& each) = 0;
+  // A person's interests, one row per interest row a source read; reads merge them into
+  // Person::interests (by rank, one per specialty whatever its case). put_person leaves
+  // them alone. A removal without a rank removes the specialty at every rank.
+  virtual void add_interest(const std::string& person_id, const std::string& specialty,
+                            int rank) = 0;
+  virtual void remove_interest(const std::string& person_id, const std::string& specialty,
+                               std::optional<int> rank) = 0;
+  virtual void clear_interests(const std::string& person_id) = 0;
+  // A site's time zone as a source gives it (the `sites` entity).
+  virtual void put_site_timezone(const std::string& site, const std::string& zone) = 0;
+  virtual std::optional<std::string> site_timezone(const std::string& site) = 0;
   virtual void put_rotation(const Rotation& rotation) = 0;
   // A rotation's team is kept as roster rows, several per person where the platform keeps
   // several; reads return members with their rows merged into spans, clamped to the

@@ -113,6 +113,7 @@ json::object person_object(const Person& p) {
   put_opt(o, "subspecialty", p.subspecialty);
   put_opt(o, "program", p.program);
   if (p.program_role) o["program_role"] = to_string(*p.program_role);
+  if (!p.interests.empty()) o["interests"] = json::array(p.interests.begin(), p.interests.end());
   o["opted_out"] = p.opted_out;
   return o;
 }
@@ -127,6 +128,16 @@ Person person_from(const Reader& r) {
   p.subspecialty = r.opt_str("subspecialty");
   p.program = r.opt_str("program");
   if (r.opt_str("program_role")) p.program_role = r.enumeration("program_role", parse_program_role);
+  if (const auto* interests = r.find("interests"); interests && !interests->is_null()) {
+    const auto& list = r.array("interests");
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (!list[i].is_string()) {
+        throw JsonError("field '" + r.sub("interests[" + std::to_string(i) + "]") +
+                        "': expected a string");
+      }
+      p.interests.emplace_back(list[i].as_string());
+    }
+  }
   p.opted_out = r.restrictive_bool("opted_out");
   return p;
 }

@@ -28,7 +28,7 @@ constexpr NameTable<RotationStatus, 4> kStatuses{{{RotationStatus::scheduled, "s
                                                   {RotationStatus::active, "active"},
                                                   {RotationStatus::completed, "completed"},
                                                   {RotationStatus::cancelled, "cancelled"}}};
-constexpr NameTable<EventType, 11> kEventTypes{
+constexpr NameTable<EventType, 13> kEventTypes{
     {{EventType::person_updated, "person.updated"},
      {EventType::rotation_scheduled, "rotation.scheduled"},
      {EventType::rotation_updated, "rotation.updated"},
@@ -39,7 +39,9 @@ constexpr NameTable<EventType, 11> kEventTypes{
      {EventType::evaluation_submitted, "evaluation.submitted"},
      {EventType::team_changed, "team.changed"},
      {EventType::followup_due, "followup.due"},
-     {EventType::action_completed, "action.completed"}}};
+     {EventType::action_completed, "action.completed"},
+     {EventType::interests_changed, "interests.changed"},
+     {EventType::site_updated, "site.updated"}}};
 constexpr NameTable<ProgramRole, 4> kProgramRoles{
     {{ProgramRole::director, "director"},
      {ProgramRole::associate_director, "associate_director"},

@@ -196,7 +196,8 @@ TEST_CASE("every enum has a wire name that parses back", "[sdk][vocabulary]") {
        {EventType::person_updated, EventType::rotation_scheduled, EventType::rotation_updated,
         EventType::rotation_cancelled, EventType::rotation_started, EventType::rotation_midpoint,
         EventType::rotation_ended, EventType::evaluation_submitted, EventType::team_changed,
-        EventType::followup_due}) {
+        EventType::followup_due, EventType::action_completed, EventType::interests_changed,
+        EventType::site_updated}) {
     CHECK(parse_event_type(to_string(t)) == t);
   }
   for (auto a :

@@ -5,8 +5,21 @@
 namespace rapport::hooks {
 
 std::optional<Interest> interest_of(const std::string& student_id, const HookContext& context) {
-  if (auto s = context.person(student_id); s && s->specialty && !s->specialty->empty()) {
-    return Interest{*s->specialty, false};
+  auto all = interests_of(student_id, context);
+  if (all.empty()) return std::nullopt;
+  return all.front();
+}
+
+std::vector<Interest> interests_of(const std::string& student_id, const HookContext& context) {
+  if (auto s = context.person(student_id)) {
+    std::vector<Interest> declared;
+    for (const auto& i : s->interests) {
+      if (!i.empty()) declared.push_back({i, false});
+    }
+    if (declared.empty() && s->specialty && !s->specialty->empty()) {
+      declared.push_back({*s->specialty, false});
+    }
+    if (!declared.empty()) return declared;
   }
   std::map<std::string, std::pair<int, Date>> chosen;
   for (const auto& r : context.rotations_of(student_id)) {
@@ -23,7 +36,8 @@ std::optional<Interest> interest_of(const std::string& student_id, const HookCon
       best_key = key;
     }
   }
-  return best;
+  if (!best) return {};
+  return {*best};
 }
 
 }  // namespace rapport::hooks

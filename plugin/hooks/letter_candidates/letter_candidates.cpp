@@ -18,7 +18,7 @@ std::vector<LetterScore> score_letter_candidates(const HookContext& context,
                                                  const LetterOptions& o, Span span) {
   std::vector<LetterScore> out;
   bool anonymous_counted = false;
-  auto target = interest_of(student_id, context);
+  auto targets = interests_of(student_id, context);
   auto evaluations = context.evaluations_of(student_id);
   Date today = std::chrono::floor<std::chrono::days>(context.now());
   for (const auto& c : context.relationships().contacts_of(student_id, context.now(), span)) {
@@ -52,8 +52,13 @@ std::vector<LetterScore> score_letter_candidates(const HookContext& context,
     auto attending = context.person(c.person_id);
     std::string specialty =
         attending && attending->specialty ? *attending->specialty : c.specialties.back();
-    s.specialty_match = target && target->specialty == specialty;
-    s.match = s.specialty_match ? 1.0 : 0.0;
+    // 1 for the strongest interest, 1/2 for the second, and so on.
+    for (std::size_t i = 0; i < targets.size() && !s.specialty_match; ++i) {
+      if (targets[i].specialty == specialty) {
+        s.specialty_match = true;
+        s.match = 1.0 / double(i + 1);
+      }
+    }
     s.total = 0.35 * s.time + 0.35 * s.evaluation + 0.15 * s.recency + 0.15 * s.match;
     if (s.total >= o.min_score) out.push_back(s);
   }

@@ -9,7 +9,8 @@
 //                     is none yet; anonymous evaluations count only with
 //                     rank_with_anonymous, and never appear in evidence
 //   recency    0.15 x 0.5 ^ (days since the last day together / 365)
-//   match      0.15 x 1 when the attending's specialty is the student's target specialty
+//   match      0.15 x 1 when the attending's specialty is the student's strongest interest,
+//                     1/2 for the second, 1/3 for the third...
 // When anonymous evaluations count, totals are hidden everywhere for that student and only
 // ranks are shown (see LetterScore::total_hidden).
 // Candidates below min_days or min_score are never suggested. Assignment: student-

@@ -7,10 +7,32 @@
 
 namespace rapport::hooks {
 
+namespace {
+
+// The strongest interest the student has no mentor in yet (nobody of it they worked with
+// for established_days).
+std::optional<Interest> mentor_target(const HookContext& context, const std::string& student,
+                                      int established_days) {
+  auto contacts = context.relationships().contacts_of(student, context.now());
+  for (const auto& interest : interests_of(student, context)) {
+    bool established = false;
+    for (const auto& c : contacts) {
+      auto p = context.person(c.person_id);
+      established = established || (p && p->specialty == interest.specialty &&
+                                    (p->role == Role::attending || p->role == Role::resident) &&
+                                    c.days_together >= established_days);
+    }
+    if (!established) return interest;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::vector<Candidate> MentorSuggest::candidates(const HookContext& context,
                                                  const std::string& student) const {
   std::vector<Candidate> out;
-  auto target = interest_of(student, context);
+  auto target = mentor_target(context, student, options_.established_days);
   if (!target) return out;
   auto of_target = [&](const std::string& id, Role& role) {
     auto p = context.person(id);
@@ -61,7 +83,7 @@ std::vector<Action> MentorSuggest::handle(const Event& event, const HookContext&
     matching_at_ = context.now();
   }
   auto assigned = matching_.find(rotation->student_id);
-  auto target = interest_of(rotation->student_id, context);
+  auto target = mentor_target(context, rotation->student_id, options_.established_days);
   if (assigned == matching_.end() || !target) return actions;
   for (const auto& mentor : assigned->second) {
     auto p = context.person(mentor.person);

@@ -35,7 +35,9 @@ enum class EventType {
   evaluation_submitted,
   team_changed,
   followup_due,
-  action_completed  // the host reports the student acted on an action (extension)
+  action_completed,   // the host reports the student acted on an action (extension)
+  interests_changed,  // a person's ranked interests (extension; the `interests` entity)
+  site_updated        // a site's time zone (extension; the `sites` entity)
 };
 
 enum class ActionType {
@@ -80,6 +82,9 @@ struct Person {
   // In JSON, a value other than true, false or null counts as true (privacy fails closed).
   bool opted_out = false;
   std::optional<ProgramRole> program_role;  // "program_role" in JSON
+  // Specialties of interest, first the strongest ("interests" in JSON). From the
+  // `interests` entity where a source reads one; else `specialty` is the only one.
+  std::vector<std::string> interests;
 
   bool operator==(const Person&) const = default;
 };

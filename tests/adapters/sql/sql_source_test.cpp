@@ -16,6 +16,7 @@
 #include "engine/mirror.hpp"
 #include "engine/registry.hpp"
 #include "engine/source.hpp"
+#include "engine/timers.hpp"
 #include "rapport/json.hpp"
 #include "store/store.hpp"
 #include "support/fixture.hpp"
@@ -404,6 +405,58 @@ TEST_CASE(
     CHECK(member("E0001").spans.size() == 3);
   }
   CHECK(f.poll("2027-01-06T00:00:00Z").empty());
+}
+
+TEST_CASE(
+    "interests and sites: ranked interests with stray spaces, case differences and duplicates "
+    "are one list; a site's zone from the data times its rotations, the YAML's word wins",
+    "[adapter][sql][interests]") {
+  auto backend = backend_under_test();
+  if (!available(backend)) return;
+  INFO("backend " << backend);
+  const std::string queries =
+      "      interests:\n"
+      "        sql: SELECT learner_id, pref_specialty, pref_rank FROM learner_prefs\n"
+      "        columns: {person: learner_id, specialty: pref_specialty, rank: pref_rank}\n"
+      "      sites:\n"
+      "        sql: SELECT site_code, tz FROM site_zones\n"
+      "        columns: {site: site_code, timezone: tz}\n"
+      "      team:\n";
+  Fixture f(backend, "      team:\n", queries);
+  f.sql(
+      "CREATE TABLE learner_prefs (learner_id VARCHAR(64), pref_specialty VARCHAR(64),"
+      " pref_rank INTEGER);\n"
+      "INSERT INTO learner_prefs VALUES ('L0001', 'Surgery ', 1), ('L0001', 'surgery', 2),"
+      " ('L0001', 'Cardiology', 2), ('L0001', 'Cardiology', 2), ('L0002', 'Pediatrics', NULL);\n"
+      "CREATE TABLE site_zones (site_code VARCHAR(64), tz VARCHAR(64));\n"
+      "INSERT INTO site_zones VALUES ('Test General', 'US/Eastern'),"
+      " ('Test Children''s', 'Mars/Olympus')");
+  auto events = f.poll("2027-01-01T00:00:00Z");
+  CHECK(events["interests.changed"] == 2);  // one per person
+  CHECK(events["site.updated"] == 2);
+  TimeZones yaml{"UTC", {{"Test Children's", "Europe/Berlin"}}};
+  for (const auto& e : f.store->events_after(0, 1000)) apply_to_mirror(*f.store, e.event, yaml);
+  CHECK(f.store->person("L0001")->interests == std::vector<std::string>{"Surgery", "Cardiology"});
+  CHECK(f.store->person("L0002")->interests == std::vector<std::string>{"Pediatrics"});
+  CHECK(f.store->site_timezone("Test General") == "US/Eastern");  // a legacy alias
+  CHECK_FALSE(f.store->site_timezone("Test Children's"));         // not a zone: not taken
+  // B0001 at Test General starts on January 4 at midnight in New York; B0002 at Test
+  // Children's in Berlin (the YAML's word).
+  auto started = [&](const std::string& student) {
+    for (const auto& t : f.store->timers_about(student)) {
+      if (t.event.type == EventType::rotation_started) return format_time(t.due);
+    }
+    return std::string();
+  };
+  CHECK(started("L0001") == "2027-01-04T05:00:00Z");
+  CHECK(started("L0002") == "2027-01-03T23:00:00Z");
+  CHECK(f.poll("2027-01-02T00:00:00Z").empty());
+  // Read whole: a removed interest row leaves, the others stay.
+  f.sql("DELETE FROM learner_prefs WHERE learner_id = 'L0001' AND pref_rank = 1");
+  CHECK(f.poll("2027-01-03T00:00:00Z") == std::map<std::string, int>{{"interests.changed", 1}});
+  for (const auto& e : f.store->events_after(0, 1000)) apply_to_mirror(*f.store, e.event, yaml);
+  // Both now rank 2: in name order.
+  CHECK(f.store->person("L0001")->interests == std::vector<std::string>{"Cardiology", "surgery"});
 }
 
 TEST_CASE("a fully read team table reads past a member whose rotation is not known yet",
