@@ -27,6 +27,26 @@ int validate(const Args& args) {
       const auto* kind = registry.sink(section.str("type"));
       if (kind && kind->check) kind->check(name, section, found);
     }
+    // What only building them tells (a plugin that does not load or refuses its config, a
+    // parameter a hook refuses): each hook is built as a start would build it.
+    for (const auto& [name, section] : config->section().sections("hooks")) {
+      if (!section.boolean("enabled")) continue;
+      std::string type = section.has("type")     ? section.str("type")
+                         : section.has("plugin") ? std::string("plugin")
+                                                 : name;
+      const auto* kind = registry.hook(type);
+      if (!kind) continue;  // the schema said so already
+      try {
+        kind->create(name, section);
+      } catch (const std::exception& e) {
+        std::string message = e.what();
+        if (message.starts_with(section.path() + ".")) {
+          // "hooks.x.key: ..." is said at the section, with its path
+          message = message.substr(section.path().size() + 1);
+        }
+        found.push_back({"", section.mark(), section.path(), message, false});
+      }
+    }
     std::size_t errors = 0;
     for (auto& d : found) {
       d.file = config->file;

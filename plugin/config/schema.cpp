@@ -198,6 +198,10 @@ Node check_value(const Node& n, const Key& k, const std::string& path, ParseCont
           ctx.error(n.items[i].mark, path + "[" + std::to_string(i) + "]",
                     quoted(n.items[i]) + " is not one of " + list_of(k.choices) +
                         suggestion(n.items[i].scalar, k.choices));
+        } else if (k.check) {
+          if (auto problem = k.check(n.items[i].scalar); !problem.empty()) {
+            ctx.error(n.items[i].mark, path + "[" + std::to_string(i) + "]", problem);
+          }
         }
       }
       return n;

@@ -51,7 +51,8 @@ struct Key {
   double max = std::numeric_limits<double>::infinity();
   const Schema* schema = nullptr;  // section
   SchemaResolver resolve;          // sections
-  // Strings and string maps' values: "" when fine, else what is wrong (after "path: ").
+  // Strings, string lists' items and string maps' values: "" when fine, else what is
+  // wrong (after "path: ").
   std::function<std::string(const std::string&)> check;
   // Value tables: (field, our value) -> "" when fine, else what is wrong.
   std::function<std::string(const std::string&, const std::string&)> check_entry;

@@ -31,6 +31,21 @@ TEST_CASE("rapport validate exits 0 for a valid file, 1 with every error, 2 on m
   CHECK_THAT(bad.err, Contains(bad_file + ":4:9: error: engine.tick: \"often\" is not a duration"));
   CHECK_THAT(bad.err, Contains("2 errors"));
 
+  // What only building the hooks tells: a plugin that is not there, an opening without a
+  // contact.
+  auto hooks_file = dir.write(
+      "hooks.yaml",
+      "store: {path: " + dir.file("r.db") +
+          "}\nhooks:\n  research:\n    plugin: " + dir.file("missing.so") +
+          "\n  specialty_contacts:\n    openings:\n      - {id: O1, specialty: Surgery}\n");
+  auto hooks = run_command({rapport_binary(), "validate", "-c", hooks_file});
+  CHECK(hooks.exit_code == 1);
+  CHECK_THAT(hooks.err, Contains(hooks_file + ":4:5: error: hooks.research: "));
+  CHECK_THAT(hooks.err, Contains("missing.so"));
+  CHECK_THAT(hooks.err,
+             Contains(hooks_file + ":6:5: error: hooks.specialty_contacts: openings[0]"));
+  CHECK_THAT(hooks.err, Contains("2 errors"));
+
   auto missing = run_command({rapport_binary(), "validate", "-c", dir.file("nope.yaml")});
   CHECK(missing.exit_code == 1);
   CHECK_THAT(missing.err, Contains("cannot open the configuration file"));

@@ -15,7 +15,12 @@ HookKind follow_up_kind() {
           {.name = "cadence",
            .type = Type::string_list,
            .description = "days after the rotation's end at which to remind (each a duration)",
-           .default_value = "[30d, 90d, 180d]"},
+           .default_value = "[30d, 90d, 180d]",
+           .check = [](const std::string& d) -> std::string {
+             auto duration = config::parse_duration(d);
+             if (duration && duration->count() >= 86'400'000) return {};
+             return "\"" + d + "\" is not a duration of at least 1d (such as 30d)";
+           }},
           {.name = "roles",
            .type = Type::string_list,
            .description = "whom to stay in touch with",

@@ -5,6 +5,27 @@
 #include "hooks/letter_candidates/letter_candidates.hpp"
 
 namespace rapport::hooks {
+namespace {
+
+// "MM-DD" -> (month, day), a day every year has (02-29 is not one).
+std::optional<std::pair<unsigned, unsigned>> season_date_of(const std::string& text) {
+  unsigned month = 0, day = 0;
+  char rest = 0;
+  if (std::sscanf(text.c_str(), "%2u-%2u%c", &month, &day, &rest) != 2 ||
+      !std::chrono::year_month_day(std::chrono::year(2023), std::chrono::month(month),
+                                   std::chrono::day(day))
+           .ok()) {
+    return std::nullopt;
+  }
+  return std::pair{month, day};
+}
+
+std::string season_date_problem(const std::string& text) {
+  if (season_date_of(text)) return {};
+  return "\"" + text + "\" is not a month and day MM-DD that every year has (such as 06-01)";
+}
+
+}  // namespace
 
 LetterOptions letter_options_of(const config::Section& s) {
   LetterOptions o;
@@ -14,17 +35,13 @@ LetterOptions letter_options_of(const config::Section& s) {
   o.rank_with_anonymous = s.boolean("rank_with_anonymous");
   o.per_student = int(s.integer("per_student"));
   o.capacity = int(s.integer("capacity"));
-  unsigned month = 0, day = 0;
-  char rest = 0;
-  if (std::sscanf(s.str("season_date").c_str(), "%2u-%2u%c", &month, &day, &rest) != 2 ||
-      !std::chrono::year_month_day(std::chrono::year(2024), std::chrono::month(month),
-                                   std::chrono::day(day))
-           .ok()) {
-    throw std::runtime_error(s.path() + ".season_date: \"" + s.str("season_date") +
-                             "\" is not a month and day MM-DD (such as 06-01)");
+  auto season = season_date_of(s.str("season_date"));
+  if (!season) {
+    throw std::runtime_error(s.path() +
+                             ".season_date: " + season_date_problem(s.str("season_date")));
   }
-  o.season_month = month;
-  o.season_day = day;
+  o.season_month = season->first;
+  o.season_day = season->second;
   o.due_within = std::chrono::duration_cast<std::chrono::seconds>(s.duration("due_within"));
   o.strong_evaluation = s.number("strong_evaluation");
   o.rematch_interval =
@@ -73,7 +90,8 @@ HookKind letter_candidates_kind() {
           {.name = "season_date",
            .type = Type::string,
            .description = "MM-DD each year when every student gets their candidates",
-           .default_value = "06-01"},
+           .default_value = "06-01",
+           .check = season_date_problem},
           {.name = "due_within",
            .type = Type::duration,
            .description = "when the suggestion falls due",

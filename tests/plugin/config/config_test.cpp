@@ -119,6 +119,12 @@ TEST_CASE("config errors name file, line, column, path, what was expected and wh
       Row{"sources:\n  r:\n    type: sql\n    connection: x\n    queries:\n      rotations:\n"
           "        sql: SELECT 1\n        columns: {studnet: learner_id}\n",
           8, 19, "sources.r.queries.rotations.columns.studnet", "did you mean \"student\""},
+      Row{"hooks:\n  letter_candidates:\n    season_date: 02-30\n", 3, 18,
+          "hooks.letter_candidates.season_date", "\"02-30\" is not a month and day MM-DD"},
+      Row{"hooks:\n  letter_candidates:\n    season_date: June 1\n", 3, 18,
+          "hooks.letter_candidates.season_date", "is not a month and day"},
+      Row{"hooks:\n  follow_up:\n    cadence: [30d, 12h]\n", 3, 20, "hooks.follow_up.cadence[1]",
+          "\"12h\" is not a duration of at least 1d"},
       Row{"store:\n  path: [\n", 3, 1, "", "YAML syntax"});
   auto errors = errors_of(row.yaml);
   INFO(row.yaml);
