@@ -117,6 +117,59 @@ int status(const Args& args) {
   }
 }
 
+namespace {
+
+// Columns measured in what a terminal shows, not bytes: an accented letter is one column,
+// a combining mark none, a CJK character two. Text wider than `width` is cut with "…".
+std::size_t display_width(std::string_view text, std::size_t* cut_at = nullptr,
+                          std::size_t limit = std::size_t(-1)) {
+  std::size_t width = 0;
+  for (std::size_t i = 0; i < text.size();) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    std::size_t len = c < 0x80           ? 1
+                      : (c >> 5) == 0x6  ? 2
+                      : (c >> 4) == 0xE  ? 3
+                      : (c >> 3) == 0x1E ? 4
+                                         : 1;
+    char32_t cp = len == 1 ? c : c & (0xFF >> (len + 1));
+    for (std::size_t k = 1; k < len && i + k < text.size(); ++k) {
+      cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3F);
+    }
+    std::size_t w = (cp >= 0x300 && cp <= 0x36F) || cp == 0x200B ? 0
+                    : (cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0xA4CF) ||
+                            (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) ||
+                            (cp >= 0xFE30 && cp <= 0xFE4F) || (cp >= 0xFF00 && cp <= 0xFF60) ||
+                            (cp >= 0xFFE0 && cp <= 0xFFE6) || (cp >= 0x20000 && cp <= 0x3FFFD)
+                        ? 2
+                        : 1;
+    if (cut_at && width + w > limit) {
+      *cut_at = i;
+      return width;
+    }
+    width += w;
+    i += len;
+  }
+  if (cut_at) *cut_at = text.size();
+  return width;
+}
+
+// `text` in exactly `width` columns: padded on the right, or cut with "…".
+std::string column(const std::string& text, std::size_t width) {
+  if (display_width(text) <= width) return text + std::string(width - display_width(text), ' ');
+  std::size_t cut = 0;
+  std::size_t used = display_width(text, &cut, width - 1);
+  while (cut > 0 && text[cut - 1] == ' ') --cut, --used;  // "Peña…", not "Peña …"
+  return text.substr(0, cut) + "…" + std::string(width - 1 - used, ' ');
+}
+
+std::string named(const boost::json::object& o, const char* id_key, const char* name_key) {
+  std::string id = o.contains(id_key) ? text_of(o.at(id_key)) : "";
+  if (!o.contains(name_key)) return id;
+  return text_of(o.at(name_key)) + " (" + id + ")";
+}
+
+}  // namespace
+
 int explain(const Args& args) {
   std::optional<TimePoint> at = wall_clock();
   std::string as_of = "--at";
@@ -149,12 +202,11 @@ int explain(const Args& args) {
     auto network = boost::json::parse(text).as_object();
     std::printf("Student %s as of %s (%s): %zu rotations\n\n", args.get("--student").c_str(),
                 format_time(*at).c_str(), as_of.c_str(), network["rotations"].as_array().size());
-    std::printf("Contacts, strongest first\n  %5s %8s  %-30s %-14s %-22s %s\n", "days", "strength",
-                "who", "role", "rotations", "evaluations (0-1)");
+    std::printf("Contacts, strongest first\n  %5s %8s  %s %-14s %-22s %s\n", "days", "strength",
+                column("who", 30).c_str(), "role", "rotations", "evaluations (0-1)");
     for (const auto& c : network["contacts"].as_array()) {
       const auto& o = c.as_object();
-      std::string who =
-          (o.contains("name") ? text_of(o.at("name")) + " " : "") + "(" + text_of(o.at("id")) + ")";
+      std::string who = column(named(o, "id", "name"), 30);
       std::string rots, evals;
       for (const auto& r : o.at("rotations").as_array())
         rots += (rots.empty() ? "" : ",") + text_of(r);
@@ -163,7 +215,7 @@ int explain(const Args& args) {
         std::snprintf(buf, sizeof buf, "%.2f", e.at("score").to_number<double>());
         evals += (evals.empty() ? "" : " ") + std::string(buf);
       }
-      std::printf("  %5lld %8.1f  %-30s %-14s %-22s %s\n",
+      std::printf("  %5lld %8.1f  %s %-14s %-22s %s\n",
                   static_cast<long long>(o.at("days_together").to_number<double>()),
                   o.at("strength").to_number<double>(), who.c_str(),
                   o.contains("role") ? text_of(o.at("role")).c_str() : "?", rots.c_str(),
@@ -172,23 +224,26 @@ int explain(const Args& args) {
     if (!network["letter_candidates"].as_array().empty()) {
       std::printf(
           "\nLetter candidates (score = 0.35 time + 0.35 evaluation + 0.15 recency + "
-          "0.15 match; \"-\" where an anonymous evaluation counts, which only the rank "
-          "may show)\n  %-4s %-10s %5s %6s %6s %8s %6s %6s\n",
-          "rank", "attending", "days", "time", "eval", "recency", "match", "score");
+          "0.15 match; eval is what the score used, 0.50* the neutral value while there is "
+          "no evaluation; \"-\" where an anonymous evaluation counts, which only the rank "
+          "may show)\n  %-4s %s %5s %6s %6s %8s %6s %6s\n",
+          "rank", column("attending", 30).c_str(), "days", "time", "eval", "recency", "match",
+          "score");
     }
     for (const auto& l : network["letter_candidates"].as_array()) {
       const auto& o = l.as_object();
       char eval[16] = "-";
-      if (o.contains("evaluation")) {
-        std::snprintf(eval, sizeof eval, "%.2f", o.at("evaluation").to_number<double>());
+      if (o.contains("evaluation_used")) {
+        std::snprintf(eval, sizeof eval, "%.2f%s", o.at("evaluation_used").to_number<double>(),
+                      o.contains("evaluation_neutral") ? "*" : "");
       }
       char score[16] = "-";
       if (o.contains("score")) {
         std::snprintf(score, sizeof score, "%.2f", o.at("score").to_number<double>());
       }
-      std::printf("  %-4lld %-10s %5lld %6.2f %6s %8.2f %6.2f %6s\n",
+      std::printf("  %-4lld %s %5lld %6.2f %6s %8.2f %6.2f %6s\n",
                   static_cast<long long>(o.at("rank").to_number<double>()),
-                  text_of(o.at("attending")).c_str(),
+                  column(named(o, "attending", "name"), 30).c_str(),
                   static_cast<long long>(o.at("days_together").to_number<double>()),
                   o.at("time").to_number<double>(), eval, o.at("recency").to_number<double>(),
                   o.at("specialty_match").to_number<double>(), score);
@@ -197,13 +252,13 @@ int explain(const Args& args) {
     for (const auto& f : network["open_follow_ups"].as_array()) {
       const auto& o = f.as_object();
       std::printf("  %s  %-14s %s\n", text_of(o.at("due")).substr(0, 10).c_str(),
-                  text_of(o.at("hook")).c_str(),
-                  o.contains("contact") ? text_of(o.at("contact")).c_str() : "");
+                  text_of(o.at("hook")).c_str(), named(o, "contact", "contact_name").c_str());
     }
     std::printf("\nActions\n");
     for (const auto& a : network["actions"].as_array()) {
-      std::printf("  %s  %-12s %-8s %s\n", text_of(a.at("due")).substr(0, 10).c_str(),
-                  text_of(a.at("type")).c_str(), text_of(a.at("contact")).c_str(),
+      std::printf("  %s  %-17s %s %s\n", text_of(a.at("due")).substr(0, 10).c_str(),
+                  text_of(a.at("type")).c_str(),
+                  column(named(a.as_object(), "contact", "contact_name"), 30).c_str(),
                   text_of(a.at("reason")).c_str());
     }
     return 0;

@@ -56,8 +56,16 @@ std::string network_json(Store& store, const HookContext& context, const std::st
       json::object o{{"attending", s.attending}, {"days_together", s.days},
                      {"rank", s.rank},           {"time", s.time},
                      {"recency", s.recency},     {"specialty_match", s.match}};
-      if (!s.total_hidden) o["score"] = s.total;
+      if (!s.total_hidden) {
+        o["score"] = s.total;
+        // What the score used: the neutral 0.5 while there is no evaluation, the
+        // "would recommend" bonus included (hidden with the total: it would show an
+        // anonymous evaluation).
+        o["evaluation_used"] = s.evaluation;
+      }
+      if (s.neutral_evaluation) o["evaluation_neutral"] = true;
       if (s.shown_evaluation) o["evaluation"] = *s.shown_evaluation;
+      if (auto p = store.person(s.attending)) o["name"] = p->name;
       letter_list.push_back(std::move(o));
     }
   }
@@ -66,7 +74,14 @@ std::string network_json(Store& store, const HookContext& context, const std::st
     if (t.event.type != EventType::followup_due) continue;
     auto data = json::parse(t.event.payload).as_object();
     json::object o{{"due", format_time(t.due)}, {"hook", data["hook"]}};
-    if (data.contains("contact")) o["contact"] = data["contact"];
+    if (data.contains("contact")) {
+      o["contact"] = data["contact"];
+      if (auto p = data["contact"].is_string()
+                       ? store.person(std::string(data["contact"].as_string()))
+                       : std::nullopt) {
+        o["contact_name"] = p->name;
+      }
+    }
     if (data.contains("after_days")) o["after_days"] = data["after_days"];
     follow_ups.push_back(std::move(o));
   }
@@ -74,6 +89,7 @@ std::string network_json(Store& store, const HookContext& context, const std::st
   for (const auto& a : store.actions_of(student_id)) {
     actions.push_back(json::parse(to_json(a)).as_object()["data"]);
     actions.back().as_object()["id"] = a.id;
+    if (auto p = store.person(a.contact_id)) actions.back().as_object()["contact_name"] = p->name;
   }
   json::object out{{"schema", kSchema},
                    {"student", student ? json::parse(to_json(*student)) : json::value(nullptr)},

@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 
 #include <set>
+#include <sstream>
 
 #include "support/fixture.hpp"
 #include "support/process.hpp"
@@ -160,6 +161,7 @@ TEST_CASE(
     const auto& c = candidates.at(0).as_object();
     CHECK(c.at("rank") == 1);
     CHECK_FALSE(c.contains("score"));  // score - visible parts would be the anonymous part
+    CHECK_FALSE(c.contains("evaluation_used"));                      // nor what the score used
     CHECK(c.at("evaluation").to_number<double>() == Approx(0.875));  // the signed one only
     auto shown = run_command({rapport_binary(), "explain", "-c", dir.file("anonymous.yaml"),
                               "--student", "L0001", "--at", "2027-02-10"},
@@ -169,6 +171,78 @@ TEST_CASE(
   CHECK(run_command({rapport_binary(), "explain", "-c", demo_config_path(), "--student", "NOBODY"},
                     env)
             .exit_code == 1);
+}
+
+TEST_CASE(
+    "rapport explain keeps its columns with accented, wide and long names, shows names beside "
+    "ids, and the neutral evaluation a score used",
+    "[integration][cli][explain]") {
+  TempDir dir;
+  write_small_institution(dir.file("institution.db"));
+  execute_sqlite(dir.file("institution.db"),
+                 "UPDATE staff_directory SET display_name = 'Zoë Ñúñez-Ålvarez de la Peña y "
+                 "Montenegro' WHERE staff_no = 'E0003';\n"
+                 "UPDATE staff_directory SET display_name = '李小龍' WHERE staff_no = 'E0004'");
+  std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};
+  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-01-01",
+                       "--to", "2027-02-10"},
+                      env)
+              .exit_code == 0);
+  auto table = run_command({rapport_binary(), "explain", "-c", demo_config_path(), "--student",
+                            "L0001", "--at", "2027-02-10"},
+                           env);
+  REQUIRE(table.exit_code == 0);
+  // Columns on screen: a code point is one column, these CJK characters two.
+  auto columns = [](const std::string& text) {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      unsigned char c = static_cast<unsigned char>(text[i]);
+      if ((c & 0xC0) == 0x80) continue;
+      n += c >= 0xE4 && c <= 0xE9 ? 2 : 1;  // U+4E00..U+9FFF
+    }
+    return n;
+  };
+  std::istringstream lines(table.out);
+  std::string line;
+  bool in_contacts = false;
+  int rows = 0;
+  while (std::getline(lines, line)) {
+    if (line.starts_with("Contacts")) {
+      in_contacts = true;
+      continue;
+    }
+    if (line.empty()) in_contacts = false;
+    if (!in_contacts || line.find("strength") != std::string::npos) continue;
+    auto role = line.find(" attending ");
+    for (const char* r : {" resident ", " nurse ", " pharmacist ", " social_worker "}) {
+      role = std::min(role, line.find(r));
+    }
+    REQUIRE(role != std::string::npos);
+    INFO(line);
+    CHECK(columns(line.substr(0, role)) == 48);  // the role column starts at the same place
+    ++rows;
+  }
+  CHECK(rows == 5);
+  CHECK_THAT(table.out, Contains("Zoë Ñúñez-Ålvarez de la Peña…"));
+  CHECK_THAT(table.out, Contains("李小龍 (E0004)"));
+  // Names beside ids in the letters, follow-ups and actions too.
+  CHECK_THAT(table.out, Contains("1    Dr. Ada Example (E0001)"));
+  CHECK_THAT(table.out, Contains("follow_up      Dr. Ada Example (E0001)"));
+  CHECK_THAT(table.out, Contains("thank_you         Dr. Ada Example (E0001)"));
+
+  // L0002's attending never evaluated them: the score used the neutral 0.5, and says so.
+  auto neutral = run_command({rapport_binary(), "explain", "-c", demo_config_path(), "--student",
+                              "L0002", "--at", "2027-02-10", "--json"},
+                             env);
+  auto letters = boost::json::parse(neutral.out).at("letter_candidates").as_array();
+  REQUIRE(letters.size() == 1);
+  CHECK(letters.at(0).at("evaluation_used").to_number<double>() == Approx(0.5));
+  CHECK(letters.at(0).at("evaluation_neutral") == true);
+  CHECK_FALSE(letters.at(0).as_object().contains("evaluation"));
+  auto neutral_table = run_command({rapport_binary(), "explain", "-c", demo_config_path(),
+                                    "--student", "L0002", "--at", "2027-02-10"},
+                                   env);
+  CHECK_THAT(neutral_table.out, Contains(" 0.50* "));
 }
 
 TEST_CASE("rapport simulate prints what would happen and delivers and stores nothing",

@@ -47,6 +47,7 @@ std::vector<LetterScore> score_letter_candidates(const HookContext& context,
       recommends = recommends || e.would_recommend.value_or(false);
     }
     s.evaluation = n > 0 ? std::min(1.0, sum / n + (recommends ? 0.1 : 0.0)) : 0.5;
+    s.neutral_evaluation = n == 0;
     if (shown_n > 0) s.shown_evaluation = shown_sum / shown_n;
     s.recency = std::pow(0.5, std::max(0.0, double((today - c.last_day).count())) / 365.0);
     auto attending = context.person(c.person_id);

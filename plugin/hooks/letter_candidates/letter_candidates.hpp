@@ -56,6 +56,7 @@ struct LetterScore {
   Date last_day;
   double time = 0, evaluation = 0, recency = 0, match = 0, total = 0;
   std::optional<double> shown_evaluation;  // non-anonymous evaluations only
+  bool neutral_evaluation = false;         // no evaluation counted: `evaluation` is 0.5
   bool specialty_match = false;
   int rank = 0;  // 1 for the best candidate of the student
   // An anonymous evaluation counted (rank_with_anonymous) for one of the student's
