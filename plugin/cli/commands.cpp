@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <thread>
 
+#include <unistd.h>
+
 #include "log/log.hpp"
 #include "store/soci_util.hpp"
 
@@ -53,16 +55,22 @@ void install_stop_signals() {
 
 void run_simulated(Engine& engine, TimePoint from, TimePoint to, std::chrono::seconds step,
                    int pace_ms) {
+  // On a terminal, where the simulated clock is, at most every 200 ms of real time.
+  const bool terminal = ::isatty(STDERR_FILENO);
+  auto shown = std::chrono::steady_clock::now();
   for (TimePoint now = from; now <= to && !stop_requested(); now += step) {
     engine.step(now);
+    if (terminal && std::chrono::steady_clock::now() - shown >= std::chrono::milliseconds(200)) {
+      shown = std::chrono::steady_clock::now();
+      double done = to > from ? double((now - from).count()) / double((to - from).count()) : 1;
+      std::fprintf(stderr, "\r%s  %3.0f%%  ", format_time(now).c_str(), 100 * done);
+    }
     if (pace_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(pace_ms));
   }
+  if (terminal) std::fprintf(stderr, "\r%40s\r", "");
 }
 
-namespace {
-
-// What a run did, on standard error (standard output may carry a stdout sink's actions).
-void print_run_summary(Store& store, const StoreCounts& before,
+void print_run_summary(const char* what, Store& store, const StoreCounts& before,
                        const std::map<std::string, std::int64_t>& expired_before, TimePoint from,
                        TimePoint to, std::chrono::steady_clock::time_point started) {
   auto after = store.counts();
@@ -79,7 +87,7 @@ void print_run_summary(Store& store, const StoreCounts& before,
     return std::to_string(total) + (parts.empty() ? "" : " (" + parts + ")");
   };
   auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::fprintf(stderr, "rapport run: %s to %s%s in %.1f s\n", format_time(from).c_str(),
+  std::fprintf(stderr, "rapport %s: %s to %s%s in %.1f s\n", what, format_time(from).c_str(),
                format_time(to).c_str(), stop_requested() ? " (stopped by a signal)" : "", seconds);
   std::fprintf(stderr, "  events   %s\n",
                by_type(after.events_by_type, before.events_by_type).c_str());
@@ -97,8 +105,6 @@ void print_run_summary(Store& store, const StoreCounts& before,
                static_cast<long long>(withdrawn_now - withdrawn_then),
                static_cast<long long>(store.held_count()));
 }
-
-}  // namespace
 
 int run(const Args& args) {
   auto from = parse_moment(args.get("--from")), to = parse_moment(args.get("--to"));
@@ -124,7 +130,7 @@ int run(const Args& args) {
     run_simulated(*engine, *from, *to, std::chrono::duration_cast<std::chrono::seconds>(*step),
                   int(pace->count()));
     log::info("cli", stop_requested() ? "stopped by signal" : "simulated run finished");
-    print_run_summary(engine->store(), before, expired_before, *from, *to, started);
+    print_run_summary("run", engine->store(), before, expired_before, *from, *to, started);
     return 0;
   } catch (const config::ConfigError&) {
     return failed("run");

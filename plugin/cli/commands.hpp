@@ -48,6 +48,12 @@ int audit(const Args& args);
 
 // Steps the engine on a simulated clock from `from` to `to`; stops early when
 // stop_requested() turns true. `pace_ms` sleeps between steps (for watching, and tests).
+// What a run (or a simulation) did, on standard error (standard output may carry a
+// stdout sink's actions): the period, events by type, actions by type, expired, withdrawn
+// and held, and how long it took.
+void print_run_summary(const char* what, Store& store, const StoreCounts& before,
+                       const std::map<std::string, std::int64_t>& expired_before, TimePoint from,
+                       TimePoint to, std::chrono::steady_clock::time_point started);
 void run_simulated(Engine& engine, TimePoint from, TimePoint to, std::chrono::seconds step,
                    int pace_ms);
 bool stop_requested();

@@ -297,7 +297,12 @@ int simulate(const Args& args) {
     auto engine = Engine::build(*config, registry, {copy, false});
     auto before = engine->store().last_action_seq();
     auto last_step = engine->store().cursor(kEngineState, kLastStep);
+    auto counts_before = engine->store().counts();
+    auto expired_before = engine->store().expired_counts();
+    auto started = std::chrono::steady_clock::now();
     run_simulated(*engine, *from, *to, std::chrono::duration_cast<std::chrono::seconds>(*step), 0);
+    print_run_summary("simulate", engine->store(), counts_before, expired_before, *from, *to,
+                      started);
     auto produced = engine->store().actions_after(before, std::size_t(-1));
     std::map<std::string, int> by_type;
     std::printf("Actions that would have been produced from %s to %s (nothing delivered):\n",

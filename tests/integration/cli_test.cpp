@@ -245,6 +245,30 @@ TEST_CASE(
   CHECK_THAT(neutral_table.out, Contains(" 0.50* "));
 }
 
+TEST_CASE("rapport run shows where its clock is on a terminal, and nothing of it in a pipe",
+          "[integration][cli][run]") {
+  if (::access("/usr/bin/script", X_OK) != 0) {
+    WARN("no /usr/bin/script (bsdutils) to give the run a terminal");
+    return;
+  }
+  TempDir dir;
+  write_small_institution(dir.file("institution.db"));
+  std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};
+  std::string command = rapport_binary() + " run -c " + demo_config_path() +
+                        " --from 2027-01-01 --to 2027-03-01 --pace 10ms";
+  auto on_terminal = run_command({"/usr/bin/script", "-qec", command, "/dev/null"}, env);
+  CHECK(on_terminal.exit_code == 0);
+  CHECK_THAT(on_terminal.out, Contains("%"));  // "2027-01-21T00:00:00Z   34%"
+  CHECK_THAT(on_terminal.out, Contains("rapport run: 2027-01-01T00:00:00Z to"));
+  TempDir piped_dir;
+  write_small_institution(piped_dir.file("institution.db"));
+  auto piped = run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from",
+                            "2027-01-01", "--to", "2027-03-01", "--pace", "10ms"},
+                           {{"RAPPORT_DEMO_DIR", piped_dir.path()}});
+  CHECK(piped.exit_code == 0);
+  CHECK_THAT(piped.err, !Contains("%"));
+}
+
 TEST_CASE("rapport simulate prints what would happen and delivers and stores nothing",
           "[integration][cli][simulate]") {
   TempDir dir;
@@ -265,6 +289,10 @@ TEST_CASE("rapport simulate prints what would happen and delivers and stores not
   CHECK_THAT(r.out, Contains("letter_candidate  L0002    -> E0006"));
   CHECK_THAT(r.out, Contains("6 actions:"));
   CHECK_THAT(r.out, !Contains("Nothing new"));
+  // What it did, on standard error, as run says it.
+  CHECK_THAT(r.err, Contains("rapport simulate: "));
+  CHECK_THAT(r.err, Contains("\n  actions  6 ("));
+  CHECK_THAT(r.err, Contains("\n  events   "));
   CHECK(read_lines(dir.file("actions.jsonl")).size() == lines_before);
   CHECK(read_text(dir.file("rapport.db")) == store_before);
 
