@@ -75,9 +75,13 @@ bool restrictive_flag(const MappedRow& r, const char* field, const char* what,
   }
 }
 
+std::string or_default(const std::optional<std::string>& v, const char* fallback) {
+  return v && !v->empty() ? *v : fallback;
+}
+
 json::object person_of(const MappedRow& r) {
   json::object o{
-      {"id", r.need("id")}, {"role", r.need("role")}, {"name", r.get("name").value_or("")}};
+      {"id", r.need("id")}, {"role", lower(r.need("role"))}, {"name", r.get("name").value_or("")}};
   put(o, "email", r.get("email"));
   put(o, "specialty", r.get("specialty"));
   put(o, "subspecialty", r.get("subspecialty"));
@@ -102,14 +106,14 @@ json::object rotation_of(const MappedRow& r) {
                  {"specialty", r.need("specialty")},
                  {"start", r.date("start")},
                  {"end", r.date("end")},
-                 {"kind", r.get("kind").value_or("core")},
-                 {"status", r.get("status").value_or("scheduled")}};
+                 {"kind", lower(or_default(r.get("kind"), "core"))},
+                 {"status", lower(or_default(r.get("status"), "scheduled"))}};
   put(o, "subspecialty", r.get("subspecialty"));
   return o;
 }
 
 json::object member_of(const MappedRow& r) {
-  json::object o{{"person", r.need("person")}, {"role", r.need("role")}};
+  json::object o{{"person", r.need("person")}, {"role", lower(r.need("role"))}};
   if (auto d = r.opt_date("start")) o["start"] = *d;
   if (auto d = r.opt_date("end")) o["end"] = *d;
   return o;
@@ -186,8 +190,18 @@ std::optional<std::string> MappedRow::get(const std::string& field) const {
     value = *found;
   }
   if (!value) return value;
+  // Exports pad and mix case: a value without its stray spaces, and a code that matches a
+  // value table's entry but for case and spaces is that entry.
+  auto first = value->find_first_not_of(" \t\r\n"), last = value->find_last_not_of(" \t\r\n");
+  *value = first == std::string::npos ? std::string() : value->substr(first, last - first + 1);
   if (auto table = mapping_.values.find(field); table != mapping_.values.end()) {
     if (auto v = table->second.find(*value); v != table->second.end()) return v->second;
+    for (const auto& [theirs, ours] : table->second) {
+      auto key = theirs;
+      auto kf = key.find_first_not_of(" \t"), kl = key.find_last_not_of(" \t");
+      key = kf == std::string::npos ? std::string() : key.substr(kf, kl - kf + 1);
+      if (lower(key) == lower(*value)) return ours;
+    }
   }
   return value;
 }

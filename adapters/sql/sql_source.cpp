@@ -474,8 +474,18 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
       try {
         outcome = ingest_.row(entity, mapped, store, page);
       } catch (const JsonError& e) {
-        log::warn("source.sql", "row skipped: it does not map onto rapport/v1",
-                  {{"source", name_}, {"entity", entity}, {"error", e.what()}});
+        // Said once per row and content, not at every poll of a query read whole.
+        std::string content;
+        for (const auto& [name, value] : columns) {
+          content += name + '\x1f' + value.value_or("\x1e") + '\x1f';
+        }
+        const std::string hash = content_hash(content), marker = entity + "#skipped";
+        if (store.row_hash(name_, marker, key_text) != hash) {
+          log::warn(
+              "source.sql", "row skipped: it does not map onto rapport/v1",
+              {{"source", name_}, {"entity", entity}, {"key", key_text}, {"error", e.what()}});
+          store.set_row_hash(name_, marker, key_text, hash);
+        }
         // Still there, only unreadable: a full scan must not take it for deleted.
         outcome.stored_as = ingest_.stored_key(entity, mapped, key_text);
       }

@@ -5,9 +5,14 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <soci/soci.h>
+#include <soci/sqlite3/soci-sqlite3.h>
+
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <random>
 #include <set>
 #include <thread>
@@ -122,4 +127,105 @@ TEST_CASE("serve runs on the real clock and stops cleanly on SIGTERM", "[integra
   daemon.kill(SIGTERM);
   auto finished = daemon.wait();
   CHECK(finished.exit_code == 0);
+}
+
+TEST_CASE(
+    "an untidy export (its own names, padded and mixed-case codes, text dates, NULL ends, "
+    "duplicated and split roster rows) read whole at every poll gives exactly the expected "
+    "actions, and no event after the first poll",
+    "[integration][e2e][untidy]") {
+  const std::string backend = GENERATE(as<std::string>{}, "sqlite", "postgresql");
+  const char* pg = std::getenv("RAPPORT_TEST_PG");
+  if (backend == "postgresql" && !pg) {
+    WARN("no PostgreSQL server for this run (the README's test command starts one)");
+    return;
+  }
+  INFO("backend " << backend);
+  TempDir dir;
+  const auto sql = read_text(source_dir() + "/tests/untidy/institution.sql");
+  auto config = read_text(source_dir() + "/tests/untidy/untidy.yaml");
+  std::string database;
+  if (backend == "sqlite") {
+    execute_sqlite(dir.file("institution.db"), sql);
+  } else {
+    database = "rt_untidy_" + std::to_string(::getpid());
+    {
+      soci::session admin("postgresql", pg);
+      admin << "DROP DATABASE IF EXISTS " + database;
+      admin << "CREATE DATABASE " + database;
+    }
+    std::string connection = pg;
+    connection.replace(connection.find("rapport_test"), 12, database);
+    soci::session db("postgresql", connection);
+    execute_sql(db, sql);
+    auto at =
+        config.find("    backend: sqlite\n    connection: ${RAPPORT_UNTIDY_DIR}/institution.db");
+    REQUIRE(at != std::string::npos);
+    config.replace(
+        at,
+        std::string("    backend: sqlite\n    connection: ${RAPPORT_UNTIDY_DIR}/institution.db")
+            .size(),
+        "    backend: postgresql\n    connection: \"" + connection + "\"");
+  }
+  auto file = dir.write("untidy.yaml", config);
+  std::map<std::string, std::string> env{{"RAPPORT_UNTIDY_DIR", dir.path()}};
+  auto r = run_command(
+      {rapport_binary(), "run", "-c", file, "--from", "2027-01-01", "--to", "2027-02-20"}, env);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+
+  // type, student, contact, due, reason: the split attending counts 10 days (not the 5 of
+  // one row), the nurse who started before the rotation is introduced, the block without
+  // an end date makes nothing, each person is introduced once.
+  std::set<std::string> expected{
+      "introduce S-100 F-1 2027-01-04T00:00:00Z Your supervising attending on the Internal "
+      "Medicine team at Northwind General: introduce yourself on your first day.",
+      "introduce S-100 F-2 2027-01-04T00:00:00Z A resident on your Internal Medicine team at "
+      "Northwind General, who will teach you day to day.",
+      "introduce S-100 N-7 2027-01-04T00:00:00Z A nurse on your Internal Medicine team at "
+      "Northwind General, who knows how the unit really runs.",
+      "thank_you S-100 F-1 2027-02-04T00:00:00Z You worked with this attending for 10 days on "
+      "Internal Medicine at Northwind General: send a thank-you note within 3 days, while it "
+      "is fresh.",
+      "thank_you S-100 F-2 2027-02-04T00:00:00Z You worked with this resident for 28 days on "
+      "Internal Medicine at Northwind General: send a thank-you note within 3 days, while it "
+      "is fresh.",
+      "letter_candidate S-100 F-1 2027-02-15T00:00:00Z You worked 10 days with this attending, "
+      "who evaluated you strongly, in the specialty you are aiming for: ask early whether they "
+      "would write you a letter of recommendation for the 2027 season."};
+  std::set<std::string> actual;
+  for (const auto& line : read_lines(dir.file("actions.jsonl"))) {
+    auto data = boost::json::parse(line).at("data").as_object();
+    auto text = [&](const char* key) { return std::string(data.at(key).as_string()); };
+    actual.insert(text("type") + " " + text("student") + " " + text("contact") + " " + text("due") +
+                  " " + text("reason"));
+  }
+  CHECK(actual == expected);
+  CHECK(read_lines(dir.file("actions.jsonl")).size() == expected.size());
+
+  // Read whole every simulated hour for seven weeks: every event the source made came from
+  // the first poll; split and duplicated rows flipped nothing.
+  soci::session store(soci::sqlite3, "db=\"" + dir.file("rapport.db") + "\"");
+  int later = -1, team = -1;
+  store << "SELECT COUNT(*) FROM inbox WHERE source LIKE 'rapport/sources/%'"
+           " AND occurred_at <> '2027-01-01T00:00:00Z'",
+      soci::into(later);
+  store << "SELECT COUNT(*) FROM inbox WHERE type = 'team.changed'", soci::into(team);
+  CHECK(later == 0);
+  CHECK(team == 1);
+  // The block without an end is said once, not at every poll.
+  CHECK(std::count_if(r.err.begin(), r.err.end(), [](char c) { return c == '\n'; }) < 20);
+  std::size_t skipped = 0;
+  for (std::size_t at = r.err.find("row skipped"); at != std::string::npos;
+       at = r.err.find("row skipped", at + 1)) {
+    ++skipped;
+  }
+  CHECK(skipped == 1);
+  if (!database.empty()) {
+    try {
+      soci::session admin("postgresql", pg);
+      admin << "DROP DATABASE " + database;
+    } catch (const std::exception&) {
+    }
+  }
 }
