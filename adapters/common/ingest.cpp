@@ -286,6 +286,32 @@ std::string mapped_json(const std::string& entity, const MappedRow& r) {
 
 RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, Store& store,
                           PageEvents& page) const {
+  // Nothing about a person forgotten on request comes in, and no hash is kept, so that
+  // when the school lifts it the rows read again are new. A forgotten student's rotation
+  // is remembered as such, so that its roster rows do not wait for it.
+  if (!page.suppressed) page.suppressed = store.suppressed_ids();
+  if (!page.suppressed->empty()) {
+    auto out = [&](const std::string& field) {
+      auto v = r.get(field);
+      return v && page.suppressed->count(*v) > 0;
+    };
+    const std::string suppressed_rotations = "rotations#suppressed";
+    if ((entity == "people" && out("id")) || (entity == "interests" && out("person")) ||
+        (entity == "evaluations" && out("student"))) {
+      return {false, {}};
+    }
+    if (entity == "rotations" && out("student")) {
+      std::string id = r.need("id");
+      if (!store.row_hash(source_, suppressed_rotations, id)) {
+        store.set_row_hash(source_, suppressed_rotations, id, "1");
+      }
+      return {false, {}};
+    }
+    if (entity == "team" &&
+        (out("person") || store.row_hash(source_, suppressed_rotations, r.need("rotation")))) {
+      return {false, {}};
+    }
+  }
   if (entity == "people") {
     auto text = mapped_json(entity, r);
     auto person = person_from_json(text);  // validates the role
@@ -343,6 +369,12 @@ RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, Store& 
   }
   auto text = mapped_json("evaluations", r);
   auto evaluation = evaluation_from_json(text);
+  // An evaluation a forgotten staff member wrote is the student's record: it comes in
+  // under a pseudonym.
+  if (page.suppressed->count(evaluation.evaluator_id)) {
+    evaluation.evaluator_id = "erased";
+    text = to_json(evaluation);
+  }
   if (changed(store, page, entity, evaluation.id, text)) {
     page.events.push_back({EventType::evaluation_submitted, evaluation.student_id, evaluation.id,
                            to_json(evaluation)});

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <unordered_set>
@@ -70,6 +71,8 @@ struct PageEvents {
   std::map<std::string, std::vector<std::string>> team_removed;       // rotation -> row JSON
   std::map<std::string, std::vector<std::string>> interests_added;    // person -> row JSON
   std::map<std::string, std::vector<std::string>> interests_removed;  // person -> row JSON
+  // People forgotten on request (Store::suppressed_ids), read once per page.
+  std::optional<std::set<std::string>> suppressed;
 };
 
 struct RowOutcome {

@@ -159,6 +159,7 @@ class Committer {
       if (!store_) store_ = open_();
       auto now = wall_clock();
       Transaction tx(*store_);
+      const auto suppressed = store_->suppressed_ids();
       for (auto& s : group) {
         // A lone event whose id is the message id is remembered by the inbox itself.
         bool remembered_by_inbox = s.events.size() == 1 && s.events[0].id == s.message_id;
@@ -167,9 +168,16 @@ class Committer {
           outcomes.push_back(Outcome::duplicate);
           continue;
         }
-        std::size_t fresh = 0;
-        for (const auto& e : s.events) fresh += store_->append_event(e, now) ? 1 : 0;
-        outcomes.push_back(fresh == 0 ? Outcome::duplicate : Outcome::accepted);
+        std::size_t fresh = 0, kept_out = 0;
+        for (const auto& e : s.events) {
+          // About someone forgotten on request: accepted, and nothing stored.
+          if (!suppressed.empty() && suppressed.count(e.subject)) {
+            ++kept_out;
+            continue;
+          }
+          fresh += store_->append_event(e, now) ? 1 : 0;
+        }
+        outcomes.push_back(fresh == 0 && kept_out == 0 ? Outcome::duplicate : Outcome::accepted);
       }
       tx.commit();
       if (!healthy_) {

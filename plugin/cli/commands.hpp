@@ -45,6 +45,8 @@ int simulate(const Args& args);
 int backfill(const Args& args);
 int deliveries(const Args& args);
 int audit(const Args& args);
+int forget(const Args& args);
+int export_record(const Args& args);
 
 // Steps the engine on a simulated clock from `from` to `to`; stops early when
 // stop_requested() turns true. `pace_ms` sleeps between steps (for watching, and tests).

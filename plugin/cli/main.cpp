@@ -44,6 +44,15 @@ commands:
   audit -c FILE --student ID
                           the disclosure log: every action about the student that left,
                           with the fields sent, the endpoint, the basis and the time
+  forget -c FILE (--student ID | --staff ID) --requested-by WHO --reason TEXT
+                          erase a person's data from the store (recorded), and keep them
+                          out of every source and webhook until lifted; lists the files
+                          outside the store that still mention them
+  forget -c FILE --lift ID
+                          let them back: the sources read them again at their next poll
+  export -c FILE --student ID
+                          everything Rapport holds about the student, as one JSON
+                          document (for a records request)
   demo [--dir DIR]        build the synthetic institution (if absent) in DIR (default
                           rapport-demo), run a semester in seconds, print a summary
 )";
@@ -63,7 +72,8 @@ int main(int argc, char** argv) {
     bool takes_value = a == "-c" || a == "--config" || a == "--from" || a == "--to" ||
                        a == "--step" || a == "--pace" || a == "--dir" || a == "--student" ||
                        a == "--at" || a == "--source" || a == "--since" || a == "--until" ||
-                       a == "--id" || a == "--endpoint";
+                       a == "--id" || a == "--staff" || a == "--lift" || a == "--requested-by" ||
+                       a == "--reason" || a == "--endpoint";
     if (takes_value) {
       if (i + 1 >= argc) {
         std::fprintf(stderr, "rapport: %s needs a value\n\n%s", a.c_str(), kUsage);
@@ -90,6 +100,8 @@ int main(int argc, char** argv) {
   if (args.command == "backfill") return rapport::cli::backfill(args);
   if (args.command == "deliveries") return rapport::cli::deliveries(args);
   if (args.command == "audit") return rapport::cli::audit(args);
+  if (args.command == "forget") return rapport::cli::forget(args);
+  if (args.command == "export") return rapport::cli::export_record(args);
   std::fprintf(stderr, "rapport: unknown command \"%s\"\n\n%s", args.command.c_str(), kUsage);
   return 2;
 }

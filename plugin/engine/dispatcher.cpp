@@ -205,6 +205,12 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
     reached[kMirrorConsumer] = store_.progress(kMirrorConsumer);
     if (reached[kMirrorConsumer] != mirror_at_) graph_ready_ = false;
     mirror_at_ = reached[kMirrorConsumer];
+    // An erasure (rapport forget, another process) took people out of the mirror: the
+    // memory built from it goes too.
+    if (auto erasures = store_.progress("engine:erasures"); erasures != erasures_at_) {
+      graph_ready_ = false;
+      erasures_at_ = erasures;
+    }
     for (const auto& hook : hooks_) {
       if (mirror_only) break;
       auto held = held_.find(hook->name());

@@ -86,6 +86,7 @@ class Dispatcher {
   // The mirror's progress as this dispatcher left it: found further on, another process
   // (a backfill) applied events the memory has not seen, and it is built again.
   std::int64_t mirror_at_ = -1;
+  std::int64_t erasures_at_ = 0;  // Store::erase_person's count, as this dispatcher left it
 };
 
 // The one place the opt-out rule is enforced: no action about a student who opted out,

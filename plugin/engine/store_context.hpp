@@ -38,6 +38,11 @@ class StoreContext final : public HookContext {
   std::vector<Action> made_since(TimePoint since) const override {
     return store_.actions_of_hook(hook_, since);
   }
+  // Nobody forgotten on request is reachable (read once per context).
+  bool reachable(const std::string& person_id) const override {
+    if (!suppressed_) suppressed_ = store_.suppressed_ids();
+    return !suppressed_->count(person_id) && HookContext::reachable(person_id);
+  }
 
   // Which hook and event the next calls are on behalf of.
   void set_current(const std::string& hook, std::int64_t seq) {
@@ -52,6 +57,7 @@ class StoreContext final : public HookContext {
   TimePoint now_;
   std::string hook_;
   std::int64_t seq_ = 0;
+  mutable std::optional<std::set<std::string>> suppressed_;
 };
 
 }  // namespace rapport

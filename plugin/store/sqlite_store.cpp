@@ -14,6 +14,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <random>
+#include <set>
 #include <string_view>
 #include <unordered_map>
 
@@ -158,6 +160,11 @@ const std::vector<std::vector<const char*>> kMigrations = {
         "CREATE TABLE person_interests (person_id TEXT NOT NULL, specialty TEXT NOT NULL,"
         " rank INTEGER NOT NULL, PRIMARY KEY (person_id, specialty, rank)) WITHOUT ROWID",
         "CREATE TABLE sites (site TEXT PRIMARY KEY, timezone TEXT NOT NULL)",
+        // erasures on request, and the people kept out after one
+        "CREATE TABLE erasures (id INTEGER PRIMARY KEY AUTOINCREMENT, person_id TEXT NOT NULL,"
+        " kind TEXT NOT NULL, at TEXT NOT NULL, requested_by TEXT NOT NULL,"
+        " reason TEXT NOT NULL, removed TEXT NOT NULL, lifted_at TEXT)",
+        "CREATE TABLE suppressions (person_id TEXT PRIMARY KEY, since TEXT NOT NULL)",
     },
 };
 
@@ -903,6 +910,138 @@ class SqliteStore final : public Store {
   }
 
   void copy_to(const std::string& path) override { sql_ << "VACUUM INTO :p", soci::use(path); }
+
+  std::map<std::string, std::int64_t> erase_person(const std::string& id, TimePoint at,
+                                                   const std::string& kind,
+                                                   const std::string& requested_by,
+                                                   const std::string& reason) override {
+    sql_ << "PRAGMA secure_delete=ON";  // freed pages are zeroed, not left readable
+    std::map<std::string, std::int64_t> removed;
+    auto run = [&](const char* what, const std::string& statement) {
+      soci::statement st = (sql_.prepare << statement, soci::use(id, "id"));
+      st.execute(true);
+      if (auto n = st.get_affected_rows(); n > 0) removed[what] += n;
+    };
+    const std::string quoted = "\"" + id + "\"";  // the id as a JSON string
+    // Row hashes of what the sources read about them (keys are ids, or start with them).
+    run("source rows",
+        "DELETE FROM source_rows WHERE (entity = 'people' AND row_key = :id)"
+        " OR (entity = 'interests' AND substr(row_key, 1, length(:id) + 1) = :id || char(31))"
+        " OR (entity = 'rotations' AND row_key IN (SELECT id FROM rotations WHERE student_id = "
+        ":id))"
+        " OR (entity = 'team' AND (substr(row_key, 1, instr(row_key, char(31)) - 1) IN"
+        "   (SELECT id FROM rotations WHERE student_id = :id)"
+        "   OR instr(row_key, char(31) || :id || char(31)) > 0))"
+        " OR (entity = 'evaluations' AND row_key IN"
+        "   (SELECT id FROM evaluations WHERE student_id = :id))");
+    run("team rows",
+        "DELETE FROM team_rows WHERE person_id = :id OR rotation_id IN"
+        " (SELECT id FROM rotations WHERE student_id = :id)");
+    run("rotations", "DELETE FROM rotations WHERE student_id = :id");
+    run("evaluations", "DELETE FROM evaluations WHERE student_id = :id");
+    {
+      // Evaluations they wrote are the students' records: kept, under a pseudonym.
+      std::random_device random;
+      char pseudonym_text[32];
+      std::snprintf(pseudonym_text, sizeof pseudonym_text, "erased-%08x%04x", random(),
+                    random() & 0xFFFFu);
+      std::string pseudonym = pseudonym_text;
+      soci::statement st = (sql_.prepare << "UPDATE evaluations SET evaluator_id = :p"
+                                            " WHERE evaluator_id = :id",
+                            soci::use(pseudonym, "p"), soci::use(id, "id"));
+      st.execute(true);
+      if (auto n = st.get_affected_rows(); n > 0) removed["evaluations pseudonymised"] += n;
+    }
+    run("people", "DELETE FROM people WHERE id = :id");
+    run("interests", "DELETE FROM person_interests WHERE person_id = :id");
+    run("touches", "DELETE FROM touches WHERE student_id = :id OR contact_id = :id");
+    run("delivery attempts",
+        "DELETE FROM delivery_attempts WHERE delivery IN (SELECT d.id FROM deliveries d"
+        " JOIN outbox o ON o.action_id = d.action_id WHERE o.student_id = :id"
+        " OR o.contact_id = :id)");
+    run("deliveries",
+        "DELETE FROM deliveries WHERE action_id IN (SELECT action_id FROM outbox"
+        " WHERE student_id = :id OR contact_id = :id)");
+    run("actions", "DELETE FROM outbox WHERE student_id = :id OR contact_id = :id");
+    run("held actions", "DELETE FROM held_actions WHERE student_id = :id OR contact_id = :id");
+    {
+      soci::statement st =
+          (sql_.prepare << "DELETE FROM timers WHERE instr(event, :q) > 0", soci::use(quoted, "q"));
+      st.execute(true);
+      if (auto n = st.get_affected_rows(); n > 0) removed["timers"] += n;
+    }
+    run("inbox events", "DELETE FROM inbox WHERE subject = :id");
+    {
+      // Others' events that name them: emptied once every consumer of the inbox (the
+      // mirror, the hooks) has passed them; later ones are consumed before they go.
+      std::int64_t consumed = 0;
+      soci::indicator ind = soci::i_ok;
+      sql_ << "SELECT MIN(seq) FROM progress WHERE consumer NOT LIKE 'sink:%'"
+              " AND consumer NOT LIKE 'engine:%'",
+          soci::into(consumed, ind);
+      if (ind == soci::i_null) consumed = 0;
+      soci::statement st =
+          (sql_.prepare << "UPDATE inbox SET payload = '{\"erased\":true}' WHERE seq <= :s"
+                           " AND instr(payload, :q) > 0",
+           soci::use(consumed, "s"), soci::use(quoted, "q"));
+      st.execute(true);
+      if (auto n = st.get_affected_rows(); n > 0) removed["inbox events emptied"] += n;
+    }
+    std::string removed_text;  // "people 1, rotations 2, ..."
+    for (const auto& [what, n] : removed) {
+      removed_text += (removed_text.empty() ? "" : ", ") + what + " " + std::to_string(n);
+    }
+    std::string when = format_time(at);
+    sql_ << "INSERT INTO erasures (person_id, kind, at, requested_by, reason, removed)"
+            " VALUES (:i, :k, :a, :r, :w, :c)",
+        soci::use(id), soci::use(kind), soci::use(when), soci::use(requested_by), soci::use(reason),
+        soci::use(removed_text);
+    sql_ << "INSERT INTO suppressions (person_id, since) VALUES (:i, :a)"
+            " ON CONFLICT (person_id) DO NOTHING",
+        soci::use(id), soci::use(when);
+    bump_erasures();
+    return removed;
+  }
+
+  void scrub() override { sql_ << "PRAGMA wal_checkpoint(TRUNCATE)"; }
+
+  std::set<std::string> suppressed_ids() override {
+    std::set<std::string> out;
+    soci::rowset<soci::row> rows = sql_.prepare << "SELECT person_id FROM suppressions";
+    for (const auto& r : rows) out.insert(opt_text(r, 0));
+    return out;
+  }
+
+  bool lift_suppression(const std::string& id, TimePoint at) override {
+    std::string when = format_time(at);
+    soci::statement st =
+        (sql_.prepare << "DELETE FROM suppressions WHERE person_id = :i", soci::use(id, "i"));
+    st.execute(true);
+    if (st.get_affected_rows() == 0) return false;
+    sql_ << "UPDATE erasures SET lifted_at = :a WHERE person_id = :i AND lifted_at IS NULL",
+        soci::use(when), soci::use(id);
+    bump_erasures();
+    return true;
+  }
+
+  std::vector<Erasure> erasures() override {
+    std::vector<Erasure> out;
+    soci::rowset<soci::row> rows =
+        sql_.prepare << "SELECT person_id, kind, at, requested_by, reason, removed, lifted_at"
+                        " FROM erasures ORDER BY id";
+    for (const auto& r : rows) {
+      out.push_back({opt_text(r, 0), opt_text(r, 1), opt_text(r, 2), opt_text(r, 3), opt_text(r, 4),
+                     opt_text(r, 5), opt_text(r, 6)});
+    }
+    return out;
+  }
+
+  // Other processes (a running daemon) drop what they built from the mirror when this
+  // moves: the relationship memory.
+  void bump_erasures() {
+    sql_ << "INSERT INTO progress (consumer, seq) VALUES ('engine:erasures', 1)"
+            " ON CONFLICT (consumer) DO UPDATE SET seq = seq + 1";
+  }
 
   bool remember_message(const std::string& source, const std::string& id,
                         TimePoint received) override {

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -238,6 +239,32 @@ class Store {
   virtual StoreCounts counts() = 0;
   // A consistent copy of the whole store in a new file (for `rapport simulate`).
   virtual void copy_to(const std::string& path) = 0;
+
+  // Erasure on request (`rapport forget`). Removes a person's personal data: their person
+  // record and interests, the rotations they are the student of (with their teams), the
+  // roster rows naming them, the evaluations about them (those they wrote are students'
+  // records and stay, the evaluator replaced by a pseudonym), the actions about them or
+  // naming them as a contact with their deliveries and attempts, held actions, touches,
+  // timers and inbox events about them (events of others that name them are emptied
+  // once every consumer passed them), and the row hashes of their rows; records the
+  // erasure and suppresses the person (see suppressed_ids). The disclosure log and the
+  // expiry records keep their ids only. Returns what went, by kind. Within a transaction;
+  // call scrub() after it commits.
+  virtual std::map<std::string, std::int64_t> erase_person(const std::string& id, TimePoint at,
+                                                           const std::string& kind,
+                                                           const std::string& requested_by,
+                                                           const std::string& reason) = 0;
+  // Overwrites what deleted rows left in the file and its log (SQLite: secure_delete is
+  // on for the erasure; this checkpoints and truncates the write-ahead log).
+  virtual void scrub() = 0;
+  // People who were forgotten and are kept out until the school lifts it: sources import
+  // nothing about them, the listener stores nothing about them, no action names them.
+  virtual std::set<std::string> suppressed_ids() = 0;
+  virtual bool lift_suppression(const std::string& id, TimePoint at) = 0;  // false: none
+  struct Erasure {
+    std::string person_id, kind, at, requested_by, reason, removed, lifted_at;
+  };
+  virtual std::vector<Erasure> erasures() = 0;
   virtual int schema_version() = 0;
 };
 

@@ -7,6 +7,8 @@
 
 #include <boost/json.hpp>
 
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 
@@ -496,4 +498,93 @@ TEST_CASE("with log.file set, a fatal error of run and serve still reaches the t
     CHECK_THAT(r.err,
                Contains(std::string("rapport ") + command + ": ") && Contains("cannot open store"));
   }
+}
+
+TEST_CASE(
+    "rapport forget erases a student from the store, down to the file's bytes, keeps them out "
+    "while the source still holds them, and lets them back when lifted; export gives a "
+    "student's record",
+    "[integration][cli][privacy]") {
+  TempDir dir;
+  write_small_institution(dir.file("institution.db"));
+  std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};
+  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-01-01",
+                       "--to", "2027-02-10"},
+                      env)
+              .exit_code == 0);
+  auto count = [&](const std::string& sql) {
+    soci::session store(soci::sqlite3, "db=\"" + dir.file("rapport.db") + "\"");
+    int n = -1;
+    store << sql, soci::into(n);
+    return n;
+  };
+  REQUIRE(count("SELECT COUNT(*) FROM outbox WHERE student_id = 'L0001'") > 0);
+
+  auto usage = run_command(
+      {rapport_binary(), "forget", "-c", demo_config_path(), "--student", "L0001"}, env);
+  CHECK(usage.exit_code == 2);  // who asked, and why, are part of the record
+  auto forgot =
+      run_command({rapport_binary(), "forget", "-c", demo_config_path(), "--student", "L0001",
+                   "--requested-by", "registrar office", "--reason", "records request 2027-17"},
+                  env);
+  INFO(forgot.err);
+  REQUIRE(forgot.exit_code == 0);
+  CHECK_THAT(forgot.out, Contains("forgot L0001 (student), on the request of registrar office"));
+  CHECK_THAT(forgot.out, Contains("actions"));
+  CHECK_THAT(forgot.out, Contains("actions.jsonl: "));  // outside the store: said, not hidden
+  CHECK(count("SELECT COUNT(*) FROM people WHERE id = 'L0001'") == 0);
+  CHECK(count("SELECT COUNT(*) FROM rotations WHERE student_id = 'L0001'") == 0);
+  CHECK(count("SELECT COUNT(*) FROM evaluations WHERE student_id = 'L0001'") == 0);
+  CHECK(count("SELECT COUNT(*) FROM outbox WHERE student_id = 'L0001' OR contact_id = 'L0001'") ==
+        0);
+  CHECK(count("SELECT COUNT(*) FROM inbox WHERE subject = 'L0001'") == 0);
+  CHECK(count("SELECT COUNT(*) FROM erasures WHERE person_id = 'L0001'"
+              " AND requested_by = 'registrar office'") == 1);
+  // Nothing of them left in the file or its log: deleted pages are zeroed.
+  for (const char* suffix : {"", "-wal"}) {
+    std::ifstream in(dir.file("rapport.db") + suffix, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(bytes.find("Hana Student") == std::string::npos);
+    CHECK(bytes.find("l0001@example.edu") == std::string::npos);
+  }
+
+  // The source still holds them: the next run brings nothing about them back.
+  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-02-10",
+                       "--to", "2027-03-10"},
+                      env)
+              .exit_code == 0);
+  CHECK(count("SELECT COUNT(*) FROM people WHERE id = 'L0001'") == 0);
+  CHECK(count("SELECT COUNT(*) FROM inbox WHERE subject = 'L0001'") == 0);
+  CHECK(count("SELECT COUNT(*) FROM outbox WHERE student_id = 'L0001' OR contact_id = 'L0001'") ==
+        0);
+
+  auto record = run_command(
+      {rapport_binary(), "export", "-c", demo_config_path(), "--student", "L0001"}, env);
+  REQUIRE(record.exit_code == 0);
+  auto forgotten = boost::json::parse(record.out).as_object();
+  CHECK(forgotten.at("person").is_null());
+  CHECK(forgotten.at("kept_out") == true);
+  CHECK(forgotten.at("erasures").as_array().size() == 1);
+
+  auto other = run_command(
+      {rapport_binary(), "export", "-c", demo_config_path(), "--student", "L0002"}, env);
+  REQUIRE(other.exit_code == 0);
+  auto l0002 = boost::json::parse(other.out).as_object();
+  CHECK(l0002.at("person").at("id") == "L0002");
+  CHECK(l0002.at("rotations").as_array().size() >= 1);
+  CHECK(l0002.at("actions").as_array().size() >= 1);
+  CHECK(l0002.at("kept_out") == false);
+
+  // Lifted: the sources read them again.
+  auto lifted =
+      run_command({rapport_binary(), "forget", "-c", demo_config_path(), "--lift", "L0001"}, env);
+  CHECK(lifted.exit_code == 0);
+  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-03-10",
+                       "--to", "2027-03-11"},
+                      env)
+              .exit_code == 0);
+  CHECK(count("SELECT COUNT(*) FROM people WHERE id = 'L0001'") == 1);
+  CHECK(count("SELECT COUNT(*) FROM rotations WHERE student_id = 'L0001'") == 1);
+  CHECK(run_command({rapport_binary(), "forget", "-c", demo_config_path(), "--lift", "L0001"}, env)
+            .exit_code == 1);  // nothing to lift now
 }

@@ -47,6 +47,8 @@ TEST_CASE("migrations 7 and 9 keep every row hash and team member of a version 6
     sql << "ALTER TABLE people DROP COLUMN program_role";
     sql << "DROP TABLE person_interests";
     sql << "DROP TABLE sites";
+    sql << "DROP TABLE erasures";
+    sql << "DROP TABLE suppressions";
     sql << "CREATE TABLE team_members (rotation_id TEXT NOT NULL REFERENCES rotations(id)"
            " ON DELETE CASCADE, person_id TEXT NOT NULL, role TEXT NOT NULL,"
            " start_date TEXT NOT NULL, end_date TEXT NOT NULL,"

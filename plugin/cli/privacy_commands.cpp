@@ -1,0 +1,176 @@
+// rapport forget, rapport export: what a school's privacy office asks of a student's record.
+#include <boost/json.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "cli/commands.hpp"
+#include "engine/source.hpp"
+#include "rapport/json.hpp"
+
+namespace rapport::cli {
+namespace {
+
+// Files outside the store that may mention the person: JSON-lines outputs, and the CSV
+// sources' rejects. Rewriting them is the school's call (a host may have read them
+// already); they are listed with the lines that mention the id.
+std::vector<std::pair<std::string, std::size_t>> files_mentioning(const config::Config& config,
+                                                                  const std::string& id) {
+  std::vector<std::string> files;
+  for (const auto& [name, section] : config.section().sections("sinks")) {
+    if (section.str("type") == "jsonl") files.push_back(section.str("path"));
+  }
+  for (const auto& [name, section] : config.section().sections("sources")) {
+    if (section.str("type") != "csv") continue;
+    std::string rejects = section.str("rejects");
+    if (rejects.empty()) rejects = section.str("directory") + "/rejects";
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(rejects, ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+      if (it->is_regular_file(ec)) files.push_back(it->path().string());
+    }
+  }
+  std::vector<std::pair<std::string, std::size_t>> out;
+  const std::string quoted = "\"" + id + "\"";
+  for (const auto& file : files) {
+    std::ifstream in(file);
+    std::size_t lines = 0;
+    for (std::string line; std::getline(in, line);) {
+      // JSON lines name the id as a string; CSV rows as a field.
+      if (line.find(quoted) != std::string::npos || line.find("," + id + ",") != std::string::npos ||
+          line.starts_with(id + ",") || line.ends_with("," + id)) {
+        ++lines;
+      }
+    }
+    if (lines) out.emplace_back(file, lines);
+  }
+  return out;
+}
+
+}  // namespace
+
+int forget(const Args& args) {
+  const bool lift = args.options.count("--lift") > 0;
+  const std::string id = lift                              ? args.get("--lift")
+                         : args.options.count("--student") ? args.get("--student")
+                                                           : args.get("--staff");
+  if (!args.options.count("-c") || id.empty() ||
+      (!lift && (!args.options.count("--requested-by") || !args.options.count("--reason")))) {
+    std::fputs(
+        "usage: rapport forget -c FILE (--student ID | --staff ID) --requested-by WHO "
+        "--reason TEXT\n       rapport forget -c FILE --lift ID\n",
+        stderr);
+    return 2;
+  }
+  try {
+    auto loaded = load_running(args.get("-c"));
+    auto store = open_store(*loaded->config);
+    auto now = wall_clock();
+    if (lift) {
+      Transaction tx(*store);
+      if (!store->lift_suppression(id, now)) {
+        std::fprintf(stderr, "rapport forget: %s is not kept out; nothing to lift\n", id.c_str());
+        return 1;
+      }
+      // The sources read again from the start: rows stored already change nothing, the
+      // person's rows (never stored while kept out) come in as new.
+      for (const auto& [name, section] : loaded->config->section().sections("sources")) {
+        if (section.str("type") != "sql") continue;
+        for (const char* entity :
+             {"sites", "people", "interests", "rotations", "team", "evaluations"}) {
+          store->delete_cursor(name, entity);
+        }
+      }
+      tx.commit();
+      std::printf("%s may come back: the sources read them again at their next poll\n",
+                  id.c_str());
+      return 0;
+    }
+    std::map<std::string, std::int64_t> removed;
+    {
+      Transaction tx(*store);
+      removed = store->erase_person(id, now, args.options.count("--student") ? "student" : "staff",
+                                    args.get("--requested-by"), args.get("--reason"));
+      tx.commit();
+    }
+    store->scrub();
+    std::printf("forgot %s (%s), on the request of %s; kept out until `rapport forget --lift`\n",
+                id.c_str(), args.options.count("--student") ? "student" : "staff",
+                args.get("--requested-by").c_str());
+    for (const auto& [what, n] : removed) {
+      std::printf("  %-26s %lld\n", what.c_str(), static_cast<long long>(n));
+    }
+    if (removed.empty()) std::printf("  (the store held nothing about them)\n");
+    for (const auto& [file, lines] : files_mentioning(*loaded->config, id)) {
+      std::printf("  outside the store: %s: %zu line%s mention them; rewrite or remove them\n",
+                  file.c_str(), lines, lines == 1 ? "" : "s");
+    }
+    std::printf(
+        "kept: the disclosure log and expiry records (ids only). Backups taken before now "
+        "still hold them.\n");
+    return 0;
+  } catch (...) {
+    return failed("forget");
+  }
+}
+
+int export_record(const Args& args) {
+  if (!args.options.count("-c") || !args.options.count("--student")) {
+    std::fputs("usage: rapport export -c FILE --student ID\n", stderr);
+    return 2;
+  }
+  namespace json = boost::json;
+  try {
+    auto loaded = load_running(args.get("-c"));
+    auto store = open_store(*loaded->config);
+    const std::string id = args.get("--student");
+    auto parsed = [](const std::string& text) { return json::parse(text); };
+    json::object out{{"schema", "urn:rapport:v1"}, {"student", id}, {"exported", format_time(wall_clock())}};
+    auto person = store->person(id);
+    out["person"] = person ? parsed(to_json(*person)) : json::value(nullptr);
+    json::array rotations;
+    for (const auto& r : store->rotations_of(id)) rotations.push_back(parsed(to_json(r)));
+    out["rotations"] = std::move(rotations);
+    // The evaluations about them; an anonymous one without its evaluator.
+    json::array evaluations;
+    for (const auto& e : store->evaluations_of(id)) {
+      auto o = parsed(to_json(e)).as_object();
+      if (e.anonymous) o.erase("evaluator");
+      evaluations.push_back(std::move(o));
+    }
+    out["evaluations"] = std::move(evaluations);
+    json::array actions;
+    for (const auto& a : store->actions_of(id)) {
+      actions.push_back(parsed(to_json(a)).as_object()["data"]);
+    }
+    out["actions"] = std::move(actions);
+    json::array disclosed;
+    for (const auto& d : store->disclosures_of(id)) {
+      disclosed.push_back(json::object{{"at", format_time(d.at)},
+                                       {"action", d.action_id},
+                                       {"contact", d.contact_id},
+                                       {"fields", d.fields},
+                                       {"sink", d.sink},
+                                       {"endpoint", d.endpoint},
+                                       {"basis", d.basis}});
+    }
+    out["disclosures"] = std::move(disclosed);
+    json::array erasures;
+    for (const auto& e : store->erasures()) {
+      if (e.person_id != id) continue;
+      json::object o{{"at", e.at}, {"kind", e.kind}, {"requested_by", e.requested_by},
+                     {"reason", e.reason}, {"removed", e.removed}};
+      if (!e.lifted_at.empty()) o["lifted_at"] = e.lifted_at;
+      erasures.push_back(std::move(o));
+    }
+    out["erasures"] = std::move(erasures);
+    out["kept_out"] = store->suppressed_ids().count(id) > 0;
+    std::printf("%s\n", json::serialize(out).c_str());
+    return 0;
+  } catch (...) {
+    return failed("export");
+  }
+}
+
+}  // namespace rapport::cli
