@@ -114,8 +114,10 @@ json::object rotation_of(const MappedRow& r) {
 
 json::object member_of(const MappedRow& r) {
   json::object o{{"person", r.need("person")}, {"role", lower(r.need("role"))}};
-  if (auto d = r.opt_date("start")) o["start"] = *d;
-  if (auto d = r.opt_date("end")) o["end"] = *d;
+  auto start = r.opt_date("start"), end = r.opt_date("end");
+  if (start && end && *end < *start) throw JsonError("field 'end': ends before it starts");
+  if (start) o["start"] = *start;
+  if (end) o["end"] = *end;
   return o;
 }
 
@@ -127,8 +129,13 @@ std::string team_key(const std::string& rotation, const json::object& member) {
     const auto* v = member.if_contains(field);
     return v && v->is_string() ? std::string(v->as_string()) : std::string();
   };
-  return rotation + '\x1f' + text("person") + '\x1f' + text("start") + '\x1f' + text("end") +
-         '\x1f' + text("role");
+  std::string key = rotation + '\x1f' + text("person") + '\x1f' + text("start") + '\x1f' +
+                    text("end") + '\x1f' + text("role");
+  // The separator in an id would make the key unreadable when its row goes.
+  if (std::count(key.begin(), key.end(), '\x1f') != 4) {
+    throw JsonError("a rotation or person id holds a control character (0x1F)");
+  }
+  return key;
 }
 
 json::object evaluation_of(const MappedRow& r) {
@@ -190,6 +197,12 @@ std::optional<std::string> MappedRow::get(const std::string& field) const {
     value = *found;
   }
   if (!value) return value;
+  if (!mapping_.trim) {
+    if (auto table = mapping_.values.find(field); table != mapping_.values.end()) {
+      if (auto v = table->second.find(*value); v != table->second.end()) return v->second;
+    }
+    return value;
+  }
   // Exports pad and mix case: a value without its stray spaces, and a code that matches a
   // value table's entry but for case and spaces is that entry.
   auto first = value->find_first_not_of(" \t\r\n"), last = value->find_last_not_of(" \t\r\n");
@@ -265,9 +278,13 @@ json::object interest_of(const MappedRow& r) {
 }
 
 std::string interest_key(const json::object& o) {
-  return std::string(o.at("person").as_string()) + '\x1f' +
-         std::string(o.at("specialty").as_string()) + '\x1f' +
-         std::to_string(o.at("rank").as_int64());
+  std::string key = std::string(o.at("person").as_string()) + '\x1f' +
+                    std::string(o.at("specialty").as_string()) + '\x1f' +
+                    std::to_string(o.at("rank").as_int64());
+  if (std::count(key.begin(), key.end(), '\x1f') != 2) {
+    throw JsonError("a person id or specialty holds a control character (0x1F)");
+  }
+  return key;
 }
 
 }  // namespace
@@ -385,7 +402,14 @@ RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, Store& 
 std::string RowIngest::stored_key(const std::string& entity, const MappedRow& row,
                                   const std::string& fallback) const {
   try {
-    if (entity == "team") return team_key(row.need("rotation"), member_of(row));
+    if (entity == "team") {
+      try {
+        return team_key(row.need("rotation"), member_of(row));
+      } catch (const JsonError&) {
+        // Its dates or role no longer read: every row of the person on the rotation.
+        return row.need("rotation") + '\x1f' + row.need("person") + kAnyRow;
+      }
+    }
     if (entity == "interests") return interest_key(interest_of(row));
     if (entity == "sites") return row.need("site");
     return row.need("id");
@@ -423,8 +447,13 @@ void RowIngest::removed(const std::string& entity, const std::string& key, Store
     page.interests_removed[parts[0]].push_back(json::serialize(row));
     return;
   }
-  // A key of before spans (rotation, person) names no row: its person's rows were read
-  // again under keys of their own, so it is only forgotten.
+  // A key of before spans (rotation, person): the person's rows carried over from then
+  // that this read did not see again go (those it saw were marked read again).
+  if (parts.size() == 2) {
+    page.team_removed[parts[0]].push_back(
+        json::serialize(json::object{{"person", parts[1]}, {"legacy", true}}));
+    return;
+  }
   if (parts.size() != 5) return;
   json::object row{{"person", parts[1]}, {"role", parts[4]}};
   if (!parts[2].empty()) row["start"] = parts[2];

@@ -25,6 +25,7 @@ struct FieldMapping {
   std::map<std::string, std::map<std::string, std::string>> values;
   std::string date_format = "%Y-%m-%d";
   std::string time_format = "%Y-%m-%d %H:%M:%S";
+  bool trim = true;  // stray spaces off, value tables without regard to case
 };
 
 // One row: its columns (names lower-cased) and their text (nullopt for NULL).
@@ -79,6 +80,10 @@ struct RowOutcome {
   bool hold = false;      // read this row again later (its rotation is not known yet)
   std::string stored_as;  // the key its hash is kept under
 };
+
+// The end of a stored key that stands for every row with the key before it (see
+// RowIngest::stored_key).
+inline constexpr const char* kAnyRow = "\x1f*";
 
 class RowIngest {
  public:

@@ -55,6 +55,14 @@ std::vector<config::Key> mapping_keys(const std::string& entity, const std::stri
        .type = Type::string,
        .description = "strptime format of timestamp columns, read as UTC",
        .default_value = "%Y-%m-%d %H:%M:%S"},
+      {.name = "trim",
+       .type = Type::boolean,
+       .description = "take stray spaces off every value, and match value tables without "
+                      "regard to case or spaces; false keeps values as the " +
+                      unit +
+                      " gives them (a store whose ids came padded from CHAR(n) columns "
+                      "before this was the default keeps its keys)",
+       .default_value = "true"},
   };
 }
 
@@ -89,6 +97,7 @@ void read_mapping(const config::Section& s, FieldMapping& m, std::vector<std::st
   m.values = s.value_maps("values");
   m.date_format = s.str("date_format");
   m.time_format = s.str("time_format");
+  m.trim = s.boolean("trim");
 }
 
 }  // namespace rapport::adapters

@@ -151,7 +151,10 @@ namespace {
 struct Position {
   std::string at;
   std::vector<std::string> key;
-  std::size_t skip = 0;
+  // The rows of this place already read, by content (a hash of their values): a page
+  // starting here drops exactly those, so a row read here that moved or went meanwhile
+  // does not make the reader drop one it has not read.
+  std::vector<std::string> read;
 
   bool same_place(const Position& other) const { return at == other.at && key == other.key; }
 };
@@ -164,8 +167,10 @@ std::optional<Position> position_of(const std::optional<std::string>& text) {
   Position p;
   p.at = std::string(v.at("at").as_string());
   for (const auto& k : v.at("key").as_array()) p.key.emplace_back(k.as_string());
-  if (const auto* skip = v.as_object().if_contains("skip"); skip && skip->is_int64()) {
-    p.skip = std::size_t(std::max<std::int64_t>(0, skip->as_int64()));
+  if (const auto* read = v.as_object().if_contains("read"); read && read->is_array()) {
+    for (const auto& h : read->as_array()) {
+      if (h.is_string()) p.read.emplace_back(h.as_string());
+    }
   }
   return p;
 }
@@ -202,8 +207,8 @@ std::string text_of(const HistoryMark& mark) {
 std::string text_of(const Position& p) {
   boost::json::array key;
   for (const auto& k : p.key) key.emplace_back(k);
-  return boost::json::serialize(
-      boost::json::object{{"at", p.at}, {"key", key}, {"skip", std::int64_t(p.skip)}});
+  return boost::json::serialize(boost::json::object{
+      {"at", p.at}, {"key", key}, {"read", boost::json::array(p.read.begin(), p.read.end())}});
 }
 
 // One page's SQL and its parameters, bound in the order their placeholders appear; where
@@ -248,14 +253,14 @@ class PageSql {
         columns.insert(columns.end(), keys_.begin(), keys_.end());
         at.insert(at.end(), from->key.begin(), from->key.end());
         q.sql += " AND " + at_or_after(q, columns, at);
-        skip = from->skip;
+        skip = from->read.size();
       } else if (from) {  // --since, or a position saved before keys: from that moment
         q.sql += " AND " + cursor_ + " >= " + param(q, from->at);
       }
       order.insert(order.begin(), cursor_);
     } else if (from && !from->key.empty()) {
       q.sql += " AND " + at_or_after(q, keys_, from->key);
-      skip = from->skip;
+      skip = from->read.size();
     }
     order.insert(order.end(), then_.begin(), then_.end());
     q.sql += " ORDER BY " + join(order);
@@ -391,10 +396,14 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
 
   std::vector<std::string> quoted_keys, then;
   for (const auto& k : keys) quoted_keys.push_back(column(k));
-  if (entity == "team") {
-    // A person's roster rows on one rotation share the default key: their dates and role,
-    // where the query has them, order them (see Position).
-    for (const char* field : {"start", "end", "role"}) {
+  if (entity == "team" || entity == "interests") {
+    // A person's roster rows on one rotation, or interest rows of one specialty, share the
+    // default key: their other fields, where the query has them, order them (see
+    // Position; PostgreSQL keeps no order among ties from one LIMIT to the next).
+    const std::vector<const char*> others = entity == "team"
+                                                ? std::vector<const char*>{"start", "end", "role"}
+                                                : std::vector<const char*>{"rank"};
+    for (const char* field : others) {
       auto mapped = m.columns.find(field);
       std::string name = mapped == m.columns.end() ? field : mapped->second;
       if (actual.count(lower(name)) && !std::count(keys.begin(), keys.end(), name)) {
@@ -415,11 +424,20 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
     return key;
   };
   auto place_of = [&](const MappedRow& row) {
-    return Position{full_scan ? "" : row.raw("rapport_cursor").value_or(""), key_of(row)};
+    return Position{full_scan ? "" : row.raw("rapport_cursor").value_or(""), key_of(row), {}};
   };
-  // The reading moves on by one row: a row of the same place adds to the rows to skip.
-  auto advance = [](std::optional<Position>& at, Position row) {
-    row.skip = at && at->same_place(row) ? at->skip + 1 : 1;
+  auto digest_of = [](const RowColumns& row) {
+    std::string content;
+    for (const auto& [name, value] : row)
+      content += name + '\x1f' + value.value_or("\x1e") + '\x1f';
+    return content_hash(content);
+  };
+  // The reading moves on by one row: a row of the same place joins those read there.
+  auto advance = [](std::optional<Position>& at, Position row, std::string digest) {
+    if (at && at->same_place(row)) row.read = std::move(at->read);
+    if (std::find(row.read.begin(), row.read.end(), digest) == row.read.end()) {
+      row.read.push_back(std::move(digest));
+    }
     at = std::move(row);
   };
 
@@ -439,24 +457,30 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
       for (std::size_t i = 0; i < columns.size(); ++i) columns[i].second = fetched.rows[row][i];
       return place_of(MappedRow(columns, m, where));
     };
+    auto digest_at = [&](std::size_t row) {
+      for (std::size_t i = 0; i < columns.size(); ++i) columns[i].second = fetched.rows[row][i];
+      return digest_of(columns);
+    };
     // The page starts at the place the reading stopped at: its rows there that were read
-    // already go.
-    std::size_t drop = 0;
+    // already (by content) go; a row there not read yet stays, wherever it sorts.
     const auto from = asked.from;
-    while (from && drop < from->skip && drop < fetched.rows.size() &&
-           place_at(drop).same_place(*from)) {
-      ++drop;
+    if (from && !from->read.empty()) {
+      std::vector<std::vector<std::optional<std::string>>> kept;
+      kept.reserve(fetched.rows.size());
+      for (std::size_t i = 0; i < fetched.rows.size(); ++i) {
+        bool read_already =
+            place_at(i).same_place(*from) &&
+            std::find(from->read.begin(), from->read.end(), digest_at(i)) != from->read.end();
+        if (!read_already) kept.push_back(std::move(fetched.rows[i]));
+      }
+      fetched.rows = std::move(kept);
     }
-    fetched.rows.erase(fetched.rows.begin(), fetched.rows.begin() + std::ptrdiff_t(drop));
     const std::size_t rows = fetched.rows.size();
-    if (more) {
+    if (more && rows > 0) {
       // Where this page leaves the reading, if all of it is read: at its last row, with
-      // the rows of that place at its end to skip (and those read before, if the page is
-      // all that one place).
-      Position ahead = place_at(rows - 1);
-      std::size_t first = rows - 1;
-      while (first > 0 && place_at(first - 1).same_place(ahead)) --first;
-      ahead.skip = rows - first + (first == 0 && from && from->same_place(ahead) ? from->skip : 0);
+      // the rows of that place read (and those read before, if the page stayed there).
+      std::optional<Position> ahead = from;
+      for (std::size_t i = 0; i < rows; ++i) advance(ahead, place_at(i), digest_at(i));
       asked = pages.after(ahead);
       next = std::async(read_ahead, fetch_page, std::ref(session()), asked);
     }
@@ -492,19 +516,28 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
       if (outcome.hold) held = true;
       if (sweep && !outcome.hold && !outcome.stored_as.empty()) seen.push_back(outcome.stored_as);
       if (full_scan) {
-        advance(scanned, place_of(mapped));
+        advance(scanned, place_of(mapped), digest_of(columns));
       } else if (!held) {
-        advance(position, place_of(mapped));
+        advance(position, place_of(mapped), digest_of(columns));
       }
     }
     added += ingest_.flush(store, page, now);
-    for (const auto& key : seen) store.mark_row_seen(name_, entity, key, generation);
+    for (const auto& key : seen) {
+      if (key.ends_with(kAnyRow)) {
+        // "rotation \x1f person \x1f*": the rows whose keys start "rotation \x1f person \x1f"
+        store.mark_rows_seen_with_prefix(name_, entity, key.substr(0, key.size() - 1), generation);
+      } else {
+        store.mark_row_seen(name_, entity, key, generation);
+      }
+    }
     if (!full_scan && position) store.set_cursor(name_, entity, text_of(*position));
     // A held row (a team member of a rotation not read yet) pins the position: go on at
     // the next poll rather than fetch the same page again. A full scan reads on (the held
     // row is read again at the next one), so that what comes after it is read, and its
     // sweep does not take the rows it did not reach for deleted.
-    const bool last = !more || (held && !full_scan);
+    // (No row left of a full page: more than a page of exact duplicates at one place;
+    // nothing after them can be reached from there, and the reading stops.)
+    const bool last = !more || rows == 0 || (held && !full_scan);
     if (history && last && !held) store.delete_cursor(name_, mark_key);
     tx.commit();
     progress.rows += rows;
@@ -558,8 +591,14 @@ std::size_t SqlSource::backfill(Store& store, TimePoint now, std::optional<Date>
     ~Reset() { s.progress_ = nullptr; }
   } reset{*this};
   TimePoint clock = options_.database_clock ? database_now() : now;
-  TimePoint until =
-      as_of ? *as_of : clock - std::chrono::duration_cast<std::chrono::seconds>(options_.lag);
+  const TimePoint latest = clock - std::chrono::duration_cast<std::chrono::seconds>(options_.lag);
+  if (as_of && options_.database_clock && *as_of > latest) {
+    // History cannot run ahead of what the database has committed for certain.
+    throw std::runtime_error("--until " + format_time(*as_of) +
+                             " is after the database's clock less the lag (" + format_time(latest) +
+                             ")");
+  }
+  TimePoint until = as_of ? *as_of : latest;
   if (as_of) now = *as_of;  // history happens at the bound: what comes after is live
   {
     // A backfill reads history only where nothing was read yet (or an interrupted

@@ -84,14 +84,34 @@ void stamp_rotation(const HookContext& context, Action& action) {
 std::optional<std::string> withdrawal(const HookContext& context, const Action& action) {
   auto id = action.evidence.find("rotation");
   if (id == action.evidence.end()) return std::nullopt;
+  // A rotation the mirror does not know (a plugin's own ids) is none of this rule's.
   auto rotation = context.rotation(id->second);
-  if (!rotation || rotation->status == RotationStatus::cancelled) {
-    return "its rotation was cancelled";
-  }
+  if (!rotation) return std::nullopt;
+  if (rotation->status == RotationStatus::cancelled) return "its rotation was cancelled";
+  // Moved: the day the action hangs on changed. Introductions and contacts hang on the
+  // start (an end extended later changes nothing for them), a thank-you and a mentor
+  // suggestion on the end; follow-ups and letters on neither.
   auto dates = action.evidence.find("rotation_dates");
-  if (action.type != ActionType::follow_up && dates != action.evidence.end() &&
-      dates->second != dates_of(*rotation)) {
-    return "its rotation moved";
+  if (dates != action.evidence.end()) {
+    const std::string now = dates_of(*rotation), then = dates->second;
+    const bool start_moved = now.substr(0, 10) != then.substr(0, 10);
+    const bool end_moved = now.size() < 11 || then.size() < 11 || now.substr(11) != then.substr(11);
+    switch (action.type) {
+      case ActionType::introduce:
+      case ActionType::peer_connect:
+      case ActionType::program_contact:
+      case ActionType::specialty_contact:
+      case ActionType::opportunity:
+        if (start_moved) return "its rotation moved";
+        break;
+      case ActionType::thank_you:
+      case ActionType::mentor_suggest:
+        if (end_moved) return "its rotation moved";
+        break;
+      case ActionType::follow_up:
+      case ActionType::letter_candidate:
+        break;
+    }
   }
   if (action.type == ActionType::introduce || action.type == ActionType::thank_you) {
     bool on_team = false;

@@ -71,6 +71,11 @@ std::vector<TeamRow> rows_of(const boost::json::value& entry, const std::string&
   auto person = text(o, where, "person");
   if (!person || person->empty()) throw JsonError("field '" + where + ".person': is required");
   row.person_id = *person;
+  if (const auto* legacy = o.if_contains("legacy");
+      removal && legacy && legacy->is_bool() && legacy->as_bool()) {
+    row.legacy_only = true;
+    return {row};
+  }
   if (auto role = text(o, where, "role")) {
     row.role = parse_role(*role);
     if (!row.role) throw JsonError("field '" + where + ".role': unknown value \"" + *role + "\"");
@@ -118,10 +123,19 @@ void apply_team_change(Store& store, const Event& event) {
     const bool removal = list[0] == 'r';
     for (std::size_t i = 0; i < entries->as_array().size(); ++i) {
       std::string where = std::string(list) + "[" + std::to_string(i) + "]";
-      for (const auto& row : rows_of(entries->as_array()[i], where, removal)) {
+      std::vector<TeamRow> rows;
+      try {
+        rows = rows_of(entries->as_array()[i], where, removal);
+      } catch (const JsonError& e) {
+        // One bad row does not cost the others theirs (their hashes are stored already).
+        log::warn("mirror", "team row skipped: it does not fit rapport/v1",
+                  {{"rotation", rotation->id}, {"event", event.id}, {"error", e.what()}});
+        continue;
+      }
+      for (const auto& row : rows) {
         if (!removal) {
           store.add_team_row(rotation->id, row);
-        } else if (!row.role && !row.start && !row.end) {
+        } else if (!row.role && !row.start && !row.end && !row.legacy_only) {
           store.remove_team_member(rotation->id, row.person_id);
         } else {
           store.remove_team_row(rotation->id, row);

@@ -142,14 +142,19 @@ const std::vector<std::vector<const char*>> kMigrations = {
     },
     // 9: a person's several roster rows on one rotation, each kept (team_members kept one,
     // and a roster split around a weekend flipped between its rows at every read); '' for
-    // an end that follows the rotation's
+    // an end that follows the rotation's. The rows carried over are marked `legacy` until
+    // a source reads them again: a full read that no longer sees a person's row under its
+    // old key takes away their legacy rows that were not read again.
     {
         "CREATE TABLE team_rows (rotation_id TEXT NOT NULL REFERENCES rotations(id)"
         " ON DELETE CASCADE, person_id TEXT NOT NULL, role TEXT NOT NULL,"
         " start_date TEXT NOT NULL, end_date TEXT NOT NULL,"
+        " legacy INTEGER NOT NULL DEFAULT 0,"
         " PRIMARY KEY (rotation_id, person_id, start_date, end_date, role)) WITHOUT ROWID",
-        "INSERT INTO team_rows SELECT rotation_id, person_id, role, start_date, end_date"
-        " FROM team_members",
+        "INSERT INTO team_rows SELECT t.rotation_id, t.person_id, t.role,"
+        " CASE WHEN t.start_date = r.start_date THEN '' ELSE t.start_date END,"
+        " CASE WHEN t.end_date = r.end_date THEN '' ELSE t.end_date END, 1"
+        " FROM team_members t JOIN rotations r ON r.id = t.rotation_id",
         "DROP TABLE team_members",
         // and a hook's own actions by due time (what a letter season already suggested)
         "CREATE INDEX outbox_by_hook ON outbox(hook, due_at)",
@@ -568,6 +573,18 @@ class SqliteStore final : public Store {
         .run();
   }
 
+  void mark_rows_seen_with_prefix(const std::string& source, const std::string& entity,
+                                  const std::string& prefix, std::int64_t generation) override {
+    cached(
+        "UPDATE source_rows SET seen = ?1 WHERE source = ?2 AND entity = ?3"
+        " AND substr(row_key, 1, length(?4)) = ?4")
+        .bind(1, generation)
+        .bind(2, source)
+        .bind(3, entity)
+        .bind(4, prefix)
+        .run();
+  }
+
   void mark_row_seen(const std::string& source, const std::string& entity, const std::string& key,
                      std::int64_t generation) override {
     cached("UPDATE source_rows SET seen = ?1 WHERE source = ?2 AND entity = ?3 AND row_key = ?4")
@@ -729,7 +746,8 @@ class SqliteStore final : public Store {
   void add_team_row(const std::string& rotation_id, const TeamRow& row) override {
     cached(
         "INSERT INTO team_rows (rotation_id, person_id, role, start_date, end_date)"
-        " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING")
+        " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (rotation_id, person_id, start_date,"
+        " end_date, role) DO UPDATE SET legacy = 0")
         .bind(1, rotation_id)
         .bind(2, row.person_id)
         .bind(3, to_string(row.role.value_or(Role::other)))
@@ -739,6 +757,13 @@ class SqliteStore final : public Store {
   }
 
   void remove_team_row(const std::string& rotation_id, const TeamRow& row) override {
+    if (row.legacy_only) {
+      cached("DELETE FROM team_rows WHERE rotation_id = ?1 AND person_id = ?2 AND legacy = 1")
+          .bind(1, rotation_id)
+          .bind(2, row.person_id)
+          .run();
+      return;
+    }
     cached(
         "DELETE FROM team_rows WHERE rotation_id = ?1 AND person_id = ?2"
         " AND (?3 = '' OR role = ?3) AND start_date = ?4 AND end_date = ?5")

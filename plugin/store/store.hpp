@@ -23,6 +23,9 @@ struct TeamRow {
   std::string person_id;
   std::optional<Role> role;
   std::optional<Date> start, end;
+  // A removal of the person's rows carried over from before spans (store migration 9)
+  // that no source has read again since.
+  bool legacy_only = false;
 };
 
 struct InboxEvent {
@@ -152,6 +155,10 @@ class Store {
   // see are gone from the source.
   virtual void mark_row_seen(const std::string& source, const std::string& entity,
                              const std::string& key, std::int64_t generation) = 0;
+  // Every row whose key starts with `prefix` (a roster row that cannot be read any more:
+  // all of its person's rows on the rotation stay, none is taken for deleted).
+  virtual void mark_rows_seen_with_prefix(const std::string& source, const std::string& entity,
+                                          const std::string& prefix, std::int64_t generation) = 0;
   virtual std::vector<std::string> rows_not_seen(const std::string& source,
                                                  const std::string& entity,
                                                  std::int64_t generation) = 0;

@@ -60,11 +60,13 @@ std::vector<Action> Introductions::handle(const Event& event, const HookContext&
       continue;
     }
     actions.push_back(make_action(
-        // One introduction per person and rotation: keyed by the rotation, not the event,
-        // so a roster row read again (or a member re-added) is the same action.
-        name_, "intro/" + rotation->id, event, ActionType::introduce, rotation->student_id,
-        member.person_id, event.occurred + options_.due_after_start,
-        expiry(event.occurred, options_.max_lateness), reason_for(member.role, *rotation),
+        // One introduction per person and rotation: keyed by the rotation and its start,
+        // not the event, so a roster row read again (or a member re-added) is the same
+        // action, and a rotation moved to another start is introduced anew.
+        name_, "intro/" + rotation->id + "/" + format_date(rotation->start), event,
+        ActionType::introduce, rotation->student_id, member.person_id,
+        event.occurred + options_.due_after_start, expiry(event.occurred, options_.max_lateness),
+        reason_for(member.role, *rotation),
         {{"role", std::string(to_string(member.role))},
          {"rotation", rotation->id},
          {"site", rotation->site},

@@ -394,6 +394,15 @@ TEST_CASE(
                                                                          {"end", "2027-01-15"}}});
     seen = mirror(seen);
     CHECK(member("E0001").days() == 5);
+    // A row that no longer reads (a date the format does not take) is skipped, not taken
+    // for deleted; a row that ends before it starts is skipped, and the others go on.
+    f.sql(
+        "UPDATE roster SET from_date = '45/99/2027' WHERE staff_no = 'E0002';\n"
+        "INSERT INTO roster VALUES ('B0001', 'E0005', 'SW', '01/20/2027', '01/10/2027',"
+        " '2026-12-03 10:00:00')");
+    CHECK(f.poll("2027-01-05T12:00:00Z").empty());
+    seen = mirror(seen);
+    CHECK(member("E0002").days() == 7);
   } else {
     // A third stretch, edited in later.
     f.sql(

@@ -162,9 +162,14 @@ TEST_CASE(
     r.status = RotationStatus::cancelled;
     return r;
   };
-  auto moved = [](Rotation r) {
+  auto moved = [](Rotation r) {  // the swap moves the team's dates with it
     r.start = *parse_date("2027-02-01");
     r.end = *parse_date("2027-02-28");
+    for (auto& m : r.team) {
+      m.start = r.start;
+      m.end = r.end;
+      m.spans = {{r.start, r.end}};
+    }
     return r;
   };
   Setup s(kHooks);
@@ -174,7 +179,7 @@ TEST_CASE(
   REQUIRE(s.store().actions_of("S1").size() == 2);
   auto r = test::make_rotation("R1", "S1", "2027-01-04", "2027-01-31",
                                {{"A1", Role::attending}, {"N1", Role::nurse}});
-  const auto swap = GENERATE(0, 1, 2);
+  const auto swap = GENERATE(0, 1, 2, 3);
   if (swap == 0) {
     s.store().append_event(Event{"r1-c", EventType::rotation_cancelled, "t",
                                  at("2027-01-04T06:00:00Z"), "S1", to_json(cancelled(r))},
@@ -182,6 +187,12 @@ TEST_CASE(
   } else if (swap == 1) {
     s.store().append_event(Event{"r1-m", EventType::rotation_updated, "t",
                                  at("2027-01-04T06:00:00Z"), "S1", to_json(moved(r))},
+                           at("2027-01-04T06:00:00Z"));
+  } else if (swap == 3) {
+    auto longer = r;
+    longer.end = *parse_date("2027-02-07");  // extended: nothing introductions hang on
+    s.store().append_event(Event{"r1-x", EventType::rotation_updated, "t",
+                                 at("2027-01-04T06:00:00Z"), "S1", to_json(longer)},
                            at("2027-01-04T06:00:00Z"));
   } else {
     s.store().append_event(
@@ -192,7 +203,10 @@ TEST_CASE(
   s.sink->accept = true;
   s.engine->step(at("2027-01-04T07:00:00Z"));
   INFO("case " << swap);
-  if (swap == 2) {
+  if (swap == 3) {
+    CHECK(s.sink->received.size() == 2);
+    CHECK(s.expired("withdrawn") == 0);
+  } else if (swap == 2) {
     // Only the nurse's introduction: the attending is still on the team.
     REQUIRE(s.sink->received.size() == 1);
     std::string attending;
@@ -206,4 +220,9 @@ TEST_CASE(
     CHECK(s.expired("withdrawn") == 2);
   }
   CHECK(s.expired("delivery") == 0);
+  if (swap == 1) {
+    // The moved rotation is introduced at its new start.
+    s.engine->step(at("2027-02-01T00:00:00Z"));
+    CHECK(s.sink->received.size() == 2);
+  }
 }

@@ -72,6 +72,13 @@ TEST_CASE("migrations 7 and 9 keep every row hash and team member of a version 6
   REQUIRE(store->rotation("R1"));
   CHECK(store->rotation("R1")->team.size() == 2);
   CHECK(store->rotation("R1")->team.at(0).days() == 28);
+  // Carried over as legacy rows (dates equal to the rotation's left open): P1 read again
+  // by a source, P2 no longer; a full read's legacy removal takes only P2's away.
+  store->add_team_row("R1", {"P1", Role::nurse, std::nullopt, std::nullopt});
+  store->remove_team_row("R1", {"P1", std::nullopt, std::nullopt, std::nullopt, true});
+  store->remove_team_row("R1", {"P2", std::nullopt, std::nullopt, std::nullopt, true});
+  REQUIRE(store->rotation("R1")->team.size() == 1);
+  CHECK(store->rotation("R1")->team.at(0).person_id == "P1");
   soci::session sql(soci::sqlite3, "db=\"" + dir.file("rapport.db") + "\"");
   int clustered = 0;
   sql << "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('source_rows', 'team_rows')"
