@@ -39,80 +39,204 @@ std::string text_of(const boost::json::value& v) {
 
 }  // namespace
 
-int status(const Args& args) {
-  if (!args.options.count("-c")) {
-    std::fputs("usage: rapport status -c FILE\n", stderr);
+namespace {
+
+// Everything `rapport status` says, as data: printed as text, as JSON (--json), or judged
+// (--check).
+boost::json::object status_of(const config::Config& config, Store& store) {
+  namespace json = boost::json;
+  auto progress = store.all_progress();
+  auto last = store.last_event_seq();
+  auto counts = store.counts();
+  auto expired = store.expired_counts();
+  auto of = [&](const char* stage) {
+    auto it = expired.find(stage);
+    return it == expired.end() ? std::int64_t{0} : it->second;
+  };
+  json::object out{{"store", json::object{{"path", config.section("store").str("path")},
+                                          {"schema", store.schema_version()}}},
+                   {"inbox_events", counts.events},
+                   {"outbox_actions", counts.actions},
+                   {"timers_pending", counts.timers},
+                   {"held_actions", store.held_count()},
+                   {"expired", json::object{{"before_made", of("made")},
+                                            {"while_held", of("held")},
+                                            {"before_delivery", of("delivery")}}},
+                   {"withdrawn", of("withdrawn")}};
+  json::array sources;
+  for (const auto& s : store.source_states()) {
+    json::object o{{"name", s.source}, {"up", s.up}, {"since", s.since}};
+    if (!s.up) o["message"] = s.message;
+    sources.push_back(std::move(o));
+  }
+  out["sources"] = std::move(sources);
+  json::array consumers;
+  auto consumer = [&](const std::string& kind, const std::string& name, std::int64_t at,
+                      std::int64_t behind) {
+    consumers.push_back(
+        json::object{{"kind", kind}, {"name", name}, {"at", at}, {"behind", behind}});
+    return &consumers.back().as_object();
+  };
+  auto at_of = [&](const std::string& c) { return progress.count(c) ? progress.at(c) : 0; };
+  consumer("mirror", "mirror", at_of(kMirrorConsumer), last - at_of(kMirrorConsumer));
+  for (const auto& [name, section] : config.section().sections("hooks")) {
+    if (section.boolean("enabled")) consumer("hook", name, at_of(name), last - at_of(name));
+  }
+  for (const auto& [name, section] : config.section().sections("sinks")) {
+    auto seq = at_of("sink:" + name);
+    auto* o = consumer("sink", name, seq, std::int64_t(store.actions_after(seq, 1'000'000).size()));
+    // Sinks that deliver action by action (webhook): their own queue and dead letters.
+    json::object deliveries;
+    for (const auto& [state, n] : store.delivery_counts(name)) deliveries[state] = n;
+    if (!deliveries.empty()) (*o)["deliveries"] = std::move(deliveries);
+    if (auto why = store.sink_disabled(name)) (*o)["disabled"] = *why;
+  }
+  out["consumers"] = std::move(consumers);
+  json::array reports;
+  for (const auto& r : store.reports()) {
+    reports.push_back(json::object{{"consumer", r.consumer},
+                                   {"kind", r.kind},
+                                   {"count", r.count},
+                                   {"last_at", r.last_at},
+                                   {"last_message", r.last_message}});
+  }
+  out["reports"] = std::move(reports);
+  return out;
+}
+
+// The monitoring-plugin convention: 0 OK, 1 WARNING (a source down, dead letters),
+// 2 CRITICAL (a sink disabled; the store unreachable is said by the caller), and one line.
+int check(const boost::json::object& st) {
+  std::vector<std::string> critical, warning;
+  for (const auto& s : st.at("sources").as_array()) {
+    if (!s.at("up").as_bool()) warning.push_back("source " + text_of(s.at("name")) + " down");
+  }
+  std::int64_t dead = 0;
+  for (const auto& c : st.at("consumers").as_array()) {
+    const auto& o = c.as_object();
+    if (o.contains("disabled")) critical.push_back("sink " + text_of(o.at("name")) + " disabled");
+    if (const auto* d = o.if_contains("deliveries")) {
+      if (const auto* n = d->as_object().if_contains("dead")) dead += n->to_number<std::int64_t>();
+    }
+  }
+  if (dead) warning.push_back(std::to_string(dead) + " dead letter" + (dead == 1 ? "" : "s"));
+  auto joined = [](const std::vector<std::string>& parts) {
+    std::string out;
+    for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
+    return out;
+  };
+  std::int64_t behind = 0;
+  for (const auto& c : st.at("consumers").as_array())
+    behind += c.at("behind").to_number<std::int64_t>();
+  std::string perf = " | behind=" + std::to_string(behind) +
+                     " held=" + std::to_string(st.at("held_actions").to_number<std::int64_t>()) +
+                     " dead=" + std::to_string(dead);
+  if (!critical.empty()) {
+    auto all = critical;
+    all.insert(all.end(), warning.begin(), warning.end());
+    std::printf("RAPPORT CRITICAL - %s%s\n", joined(all).c_str(), perf.c_str());
     return 2;
   }
+  if (!warning.empty()) {
+    std::printf("RAPPORT WARNING - %s%s\n", joined(warning).c_str(), perf.c_str());
+    return 1;
+  }
+  std::printf("RAPPORT OK - %zu source%s up, %lld behind%s\n", st.at("sources").as_array().size(),
+              st.at("sources").as_array().size() == 1 ? "" : "s", static_cast<long long>(behind),
+              perf.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int status(const Args& args) {
+  if (!args.options.count("-c")) {
+    std::fputs("usage: rapport status -c FILE [--json | --check]\n", stderr);
+    return 2;
+  }
+  const bool checking = args.flag("--check");
   Registry registry;
   register_builtins(registry);
+  std::shared_ptr<const config::Config> config;
   try {
-    auto config = config::load_config_file(args.get("-c"), registry);
-    auto store = open_store(*config);
-    auto progress = store->all_progress();
-    auto last = store->last_event_seq();
-    auto counts = store->counts();
-    std::printf("store    %s (schema %d)\n", config->section("store").str("path").c_str(),
-                store->schema_version());
-    std::printf("inbox    %lld events\noutbox   %lld actions\ntimers   %lld pending\n",
-                static_cast<long long>(counts.events), static_cast<long long>(counts.actions),
-                static_cast<long long>(counts.timers));
-    auto expired = store->expired_counts();
-    auto of = [&](const char* stage) {
-      auto it = expired.find(stage);
-      return static_cast<long long>(it == expired.end() ? 0 : it->second);
+    config = config::load_config_file(args.get("-c"), registry);
+  } catch (...) {
+    if (!checking) return failed("status");
+    std::printf("RAPPORT UNKNOWN - the configuration cannot be read\n");
+    return 3;
+  }
+  std::unique_ptr<Store> store;
+  try {
+    store = open_store(*config);
+  } catch (const std::exception& e) {
+    if (!checking) return failed("status");
+    std::printf("RAPPORT CRITICAL - the store cannot be opened: %s\n", e.what());
+    return 2;
+  }
+  try {
+    auto st = status_of(*config, *store);
+    if (checking) return check(st);
+    if (args.flag("--json")) {
+      std::printf("%s\n", boost::json::serialize(st).c_str());
+      return 0;
+    }
+    const auto& expired = st.at("expired").as_object();
+    auto n = [](const boost::json::value& v) {
+      return static_cast<long long>(v.to_number<std::int64_t>());
     };
+    std::printf("store    %s (schema %lld)\n", text_of(st.at("store").at("path")).c_str(),
+                n(st.at("store").at("schema")));
+    std::printf("inbox    %lld events\noutbox   %lld actions\ntimers   %lld pending\n",
+                n(st.at("inbox_events")), n(st.at("outbox_actions")), n(st.at("timers_pending")));
     std::printf(
         "held     %lld actions (student or contact not known to the people feed yet)\n"
         "expired  %lld before they were made, %lld while held, %lld before a sink took "
         "them\n"
         "withdrawn %lld before a sink took them (their rotation cancelled or moved, or their "
         "contact left the team)\n\n",
-        static_cast<long long>(store->held_count()), of("made"), of("held"), of("delivery"),
-        of("withdrawn"));
-    for (const auto& s : store->source_states()) {
-      std::printf("source   %s %s since %s%s%s\n", s.source.c_str(), s.up ? "up" : "DOWN",
-                  s.since.c_str(), s.up ? "" : ": ", s.up ? "" : s.message.c_str());
+        n(st.at("held_actions")), n(expired.at("before_made")), n(expired.at("while_held")),
+        n(expired.at("before_delivery")), n(st.at("withdrawn")));
+    for (const auto& s : st.at("sources").as_array()) {
+      const auto& o = s.as_object();
+      bool up = o.at("up").as_bool();
+      std::printf("source   %s %s since %s%s%s\n", text_of(o.at("name")).c_str(),
+                  up ? "up" : "DOWN", text_of(o.at("since")).c_str(), up ? "" : ": ",
+                  up ? "" : text_of(o.at("message")).c_str());
     }
     std::printf(
         "\n\"at\" is the sequence number of the last inbox event (hooks, mirror) or outbox action\n"
         "(sinks) done; numbers are unique, not consecutive: a gap is not a lost event or action.\n"
         "\"behind\" counts what is still to do.\n");
     std::printf("\n%-28s %10s %10s\n", "consumer", "at", "behind");
-    auto row = [&](const std::string& label, const std::string& consumer, std::int64_t end) {
-      auto seq = progress.count(consumer) ? progress.at(consumer) : 0;
-      std::printf("%-28s %10lld %10lld\n", label.c_str(), static_cast<long long>(seq),
-                  static_cast<long long>(end - seq));
-    };
-    row("mirror", kMirrorConsumer, last);
-    for (const auto& [name, section] : config->section().sections("hooks")) {
-      if (section.boolean("enabled")) row("hook " + name, name, last);
-    }
-    for (const auto& [name, section] : config->section().sections("sinks")) {
-      auto seq = progress.count("sink:" + name) ? progress.at("sink:" + name) : 0;
-      auto pending = store->actions_after(seq, 1'000'000).size();
-      std::printf("%-28s %10lld %10zu\n", ("sink " + name).c_str(), static_cast<long long>(seq),
-                  pending);
-      // Sinks that deliver action by action (webhook): their own queue and dead letters.
-      auto deliveries = store->delivery_counts(name);
-      if (!deliveries.empty()) {
+    for (const auto& c : st.at("consumers").as_array()) {
+      const auto& o = c.as_object();
+      std::string kind = text_of(o.at("kind")), name = text_of(o.at("name"));
+      std::string label = kind == "mirror" ? name : kind + " " + name;
+      std::printf("%-28s %10lld %10lld\n", label.c_str(), n(o.at("at")), n(o.at("behind")));
+      if (const auto* d = o.if_contains("deliveries")) {
         std::printf("%-28s", "");
-        for (const auto& [state, n] : deliveries) {
-          std::printf(" %s %lld", state.c_str(), static_cast<long long>(n));
+        for (const auto& [state, count] : d->as_object()) {
+          std::printf(" %s %lld", std::string(state).c_str(), n(count));
         }
-        if (auto why = store->sink_disabled(name)) std::printf("  DISABLED: %s", why->c_str());
+        if (o.contains("disabled"))
+          std::printf("  DISABLED: %s", text_of(o.at("disabled")).c_str());
         std::printf("\n");
       }
     }
-    auto reports = store->reports();
+    const auto& reports = st.at("reports").as_array();
     std::printf("\n%s\n", reports.empty() ? "no failures, retries or slow hooks recorded"
                                           : "reports (errors, retries, over-budget runs):");
     for (const auto& r : reports) {
-      std::printf("  %-20s %-6s %6lld  last at %s: %s\n", r.consumer.c_str(), r.kind.c_str(),
-                  static_cast<long long>(r.count), r.last_at.c_str(), r.last_message.c_str());
+      std::printf("  %-20s %-6s %6lld  last at %s: %s\n", text_of(r.at("consumer")).c_str(),
+                  text_of(r.at("kind")).c_str(), n(r.at("count")), text_of(r.at("last_at")).c_str(),
+                  text_of(r.at("last_message")).c_str());
     }
     return 0;
   } catch (...) {
+    if (checking) {
+      std::printf("RAPPORT UNKNOWN - the status cannot be read\n");
+      return 3;
+    }
     return failed("status");
   }
 }

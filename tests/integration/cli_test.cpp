@@ -18,6 +18,7 @@
 
 using namespace rapport::test;
 using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
 
 TEST_CASE("rapport validate exits 0 for a valid file, 1 with every error, 2 on misuse",
           "[integration][cli]") {
@@ -90,6 +91,51 @@ TEST_CASE("rapport status shows each consumer's progress and a plugin's retries"
   CHECK_THAT(status.out, Contains("sink actions"));
   CHECK_THAT(status.out, Contains("flaky                retry       2  last at"));
   CHECK_THAT(status.out, Contains("registry busy"));
+}
+
+TEST_CASE(
+    "rapport status --json gives the same data for scripts; --check follows the monitoring "
+    "convention (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN) with one line",
+    "[integration][cli][status]") {
+  TempDir dir;
+  std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};
+  // No institution database yet: the source is down, a warning.
+  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-01-01",
+                       "--to", "2027-01-02"},
+                      env)
+              .exit_code == 0);
+  auto down = run_command({rapport_binary(), "status", "-c", demo_config_path(), "--check"}, env);
+  CHECK(down.exit_code == 1);
+  CHECK_THAT(down.out, StartsWith("RAPPORT WARNING - source registrar down"));
+  CHECK(std::count(down.out.begin(), down.out.end(), '\n') == 1);
+  CHECK(run_command({rapport_binary(), "status", "-c", demo_config_path()}, env).exit_code == 0);
+
+  write_small_institution(dir.file("institution.db"));
+  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-01-02",
+                       "--to", "2027-02-10"},
+                      env)
+              .exit_code == 0);
+  auto ok = run_command({rapport_binary(), "status", "-c", demo_config_path(), "--check"}, env);
+  CHECK(ok.exit_code == 0);
+  CHECK_THAT(ok.out, StartsWith("RAPPORT OK - 1 source up, 0 behind | behind=0"));
+  auto data = run_command({rapport_binary(), "status", "-c", demo_config_path(), "--json"}, env);
+  REQUIRE(data.exit_code == 0);
+  auto st = boost::json::parse(data.out).as_object();
+  soci::session store(soci::sqlite3, "db=\"" + dir.file("rapport.db") + "\"");
+  int events = 0;
+  store << "SELECT COUNT(*) FROM inbox", soci::into(events);
+  CHECK(st.at("inbox_events") == events);
+  CHECK(st.at("sources").at(0).at("up") == true);
+  CHECK(st.at("consumers").at(0).at("name") == "mirror");
+  CHECK(st.at("consumers").at(0).at("behind") == 0);
+
+  auto unknown =
+      run_command({rapport_binary(), "status", "-c", dir.file("missing.yaml"), "--check"}, env);
+  CHECK(unknown.exit_code == 3);
+  CHECK_THAT(unknown.out, StartsWith("RAPPORT UNKNOWN"));
+  // Without --check, today's exit codes.
+  CHECK(run_command({rapport_binary(), "status", "-c", dir.file("missing.yaml")}, env).exit_code ==
+        1);
 }
 
 TEST_CASE(

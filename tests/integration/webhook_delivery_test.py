@@ -324,8 +324,20 @@ class Gone(unittest.TestCase):
             self.assertEqual(receiver.about("stu-after"), [])
             status = d.command("status")
             self.assertIn("DISABLED: the receiver answered 410 Gone", status.stdout)
+            # For monitoring: the same as data, and judged (a disabled sink is critical).
+            check = d.command("status", "--check")
+            self.assertEqual(check.returncode, 2, check.stdout)
+            self.assertTrue(check.stdout.startswith(
+                "RAPPORT CRITICAL - sink platform_actions disabled"), check.stdout)
+            self.assertEqual(check.stdout.count("\n"), 1)
+            data = json.loads(d.command("status", "--json").stdout)
+            sink = [c for c in data["consumers"] if c["name"] == "platform_actions"][0]
+            self.assertIn("410", sink["disabled"])
             r = d.command("deliveries", "enable", "--endpoint", "platform_actions")
             self.assertEqual(r.returncode, 0, r.stderr)
+            check = d.command("status", "--check")
+            self.assertEqual(check.returncode, 0, check.stdout)
+            self.assertTrue(check.stdout.startswith("RAPPORT OK"), check.stdout)
             self.assertTrue(wait_for(lambda: receiver.about("stu-after")))
             self.assertTrue(wait_for(lambda: len(receiver.about("stu-gone")) == 2))
         finally:
