@@ -10,6 +10,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
 #include <deque>
@@ -70,7 +71,29 @@ struct Options {
   std::size_t breaker_min_requests = 10;
   double breaker_failure_ratio = 0.5;
   std::string ca_file;
+  // How the CloudEvent travels (the CloudEvents HTTP binding): the whole event as
+  // application/cloudevents+json, its attributes as ce-* headers and its data as the body,
+  // or the whole event as plain application/json.
+  enum class Mode { structured, binary, json } mode = Mode::structured;
 };
+
+// Binary content mode: the envelope's attributes as ce-* headers (extensions included,
+// strings as they are, other values as their JSON text), the data as the body.
+std::pair<std::vector<std::pair<std::string, std::string>>, std::string> binary_of(
+    const std::string& event) {
+  auto value = boost::json::parse(event);
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  for (const auto& [key, v] : value.as_object()) {
+    if (key == "data") {
+      body = boost::json::serialize(v);
+    } else if (key != "datacontenttype") {
+      headers.emplace_back("ce-" + std::string(key),
+                           v.is_string() ? std::string(v.as_string()) : boost::json::serialize(v));
+    }
+  }
+  return {std::move(headers), std::move(body)};
+}
 
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value) {
   std::int64_t seconds = 0;
@@ -214,13 +237,21 @@ class WebhookSink final : public PerActionSink {
     http::request<http::string_body> req{http::verb::post, endpoint_.target, 11};
     req.set(http::field::host, endpoint_.host_header);
     req.set(http::field::user_agent, "rapport");
-    req.set(http::field::content_type, "application/json");
+    std::string body = request.body;
+    if (options_.mode == Options::Mode::binary) {
+      auto [headers, data] = binary_of(request.body);
+      for (const auto& [name, value] : headers) req.set(name, value);
+      body = std::move(data);
+    }
+    req.set(http::field::content_type, options_.mode == Options::Mode::structured
+                                           ? "application/cloudevents+json; charset=utf-8"
+                                           : "application/json");
     req.set("webhook-id", request.action_id);
     req.set("webhook-timestamp", std::to_string(now.count()));
-    req.set("webhook-signature",
-            sign_v1(options_.key, request.action_id, now.count(), request.body));
+    // What is signed is what is sent: in binary mode the data, not the ce-* headers.
+    req.set("webhook-signature", sign_v1(options_.key, request.action_id, now.count(), body));
     req.keep_alive(false);
-    req.body() = request.body;
+    req.body() = std::move(body);
     req.prepare_payload();
     co_await http::async_write(stream, req, asio::use_awaitable);
     beast::flat_buffer buffer;
@@ -329,6 +360,10 @@ Options options_of(const config::Section& s) {
   o.breaker_failure_ratio = s.number("breaker_failure_ratio");
   o.breaker_cooldown = s.duration("breaker_cooldown");
   o.ca_file = s.str("ca_file");
+  const std::string mode = s.str("content_mode");
+  o.mode = mode == "binary" ? Options::Mode::binary
+           : mode == "json" ? Options::Mode::json
+                            : Options::Mode::structured;
   return o;
 }
 
@@ -403,6 +438,18 @@ SinkKind webhook_sink_kind() {
            .type = Type::path,
            .description = "PEM certificates trusted for https endpoints, besides the system's",
            .default_value = ""},
+          {.name = "content_mode",
+           .type = Type::enumeration,
+           .description =
+               "how each CloudEvent is sent (the CloudEvents HTTP binding): structured, the "
+               "whole event as application/cloudevents+json (the official SDKs' "
+               "HTTP.toEvent and any CloudEvents receiver); binary, attributes as ce-* "
+               "headers and the action as an application/json body (receivers that want "
+               "the data alone; the signature covers the body, not the ce-* headers); "
+               "json, the whole event as application/json (receivers whose JSON parser "
+               "takes nothing else; what earlier versions sent)",
+           .default_value = "structured",
+           .choices = {"structured", "binary", "json"}},
       }};
   kind.create = [](const std::string& name, const config::Section& s) -> std::unique_ptr<Sink> {
     try {

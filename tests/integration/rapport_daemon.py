@@ -161,8 +161,10 @@ class Receiver:
                 length = int(self.headers.get("content-length", 0))
                 body = self.rfile.read(length)
                 try:
-                    student = json.loads(body)["data"].get("student", "")
-                except ValueError:
+                    doc = json.loads(body)
+                    # structured or json mode: the event; binary mode: its data alone
+                    student = (doc.get("data") or doc).get("student", "")
+                except (ValueError, AttributeError):
                     student = ""
                 with receiver.lock:
                     script = receiver.scripts.get(student) or []
@@ -210,7 +212,8 @@ class Receiver:
     def about(self, student):
         with self.lock:
             return [r for r in self.received
-                    if json.loads(r[2])["data"].get("student") == student]
+                    if (json.loads(r[2]).get("data") or json.loads(r[2])).get("student") ==
+                    student]
 
     def all(self):
         with self.lock:

@@ -50,6 +50,50 @@ def live_rotation(student, attending="att-1"):
                           team=[{"person": attending, "role": "attending"}])
 
 
+class ContentModes(unittest.TestCase):
+    def test_structured_binary_and_json_modes_as_the_http_binding_defines_them(self):
+        receivers = {mode: Receiver() for mode in ("structured", "binary", "json")}
+        sinks = "".join(f"""
+  to_{mode}:
+    type: webhook
+    url: {r.url}
+    secret: {OUT_SECRET}
+    content_mode: {mode}
+    timeout: 2s""" for mode, r in receivers.items())
+        config = CONFIG.split("sinks:")[0] + "sinks:" + sinks + "\nengine:\n  tick: 200ms\n"
+        d = Daemon(BINARY, config).start()
+        try:
+            self.assertEqual(d.post_event(live_rotation("stu-modes"))[0], 202)
+            for mode, r in receivers.items():
+                self.assertTrue(wait_for(lambda r=r: r.about("stu-modes")), mode)
+            _, headers, body, _ = receivers["structured"].about("stu-modes")[0][:4]
+            self.assertTrue(headers["content-type"].startswith("application/cloudevents+json"))
+            event = json.loads(body)
+            self.assertEqual(event["specversion"], "1.0")
+            self.assertEqual(event["dataschema"], "urn:rapport:v1")
+            self.assertTrue(verify(OUT_SECRET, headers, body))
+
+            _, headers, body, _ = receivers["binary"].about("stu-modes")[0][:4]
+            self.assertEqual(headers["content-type"], "application/json")
+            self.assertEqual(headers["ce-specversion"], "1.0")
+            self.assertEqual(headers["ce-type"], "rapport.action.introduce")
+            self.assertEqual(headers["ce-id"], event["id"])
+            self.assertEqual(headers["ce-source"], event["source"])
+            self.assertEqual(headers["ce-dataschema"], "urn:rapport:v1")
+            self.assertNotIn("ce-data", headers)
+            self.assertEqual(json.loads(body)["student"], "stu-modes")  # the data alone
+            self.assertTrue(verify(OUT_SECRET, headers, body))  # signed as sent
+
+            _, headers, body, _ = receivers["json"].about("stu-modes")[0][:4]
+            self.assertEqual(headers["content-type"], "application/json")
+            self.assertEqual(json.loads(body)["specversion"], "1.0")
+            self.assertTrue(verify(OUT_SECRET, headers, body))
+        finally:
+            self.assertEqual(d.stop(), 0)
+            for r in receivers.values():
+                r.close()
+
+
 class Delivery(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
