@@ -165,8 +165,44 @@ Event mapped_event(const InboundSource& source, const json::value& item, const s
   return e;
 }
 
-Event rapport_event(const InboundSource& source, const json::value& item) {
-  Event e = event_from_json(json::serialize(item));
+// A rapport/v1 CloudEvent. What CloudEvents allows and our vocabulary can take is taken:
+// no `time` (the message's time, the receive time where nothing signs one), and the data
+// as `data_base64` when it is JSON. An event without data is valid CloudEvents, but none of
+// our types means anything without it: refused, saying so.
+Event rapport_event(const InboundSource& source, const json::value& item, TimePoint received) {
+  const auto& o = item.as_object();
+  const bool has_time = o.contains("time");
+  const auto* base64 = o.if_contains("data_base64");
+  if (!o.contains("data") && !base64) {
+    throw BadBody(
+        "field 'data' is required: a CloudEvent without data is valid, but every "
+        "rapport/v1 event type carries its data");
+  }
+  Event e;
+  if (has_time && !base64) {
+    e = event_from_json(json::serialize(item));
+  } else {
+    json::object copy = o;
+    if (!has_time) copy["time"] = format_time(received);
+    if (base64) {
+      const auto* type = o.if_contains("datacontenttype");
+      std::string media = type && type->is_string() ? std::string(type->as_string()) : "";
+      if (!media.empty() && media.rfind("application/json", 0) != 0) {
+        throw BadBody("field 'data_base64': holds " + media +
+                      "; rapport/v1 data is a JSON object (datacontenttype application/json)");
+      }
+      auto decoded = base64->is_string() ? base64_decode(base64->as_string()) : std::nullopt;
+      if (!decoded) throw BadBody("field 'data_base64': not base64");
+      json::error_code ec;
+      auto data = json::parse(*decoded, ec);
+      if (ec || !data.is_object()) {
+        throw BadBody("field 'data_base64': does not decode to a JSON object");
+      }
+      copy["data"] = std::move(data);
+      copy.erase("data_base64");
+    }
+    e = event_from_json(json::serialize(copy));
+  }
   e.source = source.name;  // the URL names the source; the body cannot speak for another
   return e;
 }
@@ -197,7 +233,7 @@ std::vector<Event> read_body(const InboundSource& source, std::string_view body,
                            ? message_id
                            : message_id + "#" + std::to_string(i);
       Event e = source.mapping ? mapped_event(source, *items[i], id, message_time, where)
-                               : rapport_event(source, *items[i]);
+                               : rapport_event(source, *items[i], message_time);
       check_payload(e);
       events.push_back(std::move(e));
     } catch (const BadBody& e) {

@@ -544,9 +544,40 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       }
       fallback_id = "body-" + body_hash;
     }
+    // Binary content mode (the CloudEvents HTTP binding): the attributes in ce-* headers,
+    // the data as the body. Standard Webhooks signs the id, timestamp and body, not the
+    // ce-* headers; a GitHub signature or a bearer token signs no header at all: refused
+    // there. A mapped source reads its platform's own body whatever the headers say.
+    std::string envelope;
+    std::string_view event_body = body;
+    if (!source_->mapping && !header(req, "ce-specversion").empty()) {
+      if (source_->verification == Verification::github ||
+          source_->verification == Verification::bearer) {
+        return send(error_reply(http::status::bad_request, "binary_mode_unsigned",
+                                "binary content mode is refused for this source: nothing it "
+                                "verifies covers the ce-* headers; send the structured mode"),
+                    "events", source_->name);
+      }
+      boost::json::error_code jec;
+      auto data = boost::json::parse(body, jec);
+      if (jec) {
+        return send(error_reply(http::status::bad_request, "invalid_event",
+                                "binary mode: the body (the event's data) is not JSON"),
+                    "events", source_->name);
+      }
+      boost::json::object o;
+      for (const char* attribute :
+           {"specversion", "id", "source", "type", "time", "subject", "dataschema"}) {
+        auto value = header(req, std::string("ce-") + attribute);
+        if (!value.empty()) o[attribute] = std::string(value);
+      }
+      o["data"] = std::move(data);
+      envelope = boost::json::serialize(o);
+      event_body = envelope;
+    }
     Submission submission;
     try {
-      submission.events = read_body(*source_, body, fallback_id, message_time);
+      submission.events = read_body(*source_, event_body, fallback_id, message_time);
     } catch (const BadBody& e) {
       return send(error_reply(http::status::bad_request, "invalid_event", e.what()), "events",
                   source_->name);

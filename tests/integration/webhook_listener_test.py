@@ -1,6 +1,7 @@
 """The inbound listener through real HTTP over loopback, against the real daemon.
 
 usage: webhook_listener_test.py RAPPORT_BINARY"""
+import base64
 import datetime
 import http.client
 import json
@@ -153,6 +154,57 @@ class Listener(unittest.TestCase):
         # The hooks ran: the introduction action reached the sink.
         self.assertTrue(wait_for(lambda: os.path.exists(self.d.dir + "/actions.jsonl") and
                                  "stu-commit" in open(self.d.dir + "/actions.jsonl").read()))
+
+    def test_cloudevents_binary_mode_optional_time_and_data_base64(self):
+        # Binary content mode, the JS SDK's default: ce-* headers, the data as the body.
+        data = {"id": "rot-bin", "student": "stu-bin", "site": "north", "specialty": "surgery",
+                "kind": "core", "start": "2030-01-07", "end": "2030-02-01"}
+        body = json.dumps(data).encode()
+        headers = signed_headers(body)
+        headers.update({"ce-specversion": "1.0", "ce-id": "ev-binary", "ce-source": "platform",
+                        "ce-type": "rotation.scheduled", "ce-time": "2029-12-01T09:00:00Z",
+                        "ce-subject": "stu-bin"})
+        status, _, reply = self.d.request("POST", "/v1/sources/platform/events", body, headers)
+        self.assertEqual(status, 202, reply)
+        self.assertIn(("platform", "ev-binary", "rotation.scheduled", "stu-bin"),
+                      [r[:4] for r in inbox(self.d)])
+        # A bearer token signs no header: binary mode is refused there.
+        token = {"content-type": "application/json", "authorization": "Bearer t0k3n",
+                 "ce-specversion": "1.0", "ce-id": "ev-bin-token", "ce-source": "x",
+                 "ce-type": "rotation.scheduled"}
+        status, _, reply = self.d.request("POST", "/v1/sources/token/events", body, token)
+        self.error(status, 400, reply, code="binary_mode_unsigned")
+        # No time: the message's (signed) time is used.
+        untimed = rotation_event("ev-untimed", student="stu-untimed", rotation="rot-untimed")
+        del untimed["time"]
+        body = json.dumps(untimed).encode()
+        headers = signed_headers(body, timestamp=int(time.time()) - 60)
+        status, _, reply = self.d.request("POST", "/v1/sources/platform/events", body, headers)
+        self.assertEqual(status, 202, reply)
+        db = sqlite3.connect(self.d.store)
+        try:
+            occurred = db.execute("SELECT occurred_at FROM inbox WHERE event_id = 'ev-untimed'"
+                                  ).fetchone()[0]
+        finally:
+            db.close()
+        expected = datetime.datetime.fromtimestamp(int(headers["webhook-timestamp"]),
+                                                   datetime.timezone.utc)
+        self.assertEqual(occurred, expected.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        # data_base64 holding JSON is the data; other media types are refused by name.
+        encoded = rotation_event("ev-b64", student="stu-b64", rotation="rot-b64")
+        encoded["data_base64"] = base64.b64encode(json.dumps(encoded.pop("data")).encode()
+                                                  ).decode()
+        encoded["datacontenttype"] = "application/json"
+        status, _, reply = self.d.post_event(encoded)
+        self.assertEqual(status, 202, reply)
+        encoded["id"] = "ev-b64-xml"
+        encoded["datacontenttype"] = "application/xml"
+        status, _, reply = self.d.post_event(encoded)
+        self.error(status, 400, reply, code="invalid_event", says="application/xml")
+        no_data = rotation_event("ev-nodata")
+        del no_data["data"]
+        status, _, reply = self.d.post_event(no_data)
+        self.error(status, 400, reply, code="invalid_event", says="without data is valid")
 
     def test_an_array_of_events_is_one_request(self):
         events = [rotation_event(f"ev-array-{i}", student=f"stu-array-{i}", rotation=f"rot-a{i}")
