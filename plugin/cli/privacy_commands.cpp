@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "cli/commands.hpp"
+#include "engine/network.hpp"
 #include "engine/source.hpp"
 #include "rapport/json.hpp"
 
@@ -38,8 +39,9 @@ std::vector<std::pair<std::string, std::size_t>> files_mentioning(const config::
     std::size_t lines = 0;
     for (std::string line; std::getline(in, line);) {
       // JSON lines name the id as a string; CSV rows as a field.
-      if (line.find(quoted) != std::string::npos || line.find("," + id + ",") != std::string::npos ||
-          line.starts_with(id + ",") || line.ends_with("," + id)) {
+      if (line.find(quoted) != std::string::npos ||
+          line.find("," + id + ",") != std::string::npos || line.starts_with(id + ",") ||
+          line.ends_with("," + id)) {
         ++lines;
       }
     }
@@ -83,8 +85,7 @@ int forget(const Args& args) {
         }
       }
       tx.commit();
-      std::printf("%s may come back: the sources read them again at their next poll\n",
-                  id.c_str());
+      std::printf("%s may come back: the sources read them again at their next poll\n", id.c_str());
       return 0;
     }
     std::map<std::string, std::int64_t> removed;
@@ -120,53 +121,10 @@ int export_record(const Args& args) {
     std::fputs("usage: rapport export -c FILE --student ID\n", stderr);
     return 2;
   }
-  namespace json = boost::json;
   try {
     auto loaded = load_running(args.get("-c"));
     auto store = open_store(*loaded->config);
-    const std::string id = args.get("--student");
-    auto parsed = [](const std::string& text) { return json::parse(text); };
-    json::object out{{"schema", "urn:rapport:v1"}, {"student", id}, {"exported", format_time(wall_clock())}};
-    auto person = store->person(id);
-    out["person"] = person ? parsed(to_json(*person)) : json::value(nullptr);
-    json::array rotations;
-    for (const auto& r : store->rotations_of(id)) rotations.push_back(parsed(to_json(r)));
-    out["rotations"] = std::move(rotations);
-    // The evaluations about them; an anonymous one without its evaluator.
-    json::array evaluations;
-    for (const auto& e : store->evaluations_of(id)) {
-      auto o = parsed(to_json(e)).as_object();
-      if (e.anonymous) o.erase("evaluator");
-      evaluations.push_back(std::move(o));
-    }
-    out["evaluations"] = std::move(evaluations);
-    json::array actions;
-    for (const auto& a : store->actions_of(id)) {
-      actions.push_back(parsed(to_json(a)).as_object()["data"]);
-    }
-    out["actions"] = std::move(actions);
-    json::array disclosed;
-    for (const auto& d : store->disclosures_of(id)) {
-      disclosed.push_back(json::object{{"at", format_time(d.at)},
-                                       {"action", d.action_id},
-                                       {"contact", d.contact_id},
-                                       {"fields", d.fields},
-                                       {"sink", d.sink},
-                                       {"endpoint", d.endpoint},
-                                       {"basis", d.basis}});
-    }
-    out["disclosures"] = std::move(disclosed);
-    json::array erasures;
-    for (const auto& e : store->erasures()) {
-      if (e.person_id != id) continue;
-      json::object o{{"at", e.at}, {"kind", e.kind}, {"requested_by", e.requested_by},
-                     {"reason", e.reason}, {"removed", e.removed}};
-      if (!e.lifted_at.empty()) o["lifted_at"] = e.lifted_at;
-      erasures.push_back(std::move(o));
-    }
-    out["erasures"] = std::move(erasures);
-    out["kept_out"] = store->suppressed_ids().count(id) > 0;
-    std::printf("%s\n", json::serialize(out).c_str());
+    std::printf("%s\n", student_record_json(*store, args.get("--student")).c_str());
     return 0;
   } catch (...) {
     return failed("export");

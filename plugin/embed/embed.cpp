@@ -218,6 +218,16 @@ RAPPORT_API rapport_result rapport_query_network(rapport_engine* engine, const c
   });
 }
 
+RAPPORT_API rapport_result rapport_export_student(rapport_engine* engine, const char* student_id,
+                                                  char** json, char** error) {
+  if (!student_id || !json) return fail(error, RAPPORT_ERR_INVALID, "student_id or json is NULL");
+  *json = nullptr;
+  return guarded(engine, error, [&] {
+    *json = copy(rapport::student_record_json(engine->engine->store(), student_id));
+    return RAPPORT_OK;
+  });
+}
+
 RAPPORT_API void rapport_free(char* text) {
   std::free(text);
 }

@@ -101,4 +101,53 @@ std::string network_json(Store& store, const HookContext& context, const std::st
   return json::serialize(out);
 }
 
+std::string student_record_json(Store& store, const std::string& id) {
+  auto parsed = [](const std::string& text) { return json::parse(text); };
+  json::object out{
+      {"schema", "urn:rapport:v1"}, {"student", id}, {"exported", format_time(wall_clock())}};
+  auto person = store.person(id);
+  out["person"] = person ? parsed(to_json(*person)) : json::value(nullptr);
+  json::array rotations;
+  for (const auto& r : store.rotations_of(id)) rotations.push_back(parsed(to_json(r)));
+  out["rotations"] = std::move(rotations);
+  // The evaluations about them; an anonymous one without its evaluator.
+  json::array evaluations;
+  for (const auto& e : store.evaluations_of(id)) {
+    auto o = parsed(to_json(e)).as_object();
+    if (e.anonymous) o.erase("evaluator");
+    evaluations.push_back(std::move(o));
+  }
+  out["evaluations"] = std::move(evaluations);
+  json::array actions;
+  for (const auto& a : store.actions_of(id)) {
+    actions.push_back(parsed(to_json(a)).as_object()["data"]);
+  }
+  out["actions"] = std::move(actions);
+  json::array disclosed;
+  for (const auto& d : store.disclosures_of(id)) {
+    disclosed.push_back(json::object{{"at", format_time(d.at)},
+                                     {"action", d.action_id},
+                                     {"contact", d.contact_id},
+                                     {"fields", d.fields},
+                                     {"sink", d.sink},
+                                     {"endpoint", d.endpoint},
+                                     {"basis", d.basis}});
+  }
+  out["disclosures"] = std::move(disclosed);
+  json::array erasures;
+  for (const auto& e : store.erasures()) {
+    if (e.person_id != id) continue;
+    json::object o{{"at", e.at},
+                   {"kind", e.kind},
+                   {"requested_by", e.requested_by},
+                   {"reason", e.reason},
+                   {"removed", e.removed}};
+    if (!e.lifted_at.empty()) o["lifted_at"] = e.lifted_at;
+    erasures.push_back(std::move(o));
+  }
+  out["erasures"] = std::move(erasures);
+  out["kept_out"] = store.suppressed_ids().count(id) > 0;
+  return json::serialize(out);
+}
+
 }  // namespace rapport

@@ -19,4 +19,10 @@ namespace rapport {
 std::string network_json(Store& store, const HookContext& context, const std::string& student_id,
                          const config::Section* letters = nullptr);
 
+// Everything Rapport holds about one student, for a records request (`rapport export`,
+// rapport_export_student): their person record, rotations with teams, the evaluations
+// about them (an anonymous one without its evaluator), actions, the disclosure log of what
+// was sent about them, erasures and whether they are kept out. JSON text.
+std::string student_record_json(Store& store, const std::string& student_id);
+
 }  // namespace rapport

@@ -21,6 +21,8 @@ lib.rapport_submit_event.argtypes = [ctypes.c_void_p, ctypes.c_char_p,
 lib.rapport_step.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
 lib.rapport_query_network.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p,
                                       ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p]
+lib.rapport_export_student.argtypes = [ctypes.c_void_p, ctypes.c_char_p,
+                                       ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p]
 lib.rapport_free.argtypes = [ctypes.c_void_p]
 lib.rapport_close.argtypes = [ctypes.c_void_p]
 lib.rapport_version.restype = ctypes.c_char_p
@@ -98,6 +100,11 @@ data = json.loads(take_string(network))
 check([c["id"] for c in data["contacts"]] == ["A1", "P1"], "contacts")
 check(data["contacts"][0]["days_together"] == 14, "days together")
 check(len(data["actions"]) == 3, "actions in the network view")
+record = ctypes.c_void_p()
+check(lib.rapport_export_student(engine, b"S1", ctypes.byref(record), None) == 0, "export")
+exported = json.loads(take_string(record))
+check(exported["student"] == "S1" and len(exported["actions"]) == 3, "the student's record")
+check(exported["kept_out"] is False, "not kept out")
 lib.rapport_close(engine)
 
 print("%d passed, %d failed" % (checks["passed"], checks["failed"]))

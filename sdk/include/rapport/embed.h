@@ -29,10 +29,10 @@ typedef struct rapport_engine rapport_engine;
 
 typedef enum rapport_result {
   RAPPORT_OK = 0,
-  RAPPORT_ERR_CONFIG = 1,   /* the configuration is invalid (message has file:line:column) */
-  RAPPORT_ERR_INVALID = 2,  /* an argument or an event is malformed (message names the field) */
-  RAPPORT_ERR_STORE = 3,    /* the store cannot be opened or written */
-  RAPPORT_ERR_STATE = 4,    /* the call is not allowed now (for example from a callback) */
+  RAPPORT_ERR_CONFIG = 1,  /* the configuration is invalid (message has file:line:column) */
+  RAPPORT_ERR_INVALID = 2, /* an argument or an event is malformed (message names the field) */
+  RAPPORT_ERR_STORE = 3,   /* the store cannot be opened or written */
+  RAPPORT_ERR_STATE = 4,   /* the call is not allowed now (for example from a callback) */
   RAPPORT_ERR_INTERNAL = 5
 } rapport_result;
 
@@ -53,8 +53,8 @@ rapport_result rapport_set_action_callback(rapport_engine* engine, rapport_actio
 /* Submits one event: a CloudEvents 1.0 JSON object with a rapport/v1 `data`. It is durable
  * when this returns RAPPORT_OK; *duplicate (may be NULL) is set to 1 when the same source
  * and id were submitted before, in which case nothing changes. */
-rapport_result rapport_submit_event(rapport_engine* engine, const char* event_json,
-                                    int* duplicate, char** error);
+rapport_result rapport_submit_event(rapport_engine* engine, const char* event_json, int* duplicate,
+                                    char** error);
 
 /* Polls sources, fires due timers, runs hooks and delivers actions, at `now` (RFC 3339,
  * e.g. "2027-01-04T00:00:00Z") or at the wall clock when `now` is NULL. */
@@ -64,6 +64,11 @@ rapport_result rapport_step(rapport_engine* engine, const char* now, char** erro
  * or NULL for the wall clock); free with rapport_free. */
 rapport_result rapport_query_network(rapport_engine* engine, const char* student_id,
                                      const char* now, char** json, char** error);
+
+/* Everything the engine holds about one student, as one JSON document (for a records
+ * request; the same as `rapport export`); free with rapport_free. */
+rapport_result rapport_export_student(rapport_engine* engine, const char* student_id, char** json,
+                                      char** error);
 
 void rapport_free(char* text);
 void rapport_close(rapport_engine* engine);
