@@ -9,6 +9,7 @@
 #include "adapters/csv/csv_reader.hpp"
 #include "adapters/csv/csv_source.hpp"
 #include "config/config.hpp"
+#include "engine/mirror.hpp"
 #include "engine/registry.hpp"
 #include "rapport/json.hpp"
 #include "support/fixture.hpp"
@@ -94,6 +95,34 @@ const char* kRotations =
     "R2,S1,Test General,Surgery,ELEC,01.02.2027,14.02.2027,CONF\n";
 
 }  // namespace
+
+TEST_CASE(
+    "a CSV roster with split, duplicated and padded rows is one member per person with "
+    "spans; the next day's export of the same rows yields nothing",
+    "[adapter][csv][spans]") {
+  Exports x;
+  x.drop("people.csv", kPeople);
+  x.drop("rotations.csv", kRotations);
+  const char* roster =
+      "RotationID,StaffID,TeamRole,From,To\n"
+      "R1,A1,ATT,04.01.2027,08.01.2027\n"
+      "R1,A1 , att ,11.01.2027,15.01.2027\n"
+      "R1,A1,ATT,11.01.2027,15.01.2027\n"
+      "R1,N1,RN,,\n";
+  x.drop("team.csv", roster);
+  CHECK(x.poll()["team.changed"] == 1);
+  for (const auto& e : x.store->events_after(0, 100)) apply_to_mirror(*x.store, e.event);
+  auto rotation = x.store->rotation("R1");
+  REQUIRE(rotation);
+  REQUIRE(rotation->team.size() == 2);
+  CHECK(rotation->team.at(0).person_id == "A1");
+  CHECK(rotation->team.at(0).spans.size() == 2);
+  CHECK(rotation->team.at(0).days() == 10);
+  CHECK(rotation->team.at(1).days() == 28);
+  // A new export with the same rows (the platform's nightly file): nothing changed.
+  x.drop("team_2.csv", std::string(roster) + "R1,N1,RN,,\n");
+  CHECK(x.poll("2027-01-02T00:00:00Z").empty());
+}
 
 TEST_CASE("CSV exports become events, each file once, with the example config", "[adapter][csv]") {
   Exports x;
