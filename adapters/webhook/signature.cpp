@@ -62,13 +62,21 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 }
 
 std::string decode_secret(std::string_view whsec) {
+  // As the official libraries take it: "whsec_" and base64, or the base64 alone, padded
+  // or not; the key 24 to 64 bytes, as the specification asks.
   constexpr std::string_view prefix = "whsec_";
-  if (whsec.substr(0, prefix.size()) != prefix) {
-    throw std::invalid_argument("a Standard Webhooks secret starts with \"whsec_\"");
-  }
-  auto key = base64_decode(whsec.substr(prefix.size()));
+  std::string text(whsec.substr(0, prefix.size()) == prefix ? whsec.substr(prefix.size()) : whsec);
+  if (text.size() % 4 == 1) throw std::invalid_argument("the secret is not base64");
+  while (text.size() % 4 != 0) text += '=';
+  auto key = base64_decode(text);
   if (!key || key->empty()) {
-    throw std::invalid_argument("the part after \"whsec_\" is not base64");
+    throw std::invalid_argument(
+        "the secret is not base64 (\"whsec_\" and base64, as the "
+        "platform's Standard Webhooks library gives it)");
+  }
+  if (key->size() < 24 || key->size() > 64) {
+    throw std::invalid_argument("the secret is a key of " + std::to_string(key->size()) +
+                                " bytes; Standard Webhooks keys are 24 to 64 bytes");
   }
   return *key;
 }

@@ -508,7 +508,7 @@ TEST_CASE("rapport validate checks webhook secrets and schedules, even with --no
                         "sources:\n"
                         "  platform:\n"
                         "    type: webhook\n"
-                        "    secret: MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"
+                        "    secret: whsec_c2hvcnQ=\n"
                         "  open:\n"
                         "    type: webhook\n"
                         "    verify: none\n"
@@ -520,8 +520,8 @@ TEST_CASE("rapport validate checks webhook secrets and schedules, even with --no
                         "    retry_schedule: [0s, 5x]\n");
   auto r = run_command({rapport_binary(), "validate", "-c", file, "--no-connect"});
   CHECK(r.exit_code == 1);
-  CHECK_THAT(r.err, Contains(file + ":3:5: error: sources.platform: secret: a Standard Webhooks "
-                                    "secret starts with \"whsec_\""));
+  CHECK_THAT(r.err, Contains(file + ":3:5: error: sources.platform: secret: the secret is a key "
+                                    "of 5 bytes; Standard Webhooks keys are 24 to 64 bytes"));
   CHECK_THAT(r.err, Contains("sources.open: verify: none needs `insecure: true`"));
   CHECK_THAT(r.err, Contains(file + ":10:5: error: sinks.out.retry_schedule: \"5x\" is not a "
                                     "duration"));

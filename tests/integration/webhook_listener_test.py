@@ -34,7 +34,7 @@ listener:
 sources:
   platform:
     type: webhook
-    secret: whsec_bm90LXRoZS1jdXJyZW50LW9uZQ== whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+    secret: whsec_bm90LXRoZS1jdXJyZW50LW9uZS1vZi1yb3RhdGlvbg== whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
   hub:
     type: webhook
     verify: github

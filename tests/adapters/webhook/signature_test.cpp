@@ -63,8 +63,8 @@ TEST_CASE("Standard Webhooks: what does not verify, and why") {
 }
 
 TEST_CASE("Standard Webhooks: several secrets and several signatures while rotating") {
-  auto keys =
-      decode_secrets(std::string("whsec_") + base64_encode("a-new-secret-key") + " " + kSecret);
+  auto keys = decode_secrets(std::string("whsec_") + base64_encode("a-new-secret-key-of-24-byte") +
+                             " " + kSecret);
   REQUIRE(keys.size() == 2);
   auto ts = std::to_string(kTimestamp);
   auto now = seconds(kTimestamp);
@@ -77,8 +77,14 @@ TEST_CASE("Standard Webhooks: several secrets and several signatures while rotat
 }
 
 TEST_CASE("Standard Webhooks: malformed secrets are refused with a reason") {
-  CHECK_THROWS_WITH(decode_secret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), Catch::Contains("whsec_"));
+  // As the official libraries take them: bare base64, and unpadded.
+  CHECK(decode_secret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") == decode_secret(kSecret));
+  CHECK(decode_secret("whsec_c2lnbmluZy1rZXktb2YtcmFwcG9ydC10ZXN0cw") ==
+        decode_secret("whsec_c2lnbmluZy1rZXktb2YtcmFwcG9ydC10ZXN0cw=="));
   CHECK_THROWS_WITH(decode_secret("whsec_not base64!"), Catch::Contains("base64"));
+  CHECK_THROWS_WITH(decode_secret("whsec_c2hvcnQ="), Catch::Contains("a key of 5 bytes"));
+  CHECK_THROWS_WITH(decode_secret(std::string("whsec_") + base64_encode(std::string(65, 'k'))),
+                    Catch::Contains("24 to 64 bytes"));
   CHECK_THROWS(decode_secrets("   "));
   CHECK(base64_decode("YWJj") == std::optional<std::string>("abc"));
   CHECK(base64_decode("YWI=") == std::optional<std::string>("ab"));
