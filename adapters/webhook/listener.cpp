@@ -76,6 +76,7 @@ ListenerOptions listener_options(const config::Section& s) {
   o.header_limit = std::size_t(s.integer("header_limit"));
   o.read_timeout = s.duration("read_timeout");
   o.idle_timeout = s.duration("idle_timeout");
+  o.shutdown_grace = s.duration("shutdown_grace");
   o.max_connections = std::size_t(s.integer("max_connections"));
   o.queue_limit = std::size_t(s.integer("queue_limit"));
   o.retention = std::chrono::duration_cast<std::chrono::hours>(s.duration("retention"));
@@ -288,6 +289,9 @@ struct Listener::Impl {
   asio::steady_timer accept_pause{io}, ops_accept_pause{io};
   std::vector<std::thread> threads;
   std::atomic<bool> stopped{false};
+  // Requests whose headers are in and whose answer is not written yet: what a stop waits
+  // for, up to shutdown_grace.
+  std::atomic<std::size_t> in_request{0};
 
   void accept(tcp::acceptor& on, std::optional<ssl::context>& with, Serves serves);
   void count(std::string_view route, std::string_view source, http::status status) {
@@ -319,6 +323,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
   ~Session() {
     if (!over_capacity_) --owner_.connections;
+    idle();
   }
 
   void start() {
@@ -385,6 +390,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (ec == http::error::body_limit) return too_large();
     if (ec) return close();  // closed, timed out (slow or idle) or not HTTP
     ++requests_;
+    busy();
     const auto& req = parser_->get();
     std::string_view target(req.target().data(), req.target().size());
     target = target.substr(0, target.find('?'));
@@ -622,7 +628,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void send(Reply reply, std::string_view route, std::string_view source) {
     owner_.count(route, source, reply.status);
     // A body left unread ends the connection after the answer.
-    bool keep = keep_alive_ && parser_ && parser_->is_done();
+    // Stopping: this answer is the connection's last.
+    bool keep = keep_alive_ && parser_ && parser_->is_done() && !owner_.stopped;
     auto res = std::make_shared<http::response<http::string_body>>(reply.status, 11);
     res->set(http::field::server, "rapport");
     res->set(http::field::content_type, reply.content_type);
@@ -638,10 +645,20 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     lowest().expires_after(owner_.options.read_timeout);
     http::async_write(stream_, *res,
                       [self = this->shared_from_this(), res](beast::error_code ec, std::size_t) {
+                        self->idle();
                         if (ec) return self->close();
                         if (!res->keep_alive()) return self->close();
                         self->read_header();
                       });
+  }
+
+  void busy() {
+    if (!busy_) ++owner_.in_request;
+    busy_ = true;
+  }
+  void idle() {
+    if (busy_) --owner_.in_request;
+    busy_ = false;
   }
 
   void close() {
@@ -679,6 +696,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::optional<http::request_parser<http::string_body>> parser_;
   const InboundSource* source_ = nullptr;
   bool keep_alive_ = true;
+  bool busy_ = false;  // counted in Impl::in_request
   std::size_t requests_ = 0;
 };
 
@@ -837,6 +855,17 @@ void Listener::stop() {
     impl.acceptor.close(ec);
     impl.ops_acceptor.close(ec);
   });
+  // Requests under way finish (their events committed and answered) within the grace
+  // period; then whatever is left is cut off (unanswered, so nothing it sent is lost: the
+  // sender retries). Idle kept-alive connections are not waited for.
+  const auto deadline = std::chrono::steady_clock::now() + impl.options.shutdown_grace;
+  while (impl.in_request.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (impl.in_request.load() > 0) {
+    log::warn("listener", "shutdown grace period over; cutting off requests still under way",
+              {{"requests", impl.in_request.load()}});
+  }
   if (impl.committer) impl.committer->stop();  // what was offered is committed first
   impl.io.stop();
   for (auto& t : impl.threads) t.join();

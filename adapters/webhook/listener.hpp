@@ -32,8 +32,9 @@ struct ListenerOptions {
   std::string tls_certificate, tls_key;  // both set: HTTPS
   std::size_t body_limit = 1 << 20;
   std::size_t header_limit = 16 << 10;
-  std::chrono::milliseconds read_timeout{10'000};  // a whole request, headers and body
-  std::chrono::milliseconds idle_timeout{60'000};  // between requests on one connection
+  std::chrono::milliseconds read_timeout{10'000};    // a whole request, headers and body
+  std::chrono::milliseconds idle_timeout{60'000};    // between requests on one connection
+  std::chrono::milliseconds shutdown_grace{10'000};  // for requests under way at a stop
   std::size_t max_connections = 1024;
   std::size_t queue_limit = 8192;        // events waiting for their commit; beyond: 429
   std::chrono::hours retention{24 * 7};  // how long message ids are remembered

@@ -106,6 +106,14 @@ const Schema& listener_schema() {
            .default_value = "60s",
            .min = 100,
            .max = 3'600'000},
+          {.name = "shutdown_grace",
+           .type = Type::duration,
+           .description = "at SIGTERM, how long requests under way (headers in, answer not "
+                          "written) may take to finish before they are cut off; the process "
+                          "then exits 0",
+           .default_value = "10s",
+           .min = 0,
+           .max = 300'000},
           {.name = "max_connections",
            .type = Type::integer,
            .description = "open connections at most; more are answered 503 and closed",

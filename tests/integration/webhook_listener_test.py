@@ -6,6 +6,7 @@ import datetime
 import http.client
 import json
 import os
+import signal
 import socket
 import sqlite3
 import ssl
@@ -672,6 +673,41 @@ class Limits(unittest.TestCase):
             self.assertFalse(out.startswith(b"HTTP/1.1 200"))
         finally:
             self.assertEqual(d.stop(), 0)
+
+
+class GracefulShutdown(unittest.TestCase):
+    def test_a_request_under_way_at_sigterm_is_answered_and_one_that_stalls_is_cut_off(self):
+        config = CONFIG.replace("  queue_limit: 2\n", "  queue_limit: 2\n  shutdown_grace: 3s\n")
+        config = config.replace("  read_timeout: 1s\n", "  read_timeout: 30s\n")
+        d = Daemon(BINARY, config).start()
+        event = rotation_event("ev-graceful", student="stu-graceful", rotation="rot-graceful")
+        body = json.dumps(event).encode()
+        head = "".join(f"{k}: {v}\r\n" for k, v in signed_headers(body).items())
+        finishing = socket.create_connection(("127.0.0.1", d.port))
+        finishing.sendall(f"POST /v1/sources/platform/events HTTP/1.1\r\nHost: x\r\n{head}"
+                          f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:20])
+        stalling = socket.create_connection(("127.0.0.1", d.port))
+        stalling.sendall(f"POST /v1/sources/platform/events HTTP/1.1\r\nHost: x\r\n{head}"
+                         f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:20])
+        time.sleep(0.3)
+        stopped_at = time.time()
+        d.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        finishing.sendall(body[20:])  # the rest, after SIGTERM, within the grace period
+        finishing.settimeout(5)
+        answer = finishing.recv(65536)
+        self.assertIn(b"HTTP/1.1 202", answer)
+        self.assertIn(b"connection: close", answer.lower())  # its last answer
+        code = d.proc.wait(timeout=10)
+        elapsed = time.time() - stopped_at
+        self.assertEqual(code, 0)
+        self.assertGreater(elapsed, 2.5)  # the stalled request was waited for...
+        self.assertLess(elapsed, 6)  # ...up to the grace period, not for ever
+        self.assertIn("ev-graceful", [r[1] for r in inbox(d)])  # answered 202, so stored
+        self.assertIn("cutting off requests still under way", d.log_text())
+        finishing.close()
+        stalling.close()
+        d.log.close()
 
 
 if __name__ == "__main__":
