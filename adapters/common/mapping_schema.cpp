@@ -66,6 +66,25 @@ std::vector<config::Key> mapping_keys(const std::string& entity, const std::stri
   };
 }
 
+config::Key interests_key(const config::Schema* schema) {
+  return {.name = "interests",
+          .type = config::Type::section,
+          .description =
+              "students' ranked interests: rows of person, specialty, rank (1 the "
+              "strongest; duplicates and case differences merged); without it a "
+              "person's specialty is their one interest",
+          .schema = schema};
+}
+
+config::Key sites_key(const config::Schema* schema) {
+  return {.name = "sites",
+          .type = config::Type::section,
+          .description =
+              "sites' time zones: rows of site, timezone (IANA); "
+              "engine.site_timezones overrides it site by site",
+          .schema = schema};
+}
+
 std::string vocabulary_problem(const std::string& field, const std::string& value) {
   static const std::map<std::string, std::pair<std::string, std::vector<std::string>>> kNames{
       {"role",

@@ -15,6 +15,9 @@ const std::vector<std::string>& entity_fields(const std::string& entity);
 
 // key, columns, constants, values, date_format, time_format.
 std::vector<config::Key> mapping_keys(const std::string& entity, const std::string& unit);
+// The optional `interests` and `sites` entities of a source, with their schemas.
+config::Key interests_key(const config::Schema* schema);
+config::Key sites_key(const config::Schema* schema);
 
 // What is wrong with `value` as our value of `field` in a value table ("" when nothing):
 // roles, kinds and statuses must be names of the vocabulary, flags yes or no.

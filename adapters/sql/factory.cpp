@@ -61,17 +61,8 @@ const Schema& queries_schema() {
            .type = Type::section,
            .description = "evaluations of students",
            .schema = &evaluations},
-          {.name = "interests",
-           .type = Type::section,
-           .description = "students' ranked interests: rows of person, specialty, rank (1 the "
-                          "strongest; duplicates and case differences merged); without it a "
-                          "person's specialty is their one interest",
-           .schema = &interests},
-          {.name = "sites",
-           .type = Type::section,
-           .description = "sites' time zones: rows of site, timezone (IANA); "
-                          "engine.site_timezones overrides it site by site",
-           .schema = &sites},
+          interests_key(&interests),
+          sites_key(&sites),
       }};
   return queries;
 }
