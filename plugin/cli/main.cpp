@@ -1,13 +1,17 @@
 // rapport: validate, print and run a configuration; run the demo.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "cli/commands.hpp"
 
 namespace {
 
 constexpr const char* kUsage = R"(usage: rapport COMMAND [options]
+       rapport --version
+       rapport COMMAND --help
 
 commands:
   validate -c FILE [--no-connect]
@@ -20,7 +24,10 @@ commands:
   run -c FILE --from DATE --to DATE [--step DURATION] [--pace DURATION]
                           run the engine over a period on a simulated clock, delivering
                           actions, then exit (DATE: YYYY-MM-DD or RFC 3339; step default 1d)
-  status -c FILE          progress of every hook and sink, failures, retries, slow hooks
+  status -c FILE [--json | --check]
+                          progress of every hook and sink, failures, retries, slow hooks;
+                          --json the same as JSON; --check one line for monitoring (exit
+                          0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)
   explain -c FILE --student ID [--at DATE] [--json]
                           a student's network: contacts with evidence, letter candidates
                           with their score parts, open follow-ups, their actions
@@ -57,18 +64,72 @@ commands:
                           rapport-demo), run a semester in seconds, print a summary
 )";
 
+// A command's own part of the usage: its lines, and the lines indented under them.
+std::string usage_of(const std::string& command) {
+  std::string out, text = kUsage;
+  bool in = false;
+  for (std::size_t at = 0; at < text.size();) {
+    auto end = text.find('\n', at);
+    std::string line = text.substr(at, end - at);
+    at = end == std::string::npos ? text.size() : end + 1;
+    if (line.starts_with("  ") && !line.starts_with("   ")) {
+      in = line.starts_with("  " + command + " ") || line == "  " + command;
+    }
+    if (in) out += line + "\n";
+  }
+  return out;
+}
+
+// The options a command's usage names (-c, --from, ...).
+std::vector<std::string> options_of(const std::string& usage) {
+  std::vector<std::string> out{"--help"};
+  for (std::size_t at = 0; (at = usage.find('-', at)) != std::string::npos;) {
+    bool starts = at == 0 || usage[at - 1] == ' ' || usage[at - 1] == '[' || usage[at - 1] == '(';
+    auto end = usage.find_first_of(" ]|)\n", at);
+    std::string word = usage.substr(at, end - at);
+    if (starts && word.size() > 1 && (word[1] == '-' || word.size() == 2)) out.push_back(word);
+    at = end == std::string::npos ? usage.size() : end;
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using rapport::cli::Args;
+  if (argc >= 2 && !std::strcmp(argv[1], "--version")) {
+    std::printf("rapport %s\n", RAPPORT_VERSION);
+    return 0;
+  }
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
   Args args;
   args.command = argv[1];
+  const std::string usage = usage_of(args.command);
+  if (usage.empty()) {
+    std::vector<std::string> commands{"validate", "config",   "serve",    "run",        "status",
+                                      "explain",  "simulate", "backfill", "deliveries", "audit",
+                                      "forget",   "export",   "demo"};
+    std::fprintf(stderr, "rapport: unknown command \"%s\"%s\n\n%s", args.command.c_str(),
+                 rapport::config::suggestion(args.command, commands).c_str(), kUsage);
+    return 2;
+  }
+  const auto known = options_of(usage);
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::printf("usage: rapport %s", usage.substr(2).c_str());
+      return 0;
+    }
+    if (a.starts_with("-") && a != "--config" &&
+        std::find(known.begin(), known.end(), a) == known.end()) {
+      std::fprintf(stderr, "rapport %s: unknown option %s%s\n\nusage: rapport %s",
+                   args.command.c_str(), a.c_str(), rapport::config::suggestion(a, known).c_str(),
+                   usage.substr(2).c_str());
+      return 2;
+    }
     bool takes_value = a == "-c" || a == "--config" || a == "--from" || a == "--to" ||
                        a == "--step" || a == "--pace" || a == "--dir" || a == "--student" ||
                        a == "--at" || a == "--source" || a == "--since" || a == "--until" ||

@@ -54,6 +54,22 @@ TEST_CASE("rapport validate exits 0 for a valid file, 1 with every error, 2 on m
   CHECK(missing.exit_code == 1);
   CHECK_THAT(missing.err, Contains("cannot open the configuration file"));
 
+  // Every command answers --help with its own usage, on standard output; --version.
+  for (const char* command : {"validate", "config", "serve", "run", "status", "explain", "simulate",
+                              "backfill", "deliveries", "audit", "forget", "export", "demo"}) {
+    auto help = run_command({rapport_binary(), command, "--help"});
+    INFO(command);
+    CHECK(help.exit_code == 0);
+    CHECK_THAT(help.out, StartsWith(std::string("usage: rapport ") + command));
+  }
+  auto version = run_command({rapport_binary(), "--version"});
+  CHECK(version.exit_code == 0);
+  CHECK_THAT(version.out, StartsWith("rapport 0."));
+  // An unknown option names the closest one, and the command's usage.
+  auto typo = run_command({rapport_binary(), "run", "-c", "x.yaml", "--form", "2027-01-01"});
+  CHECK(typo.exit_code == 2);
+  CHECK_THAT(typo.err, Contains("rapport run: unknown option --form; did you mean \"--from\"?"));
+  CHECK_THAT(typo.err, Contains("usage: rapport run -c FILE --from DATE --to DATE"));
   CHECK(run_command({rapport_binary(), "validate"}).exit_code == 2);
   CHECK(run_command({rapport_binary(), "validate", "-c"}).exit_code == 2);
   CHECK(run_command({rapport_binary(), "frobnicate"}).exit_code == 2);
