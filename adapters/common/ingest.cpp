@@ -118,6 +118,9 @@ json::object member_of(const MappedRow& r) {
   if (start && end && *end < *start) throw JsonError("field 'end': ends before it starts");
   if (start) o["start"] = *start;
   if (end) o["end"] = *end;
+  // The platform's own id of the roster row, where mapped: an edited row (new dates, role
+  // or person) replaces what it was, even read by cursor.
+  if (r.mapped("id")) o["row"] = r.need("id");
   return o;
 }
 
@@ -129,6 +132,13 @@ std::string team_key(const std::string& rotation, const json::object& member) {
     const auto* v = member.if_contains(field);
     return v && v->is_string() ? std::string(v->as_string()) : std::string();
   };
+  if (member.contains("row")) {
+    std::string key = rotation + "\x1f#\x1f" + text("row");
+    if (std::count(key.begin(), key.end(), '\x1f') != 2) {
+      throw JsonError("a rotation or roster row id holds a control character (0x1F)");
+    }
+    return key;
+  }
   std::string key = rotation + '\x1f' + text("person") + '\x1f' + text("start") + '\x1f' +
                     text("end") + '\x1f' + text("role");
   // The separator in an id would make the key unreadable when its row goes.
@@ -403,6 +413,8 @@ std::string RowIngest::stored_key(const std::string& entity, const MappedRow& ro
                                   const std::string& fallback) const {
   try {
     if (entity == "team") {
+      // A row with the platform's id keeps its key however unreadable the rest is.
+      if (row.mapped("id")) return row.need("rotation") + "\x1f#\x1f" + row.need("id");
       try {
         return team_key(row.need("rotation"), member_of(row));
       } catch (const JsonError&) {
@@ -445,6 +457,11 @@ void RowIngest::removed(const std::string& entity, const std::string& key, Store
       return;
     }
     page.interests_removed[parts[0]].push_back(json::serialize(row));
+    return;
+  }
+  // A row known by the platform's id: that row goes, wherever it is.
+  if (parts.size() == 3 && parts[1] == "#") {
+    page.team_removed[parts[0]].push_back(json::serialize(json::object{{"row", parts[2]}}));
     return;
   }
   // A key of before spans (rotation, person): the person's rows carried over from then

@@ -43,6 +43,10 @@ class MappedRow {
   // A column as it is (throws when the row has no such column).
   std::optional<std::string> raw(const std::string& column) const;
   bool has(const std::string& column) const;
+  // Whether the mapping names a column or a constant for the field.
+  bool mapped(const std::string& field) const {
+    return mapping_.columns.count(field) || mapping_.constants.count(field);
+  }
 
  private:
   // The column of that name, compared without case; nullptr when there is none.

@@ -12,7 +12,7 @@ const std::vector<std::string>& entity_fields(const std::string& entity) {
         "opted_out"}},
       {"rotations",
        {"id", "student", "site", "specialty", "subspecialty", "kind", "start", "end", "status"}},
-      {"team", {"rotation", "person", "role", "start", "end"}},
+      {"team", {"rotation", "person", "role", "start", "end", "id"}},
       {"interests", {"person", "specialty", "rank"}},
       {"sites", {"site", "timezone"}},
       {"evaluations",

@@ -52,6 +52,13 @@ std::vector<TeamRow> rows_of(const boost::json::value& entry, const std::string&
   if (removal && entry.is_string()) return {{std::string(entry.as_string()), std::nullopt, {}, {}}};
   if (!entry.is_object()) throw JsonError("field '" + where + "': expected an object");
   const auto& o = entry.as_object();
+  const auto* row_id = o.if_contains("row");
+  if (row_id && !row_id->is_string()) throw JsonError("field '" + where + ".row': expected an id");
+  if (removal && row_id) {
+    TeamRow gone;
+    gone.row_id = std::string(row_id->as_string());
+    return {gone};
+  }
   auto text = [&](const boost::json::object& in, const std::string& at,
                   const char* key) -> std::optional<std::string> {
     const auto* v = in.if_contains(key);
@@ -68,6 +75,7 @@ std::vector<TeamRow> rows_of(const boost::json::value& entry, const std::string&
     return d;
   };
   TeamRow row;
+  if (row_id) row.row_id = std::string(row_id->as_string());
   auto person = text(o, where, "person");
   if (!person || person->empty()) throw JsonError("field '" + where + ".person': is required");
   row.person_id = *person;
@@ -135,7 +143,7 @@ void apply_team_change(Store& store, const Event& event) {
       for (const auto& row : rows) {
         if (!removal) {
           store.add_team_row(rotation->id, row);
-        } else if (!row.role && !row.start && !row.end && !row.legacy_only) {
+        } else if (!row.role && !row.start && !row.end && !row.legacy_only && !row.row_id) {
           store.remove_team_member(rotation->id, row.person_id);
         } else {
           store.remove_team_row(rotation->id, row);

@@ -149,9 +149,11 @@ const std::vector<std::vector<const char*>> kMigrations = {
         "CREATE TABLE team_rows (rotation_id TEXT NOT NULL REFERENCES rotations(id)"
         " ON DELETE CASCADE, person_id TEXT NOT NULL, role TEXT NOT NULL,"
         " start_date TEXT NOT NULL, end_date TEXT NOT NULL,"
-        " legacy INTEGER NOT NULL DEFAULT 0,"
+        " legacy INTEGER NOT NULL DEFAULT 0, row_id TEXT NOT NULL DEFAULT '',"
         " PRIMARY KEY (rotation_id, person_id, start_date, end_date, role)) WITHOUT ROWID",
-        "INSERT INTO team_rows SELECT t.rotation_id, t.person_id, t.role,"
+        "CREATE INDEX team_rows_by_row_id ON team_rows(row_id) WHERE row_id <> ''",
+        "INSERT INTO team_rows (rotation_id, person_id, role, start_date, end_date, legacy)"
+        " SELECT t.rotation_id, t.person_id, t.role,"
         " CASE WHEN t.start_date = r.start_date THEN '' ELSE t.start_date END,"
         " CASE WHEN t.end_date = r.end_date THEN '' ELSE t.end_date END, 1"
         " FROM team_members t JOIN rotations r ON r.id = t.rotation_id",
@@ -744,19 +746,27 @@ class SqliteStore final : public Store {
   }
 
   void add_team_row(const std::string& rotation_id, const TeamRow& row) override {
+    if (row.row_id) {
+      cached("DELETE FROM team_rows WHERE row_id = ?1").bind(1, *row.row_id).run();
+    }
     cached(
-        "INSERT INTO team_rows (rotation_id, person_id, role, start_date, end_date)"
-        " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (rotation_id, person_id, start_date,"
-        " end_date, role) DO UPDATE SET legacy = 0")
+        "INSERT INTO team_rows (rotation_id, person_id, role, start_date, end_date, row_id)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (rotation_id, person_id, start_date,"
+        " end_date, role) DO UPDATE SET legacy = 0, row_id = excluded.row_id")
         .bind(1, rotation_id)
         .bind(2, row.person_id)
         .bind(3, to_string(row.role.value_or(Role::other)))
         .bind(4, row.start ? format_date(*row.start) : "")
         .bind(5, row.end ? format_date(*row.end) : "")
+        .bind(6, row.row_id.value_or(""))
         .run();
   }
 
   void remove_team_row(const std::string& rotation_id, const TeamRow& row) override {
+    if (row.row_id) {
+      cached("DELETE FROM team_rows WHERE row_id = ?1").bind(1, *row.row_id).run();
+      return;
+    }
     if (row.legacy_only) {
       cached("DELETE FROM team_rows WHERE rotation_id = ?1 AND person_id = ?2 AND legacy = 1")
           .bind(1, rotation_id)

@@ -26,6 +26,9 @@ struct TeamRow {
   // A removal of the person's rows carried over from before spans (store migration 9)
   // that no source has read again since.
   bool legacy_only = false;
+  // The platform's own id of the row, where the source maps one: adding it replaces the
+  // row of that id (wherever it was), removing it removes that row.
+  std::optional<std::string> row_id;
 };
 
 struct InboxEvent {

@@ -417,6 +417,62 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "a roster row with the platform's own id, edited (dates, role, person), replaces what it "
+    "was even when read by cursor",
+    "[adapter][sql][spans]") {
+  auto backend = backend_under_test();
+  if (!available(backend)) return;
+  INFO("backend " << backend);
+  Fixture f(backend,
+            "          SELECT block_id, staff_no, team_role, from_date, to_date, last_modified\n"
+            "            FROM block_team\n"
+            "        cursor: last_modified\n"
+            "        columns: {rotation: block_id, person: staff_no, role: team_role, start: "
+            "from_date,\n                  end: to_date}\n",
+            "          SELECT row_no, block_id, staff_no, team_role, from_date, to_date,"
+            " last_modified\n            FROM roster\n"
+            "        cursor: last_modified\n"
+            "        columns: {id: row_no, rotation: block_id, person: staff_no, role: team_role,"
+            " start: from_date,\n                  end: to_date}\n");
+  f.sql(
+      "CREATE TABLE roster (row_no VARCHAR(16), block_id VARCHAR(64), staff_no VARCHAR(64),"
+      " team_role TEXT, from_date TEXT, to_date TEXT, last_modified TEXT);\n"
+      "INSERT INTO roster VALUES ('r1', 'B0001', 'E0001', 'ATT', '01/04/2027', '01/15/2027',"
+      " '2026-12-01 10:00:00'), ('r2', 'B0001', 'E0003', 'RN', NULL, NULL,"
+      " '2026-12-01 10:00:01')");
+  auto mirror = [&] {
+    for (const auto& e : f.store->events_after(0, 1000)) apply_to_mirror(*f.store, e.event);
+  };
+  auto days_of = [&](const std::string& person) {
+    auto rotation = f.store->rotation("B0001");
+    for (const auto& m : rotation->team) {
+      if (m.person_id == person) return m.days();
+    }
+    return 0;
+  };
+  f.poll("2027-01-01T00:00:00Z");
+  mirror();
+  CHECK(days_of("E0001") == 12);
+  // The row's dates edited: the new stretch replaces the old one, not beside it.
+  f.sql(
+      "UPDATE roster SET from_date = '01/18/2027', to_date = '01/22/2027',"
+      " last_modified = '2026-12-02 10:00:00' WHERE row_no = 'r1'");
+  CHECK(f.poll("2027-01-02T00:00:00Z") == std::map<std::string, int>{{"team.changed", 1}});
+  mirror();
+  CHECK(days_of("E0001") == 5);
+  // Given to another person: the first leaves the team.
+  f.sql(
+      "UPDATE roster SET staff_no = 'E0002', last_modified = '2026-12-03 10:00:00'"
+      " WHERE row_no = 'r1'");
+  CHECK(f.poll("2027-01-03T00:00:00Z") == std::map<std::string, int>{{"team.changed", 1}});
+  mirror();
+  CHECK(days_of("E0001") == 0);
+  CHECK(days_of("E0002") == 5);
+  CHECK(days_of("E0003") == 28);
+  CHECK(f.poll("2027-01-04T00:00:00Z").empty());
+}
+
+TEST_CASE(
     "interests and sites: ranked interests with stray spaces, case differences and duplicates "
     "are one list; a site's zone from the data times its rotations, the YAML's word wins",
     "[adapter][sql][interests]") {
