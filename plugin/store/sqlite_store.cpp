@@ -747,7 +747,8 @@ class SqliteStore final : public Store {
 
   void add_team_row(const std::string& rotation_id, const TeamRow& row) override {
     if (row.row_id) {
-      cached("DELETE FROM team_rows WHERE row_id = ?1").bind(1, *row.row_id).run();
+      // "row_id <> ''" lets SQLite use the partial index on row ids.
+      cached("DELETE FROM team_rows WHERE row_id = ?1 AND row_id <> ''").bind(1, *row.row_id).run();
     }
     cached(
         "INSERT INTO team_rows (rotation_id, person_id, role, start_date, end_date, row_id)"
@@ -764,7 +765,8 @@ class SqliteStore final : public Store {
 
   void remove_team_row(const std::string& rotation_id, const TeamRow& row) override {
     if (row.row_id) {
-      cached("DELETE FROM team_rows WHERE row_id = ?1").bind(1, *row.row_id).run();
+      // "row_id <> ''" lets SQLite use the partial index on row ids.
+      cached("DELETE FROM team_rows WHERE row_id = ?1 AND row_id <> ''").bind(1, *row.row_id).run();
       return;
     }
     if (row.legacy_only) {
