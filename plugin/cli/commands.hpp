@@ -47,6 +47,10 @@ int deliveries(const Args& args);
 int audit(const Args& args);
 int forget(const Args& args);
 int export_record(const Args& args);
+int purge(const Args& args);
+// What retention: says may go, purged in short transactions (or counted, dry_run).
+std::map<std::string, std::int64_t> purge_store(Store& store, const config::Config& config,
+                                                TimePoint now, bool dry_run);
 
 // Steps the engine on a simulated clock from `from` to `to`; stops early when
 // stop_requested() turns true. `pace_ms` sleeps between steps (for watching, and tests).

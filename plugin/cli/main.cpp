@@ -60,6 +60,9 @@ commands:
   export -c FILE --student ID
                           everything Rapport holds about the student, as one JSON
                           document (for a records request)
+  purge -c FILE [--dry-run]
+                          purge what retention: says may go (the daemon does it hourly);
+                          --dry-run counts it
   demo [--dir DIR]        build the synthetic institution (if absent) in DIR (default
                           rapport-demo), run a semester in seconds, print a summary
 )";
@@ -111,7 +114,7 @@ int main(int argc, char** argv) {
   if (usage.empty()) {
     std::vector<std::string> commands{"validate", "config",   "serve",    "run",        "status",
                                       "explain",  "simulate", "backfill", "deliveries", "audit",
-                                      "forget",   "export",   "demo"};
+                                      "purge",    "forget",   "export",   "demo"};
     std::fprintf(stderr, "rapport: unknown command \"%s\"%s\n\n%s", args.command.c_str(),
                  rapport::config::suggestion(args.command, commands).c_str(), kUsage);
     return 2;
@@ -163,6 +166,7 @@ int main(int argc, char** argv) {
   if (args.command == "audit") return rapport::cli::audit(args);
   if (args.command == "forget") return rapport::cli::forget(args);
   if (args.command == "export") return rapport::cli::export_record(args);
+  if (args.command == "purge") return rapport::cli::purge(args);
   std::fprintf(stderr, "rapport: unknown command \"%s\"\n\n%s", args.command.c_str(), kUsage);
   return 2;
 }

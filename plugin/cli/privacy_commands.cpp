@@ -1,6 +1,7 @@
 // rapport forget, rapport export: what a school's privacy office asks of a student's record.
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -113,6 +114,51 @@ int forget(const Args& args) {
     return 0;
   } catch (...) {
     return failed("forget");
+  }
+}
+
+std::map<std::string, std::int64_t> purge_store(Store& store, const config::Config& config,
+                                                TimePoint now, bool dry_run) {
+  auto section = config.section("retention");
+  const auto payloads_before =
+      now - std::chrono::duration_cast<std::chrono::seconds>(section.duration("inbox_payloads"));
+  const auto attempts_before =
+      now - std::chrono::duration_cast<std::chrono::seconds>(section.duration("delivery_attempts"));
+  constexpr std::size_t kBatch = 1000;
+  std::map<std::string, std::int64_t> total;
+  if (dry_run) return store.purge(payloads_before, attempts_before, std::size_t(-1) / 2, true);
+  // One short transaction per batch: a running daemon's other writers are not held up.
+  for (;;) {
+    Transaction tx(store);
+    auto done = store.purge(payloads_before, attempts_before, kBatch, false);
+    tx.commit();
+    std::int64_t most = 0;
+    for (const auto& [kind, n] : done) {
+      total[kind] += n;
+      most = std::max(most, n);
+    }
+    if (most < std::int64_t(kBatch)) break;
+  }
+  return total;
+}
+
+int purge(const Args& args) {
+  if (!args.options.count("-c")) {
+    std::fputs("usage: rapport purge -c FILE [--dry-run]\n", stderr);
+    return 2;
+  }
+  try {
+    auto loaded = load_running(args.get("-c"));
+    auto store = open_store(*loaded->config);
+    const bool dry_run = args.flag("--dry-run");
+    auto done = purge_store(*store, *loaded->config, wall_clock(), dry_run);
+    std::printf("%s, as retention: says:\n", dry_run ? "would purge" : "purged");
+    for (const auto& [kind, n] : done) {
+      std::printf("  %-20s %lld\n", kind.c_str(), static_cast<long long>(n));
+    }
+    return 0;
+  } catch (...) {
+    return failed("purge");
   }
 }
 

@@ -47,7 +47,7 @@ int serve(const Args& args) {
           webhook::listener_options(root.section("listener")), std::move(inbound),
           [store_options] { return open_sqlite_store(store_options); }, telemetry);
     }
-    asio::steady_timer timer(io);
+    asio::steady_timer timer(io), purge_timer(io);
     asio::signal_set signals(io, SIGINT, SIGTERM);
     bool stopping = false;
     signals.async_wait([&](const boost::system::error_code& ec, int signal) {
@@ -55,6 +55,7 @@ int serve(const Args& args) {
       log::info("serve", "stopping", {{"signal", signal}});
       stopping = true;
       timer.cancel();
+      purge_timer.cancel();
       if (listener) listener->stop();
     });
     auto step = [&] {
@@ -73,9 +74,27 @@ int serve(const Args& args) {
         schedule();
       });
     };
+    // Retention, hourly, between steps, in short transactions.
+    std::function<void()> purge_hourly = [&] {
+      purge_timer.expires_after(std::chrono::hours(1));
+      purge_timer.async_wait([&](const boost::system::error_code& ec) {
+        if (ec || stopping) return;
+        try {
+          auto done = purge_store(engine->store(), *config, wall_clock(), false);
+          std::int64_t n = 0;
+          for (const auto& [kind, count] : done) n += count;
+          if (n) log::info("serve", "purged what retention: says may go", {{"rows", n}});
+        } catch (const std::exception& e) {
+          log::warn("serve", "purge failed; trying again in an hour",
+                    {{"error", soci_util::message_of(e)}});
+        }
+        purge_hourly();
+      });
+    };
     log::info("serve", "started", {{"config", config->file}});
     step();
     schedule();
+    purge_hourly();
     io.run();
     log::info("serve", "stopped cleanly");
     return 0;

@@ -154,6 +154,31 @@ const Schema& log_schema() {
   return s;
 }
 
+const Schema& retention_schema() {
+  static const Schema s{
+      "retention",
+      "How long what Rapport keeps is kept. The daemon purges hourly, in batches; `rapport "
+      "purge` does it at once (`--dry-run` counts what would go).",
+      {
+          {.name = "inbox_payloads",
+           .type = Type::duration,
+           .description = "the data of inbox events every consumer has passed, counted from "
+                          "their arrival; the event's id stays (a replayed webhook is still a "
+                          "duplicate, a re-read row still no event)",
+           .default_value = "180d",
+           .min = 86'400'000,
+           .max = 36'500.0 * 86'400'000},
+          {.name = "delivery_attempts",
+           .type = Type::duration,
+           .description = "the attempts of finished deliveries (delivered, dead or withheld), "
+                          "with their response snippets, counted from the attempt",
+           .default_value = "365d",
+           .min = 86'400'000,
+           .max = 36'500.0 * 86'400'000},
+      }};
+  return s;
+}
+
 const Schema& engine_schema() {
   static const Schema s{
       "engine",

@@ -37,8 +37,7 @@ struct Config {
 
 // Throws ConfigError with every problem found.
 std::shared_ptr<const Config> load_config_text(const std::string& text, const std::string& file,
-                                               const Registry& registry,
-                                               EnvLookup env = nullptr);
+                                               const Registry& registry, EnvLookup env = nullptr);
 std::shared_ptr<const Config> load_config_file(const std::string& path, const Registry& registry,
                                                EnvLookup env = nullptr);
 
@@ -47,5 +46,6 @@ const Schema& store_schema();
 const Schema& listener_schema();
 const Schema& log_schema();
 const Schema& engine_schema();
+const Schema& retention_schema();
 
 }  // namespace rapport::config

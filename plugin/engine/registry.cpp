@@ -150,6 +150,11 @@ Registry::Registry() {
        .description = "logging",
        .default_value = "",
        .schema = &config::log_schema()},
+      {.name = "retention",
+       .type = Type::section,
+       .description = "how long data is kept",
+       .default_value = "",
+       .schema = &config::retention_schema()},
   };
 }
 

@@ -1040,6 +1040,51 @@ class SqliteStore final : public Store {
     return removed;
   }
 
+  std::map<std::string, std::int64_t> purge(TimePoint payloads_before, TimePoint attempts_before,
+                                            std::size_t batch, bool dry_run) override {
+    std::map<std::string, std::int64_t> out;
+    std::int64_t consumed = 0;
+    soci::indicator ind = soci::i_ok;
+    sql_ << "SELECT MIN(seq) FROM progress WHERE consumer NOT LIKE 'sink:%'"
+            " AND consumer NOT LIKE 'engine:%'",
+        soci::into(consumed, ind);
+    if (ind == soci::i_null) consumed = 0;
+    const std::string payloads = format_time(payloads_before);
+    const std::string attempts = format_time(attempts_before);
+    const auto limit = static_cast<std::int64_t>(batch);
+    const std::string inbox_rows =
+        "SELECT seq FROM inbox WHERE seq <= :s AND received_at < :t AND payload <> '{}'"
+        " LIMIT :n";
+    const std::string attempt_rows =
+        "SELECT a.rowid FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery"
+        " WHERE a.at < :t AND d.state IN ('delivered', 'dead', 'withheld') LIMIT :n";
+    std::int64_t n = 0;
+    if (dry_run) {
+      sql_ << "SELECT COUNT(*) FROM (" + inbox_rows + ")", soci::use(consumed, "s"),
+          soci::use(payloads, "t"), soci::use(limit, "n"), soci::into(n);
+      out["inbox payloads"] = n;
+      sql_ << "SELECT COUNT(*) FROM (" + attempt_rows + ")", soci::use(attempts, "t"),
+          soci::use(limit, "n"), soci::into(n);
+      out["delivery attempts"] = n;
+      return out;
+    }
+    {
+      soci::statement st =
+          (sql_.prepare << "UPDATE inbox SET payload = '{}' WHERE seq IN (" + inbox_rows + ")",
+           soci::use(consumed, "s"), soci::use(payloads, "t"), soci::use(limit, "n"));
+      st.execute(true);
+      out["inbox payloads"] = st.get_affected_rows();
+    }
+    {
+      soci::statement st =
+          (sql_.prepare << "DELETE FROM delivery_attempts WHERE rowid IN (" + attempt_rows + ")",
+           soci::use(attempts, "t"), soci::use(limit, "n"));
+      st.execute(true);
+      out["delivery attempts"] = st.get_affected_rows();
+    }
+    return out;
+  }
+
   void scrub() override { sql_ << "PRAGMA wal_checkpoint(TRUNCATE)"; }
 
   std::set<std::string> suppressed_ids() override {

@@ -271,6 +271,14 @@ class Store {
   // nothing about them, the listener stores nothing about them, no action names them.
   virtual std::set<std::string> suppressed_ids() = 0;
   virtual bool lift_suppression(const std::string& id, TimePoint at) = 0;  // false: none
+  // Retention: empties the payloads of inbox events received before `payloads_before` that
+  // every inbox consumer has passed, and deletes the attempts (response snippets) of
+  // finished deliveries made before `attempts_before`; at most `batch` rows of each, so a
+  // running daemon's transaction stays short. Returns what went (or would go, dry_run),
+  // by kind.
+  virtual std::map<std::string, std::int64_t> purge(TimePoint payloads_before,
+                                                    TimePoint attempts_before, std::size_t batch,
+                                                    bool dry_run) = 0;
   struct Erasure {
     std::string person_id, kind, at, requested_by, reason, removed, lifted_at;
   };

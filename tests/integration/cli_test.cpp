@@ -650,3 +650,45 @@ TEST_CASE(
   CHECK(run_command({rapport_binary(), "forget", "-c", demo_config_path(), "--lift", "L0001"}, env)
             .exit_code == 1);  // nothing to lift now
 }
+
+TEST_CASE(
+    "rapport purge empties the data of handled inbox events past retention, keeps their ids "
+    "(a re-run makes nothing again), and --dry-run only counts",
+    "[integration][cli][privacy][retention]") {
+  TempDir dir;
+  write_small_institution(dir.file("institution.db"));
+  std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};
+  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-01-01",
+                       "--to", "2027-02-10"},
+                      env)
+              .exit_code == 0);
+  auto query = [&](const std::string& sql) {
+    soci::session store(soci::sqlite3, "db=\"" + dir.file("rapport.db") + "\"");
+    int n = -1;
+    store << sql, soci::into(n);
+    return n;
+  };
+  const int events = query("SELECT COUNT(*) FROM inbox");
+  const int actions = query("SELECT COUNT(*) FROM outbox");
+  REQUIRE(events > 10);
+  // Received long ago (the run's clock was simulated).
+  execute_sqlite(dir.file("rapport.db"), "UPDATE inbox SET received_at = '2020-01-01T00:00:00Z'");
+  auto dry = run_command({rapport_binary(), "purge", "-c", demo_config_path(), "--dry-run"}, env);
+  REQUIRE(dry.exit_code == 0);
+  CHECK_THAT(dry.out, Contains("would purge"));
+  CHECK_THAT(dry.out, Contains("inbox payloads       " + std::to_string(events)));
+  CHECK(query("SELECT COUNT(*) FROM inbox WHERE payload = '{}'") == 0);
+  auto purged = run_command({rapport_binary(), "purge", "-c", demo_config_path()}, env);
+  REQUIRE(purged.exit_code == 0);
+  CHECK_THAT(purged.out, Contains("inbox payloads       " + std::to_string(events)));
+  CHECK(query("SELECT COUNT(*) FROM inbox WHERE payload = '{}'") == events);
+  CHECK(query("SELECT COUNT(*) FROM inbox") == events);  // the ids stay
+  CHECK_THAT(run_command({rapport_binary(), "purge", "-c", demo_config_path()}, env).out,
+             Contains("inbox payloads       0"));
+  // The period again: the same events are duplicates, nothing is made twice.
+  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-01-01",
+                       "--to", "2027-02-10"},
+                      env)
+              .exit_code == 0);
+  CHECK(query("SELECT COUNT(*) FROM outbox") == actions);
+}
