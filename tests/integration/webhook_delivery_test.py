@@ -5,6 +5,7 @@ usage: webhook_delivery_test.py RAPPORT_BINARY"""
 import datetime
 import json
 import os
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -150,6 +151,40 @@ class Delivery(unittest.TestCase):
                                           "contact_details.role", "due", "reason", "student",
                                           "type"])
         self.assertNotIn("evidence", audit.stdout)
+
+    def test_retention_purges_the_attempts_of_finished_deliveries_only(self):
+        self.push("stu-retained")
+        self.assertTrue(wait_for(lambda: self.receiver.about("stu-retained")))
+        self.assertTrue(wait_for(lambda: "state=delivered" in self.listing()))
+        db = sqlite3.connect(self.d.store)
+        try:
+            # Every attempt made long ago; and a delivery still pending (of a sink this
+            # daemon does not have, so that nothing sends it meanwhile), with an old attempt.
+            db.execute("UPDATE delivery_attempts SET at = '2020-01-01T00:00:00Z'")
+            pending = db.execute(
+                "INSERT INTO deliveries (sink, action_seq, action_id, state, next_at)"
+                " VALUES ('elsewhere', 0, 'act_pending', 'pending', '2999-01-01T00:00:00Z')"
+            ).lastrowid
+            db.execute("INSERT INTO delivery_attempts VALUES (?, 1, '2020-01-01T00:00:00Z', 1,"
+                       " 503, 'retry', 'kept')", (pending,))
+            db.commit()
+            before = db.execute("SELECT COUNT(*) FROM delivery_attempts").fetchone()[0]
+            kept = db.execute("SELECT COUNT(*) FROM delivery_attempts WHERE delivery = ?",
+                              (pending,)).fetchone()[0]
+        finally:
+            db.close()
+        dry = self.d.command("purge", "--dry-run")
+        self.assertEqual(dry.returncode, 0, dry.stderr)
+        self.assertIn(f"delivery attempts    {before - kept}", dry.stdout)
+        done = self.d.command("purge")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn(f"delivery attempts    {before - kept}", done.stdout)
+        db = sqlite3.connect(self.d.store)
+        try:
+            left = db.execute("SELECT COUNT(*) FROM delivery_attempts").fetchone()[0]
+        finally:
+            db.close()
+        self.assertEqual(left, kept)  # the pending delivery's attempt stays
 
     def test_a_2xx_with_a_large_body_is_delivered_once(self):
         self.receiver.script("stu-big", (200, {"x-big-body": "1"}, 0, False))
