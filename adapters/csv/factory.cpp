@@ -147,8 +147,7 @@ SourceKind csv_source_kind() {
     o.settle = s.duration("settle");
     o.team_wait = s.duration("team_wait");
     Section files = s.section("files");
-    for (const char* entity :
-         {"sites", "people", "interests", "rotations", "team", "evaluations"}) {
+    for (const auto& entity : RowIngest::entities()) {
       if (!files.node() || !files.node()->get(entity)) continue;
       Section f = files.section(entity);
       FilePattern p;

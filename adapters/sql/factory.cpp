@@ -124,12 +124,11 @@ void check_against_database(const std::string& /*name*/, const Section& s,
         "SQLite has no OFFSET ... FETCH NEXT: use paging: limit", false);
   }
   // Whether each query can see updates and deletions, from the config alone.
-  for (const char* entity : {"sites", "people", "interests", "rotations", "team", "evaluations"}) {
+  for (const auto& entity : RowIngest::entities()) {
     if (!queries.node() || !queries.node()->get(entity)) continue;
     Section q = queries.section(entity);
     if (q.str("cursor").empty()) {
-      if (std::string(entity) == "people" || std::string(entity) == "evaluations" ||
-          std::string(entity) == "sites") {
+      if (entity == "people" || entity == "evaluations" || entity == "sites") {
         add(q.mark(), q.path(), "reads every row on every poll; rows deleted here are ignored",
             true);
       }

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "adapters/common/ingest.hpp"
 #include "cli/commands.hpp"
 #include "engine/network.hpp"
 #include "engine/source.hpp"
@@ -80,8 +81,7 @@ int forget(const Args& args) {
       // person's rows (never stored while kept out) come in as new.
       for (const auto& [name, section] : loaded->config->section().sections("sources")) {
         if (section.str("type") != "sql") continue;
-        for (const char* entity :
-             {"sites", "people", "interests", "rotations", "team", "evaluations"}) {
+        for (const auto& entity : adapters::RowIngest::entities()) {
           store->delete_cursor(name, entity);
         }
       }

@@ -104,7 +104,7 @@ std::string network_json(Store& store, const HookContext& context, const std::st
 std::string student_record_json(Store& store, const std::string& id) {
   auto parsed = [](const std::string& text) { return json::parse(text); };
   json::object out{
-      {"schema", "urn:rapport:v1"}, {"student", id}, {"exported", format_time(wall_clock())}};
+      {"schema", kDataSchemaUri}, {"student", id}, {"exported", format_time(wall_clock())}};
   auto person = store.person(id);
   out["person"] = person ? parsed(to_json(*person)) : json::value(nullptr);
   json::array rotations;

@@ -1011,12 +1011,7 @@ class SqliteStore final : public Store {
     {
       // Others' events that name them: emptied once every consumer of the inbox (the
       // mirror, the hooks) has passed them; later ones are consumed before they go.
-      std::int64_t consumed = 0;
-      soci::indicator ind = soci::i_ok;
-      sql_ << "SELECT MIN(seq) FROM progress WHERE consumer NOT LIKE 'sink:%'"
-              " AND consumer NOT LIKE 'engine:%'",
-          soci::into(consumed, ind);
-      if (ind == soci::i_null) consumed = 0;
+      const std::int64_t consumed = inbox_consumed();
       soci::statement st =
           (sql_.prepare << "UPDATE inbox SET payload = '{\"erased\":true}' WHERE seq <= :s"
                            " AND instr(payload, :q) > 0",
@@ -1043,12 +1038,7 @@ class SqliteStore final : public Store {
   std::map<std::string, std::int64_t> purge(TimePoint payloads_before, TimePoint attempts_before,
                                             std::size_t batch, bool dry_run) override {
     std::map<std::string, std::int64_t> out;
-    std::int64_t consumed = 0;
-    soci::indicator ind = soci::i_ok;
-    sql_ << "SELECT MIN(seq) FROM progress WHERE consumer NOT LIKE 'sink:%'"
-            " AND consumer NOT LIKE 'engine:%'",
-        soci::into(consumed, ind);
-    if (ind == soci::i_null) consumed = 0;
+    const std::int64_t consumed = inbox_consumed();
     const std::string payloads = format_time(payloads_before);
     const std::string attempts = format_time(attempts_before);
     const auto limit = static_cast<std::int64_t>(batch);
@@ -1116,6 +1106,17 @@ class SqliteStore final : public Store {
                      opt_text(r, 5), opt_text(r, 6)});
     }
     return out;
+  }
+
+  // The last inbox event every inbox consumer (the mirror, the hooks; not the sinks,
+  // which consume the outbox, nor the engine's own counters) has passed.
+  std::int64_t inbox_consumed() {
+    std::int64_t consumed = 0;
+    soci::indicator ind = soci::i_ok;
+    sql_ << "SELECT MIN(seq) FROM progress WHERE consumer NOT LIKE 'sink:%'"
+            " AND consumer NOT LIKE 'engine:%'",
+        soci::into(consumed, ind);
+    return ind == soci::i_null ? 0 : consumed;
   }
 
   // Other processes (a running daemon) drop what they built from the mirror when this

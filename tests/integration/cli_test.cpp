@@ -20,6 +20,18 @@ using namespace rapport::test;
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
 
+namespace {
+
+// One number (a COUNT(*), say) read from a SQLite file: the store, an institution.
+int number_in(const std::string& file, const std::string& sql) {
+  soci::session db(soci::sqlite3, "db=\"" + file + "\"");
+  int n = -1;
+  db << sql, soci::into(n);
+  return n;
+}
+
+}  // namespace
+
 TEST_CASE("rapport validate exits 0 for a valid file, 1 with every error, 2 on misuse",
           "[integration][cli]") {
   TempDir dir;
@@ -137,10 +149,7 @@ TEST_CASE(
   auto data = run_command({rapport_binary(), "status", "-c", demo_config_path(), "--json"}, env);
   REQUIRE(data.exit_code == 0);
   auto st = boost::json::parse(data.out).as_object();
-  soci::session store(soci::sqlite3, "db=\"" + dir.file("rapport.db") + "\"");
-  int events = 0;
-  store << "SELECT COUNT(*) FROM inbox", soci::into(events);
-  CHECK(st.at("inbox_events") == events);
+  CHECK(st.at("inbox_events") == number_in(dir.file("rapport.db"), "SELECT COUNT(*) FROM inbox"));
   CHECK(st.at("sources").at(0).at("up") == true);
   CHECK(st.at("consumers").at(0).at("name") == "mirror");
   CHECK(st.at("consumers").at(0).at("behind") == 0);
@@ -574,12 +583,7 @@ TEST_CASE(
                        "--to", "2027-02-10"},
                       env)
               .exit_code == 0);
-  auto count = [&](const std::string& sql) {
-    soci::session store(soci::sqlite3, "db=\"" + dir.file("rapport.db") + "\"");
-    int n = -1;
-    store << sql, soci::into(n);
-    return n;
-  };
+  auto count = [&](const std::string& sql) { return number_in(dir.file("rapport.db"), sql); };
   REQUIRE(count("SELECT COUNT(*) FROM outbox WHERE student_id = 'L0001'") > 0);
 
   auto usage = run_command(
@@ -662,12 +666,7 @@ TEST_CASE(
                        "--to", "2027-02-10"},
                       env)
               .exit_code == 0);
-  auto query = [&](const std::string& sql) {
-    soci::session store(soci::sqlite3, "db=\"" + dir.file("rapport.db") + "\"");
-    int n = -1;
-    store << sql, soci::into(n);
-    return n;
-  };
+  auto query = [&](const std::string& sql) { return number_in(dir.file("rapport.db"), sql); };
   const int events = query("SELECT COUNT(*) FROM inbox");
   const int actions = query("SELECT COUNT(*) FROM outbox");
   REQUIRE(events > 10);
