@@ -60,7 +60,7 @@ bool listener_wanted(const config::Section& s) {
   return s.boolean("enabled") || !s.str("ops_listen").empty();
 }
 
-ListenerOptions listener_options(const config::Section& s) {
+ListenerOptions listener_options(const config::Section& s, const config::Section& retention) {
   ListenerOptions o;
   o.events = s.boolean("enabled");
   std::tie(o.address, o.port) = address_and_port("listen", s.str("listen"));
@@ -79,7 +79,8 @@ ListenerOptions listener_options(const config::Section& s) {
   o.shutdown_grace = s.duration("shutdown_grace");
   o.max_connections = std::size_t(s.integer("max_connections"));
   o.queue_limit = std::size_t(s.integer("queue_limit"));
-  o.retention = std::chrono::duration_cast<std::chrono::hours>(s.duration("retention"));
+  o.retention = std::chrono::duration_cast<std::chrono::hours>(
+      s.has("retention") ? s.duration("retention") : retention.duration("webhook_ids"));
   return o;
 }
 

@@ -40,7 +40,9 @@ struct ListenerOptions {
   std::chrono::hours retention{24 * 7};  // how long message ids are remembered
 };
 
-ListenerOptions listener_options(const config::Section& listener);
+// `retention` gives webhook_ids (listener.retention, deprecated, wins when given).
+ListenerOptions listener_options(const config::Section& listener,
+                                 const config::Section& retention);
 // Whether `rapport serve` runs a listener at all: enabled, or operations on their own address.
 bool listener_wanted(const config::Section& listener);
 

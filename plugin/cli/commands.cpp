@@ -45,6 +45,9 @@ std::unique_ptr<Loaded> load_running(const std::string& file) {
   loaded->config = config::load_config_file(file, loaded->registry);
   auto log = loaded->config->section("log");
   log::configure(log.str("level"), log.str("file"));
+  for (const auto& warning : loaded->config->warnings) {
+    log::warn("config", warning.message, {{"at", warning.str()}});
+  }
   return loaded;
 }
 

@@ -48,9 +48,12 @@ int audit(const Args& args);
 int forget(const Args& args);
 int export_record(const Args& args);
 int purge(const Args& args);
-// What retention: says may go, purged in short transactions (or counted, dry_run).
-std::map<std::string, std::int64_t> purge_store(Store& store, const config::Config& config,
-                                                TimePoint now, bool dry_run);
+// What retention: says may go, purged in short transactions (or counted, dry_run), CSV
+// rejects files included. Where several processes share the store, one purges at a time
+// (the `purge` lease): nullopt when another holds it.
+std::optional<std::map<std::string, std::int64_t>> purge_store(Store& store,
+                                                               const config::Config& config,
+                                                               TimePoint now, bool dry_run);
 
 // Steps the engine on a simulated clock from `from` to `to`; stops early when
 // stop_requested() turns true. `pace_ms` sleeps between steps (for watching, and tests).

@@ -6,10 +6,13 @@
 #include <filesystem>
 #include <fstream>
 
+#include <unistd.h>
+
 #include "adapters/common/ingest.hpp"
 #include "cli/commands.hpp"
 #include "engine/network.hpp"
 #include "engine/source.hpp"
+#include "log/log.hpp"
 #include "rapport/json.hpp"
 
 namespace rapport::cli {
@@ -117,20 +120,93 @@ int forget(const Args& args) {
   }
 }
 
-std::map<std::string, std::int64_t> purge_store(Store& store, const config::Config& config,
-                                                TimePoint now, bool dry_run) {
+namespace {
+
+// CSV rejects files last written before `before`: deleted (or counted, dry_run).
+std::int64_t purge_rejects(const config::Config& config, TimePoint before, bool dry_run) {
+  std::int64_t n = 0;
+  for (const auto& [name, section] : config.section().sections("sources")) {
+    if (section.str("type") != "csv") continue;
+    std::string rejects = section.str("rejects");
+    if (rejects.empty()) rejects = section.str("directory") + "/rejects";
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(rejects, ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+      if (!it->is_regular_file(ec) || it->path().extension() != ".rejects") continue;
+      auto written = std::chrono::file_clock::to_sys(it->last_write_time(ec));
+      if (ec || written >= before) continue;
+      if (dry_run || std::filesystem::remove(it->path(), ec)) ++n;
+    }
+  }
+  return n;
+}
+
+constexpr std::chrono::minutes kLease{10};
+
+std::string lease_holder() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(::getpid());
+}
+
+}  // namespace
+
+std::optional<std::map<std::string, std::int64_t>> purge_store(Store& store,
+                                                               const config::Config& config,
+                                                               TimePoint now, bool dry_run) {
   auto section = config.section("retention");
-  const auto payloads_before =
-      now - std::chrono::duration_cast<std::chrono::seconds>(section.duration("inbox_payloads"));
-  const auto attempts_before =
-      now - std::chrono::duration_cast<std::chrono::seconds>(section.duration("delivery_attempts"));
+  auto before = [&](std::string_view key) {
+    return now - std::chrono::duration_cast<std::chrono::seconds>(section.duration(key));
+  };
+  Store::PurgeBefore cutoffs{.now = now,
+                             .inbox_payloads = before("inbox_payloads"),
+                             .delivery_attempts = before("delivery_attempts"),
+                             .rotations = before("rotations"),
+                             .people = before("people"),
+                             .actions = before("actions"),
+                             .ids = before("ids"),
+                             .disclosures = std::nullopt};
+  if (section.duration("disclosures").count() > 0) cutoffs.disclosures = before("disclosures");
   constexpr std::size_t kBatch = 1000;
+  if (dry_run) {
+    auto out = store.purge(cutoffs, std::size_t(-1) / 2, true);
+    out["rejects files"] = purge_rejects(config, before("rejects"), true);
+    return out;
+  }
+  // The lease is short and renewed at every batch: a purge that died holds up the next
+  // one for minutes, not hours.
+  const std::string holder = lease_holder();
+  const auto started = std::chrono::steady_clock::now();
+  auto take = [&] {
+    auto at = now + std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::steady_clock::now() - started);
+    return store.take_lease("purge", holder, at, at + kLease);
+  };
+  {
+    Transaction tx(store);
+    if (!take()) return std::nullopt;
+    tx.commit();
+  }
+  struct Release {
+    Store& store;
+    const std::string& holder;
+    ~Release() {
+      try {
+        Transaction tx(store);
+        store.release_lease("purge", holder);
+        tx.commit();
+      } catch (const std::exception& e) {
+        log::warn("purge", "cannot give the purge lease back; it ends by itself",
+                  {{"error", e.what()}});
+      }
+    }
+  } release{store, holder};
   std::map<std::string, std::int64_t> total;
-  if (dry_run) return store.purge(payloads_before, attempts_before, std::size_t(-1) / 2, true);
   // One short transaction per batch: a running daemon's other writers are not held up.
   for (;;) {
     Transaction tx(store);
-    auto done = store.purge(payloads_before, attempts_before, kBatch, false);
+    take();
+    auto done = store.purge(cutoffs, kBatch, false);
     tx.commit();
     std::int64_t most = 0;
     for (const auto& [kind, n] : done) {
@@ -139,6 +215,7 @@ std::map<std::string, std::int64_t> purge_store(Store& store, const config::Conf
     }
     if (most < std::int64_t(kBatch)) break;
   }
+  total["rejects files"] = purge_rejects(config, before("rejects"), false);
   return total;
 }
 
@@ -152,8 +229,15 @@ int purge(const Args& args) {
     auto store = open_store(*loaded->config);
     const bool dry_run = args.flag("--dry-run");
     auto done = purge_store(*store, *loaded->config, wall_clock(), dry_run);
+    if (!done) {
+      std::fputs(
+          "another process sharing the store is purging now (it holds the purge lease, which "
+          "ends by itself 10 minutes after its holder stops); nothing done\n",
+          stderr);
+      return 1;
+    }
     std::printf("%s, as retention: says:\n", dry_run ? "would purge" : "purged");
-    for (const auto& [kind, n] : done) {
+    for (const auto& [kind, n] : *done) {
       std::printf("  %-20s %lld\n", kind.c_str(), static_cast<long long>(n));
     }
     return 0;

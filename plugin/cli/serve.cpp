@@ -44,8 +44,9 @@ int serve(const Args& args) {
                                   int(store_section.duration("busy_timeout").count()),
                                   /*checkpoints=*/false};  // the engine's commits checkpoint
       listener = std::make_unique<webhook::Listener>(
-          webhook::listener_options(root.section("listener")), std::move(inbound),
-          [store_options] { return open_sqlite_store(store_options); }, telemetry);
+          webhook::listener_options(root.section("listener"), root.section("retention")),
+          std::move(inbound), [store_options] { return open_sqlite_store(store_options); },
+          telemetry);
     }
     asio::steady_timer timer(io), purge_timer(io);
     asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -82,7 +83,8 @@ int serve(const Args& args) {
         try {
           auto done = purge_store(engine->store(), *config, wall_clock(), false);
           std::int64_t n = 0;
-          for (const auto& [kind, count] : done) n += count;
+          if (!done) log::info("serve", "another process holds the purge lease; skipped");
+          for (const auto& [kind, count] : done.value_or(decltype(done)::value_type{})) n += count;
           if (n) log::info("serve", "purged what retention: says may go", {{"rows", n}});
         } catch (const std::exception& e) {
           log::warn("serve", "purge failed; trying again in an hour",

@@ -128,10 +128,10 @@ const Schema& listener_schema() {
            .max = 10'000'000},
           {.name = "retention",
            .type = Type::duration,
-           .description = "how long webhook-ids are remembered to answer repeats as duplicates",
-           .default_value = "7d",
+           .description = "deprecated, read as retention.webhook_ids when given",
            .min = 3'600'000,
-           .max = 31'536'000'000.0},
+           .max = 31'536'000'000.0,
+           .replaced_by = "retention.webhook_ids"},
       }};
   return s;
 }
@@ -173,6 +173,60 @@ const Schema& retention_schema() {
            .description = "the attempts of finished deliveries (delivered, dead or withheld), "
                           "with their response snippets, counted from the attempt",
            .default_value = "365d",
+           .min = 86'400'000,
+           .max = 36'500.0 * 86'400'000},
+          {.name = "rotations",
+           .type = Type::duration,
+           .description = "the mirror's rotations, with their roster rows and evaluations, "
+                          "counted from the rotation's end, and touches reported by the host, "
+                          "counted from the touch; they stop counting as time together",
+           .default_value = "1825d",
+           .min = 86'400'000,
+           .max = 36'500.0 * 86'400'000},
+          {.name = "people",
+           .type = Type::duration,
+           .description = "a person no rotation, roster row, evaluation or action names any "
+                          "more, counted from the last change a source made to them (a "
+                          "source that still lists them brings them back at its next full "
+                          "read)",
+           .default_value = "1825d",
+           .min = 86'400'000,
+           .max = 36'500.0 * 86'400'000},
+          {.name = "actions",
+           .type = Type::duration,
+           .description = "actions every sink has passed and whose deliveries finished, with "
+                          "those deliveries and attempts, counted from the action's due time",
+           .default_value = "730d",
+           .min = 86'400'000,
+           .max = 36'500.0 * 86'400'000},
+          {.name = "ids",
+           .type = Type::duration,
+           .description = "id-only records left by the purges above (inbox event ids, purged "
+                          "and expired action ids), counted from the event's arrival or the "
+                          "purge: while kept, a replayed webhook or a re-run period makes "
+                          "nothing again",
+           .default_value = "1825d",
+           .min = 86'400'000,
+           .max = 36'500.0 * 86'400'000},
+          {.name = "disclosures",
+           .type = Type::duration,
+           .description = "the disclosure log (ids, fields, endpoints; never the data sent), "
+                          "counted from the disclosure; 0 keeps it as long as the store "
+                          "exists (FERPA asks that it be kept as long as the education record)",
+           .default_value = "0s",
+           .min = 0,
+           .max = 36'500.0 * 86'400'000},
+          {.name = "webhook_ids",
+           .type = Type::duration,
+           .description = "webhook-ids remembered to answer repeats as duplicates (was "
+                          "listener.retention)",
+           .default_value = "7d",
+           .min = 3'600'000,
+           .max = 31'536'000'000.0},
+          {.name = "rejects",
+           .type = Type::duration,
+           .description = "CSV sources' rejects files, counted from their last write",
+           .default_value = "90d",
            .min = 86'400'000,
            .max = 36'500.0 * 86'400'000},
       }};

@@ -39,6 +39,10 @@ void ParseContext::error(Mark mark, std::string path, std::string message) {
   diagnostics.push_back({file, mark, std::move(path), std::move(message), false});
 }
 
+void ParseContext::warn(Mark mark, std::string path, std::string message) {
+  diagnostics.push_back({file, mark, std::move(path), std::move(message), true});
+}
+
 bool ParseContext::failed() const {
   for (const auto& d : diagnostics) {
     if (!d.warning) return true;
@@ -106,8 +110,9 @@ std::string interpolate(std::string_view text, Mark mark, const std::string& pat
     if (replacement.find('\n') != std::string::npos ||
         replacement.find('\r') != std::string::npos) {
       ctx.error(mark, path,
-                "environment variable " + std::string(name) + " contains a newline, which is "
-                                                              "not allowed in a value");
+                "environment variable " + std::string(name) +
+                    " contains a newline, which is "
+                    "not allowed in a value");
       replacement.clear();
     }
     out += replacement;

@@ -60,6 +60,7 @@ struct ParseContext {
   std::vector<Diagnostic> diagnostics;
 
   void error(Mark mark, std::string path, std::string message);
+  void warn(Mark mark, std::string path, std::string message);
   bool failed() const;
 };
 

@@ -39,6 +39,8 @@ boost::json::value to_value(const Node& n) {
 
 }  // namespace
 
-std::string to_json_text(const Node& node) { return boost::json::serialize(to_value(node)); }
+std::string to_json_text(const Node& node) {
+  return boost::json::serialize(to_value(node));
+}
 
 }  // namespace rapport::config

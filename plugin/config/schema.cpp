@@ -436,6 +436,9 @@ Node validate(const Node& in, const Schema& schema, const std::string& path, Par
                   "expected " + type_name(*k) + ", found nothing");
         continue;
       }
+      if (!k->replaced_by.empty()) {
+        ctx.warn(key_mark, key_path, "deprecated: write " + k->replaced_by + " instead");
+      }
       out.entries.emplace_back(key, check_value(value, *k, key_path, ctx));
       out.key_marks.push_back(key_mark);
       continue;

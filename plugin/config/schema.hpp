@@ -56,6 +56,8 @@ struct Key {
   std::function<std::string(const std::string&)> check;
   // Value tables: (field, our value) -> "" when fine, else what is wrong.
   std::function<std::string(const std::string&, const std::string&)> check_entry;
+  // A key kept for old files: still read, with a warning naming the key that replaced it.
+  std::string replaced_by;
 };
 
 struct Schema {

@@ -173,6 +173,18 @@ const std::vector<std::vector<const char*>> kMigrations = {
         " reason TEXT NOT NULL, removed TEXT NOT NULL, lifted_at TEXT)",
         "CREATE TABLE suppressions (person_id TEXT PRIMARY KEY, since TEXT NOT NULL)",
     },
+    // 10: retention. When a person's row was last written (a person the store no longer
+    // needs goes after retention.people), the ids of actions purged (a re-run makes them
+    // not again), and leases (one process purges where several share the store).
+    {
+        "ALTER TABLE people ADD COLUMN seen_at TEXT",
+        "UPDATE people SET seen_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
+        "CREATE TABLE purged_actions (action_id TEXT PRIMARY KEY, at TEXT NOT NULL)"
+        " WITHOUT ROWID",
+        "CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until TEXT NOT NULL)",
+        "CREATE INDEX rotations_by_end ON rotations(end_date)",
+        "CREATE INDEX outbox_by_due ON outbox(due_at)",
+    },
 };
 
 std::string opt_text(const soci::row& r, std::size_t i) {
@@ -440,9 +452,12 @@ class SqliteStore final : public Store {
   }
 
   bool add_action(const Action& a) override {
+    // Not again once made: neither while it is in the outbox nor after retention purged it.
     return cached(
                "INSERT INTO outbox (action_id, hook, type, student_id, contact_id, due_at,"
-               " body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (action_id) DO NOTHING")
+               " body) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE NOT EXISTS"
+               " (SELECT 1 FROM purged_actions WHERE action_id = ?1)"
+               " ON CONFLICT (action_id) DO NOTHING")
                .bind(1, a.id)
                .bind(2, a.hook)
                .bind(3, to_string(a.type))
@@ -618,8 +633,9 @@ class SqliteStore final : public Store {
   void put_person(const Person& p) override {
     cached(
         "INSERT INTO people (id, role, name, email, specialty, subspecialty, program,"
-        " opted_out, program_role) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-        " ON CONFLICT (id) DO UPDATE SET"
+        " opted_out, program_role, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+        " strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
+        " ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at,"
         " role = excluded.role, name = excluded.name, email = excluded.email,"
         " specialty = excluded.specialty, subspecialty = excluded.subspecialty,"
         " program = excluded.program, opted_out = excluded.opted_out,"
@@ -1035,44 +1051,146 @@ class SqliteStore final : public Store {
     return removed;
   }
 
-  std::map<std::string, std::int64_t> purge(TimePoint payloads_before, TimePoint attempts_before,
-                                            std::size_t batch, bool dry_run) override {
+  std::map<std::string, std::int64_t> purge(const PurgeBefore& before, std::size_t batch,
+                                            bool dry_run) override {
     std::map<std::string, std::int64_t> out;
     const std::int64_t consumed = inbox_consumed();
-    const std::string payloads = format_time(payloads_before);
-    const std::string attempts = format_time(attempts_before);
     const auto limit = static_cast<std::int64_t>(batch);
-    const std::string inbox_rows =
-        "SELECT seq FROM inbox WHERE seq <= :s AND received_at < :t AND payload <> '{}'"
-        " LIMIT :n";
-    const std::string attempt_rows =
-        "SELECT a.rowid FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery"
-        " WHERE a.at < :t AND d.state IN ('delivered', 'dead', 'withheld') LIMIT :n";
-    std::int64_t n = 0;
-    if (dry_run) {
-      sql_ << "SELECT COUNT(*) FROM (" + inbox_rows + ")", soci::use(consumed, "s"),
-          soci::use(payloads, "t"), soci::use(limit, "n"), soci::into(n);
-      out["inbox payloads"] = n;
-      sql_ << "SELECT COUNT(*) FROM (" + attempt_rows + ")", soci::use(attempts, "t"),
+    // Each kind: the rows that may go (at most `limit`), then what deleting them means.
+    struct Kind {
+      const char* name;
+      std::string rows;                     // SELECT of keys, with :t (cutoff) and :n
+      std::string cutoff;                   // :t
+      std::vector<std::string> statements;  // each with :t and :n, deleting those rows
+    };
+    const std::string sinks_passed =
+        "coalesce((SELECT MIN(seq) FROM progress WHERE consumer LIKE 'sink:%'),"
+        " (SELECT MAX(seq) FROM outbox))";
+    const std::string consumed_text = std::to_string(consumed);
+    std::vector<Kind> kinds;
+    kinds.push_back({"inbox payloads",
+                     "SELECT seq FROM inbox WHERE seq <= " + consumed_text +
+                         " AND received_at < :t AND payload <> '{}' LIMIT :n",
+                     format_time(before.inbox_payloads),
+                     {"UPDATE inbox SET payload = '{}' WHERE seq IN (%rows%)"}});
+    kinds.push_back({"delivery attempts",
+                     "SELECT a.rowid FROM delivery_attempts a JOIN deliveries d ON d.id ="
+                     " a.delivery WHERE a.at < :t AND d.state IN ('delivered', 'dead',"
+                     " 'withheld') LIMIT :n",
+                     format_time(before.delivery_attempts),
+                     {"DELETE FROM delivery_attempts WHERE rowid IN (%rows%)"}});
+    // Rotations that ended before the cutoff, with their roster rows and evaluations.
+    // The row hashes stay: a source that reads the same old row again makes no event.
+    kinds.push_back({"rotations",
+                     "SELECT id FROM rotations WHERE end_date < :t LIMIT :n",
+                     format_date(Date{std::chrono::floor<std::chrono::days>(before.rotations)}),
+                     {"DELETE FROM evaluations WHERE rotation_id IN (%rows%)",
+                      "DELETE FROM team_rows WHERE rotation_id IN (%rows%)",
+                      "DELETE FROM rotations WHERE id IN (%rows%)"}});
+    kinds.push_back({"touches",
+                     "SELECT rowid FROM touches WHERE at < :t LIMIT :n",
+                     format_time(before.rotations),
+                     {"DELETE FROM touches WHERE rowid IN (%rows%)"}});
+    // Actions every sink has passed, due before the cutoff, none of whose deliveries is
+    // still under way; their ids stay in purged_actions so a re-run makes them not again.
+    kinds.push_back(
+        {"actions",
+         "SELECT o.action_id FROM outbox o WHERE o.due_at < :t AND o.seq <= " + sinks_passed +
+             " AND o.seq < (SELECT MAX(seq) FROM outbox) AND NOT EXISTS (SELECT 1 FROM"
+             " deliveries d WHERE d.action_id = o.action_id AND d.state NOT IN ('delivered',"
+             " 'dead', 'withheld')) LIMIT :n",
+         format_time(before.actions),
+         {"INSERT INTO purged_actions (action_id, at) SELECT action_id, '" +
+              format_time(before.now) +
+              "' FROM outbox WHERE action_id IN (%rows%)"
+              " ON CONFLICT DO NOTHING",
+          "DELETE FROM delivery_attempts WHERE delivery IN (SELECT id FROM deliveries"
+          " WHERE action_id IN (%rows%))",
+          "DELETE FROM deliveries WHERE action_id IN (%rows%)",
+          "DELETE FROM outbox WHERE action_id IN (%rows%)"}});
+    // People the store no longer needs: written before the cutoff, and no rotation,
+    // roster row, evaluation or action names them. Their row hashes go too, so a source
+    // that still lists them brings them back at its next full read.
+    kinds.push_back({"people",
+                     "SELECT p.id FROM people p WHERE coalesce(p.seen_at, '') < :t"
+                     " AND NOT EXISTS (SELECT 1 FROM rotations r WHERE r.student_id = p.id)"
+                     " AND NOT EXISTS (SELECT 1 FROM team_rows t WHERE t.person_id = p.id)"
+                     " AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.student_id = p.id"
+                     "   OR e.evaluator_id = p.id)"
+                     " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.student_id = p.id"
+                     "   OR o.contact_id = p.id)"
+                     " AND NOT EXISTS (SELECT 1 FROM held_actions h WHERE h.student_id = p.id"
+                     "   OR h.contact_id = p.id) LIMIT :n",
+                     format_time(before.people),
+                     {"DELETE FROM person_interests WHERE person_id IN (%rows%)",
+                      "DELETE FROM source_rows WHERE entity = 'people' AND row_key IN (%rows%)",
+                      "DELETE FROM people WHERE id IN (%rows%)"}});
+    // Id-only records past their own period: handled inbox events whose data went, and
+    // the ids of purged and expired actions.
+    kinds.push_back({"inbox ids",
+                     "SELECT seq FROM inbox WHERE seq <= " + consumed_text +
+                         " AND received_at < :t AND payload = '{}'"
+                         " AND seq < (SELECT MAX(seq) FROM inbox) LIMIT :n",
+                     format_time(before.ids),
+                     {"DELETE FROM inbox WHERE seq IN (%rows%)"}});
+    kinds.push_back({"action ids",
+                     "SELECT action_id FROM purged_actions WHERE at < :t LIMIT :n",
+                     format_time(before.ids),
+                     {"DELETE FROM purged_actions WHERE action_id IN (%rows%)"}});
+    kinds.push_back({"expiry records",
+                     "SELECT action_id FROM expired_actions WHERE at < :t LIMIT :n",
+                     format_time(before.ids),
+                     {"DELETE FROM expired_actions WHERE action_id IN (%rows%)"}});
+    if (before.disclosures) {
+      kinds.push_back({"disclosure log",
+                       "SELECT id FROM disclosures WHERE at < :t LIMIT :n",
+                       format_time(*before.disclosures),
+                       {"DELETE FROM disclosures WHERE id IN (%rows%)"}});
+    }
+    bool mirror_changed = false;
+    // The keys of one kind at a time, so that each of its statements deletes the same rows.
+    if (!dry_run)
+      sql_ << "CREATE TEMP TABLE IF NOT EXISTS purge_keys (k PRIMARY KEY) WITHOUT ROWID";
+    for (const auto& kind : kinds) {
+      std::int64_t n = 0;
+      sql_ << "SELECT COUNT(*) FROM (" + kind.rows + ")", soci::use(kind.cutoff, "t"),
           soci::use(limit, "n"), soci::into(n);
-      out["delivery attempts"] = n;
-      return out;
+      out[kind.name] = n;
+      if (dry_run || n == 0) continue;
+      sql_ << "DELETE FROM temp.purge_keys";
+      sql_ << "INSERT INTO temp.purge_keys " + kind.rows, soci::use(kind.cutoff, "t"),
+          soci::use(limit, "n");
+      for (std::string statement : kind.statements) {
+        statement.replace(statement.find("%rows%"), 6, "SELECT k FROM temp.purge_keys");
+        sql_ << statement;
+      }
+      if (std::string_view(kind.name) == "rotations" || std::string_view(kind.name) == "touches" ||
+          std::string_view(kind.name) == "people") {
+        mirror_changed = true;
+      }
     }
-    {
-      soci::statement st =
-          (sql_.prepare << "UPDATE inbox SET payload = '{}' WHERE seq IN (" + inbox_rows + ")",
-           soci::use(consumed, "s"), soci::use(payloads, "t"), soci::use(limit, "n"));
-      st.execute(true);
-      out["inbox payloads"] = st.get_affected_rows();
-    }
-    {
-      soci::statement st =
-          (sql_.prepare << "DELETE FROM delivery_attempts WHERE rowid IN (" + attempt_rows + ")",
-           soci::use(attempts, "t"), soci::use(limit, "n"));
-      st.execute(true);
-      out["delivery attempts"] = st.get_affected_rows();
-    }
+    if (!dry_run) sql_ << "DELETE FROM temp.purge_keys";
+    // A running daemon rebuilds its relationship memory: purged time together counts no more.
+    if (mirror_changed) bump_erasures();
     return out;
+  }
+
+  bool take_lease(const std::string& name, const std::string& holder, TimePoint now,
+                  TimePoint until) override {
+    std::string at = format_time(now), end = format_time(until);
+    soci::statement st =
+        (sql_.prepare << "INSERT INTO leases (name, holder, until) VALUES (:n, :h, :u)"
+                         " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,"
+                         " until = excluded.until"
+                         " WHERE leases.holder = excluded.holder OR leases.until < :a",
+         soci::use(name, "n"), soci::use(holder, "h"), soci::use(end, "u"), soci::use(at, "a"));
+    st.execute(true);
+    return st.get_affected_rows() > 0;
+  }
+
+  void release_lease(const std::string& name, const std::string& holder) override {
+    sql_ << "DELETE FROM leases WHERE name = :n AND holder = :h", soci::use(name),
+        soci::use(holder);
   }
 
   void scrub() override { sql_ << "PRAGMA wal_checkpoint(TRUNCATE)"; }

@@ -271,14 +271,24 @@ class Store {
   // nothing about them, the listener stores nothing about them, no action names them.
   virtual std::set<std::string> suppressed_ids() = 0;
   virtual bool lift_suppression(const std::string& id, TimePoint at) = 0;  // false: none
-  // Retention: empties the payloads of inbox events received before `payloads_before` that
-  // every inbox consumer has passed, and deletes the attempts (response snippets) of
-  // finished deliveries made before `attempts_before`; at most `batch` rows of each, so a
-  // running daemon's transaction stays short. Returns what went (or would go, dry_run),
-  // by kind.
-  virtual std::map<std::string, std::int64_t> purge(TimePoint payloads_before,
-                                                    TimePoint attempts_before, std::size_t batch,
+  // Retention: what may go, each kind before its own cutoff (see retention: in the
+  // configuration reference): payloads of handled inbox events, attempts of finished
+  // deliveries, rotations that ended (with roster rows and evaluations) and touches,
+  // actions every sink passed whose deliveries finished (their ids stay for `ids`),
+  // people nothing names any more, id-only records, and the disclosure log when it has a
+  // period. At most `batch` rows of each kind, so a running daemon's transaction stays
+  // short. Returns what went (or would go, dry_run), by kind.
+  struct PurgeBefore {
+    TimePoint now, inbox_payloads, delivery_attempts, rotations, people, actions, ids;
+    std::optional<TimePoint> disclosures;  // none: kept
+  };
+  virtual std::map<std::string, std::int64_t> purge(const PurgeBefore& before, std::size_t batch,
                                                     bool dry_run) = 0;
+  // A lease that one of several processes sharing the store holds (for example the hourly
+  // purge): taken when free, expired or already this holder's; false when another holds it.
+  virtual bool take_lease(const std::string& name, const std::string& holder, TimePoint now,
+                          TimePoint until) = 0;
+  virtual void release_lease(const std::string& name, const std::string& holder) = 0;
   struct Erasure {
     std::string person_id, kind, at, requested_by, reason, removed, lifted_at;
   };
@@ -323,6 +333,6 @@ struct SqliteOptions {
 // newer than this build knows, or the file cannot be opened.
 std::unique_ptr<Store> open_sqlite_store(const SqliteOptions& options);
 
-inline constexpr int kStoreSchemaVersion = 9;
+inline constexpr int kStoreSchemaVersion = 10;
 
 }  // namespace rapport

@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "rapport/types.hpp"
 #include "support/fixture.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
@@ -670,8 +671,11 @@ TEST_CASE(
   const int events = query("SELECT COUNT(*) FROM inbox");
   const int actions = query("SELECT COUNT(*) FROM outbox");
   REQUIRE(events > 10);
-  // Received long ago (the run's clock was simulated).
-  execute_sqlite(dir.file("rapport.db"), "UPDATE inbox SET received_at = '2020-01-01T00:00:00Z'");
+  // Received 200 days ago (the run's clock was simulated): past inbox_payloads (180d), not
+  // past ids (1825d).
+  execute_sqlite(dir.file("rapport.db"),
+                 "UPDATE inbox SET received_at = '" +
+                     rapport::format_time(rapport::wall_clock() - std::chrono::days(200)) + "'");
   auto dry = run_command({rapport_binary(), "purge", "-c", demo_config_path(), "--dry-run"}, env);
   REQUIRE(dry.exit_code == 0);
   CHECK_THAT(dry.out, Contains("would purge"));
@@ -690,4 +694,62 @@ TEST_CASE(
                       env)
               .exit_code == 0);
   CHECK(query("SELECT COUNT(*) FROM outbox") == actions);
+}
+
+TEST_CASE(
+    "rapport purge takes ended rotations and finished actions out of the mirror, the "
+    "relationship memory forgets them, rejects files go after their period, and another "
+    "process's purge lease is respected",
+    "[integration][cli][privacy][retention]") {
+  TempDir dir;
+  write_small_institution(dir.file("institution.db"));
+  std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};
+  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-01-01",
+                       "--to", "2027-09-30"},
+                      env)
+              .exit_code == 0);
+  auto query = [&](const std::string& sql) { return number_in(dir.file("rapport.db"), sql); };
+  const int actions = query("SELECT COUNT(*) FROM outbox");
+  REQUIRE(query("SELECT COUNT(*) FROM rotations") > 0);
+  // Every action was handed to the sink by the end of the run (the last follow-ups too).
+  REQUIRE(query("SELECT seq FROM progress WHERE consumer = 'sink:actions'") ==
+          query("SELECT MAX(seq) FROM outbox"));
+  // Another process holds the lease: nothing is done, and it says so.
+  execute_sqlite(dir.file("rapport.db"),
+                 "INSERT INTO leases VALUES ('purge', 'elsewhere:1', '2999-01-01T00:00:00Z')");
+  auto refused = run_command({rapport_binary(), "purge", "-c", demo_config_path()}, env);
+  CHECK(refused.exit_code == 1);
+  CHECK_THAT(refused.err, Contains("purge lease"));
+  execute_sqlite(dir.file("rapport.db"), "DELETE FROM leases");
+  // Six years on: every rotation ended, every action was due, long ago.
+  execute_sqlite(dir.file("rapport.db"), "UPDATE rotations SET end_date = '2020-01-31'");
+  execute_sqlite(dir.file("rapport.db"), "UPDATE outbox SET due_at = '2020-02-01T00:00:00Z'");
+  execute_sqlite(dir.file("rapport.db"), "UPDATE people SET seen_at = '2020-01-01T00:00:00Z'");
+  auto purged = run_command({rapport_binary(), "purge", "-c", demo_config_path()}, env);
+  INFO(purged.err);
+  REQUIRE(purged.exit_code == 0);
+  CHECK(query("SELECT COUNT(*) FROM rotations") == 0);
+  CHECK(query("SELECT COUNT(*) FROM team_rows") == 0);
+  CHECK(query("SELECT COUNT(*) FROM evaluations") == 0);
+  CHECK(query("SELECT COUNT(*) FROM outbox") == 1);  // the last one keeps the sequence
+  CHECK(query("SELECT COUNT(*) FROM purged_actions") == actions - 1);
+  CHECK(query("SELECT COUNT(*) FROM people") < 5);
+  CHECK(query("SELECT COUNT(*) FROM leases") == 0);  // given back
+  // The relationship memory forgets: nobody has worked with anybody any more.
+  auto explain = run_command({rapport_binary(), "explain", "-c", demo_config_path(), "--student",
+                              "L0001", "--at", "2027-02-10", "--json"},
+                             env);
+  INFO(explain.out << explain.err);
+  REQUIRE(explain.exit_code == 0);
+  auto network = boost::json::parse(explain.out).as_object();
+  CHECK(network.at("contacts").as_array().empty());
+  CHECK(network.at("letter_candidates").as_array().empty());
+  // The same period again: the sources' unchanged rows make no event, and purged actions
+  // are not made again.
+  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-01-01",
+                       "--to", "2027-09-30"},
+                      env)
+              .exit_code == 0);
+  CHECK(query("SELECT COUNT(*) FROM outbox") == 1);
+  CHECK(query("SELECT COUNT(*) FROM rotations") == 0);
 }

@@ -60,6 +60,11 @@ TEST_CASE("migrations 7 and 9 keep every row hash and team member of a version 6
            " row_key TEXT NOT NULL, hash TEXT NOT NULL, seen INTEGER NOT NULL DEFAULT 0,"
            " PRIMARY KEY (source, entity, row_key))";
     sql << "INSERT INTO source_rows VALUES ('registrar', 'rotations', 'R1', 'h1', 3)";
+    sql << "ALTER TABLE people DROP COLUMN seen_at";  // migration 10's
+    sql << "DROP TABLE purged_actions";
+    sql << "DROP TABLE leases";
+    sql << "DROP INDEX rotations_by_end";
+    sql << "DROP INDEX outbox_by_due";
     sql << "DROP TABLE held_actions";  // migration 8's
     sql << "DROP TABLE expired_actions";
     sql << "UPDATE schema_version SET version = 6";
@@ -223,4 +228,113 @@ TEST_CASE("timers come back when due, in due order, and go by prefix", "[store][
   CHECK(due[1].id == "rotation/R2/a");
   store->delete_timers_with_prefix("rotation/R1/");
   CHECK(store->due_timers(at("2027-12-31T00:00:00Z"), 10).size() == 1);
+}
+
+TEST_CASE(
+    "retention purges ended rotations with their rosters and evaluations, finished actions "
+    "(their ids stay, so they are not made again) and people nothing names; dry runs only count",
+    "[store][retention]") {
+  test::TempDir dir;
+  auto store = open(dir);
+  const auto now = *parse_time("2026-12-01T00:00:00Z");
+  for (const char* id : {"S1", "S2", "P1", "P2", "P3"}) {
+    store->put_person({id, id[0] == 'S' ? Role::student : Role::nurse, "Synthetic", std::nullopt,
+                       "Nursing", std::nullopt, std::nullopt, false});
+  }
+  auto old_rotation =
+      test::make_rotation("R_old", "S1", "2020-01-06", "2020-01-31", {{"P1", Role::nurse}});
+  auto new_rotation =
+      test::make_rotation("R_new", "S2", "2026-11-02", "2026-11-27", {{"P2", Role::nurse}});
+  for (const auto& r : {old_rotation, new_rotation}) {
+    store->put_rotation(r);
+    for (const auto& m : r.team) store->put_team_member(r.id, m);
+  }
+  store->put_evaluation(
+      {"E_old", "R_old", "P1", "S1", *parse_time("2020-02-01T00:00:00Z"), 4, 1, 5, true, false});
+  store->put_touch("S1", "P1", *parse_time("2020-02-02T00:00:00Z"));
+  auto action = [&](std::string id, std::string student, std::string contact, const char* due) {
+    Action a;
+    a.id = std::move(id);
+    a.hook = "h";
+    a.student_id = std::move(student);
+    a.contact_id = std::move(contact);
+    a.due = *parse_time(due);
+    a.reason = "r";
+    a.event_id = "e";
+    REQUIRE(store->add_action(a));
+    return a;
+  };
+  auto done = action("act_done", "S1", "P1", "2020-02-01T00:00:00Z");
+  action("act_pending", "S1", "P3", "2020-02-01T00:00:00Z");  // its delivery still retries
+  action("act_new", "S2", "P2", "2026-11-03T00:00:00Z");
+  store->enqueue_delivery("hooks", 1, "act_done", now);
+  store->enqueue_delivery("hooks", 2, "act_pending", now);
+  {
+    soci::session sql(soci::sqlite3, "db=\"" + dir.file("rapport.db") + "\"");
+    sql << "UPDATE deliveries SET state = 'delivered' WHERE action_id = 'act_done'";
+    sql << "UPDATE people SET seen_at = '2019-01-01T00:00:00Z'";
+  }
+  store->set_progress("sink:hooks", 3);
+  const auto erasures_before = store->progress("engine:erasures");
+  const auto years = [&](int n) { return now - std::chrono::days(365 * n); };
+  Store::PurgeBefore cutoffs{.now = now,
+                             .inbox_payloads = years(1),
+                             .delivery_attempts = years(1),
+                             .rotations = years(5),
+                             .people = years(5),
+                             .actions = years(2),
+                             .ids = years(5),
+                             .disclosures = std::nullopt};
+
+  auto would = store->purge(cutoffs, 1000, true);
+  CHECK(would.at("rotations") == 1);
+  CHECK(would.at("actions") == 1);
+  CHECK(would.at("touches") == 1);
+  CHECK(would.at("people") == 0);  // P1 is still named by R_old and act_done
+  CHECK(store->rotation("R_old"));
+
+  auto went = store->purge(cutoffs, 1000, false);
+  CHECK(went.at("rotations") == 1);
+  CHECK(went.at("actions") == 1);
+  CHECK(went.at("people") == 1);  // P1: what named them went first
+  CHECK_FALSE(store->rotation("R_old"));
+  CHECK(store->evaluations_of("S1").empty());
+  CHECK(store->rotation("R_new"));
+  CHECK(store->rotation("R_new")->team.size() == 1);
+  CHECK_FALSE(store->person("P1"));
+  CHECK(store->person("S1"));  // named by act_pending
+  CHECK(store->person("P3"));
+  CHECK(store->person("P2"));
+  std::vector<std::string> left;
+  for (const auto& a : store->actions_after(0, 10)) left.push_back(a.action.id);
+  CHECK(left == std::vector<std::string>{"act_pending", "act_new"});
+  CHECK_FALSE(store->add_action(done));                         // purged, not made again
+  CHECK(store->progress("engine:erasures") > erasures_before);  // the memory is rebuilt
+
+  // Nothing left to go; a second pass changes nothing.
+  for (const auto& [kind, n] : store->purge(cutoffs, 1000, false)) {
+    INFO(kind);
+    CHECK(n == 0);
+  }
+  // The id record goes after its own period; then the action could be made again.
+  cutoffs.ids = now + std::chrono::hours(1);
+  CHECK(store->purge(cutoffs, 1000, false).at("action ids") == 1);
+  CHECK(store->add_action(done));
+}
+
+TEST_CASE("a lease is held by one process until it expires or is given back",
+          "[store][retention]") {
+  test::TempDir dir;
+  auto a = open(dir);
+  auto b = open(dir);
+  const auto now = *parse_time("2026-12-01T00:00:00Z");
+  const auto later = now + std::chrono::minutes(10);
+  CHECK(a->take_lease("purge", "host:1", now, later));
+  CHECK(a->take_lease("purge", "host:1", now, later));  // renewed by its holder
+  CHECK_FALSE(b->take_lease("purge", "host:2", now, later));
+  CHECK(b->take_lease("purge", "host:2", later + std::chrono::seconds(1),
+                      later + std::chrono::minutes(10)));  // expired: taken over
+  CHECK_FALSE(a->take_lease("purge", "host:1", later + std::chrono::seconds(2), later));
+  b->release_lease("purge", "host:2");
+  CHECK(a->take_lease("purge", "host:1", now, later));
 }
