@@ -231,8 +231,42 @@ class WebhookSink final : public PerActionSink {
     }
   }
 
+  // One connection to the endpoint, kept alive between requests (a receiver under load
+  // pays no TCP and TLS handshake per action).
+  struct Connection {
+    std::unique_ptr<beast::tcp_stream> tcp;                     // http
+    std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;  // https
+    Steady::time_point idle_since;
+    beast::tcp_stream& lowest() { return tls ? tls->next_layer() : *tcp; }
+  };
+
+  asio::awaitable<Connection> connect() {
+    auto executor = co_await asio::this_coro::executor;
+    tcp::resolver resolver(executor);
+    auto tcp_stream = std::make_unique<beast::tcp_stream>(executor);
+    tcp_stream->expires_after(options_.timeout);
+    auto addresses =
+        co_await resolver.async_resolve(endpoint_.host, endpoint_.port, asio::use_awaitable);
+    co_await tcp_stream->async_connect(addresses, asio::use_awaitable);
+    Connection c;
+    if (!endpoint_.tls) {
+      c.tcp = std::move(tcp_stream);
+      co_return c;
+    }
+    c.tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(*tcp_stream), tls_);
+    // SNI (SSL_set_tlsext_host_name is a macro with a C cast).
+    SSL_ctrl(c.tls->native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+             const_cast<char*>(endpoint_.host.c_str()));
+    c.tls->set_verify_callback(ssl::host_name_verification(endpoint_.host));
+    co_await c.tls->async_handshake(ssl::stream_base::client, asio::use_awaitable);
+    co_return c;
+  }
+
+  // Returns whether the connection may carry the next request. `answered` turns true at the
+  // first byte of the answer.
   template <class Stream>
-  asio::awaitable<void> exchange(Stream& stream, const SendRequest& request, SendResult& result) {
+  asio::awaitable<bool> exchange(Stream& stream, const SendRequest& request, SendResult& result,
+                                 bool& answered) {
     auto now = wall_clock().time_since_epoch();
     http::request<http::string_body> req{http::verb::post, endpoint_.target, 11};
     req.set(http::field::host, endpoint_.host_header);
@@ -250,14 +284,18 @@ class WebhookSink final : public PerActionSink {
     req.set("webhook-timestamp", std::to_string(now.count()));
     // What is signed is what is sent: in binary mode the data, not the ce-* headers.
     req.set("webhook-signature", sign_v1(options_.key, request.action_id, now.count(), body));
-    req.keep_alive(false);
+    req.keep_alive(true);
     req.body() = std::move(body);
     req.prepare_payload();
     co_await http::async_write(stream, req, asio::use_awaitable);
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
     parser.body_limit(boost::none);  // Beast would refuse a large Content-Length at the header
-    co_await http::async_read_header(stream, buffer, parser, asio::use_awaitable);
+    co_await http::async_read_some(stream, buffer, parser, asio::use_awaitable);
+    answered = true;
+    if (!parser.is_header_done()) {
+      co_await http::async_read_header(stream, buffer, parser, asio::use_awaitable);
+    }
     // The status decides; the body is read for its first bytes only (a 2xx with a large
     // body is still a 2xx).
     const auto& res = parser.get();
@@ -266,12 +304,13 @@ class WebhookSink final : public PerActionSink {
       result.retry_after = parse_retry_after(std::string_view(it->value()));
     }
     constexpr std::uint64_t keep = 64 << 10;
-    if (parser.content_length() && *parser.content_length() > keep) co_return;  // not read
+    if (parser.content_length() && *parser.content_length() > keep) co_return false;  // not read
     parser.body_limit(keep);
     beast::error_code ec;
     co_await http::async_read(stream, buffer, parser,
                               asio::redirect_error(asio::use_awaitable, ec));
     result.snippet = snippet_of(parser.get().body());
+    co_return !ec && parser.is_done() && parser.get().keep_alive();
   }
 
   asio::awaitable<void> send(SendRequest request) {
@@ -279,23 +318,31 @@ class WebhookSink final : public PerActionSink {
     result.delivery = request.delivery;
     auto started = Steady::now();
     try {
-      auto executor = co_await asio::this_coro::executor;
-      tcp::resolver resolver(executor);
-      beast::tcp_stream tcp_stream(executor);
-      tcp_stream.expires_after(options_.timeout);
-      auto addresses =
-          co_await resolver.async_resolve(endpoint_.host, endpoint_.port, asio::use_awaitable);
-      co_await tcp_stream.async_connect(addresses, asio::use_awaitable);
-      if (endpoint_.tls) {
-        beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), tls_);
-        // SNI (SSL_set_tlsext_host_name is a macro with a C cast).
-        SSL_ctrl(stream.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-                 const_cast<char*>(endpoint_.host.c_str()));
-        stream.set_verify_callback(ssl::host_name_verification(endpoint_.host));
-        co_await stream.async_handshake(ssl::stream_base::client, asio::use_awaitable);
-        co_await exchange(stream, request, result);
-      } else {
-        co_await exchange(tcp_stream, request, result);
+      // A kept-alive connection the receiver closed meanwhile fails before any answer: the
+      // request goes again on a new connection (same webhook-id; receivers deduplicate).
+      for (;;) {
+        Connection c;
+        bool reused = false;
+        while (!idle_.empty() && !reused) {
+          c = std::move(idle_.back());
+          idle_.pop_back();
+          reused = Steady::now() - c.idle_since < kIdleLimit;
+        }
+        if (!reused) c = co_await connect();
+        c.lowest().expires_after(options_.timeout);
+        bool answered = false, keep = false;
+        try {
+          keep = c.tls ? co_await exchange(*c.tls, request, result, answered)
+                       : co_await exchange(*c.tcp, request, result, answered);
+        } catch (const boost::system::system_error& e) {
+          if (reused && !answered && e.code() != beast::error::timeout) continue;
+          throw;
+        }
+        if (keep && idle_.size() < options_.max_in_flight) {
+          c.idle_since = Steady::now();
+          idle_.push_back(std::move(c));
+        }
+        break;
       }
     } catch (const boost::system::system_error& e) {
       result.status = 0;
@@ -330,6 +377,9 @@ class WebhookSink final : public PerActionSink {
   std::deque<std::pair<Steady::time_point, bool>> window_;
   std::optional<Steady::time_point> open_until_;
   std::optional<std::int64_t> probe_;  // the delivery let through while half-open
+  // Connections kept alive, used by the io thread only (declared after io_: they go first).
+  static constexpr std::chrono::seconds kIdleLimit{30};
+  std::vector<Connection> idle_;
 };
 
 // The sink's options from its validated section; throws std::invalid_argument as

@@ -148,6 +148,7 @@ class Receiver:
         import threading
         self.lock = threading.Lock()
         self.received = []  # (time, headers dict, body bytes, status answered)
+        self.peers = {}  # student -> the client ports their requests came from
         self.scripts = {}
         receiver = self
 
@@ -167,6 +168,7 @@ class Receiver:
                 except (ValueError, AttributeError):
                     student = ""
                 with receiver.lock:
+                    receiver.peers.setdefault(student, []).append(self.client_address[1])
                     script = receiver.scripts.get(student) or []
                     answer = script.pop(0) if script else (200, {}, 0, False)
                 status, headers, delay, drop = answer

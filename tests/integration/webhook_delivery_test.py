@@ -193,6 +193,27 @@ class Delivery(unittest.TestCase):
         finally:
             db.close()
 
+    def test_connections_are_kept_alive_and_an_answer_saying_close_is_honoured(self):
+        students = [f"stu-alive-{i}" for i in range(5)]
+        for s in students:
+            self.push(s)
+            self.assertTrue(wait_for(lambda s=s: self.receiver.about(s)))
+        with self.receiver.lock:
+            ports = {self.receiver.peers[s][0] for s in students}
+        # One connection, or two where another test's delivery was under way meanwhile.
+        self.assertLessEqual(len(ports), 2, ports)
+        # The receiver closes after answering: the next action goes on a new connection,
+        # delivered at its first attempt.
+        self.receiver.script("stu-close", (200, {"Connection": "close"}, 0, False))
+        self.push("stu-close")
+        self.assertTrue(wait_for(lambda: self.receiver.about("stu-close")))
+        self.push("stu-after-close")
+        self.assertTrue(wait_for(lambda: self.receiver.about("stu-after-close")))
+        self.assertEqual(len(self.receiver.about("stu-after-close")), 1)
+        listing = self.d.command("deliveries", "list").stdout
+        self.assertNotIn("state=pending", "\n".join(
+            l for l in listing.splitlines() if "stu-after-close" in l))
+
     def test_a_2xx_with_a_large_body_is_delivered_once(self):
         self.receiver.script("stu-big", (200, {"x-big-body": "1"}, 0, False))
         self.push("stu-big")
@@ -389,6 +410,13 @@ engine:""")
             self.assertEqual(old.about("stu-tls"), [])
             listing = d.command("deliveries", "list", "--endpoint", "platform_actions")
             self.assertIn("protocol version", listing.stdout)
+            # Over TLS too, one kept-alive connection carries the next actions.
+            for student in ("stu-tls-2", "stu-tls-3"):
+                self.assertEqual(d.post_event(live_rotation(student))[0], 202)
+                self.assertTrue(wait_for(lambda s=student: modern.about(s), timeout=15))
+            with modern.lock:
+                ports = {modern.peers[s][0] for s in ("stu-tls", "stu-tls-2", "stu-tls-3")}
+            self.assertEqual(len(ports), 1, ports)
         finally:
             self.assertEqual(d.stop(), 0)
             old.close()
