@@ -234,7 +234,14 @@ std::vector<Event> read_body(const InboundSource& source, std::string_view body,
                            : message_id + "#" + std::to_string(i);
       Event e = source.mapping ? mapped_event(source, *items[i], id, message_time, where)
                                : rapport_event(source, *items[i], message_time);
-      check_payload(e);
+      try {
+        check_payload(e);
+      } catch (const std::exception& bad) {
+        // Our readers name the field within the data: the full path is data.<field>.
+        std::string message = bad.what();
+        if (!source.mapping && message.starts_with("field '")) message.insert(7, "data.");
+        throw BadBody(source.mapping ? "mapped data: " + message : message);
+      }
       events.push_back(std::move(e));
     } catch (const BadBody& e) {
       throw BadBody(where.empty() ? e.what() : "event " + where + ": " + e.what());

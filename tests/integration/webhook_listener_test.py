@@ -231,7 +231,11 @@ class Listener(unittest.TestCase):
         event = rotation_event("ev-bad")
         del event["data"]["site"]
         status, _, data = self.d.post_event(event)
-        self.error(status, 400, data, "invalid_event", "site")
+        self.error(status, 400, data, "invalid_event", "field 'data.site'")  # the full path
+        event = rotation_event("ev-bad-role")
+        event["data"]["team"][0]["role"] = "wizard"
+        status, _, data = self.d.post_event(event)
+        self.error(status, 400, data, "invalid_event", "field 'data.team[0].role'")
         event = rotation_event("ev-bad2")
         event["type"] = "rotation.exploded"
         status, _, data = self.d.post_event([rotation_event("ev-ok-in-bad"), event])
