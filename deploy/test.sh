@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/install-deps.sh --test
+# The official CloudEvents and Standard Webhooks libraries, as pinned by the lockfile.
+(cd tests/interop && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
 # PostgreSQL and MariaDB for the SQL adapter's tests, stopped by their pid on exit.
 services=$(mktemp -d /tmp/rapport-services-XXXXXX)

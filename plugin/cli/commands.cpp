@@ -61,14 +61,25 @@ void run_simulated(Engine& engine, TimePoint from, TimePoint to, std::chrono::se
   // On a terminal, where the simulated clock is, at most every 200 ms of real time.
   const bool terminal = ::isatty(STDERR_FILENO);
   auto shown = std::chrono::steady_clock::now();
+  TimePoint last = from;
   for (TimePoint now = from; now <= to && !stop_requested(); now += step) {
     engine.step(now);
+    last = now;
     if (terminal && std::chrono::steady_clock::now() - shown >= std::chrono::milliseconds(200)) {
       shown = std::chrono::steady_clock::now();
       double done = to > from ? double((now - from).count()) / double((to - from).count()) : 1;
       std::fprintf(stderr, "\r%s  %3.0f%%  ", format_time(now).c_str(), 100 * done);
     }
     if (pace_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(pace_ms));
+  }
+  // Webhook deliveries under way when the period ends are waited for (a minute at most),
+  // stepping at the period's last step, so that the run ends with their answers recorded
+  // (and what was due by then sent) rather than left for the next start.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (engine.deliveries_in_flight() > 0 && !stop_requested() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    engine.step(last);
   }
   if (terminal) std::fprintf(stderr, "\r%40s\r", "");
 }

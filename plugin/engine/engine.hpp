@@ -69,6 +69,8 @@ class Engine {
   // The letter hook's options when the config runs one (for explain), else nullptr.
   const config::Section* letters() const { return letters_ ? &*letters_ : nullptr; }
   const std::vector<std::unique_ptr<Sink>>& sinks() const { return sinks_; }
+  // Deliveries sent whose answer is not recorded yet.
+  std::size_t deliveries_in_flight() const { return in_flight_.size(); }
   // A sink built by the caller rather than from the config (tests, hosts), policy default.
   void add_sink(std::unique_ptr<Sink> sink) { sinks_.push_back(std::move(sink)); }
   Source* source(const std::string& name) const;
