@@ -239,7 +239,10 @@ std::vector<Event> read_body(const InboundSource& source, std::string_view body,
       } catch (const std::exception& bad) {
         // Our readers name the field within the data: the full path is data.<field>.
         std::string message = bad.what();
-        if (!source.mapping && message.starts_with("field '")) message.insert(7, "data.");
+        if (!source.mapping && message.starts_with("field '") &&
+            !message.starts_with("field 'data.")) {
+          message.insert(7, "data.");
+        }
         throw BadBody(source.mapping ? "mapped data: " + message : message);
       }
       events.push_back(std::move(e));

@@ -236,6 +236,10 @@ class Listener(unittest.TestCase):
         event["data"]["team"][0]["role"] = "wizard"
         status, _, data = self.d.post_event(event)
         self.error(status, 400, data, "invalid_event", "field 'data.team[0].role'")
+        team = dict(rotation_event("ev-bad-team"), type="team.changed", data={"add": []})
+        status, _, data = self.d.post_event(team)
+        self.error(status, 400, data, "invalid_event", "field 'data.rotation'")
+        self.assertNotIn("data.data", data.decode())
         event = rotation_event("ev-bad2")
         event["type"] = "rotation.exploded"
         status, _, data = self.d.post_event([rotation_event("ev-ok-in-bad"), event])
