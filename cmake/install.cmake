@@ -1,6 +1,6 @@
 # `cmake --install`: headers, librapport_sdk, librapport (embedding), the rapport command,
 # a CMake package (find_package(rapport) -> rapport::sdk, rapport::embed), pkg-config
-# files (rapport, rapport-sdk) and the SDK examples.
+# files (rapport, rapport-sdk), the SDK examples and the JSON Schemas of rapport/v1.
 include(CMakePackageConfigHelpers)
 
 install(TARGETS rapport_sdk rapport_embed EXPORT rapportTargets
@@ -10,6 +10,7 @@ install(TARGETS rapport RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS rapport_plugin_host RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/rapport)
 install(DIRECTORY sdk/include/rapport DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY sdk/examples/ DESTINATION ${CMAKE_INSTALL_DATADIR}/rapport/examples)
+install(DIRECTORY sdk/schemas/ DESTINATION ${CMAKE_INSTALL_DATADIR}/rapport/schemas)
 install(EXPORT rapportTargets NAMESPACE rapport::
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/rapport)
 

@@ -3,19 +3,37 @@
 //
 //   node interop.mjs receive SECRET PORT_FILE OUT_FILE
 //       an HTTP receiver: every request is verified with Webhook.verify and parsed with
-//       HTTP.toEvent, then validated strictly; one JSON line per request in OUT_FILE
+//       HTTP.toEvent, then validated strictly and against sdk/schemas/action.schema.json;
+//       one JSON line per request in OUT_FILE
 //       ({id, ok, error, mode, type}); 200 when both pass, else 400.
 //   node interop.mjs send URL SECRET SPEC_JSON
-//       sends events made with the SDK, signed with Webhook.sign: SPEC_JSON is a list of
+//       sends events made with the SDK (each checked against sdk/schemas/event.schema.json),
+//       signed with Webhook.sign: SPEC_JSON is a list of
 //       {mode: structured|binary|batch, id?, events: [{id, type, subject, time?, data}]};
 //       prints one JSON list of {status, body} to standard output.
 //   node interop.mjs lines FILE
-//       validates every line of a JSON-lines file as a CloudEvent, strictly; prints
+//       validates every line of a JSON-lines file as a CloudEvent, strictly, and against
+//       sdk/schemas/action.schema.json; prints
 //       {lines, valid, errors: [first few]}.
 import { createServer } from "node:http";
 import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
+import Ajv from "ajv";
+import addFormats from "ajv-formats";
 import { CloudEvent, HTTP } from "cloudevents";
 import { Webhook } from "standardwebhooks";
+
+// Rapport's own JSON Schemas (sdk/schemas), as installed with the SDK.
+const schemas = new URL("../../sdk/schemas/", import.meta.url);
+const ajv = new Ajv({ allErrors: true, strict: false });
+addFormats(ajv);
+const actionSchema = ajv.compile(JSON.parse(readFileSync(new URL("action.schema.json", schemas))));
+const eventSchema = ajv.compile(JSON.parse(readFileSync(new URL("event.schema.json", schemas))));
+
+// The event as JSON, checked against our schema of it (an action, or an event sent to us).
+function conforms(check, event, what) {
+  const json = JSON.parse(JSON.stringify(event));
+  if (!check(json)) throw new Error(`not a ${what} per sdk/schemas: ${ajv.errorsText(check.errors)}`);
+}
 
 function strict(event) {
   // Constructing with strict validation throws a ValidationError listing what is wrong.
@@ -44,6 +62,7 @@ function receive(secret, portFile, outFile) {
         const events = Array.isArray(parsed) ? parsed : [parsed];
         for (const e of events) {
           const checked = strict(e);
+          conforms(actionSchema, checked, "rapport action");
           record.type = checked.type;
           if (checked.id !== record.id) throw new Error(`ce id ${checked.id} is not the webhook-id`);
         }
@@ -67,7 +86,9 @@ async function send(url, secret, spec) {
     const events = request.events.map((e) => {
       const attributes = { ...e, source: "platform", datacontenttype: "application/json" };
       if (!attributes.time) delete attributes.time;  // the SDK then stamps its own
-      return new CloudEvent(attributes, true);
+      const event = new CloudEvent(attributes, true);
+      conforms(eventSchema, event, "rapport event");
+      return event;
     });
     let message;
     if (request.mode === "batch") {
@@ -100,7 +121,7 @@ function lines(file) {
     if (!line) continue;
     out.lines += 1;
     try {
-      strict(JSON.parse(line));
+      conforms(actionSchema, strict(JSON.parse(line)), "rapport action");
       out.valid += 1;
     } catch (error) {
       if (out.errors.length < 5) out.errors.push(describe(error));
