@@ -337,6 +337,81 @@ FetchedPage fetch_page(soci::session& session, const PageQuery& query) {
   return page;
 }
 
+// A full scan: the admin's query run once and its rows streamed in batches. Paged by key,
+// a view-like SELECT (joins, date clean-up, GROUP BY merging duplicate rows) that the
+// database cannot filter by key before computing it ran again for every page, so a full
+// read cost pages x the query. SQLite and ODBC step through the one result; PostgreSQL
+// reads it through a cursor (libpq would otherwise hold the whole result in memory), in a
+// read transaction that also gives the scan one snapshot; MySQL's client library holds the
+// result (SOCI's MySQL backend stores it) while it is read.
+class FullScan {
+ public:
+  FullScan(soci::session& session, const std::string& select, bool postgresql, std::size_t batch)
+      : session_(session), postgresql_(postgresql), batch_(batch) {
+    if (postgresql_) {
+      session_.begin();
+      open_ = true;
+      session_ << "DECLARE rapport_scan NO SCROLL CURSOR FOR " + select;
+      return;
+    }
+    statement_ = std::make_unique<soci::statement>(session_);
+    statement_->exchange(soci::into(row_));
+    statement_->alloc();
+    statement_->prepare(select);
+    statement_->define_and_bind();
+    more_ = statement_->execute(true);
+  }
+  FullScan(const FullScan&) = delete;
+  FullScan& operator=(const FullScan&) = delete;
+  ~FullScan() {
+    if (!open_) return;
+    try {
+      session_.rollback();  // the cursor goes with it
+    } catch (...) {
+    }
+  }
+
+  // At most `batch` rows; fewer only at the end.
+  FetchedPage next() {
+    if (postgresql_) {
+      return fetch_page(session_, {"FETCH FORWARD " + std::to_string(batch_) + " FROM rapport_scan",
+                                   {},
+                                   std::nullopt,
+                                   batch_});
+    }
+    FetchedPage page;
+    while (more_ && page.rows.size() < batch_) {
+      if (page.names.empty()) {
+        for (std::size_t i = 0; i < row_.size(); ++i) {
+          page.names.push_back(lower(row_.get_properties(i).get_name()));
+        }
+      }
+      auto& values = page.rows.emplace_back();
+      values.reserve(row_.size());
+      for (std::size_t i = 0; i < row_.size(); ++i) values.push_back(soci_util::text(row_, i));
+      more_ = statement_->fetch();
+    }
+    return page;
+  }
+
+  // Read to the end: the cursor closed and the read transaction ended.
+  void finish() {
+    statement_.reset();
+    if (!open_) return;
+    session_ << "CLOSE rapport_scan";
+    open_ = false;
+    session_.commit();
+  }
+
+ private:
+  soci::session& session_;
+  bool postgresql_;
+  std::size_t batch_;
+  bool open_ = false, more_ = false;
+  soci::row row_;  // before statement_: the statement goes first
+  std::unique_ptr<soci::statement> statement_;
+};
+
 }  // namespace
 
 std::vector<std::string> SqlSource::key_columns(const std::string& entity,
@@ -388,7 +463,6 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
                                 : options_.backend == "mysql"    ? "CHAR"
                                 : options_.backend == "sqlite"   ? "TEXT"
                                                                  : "VARCHAR(64)";
-  std::optional<Position> scanned;  // a full scan's position: its key alone
   std::string bound = format_bound(until, m.time_format);
   bool held = false;  // a row asked to be read again: the position stays before it
   std::size_t added = 0;
@@ -446,8 +520,18 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
   // the page read ahead is dropped). The session is used by one thread at a time. Not for
   // MySQL: its client library wants each thread that uses a connection set up for it.
   const auto read_ahead = options_.backend == "mysql" ? std::launch::deferred : std::launch::async;
-  PageQuery asked = pages.after(full_scan ? scanned : position);
-  auto next = std::async(read_ahead, fetch_page, std::ref(session()), asked);
+  std::unique_ptr<FullScan> scan;
+  PageQuery asked;
+  std::future<FetchedPage> next;
+  if (full_scan) {
+    scan = std::make_unique<FullScan>(session(), "SELECT * FROM (" + m.sql + ") rapport_q",
+                                      options_.backend == "postgresql", options_.batch);
+    asked.limit = options_.batch;
+    next = std::async(read_ahead, [&scan] { return scan->next(); });
+  } else {
+    asked = pages.after(position);
+    next = std::async(read_ahead, fetch_page, std::ref(session()), asked);
+  }
   for (;;) {
     FetchedPage fetched = next.get();
     const bool more = fetched.rows.size() == asked.limit;
@@ -476,7 +560,9 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
       fetched.rows = std::move(kept);
     }
     const std::size_t rows = fetched.rows.size();
-    if (more && rows > 0) {
+    if (more && rows > 0 && full_scan) {
+      next = std::async(read_ahead, [&scan] { return scan->next(); });
+    } else if (more && rows > 0) {
       // Where this page leaves the reading, if all of it is read: at its last row, with
       // the rows of that place read (and those read before, if the page stayed there).
       std::optional<Position> ahead = from;
@@ -515,9 +601,7 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
       }
       if (outcome.hold) held = true;
       if (sweep && !outcome.hold && !outcome.stored_as.empty()) seen.push_back(outcome.stored_as);
-      if (full_scan) {
-        advance(scanned, place_of(mapped), digest_of(columns));
-      } else if (!held) {
+      if (!full_scan && !held) {
         advance(position, place_of(mapped), digest_of(columns));
       }
     }
@@ -547,6 +631,7 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
   // A page read ahead for nothing (a held row): wait for it before the session is used
   // again (a deferred read is never made).
   if (next.valid() && read_ahead == std::launch::async) next.wait();
+  if (scan) scan->finish();
   if (sweep) {
     Transaction tx(store);
     PageEvents page{history, false};

@@ -786,3 +786,41 @@ TEST_CASE("paging: standard is what the database is asked (SQLite, which lacks i
   Fixture f("sqlite", "    poll_interval: 1h", "    poll_interval: 1h\n    paging: standard");
   CHECK_THROWS_WITH(f.poll("2027-01-01T00:00:00Z"), Contains("syntax error"));
 }
+
+TEST_CASE(
+    "a query read whole runs once per poll, however many batches its rows fill, and its "
+    "rows are all read (PostgreSQL, where a view-like query cannot be paged by key)",
+    "[adapter][sql]") {
+  if (!available("postgresql")) return;
+  // The roster comes from a function that counts its calls: paged by key, a full read ran
+  // the admin's query once per page (here, a page of 2 rows).
+  Fixture f("postgresql", "    poll_interval: 1h\n", "    poll_interval: 1h\n    batch: 2\n",
+            "            FROM block_team\n        cursor: last_modified\n",
+            "            FROM rapport_roster()\n");
+  *f.db << "CREATE TABLE roster_calls (n INTEGER NOT NULL)";
+  *f.db << "INSERT INTO roster_calls VALUES (0)";
+  *f.db << "CREATE FUNCTION rapport_roster() RETURNS SETOF block_team AS $$ BEGIN"
+           " UPDATE roster_calls SET n = n + 1; RETURN QUERY SELECT * FROM block_team; END $$"
+           " LANGUAGE plpgsql VOLATILE";
+  int rows = 0, calls = 0;
+  *f.db << "SELECT COUNT(*) FROM block_team", soci::into(rows);
+  REQUIRE(rows > 6);  // more than three pages of 2
+  auto first = f.poll("2027-01-01T00:00:00Z");
+  CHECK(first.at("rotation.scheduled") > 0);
+  *f.db << "SELECT n FROM roster_calls", soci::into(calls);
+  CHECK(calls <= 2);  // the run itself, and perhaps the column probe
+  // Every roster row arrived, once.
+  std::size_t added = 0;
+  for (const auto& e : f.events_of_type(EventType::team_changed)) {
+    added += boost::json::parse(e.payload).at("added").as_array().size();
+  }
+  CHECK(added == std::size_t(rows));
+  // Polling again: nothing new, and again one run of the query.
+  CHECK(f.poll("2027-01-02T00:00:00Z").empty());
+  int again = 0;
+  *f.db << "SELECT n FROM roster_calls", soci::into(again);
+  CHECK(again - calls <= 2);
+  // Another read of the source's session after the scan: its read transaction ended.
+  f.sql("DELETE FROM block_team WHERE block_id = 'B0001' AND staff_no = 'E0004'");
+  CHECK(f.poll("2027-01-03T00:00:00Z") == std::map<std::string, int>{{"team.changed", 1}});
+}
