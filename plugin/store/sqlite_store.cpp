@@ -17,6 +17,7 @@
 #include <random>
 #include <set>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 
 #include "files/private_files.hpp"
@@ -307,7 +308,23 @@ class SqliteStore final : public Store {
       sql_.open(soci::sqlite3, "db=\"" + options.path + "\" timeout=" +
                                    std::to_string(std::max(1, options.busy_timeout_ms / 1000)));
       refuse_foreign(options.path);
-      sql_ << "PRAGMA journal_mode=WAL";
+      // Turning a new file to WAL takes it whole, and SQLite answers "locked" at once,
+      // without waiting, while another process opening it at the same moment does the
+      // same: tried again within the busy timeout (the mode stays once set).
+      for (auto deadline = std::chrono::steady_clock::now() +
+                           std::chrono::milliseconds(options.busy_timeout_ms);
+           ;) {
+        try {
+          sql_ << "PRAGMA journal_mode=WAL";
+          break;
+        } catch (const soci::soci_error& e) {
+          if (std::string_view(e.what()).find("locked") == std::string_view::npos ||
+              std::chrono::steady_clock::now() > deadline) {
+            throw;
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+      }
       sql_ << "PRAGMA foreign_keys=ON";
       sql_ << (options.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
       sql_ << "PRAGMA busy_timeout=" + std::to_string(options.busy_timeout_ms);
@@ -1550,20 +1567,37 @@ class SqliteStore final : public Store {
     }
   }
 
+  // Each step reads the version inside its own write transaction (BEGIN IMMEDIATE), so
+  // that processes opening one store at once (a daemon and `rapport purge`, say) migrate it
+  // once: the second waits for the first and finds nothing left to do.
   void migrate() {
-    sql_ << "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)";
-    int version = 0;
-    sql_ << "SELECT version FROM schema_version", soci::into(version);
-    if (!sql_.got_data()) sql_ << "INSERT INTO schema_version (version) VALUES (0)";
-    if (version > kStoreSchemaVersion) {
-      throw StoreError("the store's schema is version " + std::to_string(version) +
-                       ", newer than this rapport knows (" + std::to_string(kStoreSchemaVersion) +
-                       "); upgrade rapport");
+    {
+      // Up to date already (every open but the first after an upgrade): nothing written.
+      int tables = 0, version = 0;
+      sql_ << "SELECT COUNT(*) FROM sqlite_master WHERE name = 'schema_version'",
+          soci::into(tables);
+      if (tables == 1) {
+        sql_ << "SELECT version FROM schema_version", soci::into(version);
+        if (sql_.got_data() && version == kStoreSchemaVersion) return;
+      }
     }
-    for (int v = version; v < kStoreSchemaVersion; ++v) {
+    for (;;) {
       Transaction tx(*this);
-      for (const char* statement : kMigrations[v]) sql_ << statement;
-      int next = v + 1;
+      sql_ << "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)";
+      int version = 0;
+      sql_ << "SELECT version FROM schema_version", soci::into(version);
+      if (!sql_.got_data()) sql_ << "INSERT INTO schema_version (version) VALUES (0)";
+      if (version > kStoreSchemaVersion) {
+        throw StoreError("the store's schema is version " + std::to_string(version) +
+                         ", newer than this rapport knows (" + std::to_string(kStoreSchemaVersion) +
+                         "); upgrade rapport");
+      }
+      if (version == kStoreSchemaVersion) {
+        tx.commit();
+        return;
+      }
+      for (const char* statement : kMigrations[std::size_t(version)]) sql_ << statement;
+      int next = version + 1;
       sql_ << "UPDATE schema_version SET version = :v", soci::use(next);
       tx.commit();
     }

@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
 
 #include <soci/soci.h>
 #include <soci/sqlite3/soci-sqlite3.h>
@@ -337,4 +339,28 @@ TEST_CASE("a lease is held by one process until it expires or is given back",
   CHECK_FALSE(a->take_lease("purge", "host:1", later + std::chrono::seconds(2), later));
   b->release_lease("purge", "host:2");
   CHECK(a->take_lease("purge", "host:1", now, later));
+}
+
+TEST_CASE("processes opening one store at once migrate it once, and none fails", "[store]") {
+  for (int round = 0; round < 5; ++round) {
+    test::TempDir dir;
+    std::atomic<int> failures{0};
+    std::vector<std::thread> openers;
+    for (int i = 0; i < 4; ++i) {
+      openers.emplace_back([&] {
+        try {
+          if (open(dir)->schema_version() != kStoreSchemaVersion) ++failures;
+        } catch (const std::exception& e) {
+          UNSCOPED_INFO(e.what());
+          ++failures;
+        }
+      });
+    }
+    for (auto& t : openers) t.join();
+    CHECK(failures == 0);
+    soci::session sql(soci::sqlite3, "db=\"" + dir.file("rapport.db") + "\"");
+    int rows = 0;
+    sql << "SELECT COUNT(*) FROM schema_version", soci::into(rows);
+    CHECK(rows == 1);
+  }
 }
