@@ -340,10 +340,11 @@ FetchedPage fetch_page(soci::session& session, const PageQuery& query) {
 // A full scan: the admin's query run once and its rows streamed in batches. Paged by key,
 // a view-like SELECT (joins, date clean-up, GROUP BY merging duplicate rows) that the
 // database cannot filter by key before computing it ran again for every page, so a full
-// read cost pages x the query. SQLite and ODBC step through the one result; PostgreSQL
-// reads it through a cursor (libpq would otherwise hold the whole result in memory), in a
-// read transaction that also gives the scan one snapshot; MySQL's client library holds the
-// result (SOCI's MySQL backend stores it) while it is read.
+// read cost pages x the query. SQLite steps through the one result (its read lasts the
+// poll); PostgreSQL reads it through a cursor (libpq would otherwise hold the whole result
+// in memory), in a read transaction that also gives the scan one snapshot; MySQL's client
+// library holds the result (SOCI's MySQL backend stores it) while it is read, and so may
+// an ODBC driver (psqlODBC does unless UseDeclareFetch is set).
 class FullScan {
  public:
   FullScan(soci::session& session, const std::string& select, bool postgresql, std::size_t batch)
@@ -351,7 +352,18 @@ class FullScan {
     if (postgresql_) {
       session_.begin();
       open_ = true;
-      session_ << "DECLARE rapport_scan NO SCROLL CURSOR FOR " + select;
+      try {
+        session_ << "DECLARE rapport_scan NO SCROLL CURSOR FOR " + select;
+      } catch (...) {
+        // No destructor runs for an object whose constructor throws: the transaction
+        // ends here, so the session stays usable and the query's own error is reported.
+        open_ = false;
+        try {
+          session_.rollback();
+        } catch (...) {
+        }
+        throw;
+      }
       return;
     }
     statement_ = std::make_unique<soci::statement>(session_);

@@ -240,11 +240,11 @@ class WebhookSink final : public PerActionSink {
     beast::tcp_stream& lowest() { return tls ? tls->next_layer() : *tcp; }
   };
 
-  asio::awaitable<Connection> connect() {
+  asio::awaitable<Connection> connect(Steady::time_point deadline) {
     auto executor = co_await asio::this_coro::executor;
     tcp::resolver resolver(executor);
     auto tcp_stream = std::make_unique<beast::tcp_stream>(executor);
-    tcp_stream->expires_after(options_.timeout);
+    tcp_stream->expires_at(deadline);
     auto addresses =
         co_await resolver.async_resolve(endpoint_.host, endpoint_.port, asio::use_awaitable);
     co_await tcp_stream->async_connect(addresses, asio::use_awaitable);
@@ -317,6 +317,9 @@ class WebhookSink final : public PerActionSink {
     SendResult result;
     result.delivery = request.delivery;
     auto started = Steady::now();
+    // One `timeout` for the whole attempt: connecting, the handshake, the exchange, and a
+    // second try after a stale kept-alive connection.
+    const auto deadline = started + options_.timeout;
     try {
       // A kept-alive connection the receiver closed meanwhile fails before any answer: the
       // request goes again on a new connection (same webhook-id; receivers deduplicate).
@@ -328,8 +331,8 @@ class WebhookSink final : public PerActionSink {
           idle_.pop_back();
           reused = Steady::now() - c.idle_since < kIdleLimit;
         }
-        if (!reused) c = co_await connect();
-        c.lowest().expires_after(options_.timeout);
+        if (!reused) c = co_await connect(deadline);
+        c.lowest().expires_at(deadline);
         bool answered = false, keep = false;
         try {
           keep = c.tls ? co_await exchange(*c.tls, request, result, answered)

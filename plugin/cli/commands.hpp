@@ -48,12 +48,18 @@ int audit(const Args& args);
 int forget(const Args& args);
 int export_record(const Args& args);
 int purge(const Args& args);
-// What retention: says may go, purged in short transactions (or counted, dry_run), CSV
-// rejects files included. Where several processes share the store, one purges at a time
-// (the `purge` lease): nullopt when another holds it.
-std::optional<std::map<std::string, std::int64_t>> purge_store(Store& store,
-                                                               const config::Config& config,
-                                                               TimePoint now, bool dry_run);
+// What retention: says may go, purged in transactions of 1,000 rows per kind (or
+// counted, dry_run), CSV rejects files included, at most `max_batches` of them (the
+// daemon's step waits meanwhile): `finished` false when more is left. Where several
+// processes share the store, one purges at a time (the `purge` lease): nullopt when
+// another holds it; `finished` false when it was lost between batches.
+struct Purged {
+  std::map<std::string, std::int64_t> counts;
+  bool finished = true;
+};
+std::optional<Purged> purge_store(
+    Store& store, const config::Config& config, TimePoint now, bool dry_run,
+    std::size_t max_batches = std::numeric_limits<std::size_t>::max());
 
 // Steps the engine on a simulated clock from `from` to `to`; stops early when
 // stop_requested() turns true. `pace_ms` sleeps between steps (for watching, and tests).

@@ -151,9 +151,8 @@ std::string lease_holder() {
 
 }  // namespace
 
-std::optional<std::map<std::string, std::int64_t>> purge_store(Store& store,
-                                                               const config::Config& config,
-                                                               TimePoint now, bool dry_run) {
+std::optional<Purged> purge_store(Store& store, const config::Config& config, TimePoint now,
+                                  bool dry_run, std::size_t max_batches) {
   auto section = config.section("retention");
   auto before = [&](std::string_view key) {
     return now - std::chrono::duration_cast<std::chrono::seconds>(section.duration(key));
@@ -165,12 +164,16 @@ std::optional<std::map<std::string, std::int64_t>> purge_store(Store& store,
                              .people = before("people"),
                              .actions = before("actions"),
                              .ids = before("ids"),
-                             .disclosures = std::nullopt};
+                             .reports = before("reports"),
+                             .disclosures = std::nullopt,
+                             .sinks = {}};
   if (section.duration("disclosures").count() > 0) cutoffs.disclosures = before("disclosures");
+  for (const auto& [name, sink] : config.section().sections("sinks")) cutoffs.sinks.push_back(name);
   constexpr std::size_t kBatch = 1000;
+  Purged out;
   if (dry_run) {
-    auto out = store.purge(cutoffs, std::size_t(-1) / 2, true);
-    out["rejects files"] = purge_rejects(config, before("rejects"), true);
+    out.counts = store.purge(cutoffs, std::size_t(-1) / 2, true);
+    out.counts["rejects files"] = purge_rejects(config, before("rejects"), true);
     return out;
   }
   // The lease is short and renewed at every batch: a purge that died holds up the next
@@ -201,22 +204,33 @@ std::optional<std::map<std::string, std::int64_t>> purge_store(Store& store,
       }
     }
   } release{store, holder};
-  std::map<std::string, std::int64_t> total;
   // One short transaction per batch: a running daemon's other writers are not held up.
-  for (;;) {
+  for (std::size_t batches = 0;; ++batches) {
+    if (batches == max_batches) {
+      out.finished = false;
+      break;
+    }
     Transaction tx(store);
-    take();
+    if (!take()) {
+      // Lost (a batch outlived the lease, and another process took it): it purges now.
+      log::warn("purge", "the purge lease went to another process; stopping here");
+      out.finished = false;
+      break;
+    }
     auto done = store.purge(cutoffs, kBatch, false);
     tx.commit();
     std::int64_t most = 0;
     for (const auto& [kind, n] : done) {
-      total[kind] += n;
+      out.counts[kind] += n;
       most = std::max(most, n);
     }
     if (most < std::int64_t(kBatch)) break;
   }
-  total["rejects files"] = purge_rejects(config, before("rejects"), false);
-  return total;
+  std::int64_t purged = 0;
+  for (const auto& [kind, n] : out.counts) purged += n;
+  if (purged) store.scrub();  // what the deleted rows left in the write-ahead log
+  out.counts["rejects files"] = purge_rejects(config, before("rejects"), false);
+  return out;
 }
 
 int purge(const Args& args) {
@@ -237,8 +251,12 @@ int purge(const Args& args) {
       return 1;
     }
     std::printf("%s, as retention: says:\n", dry_run ? "would purge" : "purged");
-    for (const auto& [kind, n] : *done) {
+    for (const auto& [kind, n] : done->counts) {
       std::printf("  %-20s %lld\n", kind.c_str(), static_cast<long long>(n));
+    }
+    if (!done->finished) {
+      std::fputs("stopped before the end: another process took the purge lease over\n", stderr);
+      return 1;
     }
     return 0;
   } catch (...) {

@@ -75,28 +75,35 @@ int serve(const Args& args) {
         schedule();
       });
     };
-    // Retention, hourly, between steps, in short transactions.
-    std::function<void()> purge_hourly = [&] {
-      purge_timer.expires_after(std::chrono::hours(1));
-      purge_timer.async_wait([&](const boost::system::error_code& ec) {
-        if (ec || stopping) return;
-        try {
-          auto done = purge_store(engine->store(), *config, wall_clock(), false);
-          std::int64_t n = 0;
-          if (!done) log::info("serve", "another process holds the purge lease; skipped");
-          for (const auto& [kind, count] : done.value_or(decltype(done)::value_type{})) n += count;
-          if (n) log::info("serve", "purged what retention: says may go", {{"rows", n}});
-        } catch (const std::exception& e) {
-          log::warn("serve", "purge failed; trying again in an hour",
-                    {{"error", soci_util::message_of(e)}});
-        }
-        purge_hourly();
-      });
-    };
+    // Retention, hourly, between steps: a few batches at a time (each a short write
+    // transaction), and while more is left, the next few a second later, so that ticks,
+    // the listener's commits and a SIGTERM are never held up for long.
+    std::function<void(std::chrono::milliseconds)> purge_later =
+        [&](std::chrono::milliseconds after) {
+          purge_timer.expires_after(after);
+          purge_timer.async_wait([&](const boost::system::error_code& ec) {
+            if (ec || stopping) return;
+            std::chrono::milliseconds next = std::chrono::hours(1);
+            try {
+              auto done = purge_store(engine->store(), *config, wall_clock(), false, 5);
+              std::int64_t n = 0;
+              if (!done) log::info("serve", "another process holds the purge lease; skipped");
+              if (done) {
+                for (const auto& [kind, count] : done->counts) n += count;
+                if (!done->finished) next = std::chrono::seconds(1);
+              }
+              if (n) log::info("serve", "purged what retention: says may go", {{"rows", n}});
+            } catch (const std::exception& e) {
+              log::warn("serve", "purge failed; trying again in an hour",
+                        {{"error", soci_util::message_of(e)}});
+            }
+            purge_later(next);
+          });
+        };
     log::info("serve", "started", {{"config", config->file}});
     step();
     schedule();
-    purge_hourly();
+    purge_later(std::chrono::hours(1));
     io.run();
     log::info("serve", "stopped cleanly");
     return 0;

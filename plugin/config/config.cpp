@@ -185,10 +185,10 @@ const Schema& retention_schema() {
            .max = 36'500.0 * 86'400'000},
           {.name = "people",
            .type = Type::duration,
-           .description = "a person no rotation, roster row, evaluation or action names any "
-                          "more, counted from the last change a source made to them (a "
-                          "source that still lists them brings them back at its next full "
-                          "read)",
+           .description = "a person no rotation, roster row, evaluation, action or touch "
+                          "names any more, and without a part in a program, counted from the "
+                          "last change a source made to them (a source that reads people "
+                          "whole brings back those it still lists at its next poll)",
            .default_value = "1825d",
            .min = 86'400'000,
            .max = 36'500.0 * 86'400'000},
@@ -223,6 +223,13 @@ const Schema& retention_schema() {
            .default_value = "7d",
            .min = 3'600'000,
            .max = 31'536'000'000.0},
+          {.name = "reports",
+           .type = Type::duration,
+           .description = "the error, retry and slow reports of sources and hooks (what "
+                          "`rapport status` summarises), counted from the report",
+           .default_value = "365d",
+           .min = 86'400'000,
+           .max = 36'500.0 * 86'400'000},
           {.name = "rejects",
            .type = Type::duration,
            .description = "CSV sources' rejects files, counted from their last write",

@@ -185,6 +185,14 @@ const std::vector<std::vector<const char*>> kMigrations = {
         "CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until TEXT NOT NULL)",
         "CREATE INDEX rotations_by_end ON rotations(end_date)",
         "CREATE INDEX outbox_by_due ON outbox(due_at)",
+        // what the purge asks of each candidate: does anything still name it?
+        "CREATE INDEX outbox_by_contact ON outbox(contact_id)",
+        "CREATE INDEX deliveries_by_action ON deliveries(action_id)",
+        "CREATE INDEX team_rows_by_person ON team_rows(person_id)",
+        "CREATE INDEX evaluations_by_rotation ON evaluations(rotation_id)",
+        "CREATE INDEX evaluations_by_evaluator ON evaluations(evaluator_id)",
+        "CREATE INDEX touches_by_contact ON touches(contact_id)",
+        "CREATE INDEX failures_by_time ON failures(at)",
     },
 };
 
@@ -413,14 +421,19 @@ class SqliteStore final : public Store {
   std::int64_t last_action_seq() override {
     long long seq = 0;
     soci::indicator ind;
-    sql_ << "SELECT MAX(seq) FROM outbox", soci::into(seq, ind);
+    // The sequence, not the newest row: retention may have purged every action.
+    sql_ << "SELECT MAX(s) FROM (SELECT seq AS s FROM sqlite_sequence WHERE name = 'outbox'"
+            " UNION ALL SELECT MAX(seq) FROM outbox)",
+        soci::into(seq, ind);
     return ind == soci::i_ok ? seq : 0;
   }
 
   std::int64_t last_event_seq() override {
     long long seq = 0;
     soci::indicator ind;
-    sql_ << "SELECT MAX(seq) FROM inbox", soci::into(seq, ind);
+    sql_ << "SELECT MAX(s) FROM (SELECT seq AS s FROM sqlite_sequence WHERE name = 'inbox'"
+            " UNION ALL SELECT MAX(seq) FROM inbox)",
+        soci::into(seq, ind);
     return ind == soci::i_ok ? seq : 0;
   }
 
@@ -1080,9 +1093,23 @@ class SqliteStore final : public Store {
       std::string cutoff;                   // :t
       std::vector<std::string> statements;  // each with :t and :n, deleting those rows
     };
-    const std::string sinks_passed =
-        "coalesce((SELECT MIN(seq) FROM progress WHERE consumer LIKE 'sink:%'),"
-        " (SELECT MAX(seq) FROM outbox))";
+    // The outbox every configured sink has passed (a sink without progress yet: none of
+    // it). Without sinks, actions go by age alone.
+    std::string sinks_passed = "(SELECT MAX(seq) FROM outbox)";
+    if (!before.sinks.empty()) {
+      sinks_passed = "(SELECT MIN(p) FROM (";
+      for (std::size_t i = 0; i < before.sinks.size(); ++i) {
+        std::string name = "sink:" + before.sinks[i];
+        for (std::size_t at = name.find('\''); at != std::string::npos;
+             at = name.find('\'', at + 2)) {
+          name.insert(at, 1, '\'');
+        }
+        sinks_passed += std::string(i ? " UNION ALL " : "") +
+                        "SELECT coalesce((SELECT seq FROM progress WHERE consumer = '" + name +
+                        "'), 0) AS p";
+      }
+      sinks_passed += "))";
+    }
     const std::string consumed_text = std::to_string(consumed);
     std::vector<Kind> kinds;
     kinds.push_back({"inbox payloads",
@@ -1104,6 +1131,12 @@ class SqliteStore final : public Store {
                      {"DELETE FROM evaluations WHERE rotation_id IN (%rows%)",
                       "DELETE FROM team_rows WHERE rotation_id IN (%rows%)",
                       "DELETE FROM rotations WHERE id IN (%rows%)"}});
+    // Evaluations whose rotation the mirror never had (or no longer has), by submission.
+    kinds.push_back({"evaluations",
+                     "SELECT e.id FROM evaluations e WHERE e.submitted_at < :t AND NOT EXISTS"
+                     " (SELECT 1 FROM rotations r WHERE r.id = e.rotation_id) LIMIT :n",
+                     format_time(before.rotations),
+                     {"DELETE FROM evaluations WHERE id IN (%rows%)"}});
     kinds.push_back({"touches",
                      "SELECT rowid FROM touches WHERE at < :t LIMIT :n",
                      format_time(before.rotations),
@@ -1113,7 +1146,7 @@ class SqliteStore final : public Store {
     kinds.push_back(
         {"actions",
          "SELECT o.action_id FROM outbox o WHERE o.due_at < :t AND o.seq <= " + sinks_passed +
-             " AND o.seq < (SELECT MAX(seq) FROM outbox) AND NOT EXISTS (SELECT 1 FROM"
+             " AND NOT EXISTS (SELECT 1 FROM"
              " deliveries d WHERE d.action_id = o.action_id AND d.state NOT IN ('delivered',"
              " 'dead', 'withheld')) LIMIT :n",
          format_time(before.actions),
@@ -1125,29 +1158,34 @@ class SqliteStore final : public Store {
           " WHERE action_id IN (%rows%))",
           "DELETE FROM deliveries WHERE action_id IN (%rows%)",
           "DELETE FROM outbox WHERE action_id IN (%rows%)"}});
-    // People the store no longer needs: written before the cutoff, and no rotation,
-    // roster row, evaluation or action names them. Their row hashes go too, so a source
-    // that still lists them brings them back at its next full read.
+    // People the store no longer needs: written before the cutoff, no part in a program
+    // (program contacts are suggested without a rotation naming them), and no rotation,
+    // roster row, evaluation, action, held action or touch names them. Their row hashes go
+    // too, so a source that reads them whole brings them back at its next poll.
     kinds.push_back({"people",
                      "SELECT p.id FROM people p WHERE coalesce(p.seen_at, '') < :t"
+                     " AND p.program_role IS NULL"
                      " AND NOT EXISTS (SELECT 1 FROM rotations r WHERE r.student_id = p.id)"
                      " AND NOT EXISTS (SELECT 1 FROM team_rows t WHERE t.person_id = p.id)"
-                     " AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.student_id = p.id"
-                     "   OR e.evaluator_id = p.id)"
-                     " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.student_id = p.id"
-                     "   OR o.contact_id = p.id)"
-                     " AND NOT EXISTS (SELECT 1 FROM held_actions h WHERE h.student_id = p.id"
-                     "   OR h.contact_id = p.id) LIMIT :n",
+                     " AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.student_id = p.id)"
+                     " AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.evaluator_id = p.id)"
+                     " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.student_id = p.id)"
+                     " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.contact_id = p.id)"
+                     " AND NOT EXISTS (SELECT 1 FROM held_actions h WHERE h.student_id = p.id)"
+                     " AND NOT EXISTS (SELECT 1 FROM held_actions h WHERE h.contact_id = p.id)"
+                     " AND NOT EXISTS (SELECT 1 FROM touches t WHERE t.student_id = p.id)"
+                     " AND NOT EXISTS (SELECT 1 FROM touches t WHERE t.contact_id = p.id) LIMIT :n",
                      format_time(before.people),
                      {"DELETE FROM person_interests WHERE person_id IN (%rows%)",
                       "DELETE FROM source_rows WHERE entity = 'people' AND row_key IN (%rows%)",
+                      "DELETE FROM source_rows WHERE entity = 'interests' AND EXISTS (SELECT 1 FROM"
+                      " temp.purge_keys WHERE substr(row_key, 1, length(k) + 1) = k || char(31))",
                       "DELETE FROM people WHERE id IN (%rows%)"}});
     // Id-only records past their own period: handled inbox events whose data went, and
     // the ids of purged and expired actions.
     kinds.push_back({"inbox ids",
                      "SELECT seq FROM inbox WHERE seq <= " + consumed_text +
-                         " AND received_at < :t AND payload = '{}'"
-                         " AND seq < (SELECT MAX(seq) FROM inbox) LIMIT :n",
+                         " AND received_at < :t AND payload = '{}' LIMIT :n",
                      format_time(before.ids),
                      {"DELETE FROM inbox WHERE seq IN (%rows%)"}});
     kinds.push_back({"action ids",
@@ -1158,6 +1196,10 @@ class SqliteStore final : public Store {
                      "SELECT action_id FROM expired_actions WHERE at < :t LIMIT :n",
                      format_time(before.ids),
                      {"DELETE FROM expired_actions WHERE action_id IN (%rows%)"}});
+    kinds.push_back({"reports",
+                     "SELECT id FROM failures WHERE at < :t LIMIT :n",
+                     format_time(before.reports),
+                     {"DELETE FROM failures WHERE id IN (%rows%)"}});
     if (before.disclosures) {
       kinds.push_back({"disclosure log",
                        "SELECT id FROM disclosures WHERE at < :t LIMIT :n",
@@ -1165,6 +1207,8 @@ class SqliteStore final : public Store {
                        {"DELETE FROM disclosures WHERE id IN (%rows%)"}});
     }
     bool mirror_changed = false;
+    // Freed pages are zeroed, as for an erasure (scrub() truncates the WAL afterwards).
+    if (!dry_run) sql_ << "PRAGMA secure_delete=ON";
     // The keys of one kind at a time, so that each of its statements deletes the same rows.
     if (!dry_run)
       sql_ << "CREATE TEMP TABLE IF NOT EXISTS purge_keys (k PRIMARY KEY) WITHOUT ROWID";
@@ -1178,12 +1222,13 @@ class SqliteStore final : public Store {
       sql_ << "INSERT INTO temp.purge_keys " + kind.rows, soci::use(kind.cutoff, "t"),
           soci::use(limit, "n");
       for (std::string statement : kind.statements) {
-        statement.replace(statement.find("%rows%"), 6, "SELECT k FROM temp.purge_keys");
+        if (auto at = statement.find("%rows%"); at != std::string::npos) {
+          statement.replace(at, 6, "SELECT k FROM temp.purge_keys");
+        }
         sql_ << statement;
       }
-      if (std::string_view(kind.name) == "rotations" || std::string_view(kind.name) == "touches" ||
-          std::string_view(kind.name) == "people") {
-        mirror_changed = true;
+      for (const char* mirrored : {"rotations", "evaluations", "touches", "people"}) {
+        if (std::string_view(kind.name) == mirrored) mirror_changed = true;
       }
     }
     if (!dry_run) sql_ << "DELETE FROM temp.purge_keys";

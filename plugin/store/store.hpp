@@ -273,14 +273,15 @@ class Store {
   virtual bool lift_suppression(const std::string& id, TimePoint at) = 0;  // false: none
   // Retention: what may go, each kind before its own cutoff (see retention: in the
   // configuration reference): payloads of handled inbox events, attempts of finished
-  // deliveries, rotations that ended (with roster rows and evaluations) and touches,
-  // actions every sink passed whose deliveries finished (their ids stay for `ids`),
-  // people nothing names any more, id-only records, and the disclosure log when it has a
-  // period. At most `batch` rows of each kind, so a running daemon's transaction stays
+  // deliveries, rotations that ended (with roster rows and evaluations), evaluations of no
+  // rotation, touches, actions every configured sink passed whose deliveries finished
+  // (their ids stay for `ids`), people nothing names any more, id-only records, reports,
+  // and the disclosure log when it has a period. At most `batch` rows of each kind, so a running daemon's transaction stays
   // short. Returns what went (or would go, dry_run), by kind.
   struct PurgeBefore {
-    TimePoint now, inbox_payloads, delivery_attempts, rotations, people, actions, ids;
+    TimePoint now, inbox_payloads, delivery_attempts, rotations, people, actions, ids, reports;
     std::optional<TimePoint> disclosures;  // none: kept
+    std::vector<std::string> sinks;  // configured: actions go once each of them passed them
   };
   virtual std::map<std::string, std::int64_t> purge(const PurgeBefore& before, std::size_t batch,
                                                     bool dry_run) = 0;

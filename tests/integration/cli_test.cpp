@@ -7,6 +7,7 @@
 
 #include <boost/json.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <set>
@@ -697,9 +698,9 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "rapport purge takes ended rotations and finished actions out of the mirror, the "
-    "relationship memory forgets them, rejects files go after their period, and another "
-    "process's purge lease is respected",
+    "rapport purge takes ended rotations, finished actions and people nothing names out of "
+    "the store, a replayed period makes no purged action again, and another process's purge "
+    "lease is respected",
     "[integration][cli][privacy][retention]") {
   TempDir dir;
   write_small_institution(dir.file("institution.db"));
@@ -731,25 +732,45 @@ TEST_CASE(
   CHECK(query("SELECT COUNT(*) FROM rotations") == 0);
   CHECK(query("SELECT COUNT(*) FROM team_rows") == 0);
   CHECK(query("SELECT COUNT(*) FROM evaluations") == 0);
-  CHECK(query("SELECT COUNT(*) FROM outbox") == 1);  // the last one keeps the sequence
-  CHECK(query("SELECT COUNT(*) FROM purged_actions") == actions - 1);
-  CHECK(query("SELECT COUNT(*) FROM people") < 5);
+  CHECK(query("SELECT COUNT(*) FROM outbox") == 0);
+  CHECK(query("SELECT COUNT(*) FROM purged_actions") == actions);
+  // People nothing names any more went; those with a part in a program stay.
+  CHECK(query("SELECT COUNT(*) FROM people") ==
+        query("SELECT COUNT(*) FROM people WHERE program_role IS NOT NULL"));
   CHECK(query("SELECT COUNT(*) FROM leases") == 0);  // given back
-  // The relationship memory forgets: nobody has worked with anybody any more.
-  auto explain = run_command({rapport_binary(), "explain", "-c", demo_config_path(), "--student",
-                              "L0001", "--at", "2027-02-10", "--json"},
-                             env);
-  INFO(explain.out << explain.err);
-  REQUIRE(explain.exit_code == 0);
-  auto network = boost::json::parse(explain.out).as_object();
-  CHECK(network.at("contacts").as_array().empty());
-  CHECK(network.at("letter_candidates").as_array().empty());
-  // The same period again: the sources' unchanged rows make no event, and purged actions
-  // are not made again.
+  // The same period again, its events replayed through the mirror and every hook (the
+  // inbox still holds their data): every action is made again, with the same id, and
+  // none comes back.
+  execute_sqlite(dir.file("rapport.db"),
+                 "UPDATE progress SET seq = 0 WHERE consumer NOT LIKE 'sink:%'"
+                 " AND consumer NOT LIKE 'engine:%'");
   REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-01-01",
                        "--to", "2027-09-30"},
                       env)
               .exit_code == 0);
-  CHECK(query("SELECT COUNT(*) FROM outbox") == 1);
-  CHECK(query("SELECT COUNT(*) FROM rotations") == 0);
+  CHECK(query("SELECT COUNT(*) FROM outbox") == 0);
+}
+
+TEST_CASE("rapport purge deletes CSV rejects files past their period and keeps newer ones",
+          "[integration][cli][privacy][retention]") {
+  TempDir dir;
+  std::filesystem::create_directories(dir.file("in/rejects"));
+  dir.write("rapport.yaml", "store: {path: " + dir.file("rapport.db") +
+                                "}\nsources:\n  exports:\n    type: csv\n"
+                                "    directory: " +
+                                dir.file("in") +
+                                "\n    files: {rotations: {pattern: \"r*.csv\"}}\n");
+  dir.write("in/rejects/old.csv.rejects", "line 2: synthetic\n");
+  dir.write("in/rejects/new.csv.rejects", "line 3: synthetic\n");
+  std::filesystem::last_write_time(
+      dir.file("in/rejects/old.csv.rejects"),
+      std::filesystem::file_time_type::clock::now() - std::chrono::days(91));
+  auto dry = run_command({rapport_binary(), "purge", "-c", dir.file("rapport.yaml"), "--dry-run"});
+  CHECK_THAT(dry.out, Contains("rejects files        1"));
+  CHECK(std::filesystem::exists(dir.file("in/rejects/old.csv.rejects")));
+  auto purged = run_command({rapport_binary(), "purge", "-c", dir.file("rapport.yaml")});
+  INFO(purged.err);
+  CHECK(purged.exit_code == 0);
+  CHECK_FALSE(std::filesystem::exists(dir.file("in/rejects/old.csv.rejects")));
+  CHECK(std::filesystem::exists(dir.file("in/rejects/new.csv.rejects")));
 }

@@ -193,7 +193,7 @@ class Delivery(unittest.TestCase):
         finally:
             db.close()
 
-    def test_connections_are_kept_alive_and_an_answer_saying_close_is_honoured(self):
+    def test_connections_are_kept_alive_and_after_an_answer_saying_close_a_new_one_is_used(self):
         students = [f"stu-alive-{i}" for i in range(5)]
         for s in students:
             self.push(s)
@@ -210,6 +210,9 @@ class Delivery(unittest.TestCase):
         self.push("stu-after-close")
         self.assertTrue(wait_for(lambda: self.receiver.about("stu-after-close")))
         self.assertEqual(len(self.receiver.about("stu-after-close")), 1)
+        with self.receiver.lock:
+            self.assertNotEqual(self.receiver.peers["stu-close"][0],
+                                self.receiver.peers["stu-after-close"][0])
         listing = self.d.command("deliveries", "list").stdout
         self.assertNotIn("state=pending", "\n".join(
             l for l in listing.splitlines() if "stu-after-close" in l))

@@ -67,6 +67,11 @@ TEST_CASE("migrations 7 and 9 keep every row hash and team member of a version 6
     sql << "DROP TABLE leases";
     sql << "DROP INDEX rotations_by_end";
     sql << "DROP INDEX outbox_by_due";
+    for (const char* index :
+         {"outbox_by_contact", "deliveries_by_action", "evaluations_by_rotation",
+          "evaluations_by_evaluator", "touches_by_contact", "failures_by_time"}) {
+      sql << std::string("DROP INDEX ") + index;
+    }
     sql << "DROP TABLE held_actions";  // migration 8's
     sql << "DROP TABLE expired_actions";
     sql << "UPDATE schema_version SET version = 6";
@@ -239,10 +244,18 @@ TEST_CASE(
   test::TempDir dir;
   auto store = open(dir);
   const auto now = *parse_time("2026-12-01T00:00:00Z");
-  for (const char* id : {"S1", "S2", "P1", "P2", "P3"}) {
-    store->put_person({id, id[0] == 'S' ? Role::student : Role::nurse, "Synthetic", std::nullopt,
-                       "Nursing", std::nullopt, std::nullopt, false});
+  for (const char* id : {"S1", "S2", "P1", "P2", "P3", "P4", "P5"}) {
+    Person p{id,           id[0] == 'S' ? Role::student : Role::nurse,
+             "Synthetic",  std::nullopt,
+             "Nursing",    std::nullopt,
+             std::nullopt, false};
+    if (p.id == "P4") p.program_role = ProgramRole::director;  // suggested without a rotation
+    store->put_person(p);
   }
+  store->put_touch("S2", "P5", *parse_time("2026-11-20T00:00:00Z"));  // P5: a recent touch
+  // An evaluation whose rotation the mirror never had, long ago.
+  store->put_evaluation({"E_orphan", "R_gone", "P3", "S2", *parse_time("2019-03-01T00:00:00Z"), 3,
+                         1, 5, true, false});
   auto old_rotation =
       test::make_rotation("R_old", "S1", "2020-01-06", "2020-01-31", {{"P1", Role::nurse}});
   auto new_rotation =
@@ -286,8 +299,13 @@ TEST_CASE(
                              .people = years(5),
                              .actions = years(2),
                              .ids = years(5),
-                             .disclosures = std::nullopt};
+                             .reports = years(1),
+                             .disclosures = std::nullopt,
+                             .sinks = {"hooks", "late"}};
 
+  // A configured sink that has passed nothing yet ("late", no progress): no action goes.
+  CHECK(store->purge(cutoffs, 1000, true).at("actions") == 0);
+  store->set_progress("sink:late", 3);
   auto would = store->purge(cutoffs, 1000, true);
   CHECK(would.at("rotations") == 1);
   CHECK(would.at("actions") == 1);
@@ -298,7 +316,10 @@ TEST_CASE(
   auto went = store->purge(cutoffs, 1000, false);
   CHECK(went.at("rotations") == 1);
   CHECK(went.at("actions") == 1);
-  CHECK(went.at("people") == 1);  // P1: what named them went first
+  CHECK(went.at("people") == 1);       // P1: what named them went first
+  CHECK(went.at("evaluations") == 1);  // E_orphan
+  CHECK(store->person("P4"));          // a program director stays
+  CHECK(store->person("P5"));          // named by a touch
   CHECK_FALSE(store->rotation("R_old"));
   CHECK(store->evaluations_of("S1").empty());
   CHECK(store->rotation("R_new"));
@@ -318,10 +339,15 @@ TEST_CASE(
     INFO(kind);
     CHECK(n == 0);
   }
-  // The id record goes after its own period; then the action could be made again.
+  // The newest action can go too: the sequence goes on from where it was.
+  cutoffs.actions = now;
+  CHECK(store->purge(cutoffs, 1000, false).at("actions") == 1);  // act_new
+  CHECK(store->last_action_seq() == 3);
+  // The id records go after their own period; then the action could be made again.
   cutoffs.ids = now + std::chrono::hours(1);
-  CHECK(store->purge(cutoffs, 1000, false).at("action ids") == 1);
+  CHECK(store->purge(cutoffs, 1000, false).at("action ids") == 2);
   CHECK(store->add_action(done));
+  CHECK(store->actions_after(3, 10).size() == 1);  // with a new sequence number
 }
 
 TEST_CASE("a lease is held by one process until it expires or is given back",
