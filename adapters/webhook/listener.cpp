@@ -90,6 +90,7 @@ enum class Outcome { accepted, duplicate, unavailable };
 
 struct Submission {
   const InboundSource* source = nullptr;
+  std::shared_ptr<const void> keep;  // the sources `source` is one of (a reload swaps them)
   std::string message_id;
   std::vector<Event> events;
   Clock::time_point started;
@@ -279,10 +280,22 @@ struct Listener::Impl {
   // Sessions use what is declared before `io`: destroying `io` destroys the handlers
   // still queued, and with them the last sessions, so it goes first.
   ListenerOptions options;
-  std::map<std::string, InboundSource> sources;
+  using Sources = std::map<std::string, InboundSource>;
+  // What a reload swaps: the sources and the TLS contexts (each connection's SSL object
+  // holds a reference to its context, so a context swapped out lives on while needed).
+  std::mutex reload_mutex;
+  std::shared_ptr<const Sources> sources;
+  std::shared_ptr<ssl::context> tls, ops_tls;
   std::shared_ptr<Telemetry> telemetry;
   std::atomic<std::size_t> connections{0};
-  std::optional<ssl::context> tls, ops_tls;
+  std::shared_ptr<const Sources> current_sources() {
+    std::lock_guard lock(reload_mutex);
+    return sources;
+  }
+  std::shared_ptr<ssl::context> current_tls(bool ops) {
+    std::lock_guard lock(reload_mutex);
+    return ops ? ops_tls : tls;
+  }
   std::unique_ptr<Committer> committer;
   asio::io_context io;
   tcp::acceptor acceptor{io}, ops_acceptor{io};
@@ -294,7 +307,7 @@ struct Listener::Impl {
   // for, up to shutdown_grace.
   std::atomic<std::size_t> in_request{0};
 
-  void accept(tcp::acceptor& on, std::optional<ssl::context>& with, Serves serves);
+  void accept(tcp::acceptor& on, bool use_ops_tls, Serves serves);
   void count(std::string_view route, std::string_view source, http::status status) {
     telemetry->count("rapport_http_requests_total",
                      "route=\"" + std::string(route) + "\",source=\"" + std::string(source) +
@@ -450,8 +463,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void on_events_header(std::string name) {
     const auto& req = parser_->get();
-    auto found = owner_.sources.find(name);
-    if (found == owner_.sources.end()) {
+    sources_ = owner_.current_sources();
+    auto found = sources_->find(name);
+    if (found == sources_->end()) {
       return send(error_reply(http::status::not_found, "unknown_source",
                               "no webhook source of that name is configured"),
                   "events", "unknown");
@@ -591,6 +605,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     std::size_t count = submission.events.size();
     submission.source = source_;
+    submission.keep = sources_;
     submission.message_id = std::move(message_id);
     submission.started = Clock::now();
     // Called on a listener thread; with several, the session's own strand takes over.
@@ -695,6 +710,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   beast::flat_buffer buffer_;
   std::array<char, 4096> scratch_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<const Listener::Impl::Sources> sources_;  // what source_ points into
   const InboundSource* source_ = nullptr;
   bool keep_alive_ = true;
   bool busy_ = false;  // counted in Impl::in_request
@@ -703,10 +719,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
 }  // namespace
 
-void Listener::Impl::accept(tcp::acceptor& on, std::optional<ssl::context>& with, Serves serves) {
+void Listener::Impl::accept(tcp::acceptor& on, bool use_ops_tls, Serves serves) {
   // One thread serialises every handler already; a strand per connection is needed (and
   // paid for) only with more.
-  auto on_accept = [this, &on, &with, serves](beast::error_code ec, tcp::socket socket) {
+  auto on_accept = [this, &on, use_ops_tls, serves](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (stopped || ec == asio::error::operation_aborted) return;
       // Out of descriptors, say: the socket stays readable, so accepting again at once
@@ -714,19 +730,20 @@ void Listener::Impl::accept(tcp::acceptor& on, std::optional<ssl::context>& with
       log::warn("listener", "accept failed; pausing", {{"error", ec.message()}});
       auto& pause = serves == Serves::operations ? ops_accept_pause : accept_pause;
       pause.expires_after(std::chrono::milliseconds(100));
-      pause.async_wait([this, &on, &with, serves](beast::error_code) {
-        if (!stopped) accept(on, with, serves);
+      pause.async_wait([this, &on, use_ops_tls, serves](beast::error_code) {
+        if (!stopped) accept(on, use_ops_tls, serves);
       });
       return;
     }
     // The operations address is never turned away for the events' load: a liveness probe
     // must not fail because the platform filled the listener.
     bool over = serves != Serves::operations && connections >= options.max_connections;
+    auto with = current_tls(use_ops_tls);
     if (over && with) {
       // No handshake for a connection that cannot be served.
       beast::error_code ignored;
       socket.close(ignored);
-      accept(on, with, serves);
+      accept(on, use_ops_tls, serves);
       return;
     }
     beast::tcp_stream stream(std::move(socket));
@@ -737,7 +754,7 @@ void Listener::Impl::accept(tcp::acceptor& on, std::optional<ssl::context>& with
     } else {
       std::make_shared<Session<beast::tcp_stream>>(*this, std::move(stream), over, serves)->start();
     }
-    accept(on, with, serves);
+    accept(on, use_ops_tls, serves);
   };
   if (options.threads > 1) {
     on.async_accept(asio::make_strand(io), std::move(on_accept));
@@ -748,10 +765,10 @@ void Listener::Impl::accept(tcp::acceptor& on, std::optional<ssl::context>& with
 
 namespace {
 
-std::optional<ssl::context> server_tls(const std::string& certificate, const std::string& key,
-                                       const std::string& what) {
-  if (certificate.empty() && key.empty()) return std::nullopt;
-  std::optional<ssl::context> tls(std::in_place, ssl::context::tls_server);
+std::shared_ptr<ssl::context> server_tls(const std::string& certificate, const std::string& key,
+                                         const std::string& what) {
+  if (certificate.empty() && key.empty()) return nullptr;
+  auto tls = std::make_shared<ssl::context>(ssl::context::tls_server);
   tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                    ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
   try {
@@ -786,7 +803,9 @@ Listener::Listener(ListenerOptions options, std::vector<InboundSource> sources,
     : impl_(std::make_unique<Impl>()) {
   auto& impl = *impl_;
   impl.options = std::move(options);
-  for (auto& s : sources) impl.sources.emplace(s.name, std::move(s));
+  auto by_name = std::make_shared<Impl::Sources>();
+  for (auto& s : sources) by_name->emplace(s.name, std::move(s));
+  impl.sources = std::move(by_name);
   impl.telemetry = std::move(telemetry);
   bool separate_ops = !impl.options.ops_address.empty();
   impl.tls =
@@ -804,11 +823,11 @@ Listener::Listener(ListenerOptions options, std::vector<InboundSource> sources,
   try {
     if (impl.options.events) {
       open_acceptor(impl.acceptor, impl.options.address, impl.options.port);
-      impl.accept(impl.acceptor, impl.tls, separate_ops ? Serves::events : Serves::everything);
+      impl.accept(impl.acceptor, false, separate_ops ? Serves::events : Serves::everything);
     }
     if (separate_ops) {
       open_acceptor(impl.ops_acceptor, impl.options.ops_address, impl.options.ops_port);
-      impl.accept(impl.ops_acceptor, impl.ops_tls, Serves::operations);
+      impl.accept(impl.ops_acceptor, true, Serves::operations);
     }
   } catch (const std::exception&) {
     if (impl.committer) impl.committer->stop();
@@ -822,7 +841,7 @@ Listener::Listener(ListenerOptions options, std::vector<InboundSource> sources,
               {{"address", impl.options.address},
                {"port", int(port())},
                {"tls", impl.tls ? "on" : "off"},
-               {"sources", impl.sources.size()}});
+               {"sources", impl.sources->size()}});
   }
   if (separate_ops) {
     log::info("listener", "operations endpoints listening",
@@ -834,6 +853,21 @@ Listener::Listener(ListenerOptions options, std::vector<InboundSource> sources,
 
 Listener::~Listener() {
   stop();
+}
+
+void Listener::reload(std::vector<InboundSource> sources) {
+  auto& impl = *impl_;
+  // Everything is made first: a certificate that does not load changes nothing.
+  auto tls =
+      server_tls(impl.options.tls_certificate, impl.options.tls_key, "tls_certificate or tls_key");
+  auto ops_tls = server_tls(impl.options.ops_tls_certificate, impl.options.ops_tls_key,
+                            "ops_tls_certificate or ops_tls_key");
+  auto by_name = std::make_shared<Impl::Sources>();
+  for (auto& s : sources) by_name->emplace(s.name, std::move(s));
+  std::lock_guard lock(impl.reload_mutex);
+  impl.sources = std::move(by_name);
+  impl.tls = std::move(tls);
+  impl.ops_tls = std::move(ops_tls);
 }
 
 unsigned short Listener::port() const {

@@ -41,8 +41,7 @@ struct ListenerOptions {
 };
 
 // `retention` gives webhook_ids (listener.retention, deprecated, wins when given).
-ListenerOptions listener_options(const config::Section& listener,
-                                 const config::Section& retention);
+ListenerOptions listener_options(const config::Section& listener, const config::Section& retention);
 // Whether `rapport serve` runs a listener at all: enabled, or operations on their own address.
 bool listener_wanted(const config::Section& listener);
 
@@ -59,6 +58,11 @@ class Listener {
   unsigned short port() const;      // the bound port (when 0 was asked); 0 without events
   unsigned short ops_port() const;  // the operations port, 0 without ops_listen
   void stop();
+  // A reload (SIGHUP): the webhook sources (their secrets, mappings) replaced, and the
+  // TLS certificates read again from their files, for the connections accepted from now
+  // on; connections open and requests under way go on as they were. Throws, changing
+  // nothing, when a certificate does not load.
+  void reload(std::vector<InboundSource> sources);
 
   struct Impl;
 

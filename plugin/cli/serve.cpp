@@ -5,6 +5,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <cstdio>
+#include <thread>
 
 #include "adapters/webhook/listener.hpp"
 #include "cli/commands.hpp"
@@ -21,7 +22,7 @@ int serve(const Args& args) {
   }
   try {
     auto loaded = load_running(args.get("-c"));
-    const auto& config = loaded->config;
+    const auto& config = loaded->config;  // follows a reload
     auto engine = Engine::build(*config, loaded->registry);
     auto tick = config->section("engine").duration("tick");
     auto telemetry = std::make_shared<Telemetry>();
@@ -32,12 +33,16 @@ int serve(const Args& args) {
     // after every group commit cost the listener a third of its throughput.
     std::unique_ptr<webhook::Listener> listener;
     auto root = config->section();
-    if (webhook::listener_wanted(root.section("listener"))) {
+    auto inbound_of = [](const config::Config& c) {
       std::vector<webhook::InboundSource> inbound;
-      for (const auto& [name, section] : root.sections("sources")) {
+      for (const auto& [name, section] : c.section().sections("sources")) {
         if (section.str("type") == "webhook")
           inbound.push_back(webhook::inbound_source(name, section));
       }
+      return inbound;
+    };
+    if (webhook::listener_wanted(root.section("listener"))) {
+      auto inbound = inbound_of(*config);
       auto store_section = root.section("store");
       SqliteOptions store_options{store_section.str("path"),
                                   store_section.str("synchronous") == "full",
@@ -49,7 +54,7 @@ int serve(const Args& args) {
           telemetry);
     }
     asio::steady_timer timer(io), purge_timer(io);
-    asio::signal_set signals(io, SIGINT, SIGTERM);
+    asio::signal_set signals(io, SIGINT, SIGTERM), reloads(io, SIGHUP);
     bool stopping = false;
     signals.async_wait([&](const boost::system::error_code& ec, int signal) {
       if (ec) return;
@@ -57,6 +62,7 @@ int serve(const Args& args) {
       stopping = true;
       timer.cancel();
       purge_timer.cancel();
+      reloads.cancel();
       if (listener) listener->stop();
     });
     auto step = [&] {
@@ -100,10 +106,74 @@ int serve(const Args& args) {
             purge_later(next);
           });
         };
+    // SIGHUP: the file read and validated again; if valid, sources, hooks and sinks are
+    // built anew and take over between two ticks (the listener's connections stay, and its
+    // webhook sources and TLS certificates are replaced); if not, the running configuration
+    // stays and the errors are logged with file:line:column. `store` and `listener` need a
+    // restart: a reload that changes them says so and keeps the running ones.
+    auto reload = [&] {
+      const std::string file = config->file;  // a copy: the running config goes below
+      log::info("serve", "reloading the configuration", {{"config", file}});
+      std::shared_ptr<const config::Config> read;
+      try {
+        read = config::load_config_file(file, loaded->registry);
+      } catch (const config::ConfigError& e) {
+        for (const auto& d : e.diagnostics()) {
+          if (!d.warning) log::error("config", d.message, {{"at", d.str()}});
+        }
+        log::error("serve", "the configuration is not valid; the running one stays",
+                   {{"errors", e.diagnostics().size()}});
+        return;
+      }
+      auto next = std::make_shared<config::Config>(*read);
+      std::string kept;
+      for (const char* key : {"store", "listener"}) {
+        const config::Node* was = config->root.get(key);
+        const config::Node* now = next->root.get(key);
+        if (!was || !now || config::to_json_text(*was) == config::to_json_text(*now)) continue;
+        for (auto& [name, node] : next->root.entries) {
+          if (name == key) node = *was;
+        }
+        kept += (kept.empty() ? "" : ", ") + std::string(key);
+        log::warn("serve", "this section changed and needs a restart; the running one stays",
+                  {{"section", key}});
+      }
+      std::unique_ptr<Engine> rebuilt;
+      try {
+        rebuilt = Engine::build(*next, loaded->registry);
+        if (listener) listener->reload(inbound_of(*next));
+      } catch (const std::exception& e) {
+        log::error("serve", "the new configuration cannot be built; the running one stays",
+                   {{"error", soci_util::message_of(e)}});
+        return;
+      }
+      // Deliveries under way finish with the engine that sent them (a few seconds at most).
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (engine->deliveries_in_flight() > 0 && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        step();
+      }
+      rebuilt->set_telemetry(telemetry);
+      engine = std::move(rebuilt);
+      loaded->config = next;
+      tick = config->section("engine").duration("tick");
+      auto log_section = config->section("log");
+      log::configure(log_section.str("level"), log_section.str("file"));
+      log::info("serve", "configuration reloaded",
+                {{"config", file}, {"kept_until_restart", kept.empty() ? "none" : kept}});
+    };
+    std::function<void()> await_reload = [&] {
+      reloads.async_wait([&](const boost::system::error_code& ec, int) {
+        if (ec || stopping) return;
+        reload();
+        await_reload();
+      });
+    };
     log::info("serve", "started", {{"config", config->file}});
     step();
     schedule();
     purge_later(std::chrono::hours(1));
+    await_reload();
     io.run();
     log::info("serve", "stopped cleanly");
     return 0;

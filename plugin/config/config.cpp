@@ -18,7 +18,8 @@ ConfigError::ConfigError(std::vector<Diagnostic> diagnostics)
 const Schema& store_schema() {
   static const Schema s{
       "store",
-      "Where Rapport keeps its durable state (SQLite).",
+      "Where Rapport keeps its durable state (SQLite). Needs a restart: a reload (SIGHUP) "
+      "that changes it says so and keeps the running one.",
       {
           {.name = "path",
            .type = Type::path,
@@ -43,7 +44,9 @@ const Schema& store_schema() {
 const Schema& listener_schema() {
   static const Schema s{
       "listener",
-      "The inbound webhook listener of `rapport serve` (sources of type webhook).",
+      "The inbound webhook listener of `rapport serve` (sources of type webhook). Needs a "
+      "restart: a reload (SIGHUP) that changes it says so and keeps the running one; a "
+      "reload does read the TLS certificate files again, and the webhook sources.",
       {
           {.name = "enabled",
            .type = Type::boolean,
