@@ -158,59 +158,45 @@ const Schema& log_schema() {
 }
 
 const Schema& retention_schema() {
+  // Most periods: at least a day, at most a hundred years.
+  auto period = [](const char* name, const char* default_value, const char* description) {
+    return Key{.name = name,
+               .type = Type::duration,
+               .description = description,
+               .default_value = default_value,
+               .min = 86'400'000,
+               .max = 36'500.0 * 86'400'000};
+  };
   static const Schema s{
       "retention",
       "How long what Rapport keeps is kept. The daemon purges hourly, in batches; `rapport "
       "purge` does it at once (`--dry-run` counts what would go).",
       {
-          {.name = "inbox_payloads",
-           .type = Type::duration,
-           .description = "the data of inbox events every consumer has passed, counted from "
-                          "their arrival; the event's id stays (a replayed webhook is still a "
-                          "duplicate, a re-read row still no event)",
-           .default_value = "180d",
-           .min = 86'400'000,
-           .max = 36'500.0 * 86'400'000},
-          {.name = "delivery_attempts",
-           .type = Type::duration,
-           .description = "the attempts of finished deliveries (delivered, dead or withheld), "
-                          "with their response snippets, counted from the attempt",
-           .default_value = "365d",
-           .min = 86'400'000,
-           .max = 36'500.0 * 86'400'000},
-          {.name = "rotations",
-           .type = Type::duration,
-           .description = "the mirror's rotations, with their roster rows and evaluations, "
-                          "counted from the rotation's end, and touches reported by the host, "
-                          "counted from the touch; they stop counting as time together",
-           .default_value = "1825d",
-           .min = 86'400'000,
-           .max = 36'500.0 * 86'400'000},
-          {.name = "people",
-           .type = Type::duration,
-           .description = "a person no rotation, roster row, evaluation, action or touch "
-                          "names any more, and without a part in a program, counted from the "
-                          "last change a source made to them (a source that reads people "
-                          "whole brings back those it still lists at its next poll)",
-           .default_value = "1825d",
-           .min = 86'400'000,
-           .max = 36'500.0 * 86'400'000},
-          {.name = "actions",
-           .type = Type::duration,
-           .description = "actions every sink has passed and whose deliveries finished, with "
-                          "those deliveries and attempts, counted from the action's due time",
-           .default_value = "730d",
-           .min = 86'400'000,
-           .max = 36'500.0 * 86'400'000},
-          {.name = "ids",
-           .type = Type::duration,
-           .description = "id-only records left by the purges above (inbox event ids, purged "
-                          "and expired action ids), counted from the event's arrival or the "
-                          "purge: while kept, a replayed webhook or a re-run period makes "
-                          "nothing again",
-           .default_value = "1825d",
-           .min = 86'400'000,
-           .max = 36'500.0 * 86'400'000},
+          period("inbox_payloads", "180d",
+                 "the data of inbox events every consumer has passed, counted from "
+                 "their arrival; the event's id stays (a replayed webhook is still a "
+                 "duplicate, a re-read row still no event)"),
+          period("delivery_attempts", "365d",
+                 "the attempts of finished deliveries (delivered, dead or withheld), "
+                 "with their response snippets, counted from the attempt"),
+          period("rotations", "1825d",
+                 "the mirror's rotations, with their roster rows and evaluations, "
+                 "counted from the rotation's end, and touches reported by the host, "
+                 "counted from the touch, and evaluations of a rotation the store does not "
+                 "hold, counted from their submission; they stop counting as time together"),
+          period("people", "1825d",
+                 "a person no rotation, roster row, evaluation, action or touch "
+                 "names any more, and without a part in a program, counted from the "
+                 "last change a source made to them (a source that reads people "
+                 "whole brings back those it still lists at its next poll)"),
+          period("actions", "730d",
+                 "actions every configured sink has passed and whose deliveries finished, with "
+                 "those deliveries and attempts, counted from the action's due time"),
+          period("ids", "1825d",
+                 "id-only records left by the purges above (inbox event ids, purged "
+                 "and expired action ids), counted from the event's arrival or the "
+                 "purge: while kept, a replayed webhook or a re-run period makes "
+                 "nothing again"),
           {.name = "disclosures",
            .type = Type::duration,
            .description = "the disclosure log (ids, fields, endpoints; never the data sent), "
@@ -226,19 +212,10 @@ const Schema& retention_schema() {
            .default_value = "7d",
            .min = 3'600'000,
            .max = 31'536'000'000.0},
-          {.name = "reports",
-           .type = Type::duration,
-           .description = "the error, retry and slow reports of sources and hooks (what "
-                          "`rapport status` summarises), counted from the report",
-           .default_value = "365d",
-           .min = 86'400'000,
-           .max = 36'500.0 * 86'400'000},
-          {.name = "rejects",
-           .type = Type::duration,
-           .description = "CSV sources' rejects files, counted from their last write",
-           .default_value = "90d",
-           .min = 86'400'000,
-           .max = 36'500.0 * 86'400'000},
+          period("reports", "365d",
+                 "the error, retry and slow reports of sources and hooks (what "
+                 "`rapport status` summarises), counted from the report"),
+          period("rejects", "90d", "CSV sources' rejects files, counted from their last write"),
       }};
   return s;
 }
