@@ -5,7 +5,8 @@
 # installed at absolute paths, which a `cmake --install --prefix` must not touch.
 install(FILES deploy/debian/rapport.yaml DESTINATION /etc/rapport)
 install(FILES deploy/debian/rapport.service DESTINATION lib/systemd/system)
-install(FILES README.md docs/privacy.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(FILES README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs)
 
 set(CPACK_PACKAGE_NAME rapport)
 set(CPACK_PACKAGE_VENDOR "Rapport")
