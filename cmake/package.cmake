@@ -4,8 +4,9 @@
 # systemd unit. Only with RAPPORT_PACKAGE (the package preset): the files under /etc are
 # installed at absolute paths, which a `cmake --install --prefix` must not touch.
 install(FILES deploy/debian/rapport.yaml DESTINATION /etc/rapport)
-install(FILES deploy/debian/rapport.service DESTINATION lib/systemd/system)
-install(FILES README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# /lib, not /usr/lib: bookworm's dpkg does not alias the two (DEP17).
+install(FILES deploy/debian/rapport.service DESTINATION /lib/systemd/system)
+install(FILES README.md deploy/debian/copyright DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs)
 
 set(CPACK_PACKAGE_NAME rapport)

@@ -393,6 +393,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void on_header(beast::error_code ec) {
+    source_ = nullptr;  // a previous request's, maybe of sources a reload replaced
     if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
       keep_alive_ = false;
       return send(error_reply(http::status::request_header_fields_too_large, "headers_too_large",
@@ -463,6 +464,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void on_events_header(std::string name) {
     const auto& req = parser_->get();
+    source_ = nullptr;
     sources_ = owner_.current_sources();
     auto found = sources_->find(name);
     if (found == sources_->end()) {

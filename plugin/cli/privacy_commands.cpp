@@ -228,7 +228,9 @@ std::optional<Purged> purge_store(Store& store, const config::Config& config, Ti
   }
   std::int64_t purged = 0;
   for (const auto& [kind, n] : out.counts) purged += n;
-  if (purged) store.scrub();  // what the deleted rows left in the write-ahead log
+  // What the deleted rows left in the write-ahead log, once the whole purge is done (a
+  // truncating checkpoint waits for readers: not after every round of a long purge).
+  if (purged && out.finished) store.scrub();
   out.counts["rejects files"] = purge_rejects(config, before("rejects"), false);
   return out;
 }

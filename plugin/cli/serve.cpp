@@ -4,6 +4,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <thread>
 
@@ -20,6 +21,9 @@ int serve(const Args& args) {
     std::fputs("usage: rapport serve -c FILE\n", stderr);
     return 2;
   }
+  // A SIGHUP before the handler below exists would end the process (its default), and
+  // systemd counts that as a clean exit: ignored until then.
+  std::signal(SIGHUP, SIG_IGN);
   try {
     auto loaded = load_running(args.get("-c"));
     const auto& config = loaded->config;  // follows a reload
@@ -117,6 +121,9 @@ int serve(const Args& args) {
       std::shared_ptr<const config::Config> read;
       try {
         read = config::load_config_file(file, loaded->registry);
+        for (const auto& warning : read->warnings) {
+          log::warn("config", warning.message, {{"at", warning.str()}});
+        }
       } catch (const config::ConfigError& e) {
         for (const auto& d : e.diagnostics()) {
           if (!d.warning) log::error("config", d.message, {{"at", d.str()}});
@@ -138,6 +145,11 @@ int serve(const Args& args) {
         log::warn("serve", "this section changed and needs a restart; the running one stays",
                   {{"section", key}});
       }
+      if (listener && next->section("retention").str("webhook_ids") !=
+                          config->section("retention").str("webhook_ids")) {
+        log::warn("serve", "this key changed and needs a restart; the running one stays",
+                  {{"key", "retention.webhook_ids"}});
+      }
       std::unique_ptr<Engine> rebuilt;
       try {
         rebuilt = Engine::build(*next, loaded->registry);
@@ -147,11 +159,10 @@ int serve(const Args& args) {
                    {{"error", soci_util::message_of(e)}});
         return;
       }
-      // Deliveries under way finish with the engine that sent them (a few seconds at most).
-      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-      while (engine->deliveries_in_flight() > 0 && std::chrono::steady_clock::now() < until) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        step();
+      // Deliveries under way finish with the engine that sent them (10 s at most; what
+      // is left is sent again, with the same webhook-id, by the new one).
+      if (auto left = engine->drain(std::chrono::seconds(10))) {
+        log::warn("serve", "deliveries still under way at the reload go again", {{"count", left}});
       }
       rebuilt->set_telemetry(telemetry);
       engine = std::move(rebuilt);

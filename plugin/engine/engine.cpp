@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <thread>
 
 #include "engine/store_context.hpp"
 #include "engine/timers.hpp"
@@ -324,8 +325,18 @@ void Engine::record_result(PerActionSink& sink, const SendResult& result, TimePo
 
 // `clock_now` judges expiry (the simulated clock of `rapport run`); attempts and their
 // schedule keep the wall clock.
-std::size_t Engine::deliver_each(PerActionSink& sink, TimePoint clock_now) {
-  auto now = wall_clock();
+std::size_t Engine::drain(std::chrono::milliseconds at_most) {
+  const auto until = std::chrono::steady_clock::now() + at_most;
+  while (!in_flight_.empty() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (auto& sink : sinks_) {
+      if (auto* each = sink->per_action()) record_finished(*each, wall_clock());
+    }
+  }
+  return in_flight_.size();
+}
+
+std::size_t Engine::record_finished(PerActionSink& sink, TimePoint now) {
   std::size_t delivered = 0;
   // Results not yet recorded (the store failed last time) come first.
   auto& waiting = unrecorded_[sink.name()];
@@ -344,6 +355,12 @@ std::size_t Engine::deliver_each(PerActionSink& sink, TimePoint clock_now) {
     }
   }
   waiting = std::move(still);
+  return delivered;
+}
+
+std::size_t Engine::deliver_each(PerActionSink& sink, TimePoint clock_now) {
+  auto now = wall_clock();
+  std::size_t delivered = record_finished(sink, now);
   // New actions become deliveries (progress and queue in one transaction).
   std::string consumer = "sink:" + sink.name();
   for (;;) {

@@ -71,6 +71,10 @@ class Engine {
   const std::vector<std::unique_ptr<Sink>>& sinks() const { return sinks_; }
   // Deliveries sent whose answer is not recorded yet.
   std::size_t deliveries_in_flight() const { return in_flight_.size(); }
+  // Waits (at most `at_most`) for the deliveries under way and records their answers,
+  // starting nothing new: what an engine being replaced does last. Returns how many are
+  // still under way (sent again, with the same id, by whoever delivers next).
+  std::size_t drain(std::chrono::milliseconds at_most);
   // A sink built by the caller rather than from the config (tests, hosts), policy default.
   void add_sink(std::unique_ptr<Sink> sink) { sinks_.push_back(std::move(sink)); }
   Source* source(const std::string& name) const;
@@ -82,6 +86,7 @@ class Engine {
   // `now` judges whether an action expired (Action::expires) before a sink took it.
   std::size_t deliver(TimePoint now);
   std::size_t deliver_each(PerActionSink& sink, TimePoint now);
+  std::size_t record_finished(PerActionSink& sink, TimePoint now);
   // Expired, or withdrawn (see withdrawal()) since it was made: recorded, not sent.
   bool stale_at_delivery(const HookContext& context, const Action& action, TimePoint now);
   void record_result(PerActionSink& sink, const SendResult& result, TimePoint now);

@@ -3,6 +3,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
@@ -14,7 +15,7 @@ namespace rapport::log {
 namespace {
 
 std::mutex mutex;
-Level threshold = Level::info;
+std::atomic<Level> threshold{Level::info};  // read by every thread, set by a reload
 std::FILE* out = nullptr;
 
 const char* name_of(Level level) {

@@ -1178,8 +1178,8 @@ class SqliteStore final : public Store {
                      format_time(before.people),
                      {"DELETE FROM person_interests WHERE person_id IN (%rows%)",
                       "DELETE FROM source_rows WHERE entity = 'people' AND row_key IN (%rows%)",
-                      "DELETE FROM source_rows WHERE entity = 'interests' AND EXISTS (SELECT 1 FROM"
-                      " temp.purge_keys WHERE substr(row_key, 1, length(k) + 1) = k || char(31))",
+                      "DELETE FROM source_rows WHERE entity = 'interests' AND"
+                      " substr(row_key, 1, instr(row_key, char(31)) - 1) IN (%rows%)",
                       "DELETE FROM people WHERE id IN (%rows%)"}});
     // Id-only records past their own period: handled inbox events whose data went, and
     // the ids of purged and expired actions.
@@ -1231,7 +1231,10 @@ class SqliteStore final : public Store {
         if (std::string_view(kind.name) == mirrored) mirror_changed = true;
       }
     }
-    if (!dry_run) sql_ << "DELETE FROM temp.purge_keys";
+    if (!dry_run) {
+      sql_ << "DELETE FROM temp.purge_keys";
+      sql_ << "PRAGMA secure_delete=OFF";  // the engine's own writes need not pay for it
+    }
     // A running daemon rebuilds its relationship memory: purged time together counts no more.
     if (mirror_changed) bump_erasures();
     return out;

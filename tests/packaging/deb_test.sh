@@ -18,7 +18,8 @@ cmake --build --preset package >/dev/null
 deb=$(ls build/package/rapport_*.deb)
 echo "-- built $deb ($(du -h "$deb" | cut -f1))"
 root=$(mktemp -d /tmp/rapport-deb-XXXXXX)
-cleanup() { umount "$root/proc" "$root/dev" 2>/dev/null || true; rm -rf "$root"; }
+# --one-file-system: should /dev stay mounted, the host's is not touched.
+cleanup() { umount "$root/proc" "$root/dev" 2>/dev/null || true; rm -rf --one-file-system "$root"; }
 trap cleanup EXIT
 cp -a "$F/base/." "$root/"
 cp /etc/resolv.conf "$root/etc/" 2>/dev/null || true
@@ -35,7 +36,7 @@ in_root "getent passwd rapport | grep -q /var/lib/rapport && stat -c '%U %a' /va
 in_root "stat -c '%U:%G %a' /etc/rapport/rapport.yaml | grep -qx 'root:rapport 640'"
 in_root "grep -qx /etc/rapport/rapport.yaml /var/lib/dpkg/info/rapport.conffiles"
 echo "-- user rapport, /var/lib/rapport 0750, /etc/rapport/rapport.yaml a conffile (root:rapport 0640)"
-in_root "systemd-analyze verify /usr/lib/systemd/system/rapport.service"
+in_root "systemd-analyze verify /lib/systemd/system/rapport.service"
 echo "-- systemd-analyze verify accepts rapport.service"
 # The service's command as systemd would run it, as its user, for a moment.
 in_root "runuser -u rapport -- rapport run -c /etc/rapport/rapport.yaml --from 2027-01-04 --to 2027-01-05 && test -f /var/lib/rapport/rapport.db"
