@@ -22,6 +22,16 @@ using namespace rapport::test;
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
 
+// `rapport run` of the demo config (over the institution in env's RAPPORT_DEMO_DIR) for a
+// period, which must succeed.
+static void run_period(const std::map<std::string, std::string>& env, const char* from,
+                       const char* to) {
+  auto r = run_command(
+      {rapport_binary(), "run", "-c", demo_config_path(), "--from", from, "--to", to}, env);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+}
+
 namespace {
 
 // One number (a COUNT(*), say) read from a SQLite file: the store, an institution.
@@ -130,10 +140,7 @@ TEST_CASE(
   TempDir dir;
   std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};
   // No institution database yet: the source is down, a warning.
-  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-01-01",
-                       "--to", "2027-01-02"},
-                      env)
-              .exit_code == 0);
+  run_period(env, "2027-01-01", "2027-01-02");
   auto down = run_command({rapport_binary(), "status", "-c", demo_config_path(), "--check"}, env);
   CHECK(down.exit_code == 1);
   CHECK_THAT(down.out, StartsWith("RAPPORT WARNING - source registrar down"));
@@ -141,10 +148,7 @@ TEST_CASE(
   CHECK(run_command({rapport_binary(), "status", "-c", demo_config_path()}, env).exit_code == 0);
 
   write_small_institution(dir.file("institution.db"));
-  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-01-02",
-                       "--to", "2027-02-10"},
-                      env)
-              .exit_code == 0);
+  run_period(env, "2027-01-02", "2027-02-10");
   auto ok = run_command({rapport_binary(), "status", "-c", demo_config_path(), "--check"}, env);
   CHECK(ok.exit_code == 0);
   CHECK_THAT(ok.out, StartsWith("RAPPORT OK - 1 source up, 0 behind | behind=0"));
@@ -175,10 +179,7 @@ TEST_CASE(
                  "INSERT INTO assessments VALUES ('A0002', 'B0001', 'E0002', 'L0001',"
                  " '2027-02-02 10:00:00', 9, 1, 'Y')");
   std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};
-  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-01-01",
-                       "--to", "2027-02-10"},
-                      env)
-              .exit_code == 0);
+  run_period(env, "2027-01-01", "2027-02-10");
   auto r = run_command({rapport_binary(), "explain", "-c", demo_config_path(), "--student", "L0001",
                         "--at", "2027-02-10", "--json"},
                        env);
@@ -259,10 +260,7 @@ TEST_CASE(
                  "Montenegro' WHERE staff_no = 'E0003';\n"
                  "UPDATE staff_directory SET display_name = '李小龍' WHERE staff_no = 'E0004'");
   std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};
-  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-01-01",
-                       "--to", "2027-02-10"},
-                      env)
-              .exit_code == 0);
+  run_period(env, "2027-01-01", "2027-02-10");
   auto table = run_command({rapport_binary(), "explain", "-c", demo_config_path(), "--student",
                             "L0001", "--at", "2027-02-10"},
                            env);
@@ -349,10 +347,7 @@ TEST_CASE("rapport simulate prints what would happen and delivers and stores not
   TempDir dir;
   write_small_institution(dir.file("institution.db"));
   std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};
-  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-01-01",
-                       "--to", "2027-01-10"},
-                      env)
-              .exit_code == 0);
+  run_period(env, "2027-01-01", "2027-01-10");
   auto lines_before = read_lines(dir.file("actions.jsonl")).size();
   auto store_before = read_text(dir.file("rapport.db"));
   auto r = run_command({rapport_binary(), "simulate", "-c", demo_config_path(), "--from",
@@ -581,10 +576,7 @@ TEST_CASE(
   TempDir dir;
   write_small_institution(dir.file("institution.db"));
   std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};
-  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-01-01",
-                       "--to", "2027-02-10"},
-                      env)
-              .exit_code == 0);
+  run_period(env, "2027-01-01", "2027-02-10");
   auto count = [&](const std::string& sql) { return number_in(dir.file("rapport.db"), sql); };
   REQUIRE(count("SELECT COUNT(*) FROM outbox WHERE student_id = 'L0001'") > 0);
 
@@ -617,10 +609,7 @@ TEST_CASE(
   }
 
   // The source still holds them: the next run brings nothing about them back.
-  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-02-10",
-                       "--to", "2027-03-10"},
-                      env)
-              .exit_code == 0);
+  run_period(env, "2027-02-10", "2027-03-10");
   CHECK(count("SELECT COUNT(*) FROM people WHERE id = 'L0001'") == 0);
   CHECK(count("SELECT COUNT(*) FROM inbox WHERE subject = 'L0001'") == 0);
   CHECK(count("SELECT COUNT(*) FROM outbox WHERE student_id = 'L0001' OR contact_id = 'L0001'") ==
@@ -647,10 +636,7 @@ TEST_CASE(
   auto lifted =
       run_command({rapport_binary(), "forget", "-c", demo_config_path(), "--lift", "L0001"}, env);
   CHECK(lifted.exit_code == 0);
-  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-03-10",
-                       "--to", "2027-03-11"},
-                      env)
-              .exit_code == 0);
+  run_period(env, "2027-03-10", "2027-03-11");
   CHECK(count("SELECT COUNT(*) FROM people WHERE id = 'L0001'") == 1);
   CHECK(count("SELECT COUNT(*) FROM rotations WHERE student_id = 'L0001'") == 1);
   CHECK(run_command({rapport_binary(), "forget", "-c", demo_config_path(), "--lift", "L0001"}, env)
@@ -664,10 +650,7 @@ TEST_CASE(
   TempDir dir;
   write_small_institution(dir.file("institution.db"));
   std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};
-  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-01-01",
-                       "--to", "2027-02-10"},
-                      env)
-              .exit_code == 0);
+  run_period(env, "2027-01-01", "2027-02-10");
   auto query = [&](const std::string& sql) { return number_in(dir.file("rapport.db"), sql); };
   const int events = query("SELECT COUNT(*) FROM inbox");
   const int actions = query("SELECT COUNT(*) FROM outbox");
@@ -690,10 +673,7 @@ TEST_CASE(
   CHECK_THAT(run_command({rapport_binary(), "purge", "-c", demo_config_path()}, env).out,
              Contains("inbox payloads       0"));
   // The period again: the same events are duplicates, nothing is made twice.
-  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-01-01",
-                       "--to", "2027-02-10"},
-                      env)
-              .exit_code == 0);
+  run_period(env, "2027-01-01", "2027-02-10");
   CHECK(query("SELECT COUNT(*) FROM outbox") == actions);
 }
 
@@ -705,10 +685,7 @@ TEST_CASE(
   TempDir dir;
   write_small_institution(dir.file("institution.db"));
   std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};
-  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-01-01",
-                       "--to", "2027-09-30"},
-                      env)
-              .exit_code == 0);
+  run_period(env, "2027-01-01", "2027-09-30");
   auto query = [&](const std::string& sql) { return number_in(dir.file("rapport.db"), sql); };
   const int actions = query("SELECT COUNT(*) FROM outbox");
   REQUIRE(query("SELECT COUNT(*) FROM rotations") > 0);
@@ -744,10 +721,7 @@ TEST_CASE(
   execute_sqlite(dir.file("rapport.db"),
                  "UPDATE progress SET seq = 0 WHERE consumer NOT LIKE 'sink:%'"
                  " AND consumer NOT LIKE 'engine:%'");
-  REQUIRE(run_command({rapport_binary(), "run", "-c", demo_config_path(), "--from", "2027-01-01",
-                       "--to", "2027-09-30"},
-                      env)
-              .exit_code == 0);
+  run_period(env, "2027-01-01", "2027-09-30");
   CHECK(query("SELECT COUNT(*) FROM outbox") == 0);
 }
 
