@@ -11,20 +11,10 @@ import sys
 import tempfile
 import unittest
 
-from rapport_daemon import Daemon, rotation_event, wait_for
+from rapport_daemon import Daemon, listener_config, rotation_event, wait_for
 
 BINARY = None
-CONFIG = """
-store:
-  path: @DIR@/store.db
-listener:
-  enabled: true
-  listen: 127.0.0.1:0
-sources:
-  platform:
-    type: webhook
-    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
-hooks:
+CONFIG = listener_config() + """hooks:
   introductions: {}
   thank_you: {}
 sinks:

@@ -16,6 +16,24 @@ import tempfile
 import time
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+# What the tests' webhook sinks sign with (and receivers verify).
+OUT_SECRET = "whsec_c2lnbmluZy1rZXktb2YtcmFwcG9ydC10ZXN0cw=="
+
+
+def listener_config(secret=SECRET):
+    """Where every webhook test's configuration starts: the store in the daemon's directory
+    (@DIR@), the listener on a free loopback port, and one webhook source, `platform`."""
+    return f"""
+store:
+  path: @DIR@/store.db
+listener:
+  enabled: true
+  listen: 127.0.0.1:0
+sources:
+  platform:
+    type: webhook
+    secret: {secret}
+"""
 
 
 def sign(secret, msg_id, timestamp, body):

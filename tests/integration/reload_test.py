@@ -14,22 +14,13 @@ import threading
 import time
 import unittest
 
-from rapport_daemon import SECRET, Daemon, Receiver, rotation_event, wait_for
+from rapport_daemon import (OUT_SECRET, SECRET, Daemon, Receiver, listener_config,
+                            rotation_event, wait_for)
 
 BINARY = None
-NEW_SECRET = "whsec_c2lnbmluZy1rZXktb2YtcmFwcG9ydC10ZXN0cw=="
+NEW_SECRET = OUT_SECRET  # a second key for the platform source, while rotating
 
-CONFIG = """
-store:
-  path: @DIR@/store.db
-listener:
-  enabled: true
-  listen: 127.0.0.1:0
-sources:
-  platform:
-    type: webhook
-    secret: @SECRETS@
-hooks:
+CONFIG = listener_config("@SECRETS@") + """hooks:
   introductions: {}@HOOKS@
 sinks:
   actions:
@@ -38,7 +29,7 @@ sinks:
   platform_actions:
     type: webhook
     url: @URL@
-    secret: whsec_c2lnbmluZy1rZXktb2YtcmFwcG9ydC10ZXN0cw==
+    secret: @OUT@
     timeout: 5s
 engine:
   tick: 100ms
@@ -50,7 +41,7 @@ RECEIVER = None
 
 def config(d, secrets, hooks="", listen="127.0.0.1:0"):
     text = CONFIG.replace("@DIR@", d.dir).replace("@SECRETS@", secrets).replace("@HOOKS@", hooks)
-    text = text.replace("@URL@", RECEIVER.url)
+    text = text.replace("@URL@", RECEIVER.url).replace("@OUT@", OUT_SECRET)
     return text.replace("listen: 127.0.0.1:0", f"listen: {listen}")
 
 
@@ -67,7 +58,7 @@ class Reload(unittest.TestCase):
         RECEIVER = Receiver()
         self.addCleanup(RECEIVER.close)
         d = Daemon(BINARY, CONFIG.replace("@SECRETS@", SECRET).replace("@HOOKS@", "")
-                   .replace("@URL@", RECEIVER.url))
+                   .replace("@URL@", RECEIVER.url).replace("@OUT@", OUT_SECRET))
         d.start()
         # An action whose delivery is under way when the reload comes (the receiver takes
         # 1.5 s to answer): it finishes with the engine that sent it, and is sent once.

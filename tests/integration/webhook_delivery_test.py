@@ -12,22 +12,11 @@ import sys
 import time
 import unittest
 
-from rapport_daemon import Daemon, Receiver, rotation_event, verify, wait_for
+from rapport_daemon import (OUT_SECRET, Daemon, Receiver, listener_config, rotation_event,
+                            verify, wait_for)
 
 BINARY = None
-OUT_SECRET = "whsec_c2lnbmluZy1rZXktb2YtcmFwcG9ydC10ZXN0cw=="
-
-CONFIG = """
-store:
-  path: @DIR@/store.db
-listener:
-  enabled: true
-  listen: 127.0.0.1:0
-sources:
-  platform:
-    type: webhook
-    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
-hooks:
+CONFIG = listener_config() + """hooks:
   introductions: {}
 sinks:
   platform_actions:

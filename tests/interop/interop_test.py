@@ -22,10 +22,10 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from rapport_daemon import SECRET, Daemon, rotation_event, wait_for  # noqa: E402
+from rapport_daemon import (OUT_SECRET, SECRET, Daemon, listener_config,  # noqa: E402
+                            rotation_event, wait_for)
 
 BINARY = None
-OUT_SECRET = "whsec_c2lnbmluZy1rZXktb2YtcmFwcG9ydC10ZXN0cw=="
 SCRIPT = os.path.join(HERE, "interop.mjs")
 DEMO_CONFIG = os.path.join(HERE, "..", "..", "deploy", "examples", "demo.yaml")
 
@@ -134,17 +134,7 @@ class Outbound(unittest.TestCase):
                 r.close()
 
 
-INBOUND = """
-store:
-  path: @DIR@/store.db
-listener:
-  enabled: true
-  listen: 127.0.0.1:0
-sources:
-  platform:
-    type: webhook
-    secret: %s
-""" % SECRET
+INBOUND = listener_config(SECRET)
 
 
 class Inbound(unittest.TestCase):
