@@ -221,14 +221,13 @@ struct PageQuery {
   std::size_t limit = 0;
 };
 
-// The SQL of a query's pages: the rows from a position on, in (cursor, key) order (a full
-// scan: from a key on, in key order), at most `batch` of them.
+// The SQL of a query's pages: the rows from a position on, in (cursor, key) order, at most
+// `batch` of them. (A query without a cursor is not paged: see FullScan.)
 class PageSql {
  public:
-  // `select` names the columns; `cursor` is empty for a full scan; `then` orders the rows
-  // of one key (see Position); `bound` is the upper bound's text (rows strictly older).
-  // `standard`: OFFSET ... FETCH NEXT and the comparison written out, for databases
-  // without LIMIT or row values.
+  // `select` names the columns; `then` orders the rows of one key (see Position); `bound` is the
+  // upper bound's text (rows strictly older). `standard`: OFFSET ... FETCH NEXT and the comparison
+  // written out, for databases without LIMIT or row values.
   PageSql(std::string select, std::string cursor, std::vector<std::string> keys,
           std::vector<std::string> then, std::string bound, bool standard, std::size_t batch)
       : select_(std::move(select)),
@@ -239,13 +238,12 @@ class PageSql {
         standard_(standard),
         batch_(batch) {}
 
-  // `from`: by cursor, the position (nullopt: from the start); for a full scan, its key
-  // alone (empty: from the start).
+  // `from`: the position (nullopt: from the start).
   PageQuery after(const std::optional<Position>& from) const {
     PageQuery q{select_, {}, from, 0};
     std::size_t skip = 0;
     std::vector<std::string> order = keys_;
-    if (!cursor_.empty()) {
+    {
       // Strictly older than now - lag: a row of the bound's own second may still commit.
       q.sql += " AND " + cursor_ + " < " + param(q, bound_);
       if (from && from->key.size() == keys_.size()) {
@@ -258,9 +256,6 @@ class PageSql {
         q.sql += " AND " + cursor_ + " >= " + param(q, from->at);
       }
       order.insert(order.begin(), cursor_);
-    } else if (from && !from->key.empty()) {
-      q.sql += " AND " + at_or_after(q, keys_, from->key);
-      skip = from->read.size();
     }
     order.insert(order.end(), then_.begin(), then_.end());
     q.sql += " ORDER BY " + join(order);
@@ -497,12 +492,14 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
       }
     }
   }
-  const PageSql pages(full_scan
-                          ? "SELECT * FROM (" + m.sql + ") rapport_q WHERE 1 = 1"
-                          : "SELECT rapport_q.*, CAST(" + column(m.cursor) + " AS " + text_type +
-                                ") AS rapport_cursor FROM (" + m.sql + ") rapport_q WHERE 1 = 1",
-                      full_scan ? "" : column(m.cursor), quoted_keys, then, bound,
-                      options_.paging == "standard", options_.batch);
+  // Cursor reads only (a full scan is one statement, below).
+  std::optional<PageSql> pages;
+  if (!full_scan) {
+    pages.emplace("SELECT rapport_q.*, CAST(" + column(m.cursor) + " AS " + text_type +
+                      ") AS rapport_cursor FROM (" + m.sql + ") rapport_q WHERE 1 = 1",
+                  column(m.cursor), quoted_keys, then, bound, options_.paging == "standard",
+                  options_.batch);
+  }
   // Where a page's row leaves the reading: its key, and the cursor's text.
   auto key_of = [&](const MappedRow& row) {
     std::vector<std::string> key;
@@ -541,7 +538,7 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
     asked.limit = options_.batch;
     next = std::async(read_ahead, [&scan] { return scan->next(); });
   } else {
-    asked = pages.after(position);
+    asked = pages->after(position);
     next = std::async(read_ahead, fetch_page, std::ref(session()), asked);
   }
   for (;;) {
@@ -579,7 +576,7 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
       // the rows of that place read (and those read before, if the page stayed there).
       std::optional<Position> ahead = from;
       for (std::size_t i = 0; i < rows; ++i) advance(ahead, place_at(i), digest_at(i));
-      asked = pages.after(ahead);
+      asked = pages->after(ahead);
       next = std::async(read_ahead, fetch_page, std::ref(session()), asked);
     }
 
