@@ -2,8 +2,9 @@
 # Installs what Rapport needs to build, run and test, by Debian package name.
 # Idempotent and quiet when everything is already there.
 #   deploy/install-deps.sh          build + demo dependencies
-#   deploy/install-deps.sh --test   also the servers and tools the test suite starts (and
-#                                   Node with npm for tests/interop, unless npm is there)
+#   deploy/install-deps.sh --test   also the servers and tools the test suite starts,
+#                                   Chromium for the status page's browser test, and Node
+#                                   with npm for tests/interop, unless npm is there
 #   deploy/install-deps.sh --bench  also wrk and node for tests/bench/listener_bench.sh
 set -euo pipefail
 
@@ -15,7 +16,7 @@ packages=(
 )
 if [[ ${1:-} == --test ]]; then
   packages+=(catch2 postgresql mariadb-server odbc-postgresql unixodbc python3 procps
-             openssl curl clang-15 libfuzzer-15-dev)
+             openssl curl clang-15 libfuzzer-15-dev chromium)
   # An image may carry a newer Node whose package conflicts with Debian's npm: only when
   # npm is missing.
   command -v npm >/dev/null || packages+=(nodejs npm)

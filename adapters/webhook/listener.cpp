@@ -5,6 +5,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -246,6 +247,7 @@ struct Reply {
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<http::field, std::string>> headers;
+  std::vector<std::pair<std::string, std::string>> named_headers;  // by name (the status page's)
 };
 
 Reply error_reply(http::status status, std::string_view code, std::string_view message) {
@@ -302,6 +304,9 @@ struct Listener::Impl {
   // One pause per acceptor: a shared timer would have each cancel the other's pause.
   asio::steady_timer accept_pause{io}, ops_accept_pause{io};
   std::vector<std::thread> threads;
+  // The status page's thread: after `io`, so that it goes first (with the sessions its
+  // queued work holds).
+  asio::thread_pool pages{1};
   std::atomic<bool> stopped{false};
   // Requests whose headers are in and whose answer is not written yet: what a stop waits
   // for, up to shutdown_grace.
@@ -417,7 +422,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       }
       send(make(), route, "-");
     };
-    bool operations_route = target == "/healthz" || target == "/readyz" || target == "/metrics";
+    bool pages_route = target == "/status" || target.starts_with("/status/");
+    bool operations_route =
+        target == "/healthz" || target == "/readyz" || target == "/metrics" || pages_route;
     if (operations_route ? serves_ == Serves::events : serves_ == Serves::operations) {
       return send(error_reply(http::status::not_found, "not_found", "no such path"), "unknown",
                   "-");
@@ -432,6 +439,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
             http::status::ok, owner_.telemetry->prometheus(), "text/plain; version=0.0.4", {}};
       });
     }
+    if (pages_route && owner_.options.pages) return on_page();
     constexpr std::string_view prefix = "/v1/sources/", suffix = "/events";
     if (target.size() > prefix.size() + suffix.size() && target.starts_with(prefix) &&
         target.ends_with(suffix)) {
@@ -439,6 +447,37 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return on_events_header(std::string(name));
     }
     send(error_reply(http::status::not_found, "not_found", "no such path"), "unknown", "-");
+  }
+
+  // The status page renders on its own thread; the answer comes back to this session's.
+  void on_page() {
+    const auto& req = parser_->get();
+    status::PageRequest request;
+    request.method = std::string(req.method_string());
+    request.target = std::string(req.target());
+    request.authorization = std::string(header(req, "Authorization"));
+    request.secure = kTls;
+    beast::error_code ec;
+    auto peer = lowest().socket().remote_endpoint(ec).address();
+    request.loopback = !ec && (peer.is_loopback() || (peer.is_v6() && peer.to_v6().is_v4_mapped() &&
+                                                      peer.to_v6().to_v4().is_loopback()));
+    asio::post(owner_.pages, [self = this->shared_from_this(), request = std::move(request)] {
+      status::PageReply page;
+      try {
+        page = self->owner_.options.pages(request);
+      } catch (const std::exception& e) {
+        log::error("listener", "the status page failed", {{"error", e.what()}});
+        page = {500, "text/plain; charset=utf-8", "the status page failed\n", {}};
+      }
+      asio::post(self->stream_.get_executor(), [self, page = std::move(page)]() mutable {
+        Reply reply{http::status(page.status),
+                    std::move(page.body),
+                    std::move(page.content_type),
+                    {},
+                    std::move(page.headers)};
+        self->send(std::move(reply), "status", "-");
+      });
+    });
   }
 
   void method_not_allowed(std::string_view route, const char* allow) {
@@ -652,6 +691,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     res->set(http::field::server, "rapport");
     res->set(http::field::content_type, reply.content_type);
     for (auto& [field, value] : reply.headers) res->set(field, value);
+    for (auto& [name, value] : reply.named_headers) res->set(name, value);
     res->body() = std::move(reply.body);
     res->keep_alive(keep);
     res->prepare_payload();
@@ -906,6 +946,7 @@ void Listener::stop() {
   if (impl.committer) impl.committer->stop();  // what was offered is committed first
   impl.io.stop();
   for (auto& t : impl.threads) t.join();
+  impl.pages.join();
 }
 
 }  // namespace rapport::webhook

@@ -15,6 +15,7 @@
 #include "adapters/webhook/inbound.hpp"
 #include "config/schema.hpp"
 #include "engine/telemetry.hpp"
+#include "status/page.hpp"
 #include "store/store.hpp"
 
 namespace rapport::webhook {
@@ -38,6 +39,9 @@ struct ListenerOptions {
   std::size_t max_connections = 1024;
   std::size_t queue_limit = 8192;        // events waiting for their commit; beyond: 429
   std::chrono::hours retention{24 * 7};  // how long message ids are remembered
+  // The status page (/status and below), served where /healthz is, one request at a time
+  // on a thread of its own (so that webhooks never wait behind it); none: 404.
+  std::function<status::PageReply(const status::PageRequest&)> pages;
 };
 
 // `retention` gives webhook_ids (listener.retention, deprecated, wins when given).

@@ -1,7 +1,13 @@
 // rapport validate, rapport config
+#include <termios.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <iostream>
 
 #include "cli/commands.hpp"
+#include "status/password.hpp"
+#include "status/status_page.hpp"
 
 namespace rapport::cli {
 
@@ -47,6 +53,10 @@ int validate(const Args& args) {
         found.push_back({"", section.mark(), section.path(), message, false});
       }
     }
+    if (auto why = status::StatusPage::problem(*config); !why.empty()) {
+      auto page = config->section("status_page");
+      found.push_back({"", page.mark(), page.path(), why, false});
+    }
     std::size_t errors = 0;
     for (auto& d : found) {
       d.file = config->file;
@@ -88,6 +98,35 @@ int print_config(const Args& args) {
     std::fputs(e.what(), stderr);
     return 1;
   }
+}
+
+int hash_password(const Args&) {
+  // From a terminal: asked for, without echo. From a pipe: the first line.
+  bool terminal = ::isatty(STDIN_FILENO);
+  termios was{};
+  if (terminal) {
+    std::fputs("password: ", stderr);
+    ::tcgetattr(STDIN_FILENO, &was);
+    termios quiet = was;
+    quiet.c_lflag &= ~tcflag_t(ECHO);
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  }
+  std::string password;
+  bool read = bool(std::getline(std::cin, password));
+  if (terminal) {
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &was);
+    std::fputs("\n", stderr);
+  }
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  if (!read || password.size() < 12) {
+    std::fputs(
+        "rapport hash-password: give a password of 12 characters or more on standard "
+        "input\n",
+        stderr);
+    return 2;
+  }
+  std::printf("%s\n", status::hash_password(password).c_str());
+  return 0;
 }
 
 }  // namespace rapport::cli

@@ -10,6 +10,7 @@
 #include "cli/commands.hpp"
 #include "engine/network.hpp"
 #include "log/log.hpp"
+#include "status/status_report.hpp"
 
 namespace rapport::cli {
 
@@ -40,69 +41,6 @@ std::string text_of(const boost::json::value& v) {
 }  // namespace
 
 namespace {
-
-// Everything `rapport status` says, as data: printed as text, as JSON (--json), or judged
-// (--check).
-boost::json::object status_of(const config::Config& config, Store& store) {
-  namespace json = boost::json;
-  auto progress = store.all_progress();
-  auto last = store.last_event_seq();
-  auto counts = store.counts();
-  auto expired = store.expired_counts();
-  auto of = [&](const char* stage) {
-    auto it = expired.find(stage);
-    return it == expired.end() ? std::int64_t{0} : it->second;
-  };
-  json::object out{{"store", json::object{{"path", config.section("store").str("path")},
-                                          {"schema", store.schema_version()}}},
-                   {"inbox_events", counts.events},
-                   {"outbox_actions", counts.actions},
-                   {"timers_pending", counts.timers},
-                   {"held_actions", store.held_count()},
-                   {"expired", json::object{{"before_made", of("made")},
-                                            {"while_held", of("held")},
-                                            {"before_delivery", of("delivery")}}},
-                   {"withdrawn", of("withdrawn")}};
-  json::array sources;
-  for (const auto& s : store.source_states()) {
-    json::object o{{"name", s.source}, {"up", s.up}, {"since", s.since}};
-    if (!s.up) o["message"] = s.message;
-    sources.push_back(std::move(o));
-  }
-  out["sources"] = std::move(sources);
-  json::array consumers;
-  auto consumer = [&](const std::string& kind, const std::string& name, std::int64_t at,
-                      std::int64_t behind) {
-    consumers.push_back(
-        json::object{{"kind", kind}, {"name", name}, {"at", at}, {"behind", behind}});
-    return &consumers.back().as_object();
-  };
-  auto at_of = [&](const std::string& c) { return progress.count(c) ? progress.at(c) : 0; };
-  consumer("mirror", "mirror", at_of(kMirrorConsumer), last - at_of(kMirrorConsumer));
-  for (const auto& [name, section] : config.section().sections("hooks")) {
-    if (section.boolean("enabled")) consumer("hook", name, at_of(name), last - at_of(name));
-  }
-  for (const auto& [name, section] : config.section().sections("sinks")) {
-    auto seq = at_of("sink:" + name);
-    auto* o = consumer("sink", name, seq, std::int64_t(store.actions_after(seq, 1'000'000).size()));
-    // Sinks that deliver action by action (webhook): their own queue and dead letters.
-    json::object deliveries;
-    for (const auto& [state, n] : store.delivery_counts(name)) deliveries[state] = n;
-    if (!deliveries.empty()) (*o)["deliveries"] = std::move(deliveries);
-    if (auto why = store.sink_disabled(name)) (*o)["disabled"] = *why;
-  }
-  out["consumers"] = std::move(consumers);
-  json::array reports;
-  for (const auto& r : store.reports()) {
-    reports.push_back(json::object{{"consumer", r.consumer},
-                                   {"kind", r.kind},
-                                   {"count", r.count},
-                                   {"last_at", r.last_at},
-                                   {"last_message", r.last_message}});
-  }
-  out["reports"] = std::move(reports);
-  return out;
-}
 
 // The monitoring-plugin convention: 0 OK, 1 WARNING (a source down, dead letters),
 // 2 CRITICAL (a sink disabled; the store unreachable is said by the caller), and one line.
@@ -174,7 +112,7 @@ int status(const Args& args) {
     return 2;
   }
   try {
-    auto st = status_of(*config, *store);
+    auto st = status::status_of(*config, *store);
     if (checking) return check(st);
     if (args.flag("--json")) {
       std::printf("%s\n", boost::json::serialize(st).c_str());
@@ -199,9 +137,14 @@ int status(const Args& args) {
     for (const auto& s : st.at("sources").as_array()) {
       const auto& o = s.as_object();
       bool up = o.at("up").as_bool();
-      std::printf("source   %s %s since %s%s%s\n", text_of(o.at("name")).c_str(),
-                  up ? "up" : "DOWN", text_of(o.at("since")).c_str(), up ? "" : ": ",
+      std::string since = o.contains("since") ? " since " + text_of(o.at("since")) : "";
+      std::printf("source   %s (%s) %s%s%s%s\n", text_of(o.at("name")).c_str(),
+                  text_of(o.at("type")).c_str(), up ? "up" : "DOWN", since.c_str(), up ? "" : ": ",
                   up ? "" : text_of(o.at("message")).c_str());
+      for (const auto& [entity, value] : o.at("cursors").as_object()) {
+        std::printf("         cursor %s = %s\n", std::string(entity).c_str(),
+                    text_of(value).c_str());
+      }
     }
     std::printf(
         "\n\"at\" is the sequence number of the last inbox event (hooks, mirror) or outbox action\n"

@@ -63,6 +63,8 @@ commands:
   purge -c FILE [--dry-run]
                           purge what retention: says may go (the daemon does it hourly);
                           --dry-run counts it
+  hash-password           read a password from standard input (one line) and print its
+                          scrypt hash for status_page.accounts
   demo [--dir DIR]        build the synthetic institution (if absent) in DIR (default
                           rapport-demo), run a semester in seconds, print a summary
 )";
@@ -112,9 +114,9 @@ int main(int argc, char** argv) {
   args.command = argv[1];
   const std::string usage = usage_of(args.command);
   if (usage.empty()) {
-    std::vector<std::string> commands{"validate", "config",   "serve",    "run",        "status",
-                                      "explain",  "simulate", "backfill", "deliveries", "audit",
-                                      "purge",    "forget",   "export",   "demo"};
+    std::vector<std::string> commands{
+        "validate",   "config", "serve", "run",    "status", "explain", "simulate",     "backfill",
+        "deliveries", "audit",  "purge", "forget", "export", "demo",    "hash-password"};
     std::fprintf(stderr, "rapport: unknown command \"%s\"%s\n\n%s", args.command.c_str(),
                  rapport::config::suggestion(args.command, commands).c_str(), kUsage);
     return 2;
@@ -167,6 +169,7 @@ int main(int argc, char** argv) {
   if (args.command == "forget") return rapport::cli::forget(args);
   if (args.command == "export") return rapport::cli::export_record(args);
   if (args.command == "purge") return rapport::cli::purge(args);
+  if (args.command == "hash-password") return rapport::cli::hash_password(args);
   std::fprintf(stderr, "rapport: unknown command \"%s\"\n\n%s", args.command.c_str(), kUsage);
   return 2;
 }

@@ -11,6 +11,7 @@
 #include "adapters/webhook/listener.hpp"
 #include "cli/commands.hpp"
 #include "log/log.hpp"
+#include "status/status_page.hpp"
 #include "store/soci_util.hpp"
 
 namespace rapport::cli {
@@ -45,6 +46,15 @@ int serve(const Args& args) {
       }
       return inbound;
     };
+    if (auto why = status::StatusPage::problem(*config); !why.empty()) {
+      throw std::runtime_error("status_page: " + why);
+    }
+    // The status page, wherever operations are served on their own address (with no
+    // account it answers 404; accounts may come and go with a reload).
+    std::shared_ptr<status::StatusPage> pages;
+    if (!root.section("listener").str("ops_listen").empty()) {
+      pages = std::make_shared<status::StatusPage>(config, telemetry);
+    }
     if (webhook::listener_wanted(root.section("listener"))) {
       auto inbound = inbound_of(*config);
       auto store_section = root.section("store");
@@ -52,10 +62,11 @@ int serve(const Args& args) {
                                   store_section.str("synchronous") == "full",
                                   int(store_section.duration("busy_timeout").count()),
                                   /*checkpoints=*/false};  // the engine's commits checkpoint
+      auto options = webhook::listener_options(root.section("listener"), root.section("retention"));
+      if (pages) options.pages = [pages](const status::PageRequest& r) { return pages->handle(r); };
       listener = std::make_unique<webhook::Listener>(
-          webhook::listener_options(root.section("listener"), root.section("retention")),
-          std::move(inbound), [store_options] { return open_sqlite_store(store_options); },
-          telemetry);
+          std::move(options), std::move(inbound),
+          [store_options] { return open_sqlite_store(store_options); }, telemetry);
     }
     asio::steady_timer timer(io), purge_timer(io);
     asio::signal_set signals(io, SIGINT, SIGTERM), reloads(io, SIGHUP);
@@ -165,6 +176,7 @@ int serve(const Args& args) {
         log::warn("serve", "deliveries still under way at the reload go again", {{"count", left}});
       }
       rebuilt->set_telemetry(telemetry);
+      if (pages) pages->reload(next);
       engine = std::move(rebuilt);
       loaded->config = next;
       tick = config->section("engine").duration("tick");

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "engine/registry.hpp"
+#include "status/password.hpp"
 
 namespace rapport::config {
 
@@ -216,6 +217,30 @@ const Schema& retention_schema() {
                  "the error, retry and slow reports of sources and hooks (what "
                  "`rapport status` summarises), counted from the report"),
           period("rejects", "90d", "CSV sources' rejects files, counted from their last write"),
+      }};
+  return s;
+}
+
+const Schema& status_page_schema() {
+  static const Schema s{
+      "status_page",
+      "A read-only status page for admins on `listener.ops_listen` (/status), behind HTTP "
+      "Basic authentication, answered only over TLS (ops_tls_certificate) or to loopback "
+      "clients. Accounts may change with a reload (SIGHUP).",
+      {
+          {.name = "accounts",
+           .type = Type::string_map,
+           .description = "account name: scrypt hash of its password, as `rapport "
+                          "hash-password` prints it (never a plain password); none: no page",
+           .default_value = "{}",
+           .check = [](const std::string& hash) { return status::hash_problem(hash); }},
+          {.name = "contacts_drawn",
+           .type = Type::integer,
+           .description = "contacts drawn in a student's picture at most, those with the "
+                          "most days together (the table lists them all)",
+           .default_value = "40",
+           .min = 1,
+           .max = 500},
       }};
   return s;
 }

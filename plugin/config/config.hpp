@@ -47,5 +47,6 @@ const Schema& listener_schema();
 const Schema& log_schema();
 const Schema& engine_schema();
 const Schema& retention_schema();
+const Schema& status_page_schema();
 
 }  // namespace rapport::config

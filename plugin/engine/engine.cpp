@@ -53,11 +53,7 @@ std::unique_ptr<Engine> Engine::build(const config::Config& config, const Regist
     if (options.sinks) sinks.push_back(registry.sink(section.str("type"))->create(name, section));
     sink_policies[name] = {section.strings("fields"), section.str("basis")};
   }
-  std::optional<config::Section> letters;
-  for (const auto& [name, section] : root.sections("hooks")) {
-    std::string type = section.has("type") ? section.str("type") : name;
-    if (type == "letter_candidates" && section.boolean("enabled")) letters = section;
-  }
+  auto letters = letter_hook_of(config);
   auto engine_section = root.section("engine");
   TimeZones zones{engine_section.str("timezone"), engine_section.string_map("site_timezones")};
   for (const auto& zone : [&] {
@@ -87,6 +83,15 @@ std::unique_ptr<Engine> Engine::build(const config::Config& config, const Regist
   engine->letters_ = letters;
   engine->sink_policies_ = std::move(sink_policies);
   return engine;
+}
+
+std::optional<config::Section> letter_hook_of(const config::Config& config) {
+  std::optional<config::Section> letters;
+  for (const auto& [name, section] : config.section().sections("hooks")) {
+    std::string type = section.has("type") ? section.str("type") : name;
+    if (type == "letter_candidates" && section.boolean("enabled")) letters = section;
+  }
+  return letters;
 }
 
 StepStats Engine::step(TimePoint now) {
@@ -152,6 +157,11 @@ void Engine::publish() {
     }
     for (const auto& state : store_->source_states()) {
       telemetry_->set_component("source:" + state.source, state.up, state.up ? "" : state.message);
+    }
+    for (const auto& [source, at] : last_poll_) {
+      telemetry_->set(
+          "rapport_source_last_poll_timestamp_seconds", "source=\"" + source + "\"",
+          double(std::chrono::duration_cast<std::chrono::seconds>(at.time_since_epoch()).count()));
     }
     telemetry_->set_component("engine", true);
   } catch (const std::exception&) {

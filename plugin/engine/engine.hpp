@@ -36,6 +36,9 @@ struct StepStats {
   DispatchStats dispatch;
 };
 
+// The letter hook's section when the config runs one (what `explain` scores with).
+std::optional<config::Section> letter_hook_of(const config::Config& config);
+
 class Engine {
  public:
   Engine(std::unique_ptr<Store> store, std::vector<std::unique_ptr<Source>> sources,

@@ -155,6 +155,11 @@ Registry::Registry() {
        .description = "how long data is kept",
        .default_value = "",
        .schema = &config::retention_schema()},
+      {.name = "status_page",
+       .type = Type::section,
+       .description = "the admins' status page",
+       .default_value = "",
+       .schema = &config::status_page_schema()},
   };
 }
 

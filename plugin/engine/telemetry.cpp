@@ -36,6 +36,15 @@ void Telemetry::set(const std::string& name, const std::string& labels, double v
   gauges_[name][labels] = value;
 }
 
+std::optional<double> Telemetry::gauge(const std::string& name, const std::string& labels) const {
+  std::lock_guard lock(mutex_);
+  auto it = gauges_.find(name);
+  if (it == gauges_.end()) return std::nullopt;
+  auto value = it->second.find(labels);
+  if (value == it->second.end()) return std::nullopt;
+  return value->second;
+}
+
 void Telemetry::observe_latency(double seconds) {
   std::lock_guard lock(mutex_);
   for (std::size_t i = 0; i < kBounds.size(); ++i) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@ class Telemetry {
   // `labels` is Prometheus label text without braces: source="platform",status="202".
   void count(const std::string& name, const std::string& labels, double by = 1);
   void set(const std::string& name, const std::string& labels, double value);
+  std::optional<double> gauge(const std::string& name, const std::string& labels) const;
   void observe_latency(double seconds);  // rapport_ingest_seconds
   void set_component(const std::string& component, bool ok, const std::string& message = "");
 

@@ -592,6 +592,14 @@ class SqliteStore final : public Store {
         .run();
   }
 
+  std::vector<std::pair<std::string, std::string>> cursors(const std::string& source) override {
+    std::vector<std::pair<std::string, std::string>> out;
+    auto q = cached("SELECT entity, value FROM source_cursors WHERE source = ?1 ORDER BY entity");
+    q.bind(1, source);
+    while (q.next()) out.emplace_back(q.text(0).value_or(""), q.text(1).value_or(""));
+    return out;
+  }
+
   void delete_cursor(const std::string& source, const std::string& entity) override {
     cached("DELETE FROM source_cursors WHERE source = ?1 AND entity = ?2")
         .bind(1, source)

@@ -150,6 +150,8 @@ class Store {
   virtual void set_cursor(const std::string& source, const std::string& entity,
                           const std::string& value) = 0;
   virtual void delete_cursor(const std::string& source, const std::string& entity) = 0;
+  // Every cursor of one source, by entity (for `rapport status`).
+  virtual std::vector<std::pair<std::string, std::string>> cursors(const std::string& source) = 0;
   virtual std::optional<std::string> row_hash(const std::string& source, const std::string& entity,
                                               const std::string& key) = 0;
   virtual void set_row_hash(const std::string& source, const std::string& entity,
@@ -276,12 +278,12 @@ class Store {
   // deliveries, rotations that ended (with roster rows and evaluations), evaluations of no
   // rotation, touches, actions every configured sink passed whose deliveries finished
   // (their ids stay for `ids`), people nothing names any more, id-only records, reports,
-  // and the disclosure log when it has a period. At most `batch` rows of each kind, so a running daemon's transaction stays
-  // short. Returns what went (or would go, dry_run), by kind.
+  // and the disclosure log when it has a period. At most `batch` rows of each kind, so a running
+  // daemon's transaction stays short. Returns what went (or would go, dry_run), by kind.
   struct PurgeBefore {
     TimePoint now, inbox_payloads, delivery_attempts, rotations, people, actions, ids, reports;
     std::optional<TimePoint> disclosures;  // none: kept
-    std::vector<std::string> sinks;  // configured: actions go once each of them passed them
+    std::vector<std::string> sinks;        // configured: actions go once each of them passed them
   };
   virtual std::map<std::string, std::int64_t> purge(const PurgeBefore& before, std::size_t batch,
                                                     bool dry_run) = 0;

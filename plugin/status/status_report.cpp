@@ -1,0 +1,88 @@
+#include "status/status_report.hpp"
+
+#include <boost/json.hpp>
+
+#include <set>
+
+#include "engine/dispatcher.hpp"
+
+namespace rapport::status {
+namespace json = boost::json;
+
+json::object status_of(const config::Config& config, Store& store) {
+  auto progress = store.all_progress();
+  auto last = store.last_event_seq();
+  auto counts = store.counts();
+  auto expired = store.expired_counts();
+  auto of = [&](const char* stage) {
+    auto it = expired.find(stage);
+    return it == expired.end() ? std::int64_t{0} : it->second;
+  };
+  json::object out{{"store", json::object{{"path", config.section("store").str("path")},
+                                          {"schema", store.schema_version()}}},
+                   {"inbox_events", counts.events},
+                   {"outbox_actions", counts.actions},
+                   {"timers_pending", counts.timers},
+                   {"held_actions", store.held_count()},
+                   {"expired", json::object{{"before_made", of("made")},
+                                            {"while_held", of("held")},
+                                            {"before_delivery", of("delivery")}}},
+                   {"withdrawn", of("withdrawn")}};
+  // Every configured source, then any the store still has a state of (removed from the
+  // configuration since). A source without a recorded state has not failed: up.
+  std::map<std::string, Store::SourceState> states;
+  for (auto& s : store.source_states()) states[s.source] = std::move(s);
+  json::array sources;
+  auto source = [&](const std::string& name, const std::string& type) {
+    json::object o{{"name", name}, {"type", type}, {"up", true}};
+    if (auto it = states.find(name); it != states.end()) {
+      o["up"] = it->second.up;
+      o["since"] = it->second.since;
+      if (!it->second.up) o["message"] = it->second.message;
+      states.erase(it);
+    }
+    json::object cursors;
+    for (const auto& [entity, value] : store.cursors(name)) cursors[entity] = value;
+    o["cursors"] = std::move(cursors);
+    sources.push_back(std::move(o));
+  };
+  for (const auto& [name, section] : config.section().sections("sources")) {
+    source(name, section.str("type"));
+  }
+  while (!states.empty()) source(states.begin()->first, "not configured");
+  out["sources"] = std::move(sources);
+  json::array consumers;
+  auto consumer = [&](const std::string& kind, const std::string& name, std::int64_t at,
+                      std::int64_t behind) {
+    consumers.push_back(
+        json::object{{"kind", kind}, {"name", name}, {"at", at}, {"behind", behind}});
+    return &consumers.back().as_object();
+  };
+  auto at_of = [&](const std::string& c) { return progress.count(c) ? progress.at(c) : 0; };
+  consumer("mirror", "mirror", at_of(kMirrorConsumer), last - at_of(kMirrorConsumer));
+  for (const auto& [name, section] : config.section().sections("hooks")) {
+    if (section.boolean("enabled")) consumer("hook", name, at_of(name), last - at_of(name));
+  }
+  for (const auto& [name, section] : config.section().sections("sinks")) {
+    auto seq = at_of("sink:" + name);
+    auto* o = consumer("sink", name, seq, std::int64_t(store.actions_after(seq, 1'000'000).size()));
+    // Sinks that deliver action by action (webhook): their own queue and dead letters.
+    json::object deliveries;
+    for (const auto& [state, n] : store.delivery_counts(name)) deliveries[state] = n;
+    if (!deliveries.empty()) (*o)["deliveries"] = std::move(deliveries);
+    if (auto why = store.sink_disabled(name)) (*o)["disabled"] = *why;
+  }
+  out["consumers"] = std::move(consumers);
+  json::array reports;
+  for (const auto& r : store.reports()) {
+    reports.push_back(json::object{{"consumer", r.consumer},
+                                   {"kind", r.kind},
+                                   {"count", r.count},
+                                   {"last_at", r.last_at},
+                                   {"last_message", r.last_message}});
+  }
+  out["reports"] = std::move(reports);
+  return out;
+}
+
+}  // namespace rapport::status

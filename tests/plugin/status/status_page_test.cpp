@@ -1,0 +1,197 @@
+// The status page's rules without a browser (status_page_test.py drives the real daemon
+// in Chromium): passwords, who is answered, what a student's page leaves out, and that
+// each view of it is in the disclosure log.
+#include <catch2/catch.hpp>
+
+#include "config/config.hpp"
+#include "engine/engine.hpp"
+#include "engine/registry.hpp"
+#include "rapport/json.hpp"
+#include "status/password.hpp"
+#include "status/status_page.hpp"
+#include "status/status_report.hpp"
+#include "support/fake_context.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace rapport;
+using Catch::Matchers::Contains;
+
+namespace {
+
+TimePoint at(const char* text) {
+  return *parse_time(text);
+}
+
+std::string basic(const std::string& credentials) {
+  static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (std::size_t i = 0; i < credentials.size(); i += 3) {
+    std::uint32_t n = std::uint32_t(static_cast<unsigned char>(credentials[i])) << 16;
+    if (i + 1 < credentials.size())
+      n |= std::uint32_t(static_cast<unsigned char>(credentials[i + 1])) << 8;
+    if (i + 2 < credentials.size()) n |= static_cast<unsigned char>(credentials[i + 2]);
+    out += alphabet[(n >> 18) & 63];
+    out += alphabet[(n >> 12) & 63];
+    out += i + 1 < credentials.size() ? alphabet[(n >> 6) & 63] : '=';
+    out += i + 2 < credentials.size() ? alphabet[n & 63] : '=';
+  }
+  return "Basic " + out;
+}
+
+// A store with student S1 on rotation R1 (attending A1, nurse N1) and A1's evaluation of
+// S1 (4 of 5, 0.75 on [0, 1]), and the config of a page with the account `admin`.
+struct Setup {
+  test::TempDir dir;
+  Registry registry;
+  std::shared_ptr<const config::Config> config;
+  std::string hash = status::hash_password("a long enough password", 10);
+
+  Setup() {
+    register_builtins(registry);
+    config = load("admin");
+    auto engine = Engine::build(*config, registry);
+    auto& store = engine->store();
+    auto when = at("2027-01-02T00:00:00Z");
+    for (auto [id, role] :
+         {std::pair{"S1", Role::student}, {"A1", Role::attending}, {"N1", Role::nurse}}) {
+      Person p{id,           role,         std::string("Name of ") + id,
+               std::nullopt, std::nullopt, std::nullopt,
+               std::nullopt, false};
+      store.append_event(
+          Event{"p-" + std::string(id), EventType::person_updated, "t", when, id, to_json(p)},
+          when);
+    }
+    auto r = test::make_rotation("R1", "S1", "2027-01-04", "2027-01-31",
+                                 {{"A1", Role::attending}, {"N1", Role::nurse}});
+    store.append_event(Event{"r1", EventType::rotation_scheduled, "t", when, "S1", to_json(r)},
+                       when);
+    Evaluation e{"E-secret-1", "R1", "A1", "S1", at("2027-02-01T00:00:00Z"), 4, 0, 5, true, false};
+    store.append_event(
+        Event{"e1", EventType::evaluation_submitted, "t", e.submitted, "S1", to_json(e)},
+        e.submitted);
+    engine->step(at("2027-02-02T00:00:00Z"));
+  }
+
+  std::shared_ptr<const config::Config> load(const std::string& account) {
+    return config::load_config_text("store: {path: " + dir.file("r.db") +
+                                        "}\nlistener: {ops_listen: 127.0.0.1:0}\n"
+                                        "hooks:\n  letter_candidates: {}\n"
+                                        "status_page:\n  accounts:\n    " +
+                                        account + ": \"" + hash + "\"\n",
+                                    "test.yaml", registry);
+  }
+};
+
+status::PageRequest request(std::string target, std::string authorization, bool loopback = true,
+                            bool secure = false) {
+  return {"GET", std::move(target), std::move(authorization), secure, loopback};
+}
+
+}  // namespace
+
+TEST_CASE("passwords are scrypt hashes, checked in constant time, never kept plain", "[status]") {
+  auto hash = status::hash_password("correct horse battery", 10);
+  CHECK_THAT(hash, Catch::Matchers::StartsWith("$scrypt$ln=10,r=8,p=1$"));
+  CHECK(status::hash_problem(hash).empty());
+  CHECK(status::verify_password("correct horse battery", hash));
+  CHECK_FALSE(status::verify_password("correct horse batterz", hash));
+  CHECK_FALSE(status::verify_password("", hash));
+  CHECK(status::hash_password("correct horse battery", 10) != hash);  // a new salt each time
+  CHECK_THAT(status::hash_problem("correct horse battery"), Contains("rapport hash-password"));
+  CHECK_THAT(status::hash_problem("$scrypt$ln=30,r=8,p=1$c2FsdHNhbHQ$aGFzaA"),
+             Contains("out of bounds"));
+  CHECK_THAT(status::hash_problem("$scrypt$ln=10,r=8,p=1$c2FsdHNhbHQ$aGFzaA"),
+             Contains("right length"));
+  CHECK_THAT(status::hash_problem("$scrypt$ln=10$x$y"), Contains("ln=N,r=N,p=N"));
+  CHECK_FALSE(status::verify_password("x", "$scrypt$ln=10$x$y"));
+}
+
+TEST_CASE("status_page: a plain password in the config is refused at its line",
+          "[status][config]") {
+  Registry registry;
+  register_builtins(registry);
+  try {
+    config::load_config_text("status_page:\n  accounts:\n    admin: hunter2hunter2\n", "p.yaml",
+                             registry);
+    FAIL("accepted");
+  } catch (const config::ConfigError& e) {
+    CHECK_THAT(e.what(), Contains("p.yaml:3:12"));
+    CHECK_THAT(e.what(), Contains("rapport hash-password"));
+  }
+}
+
+TEST_CASE("the status page answers over TLS or loopback only, to an account's password",
+          "[status]") {
+  Setup s;
+  status::StatusPage page(s.config);
+  auto good = basic("admin:a long enough password");
+
+  auto refused = page.handle(request("/status", good, /*loopback=*/false));
+  CHECK(refused.status == 403);
+  for (const auto& [name, value] : refused.headers) CHECK(name != "WWW-Authenticate");
+  CHECK(page.handle(request("/status", good, false, /*secure=*/true)).status == 200);
+
+  auto challenge = page.handle(request("/status", ""));
+  CHECK(challenge.status == 401);
+  bool challenged = false;
+  for (const auto& [name, value] : challenge.headers) {
+    challenged |= name == "WWW-Authenticate" && value.starts_with("Basic realm=");
+  }
+  CHECK(challenged);
+  CHECK(page.handle(request("/status", basic("admin:wrong password"))).status == 401);
+  CHECK(page.handle(request("/status", basic("root:a long enough password"))).status == 401);
+  CHECK(page.handle(request("/status", basic("admin"))).status == 401);
+  CHECK(page.handle(request("/status", "Basic ###")).status == 401);
+  auto post = request("/status", good);
+  post.method = "POST";
+  CHECK(page.handle(post).status == 405);
+  CHECK(page.handle(request("/status/elsewhere", good)).status == 404);
+
+  // A reload replaces the accounts: the old password (checked before, so cached) goes.
+  CHECK(page.handle(request("/status", good)).status == 200);
+  page.reload(s.load("other"));
+  CHECK(page.handle(request("/status", good)).status == 401);
+  CHECK(page.handle(request("/status", basic("other:a long enough password"))).status == 200);
+}
+
+TEST_CASE(
+    "a student's page shows contacts and letter ranks, no score, and is logged as a "
+    "disclosure with the account",
+    "[status][privacy]") {
+  Setup s;
+  status::StatusPage page(s.config);
+  auto good = basic("admin:a long enough password");
+  auto overview = page.handle(request("/status", good));
+  REQUIRE(overview.status == 200);
+  {
+    auto engine = Engine::build(*s.config, s.registry);
+    auto st = status::status_of(*s.config, engine->store());
+    auto events = std::to_string(st.at("inbox_events").as_int64());
+    CHECK(events != "0");
+    CHECK_THAT(overview.body, Contains("data-status=\"inbox_events\">" + events + "<"));
+  }
+  CHECK_THAT(overview.body, Contains("data-status=\"consumers.hook.letter_candidates.behind\">0<"));
+
+  auto student = page.handle(request("/status/student?id=%20S1%20", good));
+  REQUIRE(student.status == 200);
+  CHECK_THAT(student.body, Contains("data-contact=\"A1\""));
+  CHECK_THAT(student.body, Contains("data-contact=\"N1\""));
+  CHECK_THAT(student.body, Contains("Name of A1"));
+  CHECK_THAT(student.body, Contains("<svg"));
+  CHECK_THAT(student.body, !Contains("E-secret-1"));
+  CHECK_THAT(student.body, !Contains("0.75"));
+  CHECK_THAT(student.body, !Contains("0.8"));
+  CHECK_THAT(student.body, !Contains("<script"));
+  CHECK_THAT(student.body, Contains("Letter candidates, by rank"));
+  CHECK_THAT(student.body, Contains("data-attending=\"A1\""));
+
+  auto engine = Engine::build(*s.config, s.registry);
+  auto log = engine->store().disclosures_of("S1");
+  REQUIRE(log.size() == 1);
+  CHECK(log[0].sink == "status_page");
+  CHECK(log[0].endpoint == "account:admin");
+  CHECK(page.handle(request("/status/student?id=nobody", good)).status == 404);
+  CHECK(engine->store().disclosures_of("nobody").empty());
+  CHECK(page.handle(request("/status/student?id=%3Cb%3E", good)).body.find("<b>") ==
+        std::string::npos);
+}
