@@ -298,19 +298,22 @@ struct Listener::Impl {
     std::lock_guard lock(reload_mutex);
     return ops ? ops_tls : tls;
   }
+  std::atomic<bool> stopped{false};
+  // Requests whose headers are in and whose answer is not written yet: what a stop waits
+  // for, up to shutdown_grace.
+  std::atomic<std::size_t> in_request{0};
+  // Status pages asked for and not answered yet; beyond kPagesQueued, 503 at once.
+  static constexpr std::size_t kPagesQueued = 8;
+  std::atomic<std::size_t> pages_queued{0};
   std::unique_ptr<Committer> committer;
   asio::io_context io;
   tcp::acceptor acceptor{io}, ops_acceptor{io};
   // One pause per acceptor: a shared timer would have each cancel the other's pause.
   asio::steady_timer accept_pause{io}, ops_accept_pause{io};
   std::vector<std::thread> threads;
-  // The status page's thread: after `io`, so that it goes first (with the sessions its
-  // queued work holds).
-  asio::thread_pool pages{1};
-  std::atomic<bool> stopped{false};
-  // Requests whose headers are in and whose answer is not written yet: what a stop waits
-  // for, up to shutdown_grace.
-  std::atomic<std::size_t> in_request{0};
+  // The status page's thread (when there is a page): after `io`, so that it goes first
+  // (with the sessions its queued work holds).
+  std::optional<asio::thread_pool> pages;
 
   void accept(tcp::acceptor& on, bool use_ops_tls, Serves serves);
   void count(std::string_view route, std::string_view source, http::status status) {
@@ -439,7 +442,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
             http::status::ok, owner_.telemetry->prometheus(), "text/plain; version=0.0.4", {}};
       });
     }
-    if (pages_route && owner_.options.pages) return on_page();
+    if (pages_route && owner_.pages) return on_page();
     constexpr std::string_view prefix = "/v1/sources/", suffix = "/events";
     if (target.size() > prefix.size() + suffix.size() && target.starts_with(prefix) &&
         target.ends_with(suffix)) {
@@ -461,7 +464,17 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     auto peer = lowest().socket().remote_endpoint(ec).address();
     request.loopback = !ec && (peer.is_loopback() || (peer.is_v6() && peer.to_v6().is_v4_mapped() &&
                                                       peer.to_v6().to_v4().is_loopback()));
-    asio::post(owner_.pages, [self = this->shared_from_this(), request = std::move(request)] {
+    if (!ec) request.peer = peer.to_string();
+    request.fetch_site = std::string(header(req, "Sec-Fetch-Site"));
+    if (owner_.pages_queued.fetch_add(1) >= Listener::Impl::kPagesQueued) {
+      --owner_.pages_queued;
+      auto reply = error_reply(http::status::service_unavailable, "busy",
+                               "the status page is busy; try again in a few seconds");
+      reply.headers.emplace_back(http::field::retry_after, "5");
+      return send(std::move(reply), "status", "-");
+    }
+    asio::post(*owner_.pages, [self = this->shared_from_this(), request = std::move(request)] {
+      --self->owner_.pages_queued;
       status::PageReply page;
       try {
         page = self->owner_.options.pages(request);
@@ -849,6 +862,7 @@ Listener::Listener(ListenerOptions options, std::vector<InboundSource> sources,
   for (auto& s : sources) by_name->emplace(s.name, std::move(s));
   impl.sources = std::move(by_name);
   impl.telemetry = std::move(telemetry);
+  if (impl.options.pages) impl.pages.emplace(1);
   bool separate_ops = !impl.options.ops_address.empty();
   impl.tls =
       server_tls(impl.options.tls_certificate, impl.options.tls_key, "tls_certificate or tls_key");
@@ -946,7 +960,10 @@ void Listener::stop() {
   if (impl.committer) impl.committer->stop();  // what was offered is committed first
   impl.io.stop();
   for (auto& t : impl.threads) t.join();
-  impl.pages.join();
+  if (impl.pages) {
+    impl.pages->stop();  // pages not started yet are not made: nobody would read them
+    impl.pages->join();
+  }
 }
 
 }  // namespace rapport::webhook

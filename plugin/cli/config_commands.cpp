@@ -102,11 +102,10 @@ int print_config(const Args& args) {
 
 int hash_password(const Args&) {
   // From a terminal: asked for, without echo. From a pipe: the first line.
-  bool terminal = ::isatty(STDIN_FILENO);
   termios was{};
+  bool terminal = ::isatty(STDIN_FILENO) && ::tcgetattr(STDIN_FILENO, &was) == 0;
   if (terminal) {
     std::fputs("password: ", stderr);
-    ::tcgetattr(STDIN_FILENO, &was);
     termios quiet = was;
     quiet.c_lflag &= ~tcflag_t(ECHO);
     ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);

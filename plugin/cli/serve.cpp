@@ -177,6 +177,9 @@ int serve(const Args& args) {
       }
       rebuilt->set_telemetry(telemetry);
       if (pages) pages->reload(next);
+      if (auto why = status::StatusPage::problem(*next); !why.empty()) {
+        log::warn("serve", "the status page cannot be served as configured", {{"why", why}});
+      }
       engine = std::move(rebuilt);
       loaded->config = next;
       tick = config->section("engine").duration("tick");

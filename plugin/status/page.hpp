@@ -14,6 +14,8 @@ struct PageRequest {
   std::string authorization;  // the Authorization header, as sent
   bool secure = false;        // over TLS
   bool loopback = false;      // from a loopback address
+  std::string peer;           // the client's address
+  std::string fetch_site;     // the Sec-Fetch-Site header (browsers send it)
 };
 
 struct PageReply {

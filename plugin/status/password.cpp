@@ -26,6 +26,7 @@ std::string base64(const std::vector<unsigned char>& bytes) {
 }
 
 std::optional<std::vector<unsigned char>> unbase64(std::string_view text) {
+  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
   std::string padded(text);
   while (padded.size() % 4) padded += '=';
   for (char c : padded) {
@@ -66,9 +67,13 @@ std::optional<Parsed> parse(std::string_view text, std::string* why) {
   if (std::sscanf(params.c_str(), "ln=%d,r=%d,p=%d", &out.ln, &out.r, &out.p) != 3) {
     return fail("a password hash's parameters are ln=N,r=N,p=N");
   }
-  // Bounded, so that a hash in a config cannot make each check take minutes or gigabytes.
-  if (out.ln < 10 || out.ln > 20 || out.r < 1 || out.r > 16 || out.p < 1 || out.p > 4) {
-    return fail("a password hash's costs are out of bounds (ln 10-20, r 1-16, p 1-4)");
+  // Bounded, so that a hash in a config cannot make each check take seconds or gigabytes:
+  // 128·r·2^ln bytes at most 128 MiB (ln 17 with r 8), p at most 2.
+  if (out.ln < 10 || out.ln > 20 || out.r < 1 || out.r > 16 || out.p < 1 || out.p > 2 ||
+      (std::uint64_t(128) * std::uint64_t(out.r) << out.ln) > (std::uint64_t(128) << 20)) {
+    return fail(
+        "a password hash's costs are out of bounds (128·r·2^ln at most 128 MiB, "
+        "p 1-2)");
   }
   auto salt = unbase64(text.substr(first + 1, second - first - 1));
   auto hash = unbase64(text.substr(second + 1));
@@ -102,6 +107,22 @@ std::string hash_password(std::string_view password, int ln) {
   }
   auto key = derive(password, with);
   return "$scrypt$ln=" + std::to_string(ln) + ",r=8,p=1$" + base64(with.salt) + "$" + base64(key);
+}
+
+std::string hash_like(std::string_view password, std::string_view like) {
+  auto parsed = parse(like, nullptr);
+  if (!parsed) return hash_password(password);
+  Parsed with{.ln = parsed->ln,
+              .r = parsed->r,
+              .p = parsed->p,
+              .salt = std::vector<unsigned char>(parsed->salt.size()),
+              .hash = {}};
+  if (RAND_bytes(with.salt.data(), int(with.salt.size())) != 1) {
+    throw std::runtime_error("no random bytes for a salt");
+  }
+  auto key = derive(password, with);
+  return "$scrypt$ln=" + std::to_string(with.ln) + ",r=" + std::to_string(with.r) +
+         ",p=" + std::to_string(with.p) + "$" + base64(with.salt) + "$" + base64(key);
 }
 
 bool verify_password(std::string_view password, std::string_view hash) {

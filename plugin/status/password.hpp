@@ -12,6 +12,10 @@ namespace rapport::status {
 // and about 0.1 s per check on one core).
 std::string hash_password(std::string_view password, int ln = 15);
 
+// A hash of `password` made with the costs of `like` (another hash): what an unknown
+// account is checked against, so that its check takes as long as a known one's.
+std::string hash_like(std::string_view password, std::string_view like);
+
 // Whether `password` is the one `hash` was made of (compared in constant time). False for a
 // hash that is not well formed.
 bool verify_password(std::string_view password, std::string_view hash);

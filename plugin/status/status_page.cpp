@@ -6,6 +6,7 @@
 #include <boost/url/url_view.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -89,6 +90,7 @@ std::optional<std::pair<std::string, std::string>> basic_credentials(std::string
     }
   }
   std::string encoded(header.substr(scheme.size()));
+  while (!encoded.empty() && encoded.front() == ' ') encoded.erase(0, 1);
   while (!encoded.empty() && encoded.back() == ' ') encoded.pop_back();
   if (encoded.empty() || encoded.size() % 4 || encoded.size() > 4096) return std::nullopt;
   std::string decoded(encoded.size() / 4 * 3 + 1, '\0');
@@ -328,7 +330,12 @@ std::string picture(const std::string& student_label, const json::array& contact
                   cx, cy, x, y, 0.8 + 3 * share);
     edges += buf;
     std::string name = c.contains("name") ? text_at(c, "name") : text_at(c, "id");
-    std::string label = name.size() > 20 ? name.substr(0, 19) + "…" : name;
+    std::string label = name;
+    if (label.size() > 20) {  // cut at a character's start, never inside one
+      std::size_t cut = 19;
+      while (cut > 0 && (static_cast<unsigned char>(label[cut]) & 0xC0) == 0x80) --cut;
+      label = label.substr(0, cut) + "…";
+    }
     std::snprintf(buf, sizeof buf, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"%s\"/>", x, y,
                   r, colour_of(role));
     nodes += "<g class=\"contact\" data-contact=\"" + esc(text_at(c, "id")) + "\"><title>" +
@@ -443,13 +450,34 @@ bool StatusPage::wanted(const config::Config& config) {
 }
 
 struct StatusPage::Impl {
-  std::mutex mutex;  // one request at a time: the store connection and the cache
+  // The configuration, swapped by a reload without waiting for a page under way.
+  std::mutex config_mutex;
+  std::shared_ptr<const config::Config> next_config;
+  bool reloaded = false;
+
+  // What one request at a time uses (under `render`).
+  std::mutex render;
   std::shared_ptr<const config::Config> config;
   std::shared_ptr<const Telemetry> telemetry;
   std::unique_ptr<Store> store;
   // Credentials checked lately (SHA-256 of the Authorization header -> account, until):
   // scrypt costs a tenth of a second, and a browser sends the header with every page.
   std::map<std::string, std::pair<std::string, Steady::time_point>> checked;
+  // Refusals by peer address (count, since): five in a minute and the peer waits out the
+  // minute without a check, so that guessing is slow and cannot keep the page's one
+  // thread busy for the admins.
+  std::map<std::string, std::pair<int, Steady::time_point>> refused;
+  std::string decoy;  // what an unknown account is checked against
+
+  void take_config() {
+    std::lock_guard lock(config_mutex);
+    if (!reloaded) return;
+    config = next_config;
+    reloaded = false;
+    checked.clear();
+    refused.clear();
+    decoy.clear();
+  }
 
   Store& open() {
     if (!store) {
@@ -461,77 +489,102 @@ struct StatusPage::Impl {
     return *store;
   }
 
-  std::optional<std::string> account_of(const std::string& authorization) {
-    auto key = sha256(authorization);
+  bool throttled(const std::string& peer) {
+    auto it = refused.find(peer);
+    if (it == refused.end()) return false;
+    if (Steady::now() - it->second.second > std::chrono::minutes(1)) {
+      refused.erase(it);
+      return false;
+    }
+    return it->second.first >= 5;
+  }
+
+  std::optional<std::string> account_of(const PageRequest& request) {
+    auto key = sha256(request.authorization);
     auto now = Steady::now();
     if (auto it = checked.find(key); it != checked.end()) {
       if (it->second.second > now) return it->second.first;
       checked.erase(it);
     }
-    auto credentials = basic_credentials(authorization);
+    auto credentials = basic_credentials(request.authorization);
     if (!credentials) return std::nullopt;
     auto accounts = config->section("status_page").string_map("accounts");
     auto it = accounts.find(credentials->first);
-    // An unknown account costs a check too, so that timing does not tell accounts apart.
-    static const std::string decoy = hash_password("decoy", 15);
+    // An unknown account costs the same check as a known one, so that timing does not
+    // tell account names apart.
+    if (decoy.empty()) decoy = hash_like("decoy", accounts.begin()->second);
     bool ok = verify_password(credentials->second, it == accounts.end() ? decoy : it->second) &&
               it != accounts.end();
     if (!ok) {
+      auto& [count, since] = refused[request.peer];
+      if (count == 0) since = now;
+      ++count;
+      if (refused.size() > 1024) refused.clear();
       log::warn("status_page", "refused credentials",
-                {{"account", it == accounts.end() ? std::string("(unknown)") : it->first}});
+                {{"account", it == accounts.end() ? std::string("(unknown)") : it->first},
+                 {"peer", request.peer}});
       return std::nullopt;
     }
+    refused.erase(request.peer);
     if (checked.size() > 256) checked.clear();
     checked[key] = {credentials->first, now + std::chrono::minutes(5)};
     return credentials->first;
   }
 
-  PageReply student(const std::string& account, const std::string& id,
+  PageReply student(const PageRequest& request, const std::string& account, const std::string& id,
                     std::optional<TimePoint> as_of) {
     if (id.empty()) {
       return html(200, page("Student", account,
                             "<section><h2>A student's network</h2><p>Enter a student id "
                             "above.</p></section>"));
     }
+    // A view is a disclosure, written in the admin's name: another site must not make
+    // their browser (which resends Basic credentials) look a student up.
+    if (request.fetch_site == "cross-site" || request.fetch_site == "same-site") {
+      return plain_error(403, "Forbidden",
+                         "A student's page opens from the status page itself, not from "
+                         "another site.");
+    }
     auto& s = open();
-    // As of `at=` when asked, else the engine's clock where it has stepped (a simulated
-    // run's too), as `explain` does.
-    TimePoint now = wall_clock();
-    if (auto last = s.cursor(kEngineState, kLastStep)) now = parse_time(*last).value_or(now);
-    if (as_of) now = *as_of;
-    RelationshipGraph graph;
-    for (const auto& r : s.rotations_of(id)) graph.put_rotation(r);
-    s.for_each_touch([&](const std::string& student, const std::string& contact, TimePoint at) {
-      if (student == id)
-        graph.put_touch(student, contact, std::chrono::floor<std::chrono::days>(at));
-    });
-    StoreContext context(
-        s, [&graph]() -> const Relationships& { return graph; }, now);
-    auto letters = letter_hook_of(*config);
-    std::string text;
-    try {
-      text = network_json(s, context, id, letters ? &*letters : nullptr);
-    } catch (const std::invalid_argument&) {
+    if (!s.person(id) && s.rotations_of(id).empty()) {
       return html(404, page("Not found", account,
                             "<section><h2>No student with that id</h2><p>The store holds no "
                             "person or rotation with id <code>" +
                                 esc(id) + "</code>.</p></section>"));
     }
-    auto network = json::parse(text).as_object();
-    s.add_disclosure({.action_id = "status_page_view",
-                      .student_id = id,
-                      .contact_id = "",
-                      .fields = "contacts,letter_candidates.rank,open_follow_ups",
-                      .sink = "status_page",
-                      .endpoint = "account:" + account,
-                      .basis = "legitimate_educational_interest",
-                      .at = wall_clock()});
-    log::info("status_page", "student page viewed", {{"student", id}, {"account", account}});
+    // As of `at=` when asked, else the engine's clock where it has stepped (a simulated
+    // run's too), as `explain` does.
+    TimePoint now = wall_clock();
+    if (auto last = s.cursor(kEngineState, kLastStep)) now = parse_time(*last).value_or(now);
+    if (as_of) now = *as_of;
+    // The relationship memory of this one student (not the whole store's).
+    RelationshipGraph graph;
+    for (const auto& r : s.rotations_of(id)) graph.put_rotation(r);
+    for (const auto& [contact, at] : s.touches_of(id)) {
+      graph.put_touch(id, contact, std::chrono::floor<std::chrono::days>(at));
+    }
+    StoreContext context(
+        s, [&graph]() -> const Relationships& { return graph; }, now);
+    auto letters = letter_hook_of(*config);
+    auto network =
+        json::parse(network_json(s, context, id, letters ? &*letters : nullptr)).as_object();
+    if (request.method == "GET") {  // HEAD shows nothing
+      s.add_disclosure({.action_id = "status_page_view",
+                        .student_id = id,
+                        .contact_id = "",
+                        .fields = "contacts,letter_candidates.rank,open_follow_ups",
+                        .sink = "status_page",
+                        .endpoint = "account:" + account,
+                        .basis = "legitimate_educational_interest",
+                        .at = wall_clock()});
+      log::info("status_page", "student page viewed", {{"student", id}, {"account", account}});
+    }
     auto drawn = std::size_t(config->section("status_page").integer("contacts_drawn"));
     return html(200, page("Student " + id, account, student_page(network, id, drawn)));
   }
 
   PageReply handle(const PageRequest& request) {
+    take_config();
     if (!wanted(*config)) {
       return plain_error(404, "Not found", "No status page is configured (status_page.accounts).");
     }
@@ -545,7 +598,13 @@ struct StatusPage::Impl {
       reply.headers.emplace_back("Allow", "GET, HEAD");
       return reply;
     }
-    auto account = account_of(request.authorization);
+    if (throttled(request.peer)) {
+      auto reply = plain_error(429, "Too many attempts",
+                               "Too many wrong passwords from this address; wait a minute.");
+      reply.headers.emplace_back("Retry-After", "60");
+      return reply;
+    }
+    auto account = account_of(request);
     if (!account) {
       auto reply = plain_error(401, "Sign in",
                                "The status page needs an account's name and "
@@ -586,12 +645,14 @@ struct StatusPage::Impl {
                                "at= is a date (YYYY-MM-DD) or an RFC 3339 time.");
           }
         }
-        return student(*account, id, as_of);
+        return student(request, *account, id, as_of);
       }
     } catch (const std::exception& e) {
       store.reset();  // opened again at the next request
-      log::error("status_page", "cannot read the store", {{"error", soci_util::message_of(e)}});
-      return plain_error(503, "Unavailable", "The store cannot be read now; try again.");
+      log::error("status_page", "cannot make the page", {{"error", soci_util::message_of(e)}});
+      return plain_error(503, "Unavailable",
+                         "The page cannot be made now (the log says why); "
+                         "try again.");
     }
     return plain_error(404, "Not found", "No such page.");
   }
@@ -607,19 +668,26 @@ StatusPage::StatusPage(std::shared_ptr<const config::Config> config,
 StatusPage::~StatusPage() = default;
 
 std::string StatusPage::problem(const config::Config& config) {
+  for (const auto& [name, hash] : config.section("status_page").string_map("accounts")) {
+    if (name.empty() || name.find(':') != std::string::npos) {
+      return "account \"" + name +
+             "\": a name is not empty and holds no ':' (HTTP Basic "
+             "authentication sends name:password)";
+    }
+  }
   if (!wanted(config) || !config.section("listener").str("ops_listen").empty()) return "";
   return "accounts are set but listener.ops_listen is not: the status page is served on "
          "the operations address only";
 }
 
 void StatusPage::reload(std::shared_ptr<const config::Config> config) {
-  std::lock_guard lock(impl_->mutex);
-  impl_->config = std::move(config);
-  impl_->checked.clear();
+  std::lock_guard lock(impl_->config_mutex);
+  impl_->next_config = std::move(config);
+  impl_->reloaded = true;
 }
 
 PageReply StatusPage::handle(const PageRequest& request) {
-  std::lock_guard lock(impl_->mutex);
+  std::lock_guard lock(impl_->render);
   return impl_->handle(request);
 }
 

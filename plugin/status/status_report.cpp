@@ -9,6 +9,30 @@
 namespace rapport::status {
 namespace json = boost::json;
 
+namespace {
+
+// Where a cursor stands, and nothing else. A SQL source's cursor also holds the key of
+// the last row read and digests of the rows read at that moment, which with a little
+// guessing give an evaluation's score and evaluator away: only its time ("at") is shown.
+// Other values are shown when they are a time or a number, else only that it is set
+// (a CSV source's keys may hold file names).
+std::string position_of(const std::string& value) {
+  boost::system::error_code ec;
+  auto parsed = json::parse(value, ec);
+  if (!ec && parsed.is_object()) {
+    if (const auto* at = parsed.as_object().if_contains("at")) {
+      return at->is_string() ? std::string(at->as_string()) : json::serialize(*at);
+    }
+    return "set";
+  }
+  if (parse_time(value)) return value;
+  bool number = !value.empty() && value.size() <= 20 &&
+                value.find_first_not_of("0123456789-.") == std::string::npos;
+  return number ? value : "set";
+}
+
+}  // namespace
+
 json::object status_of(const config::Config& config, Store& store) {
   auto progress = store.all_progress();
   auto last = store.last_event_seq();
@@ -33,7 +57,8 @@ json::object status_of(const config::Config& config, Store& store) {
   std::map<std::string, Store::SourceState> states;
   for (auto& s : store.source_states()) states[s.source] = std::move(s);
   json::array sources;
-  auto source = [&](const std::string& name, const std::string& type) {
+  // By value: the state's node, which may hold the name, is erased below.
+  auto source = [&](std::string name, const std::string& type) {
     json::object o{{"name", name}, {"type", type}, {"up", true}};
     if (auto it = states.find(name); it != states.end()) {
       o["up"] = it->second.up;
@@ -42,7 +67,7 @@ json::object status_of(const config::Config& config, Store& store) {
       states.erase(it);
     }
     json::object cursors;
-    for (const auto& [entity, value] : store.cursors(name)) cursors[entity] = value;
+    for (const auto& [entity, value] : store.cursors(name)) cursors[entity] = position_of(value);
     o["cursors"] = std::move(cursors);
     sources.push_back(std::move(o));
   };

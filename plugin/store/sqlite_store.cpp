@@ -907,6 +907,18 @@ class SqliteStore final : public Store {
         .run();
   }
 
+  std::vector<std::pair<std::string, TimePoint>> touches_of(
+      const std::string& student_id) override {
+    std::vector<std::pair<std::string, TimePoint>> out;
+    auto q = cached("SELECT contact_id, at FROM touches WHERE student_id = ?1");
+    q.bind(1, student_id);
+    while (q.next()) {
+      out.emplace_back(q.text(0).value_or(""),
+                       parse_time(q.text(1).value_or("")).value_or(TimePoint{}));
+    }
+    return out;
+  }
+
   void for_each_touch(
       const std::function<void(const std::string&, const std::string&, TimePoint)>& each) override {
     soci::rowset<soci::row> rows = sql_.prepare << "SELECT student_id, contact_id, at FROM touches";

@@ -200,6 +200,9 @@ class Store {
   // The host reported the student acted on an action about this contact.
   virtual void put_touch(const std::string& student_id, const std::string& contact_id,
                          TimePoint at) = 0;
+  // One student's touches: (contact, when).
+  virtual std::vector<std::pair<std::string, TimePoint>> touches_of(
+      const std::string& student_id) = 0;
   virtual void for_each_touch(
       const std::function<void(const std::string&, const std::string&, TimePoint)>& each) = 0;
   virtual void put_evaluation(const Evaluation& evaluation) = 0;

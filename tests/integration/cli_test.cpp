@@ -79,8 +79,9 @@ TEST_CASE("rapport validate exits 0 for a valid file, 1 with every error, 2 on m
   CHECK_THAT(missing.err, Contains("cannot open the configuration file"));
 
   // Every command answers --help with its own usage, on standard output; --version.
-  for (const char* command : {"validate", "config", "serve", "run", "status", "explain", "simulate",
-                              "backfill", "deliveries", "audit", "forget", "export", "demo"}) {
+  for (const char* command :
+       {"validate", "config", "serve", "run", "status", "explain", "simulate", "backfill",
+        "deliveries", "audit", "forget", "export", "purge", "hash-password", "demo"}) {
     auto help = run_command({rapport_binary(), command, "--help"});
     INFO(command);
     CHECK(help.exit_code == 0);

@@ -162,6 +162,22 @@ status_page:
         self.assertNotIn("<script", body)
         self.assertIn("<th>last poll</th>", body)
         self.assertNotIn("not by this process", body)  # the daemon polled its source
+        # The SQL source's cursors show where they stand, never the rows they read (their
+        # keys and digests would give an evaluation away).
+        db = sqlite3.connect(os.path.join(self.work, "rapport.db"))
+        evaluation_ids = [row[0] for row in db.execute("SELECT id FROM evaluations")]
+        db.close()
+        self.assertGreater(len(evaluation_ids), 10)
+        for evaluation in evaluation_ids:
+            self.assertNotIn(f">{evaluation}<", body)
+            self.assertNotIn(f"&quot;{evaluation}&quot;", body)
+        self.assertNotIn("&quot;read&quot;", body)
+        # HEAD shows nothing, so it is not a disclosure; another site's link is refused.
+        before = self.daemon.command("audit", "--student", self.student).stdout
+        status, _, _ = get(self.port, f"/status/student?id={self.student}",
+                           basic("coordinator", PASSWORD), "HEAD")
+        self.assertEqual(status, 200)
+        self.assertEqual(self.daemon.command("audit", "--student", self.student).stdout, before)
         self.assertEqual(get(self.port, "/status", basic("coordinator", PASSWORD), "POST")[0], 405)
         self.assertEqual(get(self.port, "/status/nothing", basic("coordinator", PASSWORD))[0], 404)
         # An unknown student, and markup in the id, answered as text.
@@ -186,6 +202,8 @@ status_page:
         self.assertIn("TLS", body)
 
     def test_3_in_chromium_numbers_equal_status_json_and_the_student_page_shows_no_score(self):
+        if not shutil.which("node"):
+            self.fail("node is missing: deploy/install-deps.sh --test installs it")
         if not os.path.isdir(os.path.join(INTEROP, "node_modules", "puppeteer-core")):
             self.fail("tests/interop/node_modules is missing: run `npm ci` in tests/interop "
                       "(deploy/test.sh does)")

@@ -1,6 +1,7 @@
 // The status page's rules without a browser (status_page_test.py drives the real daemon
 // in Chromium): passwords, who is answered, what a student's page leaves out, and that
 // each view of it is in the disclosure log.
+#include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
 #include "config/config.hpp"
@@ -179,8 +180,10 @@ TEST_CASE(
   CHECK_THAT(student.body, Contains("Name of A1"));
   CHECK_THAT(student.body, Contains("<svg"));
   CHECK_THAT(student.body, !Contains("E-secret-1"));
-  CHECK_THAT(student.body, !Contains("0.75"));
-  CHECK_THAT(student.body, !Contains("0.8"));
+  // A's evaluation is 0.8 on [0, 1] (4 of 5): never in the page's text.
+  CHECK_THAT(student.body, !Contains(">0.8"));
+  CHECK_THAT(student.body, !Contains(" 0.8"));
+  CHECK_THAT(student.body, !Contains(">4<"));
   CHECK_THAT(student.body, !Contains("<script"));
   CHECK_THAT(student.body, Contains("Letter candidates, by rank"));
   CHECK_THAT(student.body, Contains("data-attending=\"A1\""));
@@ -194,4 +197,66 @@ TEST_CASE(
   CHECK(engine->store().disclosures_of("nobody").empty());
   CHECK(page.handle(request("/status/student?id=%3Cb%3E", good)).body.find("<b>") ==
         std::string::npos);
+
+  // HEAD shows nothing: no disclosure. Another site cannot make an admin's browser look a
+  // student up in the admin's name.
+  auto head = request("/status/student?id=S1", good);
+  head.method = "HEAD";
+  CHECK(page.handle(head).status == 200);
+  auto cross = request("/status/student?id=S1", good);
+  cross.fetch_site = "cross-site";
+  CHECK(page.handle(cross).status == 403);
+  cross.fetch_site = "same-origin";
+  CHECK(page.handle(cross).status == 200);
+  CHECK(engine->store().disclosures_of("S1").size() == 2);
+}
+
+TEST_CASE("the status page slows password guessing down, per address", "[status]") {
+  Setup s;
+  status::StatusPage page(s.config);
+  auto from = [](const std::string& peer, const std::string& credentials) {
+    auto r = request("/status", basic(credentials));
+    r.peer = peer;
+    return r;
+  };
+  for (int i = 0; i < 5; ++i) {
+    CHECK(page.handle(from("127.0.0.2", "admin:guess " + std::to_string(i))).status == 401);
+  }
+  // The sixth try within the minute is not even checked, the right password included.
+  CHECK(page.handle(from("127.0.0.2", "admin:a long enough password")).status == 429);
+  CHECK(page.handle(from("127.0.0.3", "admin:a long enough password")).status == 200);
+}
+
+TEST_CASE(
+    "status shows where a source's cursor stands, not the rows it read; a removed "
+    "source's state is kept apart",
+    "[status][privacy]") {
+  Setup s;
+  auto engine = Engine::build(*s.config, s.registry);
+  auto& store = engine->store();
+  store.set_cursor("registrar", "evaluations",
+                   R"({"at":"2027-06-30 17:15:00","key":["E-secret-1"],"read":["3cebe10d"]})");
+  store.set_cursor("registrar", "people", "2027-01-02T00:00:00Z");
+  store.set_cursor("registrar", "rejects", "roster of a named student.csv");
+  store.set_source_state("registrar", false, "unreachable: host db1", at("2027-01-03T00:00:00Z"));
+  auto st = status::status_of(*s.config, store);
+  const auto& sources = st.at("sources").as_array();
+  REQUIRE(sources.size() == 1);  // configured: none; the store remembers registrar
+  const auto& registrar = sources[0].as_object();
+  CHECK(registrar.at("type").as_string() == "not configured");
+  CHECK(registrar.at("up").as_bool() == false);
+  const auto& cursors = registrar.at("cursors").as_object();
+  CHECK(cursors.at("evaluations").as_string() == "2027-06-30 17:15:00");
+  CHECK(cursors.at("people").as_string() == "2027-01-02T00:00:00Z");
+  CHECK(cursors.at("rejects").as_string() == "set");
+  auto text = boost::json::serialize(st);
+  CHECK_THAT(text, !Contains("E-secret-1"));
+  CHECK_THAT(text, !Contains("3cebe10d"));
+  CHECK_THAT(text, !Contains("named student"));
+}
+
+TEST_CASE("status_page: an account name with ':' cannot sign in and is refused", "[status]") {
+  Setup s;
+  CHECK_THAT(status::StatusPage::problem(*s.load("ad:min")), Contains("':'"));
+  CHECK(status::StatusPage::problem(*s.load("admin")).empty());
 }
