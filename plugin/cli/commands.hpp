@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/engine.hpp"
+#include "store/open_store.hpp"
 
 namespace rapport::cli {
 
@@ -27,8 +28,6 @@ struct Loaded {
   std::shared_ptr<const config::Config> config;
 };
 std::unique_ptr<Loaded> load_running(const std::string& file);
-// The configured store, opened without building the engine (for read-mostly commands).
-std::unique_ptr<Store> open_store(const config::Config& config);
 
 // For a command's catch (...): prints a configuration error as the loader wrote it, and
 // anything else as "rapport COMMAND: message". Returns the exit code, 1.

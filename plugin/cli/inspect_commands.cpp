@@ -25,12 +25,6 @@ int failed(const char* command) {
   return 1;
 }
 
-std::unique_ptr<Store> open_store(const config::Config& config) {
-  auto s = config.section("store");
-  return open_sqlite_store(
-      {s.str("path"), s.str("synchronous") == "full", int(s.duration("busy_timeout").count())});
-}
-
 namespace {
 
 std::string text_of(const boost::json::value& v) {

@@ -12,6 +12,7 @@
 #include "cli/commands.hpp"
 #include "log/log.hpp"
 #include "status/status_page.hpp"
+#include "store/open_store.hpp"
 #include "store/soci_util.hpp"
 
 namespace rapport::cli {
@@ -57,16 +58,15 @@ int serve(const Args& args) {
     }
     if (webhook::listener_wanted(root.section("listener"))) {
       auto inbound = inbound_of(*config);
-      auto store_section = root.section("store");
-      SqliteOptions store_options{store_section.str("path"),
-                                  store_section.str("synchronous") == "full",
-                                  int(store_section.duration("busy_timeout").count()),
-                                  /*checkpoints=*/false};  // the engine's commits checkpoint
       auto options = webhook::listener_options(root.section("listener"), root.section("retention"));
       if (pages) options.pages = [pages](const status::PageRequest& r) { return pages->handle(r); };
       listener = std::make_unique<webhook::Listener>(
           std::move(options), std::move(inbound),
-          [store_options] { return open_sqlite_store(store_options); }, telemetry);
+          [config] {
+            // The engine's commits checkpoint the WAL, off the listener's path.
+            return open_store(*config, {.checkpoints = false});
+          },
+          telemetry);
     }
     asio::steady_timer timer(io), purge_timer(io);
     asio::signal_set signals(io, SIGINT, SIGTERM), reloads(io, SIGHUP);

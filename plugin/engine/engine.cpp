@@ -10,6 +10,7 @@
 #include "engine/timers.hpp"
 #include "log/log.hpp"
 #include "rapport/json.hpp"
+#include "store/open_store.hpp"
 #include "store/soci_util.hpp"
 
 namespace rapport {
@@ -27,10 +28,7 @@ Engine::Engine(std::unique_ptr<Store> store, std::vector<std::unique_ptr<Source>
 std::unique_ptr<Engine> Engine::build(const config::Config& config, const Registry& registry,
                                       const BuildOptions& options) {
   auto root = config.section();
-  auto store_section = root.section("store");
-  auto store = open_sqlite_store({options.store_path.value_or(store_section.str("path")),
-                                  store_section.str("synchronous") == "full",
-                                  int(store_section.duration("busy_timeout").count())});
+  auto store = open_store(config, {.path = options.store_path});
   std::vector<std::unique_ptr<Source>> sources;
   for (const auto& [name, section] : root.sections("sources")) {
     sources.push_back(registry.source(section.str("type"))->create(name, section));

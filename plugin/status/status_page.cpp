@@ -20,6 +20,7 @@
 #include "log/log.hpp"
 #include "status/password.hpp"
 #include "status/status_report.hpp"
+#include "store/open_store.hpp"
 #include "store/soci_util.hpp"
 
 namespace rapport::status {
@@ -480,12 +481,7 @@ struct StatusPage::Impl {
   }
 
   Store& open() {
-    if (!store) {
-      auto s = config->section("store");
-      store = open_sqlite_store({s.str("path"), s.str("synchronous") == "full",
-                                 int(s.duration("busy_timeout").count()),
-                                 /*checkpoints=*/false});
-    }
+    if (!store) store = open_store(*config, {.checkpoints = false});
     return *store;
   }
 
