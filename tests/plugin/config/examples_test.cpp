@@ -10,7 +10,7 @@
 
 using namespace rapport;
 
-TEST_CASE("every example config in deploy/examples validates", "[config][examples]") {
+TEST_CASE("every example config in deploy/examples, and the package's sample, validates", "[config][examples]") {
   Registry registry;
   register_builtins(registry);
   // What an operator sets for them (each example says which variables it reads).
@@ -28,6 +28,9 @@ TEST_CASE("every example config in deploy/examples validates", "[config][example
     CHECK_NOTHROW(config::load_config_file(entry.path().string(), registry));
   }
   CHECK(seen >= 1);
+  // And the Debian package's sample, /etc/rapport/rapport.yaml, as installed.
+  CHECK_NOTHROW(
+      config::load_config_file(test::source_dir() + "/deploy/debian/rapport.yaml", registry));
 }
 
 TEST_CASE("the configuration reference (docs/configuration.md) matches the schemas",
