@@ -11,6 +11,7 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -464,7 +465,17 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     auto peer = lowest().socket().remote_endpoint(ec).address();
     request.loopback = !ec && (peer.is_loopback() || (peer.is_v6() && peer.to_v6().is_v4_mapped() &&
                                                       peer.to_v6().to_v4().is_loopback()));
-    if (!ec) request.peer = peer.to_string();
+    // The client, as the page counts refusals: IPv4 (v4-mapped too) by address, IPv6 by
+    // its /64 (one client may hold all of it).
+    if (!ec && peer.is_v6() && peer.to_v6().is_v4_mapped()) {
+      request.peer = peer.to_v6().to_v4().to_string();
+    } else if (!ec && peer.is_v6()) {
+      auto bytes = peer.to_v6().to_bytes();
+      std::fill(bytes.begin() + 8, bytes.end(), 0);
+      request.peer = asio::ip::address_v6(bytes).to_string() + "/64";
+    } else if (!ec) {
+      request.peer = peer.to_string();
+    }
     request.fetch_site = std::string(header(req, "Sec-Fetch-Site"));
     if (owner_.pages_queued.fetch_add(1) >= Listener::Impl::kPagesQueued) {
       --owner_.pages_queued;

@@ -143,6 +143,11 @@ int serve(const Args& args) {
                    {{"errors", e.diagnostics().size()}});
         return;
       }
+      if (auto why = status::StatusPage::problem(*read); !why.empty()) {
+        log::error("serve", "the configuration is not valid; the running one stays",
+                   {{"status_page", why}});
+        return;
+      }
       auto next = std::make_shared<config::Config>(*read);
       std::string kept;
       for (const char* key : {"store", "listener"}) {
@@ -177,9 +182,6 @@ int serve(const Args& args) {
       }
       rebuilt->set_telemetry(telemetry);
       if (pages) pages->reload(next);
-      if (auto why = status::StatusPage::problem(*next); !why.empty()) {
-        log::warn("serve", "the status page cannot be served as configured", {{"why", why}});
-      }
       engine = std::move(rebuilt);
       loaded->config = next;
       tick = config->section("engine").duration("tick");

@@ -26,11 +26,13 @@ std::string base64(const std::vector<unsigned char>& bytes) {
 }
 
 std::optional<std::vector<unsigned char>> unbase64(std::string_view text) {
-  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+  // Padding at the end only (two characters at most), and no lone last character.
+  for (int i = 0; i < 2 && !text.empty() && text.back() == '='; ++i) text.remove_suffix(1);
+  if (text.find('=') != std::string_view::npos || text.size() % 4 == 1) return std::nullopt;
   std::string padded(text);
   while (padded.size() % 4) padded += '=';
-  for (char c : padded) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/' && c != '=') {
+  for (char c : text) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/') {
       return std::nullopt;
     }
   }

@@ -464,10 +464,7 @@ struct StatusPage::Impl {
   // Credentials checked lately (SHA-256 of the Authorization header -> account, until):
   // scrypt costs a tenth of a second, and a browser sends the header with every page.
   std::map<std::string, std::pair<std::string, Steady::time_point>> checked;
-  // Refusals by peer address (count, since): five in a minute and the peer waits out the
-  // minute without a check, so that guessing is slow and cannot keep the page's one
-  // thread busy for the admins.
-  std::map<std::string, std::pair<int, Steady::time_point>> refused;
+  std::map<std::string, std::pair<int, Steady::time_point>> refused;  // see blocked()
   std::string decoy;  // what an unknown account is checked against
 
   void take_config() {
@@ -485,17 +482,36 @@ struct StatusPage::Impl {
     return *store;
   }
 
-  bool throttled(const std::string& peer) {
-    auto it = refused.find(peer);
+  // Refusals by client and account name (count, since): five in a minute and that pair
+  // waits out the minute without a check, so that guessing a password is slow. Keyed by
+  // the name too, so that others behind the same address (a proxy, a tunnel) can still
+  // sign in, and anyone signed in lately (cached above) is never held up.
+  bool blocked(const std::string& who, Steady::time_point now) {
+    auto it = refused.find(who);
     if (it == refused.end()) return false;
-    if (Steady::now() - it->second.second > std::chrono::minutes(1)) {
+    if (now - it->second.second > std::chrono::minutes(1)) {
       refused.erase(it);
       return false;
     }
     return it->second.first >= 5;
   }
 
-  std::optional<std::string> account_of(const PageRequest& request) {
+  void note_refusal(const std::string& who, Steady::time_point now) {
+    if (refused.size() >= 4096) {  // expired ones go first, blocking ones never
+      std::erase_if(refused,
+                    [&](const auto& r) { return now - r.second.second > std::chrono::minutes(1); });
+      if (refused.size() >= 4096) {
+        std::erase_if(refused, [](const auto& r) { return r.second.first < 5; });
+      }
+    }
+    auto& [count, since] = refused[who];
+    if (count == 0) since = now;
+    ++count;
+  }
+
+  // The account the request signs in as; nullopt when it does not, `held` set when it
+  // was not even checked (too many refusals).
+  std::optional<std::string> account_of(const PageRequest& request, bool& held) {
     auto key = sha256(request.authorization);
     auto now = Steady::now();
     if (auto it = checked.find(key); it != checked.end()) {
@@ -504,24 +520,26 @@ struct StatusPage::Impl {
     }
     auto credentials = basic_credentials(request.authorization);
     if (!credentials) return std::nullopt;
+    std::string who = request.peer + " " + credentials->first;
+    if (blocked(who, now)) {
+      held = true;
+      return std::nullopt;
+    }
     auto accounts = config->section("status_page").string_map("accounts");
     auto it = accounts.find(credentials->first);
     // An unknown account costs the same check as a known one, so that timing does not
-    // tell account names apart.
+    // tell account names apart (accounts made by `rapport hash-password` share costs).
     if (decoy.empty()) decoy = hash_like("decoy", accounts.begin()->second);
     bool ok = verify_password(credentials->second, it == accounts.end() ? decoy : it->second) &&
               it != accounts.end();
     if (!ok) {
-      auto& [count, since] = refused[request.peer];
-      if (count == 0) since = now;
-      ++count;
-      if (refused.size() > 1024) refused.clear();
+      note_refusal(who, now);
       log::warn("status_page", "refused credentials",
                 {{"account", it == accounts.end() ? std::string("(unknown)") : it->first},
                  {"peer", request.peer}});
       return std::nullopt;
     }
-    refused.erase(request.peer);
+    refused.erase(who);
     if (checked.size() > 256) checked.clear();
     checked[key] = {credentials->first, now + std::chrono::minutes(5)};
     return credentials->first;
@@ -594,13 +612,15 @@ struct StatusPage::Impl {
       reply.headers.emplace_back("Allow", "GET, HEAD");
       return reply;
     }
-    if (throttled(request.peer)) {
+    bool held = false;
+    auto account = account_of(request, held);
+    if (held) {
       auto reply = plain_error(429, "Too many attempts",
-                               "Too many wrong passwords from this address; wait a minute.");
+                               "Too many wrong passwords for this account from this address; "
+                               "wait a minute.");
       reply.headers.emplace_back("Retry-After", "60");
       return reply;
     }
-    auto account = account_of(request);
     if (!account) {
       auto reply = plain_error(401, "Sign in",
                                "The status page needs an account's name and "

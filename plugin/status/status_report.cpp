@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include <regex>
 #include <set>
 
 #include "engine/dispatcher.hpp"
@@ -11,24 +12,28 @@ namespace json = boost::json;
 
 namespace {
 
+// "2027-06-30", "2027-06-30 17:15:00", "2027-06-30T17:15:00Z"...: a date or time.
+bool time_shaped(const std::string& text) {
+  static const std::regex shape(
+      R"(\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?)");
+  return text.size() <= 40 && std::regex_match(text, shape);
+}
+
 // Where a cursor stands, and nothing else. A SQL source's cursor also holds the key of
 // the last row read and digests of the rows read at that moment, which with a little
-// guessing give an evaluation's score and evaluator away: only its time ("at") is shown.
-// Other values are shown when they are a time or a number, else only that it is set
-// (a CSV source's keys may hold file names).
+// guessing give an evaluation's score and evaluator away: only its time ("at") is shown,
+// and only when it is a time (a cursor column may be a key). Anything else shows as "set".
 std::string position_of(const std::string& value) {
   boost::system::error_code ec;
   auto parsed = json::parse(value, ec);
   if (!ec && parsed.is_object()) {
-    if (const auto* at = parsed.as_object().if_contains("at")) {
-      return at->is_string() ? std::string(at->as_string()) : json::serialize(*at);
+    const auto* at = parsed.as_object().if_contains("at");
+    if (at && at->is_string() && time_shaped(std::string(at->as_string()))) {
+      return std::string(at->as_string());
     }
     return "set";
   }
-  if (parse_time(value)) return value;
-  bool number = !value.empty() && value.size() <= 20 &&
-                value.find_first_not_of("0123456789-.") == std::string::npos;
-  return number ? value : "set";
+  return time_shaped(value) ? value : "set";
 }
 
 }  // namespace

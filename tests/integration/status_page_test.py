@@ -178,6 +178,14 @@ status_page:
                            basic("coordinator", PASSWORD), "HEAD")
         self.assertEqual(status, 200)
         self.assertEqual(self.daemon.command("audit", "--student", self.student).stdout, before)
+        # A link from another site cannot look a student up in the admin's name.
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        c.request("GET", f"/status/student?id={self.student}",
+                  headers={"Authorization": basic("coordinator", PASSWORD),
+                           "Sec-Fetch-Site": "cross-site"})
+        self.assertEqual(c.getresponse().status, 403)
+        c.close()
+        self.assertEqual(self.daemon.command("audit", "--student", self.student).stdout, before)
         self.assertEqual(get(self.port, "/status", basic("coordinator", PASSWORD), "POST")[0], 405)
         self.assertEqual(get(self.port, "/status/nothing", basic("coordinator", PASSWORD))[0], 404)
         # An unknown student, and markup in the id, answered as text.
