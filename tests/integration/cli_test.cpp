@@ -325,6 +325,11 @@ TEST_CASE("rapport run shows where its clock is on a terminal, and nothing of it
     WARN("no /usr/bin/script (bsdutils) to give the run a terminal");
     return;
   }
+  // A root without /dev/pts (a bare chroot) has no terminal to give.
+  if (run_command({"/usr/bin/script", "-qec", "true", "/dev/null"}).exit_code != 0) {
+    WARN("script cannot open a pseudo-terminal here (is /dev/pts mounted?)");
+    return;
+  }
   TempDir dir;
   write_small_institution(dir.file("institution.db"));
   std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};

@@ -338,7 +338,11 @@ class Listener(unittest.TestCase):
             head = chunked + (b"1;ext=" if filler == b"a" else b"0\r\nX-Trailer: ")
             self.flood(head, filler)
         grown = self.rss_kib() - before
-        self.assertLess(grown, 16 << 10, f"RSS grew by {grown} KiB for 80 MiB of chunk lines")
+        # Under ASan, freed buffers wait in its quarantine (up to 256 MiB) before they are
+        # reused: RSS grows by what the quarantine holds (20 MiB seen), still well short of
+        # the 80 MiB sent.
+        bound = (40 << 10) if "ASAN_OPTIONS" in os.environ else (16 << 10)
+        self.assertLess(grown, bound, f"RSS grew by {grown} KiB for 80 MiB of chunk lines")
         # Many small chunks that add up to a valid, signed event are one event.
         body = json.dumps(rotation_event("ev-chunks", student="stu-chunks",
                                          rotation="rot-chunks")).encode()
