@@ -228,7 +228,7 @@ TEST_CASE(
   CHECK(engine->store().disclosures_of("S1").size() == 2);
 }
 
-TEST_CASE("the status page slows password guessing down, per address", "[status]") {
+TEST_CASE("the status page slows password guessing down, per client and account name", "[status]") {
   Setup s;
   status::StatusPage page(s.config);
   auto from = [](const std::string& peer, const std::string& credentials) {
