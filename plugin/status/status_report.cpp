@@ -95,7 +95,7 @@ json::object status_of(const config::Config& config, Store& store) {
   }
   for (const auto& [name, section] : config.section().sections("sinks")) {
     auto seq = at_of("sink:" + name);
-    auto* o = consumer("sink", name, seq, std::int64_t(store.actions_after(seq, 1'000'000).size()));
+    auto* o = consumer("sink", name, seq, store.count_actions_after(seq));
     // Sinks that deliver action by action (webhook): their own queue and dead letters.
     json::object deliveries;
     for (const auto& [state, n] : store.delivery_counts(name)) deliveries[state] = n;

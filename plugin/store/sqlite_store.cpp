@@ -508,6 +508,12 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  std::int64_t count_actions_after(std::int64_t seq) override {
+    auto q = cached("SELECT COUNT(*) FROM outbox WHERE seq > ?1");
+    q.bind(1, seq);
+    return q.next() ? q.integer(0) : 0;
+  }
+
   std::vector<Action> actions_of(const std::string& student_id) override {
     soci::rowset<soci::row> rows =
         (sql_.prepare << "SELECT body FROM outbox WHERE student_id = :s ORDER BY seq",

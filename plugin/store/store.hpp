@@ -119,6 +119,7 @@ class Store {
   // Outbox. add_action returns false when the id is already there.
   virtual bool add_action(const Action& action) = 0;
   virtual std::vector<OutboxAction> actions_after(std::int64_t seq, std::size_t limit) = 0;
+  virtual std::int64_t count_actions_after(std::int64_t seq) = 0;  // without reading them
   virtual std::vector<Action> actions_of(const std::string& student_id) = 0;
   // A hook's actions due after `since`, in outbox order.
   virtual std::vector<Action> actions_of_hook(const std::string& hook, TimePoint since) = 0;

@@ -264,6 +264,11 @@ TEST_CASE(
   store.set_cursor("registrar", "legacy", "31337");
   store.set_source_state("registrar", false, "unreachable: host db1", at("2027-01-03T00:00:00Z"));
   auto st = status::status_of(*s.config, store);
+  // Backlogs are counted, not read: the same number.
+  auto outbox = std::int64_t(store.actions_after(0, 1000).size());
+  CHECK(outbox > 0);
+  CHECK(store.count_actions_after(0) == outbox);
+  CHECK(store.count_actions_after(store.last_action_seq()) == 0);
   const auto& sources = st.at("sources").as_array();
   REQUIRE(sources.size() == 1);  // configured: none; the store remembers registrar
   const auto& registrar = sources[0].as_object();
