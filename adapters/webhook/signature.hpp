@@ -9,11 +9,12 @@
 #include <string_view>
 #include <vector>
 
+#include "codec/base64.hpp"
+
 namespace rapport::webhook {
 
-std::string base64_encode(std::string_view bytes);
-// nullopt when `text` is not valid base64.
-std::optional<std::string> base64_decode(std::string_view text);
+using rapport::base64_decode;
+using rapport::base64_encode;
 std::string hmac_sha256(std::string_view key, std::string_view message);
 std::string hex(std::string_view bytes);
 bool constant_time_equal(std::string_view a, std::string_view b);

@@ -11,38 +11,29 @@
 #include <stdexcept>
 #include <vector>
 
+#include "codec/base64.hpp"
+
 namespace rapport::status {
 namespace {
 
 constexpr std::size_t kSaltBytes = 16, kHashBytes = 32;
 
+// Base64 without padding (the hash's form); padding accepted when read.
 std::string base64(const std::vector<unsigned char>& bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(),
-                          int(bytes.size()));
-  out.resize(std::size_t(n));
+  auto out =
+      base64_encode(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
   while (!out.empty() && out.back() == '=') out.pop_back();
   return out;
 }
 
 std::optional<std::vector<unsigned char>> unbase64(std::string_view text) {
-  // Padding at the end only (two characters at most), and no lone last character.
   for (int i = 0; i < 2 && !text.empty() && text.back() == '='; ++i) text.remove_suffix(1);
-  if (text.find('=') != std::string_view::npos || text.size() % 4 == 1) return std::nullopt;
+  if (text.size() % 4 == 1) return std::nullopt;
   std::string padded(text);
   while (padded.size() % 4) padded += '=';
-  for (char c : text) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/') {
-      return std::nullopt;
-    }
-  }
-  std::vector<unsigned char> out(padded.size() / 4 * 3 + 1);
-  int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(padded.data()),
-                          int(padded.size()));
-  if (n < 0) return std::nullopt;
-  std::size_t pad = padded.size() - text.size();  // EVP_DecodeBlock counts padding as zeros
-  out.resize(std::size_t(n) - pad);
-  return out;
+  auto decoded = base64_decode(padded);
+  if (!decoded) return std::nullopt;
+  return std::vector<unsigned char>(decoded->begin(), decoded->end());
 }
 
 struct Parsed {

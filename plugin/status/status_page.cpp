@@ -13,6 +13,7 @@
 #include <numbers>
 #include <stdexcept>
 
+#include "codec/base64.hpp"
 #include "engine/engine.hpp"
 #include "engine/network.hpp"
 #include "engine/store_context.hpp"
@@ -93,17 +94,12 @@ std::optional<std::pair<std::string, std::string>> basic_credentials(std::string
   std::string encoded(header.substr(scheme.size()));
   while (!encoded.empty() && encoded.front() == ' ') encoded.erase(0, 1);
   while (!encoded.empty() && encoded.back() == ' ') encoded.pop_back();
-  if (encoded.empty() || encoded.size() % 4 || encoded.size() > 4096) return std::nullopt;
-  std::string decoded(encoded.size() / 4 * 3 + 1, '\0');
-  int n =
-      EVP_DecodeBlock(reinterpret_cast<unsigned char*>(decoded.data()),
-                      reinterpret_cast<const unsigned char*>(encoded.data()), int(encoded.size()));
-  if (n < 0) return std::nullopt;
-  std::size_t pad = std::size_t(std::count(encoded.end() - 2, encoded.end(), '='));
-  decoded.resize(std::size_t(n) - pad);
-  auto colon = decoded.find(':');
+  if (encoded.empty() || encoded.size() > 4096) return std::nullopt;
+  auto decoded = base64_decode(encoded);
+  if (!decoded) return std::nullopt;
+  auto colon = decoded->find(':');
   if (colon == std::string::npos) return std::nullopt;
-  return std::pair{decoded.substr(0, colon), decoded.substr(colon + 1)};
+  return std::pair{decoded->substr(0, colon), decoded->substr(colon + 1)};
 }
 
 constexpr const char* kStyle = R"(

@@ -2,8 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include <map>
 #include <regex>
-#include <set>
 
 #include "engine/dispatcher.hpp"
 
