@@ -48,6 +48,36 @@ void print_summary(Store& store, const std::string& dir) {
                   contact ? hooks::readable(contact->role).c_str() : "?", a.reason.c_str());
     }
   }
+  // The budget's effect: what the hooks made for each student, against the prompts that
+  // reached the student sink.
+  std::size_t students = 0, made = 0, sent = 0, most_made = 0, most_sent = 0, waited = 0;
+  for (int i = 1; i <= 60; ++i) {
+    char id[16];
+    std::snprintf(id, sizeof id, "L%04d", i);
+    auto actions = store.actions_of(id).size();
+    std::size_t prompts = 0;
+    for (const auto& p : store.prompts_of(id)) {
+      prompts += p.state == "sent" ? 1 : 0;
+      waited += p.state == "sent" && p.deferrals > 0 ? 1 : 0;
+    }
+    if (actions == 0) continue;
+    ++students;
+    made += actions;
+    sent += prompts;
+    most_made = std::max(most_made, actions);
+    most_sent = std::max(most_sent, prompts);
+  }
+  auto states = store.prompt_counts();
+  if (students > 0 && !states.empty()) {
+    std::printf(
+        "\nPrompt budget (the sink students read, %s/prompts.jsonl, at most 5 prompts a "
+        "week):\n  per student, %.1f actions made on average (at most %zu), %.1f prompts "
+        "sent (at most %zu)\n  prompts sent %lld (%zu of them after waiting for a later "
+        "week), still waiting %lld, dropped %lld\n",
+        dir.c_str(), double(made) / double(students), most_made, double(sent) / double(students),
+        most_sent, static_cast<long long>(states["sent"]), waited,
+        static_cast<long long>(states["deferred"]), static_cast<long long>(states["dropped"]));
+  }
   std::printf("\n");
 }
 

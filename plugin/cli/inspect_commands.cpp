@@ -131,6 +131,13 @@ int status(const Args& args) {
         "contact left the team)\n\n",
         n(st.at("held_actions")), n(expired.at("before_made")), n(expired.at("while_held")),
         n(expired.at("before_delivery")), n(st.at("withdrawn")));
+    if (const auto* p = st.if_contains("prompts")) {
+      const auto& prompts = p->as_object();
+      std::printf(
+          "prompts  %lld sent to students, %lld deferred to a later week, %lld dropped "
+          "(the prompt budget; `rapport explain` says why for one student)\n\n",
+          n(prompts.at("sent")), n(prompts.at("deferred")), n(prompts.at("dropped")));
+    }
     for (const auto& s : st.at("sources").as_array()) {
       const auto& o = s.as_object();
       bool up = o.at("up").as_bool();
@@ -317,6 +324,20 @@ int explain(const Args& args) {
       const auto& o = f.as_object();
       std::printf("  %s  %-14s %s\n", text_of(o.at("due")).substr(0, 10).c_str(),
                   text_of(o.at("hook")).c_str(), named(o, "contact", "contact_name").c_str());
+    }
+    if (!network["held_back"].as_array().empty()) {
+      std::printf("\nHeld back by the prompt budget (sinks with audience: student)\n");
+    }
+    for (const auto& h : network["held_back"].as_array()) {
+      const auto& o = h.as_object();
+      std::string until =
+          o.contains("until") ? " until " + text_of(o.at("until")).substr(0, 10) : "";
+      std::printf("  %s  %-17s %-8s%s  %lld action%s of %s: %s\n",
+                  text_of(o.at("due")).substr(0, 10).c_str(), text_of(o.at("type")).c_str(),
+                  text_of(o.at("state")).c_str(), until.c_str(),
+                  static_cast<long long>(o.at("actions").to_number<std::int64_t>()),
+                  o.at("actions").to_number<std::int64_t>() == 1 ? "" : "s",
+                  text_of(o.at("event")).c_str(), text_of(o.at("reason")).c_str());
     }
     std::printf("\nActions\n");
     for (const auto& a : network["actions"].as_array()) {

@@ -168,7 +168,10 @@ std::optional<Purged> purge_store(Store& store, const config::Config& config, Ti
                              .disclosures = std::nullopt,
                              .sinks = {}};
   if (section.duration("disclosures").count() > 0) cutoffs.disclosures = before("disclosures");
-  for (const auto& [name, sink] : config.section().sections("sinks")) cutoffs.sinks.push_back(name);
+  for (const auto& [name, sink] : config.section().sections("sinks")) {
+    cutoffs.sinks.push_back(name);
+    if (sink.str("audience") == "student") cutoffs.student_sinks.push_back(name);
+  }
   constexpr std::size_t kBatch = 1000;
   Purged out;
   if (dry_run) {

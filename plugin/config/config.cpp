@@ -1,6 +1,7 @@
 #include "config/config.hpp"
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "engine/registry.hpp"
@@ -298,6 +299,56 @@ std::string read_file(const std::string& path) {
   return os.str();
 }
 
+// One prompt budget for every sink with `audience: student`: they must agree on it.
+void check_student_sinks(const Node& root, ParseContext& ctx) {
+  const Node* sinks = root.get("sinks");
+  const Node* engine = root.get("engine");
+  const Node* engine_zone = engine ? engine->get("timezone") : nullptr;
+  if (!sinks || !sinks->is_map()) return;
+  std::string first;
+  std::string budget, zone;
+  for (const auto& [name, sink] : sinks->entries) {
+    const Node* audience = sink.get("audience");
+    // Where the file sets `key` (nothing for a default).
+    auto written = [&](const char* key) -> std::optional<Mark> {
+      for (std::size_t i = 0; i < sink.entries.size() && i < sink.key_marks.size(); ++i) {
+        if (sink.entries[i].first == key && sink.key_marks[i].line) return sink.key_marks[i];
+      }
+      return std::nullopt;
+    };
+    auto where = [&](const char* key) { return written(key).value_or(sink.mark); };
+    if (!audience || audience->scalar != "student") {
+      if (auto mark = written("prompt_budget")) {
+        ctx.warn(*mark, "sinks." + name + ".prompt_budget",
+                 "applies to sinks with audience: student only; this one gets every action");
+      }
+      continue;
+    }
+    const Node* b = sink.get("prompt_budget");
+    const Node* z = sink.get("timezone");
+    std::string this_budget = b ? b->scalar : "5";
+    std::string this_zone = z && !z->scalar.empty() ? z->scalar
+                            : engine_zone           ? engine_zone->scalar
+                                                    : "UTC";
+    if (first.empty()) {
+      first = name;
+      budget = this_budget;
+      zone = this_zone;
+      continue;
+    }
+    if (this_budget != budget) {
+      ctx.error(where("prompt_budget"), "sinks." + name + ".prompt_budget",
+                "is " + this_budget + " but sinks." + first + " says " + budget +
+                    " (one budget per student across every sink with audience: student)");
+    }
+    if (this_zone != zone) {
+      ctx.error(where("timezone"), "sinks." + name + ".timezone",
+                "is " + this_zone + " but sinks." + first + " says " + zone +
+                    " (the budget's weeks start in one time zone for every student sink)");
+    }
+  }
+}
+
 }  // namespace
 
 std::shared_ptr<const Config> load_config_text(const std::string& text, const std::string& file,
@@ -308,6 +359,7 @@ std::shared_ptr<const Config> load_config_text(const std::string& text, const st
   config->file = file;
   config->schema = &registry.root();
   if (!ctx.failed()) config->root = validate(parsed, registry.root(), "", ctx);
+  if (!ctx.failed()) check_student_sinks(config->root, ctx);
   if (ctx.failed()) throw ConfigError(ctx.diagnostics);
   config->warnings = ctx.diagnostics;
   return config;

@@ -47,9 +47,17 @@ std::unique_ptr<Engine> Engine::build(const config::Config& config, const Regist
   }
   std::vector<std::unique_ptr<Sink>> sinks;
   std::map<std::string, SinkPolicy> sink_policies;
+  std::optional<PromptBudgetOptions> budget;
   for (const auto& [name, section] : root.sections("sinks")) {
     if (options.sinks) sinks.push_back(registry.sink(section.str("type"))->create(name, section));
-    sink_policies[name] = {section.strings("fields"), section.str("basis")};
+    sink_policies[name] = {section.strings("fields"), section.str("basis"),
+                           section.str("audience")};
+    if (sink_policies[name].student()) {
+      // One budget for all of them: validation made sure they agree.
+      std::string zone = section.str("timezone");
+      budget = PromptBudgetOptions{int(section.integer("prompt_budget")),
+                                   zone.empty() ? root.section("engine").str("timezone") : zone};
+    }
   }
   auto letters = letter_hook_of(config);
   auto engine_section = root.section("engine");
@@ -80,6 +88,7 @@ std::unique_ptr<Engine> Engine::build(const config::Config& config, const Regist
   engine->dispatcher_.hold_unknown_people(hold);
   engine->letters_ = letters;
   engine->sink_policies_ = std::move(sink_policies);
+  if (budget) engine->budget_.emplace(*engine->store_, std::move(*budget), engine->batch_);
   return engine;
 }
 
@@ -94,6 +103,8 @@ std::optional<config::Section> letter_hook_of(const config::Config& config) {
 
 StepStats Engine::step(TimePoint now) {
   StepStats stats;
+  // Before anything this step makes: where the budget and each sink's stream begin.
+  align_streams();
   for (const auto& source : sources_) {
     auto last = last_poll_.find(source->name());
     if (last != last_poll_.end() && now - last->second < source->poll_interval()) continue;
@@ -125,6 +136,23 @@ StepStats Engine::step(TimePoint now) {
     stats.dispatch.withdrawn += d.withdrawn;
     if (fired == 0 && d.events == 0) break;
   }
+  if (budget_) {
+    StoreContext context(*store_, memory(), TimePoint{});
+    stats.budget = budget_->run(now, [&](const Action& action) {
+      return permitted(context, action) && !(action.expires && *action.expires <= now) &&
+             !withdrawal(context, action);
+    });
+    if (telemetry_) {
+      for (auto [decision, n] :
+           {std::pair{"sent", stats.budget.sent}, std::pair{"deferred", stats.budget.deferred},
+            std::pair{"dropped", stats.budget.dropped}}) {
+        if (n > 0) {
+          telemetry_->count("rapport_prompts_total", std::string("decision=\"") + decision + "\"",
+                            double(n));
+        }
+      }
+    }
+  }
   stats.delivered = deliver(now);
   // The engine's clock as of its last step (a simulated run's too): what `explain` and
   // others default to. Written at most once a minute of that clock.
@@ -143,11 +171,15 @@ void Engine::publish() {
     auto last_action = store_->last_action_seq();
     std::int64_t slowest = last_event;
     for (const auto& [consumer, seq] : store_->all_progress()) {
-      if (!consumer.starts_with("sink:")) slowest = std::min(slowest, seq);
+      if (!consumer.starts_with("sink:") && !consumer.starts_with("engine:")) {
+        slowest = std::min(slowest, seq);
+      }
     }
     telemetry_->set("rapport_inbox_depth", "", double(last_event - slowest));
+    const auto last_release = budget_ ? store_->last_release_seq() : 0;
     for (const auto& sink : sinks_) {
-      auto behind = last_action - store_->progress("sink:" + sink->name());
+      auto behind = (sink_policies_[sink->name()].student() ? last_release : last_action) -
+                    store_->progress("sink:" + sink->name());
       auto counts = store_->delivery_counts(sink->name());
       auto pending = counts.find("pending");
       if (pending != counts.end()) behind += pending->second;
@@ -193,6 +225,43 @@ bool Engine::stale_at_delivery(const HookContext& context, const Action& action,
   return true;
 }
 
+std::vector<OutboxAction> Engine::next_for(const Sink& sink, std::size_t limit) {
+  auto at = store_->progress("sink:" + sink.name());
+  return sink_policies_[sink.name()].student() ? store_->released_after(at, limit)
+                                               : store_->actions_after(at, limit);
+}
+
+void Engine::align_streams() {
+  if (streams_aligned_) return;
+  Transaction tx(*store_);
+  if (budget_) budget_->start();
+  for (const auto& sink : sinks_) {
+    const std::string key = "stream:" + sink->name();
+    const std::string consumer = "sink:" + sink->name();
+    const bool student = sink_policies_[sink->name()].student();
+    const std::string now_reads = student ? "released" : "outbox";
+    auto before = store_->cursor(kEngineState, key);
+    const bool started = store_->all_progress().count(consumer) > 0;
+    // A sink from before audiences existed read the outbox.
+    if (!before && started) before = "outbox";
+    if (before != now_reads) {
+      // A new student sink, or one whose audience changed, starts at the end of what it
+      // reads now (a new host sink reads the outbox from its start, as it always did).
+      if (before || student) {
+        store_->set_progress(consumer,
+                             student ? store_->last_release_seq() : store_->last_action_seq());
+      }
+      if (before) {
+        log::info("engine", "sink audience changed; it starts with what comes next",
+                  {{"sink", sink->name()}, {"reads", now_reads}});
+      }
+      store_->set_cursor(kEngineState, key, now_reads);
+    }
+  }
+  tx.commit();
+  streams_aligned_ = true;
+}
+
 std::size_t Engine::deliver(TimePoint now) {
   std::size_t delivered = 0;
   for (const auto& sink : sinks_) {
@@ -203,7 +272,7 @@ std::size_t Engine::deliver(TimePoint now) {
     const SinkPolicy& policy = sink_policies_[sink->name()];
     std::string consumer = "sink:" + sink->name();
     for (;;) {
-      auto pending = store_->actions_after(store_->progress(consumer), batch_);
+      auto pending = next_for(*sink, batch_);
       if (pending.empty()) break;
       // Opt-out holds at delivery too: whoever opted out since the action was made is
       // not written to about, nor suggested (their actions are passed over for good).
@@ -372,7 +441,7 @@ std::size_t Engine::deliver_each(PerActionSink& sink, TimePoint clock_now) {
   // New actions become deliveries (progress and queue in one transaction).
   std::string consumer = "sink:" + sink.name();
   for (;;) {
-    auto pending = store_->actions_after(store_->progress(consumer), batch_);
+    auto pending = next_for(sink, batch_);
     if (pending.empty()) break;
     Transaction tx(*store_);
     for (const auto& [seq, action] : pending) {

@@ -13,6 +13,7 @@
 
 #include "config/config.hpp"
 #include "engine/dispatcher.hpp"
+#include "engine/prompt_budget.hpp"
 #include "engine/registry.hpp"
 #include "engine/sink.hpp"
 #include "engine/source.hpp"
@@ -22,9 +23,12 @@
 namespace rapport {
 
 // What may leave through a sink and why (config keys `fields` and `basis`).
+// Who reads it (`audience`): a student sink reads the prompts the budget released.
 struct SinkPolicy {
   std::vector<std::string> fields;  // empty: all
   std::string basis = "consent";
+  std::string audience = "host";
+  bool student() const { return audience == "student"; }
 };
 
 // Where the engine keeps its own state among the sources' cursors.
@@ -34,6 +38,7 @@ inline constexpr const char* kLastStep = "last_step";  // the clock of the last 
 struct StepStats {
   std::size_t polled = 0, fired = 0, delivered = 0, source_failures = 0;
   DispatchStats dispatch;
+  BudgetStats budget;
 };
 
 // The letter hook's section when the config runs one (what `explain` scores with).
@@ -88,6 +93,12 @@ class Engine {
   std::optional<TimePoint> last_step_written_;
   // `now` judges whether an action expired (Action::expires) before a sink took it.
   std::size_t deliver(TimePoint now);
+  // What a sink reads next: the outbox, or for a student sink the released prompts.
+  std::vector<OutboxAction> next_for(const Sink& sink, std::size_t limit);
+  // A sink whose audience changed since it last delivered starts at the end of the stream
+  // it reads now (it had what the other gave it; nothing is sent twice or in a flood).
+  void align_streams();
+  bool streams_aligned_ = false;
   std::size_t deliver_each(PerActionSink& sink, TimePoint now);
   std::size_t record_finished(PerActionSink& sink, TimePoint now);
   // Expired, or withdrawn (see withdrawal()) since it was made: recorded, not sent.
@@ -110,6 +121,7 @@ class Engine {
   Dispatcher dispatcher_;
   std::shared_ptr<Telemetry> telemetry_;
   std::map<std::string, SinkPolicy> sink_policies_;
+  std::optional<PromptBudget> budget_;  // when a sink has audience: student
   // Per-action sends under way, with what they disclose (recorded when they succeed).
   struct InFlight {
     DeliveryRecord record;

@@ -98,6 +98,26 @@ std::string network_json(Store& store, const HookContext& context, const std::st
                    {"actions", std::move(actions)},
                    {"letter_candidates", std::move(letter_list)},
                    {"open_follow_ups", std::move(follow_ups)}};
+  // What the prompt budget held back from this student's sinks (for a while or for good),
+  // and why.
+  json::array held_back;
+  for (const auto& p : store.prompts_of(student_id)) {
+    if (p.state == "sent" && p.deferrals == 0) continue;
+    json::object o{{"type", p.type},
+                   {"event", p.event_id},
+                   {"due", format_time(p.due)},
+                   {"state", p.state},
+                   {"actions", p.actions},
+                   {"deferrals", p.deferrals},
+                   {"decided", format_time(p.decided_at)}};
+    o["reason"] = p.state != "sent"
+                      ? p.reason
+                      : "sent after waiting " + std::to_string(p.deferrals) +
+                            (p.deferrals == 1 ? " week" : " weeks") + " for room in the budget";
+    if (p.until) o["until"] = format_time(*p.until);
+    held_back.push_back(std::move(o));
+  }
+  out["held_back"] = std::move(held_back);
   return json::serialize(out);
 }
 

@@ -196,6 +196,42 @@ void Registry::add(SinkKind kind) {
                          "action sent (the school's decision: consent or directory information)",
           .default_value = "consent",
           .choices = {"consent", "directory"}});
+  // Who reads what leaves through it, and the prompt budget of those that students read.
+  if (!kind.schema.find("audience")) {
+    kind.schema.keys.push_back(
+        Key{.name = "audience",
+            .type = Type::enumeration,
+            .description = "who reads what this sink sends: host (the platform, which decides "
+                           "what to show: every action), student (each student, directly: "
+                           "only the prompts the prompt budget lets through) or staff",
+            .default_value = "host",
+            .choices = {"host", "student", "staff"}});
+  }
+  for (const char* name : {"prompt_budget", "timezone"}) {
+    if (kind.schema.find(name)) {
+      throw std::logic_error("sink " + kind.type + " declares \"" + name +
+                             "\", which every sink has (the prompt budget's)");
+    }
+  }
+  kind.schema.keys.push_back(
+      Key{.name = "prompt_budget",
+          .type = Type::integer,
+          .description = "with audience: student, at most this many prompts per student per "
+                         "week (one prompt: the actions of one type made for one event); "
+                         "the rest waits for the next week or, expiring first, is dropped. "
+                         "One budget for all student sinks: each must give the same",
+          .default_value = "5",
+          .min = 1,
+          .max = 100});
+  kind.schema.keys.push_back(
+      Key{.name = "timezone",
+          .type = Type::string,
+          .description = "IANA time zone of this sink's readers: a budget week starts on "
+                         "Monday 00:00 there; empty: engine.timezone",
+          .default_value = "",
+          .check = [](const std::string& zone) {
+            return zone.empty() ? std::string() : config::time_zone_problem(zone);
+          }});
   sinks_.push_back(std::move(kind));
 }
 

@@ -107,6 +107,16 @@ TimePoint local_midnight(Date day, const std::string& zone) {
   return TimePoint{std::chrono::seconds(utc)};
 }
 
+Date local_date(TimePoint at, const std::string& zone) {
+  std::int64_t utc =
+      std::chrono::duration_cast<std::chrono::seconds>(at.time_since_epoch()).count();
+  if (zone != "UTC") {
+    if (!zone_exists(zone)) throw std::invalid_argument("unknown time zone \"" + zone + "\"");
+    utc += zone_named(zone).offset_at(utc);
+  }
+  return std::chrono::floor<std::chrono::days>(TimePoint{std::chrono::seconds(utc)});
+}
+
 std::vector<Timer> rotation_timers(const Rotation& r, const TimeZones& zones) {
   using std::chrono::days;
   const std::string& zone = zones.of(r.site);

@@ -25,6 +25,8 @@ struct TimeZones {
 // The instant at which `day` begins in `zone`. Throws for an unknown zone.
 TimePoint local_midnight(Date day, const std::string& zone);
 bool zone_exists(const std::string& zone);
+// The day `at` falls on in `zone`. Throws for an unknown zone.
+Date local_date(TimePoint at, const std::string& zone);
 
 std::vector<Timer> rotation_timers(const Rotation& rotation, const TimeZones& zones = {});
 std::string rotation_timer_prefix(const std::string& rotation_id);

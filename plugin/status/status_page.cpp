@@ -186,6 +186,11 @@ std::string overview(const json::object& st, const std::map<std::string, std::st
   card("Expired while held", "expired.while_held", expired.at("while_held"));
   card("Expired before delivery", "expired.before_delivery", expired.at("before_delivery"));
   card("Withdrawn", "withdrawn", st.at("withdrawn"));
+  if (const auto* p = st.if_contains("prompts")) {
+    card("Prompts sent", "prompts.sent", p->at("sent"));
+    card("Prompts deferred", "prompts.deferred", p->at("deferred"));
+    card("Prompts dropped", "prompts.dropped", p->at("dropped"));
+  }
   out += "</div>";
 
   out +=

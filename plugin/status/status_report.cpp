@@ -93,14 +93,27 @@ json::object status_of(const config::Config& config, Store& store) {
   for (const auto& [name, section] : config.section().sections("hooks")) {
     if (section.boolean("enabled")) consumer("hook", name, at_of(name), last - at_of(name));
   }
+  bool budget = false;
   for (const auto& [name, section] : config.section().sections("sinks")) {
     auto seq = at_of("sink:" + name);
-    auto* o = consumer("sink", name, seq, store.count_actions_after(seq));
+    // A student sink reads the prompts the budget released, in their own order.
+    bool student = section.str("audience") == "student";
+    budget = budget || student;
+    auto* o = consumer("sink", name, seq,
+                       student ? store.count_released_after(seq) : store.count_actions_after(seq));
+    (*o)["audience"] = section.str("audience");
     // Sinks that deliver action by action (webhook): their own queue and dead letters.
     json::object deliveries;
     for (const auto& [state, n] : store.delivery_counts(name)) deliveries[state] = n;
     if (!deliveries.empty()) (*o)["deliveries"] = std::move(deliveries);
     if (auto why = store.sink_disabled(name)) (*o)["disabled"] = *why;
+  }
+  if (budget) {
+    auto seq = at_of(kPromptBudgetConsumer);
+    consumer("budget", "prompt_budget", seq, store.count_actions_after(seq));
+    json::object prompts{{"sent", 0}, {"deferred", 0}, {"dropped", 0}};
+    for (const auto& [state, n] : store.prompt_counts()) prompts[state] = n;
+    out["prompts"] = std::move(prompts);
   }
   out["consumers"] = std::move(consumers);
   json::array reports;

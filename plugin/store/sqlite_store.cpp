@@ -194,6 +194,22 @@ const std::vector<std::vector<const char*>> kMigrations = {
         "CREATE INDEX touches_by_contact ON touches(contact_id)",
         "CREATE INDEX failures_by_time ON failures(at)",
     },
+    // 11: the prompt budget. Prompts and what was decided about each, which actions make
+    // each prompt, and the stream of released actions that student-facing sinks read.
+    {
+        "CREATE TABLE prompts (id TEXT PRIMARY KEY, student_id TEXT NOT NULL,"
+        " action_type TEXT NOT NULL, event_id TEXT NOT NULL, priority INTEGER NOT NULL,"
+        " due_at TEXT NOT NULL, expires_at TEXT, state TEXT NOT NULL, week TEXT, until TEXT,"
+        " reason TEXT NOT NULL, deferrals INTEGER NOT NULL, decided_at TEXT NOT NULL)"
+        " WITHOUT ROWID",
+        "CREATE INDEX prompts_by_week ON prompts(student_id, week)",
+        "CREATE INDEX prompts_deferred ON prompts(state, until)",
+        "CREATE TABLE prompt_actions (action_id TEXT PRIMARY KEY, prompt_id TEXT NOT NULL)"
+        " WITHOUT ROWID",
+        "CREATE INDEX prompt_actions_by_prompt ON prompt_actions(prompt_id)",
+        "CREATE TABLE releases (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " action_id TEXT NOT NULL UNIQUE, at TEXT NOT NULL)",
+    },
 };
 
 std::string opt_text(const soci::row& r, std::size_t i) {
@@ -1071,6 +1087,15 @@ class SqliteStore final : public Store {
     run("deliveries",
         "DELETE FROM deliveries WHERE action_id IN (SELECT action_id FROM outbox"
         " WHERE student_id = :id OR contact_id = :id)");
+    run("releases",
+        "DELETE FROM releases WHERE action_id IN (SELECT action_id FROM outbox"
+        " WHERE student_id = :id OR contact_id = :id)");
+    // Theirs go; others' prompts that named them as a contact lose those actions, and keep
+    // counting in their week (retention removes them once empty and old).
+    run("prompt actions",
+        "DELETE FROM prompt_actions WHERE action_id IN (SELECT action_id FROM outbox"
+        " WHERE student_id = :id OR contact_id = :id)");
+    run("prompts", "DELETE FROM prompts WHERE student_id = :id");
     run("actions", "DELETE FROM outbox WHERE student_id = :id OR contact_id = :id");
     run("held actions", "DELETE FROM held_actions WHERE student_id = :id OR contact_id = :id");
     {
@@ -1120,21 +1145,41 @@ class SqliteStore final : public Store {
       std::vector<std::string> statements;  // each with :t and :n, deleting those rows
     };
     // The outbox every configured sink has passed (a sink without progress yet: none of
-    // it). Without sinks, actions go by age alone.
-    std::string sinks_passed = "(SELECT MAX(seq) FROM outbox)";
-    if (!before.sinks.empty()) {
-      sinks_passed = "(SELECT MIN(p) FROM (";
-      for (std::size_t i = 0; i < before.sinks.size(); ++i) {
-        std::string name = "sink:" + before.sinks[i];
-        for (std::size_t at = name.find('\''); at != std::string::npos;
-             at = name.find('\'', at + 2)) {
-          name.insert(at, 1, '\'');
-        }
-        sinks_passed += std::string(i ? " UNION ALL " : "") +
-                        "SELECT coalesce((SELECT seq FROM progress WHERE consumer = '" + name +
-                        "'), 0) AS p";
+    // it). Without sinks, actions go by age alone. Sinks with `audience: student` read the
+    // released stream: for them, the budget must have passed the action, not deferred it,
+    // and each of them must have passed its release.
+    auto progress_of = [](std::string consumer) {
+      for (std::size_t at = consumer.find('\''); at != std::string::npos;
+           at = consumer.find('\'', at + 2)) {
+        consumer.insert(at, 1, '\'');
       }
-      sinks_passed += "))";
+      return "SELECT coalesce((SELECT seq FROM progress WHERE consumer = '" + consumer +
+             "'), 0) AS p";
+    };
+    auto lowest = [](const std::vector<std::string>& selects) {
+      std::string sql = "(SELECT MIN(p) FROM (";
+      for (std::size_t i = 0; i < selects.size(); ++i) sql += (i ? " UNION ALL " : "") + selects[i];
+      return sql + "))";
+    };
+    std::string sinks_passed = "(SELECT MAX(seq) FROM outbox)";
+    std::string released_passed;
+    if (!before.sinks.empty()) {
+      std::vector<std::string> outbox_readers, release_readers;
+      for (const auto& sink : before.sinks) {
+        bool student = std::find(before.student_sinks.begin(), before.student_sinks.end(), sink) !=
+                       before.student_sinks.end();
+        (student ? release_readers : outbox_readers).push_back(progress_of("sink:" + sink));
+      }
+      if (!release_readers.empty()) {
+        outbox_readers.push_back(progress_of(kPromptBudgetConsumer));
+        released_passed =
+            " AND NOT EXISTS (SELECT 1 FROM prompt_actions pa JOIN prompts pr ON pr.id ="
+            " pa.prompt_id WHERE pa.action_id = o.action_id AND pr.state = 'deferred')"
+            " AND NOT EXISTS (SELECT 1 FROM releases r WHERE r.action_id = o.action_id AND"
+            " r.seq > " +
+            lowest(release_readers) + ")";
+      }
+      sinks_passed = lowest(outbox_readers);
     }
     const std::string consumed_text = std::to_string(consumed);
     std::vector<Kind> kinds;
@@ -1172,6 +1217,7 @@ class SqliteStore final : public Store {
     kinds.push_back(
         {"actions",
          "SELECT o.action_id FROM outbox o WHERE o.due_at < :t AND o.seq <= " + sinks_passed +
+             released_passed +
              " AND NOT EXISTS (SELECT 1 FROM"
              " deliveries d WHERE d.action_id = o.action_id AND d.state NOT IN ('delivered',"
              " 'dead', 'withheld')) LIMIT :n",
@@ -1183,7 +1229,17 @@ class SqliteStore final : public Store {
           "DELETE FROM delivery_attempts WHERE delivery IN (SELECT id FROM deliveries"
           " WHERE action_id IN (%rows%))",
           "DELETE FROM deliveries WHERE action_id IN (%rows%)",
+          "DELETE FROM releases WHERE action_id IN (%rows%)",
+          // the prompt itself stays while its week counts (see "prompts" below)
+          "DELETE FROM prompt_actions WHERE action_id IN (%rows%)",
           "DELETE FROM outbox WHERE action_id IN (%rows%)"}});
+    // Prompts whose actions all went, decided before the actions' cutoff and at least two
+    // weeks ago (a sent prompt counts in its week's budget until the week is over).
+    kinds.push_back({"prompts",
+                     "SELECT p.id FROM prompts p WHERE p.decided_at < :t AND NOT EXISTS"
+                     " (SELECT 1 FROM prompt_actions pa WHERE pa.prompt_id = p.id) LIMIT :n",
+                     format_time(std::min(before.actions, before.now - std::chrono::days(14))),
+                     {"DELETE FROM prompts WHERE id IN (%rows%)"}});
     // People the store no longer needs: written before the cutoff, no part in a program
     // (program contacts are suggested without a rotation naming them), and no rotation,
     // roster row, evaluation, action, held action or touch names them. Their row hashes go
@@ -1248,7 +1304,8 @@ class SqliteStore final : public Store {
       sql_ << "INSERT INTO temp.purge_keys " + kind.rows, soci::use(kind.cutoff, "t"),
           soci::use(limit, "n");
       for (std::string statement : kind.statements) {
-        if (auto at = statement.find("%rows%"); at != std::string::npos) {
+        for (auto at = statement.find("%rows%"); at != std::string::npos;
+             at = statement.find("%rows%", at)) {
           statement.replace(at, 6, "SELECT k FROM temp.purge_keys");
         }
         sql_ << statement;
@@ -1405,6 +1462,143 @@ class SqliteStore final : public Store {
     return out;
   }
 
+// A prompt's columns with its number of actions, read by read_prompts (a macro: cached
+// statements are known by their literal).
+#define PROMPT_COLUMNS                                                            \
+  "SELECT p.id, p.student_id, p.action_type, p.event_id, p.priority, p.due_at,"   \
+  " p.expires_at, p.state, p.week, p.until, p.reason, p.deferrals, p.decided_at," \
+  " (SELECT COUNT(*) FROM prompt_actions pa WHERE pa.prompt_id = p.id) FROM prompts p "
+
+  static std::vector<Prompt> read_prompts(Cached::Use& q) {
+    std::vector<Prompt> out;
+    while (q.next()) {
+      Prompt p;
+      p.id = q.str(0);
+      p.student_id = q.str(1);
+      p.type = q.str(2);
+      p.event_id = q.str(3);
+      p.priority = int(q.integer(4));
+      p.due = parse_time(q.str(5)).value_or(TimePoint{});
+      if (auto e = q.text(6)) p.expires = parse_time(*e);
+      p.state = q.str(7);
+      if (auto w = q.text(8)) p.week = parse_date(*w);
+      if (auto u = q.text(9)) p.until = parse_time(*u);
+      p.reason = q.str(10);
+      p.deferrals = int(q.integer(11));
+      p.decided_at = parse_time(q.str(12)).value_or(TimePoint{});
+      p.actions = q.integer(13);
+      out.push_back(std::move(p));
+    }
+    return out;
+  }
+
+  std::optional<Prompt> prompt(const std::string& id) override {
+    auto q = cached(PROMPT_COLUMNS "WHERE p.id = ?1");
+    q.bind(1, id);
+    auto found = read_prompts(q);
+    if (found.empty()) return std::nullopt;
+    return std::move(found.front());
+  }
+
+  void put_prompt(const Prompt& p) override {
+    auto q = cached(
+        "INSERT OR REPLACE INTO prompts (id, student_id, action_type, event_id, priority,"
+        " due_at, expires_at, state, week, until, reason, deferrals, decided_at)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+    q.bind(1, p.id).bind(2, p.student_id).bind(3, p.type).bind(4, p.event_id);
+    q.bind(5, std::int64_t(p.priority)).bind(6, format_time(p.due));
+    q.bind(7, p.expires ? std::optional(format_time(*p.expires)) : std::nullopt);
+    q.bind(8, p.state);
+    q.bind(9, p.week ? std::optional(format_date(*p.week)) : std::nullopt);
+    q.bind(10, p.until ? std::optional(format_time(*p.until)) : std::nullopt);
+    q.bind(11, p.reason).bind(12, std::int64_t(p.deferrals)).bind(13, format_time(p.decided_at));
+    q.run();
+  }
+
+  void add_to_prompt(const std::string& prompt_id, const std::string& action_id) override {
+    cached(
+        "INSERT INTO prompt_actions (action_id, prompt_id) VALUES (?1, ?2)"
+        " ON CONFLICT (action_id) DO NOTHING")
+        .bind(1, action_id)
+        .bind(2, prompt_id)
+        .run();
+  }
+
+  std::vector<std::string> prompt_action_ids(const std::string& prompt_id) override {
+    auto q = cached(
+        "SELECT pa.action_id FROM prompt_actions pa JOIN outbox o ON o.action_id ="
+        " pa.action_id WHERE pa.prompt_id = ?1 ORDER BY o.seq");
+    q.bind(1, prompt_id);
+    std::vector<std::string> out;
+    while (q.next()) out.push_back(q.str(0));
+    return out;
+  }
+
+  std::vector<Prompt> prompts_to_decide(TimePoint now, std::size_t limit) override {
+    auto q = cached(PROMPT_COLUMNS
+                    "WHERE p.state = 'pending' OR (p.state = 'deferred' AND p.until <= ?1)"
+                    " ORDER BY p.priority, p.due_at, p.id LIMIT ?2");
+    q.bind(1, format_time(now)).bind(2, std::int64_t(limit));
+    return read_prompts(q);
+  }
+
+  std::int64_t prompts_sent_in_week(const std::string& student_id, Date week) override {
+    auto q = cached(
+        "SELECT COUNT(*) FROM prompts WHERE student_id = ?1 AND week = ?2 AND state = 'sent'");
+    q.bind(1, student_id).bind(2, format_date(week));
+    return q.next() ? q.integer(0) : 0;
+  }
+
+  std::vector<Prompt> prompts_of(const std::string& student_id) override {
+    auto q = cached(PROMPT_COLUMNS "WHERE p.student_id = ?1 ORDER BY p.due_at, p.priority, p.id");
+    q.bind(1, student_id);
+    return read_prompts(q);
+  }
+
+  std::map<std::string, std::int64_t> prompt_counts() override {
+    std::map<std::string, std::int64_t> out;
+    soci::rowset<soci::row> rows = sql_.prepare
+                                   << "SELECT state, COUNT(*) FROM prompts GROUP BY state";
+    for (const auto& r : rows) out[opt_text(r, 0)] = integer(r, 1).value_or(0);
+    return out;
+  }
+
+#undef PROMPT_COLUMNS
+
+  bool release_action(const std::string& action_id, TimePoint at) override {
+    return cached(
+               "INSERT INTO releases (action_id, at) VALUES (?1, ?2)"
+               " ON CONFLICT (action_id) DO NOTHING")
+               .bind(1, action_id)
+               .bind(2, format_time(at))
+               .run() > 0;
+  }
+
+  std::vector<OutboxAction> released_after(std::int64_t seq, std::size_t limit) override {
+    auto q = cached(
+        "SELECT r.seq, o.body FROM releases r JOIN outbox o ON o.action_id = r.action_id"
+        " WHERE r.seq > ?1 ORDER BY r.seq LIMIT ?2");
+    q.bind(1, seq).bind(2, std::int64_t(limit));
+    std::vector<OutboxAction> out;
+    while (q.next()) out.push_back({q.integer(0), action_from_json(q.str(1))});
+    return out;
+  }
+
+  std::int64_t count_released_after(std::int64_t seq) override {
+    auto q = cached("SELECT COUNT(*) FROM releases WHERE seq > ?1");
+    q.bind(1, seq);
+    return q.next() ? q.integer(0) : 0;
+  }
+
+  std::int64_t last_release_seq() override {
+    long long seq = 0;
+    soci::indicator ind;
+    sql_ << "SELECT MAX(s) FROM (SELECT seq AS s FROM sqlite_sequence WHERE name = 'releases'"
+            " UNION ALL SELECT MAX(seq) FROM releases)",
+        soci::into(seq, ind);
+    return ind == soci::i_ok ? seq : 0;
+  }
+
   std::optional<Action> action_with_id(const std::string& id) override {
     std::string body;
     sql_ << "SELECT body FROM outbox WHERE action_id = :i", soci::use(id), soci::into(body);
@@ -1512,7 +1706,7 @@ class SqliteStore final : public Store {
     std::string from = since ? format_time(*since) : std::string();
     sql_ << "UPDATE deliveries SET state = 'pending', attempts = 0, next_at = :n"
             " WHERE (:s = '' OR sink = :s2) AND ((:a <> '' AND action_id = :a2) OR"
-            " (:f <> '' AND action_seq IN (SELECT seq FROM outbox o WHERE"
+            " (:f <> '' AND action_id IN (SELECT action_id FROM outbox o WHERE"
             " json_extract(o.body, '$.time') >= :f2)))",
         soci::use(at), soci::use(sink), soci::use(sink), soci::use(action_id), soci::use(action_id),
         soci::use(from), soci::use(from);

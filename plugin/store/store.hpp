@@ -63,8 +63,8 @@ struct ReportSummary {
 struct DeliveryRecord {
   std::int64_t id = 0;
   std::string sink, action_id;
-  std::int64_t action_seq = 0;
-  std::string state;  // pending, delivered, dead
+  std::int64_t action_seq = 0;  // the outbox's, or for a student sink the release's
+  std::string state;            // pending, delivered, dead
   int attempts = 0;
   TimePoint next_at;
   int last_status = 0;  // HTTP status of the last attempt, 0 when none came back
@@ -88,6 +88,28 @@ struct Disclosure {
   std::string sink, endpoint, basis;
   TimePoint at;
 };
+
+// What a student is asked to do about one event: the actions of one type made for it (a
+// team's introductions at a rotation's start are one prompt), and what the prompt budget
+// decided about it (see engine/prompt_budget.hpp).
+struct Prompt {
+  std::string id;  // student, event and action type
+  std::string student_id, type, event_id;
+  int priority = 0;  // lower first
+  TimePoint due;
+  std::optional<TimePoint> expires;  // the latest of its actions'; none when one never expires
+  std::string state;                 // pending (not decided yet), sent, deferred, dropped
+  std::optional<Date> week;          // sent: the week (its Monday) it counted against
+  std::optional<TimePoint> until;    // deferred: not before
+  std::string reason;                // why deferred or dropped
+  int deferrals = 0;
+  TimePoint decided_at;
+  std::int64_t actions = 0;  // read: how many actions it holds
+};
+
+// The progress of the prompt budget through the outbox (an engine counter: "engine:"
+// progress is nobody's place in the inbox).
+inline constexpr const char* kPromptBudgetConsumer = "engine:prompt_budget";
 
 struct StoreCounts {
   std::int64_t people = 0, rotations = 0, evaluations = 0, events = 0, actions = 0, timers = 0;
@@ -137,6 +159,26 @@ class Store {
   // ("held") or before a sink took them ("delivery"): ids only, once per action.
   virtual void record_expired(const Action& action, const std::string& stage, TimePoint at) = 0;
   virtual std::map<std::string, std::int64_t> expired_counts() = 0;
+
+  // Prompts and the budget's decisions. put_prompt inserts or replaces; prompts_of and
+  // deferred_prompts read the number of actions too. Released actions form a stream of
+  // their own, in the order they were released: what sinks with `audience: student`
+  // deliver (OutboxAction::seq is then the release's sequence number).
+  virtual std::optional<Prompt> prompt(const std::string& id) = 0;
+  virtual void put_prompt(const Prompt& prompt) = 0;
+  virtual void add_to_prompt(const std::string& prompt_id, const std::string& action_id) = 0;
+  virtual std::vector<std::string> prompt_action_ids(const std::string& prompt_id) = 0;
+  // Pending prompts and deferred ones whose time came (until <= now), by priority, due
+  // time and id.
+  virtual std::vector<Prompt> prompts_to_decide(TimePoint now, std::size_t limit) = 0;
+  virtual std::int64_t prompts_sent_in_week(const std::string& student_id, Date week) = 0;
+  virtual std::vector<Prompt> prompts_of(const std::string& student_id) = 0;
+  virtual std::map<std::string, std::int64_t> prompt_counts() = 0;  // by state
+  // release_action returns false when it was released already.
+  virtual bool release_action(const std::string& action_id, TimePoint at) = 0;
+  virtual std::vector<OutboxAction> released_after(std::int64_t seq, std::size_t limit) = 0;
+  virtual std::int64_t count_released_after(std::int64_t seq) = 0;
+  virtual std::int64_t last_release_seq() = 0;
 
   // Timers.
   virtual void put_timer(const Timer& timer) = 0;
@@ -288,6 +330,9 @@ class Store {
     TimePoint now, inbox_payloads, delivery_attempts, rotations, people, actions, ids, reports;
     std::optional<TimePoint> disclosures;  // none: kept
     std::vector<std::string> sinks;        // configured: actions go once each of them passed them
+    // Of those, the ones with `audience: student` (they read the released stream: an
+    // action goes once the budget decided it and each of them passed its release).
+    std::vector<std::string> student_sinks;
   };
   virtual std::map<std::string, std::int64_t> purge(const PurgeBefore& before, std::size_t batch,
                                                     bool dry_run) = 0;
@@ -340,6 +385,6 @@ struct SqliteOptions {
 // newer than this build knows, or the file cannot be opened.
 std::unique_ptr<Store> open_sqlite_store(const SqliteOptions& options);
 
-inline constexpr int kStoreSchemaVersion = 10;
+inline constexpr int kStoreSchemaVersion = 11;
 
 }  // namespace rapport

@@ -68,6 +68,8 @@ def flatten(status):
         out[key] = status[key]
     for key, value in status["expired"].items():
         out[f"expired.{key}"] = value
+    for key, value in status.get("prompts", {}).items():
+        out[f"prompts.{key}"] = value
     for s in status["sources"]:
         out[f"sources.{s['name']}.up"] = s["up"]
     for c in status["consumers"]:
