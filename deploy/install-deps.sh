@@ -2,7 +2,8 @@
 # Installs what Rapport needs to build, run and test, by Debian package name.
 # Idempotent and quiet when everything is already there.
 #   deploy/install-deps.sh          build + demo dependencies
-#   deploy/install-deps.sh --test   also the servers and tools the test suite starts,
+#   deploy/install-deps.sh --test   also the servers and tools the test suite starts (an
+#                                   SMTP server in Python for the email sink's test),
 #                                   Chromium for the status page's browser test, and Node
 #                                   with npm for tests/interop, unless npm is there
 #   deploy/install-deps.sh --bench  also wrk and node for tests/bench/listener_bench.sh
@@ -13,10 +14,12 @@ packages=(
   libboost1.81-all-dev libboost-json1.81-dev libboost-url1.81-dev
   libsoci-dev libsqlite3-dev sqlite3
   libyaml-cpp-dev libssl-dev tzdata
+  libcurl4-openssl-dev libical-dev libkainjow-mustache-dev
 )
 if [[ ${1:-} == --test ]]; then
   packages+=(catch2 postgresql mariadb-server odbc-postgresql unixodbc python3 procps
-             openssl curl clang-15 libfuzzer-15-dev chromium)
+             openssl curl clang-15 libfuzzer-15-dev chromium
+             python3-aiosmtpd python3-icalendar)
   # An image may carry a newer Node whose package conflicts with Debian's npm: only when
   # npm is missing.
   command -v npm >/dev/null || packages+=(nodejs npm)

@@ -96,6 +96,7 @@ json::object person_of(const MappedRow& r) {
     }
   }
   o["opted_out"] = restrictive_flag(r, "opted_out", "person", r.need("id"));
+  if (restrictive_flag(r, "email_opted_out", "person", r.need("id"))) o["email_opted_out"] = true;
   return o;
 }
 

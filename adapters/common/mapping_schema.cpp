@@ -9,7 +9,7 @@ const std::vector<std::string>& entity_fields(const std::string& entity) {
   static const std::map<std::string, std::vector<std::string>> fields{
       {"people",
        {"id", "role", "name", "email", "specialty", "subspecialty", "program", "program_role",
-        "opted_out"}},
+        "opted_out", "email_opted_out"}},
       {"rotations",
        {"id", "student", "site", "specialty", "subspecialty", "kind", "start", "end", "status"}},
       {"team", {"rotation", "person", "role", "start", "end", "id"}},
@@ -96,6 +96,7 @@ std::string vocabulary_problem(const std::string& field, const std::string& valu
        {"a program role", {"director", "associate_director", "coordinator", "faculty"}}},
       {"status", {"a rotation status", {"scheduled", "active", "completed", "cancelled"}}},
       {"opted_out", {"yes or no", {"true", "false", "yes", "no", "y", "n", "1", "0"}}},
+      {"email_opted_out", {"yes or no", {"true", "false", "yes", "no", "y", "n", "1", "0"}}},
       {"anonymous", {"yes or no", {"true", "false", "yes", "no", "y", "n", "1", "0"}}},
       {"would_recommend", {"yes or no", {"true", "false", "yes", "no", "y", "n", "1", "0"}}},
   };

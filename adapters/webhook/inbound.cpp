@@ -17,9 +17,10 @@ namespace json = boost::json;
 namespace {
 
 const char* kNumeric[] = {"score", "scale.min", "scale.max"};
-const char* kBoolean[] = {"would_recommend", "anonymous", "opted_out"};
+const char* kBoolean[] = {"would_recommend", "anonymous", "opted_out", "email_opted_out"};
 
-bool in(const char* const (&list)[3], std::string_view field) {
+template <std::size_t N>
+bool in(const char* const (&list)[N], std::string_view field) {
   for (const char* f : list) {
     if (field == f) return true;
   }

@@ -41,6 +41,7 @@ int demo(const Args& args);
 int status(const Args& args);
 int explain(const Args& args);
 int simulate(const Args& args);
+int preview(const Args& args);
 int backfill(const Args& args);
 int deliveries(const Args& args);
 int audit(const Args& args);

@@ -59,7 +59,7 @@ int validate(const Args& args) {
     }
     std::size_t errors = 0;
     for (auto& d : found) {
-      d.file = config->file;
+      if (d.file.empty()) d.file = config->file;  // a template names its own
       std::fprintf(stderr, "%s\n", d.str().c_str());
       errors += d.warning ? 0 : 1;
     }

@@ -9,6 +9,7 @@
 
 #include "cli/commands.hpp"
 #include "engine/network.hpp"
+#include "files/private_files.hpp"
 #include "log/log.hpp"
 #include "status/status_report.hpp"
 
@@ -168,6 +169,12 @@ int status(const Args& args) {
         if (o.contains("disabled"))
           std::printf("  DISABLED: %s", text_of(o.at("disabled")).c_str());
         std::printf("\n");
+      }
+      if (const auto* m = o.if_contains("students_without_address"); m && !m->as_array().empty()) {
+        std::string ids;
+        for (const auto& id : m->as_array()) ids += (ids.empty() ? "" : " ") + text_of(id);
+        std::printf("%-28s no email address: %zu student%s (%s)\n", "", m->as_array().size(),
+                    m->as_array().size() == 1 ? "" : "s", ids.c_str());
       }
     }
     const auto& reports = st.at("reports").as_array();
@@ -416,6 +423,66 @@ int simulate(const Args& args) {
   } catch (...) {
     if (!copy.empty()) std::filesystem::remove(copy);
     return failed("simulate");
+  }
+}
+
+int preview(const Args& args) {
+  std::optional<TimePoint> at = wall_clock();
+  if (args.options.count("--at")) {
+    auto d = parse_date(args.get("--at"));
+    at = d ? std::optional<TimePoint>(TimePoint{*d}) : parse_time(args.get("--at"));
+  }
+  if (!args.options.count("-c") || !args.options.count("--student") || !at) {
+    std::fputs(
+        "usage: rapport preview -c FILE --student ID [--at DATE] [--sink NAME] [--out DIR]\n",
+        stderr);
+    return 2;
+  }
+  Registry registry;
+  register_builtins(registry);
+  try {
+    auto config = config::load_config_file(args.get("-c"), registry);
+    std::string sink = args.get("--sink");
+    if (sink.empty()) {
+      for (const auto& [name, section] : config->section().sections("sinks")) {
+        if (section.str("type") == "email") {
+          sink = name;
+          break;
+        }
+      }
+    }
+    if (sink.empty()) {
+      std::fprintf(stderr, "rapport preview: %s has no email sink\n", args.get("-c").c_str());
+      return 1;
+    }
+    auto engine = Engine::build(*config, registry);
+    auto composed = engine->preview_digest(sink, args.get("--student"), *at);
+    if (!composed) {
+      std::printf("Nothing waits for student %s in sink %s: no digest would be sent.\n",
+                  args.get("--student").c_str(), sink.c_str());
+      return 0;
+    }
+    const auto& digest = *composed;
+    if (args.options.count("--out")) {
+      std::string dir = args.get("--out");
+      files::create_private_directories(dir);
+      files::write_private_file(dir + "/digest.eml", digest.message);
+      files::write_private_file(dir + "/digest.txt", digest.text);
+      files::write_private_file(dir + "/digest.html", digest.html);
+      if (!digest.calendar.empty())
+        files::write_private_file(dir + "/reminders.ics", digest.calendar);
+      std::printf("Subject: %s\nwritten to %s (digest.eml, digest.txt, digest.html%s)\n",
+                  digest.subject.c_str(), dir.c_str(),
+                  digest.calendar.empty() ? "" : ", reminders.ics");
+      return 0;
+    }
+    std::printf("Subject: %s\n\n%s\n----- HTML -----\n%s\n", digest.subject.c_str(),
+                digest.text.c_str(), digest.html.c_str());
+    if (!digest.calendar.empty())
+      std::printf("----- reminders.ics -----\n%s", digest.calendar.c_str());
+    return 0;
+  } catch (...) {
+    return failed("preview");
   }
 }
 

@@ -34,6 +34,11 @@ commands:
   simulate -c FILE --from DATE --to DATE [--step DURATION]
                           run the hooks over a period on a copy of the store, deliver
                           nothing, print the actions that would have been produced
+  preview -c FILE --student ID [--at DATE] [--sink NAME] [--out DIR]
+                          the digest the student would get next from an email sink, from
+                          what waits for it now, without sending it: its subject and text
+                          and HTML parts on standard output, or in DIR as digest.eml,
+                          digest.txt, digest.html and reminders.ics
   backfill -c FILE --source NAME [--since DATE] [--until DATE]
                           import a SQL source's history in bulk (no hooks fire for it; the
                           relationship memory is built); resumable; progress on stderr.
@@ -115,8 +120,8 @@ int main(int argc, char** argv) {
   const std::string usage = usage_of(args.command);
   if (usage.empty()) {
     std::vector<std::string> commands{
-        "validate",   "config", "serve", "run",    "status", "explain", "simulate",     "backfill",
-        "deliveries", "audit",  "purge", "forget", "export", "demo",    "hash-password"};
+        "validate",   "config", "serve", "run",    "status", "explain", "simulate",      "backfill",
+        "deliveries", "audit",  "purge", "forget", "export", "demo",    "hash-password", "preview"};
     std::fprintf(stderr, "rapport: unknown command \"%s\"%s\n\n%s", args.command.c_str(),
                  rapport::config::suggestion(args.command, commands).c_str(), kUsage);
     return 2;
@@ -139,7 +144,7 @@ int main(int argc, char** argv) {
                        a == "--step" || a == "--pace" || a == "--dir" || a == "--student" ||
                        a == "--at" || a == "--source" || a == "--since" || a == "--until" ||
                        a == "--id" || a == "--staff" || a == "--lift" || a == "--requested-by" ||
-                       a == "--reason" || a == "--endpoint";
+                       a == "--reason" || a == "--endpoint" || a == "--sink" || a == "--out";
     if (takes_value) {
       if (i + 1 >= argc) {
         std::fprintf(stderr, "rapport: %s needs a value\n\n%s", a.c_str(), kUsage);
@@ -163,6 +168,7 @@ int main(int argc, char** argv) {
   if (args.command == "status") return rapport::cli::status(args);
   if (args.command == "explain") return rapport::cli::explain(args);
   if (args.command == "simulate") return rapport::cli::simulate(args);
+  if (args.command == "preview") return rapport::cli::preview(args);
   if (args.command == "backfill") return rapport::cli::backfill(args);
   if (args.command == "deliveries") return rapport::cli::deliveries(args);
   if (args.command == "audit") return rapport::cli::audit(args);

@@ -299,6 +299,18 @@ std::string read_file(const std::string& path) {
   return os.str();
 }
 
+// A sink without a time zone of its own reads in the engine's: settled here, so that every
+// reader of the section (the sink, the budget, `rapport config`) sees the same.
+void settle_sink_zones(Node& root) {
+  Node* sinks = root.get("sinks");
+  const Node* engine = root.get("engine");
+  const Node* zone = engine ? engine->get("timezone") : nullptr;
+  if (!sinks || !sinks->is_map() || !zone) return;
+  for (auto& [name, sink] : sinks->entries) {
+    if (Node* z = sink.get("timezone"); z && z->scalar.empty()) z->scalar = zone->scalar;
+  }
+}
+
 // One prompt budget for every sink with `audience: student`: they must agree on it.
 void check_student_sinks(const Node& root, ParseContext& ctx) {
   const Node* sinks = root.get("sinks");
@@ -359,7 +371,10 @@ std::shared_ptr<const Config> load_config_text(const std::string& text, const st
   config->file = file;
   config->schema = &registry.root();
   if (!ctx.failed()) config->root = validate(parsed, registry.root(), "", ctx);
-  if (!ctx.failed()) check_student_sinks(config->root, ctx);
+  if (!ctx.failed()) {
+    settle_sink_zones(config->root);
+    check_student_sinks(config->root, ctx);
+  }
   if (ctx.failed()) throw ConfigError(ctx.diagnostics);
   config->warnings = ctx.diagnostics;
   return config;

@@ -1,5 +1,6 @@
 #include "adapters/callback/callback_sink.hpp"
 #include "adapters/csv/csv_source.hpp"
+#include "adapters/email/email_sink.hpp"
 #include "adapters/jsonl/jsonl_sink.hpp"
 #include "adapters/sql/sql_source.hpp"
 #include "adapters/webhook/inbound.hpp"
@@ -36,6 +37,7 @@ void register_builtins(Registry& registry) {
   registry.add(adapters::stdout_sink_kind());
   registry.add(adapters::callback_sink_kind());
   registry.add(webhook::webhook_sink_kind());
+  registry.add(email::email_sink_kind());
 }
 
 }  // namespace rapport

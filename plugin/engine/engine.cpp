@@ -269,6 +269,10 @@ std::size_t Engine::deliver(TimePoint now) {
       delivered += deliver_each(*each, now);
       continue;
     }
+    if (auto* digest = sink->digest()) {
+      delivered += deliver_digests(*digest, now);
+      continue;
+    }
     const SinkPolicy& policy = sink_policies_[sink->name()];
     std::string consumer = "sink:" + sink->name();
     for (;;) {
@@ -318,14 +322,6 @@ std::size_t Engine::deliver(TimePoint now) {
   return delivered;
 }
 
-namespace {
-
-bool permanent_failure(int status) {
-  return status >= 400 && status < 500 && status != 408 && status != 409 && status != 429;
-}
-
-}  // namespace
-
 void Engine::record_result(PerActionSink& sink, const SendResult& result, TimePoint now) {
   auto found = in_flight_.find(result.delivery);
   if (found == in_flight_.end()) return;
@@ -369,7 +365,7 @@ void Engine::record_result(PerActionSink& sink, const SendResult& result, TimePo
                {{"sink", sink.name()}});
   } else if (replayed) {
     outcome = "retry";  // the replay schedules the next attempt itself
-  } else if (permanent_failure(result.status)) {
+  } else if (sink.permanent(result.status)) {
     d.state = "dead";
     outcome = "dead";
   } else if (auto delay = sink.retry_delay(d.attempts)) {
@@ -404,13 +400,15 @@ void Engine::record_result(PerActionSink& sink, const SendResult& result, TimePo
 // schedule keep the wall clock.
 std::size_t Engine::drain(std::chrono::milliseconds at_most) {
   const auto until = std::chrono::steady_clock::now() + at_most;
-  while (!in_flight_.empty() && std::chrono::steady_clock::now() < until) {
+  while ((!in_flight_.empty() || !digests_in_flight_.empty()) &&
+         std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     for (auto& sink : sinks_) {
       if (auto* each = sink->per_action()) record_finished(*each, wall_clock());
+      if (auto* digest = sink->digest()) record_digests(*digest, wall_clock());
     }
   }
-  return in_flight_.size();
+  return in_flight_.size() + digests_in_flight_.size();
 }
 
 std::size_t Engine::record_finished(PerActionSink& sink, TimePoint now) {

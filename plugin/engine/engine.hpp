@@ -78,13 +78,21 @@ class Engine {
   const config::Section* letters() const { return letters_ ? &*letters_ : nullptr; }
   const std::vector<std::unique_ptr<Sink>>& sinks() const { return sinks_; }
   // Deliveries sent whose answer is not recorded yet.
-  std::size_t deliveries_in_flight() const { return in_flight_.size(); }
+  std::size_t deliveries_in_flight() const { return in_flight_.size() + digests_in_flight_.size(); }
+  // The digest `sink` would send `student_id` next, from what is waiting for it now,
+  // composed at `at` and not stored or sent (`rapport preview`); nullopt when nothing
+  // waits for them. Throws when no digest sink has that name.
+  std::optional<ComposedDigest> preview_digest(const std::string& sink,
+                                               const std::string& student_id, TimePoint at);
   // Waits (at most `at_most`) for the deliveries under way and records their answers,
   // starting nothing new: what an engine being replaced does last. Returns how many are
   // still under way (sent again, with the same id, by whoever delivers next).
   std::size_t drain(std::chrono::milliseconds at_most);
-  // A sink built by the caller rather than from the config (tests, hosts), policy default.
-  void add_sink(std::unique_ptr<Sink> sink) { sinks_.push_back(std::move(sink)); }
+  // A sink built by the caller rather than from the config (tests, hosts).
+  void add_sink(std::unique_ptr<Sink> sink, SinkPolicy policy = {}) {
+    sink_policies_[sink->name()] = std::move(policy);
+    sinks_.push_back(std::move(sink));
+  }
   Source* source(const std::string& name) const;
   // Each step then publishes queue depths and the sources' health here.
   void set_telemetry(std::shared_ptr<Telemetry> telemetry) { telemetry_ = std::move(telemetry); }
@@ -101,6 +109,14 @@ class Engine {
   bool streams_aligned_ = false;
   std::size_t deliver_each(PerActionSink& sink, TimePoint now);
   std::size_t record_finished(PerActionSink& sink, TimePoint now);
+  // Digest sinks (digests.cpp): gather released actions, compose each student's digest
+  // when a period ends, send what is due, record what came back.
+  std::size_t deliver_digests(DigestSink& sink, TimePoint now);
+  void compose_digests(DigestSink& sink, TimePoint period_end);
+  std::size_t record_digests(DigestSink& sink, TimePoint now);
+  DigestRequest digest_request(const std::string& sink, const std::string& student_id,
+                               const std::vector<std::string>& action_ids, TimePoint period_end,
+                               TimePoint now, std::vector<std::string>* kept);
   // Expired, or withdrawn (see withdrawal()) since it was made: recorded, not sent.
   bool stale_at_delivery(const HookContext& context, const Action& action, TimePoint now);
   void record_result(PerActionSink& sink, const SendResult& result, TimePoint now);
@@ -129,6 +145,7 @@ class Engine {
   };
   std::map<std::int64_t, InFlight> in_flight_;
   std::map<std::string, std::vector<SendResult>> unrecorded_;  // by sink
+  std::map<std::int64_t, DigestRecord> digests_in_flight_;     // by row
 };
 
 // The action as a CloudEvent, with the contact's name, role and email read from the

@@ -28,8 +28,9 @@ struct Outgoing {
 
 struct SendRequest {
   std::int64_t delivery = 0;
-  std::string action_id;  // the webhook-id, the same on every attempt
+  std::string action_id;  // the webhook-id, the same on every attempt (a digest's id)
   std::string body;
+  std::string to;  // a digest: the recipient's address
 };
 
 struct SendResult {
@@ -41,6 +42,7 @@ struct SendResult {
 };
 
 class PerActionSink;
+class DigestSink;
 
 class Sink {
  public:
@@ -51,13 +53,14 @@ class Sink {
   // All of the batch or none of it: on anything but ok, the same batch comes again.
   virtual Delivery deliver(const std::vector<Outgoing>& batch) = 0;
   virtual PerActionSink* per_action() { return nullptr; }
+  virtual DigestSink* digest() { return nullptr; }
 };
 
-class PerActionSink : public Sink {
+// What sends one message at a time in the background (a webhook's POST, an email): the
+// engine keeps the queue and the retry schedule in the store.
+class Sender {
  public:
-  Delivery deliver(const std::vector<Outgoing>&) final { return Delivery::error; }
-  PerActionSink* per_action() final { return this; }
-
+  virtual ~Sender() = default;
   // How many sends may start now (concurrency and rate limits, circuit breaker).
   virtual std::size_t room(std::chrono::steady_clock::time_point now) = 0;
   virtual void start(SendRequest request) = 0;
@@ -65,6 +68,48 @@ class PerActionSink : public Sink {
   virtual std::vector<SendResult> finished() = 0;
   // Delay before attempt n + 1 after n failed attempts; nullopt: no more attempts.
   virtual std::optional<std::chrono::milliseconds> retry_delay(int failed_attempts) const = 0;
+  // An answer that no later attempt will change (HTTP 4xx but 408, 409 and 429; SMTP 5xx).
+  virtual bool permanent(int status) const = 0;
+};
+
+class PerActionSink : public Sink, public Sender {
+ public:
+  Delivery deliver(const std::vector<Outgoing>&) final { return Delivery::error; }
+  PerActionSink* per_action() final { return this; }
+  bool permanent(int status) const override {
+    return status >= 400 && status < 500 && status != 408 && status != 409 && status != 429;
+  }
+};
+
+// A sink that writes to each student once a period (an email digest): the engine gathers
+// the student's released actions, asks the sink to compose the message when the period
+// ends, stores it, and sends it (SendRequest::body is the message; a resend is the same).
+struct DigestContact {
+  std::string id, name, role;
+  std::optional<std::string> email;
+};
+struct DigestEntry {
+  Action action;
+  DigestContact contact;
+};
+struct DigestRequest {
+  std::string id;  // stable: the sink, the student, the period
+  std::string student_id, student_name, recipient;
+  TimePoint period_end;  // when it is composed (a preview: now)
+  std::vector<DigestEntry> entries;
+};
+struct ComposedDigest {
+  std::string subject, text, html, calendar;  // calendar: iCalendar text, empty when none
+  std::string message;                        // the whole RFC 5322 message
+};
+
+class DigestSink : public Sink, public Sender {
+ public:
+  Delivery deliver(const std::vector<Outgoing>&) final { return Delivery::error; }
+  DigestSink* digest() final { return this; }
+  // The first moment a digest is due after `after` (its period's end, local hour and days).
+  virtual TimePoint next_due(TimePoint after) const = 0;
+  virtual ComposedDigest compose(const DigestRequest& request) const = 0;
 };
 
 }  // namespace rapport

@@ -107,6 +107,16 @@ json::object status_of(const config::Config& config, Store& store) {
     for (const auto& [state, n] : store.delivery_counts(name)) deliveries[state] = n;
     if (!deliveries.empty()) (*o)["deliveries"] = std::move(deliveries);
     if (auto why = store.sink_disabled(name)) (*o)["disabled"] = *why;
+    // Sinks that send digests (email): their digests by state, and who had no address.
+    if (section.str("type") == "email") {
+      json::object digests;
+      for (const auto& [state, n] : store.digest_counts(name)) digests[state] = n;
+      (*o)["deliveries"] = std::move(digests);
+      json::array missing;
+      for (const auto& id : store.students_without_address(name))
+        missing.push_back(json::value(id));
+      (*o)["students_without_address"] = std::move(missing);
+    }
   }
   if (budget) {
     auto seq = at_of(kPromptBudgetConsumer);

@@ -210,6 +210,23 @@ const std::vector<std::vector<const char*>> kMigrations = {
         "CREATE TABLE releases (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
         " action_id TEXT NOT NULL UNIQUE, at TEXT NOT NULL)",
     },
+    // 12: email digests, and a person's opt-out of email alone.
+    {
+        "ALTER TABLE people ADD COLUMN email_opted_out INTEGER NOT NULL DEFAULT 0",
+        "CREATE TABLE digest_items (sink TEXT NOT NULL, action_id TEXT NOT NULL,"
+        " student_id TEXT NOT NULL, seq INTEGER NOT NULL, digest_id TEXT,"
+        " PRIMARY KEY (sink, action_id)) WITHOUT ROWID",
+        "CREATE INDEX digest_items_open ON digest_items(sink, digest_id, student_id, seq)",
+        "CREATE INDEX digest_items_by_digest ON digest_items(digest_id)",
+        "CREATE INDEX digest_items_by_action ON digest_items(action_id)",
+        "CREATE TABLE digests (row INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
+        " sink TEXT NOT NULL, student_id TEXT NOT NULL, period_end TEXT NOT NULL,"
+        " composed_at TEXT NOT NULL, recipient TEXT NOT NULL, message TEXT,"
+        " state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at TEXT NOT NULL,"
+        " last_status INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '')",
+        "CREATE INDEX digests_due ON digests(sink, state, next_at)",
+        "CREATE INDEX digests_by_student ON digests(student_id)",
+    },
 };
 
 std::string opt_text(const soci::row& r, std::size_t i) {
@@ -693,13 +710,13 @@ class SqliteStore final : public Store {
   void put_person(const Person& p) override {
     cached(
         "INSERT INTO people (id, role, name, email, specialty, subspecialty, program,"
-        " opted_out, program_role, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-        " strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
+        " opted_out, program_role, email_opted_out, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+        " ?7, ?8, ?9, ?10, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
         " ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at,"
         " role = excluded.role, name = excluded.name, email = excluded.email,"
         " specialty = excluded.specialty, subspecialty = excluded.subspecialty,"
         " program = excluded.program, opted_out = excluded.opted_out,"
-        " program_role = excluded.program_role")
+        " program_role = excluded.program_role, email_opted_out = excluded.email_opted_out")
         .bind(1, p.id)
         .bind(2, to_string(p.role))
         .bind(3, p.name)
@@ -711,6 +728,7 @@ class SqliteStore final : public Store {
         .bind(9, p.program_role
                      ? std::optional<std::string>(std::string(to_string(*p.program_role)))
                      : std::nullopt)
+        .bind(10, p.email_opted_out)
         .run();
   }
 
@@ -719,7 +737,7 @@ class SqliteStore final : public Store {
     {
       soci::rowset<soci::row> rows =
           (sql_.prepare << "SELECT id, role, name, email, specialty, subspecialty, program,"
-                           " opted_out, program_role FROM people WHERE id = :i",
+                           " opted_out, program_role, email_opted_out FROM people WHERE id = :i",
            soci::use(id));
       for (const auto& r : rows) found = person_of(r);
     }
@@ -742,7 +760,7 @@ class SqliteStore final : public Store {
     }
     soci::rowset<soci::row> rows =
         sql_.prepare << "SELECT id, role, name, email, specialty, subspecialty, program,"
-                        " opted_out, program_role FROM people ORDER BY id";
+                        " opted_out, program_role, email_opted_out FROM people ORDER BY id";
     for (const auto& r : rows) {
       Person p = person_of(r);
       if (auto it = interests.find(p.id); it != interests.end()) {
@@ -1096,6 +1114,17 @@ class SqliteStore final : public Store {
         "DELETE FROM prompt_actions WHERE action_id IN (SELECT action_id FROM outbox"
         " WHERE student_id = :id OR contact_id = :id)");
     run("prompts", "DELETE FROM prompts WHERE student_id = :id");
+    // Digests to them go; others' digests naming them lose their text, and one not sent
+    // yet is not sent.
+    run("digests emptied",
+        "UPDATE digests SET message = NULL, state = CASE state WHEN 'pending' THEN"
+        " 'withheld' ELSE state END WHERE student_id <> :id AND id IN (SELECT di.digest_id"
+        " FROM digest_items di JOIN outbox o ON o.action_id = di.action_id WHERE"
+        " o.contact_id = :id)");
+    run("digest items",
+        "DELETE FROM digest_items WHERE student_id = :id OR action_id IN (SELECT action_id"
+        " FROM outbox WHERE student_id = :id OR contact_id = :id)");
+    run("digests", "DELETE FROM digests WHERE student_id = :id");
     run("actions", "DELETE FROM outbox WHERE student_id = :id OR contact_id = :id");
     run("held actions", "DELETE FROM held_actions WHERE student_id = :id OR contact_id = :id");
     {
@@ -1218,6 +1247,9 @@ class SqliteStore final : public Store {
         {"actions",
          "SELECT o.action_id FROM outbox o WHERE o.due_at < :t AND o.seq <= " + sinks_passed +
              released_passed +
+             " AND NOT EXISTS (SELECT 1 FROM digest_items di LEFT JOIN digests g ON g.id ="
+             " di.digest_id WHERE di.action_id = o.action_id AND (di.digest_id IS NULL OR"
+             " g.state = 'pending'))" +
              " AND NOT EXISTS (SELECT 1 FROM"
              " deliveries d WHERE d.action_id = o.action_id AND d.state NOT IN ('delivered',"
              " 'dead', 'withheld')) LIMIT :n",
@@ -1230,6 +1262,7 @@ class SqliteStore final : public Store {
           " WHERE action_id IN (%rows%))",
           "DELETE FROM deliveries WHERE action_id IN (%rows%)",
           "DELETE FROM releases WHERE action_id IN (%rows%)",
+          "DELETE FROM digest_items WHERE action_id IN (%rows%)",
           // the prompt itself stays while its week counts (see "prompts" below)
           "DELETE FROM prompt_actions WHERE action_id IN (%rows%)",
           "DELETE FROM outbox WHERE action_id IN (%rows%)"}});
@@ -1240,6 +1273,13 @@ class SqliteStore final : public Store {
                      " (SELECT 1 FROM prompt_actions pa WHERE pa.prompt_id = p.id) LIMIT :n",
                      format_time(std::min(before.actions, before.now - std::chrono::days(14))),
                      {"DELETE FROM prompts WHERE id IN (%rows%)"}});
+    // Digests whose actions all went (the message holds names and addresses).
+    kinds.push_back({"digests",
+                     "SELECT g.id FROM digests g WHERE g.composed_at < :t AND g.state <>"
+                     " 'pending' AND NOT EXISTS (SELECT 1 FROM digest_items di WHERE"
+                     " di.digest_id = g.id) LIMIT :n",
+                     format_time(before.actions),
+                     {"DELETE FROM digests WHERE id IN (%rows%)"}});
     // People the store no longer needs: written before the cutoff, no part in a program
     // (program contacts are suggested without a rotation naming them), and no rotation,
     // roster row, evaluation, action, held action or touch names them. Their row hashes go
@@ -1599,6 +1639,150 @@ class SqliteStore final : public Store {
     return ind == soci::i_ok ? seq : 0;
   }
 
+  void add_digest_item(const std::string& sink, const std::string& action_id,
+                       const std::string& student_id) override {
+    cached(
+        "INSERT INTO digest_items (sink, action_id, student_id, seq) VALUES (?1, ?2, ?3,"
+        " (SELECT coalesce(MAX(seq), 0) + 1 FROM digest_items WHERE sink = ?1))"
+        " ON CONFLICT DO NOTHING")
+        .bind(1, sink)
+        .bind(2, action_id)
+        .bind(3, student_id)
+        .run();
+  }
+
+  std::vector<std::string> students_with_open_items(const std::string& sink,
+                                                    std::size_t limit) override {
+    auto q = cached(
+        "SELECT DISTINCT student_id FROM digest_items WHERE sink = ?1 AND digest_id IS NULL"
+        " ORDER BY student_id LIMIT ?2");
+    q.bind(1, sink).bind(2, std::int64_t(limit));
+    std::vector<std::string> out;
+    while (q.next()) out.push_back(q.str(0));
+    return out;
+  }
+
+  std::vector<std::string> open_digest_items(const std::string& sink,
+                                             const std::string& student_id) override {
+    auto q = cached(
+        "SELECT action_id FROM digest_items WHERE sink = ?1 AND digest_id IS NULL"
+        " AND student_id = ?2 ORDER BY seq");
+    q.bind(1, sink).bind(2, student_id);
+    std::vector<std::string> out;
+    while (q.next()) out.push_back(q.str(0));
+    return out;
+  }
+
+  void put_digest(const DigestRecord& d, const std::vector<std::string>& action_ids) override {
+    cached(
+        "INSERT INTO digests (id, sink, student_id, period_end, composed_at, recipient,"
+        " message, state, attempts, next_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9)"
+        " ON CONFLICT (id) DO NOTHING")
+        .bind(1, d.id)
+        .bind(2, d.sink)
+        .bind(3, d.student_id)
+        .bind(4, format_time(d.period_end))
+        .bind(5, format_time(d.composed_at))
+        .bind(6, d.recipient)
+        .bind(7, d.message)
+        .bind(8, d.state)
+        .bind(9, format_time(d.next_at))
+        .run();
+    for (const auto& action_id : action_ids) {
+      cached("UPDATE digest_items SET digest_id = ?1 WHERE sink = ?2 AND action_id = ?3")
+          .bind(1, d.id)
+          .bind(2, d.sink)
+          .bind(3, action_id)
+          .run();
+    }
+  }
+
+// A digest's columns, read by read_digests (a macro: cached statements are known by their
+// literal).
+#define DIGEST_COLUMNS                                                                    \
+  "SELECT row, id, sink, student_id, period_end, composed_at, recipient, message, state," \
+  " attempts, next_at, last_status, last_error FROM digests "
+
+  static std::vector<DigestRecord> read_digests(Cached::Use& q) {
+    std::vector<DigestRecord> out;
+    while (q.next()) {
+      DigestRecord d;
+      d.row = q.integer(0);
+      d.id = q.str(1);
+      d.sink = q.str(2);
+      d.student_id = q.str(3);
+      d.period_end = parse_time(q.str(4)).value_or(TimePoint{});
+      d.composed_at = parse_time(q.str(5)).value_or(TimePoint{});
+      d.recipient = q.str(6);
+      d.message = q.str(7);
+      d.state = q.str(8);
+      d.attempts = int(q.integer(9));
+      d.next_at = parse_time(q.str(10)).value_or(TimePoint{});
+      d.last_status = int(q.integer(11));
+      d.last_error = q.str(12);
+      out.push_back(std::move(d));
+    }
+    return out;
+  }
+
+  std::vector<DigestRecord> due_digests(const std::string& sink, TimePoint now,
+                                        std::size_t limit) override {
+    auto q = cached(DIGEST_COLUMNS
+                    "WHERE sink = ?1 AND state = 'pending' AND next_at <= ?2"
+                    " ORDER BY next_at, row LIMIT ?3");
+    q.bind(1, sink).bind(2, format_time(now)).bind(3, std::int64_t(limit));
+    return read_digests(q);
+  }
+
+  std::optional<DigestRecord> digest_row(std::int64_t row) override {
+    auto q = cached(DIGEST_COLUMNS "WHERE row = ?1");
+    q.bind(1, row);
+    auto found = read_digests(q);
+    if (found.empty()) return std::nullopt;
+    return std::move(found.front());
+  }
+
+#undef DIGEST_COLUMNS
+
+  void update_digest(const DigestRecord& d) override {
+    cached(
+        "UPDATE digests SET state = ?1, attempts = ?2, next_at = ?3, last_status = ?4,"
+        " last_error = ?5 WHERE row = ?6")
+        .bind(1, d.state)
+        .bind(2, d.attempts)
+        .bind(3, format_time(d.next_at))
+        .bind(4, d.last_status)
+        .bind(5, d.last_error)
+        .bind(6, d.row)
+        .run();
+  }
+
+  std::vector<std::string> digest_action_ids(const std::string& digest_id) override {
+    auto q = cached("SELECT action_id FROM digest_items WHERE digest_id = ?1 ORDER BY seq");
+    q.bind(1, digest_id);
+    std::vector<std::string> out;
+    while (q.next()) out.push_back(q.str(0));
+    return out;
+  }
+
+  std::map<std::string, std::int64_t> digest_counts(const std::string& sink) override {
+    std::map<std::string, std::int64_t> out;
+    auto q = cached("SELECT state, COUNT(*) FROM digests WHERE sink = ?1 GROUP BY state");
+    q.bind(1, sink);
+    while (q.next()) out[q.str(0)] = q.integer(1);
+    return out;
+  }
+
+  std::vector<std::string> students_without_address(const std::string& sink) override {
+    auto q = cached(
+        "SELECT DISTINCT student_id FROM digests WHERE sink = ?1 AND state = 'no_address'"
+        " ORDER BY student_id");
+    q.bind(1, sink);
+    std::vector<std::string> out;
+    while (q.next()) out.push_back(q.str(0));
+    return out;
+  }
+
   std::optional<Action> action_with_id(const std::string& id) override {
     std::string body;
     sql_ << "SELECT body FROM outbox WHERE action_id = :i", soci::use(id), soci::into(body);
@@ -1920,6 +2104,7 @@ class SqliteStore final : public Store {
     p.program = nonempty(text(r, 6));
     p.opted_out = integer(r, 7).value_or(0) != 0;
     if (auto role = text(r, 8)) p.program_role = parse_program_role(*role);
+    p.email_opted_out = integer(r, 9).value_or(0) != 0;
     return p;
   }
 

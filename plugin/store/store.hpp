@@ -107,6 +107,22 @@ struct Prompt {
   std::int64_t actions = 0;  // read: how many actions it holds
 };
 
+// One student's digest from one sink (an email): composed once when its period ends,
+// stored, then sent; a resend after a crash or a refusal is the same message.
+struct DigestRecord {
+  std::int64_t row = 0;  // its number, for the sender
+  std::string id, sink, student_id;
+  TimePoint period_end, composed_at;
+  std::string recipient, message;
+  // pending, sent, dead; no_address (the student has no email address), opted_out (of
+  // this channel), withheld (nothing left to send): never sent, kept visible.
+  std::string state;
+  int attempts = 0;
+  TimePoint next_at;
+  int last_status = 0;
+  std::string last_error;
+};
+
 // The progress of the prompt budget through the outbox (an engine counter: "engine:"
 // progress is nobody's place in the inbox).
 inline constexpr const char* kPromptBudgetConsumer = "engine:prompt_budget";
@@ -179,6 +195,26 @@ class Store {
   virtual std::vector<OutboxAction> released_after(std::int64_t seq, std::size_t limit) = 0;
   virtual std::int64_t count_released_after(std::int64_t seq) = 0;
   virtual std::int64_t last_release_seq() = 0;
+
+  // Digests. An item is a released action waiting for its student's next digest.
+  virtual void add_digest_item(const std::string& sink, const std::string& action_id,
+                               const std::string& student_id) = 0;
+  virtual std::vector<std::string> students_with_open_items(const std::string& sink,
+                                                            std::size_t limit) = 0;
+  // The student's waiting actions, in the order they were gathered.
+  virtual std::vector<std::string> open_digest_items(const std::string& sink,
+                                                     const std::string& student_id) = 0;
+  // Stores the digest (not again: its id is stable) and gives it those items.
+  virtual void put_digest(const DigestRecord& digest,
+                          const std::vector<std::string>& action_ids) = 0;
+  virtual std::vector<DigestRecord> due_digests(const std::string& sink, TimePoint now,
+                                                std::size_t limit) = 0;
+  virtual std::optional<DigestRecord> digest_row(std::int64_t row) = 0;
+  virtual void update_digest(const DigestRecord& digest) = 0;  // state, attempts, next_at, last_*
+  virtual std::vector<std::string> digest_action_ids(const std::string& digest_id) = 0;
+  virtual std::map<std::string, std::int64_t> digest_counts(const std::string& sink) = 0;
+  // Students whose digest had nowhere to go (no email address), by id.
+  virtual std::vector<std::string> students_without_address(const std::string& sink) = 0;
 
   // Timers.
   virtual void put_timer(const Timer& timer) = 0;
@@ -385,6 +421,6 @@ struct SqliteOptions {
 // newer than this build knows, or the file cannot be opened.
 std::unique_ptr<Store> open_sqlite_store(const SqliteOptions& options);
 
-inline constexpr int kStoreSchemaVersion = 11;
+inline constexpr int kStoreSchemaVersion = 12;
 
 }  // namespace rapport

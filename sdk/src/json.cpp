@@ -115,6 +115,7 @@ json::object person_object(const Person& p) {
   if (p.program_role) o["program_role"] = to_string(*p.program_role);
   if (!p.interests.empty()) o["interests"] = json::array(p.interests.begin(), p.interests.end());
   o["opted_out"] = p.opted_out;
+  if (p.email_opted_out) o["email_opted_out"] = true;
   return o;
 }
 
@@ -139,6 +140,7 @@ Person person_from(const Reader& r) {
     }
   }
   p.opted_out = r.restrictive_bool("opted_out");
+  p.email_opted_out = r.restrictive_bool("email_opted_out");
   return p;
 }
 

@@ -85,6 +85,9 @@ struct Person {
   // Specialties of interest, first the strongest ("interests" in JSON). From the
   // `interests` entity where a source reads one; else `specialty` is the only one.
   std::vector<std::string> interests;
+  // Stops email to them (one channel), not the rest ("email_opted_out" in JSON; read
+  // restrictively like opted_out).
+  bool email_opted_out = false;
 
   bool operator==(const Person&) const = default;
 };

@@ -62,6 +62,9 @@ TEST_CASE("migrations 7 and 9 keep every row hash and team member of a version 6
            " row_key TEXT NOT NULL, hash TEXT NOT NULL, seen INTEGER NOT NULL DEFAULT 0,"
            " PRIMARY KEY (source, entity, row_key))";
     sql << "INSERT INTO source_rows VALUES ('registrar', 'rotations', 'R1', 'h1', 3)";
+    sql << "ALTER TABLE people DROP COLUMN email_opted_out";  // migration 12's
+    sql << "DROP TABLE digest_items";
+    sql << "DROP TABLE digests";
     sql << "DROP TABLE prompts";  // migration 11's
     sql << "DROP TABLE prompt_actions";
     sql << "DROP TABLE releases";

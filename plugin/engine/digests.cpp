@@ -1,0 +1,241 @@
+// Digest sinks (an email a student gets once a period): the engine's side. Released
+// actions wait as items; when a period ends each student's items become one digest,
+// composed by the sink and stored before anything is sent, so a resend after a crash or a
+// refusal is the same message. Sends and their answers go as for per-action sinks.
+#include <algorithm>
+
+#include "engine/engine.hpp"
+#include "engine/store_context.hpp"
+#include "log/log.hpp"
+#include "store/soci_util.hpp"
+
+namespace rapport {
+namespace {
+
+// What a digest discloses of each action: the fields its templates are given.
+constexpr const char* kDigestFields =
+    "type,reason,due,contact_details.name,contact_details.role,contact_details.email";
+
+std::string digest_id(const std::string& sink, const std::string& student, TimePoint end) {
+  return content_hash(sink + '\x1f' + student + '\x1f' + format_time(end));
+}
+
+}  // namespace
+
+DigestRequest Engine::digest_request(const std::string& sink, const std::string& student_id,
+                                     const std::vector<std::string>& action_ids,
+                                     TimePoint period_end, TimePoint now,
+                                     std::vector<std::string>* kept) {
+  StoreContext context(*store_, memory(), TimePoint{});
+  DigestRequest request;
+  request.id = digest_id(sink, student_id, period_end);
+  request.student_id = student_id;
+  request.period_end = period_end;
+  if (auto student = store_->person(student_id)) {
+    request.student_name = student->name;
+    // An address that could not be one (spaces, brackets, a line break) is none.
+    const auto& email = student->email;
+    bool plausible = email && email->find('@') != std::string::npos &&
+                     std::none_of(email->begin(), email->end(), [](char c) {
+                       return static_cast<unsigned char>(c) <= ' ' || c == '<' || c == '>' ||
+                              c == ',' || c == '"';
+                     });
+    if (plausible && !student->email_opted_out) request.recipient = *email;
+  }
+  for (const auto& id : action_ids) {
+    auto action = store_->action_with_id(id);
+    // Opted out since, gone, expired or withdrawn: left out (recorded as for any sink).
+    if (!action || !permitted(context, *action) ||
+        (kept && stale_at_delivery(context, *action, now)) ||
+        (!kept && ((action->expires && *action->expires <= now) || withdrawal(context, *action)))) {
+      continue;
+    }
+    DigestContact contact{action->contact_id, "", "", std::nullopt};
+    if (auto p = store_->person(action->contact_id)) {
+      contact.name = p->name;
+      contact.role = std::string(to_string(p->role));
+      contact.email = p->email;
+    }
+    request.entries.push_back({std::move(*action), std::move(contact)});
+    if (kept) kept->push_back(id);
+  }
+  return request;
+}
+
+std::size_t Engine::deliver_digests(DigestSink& sink, TimePoint clock_now) {
+  auto now = wall_clock();
+  std::size_t delivered = record_digests(sink, now);
+  // Released actions join their student's next digest (progress and items together).
+  for (;;) {
+    auto pending = next_for(sink, batch_);
+    if (pending.empty()) break;
+    Transaction tx(*store_);
+    for (const auto& [seq, action] : pending) {
+      store_->add_digest_item(sink.name(), action.id, action.student_id);
+    }
+    store_->set_progress("sink:" + sink.name(), pending.back().seq);
+    tx.commit();
+  }
+  // A period ended (the engine's clock: a simulated run composes on its own days): each
+  // waiting student's digest, once, for the latest end passed.
+  const std::string key = "digest:" + sink.name();
+  auto last = store_->cursor(kEngineState, key);
+  auto since = last ? parse_time(*last) : std::nullopt;
+  if (!since) {
+    store_->set_cursor(kEngineState, key, format_time(clock_now));
+    since = clock_now;
+  }
+  std::optional<TimePoint> end;
+  for (auto next = sink.next_due(*since); next <= clock_now; next = sink.next_due(next)) {
+    end = next;
+  }
+  if (end) {
+    compose_digests(sink, *end);
+    store_->set_cursor(kEngineState, key, format_time(*end));
+  }
+  // Send what is due.
+  if (store_->sink_disabled(sink.name())) return delivered;
+  auto room = sink.room(std::chrono::steady_clock::now());
+  for (auto& d : store_->due_digests(sink.name(), now, room + digests_in_flight_.size())) {
+    if (room == 0) break;
+    if (digests_in_flight_.count(d.row)) continue;
+    sink.start({d.row, d.id, d.message, d.recipient});
+    digests_in_flight_.emplace(d.row, std::move(d));
+    --room;
+  }
+  return delivered;
+}
+
+void Engine::compose_digests(DigestSink& sink, TimePoint period_end) {
+  const auto composed_at = wall_clock();
+  std::size_t counted[3] = {0, 0, 0};  // composed, no address, opted out of email
+  for (;;) {
+    auto students = store_->students_with_open_items(sink.name(), batch_);
+    if (students.empty()) break;
+    for (const auto& student : students) {
+      Transaction tx(*store_);
+      auto items = store_->open_digest_items(sink.name(), student);
+      std::vector<std::string> kept;
+      auto request = digest_request(sink.name(), student, items, period_end, period_end, &kept);
+      DigestRecord d;
+      d.id = request.id;
+      d.sink = sink.name();
+      d.student_id = student;
+      d.period_end = period_end;
+      d.composed_at = composed_at;
+      d.next_at = composed_at;
+      d.recipient = request.recipient;
+      auto person = store_->person(student);
+      if (request.entries.empty()) {
+        d.state = "withheld";
+      } else if (person && person->email && person->email_opted_out) {
+        d.state = "opted_out";
+        ++counted[2];
+      } else if (request.recipient.empty()) {
+        d.state = "no_address";
+        ++counted[1];
+        log::info("engine", "a student has no email address; their digest is not sent",
+                  {{"sink", sink.name()}, {"student", student}});
+      } else {
+        d.message = sink.compose(request).message;
+        d.state = "pending";
+        ++counted[0];
+      }
+      store_->put_digest(d, items);
+      tx.commit();
+    }
+  }
+  if (counted[0] + counted[1] + counted[2]) {
+    log::info("engine", "digests composed",
+              {{"sink", sink.name()},
+               {"period_end", format_time(period_end)},
+               {"composed", counted[0]},
+               {"no_address", counted[1]},
+               {"opted_out", counted[2]}});
+  }
+}
+
+std::size_t Engine::record_digests(DigestSink& sink, TimePoint now) {
+  std::size_t delivered = 0;
+  auto& waiting = unrecorded_[sink.name()];
+  for (auto& result : sink.finished()) waiting.push_back(std::move(result));
+  std::vector<SendResult> still;
+  for (auto& result : waiting) {
+    auto found = digests_in_flight_.find(result.delivery);
+    if (found == digests_in_flight_.end()) continue;
+    try {
+      Transaction tx(*store_);
+      auto current = store_->digest_row(result.delivery);
+      bool ok = result.status >= 200 && result.status < 300;
+      std::string outcome = "retry";
+      if (current && current->state == "pending") {
+        DigestRecord d = *current;
+        d.attempts += 1;
+        d.last_status = result.status;
+        d.last_error = ok ? "" : result.snippet;
+        if (ok) {
+          outcome = "delivered";
+          d.state = "sent";
+          for (const auto& id : store_->digest_action_ids(d.id)) {
+            auto action = store_->action_with_id(id);
+            if (!action) continue;
+            store_->add_disclosure({id, action->student_id, action->contact_id, kDigestFields,
+                                    sink.name(), sink.destination(),
+                                    sink_policies_[sink.name()].basis, now});
+          }
+          ++delivered;
+        } else if (sink.permanent(result.status)) {
+          d.state = outcome = "dead";
+        } else if (auto delay = sink.retry_delay(d.attempts)) {
+          d.next_at = now + std::chrono::duration_cast<std::chrono::seconds>(*delay);
+        } else {
+          d.state = outcome = "dead";
+        }
+        store_->update_digest(d);
+        if (outcome == "dead") {
+          log::warn("engine", "a digest was refused for good; recorded as dead",
+                    {{"sink", sink.name()}, {"student", d.student_id}, {"status", result.status}});
+        }
+      }
+      tx.commit();
+      digests_in_flight_.erase(found);
+      if (telemetry_) {
+        telemetry_->count("rapport_deliveries_total",
+                          "sink=\"" + sink.name() + "\",result=\"" + outcome + "\"");
+      }
+    } catch (const std::exception& e) {
+      if (still.empty()) {
+        log::warn("engine", "cannot record digest results; trying again next step",
+                  {{"sink", sink.name()}, {"error", soci_util::message_of(e)}});
+      }
+      still.push_back(std::move(result));
+    }
+  }
+  waiting = std::move(still);
+  return delivered;
+}
+
+std::optional<ComposedDigest> Engine::preview_digest(const std::string& name,
+                                                     const std::string& student_id, TimePoint at) {
+  for (const auto& sink : sinks_) {
+    auto* digest = sink->digest();
+    if (!digest || sink->name() != name) continue;
+    // What waits in the student's next digest, and what was released for it since.
+    auto ids = store_->open_digest_items(name, student_id);
+    for (std::int64_t from = store_->progress("sink:" + name);;) {
+      auto more = store_->released_after(from, batch_);
+      if (more.empty()) break;
+      for (const auto& [seq, action] : more) {
+        if (action.student_id == student_id) ids.push_back(action.id);
+      }
+      from = more.back().seq;
+    }
+    auto request = digest_request(name, student_id, ids, at, at, nullptr);
+    if (request.entries.empty()) return std::nullopt;
+    if (request.recipient.empty()) request.recipient = "(no address)";
+    return digest->compose(request);
+  }
+  throw std::runtime_error("no sink named \"" + name + "\" sends digests (type: email)");
+}
+
+}  // namespace rapport
