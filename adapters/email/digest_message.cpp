@@ -4,6 +4,8 @@
 #include <kainjow/mustache.hpp>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -67,16 +69,26 @@ std::string one_line(std::string text) {
 std::string encoded_header(const std::string& text) {
   std::string out;
   for (std::size_t at = 0; at < text.size();) {
-    std::size_t take = std::min<std::size_t>(45, text.size() - at);
+    std::size_t take = std::min<std::size_t>(39, text.size() - at);
     // Not inside a UTF-8 sequence.
     while (take > 0 && at + take < text.size() &&
            (static_cast<unsigned char>(text[at + take]) & 0xC0) == 0x80) {
       --take;
     }
-    if (take == 0) take = std::min<std::size_t>(45, text.size() - at);
+    if (take == 0) take = std::min<std::size_t>(39, text.size() - at);
     out += (out.empty() ? "" : "\r\n ") + std::string("=?UTF-8?B?") +
            base64_encode(std::string_view(text).substr(at, take)) + "?=";
     at += take;
+  }
+  return out;
+}
+
+// Text with CRLF line ends (canonical form for a text/* part).
+std::string crlf(const std::string& text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) out += '\r';
+    out += text[i];
   }
   return out;
 }
@@ -145,6 +157,26 @@ std::string calendar_of(const DigestRequest& request, const std::string& zone) {
   return out;
 }
 
+// The unsubscribe URL for a student: every {student} replaced by their id, percent-encoded.
+std::string unsubscribe_url(const std::string& pattern, const std::string& student) {
+  std::string id;
+  for (unsigned char c : student) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      id += char(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      id += buf;
+    }
+  }
+  std::string url = pattern;
+  for (auto at = url.find("{student}"); at != std::string::npos;
+       at = url.find("{student}", at + id.size())) {
+    url.replace(at, 9, id);
+  }
+  return url;
+}
+
 mustache::data data_of(const DigestRequest& request, const MessageOptions& options, bool calendar) {
   mustache::data school;
   school.set("name", options.school_name);
@@ -186,11 +218,7 @@ mustache::data data_of(const DigestRequest& request, const MessageOptions& optio
   d.set("has_calendar",
         calendar ? mustache::data::type::bool_true : mustache::data::type::bool_false);
   if (!options.unsubscribe_url.empty()) {
-    std::string url = options.unsubscribe_url;
-    if (auto at = url.find("{student}"); at != std::string::npos) {
-      url.replace(at, 9, request.student_id);
-    }
-    d.set("unsubscribe_url", url);
+    d.set("unsubscribe_url", unsubscribe_url(options.unsubscribe_url, request.student_id));
   }
   return d;
 }
@@ -213,8 +241,12 @@ mustache::data data_of(const DigestRequest& request, const MessageOptions& optio
   throw TemplateError(file, line, column, message);
 }
 
-std::string render(const std::string& file, const std::string& text, const mustache::data& d) {
+// HTML-escaped ({{x}}) for the HTML part only: the subject and the plain text take text as
+// it is.
+std::string render(const std::string& file, const std::string& text, const mustache::data& d,
+                   bool html) {
   mustache::mustache tpl(text);
+  if (!html) tpl.set_custom_escape([](const std::string& s) { return s; });
   if (!tpl.is_valid()) fail(file, text, tpl.error_message());
   auto out = tpl.render(d);
   if (!tpl.is_valid()) fail(file, text, tpl.error_message());
@@ -258,16 +290,20 @@ std::string address_of(const std::string& from) {
   return from;
 }
 
-bool plausible_address(const std::string& address) {
-  auto at = address.find('@');
-  if (at == std::string::npos || at == 0 || at + 1 >= address.size() ||
-      address.find('@', at + 1) != std::string::npos || address.size() > 254) {
-    return false;
-  }
-  return std::none_of(address.begin(), address.end(), [](char c) {
-    return static_cast<unsigned char>(c) <= ' ' || c == '<' || c == '>' || c == ',' || c == '"' ||
-           c == 0x7f;
+std::string from_header(const std::string& from) {
+  auto address = address_of(from);
+  auto open = from.rfind('<');
+  std::string name = open == std::string::npos ? "" : from.substr(0, open);
+  while (!name.empty() && name.back() == ' ') name.pop_back();
+  while (!name.empty() && name.front() == ' ') name.erase(0, 1);
+  if (name.size() >= 2 && name.front() == '"' && name.back() == '"')
+    name = name.substr(1, name.size() - 2);
+  if (name.empty()) return "<" + address + ">";
+  bool ascii = std::all_of(name.begin(), name.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u >= 0x20 && u < 0x7f && c != '"' && c != '\\';
   });
+  return (ascii ? "\"" + name + "\"" : encoded_header(name)) + " <" + address + ">";
 }
 
 ComposedDigest compose_message(const DigestRequest& request, const MessageOptions& options,
@@ -275,10 +311,11 @@ ComposedDigest compose_message(const DigestRequest& request, const MessageOption
   ComposedDigest out;
   out.calendar = calendar_of(request, options.timezone);
   auto d = data_of(request, options, !out.calendar.empty());
-  out.subject = one_line(render(file_of(templates, "subject.mustache"), templates.subject, d));
+  out.subject =
+      one_line(render(file_of(templates, "subject.mustache"), templates.subject, d, false));
   while (!out.subject.empty() && out.subject.back() == ' ') out.subject.pop_back();
-  out.text = render(file_of(templates, "digest.txt.mustache"), templates.text, d);
-  out.html = render(file_of(templates, "digest.html.mustache"), templates.html, d);
+  out.text = render(file_of(templates, "digest.txt.mustache"), templates.text, d, false);
+  out.html = render(file_of(templates, "digest.html.mustache"), templates.html, d, true);
 
   // Stable: boundaries and Message-ID from the digest's id, the date its period's end.
   const std::string mixed = "rapport-mixed-" + request.id;
@@ -287,7 +324,7 @@ ComposedDigest compose_message(const DigestRequest& request, const MessageOption
   domain = domain.find('@') == std::string::npos ? "rapport.invalid"
                                                  : domain.substr(domain.find('@') + 1);
   std::string m;
-  m += "From: " + one_line(options.from) + "\r\n";
+  m += "From: " + one_line(from_header(options.from)) + "\r\n";
   m += "To: <" + one_line(request.recipient) + ">\r\n";
   m += "Subject: " + encoded_header(out.subject) + "\r\n";
   m += "Date: " + rfc5322_date(request.period_end) + "\r\n";
@@ -295,10 +332,8 @@ ComposedDigest compose_message(const DigestRequest& request, const MessageOption
   m += "MIME-Version: 1.0\r\n";
   m += "Auto-Submitted: auto-generated\r\n";
   if (!options.unsubscribe_url.empty()) {
-    std::string url = options.unsubscribe_url;
-    if (auto at = url.find("{student}"); at != std::string::npos)
-      url.replace(at, 9, request.student_id);
-    m += "List-Unsubscribe: <" + one_line(url) + ">\r\n";
+    m += "List-Unsubscribe: <" +
+         one_line(unsubscribe_url(options.unsubscribe_url, request.student_id)) + ">\r\n";
     m += "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n";  // RFC 8058
   }
   m += "Content-Type: multipart/mixed; boundary=\"" + mixed + "\"\r\n\r\n";
@@ -306,10 +341,10 @@ ComposedDigest compose_message(const DigestRequest& request, const MessageOption
   m += "Content-Type: multipart/alternative; boundary=\"" + alternative + "\"\r\n\r\n";
   m += "--" + alternative + "\r\n";
   m += "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n";
-  m += base64_lines(out.text);
+  m += base64_lines(crlf(out.text));
   m += "--" + alternative + "\r\n";
   m += "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n";
-  m += base64_lines(out.html);
+  m += base64_lines(crlf(out.html));
   m += "--" + alternative + "--\r\n";
   if (!out.calendar.empty()) {
     m += "--" + mixed + "\r\n";

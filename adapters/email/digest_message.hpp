@@ -48,7 +48,8 @@ void check_templates(const Templates& templates, const MessageOptions& options);
 
 // The address in "Name <address>", or the text itself.
 std::string address_of(const std::string& from);
-// A plain address: one @, no spaces, no angle brackets, no control characters.
-bool plausible_address(const std::string& address);
+// The From header's value: the display name quoted, or encoded (RFC 2047) when it is not
+// plain ASCII.
+std::string from_header(const std::string& from);
 
 }  // namespace rapport::email

@@ -2,7 +2,10 @@
 
 #include <curl/curl.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <condition_variable>
 #include <cstring>
@@ -47,6 +50,7 @@ class EmailSink final : public DigestSink {
     {
       std::lock_guard lock(mutex_);
       stopping_ = true;
+      abort_ = true;  // a send under way ends now (its digest stays pending: sent again later)
     }
     wake_.notify_all();
     worker_.join();
@@ -59,15 +63,10 @@ class EmailSink final : public DigestSink {
   }
 
   TimePoint next_due(TimePoint after) const override {
-    const auto& zone = options_.timezone;
-    for (Date day = local_date(after, zone);; day += std::chrono::days(1)) {
-      auto weekday = std::chrono::weekday(day).iso_encoding();
-      bool open = options_.period == "weekly" ? int(weekday) == options_.weekday
-                                              : (options_.weekends || weekday <= 5);
-      if (!open) continue;
-      auto at = local_midnight(day, zone) + std::chrono::hours(options_.hour);
-      if (at > after) return at;
-    }
+    return next_local_hour(after, options_.timezone, options_.hour, [&](unsigned weekday) {
+      return options_.period == "weekly" ? int(weekday) == options_.weekday
+                                         : (options_.weekends || weekday <= 5);
+    });
   }
 
   ComposedDigest compose(const DigestRequest& request) const override {
@@ -125,6 +124,9 @@ class EmailSink final : public DigestSink {
     const std::string* text;
     std::size_t at = 0;
   };
+  static int progress(void* abort, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    return static_cast<std::atomic<bool>*>(abort)->load() ? 1 : 0;
+  }
   static std::size_t read(char* to, std::size_t size, std::size_t count, void* user) {
     auto* up = static_cast<Upload*>(user);
     std::size_t n = std::min(size * count, up->text->size() - up->at);
@@ -162,7 +164,11 @@ class EmailSink final : public DigestSink {
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, long(options_.timeout.count()));
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, long(options_.timeout.count()));
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &abort_);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &EmailSink::progress);
     CURLcode code = curl_easy_perform(c);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);
     long reply = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &reply);
     curl_slist_free_all(rcpt);
@@ -171,9 +177,14 @@ class EmailSink final : public DigestSink {
     if (code == CURLE_OK) {
       result.status = reply > 0 ? int(reply) : 250;
     } else {
-      // A refusal carries the server's reply code; anything else (refused, timed out,
-      // a certificate that does not verify) none.
-      result.status = reply >= 400 ? int(reply) : 0;
+      // A refusal of this message carries the server's reply code. A failure of the
+      // server or of our account (no connection, TLS, a certificate that does not verify,
+      // authentication refused) is no verdict on the message: no code, tried again.
+      bool server = code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST ||
+                    code == CURLE_OPERATION_TIMEDOUT || code == CURLE_LOGIN_DENIED ||
+                    code == CURLE_USE_SSL_FAILED || code == CURLE_SSL_CONNECT_ERROR ||
+                    code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_ABORTED_BY_CALLBACK;
+      result.status = !server && reply >= 400 ? int(reply) : 0;
       result.snippet =
           (*error ? std::string(error) : std::string(curl_easy_strerror(code))).substr(0, 200);
     }
@@ -188,13 +199,34 @@ class EmailSink final : public DigestSink {
   std::vector<SendResult> done_;
   int busy_ = 0;
   bool stopping_ = false;
+  std::atomic<bool> abort_{false};
   std::thread worker_;  // last: started once the rest is ready
 };
 
-bool loopback_host(const std::string& url) {
-  auto host_at = url.find("://");
-  std::string rest = host_at == std::string::npos ? url : url.substr(host_at + 3);
-  return rest.starts_with("127.") || rest.starts_with("localhost") || rest.starts_with("[::1]");
+// The URL's host and whether it carries credentials, as libcurl will read it.
+struct UrlParts {
+  std::string host;
+  bool userinfo = false;
+};
+UrlParts parts_of(const std::string& url) {
+  std::unique_ptr<CURLU, void (*)(CURLU*)> u(curl_url(), curl_url_cleanup);
+  if (curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) {
+    throw std::invalid_argument("url: \"" + url + "\" is not a URL");
+  }
+  UrlParts out;
+  char* part = nullptr;
+  if (curl_url_get(u.get(), CURLUPART_HOST, &part, 0) == CURLUE_OK && part) out.host = part;
+  curl_free(part);
+  part = nullptr;
+  if (curl_url_get(u.get(), CURLUPART_USER, &part, 0) == CURLUE_OK && part) out.userinfo = true;
+  curl_free(part);
+  return out;
+}
+
+bool loopback_host(const std::string& host) {
+  if (host == "localhost" || host == "[::1]" || host == "::1") return true;
+  in_addr v4{};
+  return inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
 }
 
 // `timezone` is settled by the configuration's loading (the engine's when the sink says
@@ -206,14 +238,25 @@ Options options_of(const config::Section& s) {
     throw std::invalid_argument("url: \"" + o.url +
                                 "\" is not smtp://HOST:PORT or smtps://HOST:PORT");
   }
+  auto parts = parts_of(o.url);
+  if (parts.userinfo) {
+    throw std::invalid_argument(
+        "url: holds credentials; give them as username and password (the URL is shown in "
+        "the disclosure log and status)");
+  }
   o.tls = o.url.starts_with("smtps://") ? "implicit" : s.str("tls");
   if (o.tls == "implicit" && o.url.starts_with("smtp://")) {
     throw std::invalid_argument("tls: implicit TLS needs an smtps:// url");
   }
-  if (o.tls == "none" && !loopback_host(o.url)) {
+  if (o.tls == "none" && !loopback_host(parts.host)) {
     throw std::invalid_argument(
         "tls: none sends passwords and students' data in clear; only a server on this "
         "machine (127.0.0.1, localhost, [::1]) may go without TLS");
+  }
+  if (!s.strings("fields").empty()) {
+    throw std::invalid_argument(
+        "fields: a digest always holds each prompt's reason and the contact's name, role and "
+        "email (that is its point, and the disclosure log says so); leave fields out");
   }
   o.username = s.str("username");
   o.password = s.str("password");
@@ -243,6 +286,11 @@ Options options_of(const config::Section& s) {
   o.message.color = s.str("color");
   o.message.signature = s.str("signature");
   o.message.unsubscribe_url = s.str("unsubscribe_url");
+  if (!o.message.unsubscribe_url.empty() && !o.message.unsubscribe_url.starts_with("https://")) {
+    throw std::invalid_argument(
+        "unsubscribe_url: one-click unsubscribing (RFC 8058) needs an "
+        "https:// URL");
+  }
   o.message.timezone = o.timezone;
   o.message.period = o.period;
   o.templates = load_templates(s.str("templates"));
@@ -362,7 +410,9 @@ SinkKind email_sink_kind() {
       }};
   kind.create = [](const std::string& name, const config::Section& s) -> std::unique_ptr<Sink> {
     try {
-      return std::make_unique<EmailSink>(name, options_of(s));
+      auto o = options_of(s);
+      check_templates(o.templates, o.message);  // a broken template stops the start, not a step
+      return std::make_unique<EmailSink>(name, std::move(o));
     } catch (const std::invalid_argument& e) {
       throw std::invalid_argument(s.path() + "." + e.what());
     } catch (const TemplateError& e) {

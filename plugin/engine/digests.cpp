@@ -34,13 +34,9 @@ DigestRequest Engine::digest_request(const std::string& sink, const std::string&
   if (auto student = store_->person(student_id)) {
     request.student_name = student->name;
     // An address that could not be one (spaces, brackets, a line break) is none.
-    const auto& email = student->email;
-    bool plausible = email && email->find('@') != std::string::npos &&
-                     std::none_of(email->begin(), email->end(), [](char c) {
-                       return static_cast<unsigned char>(c) <= ' ' || c == '<' || c == '>' ||
-                              c == ',' || c == '"';
-                     });
-    if (plausible && !student->email_opted_out) request.recipient = *email;
+    if (student->email && plausible_address(*student->email) && !student->email_opted_out) {
+      request.recipient = *student->email;
+    }
   }
   for (const auto& id : action_ids) {
     auto action = store_->action_with_id(id);
@@ -64,14 +60,14 @@ DigestRequest Engine::digest_request(const std::string& sink, const std::string&
 
 std::size_t Engine::deliver_digests(DigestSink& sink, TimePoint clock_now) {
   auto now = wall_clock();
-  std::size_t delivered = record_digests(sink, now);
+  std::size_t delivered = record_sends(sink, sink, now);
   // Released actions join their student's next digest (progress and items together).
   for (;;) {
     auto pending = next_for(sink, batch_);
     if (pending.empty()) break;
     Transaction tx(*store_);
     for (const auto& [seq, action] : pending) {
-      store_->add_digest_item(sink.name(), action.id, action.student_id);
+      store_->add_digest_item(sink.name(), action.id, action.student_id, seq);
     }
     store_->set_progress("sink:" + sink.name(), pending.back().seq);
     tx.commit();
@@ -93,17 +89,126 @@ std::size_t Engine::deliver_digests(DigestSink& sink, TimePoint clock_now) {
     compose_digests(sink, *end);
     store_->set_cursor(kEngineState, key, format_time(*end));
   }
-  // Send what is due.
-  if (store_->sink_disabled(sink.name())) return delivered;
-  auto room = sink.room(std::chrono::steady_clock::now());
+  send_stored(sink, sink, now);
+  return delivered;
+}
+
+void Engine::send_stored(Sink& sink, Sender& sender, TimePoint now) {
+  if (store_->sink_disabled(sink.name())) return;
+  auto room = sender.room(std::chrono::steady_clock::now());
   for (auto& d : store_->due_digests(sink.name(), now, room + digests_in_flight_.size())) {
     if (room == 0) break;
     if (digests_in_flight_.count(d.row)) continue;
-    sink.start({d.row, d.id, d.message, d.recipient});
+    if (!d.student_id.empty()) {
+      // A resend goes only where the first would have: the student may have opted out,
+      // stopped email, changed address or been erased since. Then it is not sent, and
+      // what it held waits for the next digest (which judges it again).
+      auto student = store_->person(d.student_id);
+      if (!student || student->opted_out || student->email_opted_out ||
+          student->email.value_or("") != d.recipient) {
+        Transaction tx(*store_);
+        store_->reopen_digest(d.id);
+        tx.commit();
+        continue;
+      }
+    }
+    sender.start({d.row, d.id, d.message, d.recipient});
     digests_in_flight_.emplace(d.row, std::move(d));
     --room;
   }
+}
+
+std::size_t Engine::deliver_staff(StaffSink& sink, TimePoint clock_now) {
+  auto now = wall_clock();
+  std::size_t delivered = record_sends(sink, sink, now);
+  const std::string key = "staff:" + sink.name();
+  auto message = [&](const std::string& id, TimePoint at, std::string body) {
+    if (body.empty()) return;
+    DigestRecord d;
+    d.id = content_hash(sink.name() + '\x1f' + id);
+    d.sink = sink.name();
+    d.period_end = at;
+    d.composed_at = d.next_at = now;
+    d.message = std::move(body);
+    d.state = "pending";
+    store_->put_digest(d, {}, {});
+  };
+  Transaction tx(*store_);
+  auto last = store_->cursor(kEngineState, key);
+  if (sink.daily()) {
+    auto since = last ? parse_time(*last) : std::nullopt;
+    if (!since) since = clock_now;  // the first summary is the next one
+    std::optional<TimePoint> end;
+    for (auto next = sink.next_due(*since); next <= clock_now; next = sink.next_due(next)) {
+      end = next;
+    }
+    if (end) {
+      message(format_time(*end), *end, sink.render(staff_summary(sink, *end)));
+      since = end;
+    }
+    store_->set_cursor(kEngineState, key, format_time(*since));
+  } else {
+    // Each notice since the last (the first time: from now on), and each time actions or
+    // digests move to a dead-letter list.
+    std::int64_t seen = last ? std::strtoll(last->c_str(), nullptr, 10) : store_->last_report_id();
+    for (const auto& [id, text] : store_->notices_after(seen, batch_)) {
+      message("notice/" + std::to_string(id), clock_now, sink.render(text));
+      seen = id;
+    }
+    store_->set_cursor(kEngineState, key, std::to_string(seen));
+    const std::string dead_key = "staff-dead:" + sink.name();
+    auto dead = dead_letters();
+    auto was = store_->cursor(kEngineState, dead_key);
+    std::int64_t before = was ? std::strtoll(was->c_str(), nullptr, 10) : dead;
+    if (dead > before) {
+      message("dead/" + std::to_string(dead), clock_now,
+              sink.render(std::to_string(dead - before) + " more action" +
+                          (dead - before == 1 ? "" : "s") + " or digest" +
+                          (dead - before == 1 ? "" : "s") +
+                          " moved to a dead-letter list (rapport deliveries list --failed; "
+                          "rapport status)"));
+    }
+    if (!was || dead != before) store_->set_cursor(kEngineState, dead_key, std::to_string(dead));
+  }
+  tx.commit();
+  send_stored(sink, sink, now);
   return delivered;
+}
+
+std::int64_t Engine::dead_letters() {
+  std::int64_t dead = 0;
+  for (const auto& s : sinks_) {
+    for (const auto& counts :
+         {store_->delivery_counts(s->name()), store_->digest_counts(s->name())}) {
+      if (auto it = counts.find("dead"); it != counts.end()) dead += it->second;
+    }
+  }
+  return dead;
+}
+
+StaffSummary Engine::staff_summary(const StaffSink& sink, TimePoint end) {
+  StaffSummary summary;
+  summary.day = std::chrono::floor<std::chrono::days>(end);
+  std::map<std::string, StaffSummary::Site> sites;
+  for (const auto& r : store_->rotations_starting(summary.day)) {
+    if (r.status == RotationStatus::cancelled || !sink.covers(r.site)) continue;
+    auto& site = sites[r.site];
+    site.name = r.site;
+    ++site.starting[r.specialty];
+    bool others = std::any_of(r.team.begin(), r.team.end(), [&](const TeamMember& m) {
+      return m.person_id != r.student_id && !is_physician(m.role);
+    });
+    if (!others) site.without_non_physicians.push_back(r.specialty + " (" + r.id + ")");
+  }
+  for (auto& [name, site] : sites) summary.sites.push_back(std::move(site));
+  summary.dead_letters = dead_letters();
+  for (const auto& s : sinks_) {
+    if (s->digest()) {
+      summary.students_without_address +=
+          std::int64_t(store_->students_without_address(s->name()).size());
+    }
+  }
+  return summary;
 }
 
 void Engine::compose_digests(DigestSink& sink, TimePoint period_end) {
@@ -137,11 +242,27 @@ void Engine::compose_digests(DigestSink& sink, TimePoint period_end) {
         log::info("engine", "a student has no email address; their digest is not sent",
                   {{"sink", sink.name()}, {"student", student}});
       } else {
-        d.message = sink.compose(request).message;
-        d.state = "pending";
-        ++counted[0];
+        try {
+          d.message = sink.compose(request).message;
+          d.state = "pending";
+          ++counted[0];
+        } catch (const std::exception& e) {
+          // One digest that cannot be made (a template that fails on this data) is dead,
+          // not the step: the others go on.
+          d.state = "dead";
+          d.last_error = std::string("cannot compose: ") + e.what();
+          log::error("engine", "a digest could not be composed; recorded as dead",
+                     {{"sink", sink.name()}, {"student", student}});
+        }
       }
-      store_->put_digest(d, items);
+      std::vector<std::string> left_out;
+      for (const auto& id : items) {
+        if (std::find(kept.begin(), kept.end(), id) == kept.end()) left_out.push_back(id);
+      }
+      // Only what is in the message counts as disclosed; a digest of that id made before
+      // (a step that failed after it) leaves these items for the next one.
+      store_->put_digest(d, d.state == "withheld" ? std::vector<std::string>{} : kept,
+                         d.state == "withheld" ? items : left_out);
       tx.commit();
     }
   }
@@ -155,10 +276,10 @@ void Engine::compose_digests(DigestSink& sink, TimePoint period_end) {
   }
 }
 
-std::size_t Engine::record_digests(DigestSink& sink, TimePoint now) {
+std::size_t Engine::record_sends(Sink& sink, Sender& sender, TimePoint now) {
   std::size_t delivered = 0;
   auto& waiting = unrecorded_[sink.name()];
-  for (auto& result : sink.finished()) waiting.push_back(std::move(result));
+  for (auto& result : sender.finished()) waiting.push_back(std::move(result));
   std::vector<SendResult> still;
   for (auto& result : waiting) {
     auto found = digests_in_flight_.find(result.delivery);
@@ -184,16 +305,16 @@ std::size_t Engine::record_digests(DigestSink& sink, TimePoint now) {
                                     sink_policies_[sink.name()].basis, now});
           }
           ++delivered;
-        } else if (sink.permanent(result.status)) {
+        } else if (sender.permanent(result.status)) {
           d.state = outcome = "dead";
-        } else if (auto delay = sink.retry_delay(d.attempts)) {
+        } else if (auto delay = sender.retry_delay(d.attempts)) {
           d.next_at = now + std::chrono::duration_cast<std::chrono::seconds>(*delay);
         } else {
           d.state = outcome = "dead";
         }
         store_->update_digest(d);
         if (outcome == "dead") {
-          log::warn("engine", "a digest was refused for good; recorded as dead",
+          log::warn("engine", "a message was refused for good; recorded as dead",
                     {{"sink", sink.name()}, {"student", d.student_id}, {"status", result.status}});
         }
       }

@@ -273,6 +273,10 @@ std::size_t Engine::deliver(TimePoint now) {
       delivered += deliver_digests(*digest, now);
       continue;
     }
+    if (auto* staff = sink->staff()) {
+      delivered += deliver_staff(*staff, now);
+      continue;
+    }
     const SinkPolicy& policy = sink_policies_[sink->name()];
     std::string consumer = "sink:" + sink->name();
     for (;;) {
@@ -405,7 +409,8 @@ std::size_t Engine::drain(std::chrono::milliseconds at_most) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     for (auto& sink : sinks_) {
       if (auto* each = sink->per_action()) record_finished(*each, wall_clock());
-      if (auto* digest = sink->digest()) record_digests(*digest, wall_clock());
+      if (auto* digest = sink->digest()) record_sends(*digest, *digest, wall_clock());
+      if (auto* staff = sink->staff()) record_sends(*staff, *staff, wall_clock());
     }
   }
   return in_flight_.size() + digests_in_flight_.size();

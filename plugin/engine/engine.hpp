@@ -113,7 +113,13 @@ class Engine {
   // when a period ends, send what is due, record what came back.
   std::size_t deliver_digests(DigestSink& sink, TimePoint now);
   void compose_digests(DigestSink& sink, TimePoint period_end);
-  std::size_t record_digests(DigestSink& sink, TimePoint now);
+  // Staff sinks: a daily summary, or each notice, stored then sent as digests are.
+  std::size_t deliver_staff(StaffSink& sink, TimePoint now);
+  StaffSummary staff_summary(const StaffSink& sink, TimePoint end);
+  std::int64_t dead_letters();
+  // The stored messages of a digest or staff sink: start what is due, record answers.
+  void send_stored(Sink& sink, Sender& sender, TimePoint now);
+  std::size_t record_sends(Sink& sink, Sender& sender, TimePoint now);
   DigestRequest digest_request(const std::string& sink, const std::string& student_id,
                                const std::vector<std::string>& action_ids, TimePoint period_end,
                                TimePoint now, std::vector<std::string>* kept);

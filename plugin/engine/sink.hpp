@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +44,7 @@ struct SendResult {
 
 class PerActionSink;
 class DigestSink;
+class StaffSink;
 
 class Sink {
  public:
@@ -54,6 +56,7 @@ class Sink {
   virtual Delivery deliver(const std::vector<Outgoing>& batch) = 0;
   virtual PerActionSink* per_action() { return nullptr; }
   virtual DigestSink* digest() { return nullptr; }
+  virtual StaffSink* staff() { return nullptr; }
 };
 
 // What sends one message at a time in the background (a webhook's POST, an email): the
@@ -80,6 +83,23 @@ class PerActionSink : public Sink, public Sender {
     return status >= 400 && status < 500 && status != 408 && status != 409 && status != 429;
   }
 };
+
+// An email address that can be written in a header and an envelope: one @ with text on
+// both sides, no space, control character, bracket, comma or quote, at most 254 bytes.
+inline bool plausible_address(const std::string& address) {
+  auto at = address.find('@');
+  if (at == std::string::npos || at == 0 || at + 1 >= address.size() ||
+      address.find('@', at + 1) != std::string::npos || address.size() > 254) {
+    return false;
+  }
+  for (char c : address) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= ' ' || u == 0x7f || c == '<' || c == '>' || c == ',' || c == '"' || c == ';') {
+      return false;
+    }
+  }
+  return true;
+}
 
 // A sink that writes to each student once a period (an email digest): the engine gathers
 // the student's released actions, asks the sink to compose the message when the period
@@ -110,6 +130,35 @@ class DigestSink : public Sink, public Sender {
   // The first moment a digest is due after `after` (its period's end, local hour and days).
   virtual TimePoint next_due(TimePoint after) const = 0;
   virtual ComposedDigest compose(const DigestRequest& request) const = 0;
+};
+
+// What a staff channel (a coordinators' chat) is told about a day. A chat channel is a
+// third party to the students: no student's name, id, score or evaluation is in it.
+struct StaffSummary {
+  Date day;
+  struct Site {
+    std::string name;
+    std::map<std::string, int> starting;              // specialty: rotations starting
+    std::vector<std::string> without_non_physicians;  // "Specialty (rotation id)"
+  };
+  std::vector<Site> sites;
+  std::int64_t dead_letters = 0;              // actions and digests given up, every sink
+  std::int64_t students_without_address = 0;  // digests with nowhere to go, every sink
+};
+
+// A sink for staff: a daily summary, or each notice as it comes (a hook's notice, actions
+// moving to the dead-letter list), posted one message at a time (the engine stores each
+// message before it is sent, as for digests).
+class StaffSink : public Sink, public Sender {
+ public:
+  Delivery deliver(const std::vector<Outgoing>&) final { return Delivery::error; }
+  StaffSink* staff() final { return this; }
+  virtual bool daily() const = 0;  // false: one message per notice
+  virtual TimePoint next_due(TimePoint after) const = 0;
+  virtual bool covers(const std::string& site) const = 0;  // the sites it is for
+  // The bodies to post; an empty string: nothing worth a message.
+  virtual std::string render(const StaffSummary& summary) const = 0;
+  virtual std::string render(const std::string& notice) const = 0;
 };
 
 }  // namespace rapport

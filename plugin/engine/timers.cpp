@@ -95,11 +95,16 @@ const Zone& zone_named(const std::string& name) {
 }  // namespace
 
 TimePoint local_midnight(Date day, const std::string& zone) {
-  if (zone == "UTC") return TimePoint{day};
+  return local_time(day, std::chrono::seconds(0), zone);
+}
+
+TimePoint local_time(Date day, std::chrono::seconds after_midnight, const std::string& zone) {
+  if (zone == "UTC") return TimePoint{day} + after_midnight;
   if (!zone_exists(zone)) throw std::invalid_argument("unknown time zone \"" + zone + "\"");
   const Zone& z = zone_named(zone);
   std::int64_t local =
-      std::chrono::duration_cast<std::chrono::seconds>(TimePoint{day}.time_since_epoch()).count();
+      std::chrono::duration_cast<std::chrono::seconds>(TimePoint{day}.time_since_epoch()).count() +
+      after_midnight.count();
   // The UTC instant whose local time is `local`: two rounds settle it, also next to a
   // change of offset. (TZif files hold transitions until 2037; later ones keep the last.)
   std::int64_t utc = local - z.offset_at(local);
@@ -115,6 +120,17 @@ Date local_date(TimePoint at, const std::string& zone) {
     utc += zone_named(zone).offset_at(utc);
   }
   return std::chrono::floor<std::chrono::days>(TimePoint{std::chrono::seconds(utc)});
+}
+
+TimePoint next_local_hour(TimePoint after, const std::string& zone, int hour,
+                          const std::function<bool(unsigned)>& open) {
+  Date day = local_date(after, zone);
+  for (int i = 0; i < 15; ++i, day += std::chrono::days(1)) {
+    if (!open(std::chrono::weekday(day).iso_encoding())) continue;
+    auto at = local_time(day, std::chrono::hours(hour), zone);
+    if (at > after) return at;
+  }
+  throw std::invalid_argument("no open day in a fortnight");
 }
 
 std::vector<Timer> rotation_timers(const Rotation& r, const TimeZones& zones) {

@@ -5,6 +5,7 @@
 // day after the last, each in the site's time zone (daylight saving included).
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,9 +25,16 @@ struct TimeZones {
 
 // The instant at which `day` begins in `zone`. Throws for an unknown zone.
 TimePoint local_midnight(Date day, const std::string& zone);
+// The instant the clock on the wall in `zone` shows `after_midnight` on `day` (in a
+// skipped hour, the instant after the change).
+TimePoint local_time(Date day, std::chrono::seconds after_midnight, const std::string& zone);
 bool zone_exists(const std::string& zone);
 // The day `at` falls on in `zone`. Throws for an unknown zone.
 Date local_date(TimePoint at, const std::string& zone);
+// The first `hour`:00 local time in `zone` after `after`, on a day whose ISO weekday
+// (Monday 1 ... Sunday 7) `open` accepts (one of the next 14 days must be).
+TimePoint next_local_hour(TimePoint after, const std::string& zone, int hour,
+                          const std::function<bool(unsigned)>& open);
 
 std::vector<Timer> rotation_timers(const Rotation& rotation, const TimeZones& zones = {});
 std::string rotation_timer_prefix(const std::string& rotation_id);

@@ -514,6 +514,21 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  std::vector<std::pair<std::int64_t, std::string>> notices_after(std::int64_t id,
+                                                                  std::size_t limit) override {
+    auto q = cached(
+        "SELECT id, message FROM failures WHERE id > ?1 AND kind = 'notice' ORDER BY id LIMIT ?2");
+    q.bind(1, id).bind(2, std::int64_t(limit));
+    std::vector<std::pair<std::int64_t, std::string>> out;
+    while (q.next()) out.emplace_back(q.integer(0), q.str(1));
+    return out;
+  }
+
+  std::int64_t last_report_id() override {
+    auto q = cached("SELECT coalesce(MAX(id), 0) FROM failures");
+    return q.next() ? q.integer(0) : 0;
+  }
+
   bool add_action(const Action& a) override {
     // Not again once made: neither while it is in the outbox nor after retention purged it.
     return cached(
@@ -911,6 +926,10 @@ class SqliteStore final : public Store {
     return rotations_where("student_id = :v", student_id);
   }
 
+  std::vector<Rotation> rotations_starting(Date day) override {
+    return rotations_where("start_date = :v", format_date(day));
+  }
+
   void for_each_rotation(const std::function<void(const Rotation&)>& each) override {
     soci::rowset<soci::row> rows =
         sql_.prepare
@@ -1116,11 +1135,16 @@ class SqliteStore final : public Store {
     run("prompts", "DELETE FROM prompts WHERE student_id = :id");
     // Digests to them go; others' digests naming them lose their text, and one not sent
     // yet is not sent.
-    run("digests emptied",
-        "UPDATE digests SET message = NULL, state = CASE state WHEN 'pending' THEN"
-        " 'withheld' ELSE state END WHERE student_id <> :id AND id IN (SELECT di.digest_id"
-        " FROM digest_items di JOIN outbox o ON o.action_id = di.action_id WHERE"
-        " o.contact_id = :id)");
+    // Others' digests not sent yet that name them: not sent; their other items wait for
+    // the next digest. (Sent ones keep no message.)
+    run("digests recomposed",
+        "UPDATE digests SET message = NULL, state = 'withheld' WHERE state = 'pending' AND"
+        " student_id <> :id AND id IN (SELECT di.digest_id FROM digest_items di JOIN outbox o"
+        " ON o.action_id = di.action_id WHERE o.contact_id = :id)");
+    run("digest items reopened",
+        "UPDATE digest_items SET digest_id = NULL WHERE digest_id IN (SELECT id FROM digests"
+        " WHERE state = 'withheld' AND message IS NULL AND student_id <> :id) AND action_id"
+        " NOT IN (SELECT action_id FROM outbox WHERE contact_id = :id)");
     run("digest items",
         "DELETE FROM digest_items WHERE student_id = :id OR action_id IN (SELECT action_id"
         " FROM outbox WHERE student_id = :id OR contact_id = :id)");
@@ -1640,14 +1664,14 @@ class SqliteStore final : public Store {
   }
 
   void add_digest_item(const std::string& sink, const std::string& action_id,
-                       const std::string& student_id) override {
+                       const std::string& student_id, std::int64_t seq) override {
     cached(
-        "INSERT INTO digest_items (sink, action_id, student_id, seq) VALUES (?1, ?2, ?3,"
-        " (SELECT coalesce(MAX(seq), 0) + 1 FROM digest_items WHERE sink = ?1))"
+        "INSERT INTO digest_items (sink, action_id, student_id, seq) VALUES (?1, ?2, ?3, ?4)"
         " ON CONFLICT DO NOTHING")
         .bind(1, sink)
         .bind(2, action_id)
         .bind(3, student_id)
+        .bind(4, seq)
         .run();
   }
 
@@ -1673,28 +1697,44 @@ class SqliteStore final : public Store {
     return out;
   }
 
-  void put_digest(const DigestRecord& d, const std::vector<std::string>& action_ids) override {
-    cached(
-        "INSERT INTO digests (id, sink, student_id, period_end, composed_at, recipient,"
-        " message, state, attempts, next_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9)"
-        " ON CONFLICT (id) DO NOTHING")
-        .bind(1, d.id)
-        .bind(2, d.sink)
-        .bind(3, d.student_id)
-        .bind(4, format_time(d.period_end))
-        .bind(5, format_time(d.composed_at))
-        .bind(6, d.recipient)
-        .bind(7, d.message)
-        .bind(8, d.state)
-        .bind(9, format_time(d.next_at))
-        .run();
-    for (const auto& action_id : action_ids) {
-      cached("UPDATE digest_items SET digest_id = ?1 WHERE sink = ?2 AND action_id = ?3")
-          .bind(1, d.id)
-          .bind(2, d.sink)
-          .bind(3, action_id)
-          .run();
+  bool put_digest(const DigestRecord& d, const std::vector<std::string>& included,
+                  const std::vector<std::string>& left_out) override {
+    bool stored =
+        cached(
+            "INSERT INTO digests (id, sink, student_id, period_end, composed_at, recipient,"
+            " message, state, attempts, next_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9)"
+            " ON CONFLICT (id) DO NOTHING")
+            .bind(1, d.id)
+            .bind(2, d.sink)
+            .bind(3, d.student_id)
+            .bind(4, format_time(d.period_end))
+            .bind(5, format_time(d.composed_at))
+            .bind(6, d.recipient)
+            .bind(7, d.message)
+            .bind(8, d.state)
+            .bind(9, format_time(d.next_at))
+            .run() > 0;
+    if (!stored) return false;
+    // Left-out items are closed with "-", which names no digest.
+    for (const auto* ids : {&included, &left_out}) {
+      for (const auto& action_id : *ids) {
+        cached("UPDATE digest_items SET digest_id = ?1 WHERE sink = ?2 AND action_id = ?3")
+            .bind(1, ids == &included ? d.id : std::string("-"))
+            .bind(2, d.sink)
+            .bind(3, action_id)
+            .run();
+      }
     }
+    return true;
+  }
+
+  void reopen_digest(const std::string& digest_id) override {
+    cached("UPDATE digest_items SET digest_id = NULL WHERE digest_id = ?1")
+        .bind(1, digest_id)
+        .run();
+    cached("UPDATE digests SET state = 'withheld', message = NULL WHERE id = ?1")
+        .bind(1, digest_id)
+        .run();
   }
 
 // A digest's columns, read by read_digests (a macro: cached statements are known by their
@@ -1747,7 +1787,8 @@ class SqliteStore final : public Store {
   void update_digest(const DigestRecord& d) override {
     cached(
         "UPDATE digests SET state = ?1, attempts = ?2, next_at = ?3, last_status = ?4,"
-        " last_error = ?5 WHERE row = ?6")
+        " last_error = ?5, message = CASE WHEN ?1 = 'pending' THEN message END"
+        " WHERE row = ?6")
         .bind(1, d.state)
         .bind(2, d.attempts)
         .bind(3, format_time(d.next_at))

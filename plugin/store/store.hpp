@@ -153,6 +153,11 @@ class Store {
   virtual void record_report(const std::string& consumer, std::int64_t seq, ReportKind kind,
                              const std::string& message, TimePoint at) = 0;
   virtual std::vector<ReportSummary> reports() = 0;
+  // Hooks' notices recorded after report `id`, oldest first: (id, message). The last
+  // report's id (0 when none).
+  virtual std::vector<std::pair<std::int64_t, std::string>> notices_after(std::int64_t id,
+                                                                          std::size_t limit) = 0;
+  virtual std::int64_t last_report_id() = 0;
 
   // Outbox. add_action returns false when the id is already there.
   virtual bool add_action(const Action& action) = 0;
@@ -198,19 +203,25 @@ class Store {
 
   // Digests. An item is a released action waiting for its student's next digest.
   virtual void add_digest_item(const std::string& sink, const std::string& action_id,
-                               const std::string& student_id) = 0;
+                               const std::string& student_id, std::int64_t seq) = 0;
   virtual std::vector<std::string> students_with_open_items(const std::string& sink,
                                                             std::size_t limit) = 0;
   // The student's waiting actions, in the order they were gathered.
   virtual std::vector<std::string> open_digest_items(const std::string& sink,
                                                      const std::string& student_id) = 0;
-  // Stores the digest (not again: its id is stable) and gives it those items.
-  virtual void put_digest(const DigestRecord& digest,
-                          const std::vector<std::string>& action_ids) = 0;
+  // Stores the digest and gives it the items it holds; the items left out (expired,
+  // withdrawn, opted out since) are closed without it. False, and nothing changed, when
+  // a digest of that id is there already (its items wait for the next one).
+  virtual bool put_digest(const DigestRecord& digest, const std::vector<std::string>& included,
+                          const std::vector<std::string>& left_out) = 0;
+  // A stored digest not to be sent after all: withheld, and its items wait again.
+  virtual void reopen_digest(const std::string& digest_id) = 0;
   virtual std::vector<DigestRecord> due_digests(const std::string& sink, TimePoint now,
                                                 std::size_t limit) = 0;
   virtual std::optional<DigestRecord> digest_row(std::int64_t row) = 0;
-  virtual void update_digest(const DigestRecord& digest) = 0;  // state, attempts, next_at, last_*
+  // State, attempts, next_at, last_*; the message goes once it is sent, dead or withheld
+  // (only a resend needs it).
+  virtual void update_digest(const DigestRecord& digest) = 0;
   virtual std::vector<std::string> digest_action_ids(const std::string& digest_id) = 0;
   virtual std::map<std::string, std::int64_t> digest_counts(const std::string& sink) = 0;
   // Students whose digest had nowhere to go (no email address), by id.
@@ -274,6 +285,8 @@ class Store {
   virtual void remove_team_member(const std::string& rotation_id, const std::string& person_id) = 0;
   virtual std::optional<Rotation> rotation(const std::string& id) = 0;
   virtual std::vector<Rotation> rotations_of(const std::string& student_id) = 0;
+  // Rotations (with their teams) that start on `day`, by id.
+  virtual std::vector<Rotation> rotations_starting(Date day) = 0;
   // Every rotation with its team, in id order, streamed (for rebuilding the memory).
   virtual void for_each_rotation(const std::function<void(const Rotation&)>& each) = 0;
   // The host reported the student acted on an action about this contact.

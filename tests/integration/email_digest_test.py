@@ -86,7 +86,7 @@ class EmailDigests(unittest.TestCase):
         rapport("run", "-c", EXAMPLE, "--from", "2026-12-28", "--to", "2027-07-15", env=self.env)
         received = self.smtp.inbox.received()[before:]
         self.assertGreater(len(received), 100)
-        self.assertTrue(all(self.smtp.authentications))
+        self.assertTrue(self.smtp.authentications and all(self.smtp.authentications))
         ids, uids = set(), set()
         by_student = {}
         for mail_from, rcpt, raw in received:

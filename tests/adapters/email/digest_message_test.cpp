@@ -3,6 +3,9 @@
 #include <fstream>
 
 #include "adapters/email/digest_message.hpp"
+#include "adapters/email/email_sink.hpp"
+#include "config/config.hpp"
+#include "engine/registry.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace rapport;
@@ -89,4 +92,49 @@ TEST_CASE("a school's broken template is refused at its file, line and column", 
   }
   // The files it does not replace stay the built-in ones.
   CHECK(templates.html == load_templates("").html);
+}
+
+TEST_CASE("a digest's headers: names quoted or encoded, ids percent-encoded, text unescaped",
+          "[email]") {
+  auto o = options();
+  o.school_name = "St. Mary's A&M";
+  o.from = "Office of Clinical Education, Ré <rotations@example.edu>";
+  auto r = sample();
+  r.student_id = "S 1>&x";
+  auto d = compose_message(r, o, load_templates(""));
+  CHECK_THAT(d.subject, Contains("St. Mary's A&M"));  // not &apos; nor &amp;
+  CHECK_THAT(d.message,
+             Contains("List-Unsubscribe: <https://example.edu/stop?s=S%201%3E%26x>\r\n"));
+  CHECK_THAT(d.message, Contains("From: =?UTF-8?B?"));  // a comma and an accent: encoded
+  CHECK_THAT(d.message, Contains(" <rotations@example.edu>\r\n"));
+  o.from = "Clinical Education <rotations@example.edu>";
+  CHECK_THAT(compose_message(r, o, load_templates("")).message,
+             Contains("From: \"Clinical Education\" <rotations@example.edu>\r\n"));
+}
+
+TEST_CASE("an email sink refuses clear text to another machine and credentials in its URL",
+          "[email][config]") {
+  Registry registry;
+  register_builtins(registry);
+  auto problems = [&](const std::string& url, const std::string& tls) {
+    auto config = config::load_config_text("sinks:\n  mail: {type: email, url: \"" + url +
+                                               "\", tls: " + tls + ", from: a@example.edu}\n",
+                                           "school.yaml", registry);
+    std::vector<config::Diagnostic> found;
+    for (const auto& [name, section] : config->section().sections("sinks")) {
+      registry.sink("email")->check(name, section, found);
+    }
+    std::string all;
+    for (const auto& d : found) all += d.str() + "\n";
+    return all;
+  };
+  CHECK(problems("smtp://127.0.0.1:2525", "none").empty());
+  CHECK(problems("smtp://localhost:2525", "none").empty());
+  for (const char* remote : {"smtp://127.0.0.1.evil.example:25", "smtp://localhost.evil.example",
+                             "smtp://localhostevil.example", "smtp://mail.example.edu"}) {
+    CHECK_THAT(problems(remote, "none"), Contains("only a server on this machine"));
+  }
+  CHECK_THAT(problems("smtp://user:secret@mail.example.edu:587", "starttls"),
+             Contains("holds credentials"));
+  CHECK_THAT(problems("http://mail.example.edu", "starttls"), Contains("is not smtp://"));
 }

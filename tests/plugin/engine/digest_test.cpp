@@ -86,7 +86,8 @@ struct Setup {
     p.email_opted_out = email_out;
     store().put_person(p);
   }
-  void action(const std::string& id, const std::string& student) {
+  void action(const std::string& id, const std::string& student,
+              std::optional<TimePoint> expires = std::nullopt) {
     Action a;
     a.id = id;
     a.type = ActionType::introduce;
@@ -96,6 +97,7 @@ struct Setup {
     a.reason = "a reason";
     a.hook = "test";
     a.event_id = "t/" + id;
+    a.expires = expires;
     REQUIRE(store().add_action(a));
   }
   // Steps until nothing is in flight (the scripted sends finish at once).
@@ -166,4 +168,26 @@ TEST_CASE("digests: a 4xx is sent again as the same message; a 5xx is final", "[
   CHECK(s.states() == std::map<std::string, std::int64_t>{{"sent", 1}, {"dead", 1}});
   CHECK(s.disclosed_by_mail("S1") == 1);
   CHECK(s.disclosed_by_mail("S2") == 0);  // never reached them
+}
+
+TEST_CASE(
+    "digests: what expired before the digest is neither in it nor disclosed; a resend "
+    "to a student who stopped email since is not made",
+    "[engine][digest][privacy]") {
+  Setup s;
+  s.person("S1", "s1@example.edu");
+  s.action("a1", "S1");
+  s.action("late", "S1", at("2027-03-01T07:30:00Z"));  // expires before 08:00
+  s.sink->answers["s1@example.edu"] = {451};
+  s.step("2027-03-01T07:00:00Z");
+  s.engine->step(at("2027-03-01T08:00:00Z"));  // composed and sent once: 451
+  REQUIRE(s.sink->composed.size() == 1);
+  CHECK(s.sink->composed[0].entries.size() == 1);
+  CHECK(s.sink->sent.at(0).body.find("late") == std::string::npos);
+  // They stop email before the retry: it is not sent, and nothing was disclosed.
+  s.person("S1", "s1@example.edu", true);
+  s.step("2027-03-01T08:00:00Z");
+  CHECK(s.sink->sent.size() == 1);
+  CHECK(s.disclosed_by_mail("S1") == 0);
+  CHECK(s.states() == std::map<std::string, std::int64_t>{{"withheld", 1}});
 }

@@ -50,8 +50,9 @@ TEST_CASE("durable timers fire once, when due, through the inbox", "[timers]") {
     store.reset();
     store = open_sqlite_store({dir.file("rapport.db"), false, 1000});
     CHECK(fire_due_timers(*store, at("2027-01-20T00:00:00Z"), 10) == 1);  // the midpoint
-    CHECK(fired_types(*store) == std::vector<std::string>{"rotation.started@2027-01-04T00:00:00Z",
-                                                          "rotation.midpoint@2027-01-17T00:00:00Z"});
+    CHECK(fired_types(*store) ==
+          std::vector<std::string>{"rotation.started@2027-01-04T00:00:00Z",
+                                   "rotation.midpoint@2027-01-17T00:00:00Z"});
   }
   SECTION("a cancelled rotation's remaining timers are gone") {
     store->append_event(test::event_for(r, EventType::rotation_cancelled, "2027-01-05T00:00:00Z"),
@@ -72,4 +73,20 @@ TEST_CASE("durable timers fire once, when due, through the inbox", "[timers]") {
     fire_due_timers(*store, at("2027-02-15T00:00:00Z"), 10);
     CHECK(fired_types(*store, before).back() == "rotation.ended@2027-02-15T00:00:00Z");
   }
+}
+
+TEST_CASE("a local hour is the wall clock's, on the days of a change of offset too",
+          "[timers][timezone]") {
+  using rapport::local_time;
+  using rapport::next_local_hour;
+  auto day = [](const char* d) { return *rapport::parse_date(d); };
+  // New York: EDT from Sunday 2027-03-14 02:00; 07:00 that day is 11:00Z, the day before 12:00Z.
+  CHECK(local_time(day("2027-03-14"), std::chrono::hours(7), "America/New_York") ==
+        *rapport::parse_time("2027-03-14T11:00:00Z"));
+  CHECK(local_time(day("2027-03-13"), std::chrono::hours(7), "America/New_York") ==
+        *rapport::parse_time("2027-03-13T12:00:00Z"));
+  // Weekdays only: after Friday 07:00, Monday's.
+  auto weekdays = [](unsigned d) { return d <= 5; };
+  CHECK(next_local_hour(*rapport::parse_time("2027-03-12T12:00:00Z"), "America/New_York", 7,
+                        weekdays) == *rapport::parse_time("2027-03-15T11:00:00Z"));
 }
