@@ -1,5 +1,6 @@
 #include "adapters/webhook/webhook_sink.hpp"
 
+#include <openssl/rand.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -13,13 +14,16 @@
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <mutex>
 #include <random>
 #include <thread>
 
+#include "adapters/webhook/chat_cards.hpp"
 #include "adapters/webhook/signature.hpp"
 #include "engine/sink.hpp"
+#include "engine/timers.hpp"
 #include "log/log.hpp"
 
 namespace rapport::webhook {
@@ -385,14 +389,77 @@ class WebhookSink final : public PerActionSink {
   std::vector<Connection> idle_;
 };
 
+// A staff chat channel (format: slack or teams): a daily summary or each notice, posted
+// as Block Kit or an Adaptive Card through a webhook sink's sending (the same retries,
+// limits, breaker and certificate checks), one stored message at a time.
+class ChatSink final : public StaffSink {
+ public:
+  struct Chat {
+    std::string format, title, timezone;
+    bool daily = true;
+    int hour = 7;
+    std::vector<std::string> sites;  // empty: every site
+  };
+  ChatSink(std::string name, Options options, Chat chat)
+      : sender_(name, std::move(options)), chat_(std::move(chat)) {}
+
+  const std::string& name() const override { return sender_.name(); }
+  std::string destination() const override { return sender_.destination(); }
+  std::size_t room(Steady::time_point now) override { return sender_.room(now); }
+  void start(SendRequest request) override { sender_.start(std::move(request)); }
+  std::vector<SendResult> finished() override { return sender_.finished(); }
+  std::optional<std::chrono::milliseconds> retry_delay(int failed) const override {
+    return sender_.retry_delay(failed);
+  }
+  bool permanent(int status) const override { return sender_.permanent(status); }
+
+  bool daily() const override { return chat_.daily; }
+  TimePoint next_due(TimePoint after) const override {
+    return next_local_hour(after, chat_.timezone, chat_.hour, [](unsigned) { return true; });
+  }
+  bool covers(const std::string& site) const override {
+    return chat_.sites.empty() ||
+           std::find(chat_.sites.begin(), chat_.sites.end(), site) != chat_.sites.end();
+  }
+  std::string render(const StaffSummary& summary) const override {
+    return chat_.format == "slack" ? slack_summary(summary, chat_.title)
+                                   : teams_summary(summary, chat_.title);
+  }
+  std::string render(const std::string& notice) const override {
+    return chat_.format == "slack" ? slack_notice(notice, chat_.title)
+                                   : teams_notice(notice, chat_.title);
+  }
+
+ private:
+  WebhookSink sender_;
+  Chat chat_;
+};
+
 // The sink's options from its validated section; throws std::invalid_argument as
 // "key: what is wrong" for what the schema cannot check.
 Options options_of(const config::Section& s) {
   Options o;
   o.url = s.str("url");
   parse_endpoint(o.url);
+  const bool chat = s.str("format") != "cloudevents";
+  if (chat && s.str("audience") != "staff") {
+    throw std::invalid_argument(
+        "audience: a chat channel is a third party to the students: "
+        "format: " +
+        s.str("format") + " needs audience: staff");
+  }
+  if (!chat && s.str("audience") == "staff") {
+    throw std::invalid_argument(
+        "audience: staff sinks post chat messages (format: slack or teams), not actions");
+  }
   try {
-    o.key = decode_secret(s.str("secret"));
+    if (chat && s.str("secret").empty()) {
+      // Chat webhooks are authenticated by their URL; our signature headers are ignored.
+      o.key = std::string(32, '\0');
+      RAND_bytes(reinterpret_cast<unsigned char*>(o.key.data()), int(o.key.size()));
+    } else {
+      o.key = decode_secret(s.str("secret"));
+    }
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument(std::string("secret: ") + e.what());
   }
@@ -417,6 +484,7 @@ Options options_of(const config::Section& s) {
   o.mode = mode == "binary" ? Options::Mode::binary
            : mode == "json" ? Options::Mode::json
                             : Options::Mode::structured;
+  if (chat) o.mode = Options::Mode::json;  // the message as it is, application/json
   return o;
 }
 
@@ -436,8 +504,41 @@ SinkKind webhook_sink_kind() {
            .required = true},
           {.name = "secret",
            .type = Type::secret,
-           .description = "our whsec_ signing secret (the receiver verifies with it)",
-           .required = true},
+           .description = "our whsec_ signing secret (the receiver verifies with it); needed "
+                          "for format: cloudevents",
+           .default_value = ""},
+          {.name = "format",
+           .type = Type::enumeration,
+           .description = "cloudevents: each action, for the host platform; slack or teams: "
+                          "a staff chat channel (audience: staff) gets a daily summary or "
+                          "notices, as Slack Block Kit or an Adaptive Card 1.5 for a Teams "
+                          "Workflows webhook, and never an action, a student's name or an "
+                          "evaluation",
+           .default_value = "cloudevents",
+           .choices = {"cloudevents", "slack", "teams"}},
+          {.name = "summary",
+           .type = Type::enumeration,
+           .description = "slack or teams: daily (at hour: rotations starting per site, "
+                          "teams without non-physicians, dead letters, students without an "
+                          "email address) or notices (each hook's notice and each new dead "
+                          "letter, as they come)",
+           .default_value = "daily",
+           .choices = {"daily", "notices"}},
+          {.name = "hour",
+           .type = Type::integer,
+           .description = "slack or teams, summary: daily: the local hour (in timezone) of "
+                          "the summary",
+           .default_value = "7",
+           .min = 0,
+           .max = 23},
+          {.name = "sites",
+           .type = Type::string_list,
+           .description = "slack or teams: the sites this channel's summary covers; empty: all",
+           .default_value = "[]"},
+          {.name = "title",
+           .type = Type::string,
+           .description = "slack or teams: the messages' title",
+           .default_value = "Rapport"},
           {.name = "timeout",
            .type = Type::duration,
            .description = "one attempt, connect to the answer's last byte",
@@ -506,6 +607,13 @@ SinkKind webhook_sink_kind() {
       }};
   kind.create = [](const std::string& name, const config::Section& s) -> std::unique_ptr<Sink> {
     try {
+      if (s.str("format") != "cloudevents") {
+        ChatSink::Chat chat{s.str("format"),        s.str("title"),
+                            s.str("timezone"),      s.str("summary") == "daily",
+                            int(s.integer("hour")), s.strings("sites")};
+        if (chat.timezone.empty()) chat.timezone = "UTC";
+        return std::make_unique<ChatSink>(name, options_of(s), std::move(chat));
+      }
       return std::make_unique<WebhookSink>(name, options_of(s));
     } catch (const std::invalid_argument& e) {
       throw std::invalid_argument(s.path() + "." + e.what());

@@ -169,6 +169,7 @@ std::optional<Purged> purge_store(Store& store, const config::Config& config, Ti
                              .sinks = {}};
   if (section.duration("disclosures").count() > 0) cutoffs.disclosures = before("disclosures");
   for (const auto& [name, sink] : config.section().sections("sinks")) {
+    if (!reads_actions(sink)) continue;
     cutoffs.sinks.push_back(name);
     if (sink.str("audience") == "student") cutoffs.student_sinks.push_back(name);
   }

@@ -178,6 +178,7 @@ void Engine::publish() {
     telemetry_->set("rapport_inbox_depth", "", double(last_event - slowest));
     const auto last_release = budget_ ? store_->last_release_seq() : 0;
     for (const auto& sink : sinks_) {
+      if (sink->staff()) continue;
       auto behind = (sink_policies_[sink->name()].student() ? last_release : last_action) -
                     store_->progress("sink:" + sink->name());
       auto counts = store_->delivery_counts(sink->name());
@@ -236,6 +237,7 @@ void Engine::align_streams() {
   Transaction tx(*store_);
   if (budget_) budget_->start();
   for (const auto& sink : sinks_) {
+    if (sink->staff()) continue;  // it reads no action
     const std::string key = "stream:" + sink->name();
     const std::string consumer = "sink:" + sink->name();
     const bool student = sink_policies_[sink->name()].student();

@@ -41,6 +41,13 @@ struct SourceKind {
   bool check_connects = true;  // false: `check` reads only the file (runs with --no-connect)
 };
 
+// Whether a configured sink reads actions (not a staff chat channel, which is told about
+// days and notices).
+inline bool reads_actions(const config::Section& sink) {
+  auto format = sink.str("format");
+  return format.empty() || format == "cloudevents";
+}
+
 struct SinkKind {
   std::string type;
   config::Schema schema;

@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "engine/dispatcher.hpp"
+#include "engine/registry.hpp"
 
 namespace rapport::status {
 namespace json = boost::json;
@@ -95,6 +96,15 @@ json::object status_of(const config::Config& config, Store& store) {
   }
   bool budget = false;
   for (const auto& [name, section] : config.section().sections("sinks")) {
+    if (!reads_actions(section)) {
+      // A staff chat channel: its messages by state.
+      auto* o = consumer("sink", name, 0, 0);
+      (*o)["audience"] = section.str("audience");
+      json::object messages;
+      for (const auto& [state, n] : store.digest_counts(name)) messages[state] = n;
+      (*o)["deliveries"] = std::move(messages);
+      continue;
+    }
     auto seq = at_of("sink:" + name);
     // A student sink reads the prompts the budget released, in their own order.
     bool student = section.str("audience") == "student";

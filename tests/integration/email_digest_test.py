@@ -9,9 +9,15 @@ python3-aiosmtpd: STARTTLS required, authentication required), on the demo insti
 - A server answering 451 is tried again with the same message (no digest twice); a 550
   is final and recorded as dead.
 - `rapport preview` shows the digest a student would get next, without sending it.
+- Staff chat channels (webhook sinks with format: slack and teams, audience: staff) get a
+  daily summary within Slack's documented Block Kit limits and an Adaptive Card 1.5 that
+  Microsoft's own adaptivecards library parses without a warning (tests/interop), and a
+  notices channel hears of dead letters; no student's name, id or email is in any of them.
 
 usage: email_digest_test.py RAPPORT_BINARY"""
+import base64
 import email
+import http.server
 import json
 import os
 import shutil
@@ -19,6 +25,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 from email import policy
@@ -37,6 +44,34 @@ from smtp_server import SmtpServer  # noqa: E402
 
 BINARY = None
 EXAMPLE = os.path.join(HERE, "..", "..", "deploy", "examples", "digest.yaml")
+INTEROP = os.path.join(HERE, "..", "interop")
+SLACK_BLOCKS = {"header", "section", "divider", "context"}  # the ones the renderer uses
+
+
+class Receiver(http.server.ThreadingHTTPServer):
+    """Keeps every POST; /reject answers 400 (a receiver refusing for good)."""
+
+    def __init__(self):
+        self.posts = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.posts.append((self.path, self.headers.get("Content-Type"), body))
+                self.send_response(400 if self.path == "/reject" else 200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def bodies(self, path):
+        return [json.loads(b) for p, _, b in self.posts if p == path]
 
 
 def rapport(*args, env=None, check=True):
@@ -181,6 +216,79 @@ class EmailDigests(unittest.TestCase):
             m = parsed(f.read())
         self.assertEqual(m["To"].addresses[0].addr_spec, self.addresses["L0001"])
         self.assertEqual(len(self.smtp.inbox.received()), before, "preview sent something")
+
+    def test_4_staff_chat_channels_get_summaries_and_notices_and_no_student(self):
+        receiver = Receiver()
+        base = f"http://127.0.0.1:{receiver.server_address[1]}"
+        secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+        sinks = f"""  coordinators_slack:
+    type: webhook
+    url: {base}/slack
+    format: slack
+    audience: staff
+    hour: 6
+    title: Clinical rotations
+  coordinators_teams:
+    type: webhook
+    url: {base}/teams
+    format: teams
+    audience: staff
+    hour: 6
+  operations:
+    type: webhook
+    url: {base}/notices
+    format: slack
+    audience: staff
+    summary: notices
+  refusing_platform:
+    type: webhook
+    url: {base}/reject
+    secret: {secret}
+    retry_schedule: [0s]
+"""
+        with open(EXAMPLE) as f:
+            text = f.read().replace("/digest.db", "/chat.db")
+        text = text.replace("\nlog:", sinks + "\nlog:")
+        config = os.path.join(self.dir, "chat.yaml")
+        with open(config, "w") as f:
+            f.write(text)
+        try:
+            rapport("run", "-c", config, "--from", "2026-12-28", "--to", "2027-01-12", env=self.env)
+        finally:
+            receiver.shutdown()
+        slack, teams = receiver.bodies("/slack"), receiver.bodies("/teams")
+        self.assertGreater(len(slack), 0)
+        self.assertEqual(len(slack), len(teams))
+        for message in slack:
+            blocks = message["blocks"]
+            self.assertLessEqual(len(blocks), 50)
+            self.assertTrue({b["type"] for b in blocks} <= SLACK_BLOCKS, blocks)
+            for b in blocks:
+                if b["type"] == "header":
+                    self.assertLessEqual(len(b["text"]["text"]), 150)
+                if b["type"] == "section":
+                    self.assertLessEqual(len(b["text"]["text"]), 3000)
+        self.assertIn("rotations starting", json.dumps(slack))
+        self.assertTrue(os.path.isdir(os.path.join(INTEROP, "node_modules", "adaptivecards")),
+                        "run `npm ci` in tests/interop (the README's test command does)")
+        for message in teams:
+            r = subprocess.run(["node", os.path.join(INTEROP, "adaptive_card.mjs")],
+                               input=json.dumps(message), capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        notices = receiver.bodies("/notices")
+        self.assertTrue(any("dead-letter" in json.dumps(n) for n in notices), notices)
+        # Nothing about a student by name, id or address reaches a chat channel.
+        chat = json.dumps(slack + teams + notices)
+        with sqlite3.connect(os.path.join(self.dir, "institution.db")) as db:
+            for learner, name, address in db.execute(
+                    "SELECT learner_id, display_name, email FROM learners"):
+                for value in (learner, name, address):
+                    self.assertNotIn(value, chat)
+        self.assertNotIn("recommendation", chat.lower())  # no letter candidate
+        status = json.loads(rapport("status", "-c", config, "--json", env=self.env).stdout)
+        sink = [c for c in status["consumers"] if c["name"] == "coordinators_slack"][0]
+        self.assertEqual(sink["deliveries"]["sent"], len(slack))
 
 
 if __name__ == "__main__":
