@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <map>
 
+#include "adapters/email/digest_message.hpp"
 #include "cli/commands.hpp"
 #include "demo_config.hpp"  // generated from deploy/examples/demo.yaml
 #include "files/private_files.hpp"
@@ -81,6 +82,46 @@ void print_summary(Store& store, const std::string& dir) {
   std::printf("\n");
 }
 
+// One student's digest of the semester's first week, as an email sink would compose it
+// from what the budget released to the student sink (DIR/digest-L0001.html).
+std::string write_sample_digest(Store& store, const std::string& dir, Date first_monday) {
+  const std::string student = "L0001";
+  DigestRequest request;
+  request.id = content_hash("demo digest " + student);
+  request.student_id = student;
+  request.period_end = TimePoint{first_monday + std::chrono::days(7)} + std::chrono::hours(7);
+  if (auto p = store.person(student)) {
+    request.student_name = p->name;
+    request.recipient = p->email.value_or("");
+  }
+  for (std::int64_t from = 0;;) {
+    auto page = store.released_after(from, 500);
+    if (page.empty()) break;
+    for (auto& [seq, action] : page) {
+      if (action.student_id != student || action.created < TimePoint{first_monday} ||
+          action.created >= request.period_end) {
+        continue;
+      }
+      DigestContact contact{action.contact_id, action.contact_id, "", std::nullopt};
+      if (auto p = store.person(action.contact_id)) {
+        contact = {p->id, p->name, std::string(to_string(p->role)), p->email};
+      }
+      request.entries.push_back({std::move(action), std::move(contact)});
+    }
+    from = page.back().seq;
+  }
+  if (request.entries.empty()) return "";
+  email::MessageOptions options;
+  options.from = "Clinical Education <rotations@example.edu>";
+  options.school_name = "Example School of Medicine";
+  options.signature = "The Office of Clinical Education";
+  options.period = "weekly";
+  auto composed = email::compose_message(request, options, email::load_templates(""));
+  std::string path = dir + "/digest-" + student + ".html";
+  files::write_private_file(path, composed.html);
+  return path;
+}
+
 }  // namespace
 
 int demo(const Args& args) {
@@ -111,6 +152,12 @@ int demo(const Args& args) {
     install_stop_signals();
     run_simulated(*engine, TimePoint{start}, TimePoint{end}, std::chrono::hours(24), 0);
     print_summary(engine->store(), dir);
+    auto sample = write_sample_digest(engine->store(), dir, *parse_date(shape.first_monday));
+    if (!sample.empty()) {
+      std::printf("One student's first week as an email digest would show it (the email sink, "
+                  "docs/email.md): %s\n\n",
+                  sample.c_str());
+    }
     return 0;
   } catch (...) {
     return failed("demo");
