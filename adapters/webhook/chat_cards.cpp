@@ -35,30 +35,31 @@ std::string day_text(Date day) {
 }
 
 // The summary as (heading, lines) sections, in order; empty when there is nothing to say.
+// The deliveries' health comes first: it never falls among the sites cut for length.
 std::vector<std::pair<std::string, std::vector<std::string>>> sections(const StaffSummary& s) {
   std::vector<std::pair<std::string, std::vector<std::string>>> out;
-  for (const auto& site : s.sites) {
-    std::vector<std::string> lines;
-    for (const auto& [specialty, n] : site.starting) {
-      lines.push_back(specialty + ": " + std::to_string(n) + " rotation" + (n == 1 ? "" : "s") +
-                      " starting");
-    }
-    for (const auto& r : site.without_non_physicians) {
-      lines.push_back("No nurse, pharmacist or social worker on the team: " + r);
-    }
-    out.emplace_back(site.name, std::move(lines));
-  }
   std::vector<std::string> health;
   if (s.dead_letters > 0) {
-    health.push_back(
-        std::to_string(s.dead_letters) +
-        " actions or digests on a dead-letter list (rapport deliveries list --failed)");
+    health.push_back(std::to_string(s.dead_letters) +
+                     " actions or digests given up on (dead letters: rapport status)");
   }
   if (s.students_without_address > 0) {
     health.push_back(std::to_string(s.students_without_address) +
                      " students without an email address (rapport status lists them)");
   }
   if (!health.empty()) out.emplace_back("Deliveries", std::move(health));
+  for (const auto& site : s.sites) {
+    std::vector<std::string> lines;
+    for (const auto& [specialty, n] : site.starting) {
+      lines.push_back(specialty + ": " + std::to_string(n) + " rotation" + (n == 1 ? "" : "s") +
+                      " starting");
+    }
+    for (const auto& [specialty, n] : site.without_non_physicians) {
+      lines.push_back(specialty + ": " + std::to_string(n) + " of them with no nurse, pharmacist " +
+                      "or social worker on the team");
+    }
+    out.emplace_back(site.name, std::move(lines));
+  }
   return out;
 }
 
@@ -128,7 +129,14 @@ std::string teams_summary(const StaffSummary& summary, const std::string& title)
   auto parts = sections(summary);
   if (parts.empty()) return "";
   json::array body{text_block(title + ", " + day_text(summary.day), true)};
+  std::size_t shown = 0;
   for (const auto& [name, lines] : parts) {
+    // A Teams message is refused past about 28 KB: at most 40 sections.
+    if (++shown > kTeamsMaxSections) {
+      body.push_back(text_block("…and " + std::to_string(parts.size() - kTeamsMaxSections) +
+                                " more sites (rapport status)"));
+      break;
+    }
     body.push_back(json::object{{"type", "TextBlock"},
                                 {"text", name},
                                 {"weight", "Bolder"},

@@ -15,6 +15,8 @@ namespace rapport::webhook {
 inline constexpr std::size_t kSlackMaxBlocks = 50;
 inline constexpr std::size_t kSlackMaxText = 3000;
 inline constexpr std::size_t kSlackMaxHeader = 150;
+// Teams refuses a message past about 28 KB: at most this many sections of a summary.
+inline constexpr std::size_t kTeamsMaxSections = 40;
 
 std::string slack_summary(const StaffSummary& summary, const std::string& title);
 std::string slack_notice(const std::string& notice, const std::string& title);

@@ -404,7 +404,13 @@ class ChatSink final : public StaffSink {
       : sender_(name, std::move(options)), chat_(std::move(chat)) {}
 
   const std::string& name() const override { return sender_.name(); }
-  std::string destination() const override { return sender_.destination(); }
+  // A chat webhook's path is its credential: the scheme and host only.
+  std::string destination() const override {
+    auto shown = sender_.destination();
+    auto host = shown.find("://");
+    auto path = host == std::string::npos ? std::string::npos : shown.find('/', host + 3);
+    return path == std::string::npos ? shown : shown.substr(0, path);
+  }
   std::size_t room(Steady::time_point now) override { return sender_.room(now); }
   void start(SendRequest request) override { sender_.start(std::move(request)); }
   std::vector<SendResult> finished() override { return sender_.finished(); }
@@ -414,6 +420,7 @@ class ChatSink final : public StaffSink {
   bool permanent(int status) const override { return sender_.permanent(status); }
 
   bool daily() const override { return chat_.daily; }
+  Date day_of(TimePoint at) const override { return local_date(at, chat_.timezone); }
   TimePoint next_due(TimePoint after) const override {
     return next_local_hour(after, chat_.timezone, chat_.hour, [](unsigned) { return true; });
   }
@@ -457,6 +464,10 @@ Options options_of(const config::Section& s) {
       // Chat webhooks are authenticated by their URL; our signature headers are ignored.
       o.key = std::string(32, '\0');
       RAND_bytes(reinterpret_cast<unsigned char*>(o.key.data()), int(o.key.size()));
+    } else if (s.str("secret").empty()) {
+      throw std::invalid_argument(
+          "missing: every action is signed with our whsec_ secret (give secret: ${VAR} or "
+          "secret_file); only chat formats (slack, teams) go without");
     } else {
       o.key = decode_secret(s.str("secret"));
     }
@@ -484,7 +495,12 @@ Options options_of(const config::Section& s) {
   o.mode = mode == "binary" ? Options::Mode::binary
            : mode == "json" ? Options::Mode::json
                             : Options::Mode::structured;
-  if (chat) o.mode = Options::Mode::json;  // the message as it is, application/json
+  if (chat) {
+    o.mode = Options::Mode::json;  // the message as it is, application/json
+    // In order, and within Slack's one message a second per webhook.
+    o.max_in_flight = 1;
+    o.rate = o.rate > 0 ? std::min(o.rate, 1.0) : 1.0;
+  }
   return o;
 }
 

@@ -311,6 +311,44 @@ void settle_sink_zones(Node& root) {
   }
 }
 
+// Who a sink is for, against what it sends: a chat format is for staff, staff get chat
+// messages only (every other sink sends actions, which name students), and actions are
+// signed.
+void check_sink_audiences(const Node& root, ParseContext& ctx) {
+  const Node* sinks = root.get("sinks");
+  if (!sinks || !sinks->is_map()) return;
+  for (const auto& [name, sink] : sinks->entries) {
+    auto mark_of = [&](const char* key) {
+      for (std::size_t i = 0; i < sink.entries.size() && i < sink.key_marks.size(); ++i) {
+        if (sink.entries[i].first == key && sink.key_marks[i].line) return sink.key_marks[i];
+      }
+      return sink.mark;
+    };
+    auto text = [&](const char* key) {
+      const Node* n = sink.get(key);
+      return n && n->is_scalar() ? n->scalar : std::string();
+    };
+    const std::string type = text("type"), format = text("format"), audience = text("audience");
+    const bool chat = !format.empty() && format != "cloudevents";
+    const std::string path = "sinks." + name;
+    if (chat && audience != "staff") {
+      ctx.error(mark_of("format"), path + ".format",
+                format +
+                    " posts to a chat channel, a third party to the students: it needs "
+                    "audience: staff");
+    } else if (!chat && audience == "staff") {
+      ctx.error(mark_of("audience"), path + ".audience",
+                "staff get chat messages only (type: webhook with format: slack or teams); "
+                "this sink sends actions, which name students");
+    }
+    if (type == "webhook" && !chat && text("secret").empty()) {
+      ctx.error(mark_of("secret"), path + ".secret",
+                "missing: every action is signed with our whsec_ secret (secret: ${VAR} or "
+                "secret_file); only chat formats (slack, teams) go without");
+    }
+  }
+}
+
 // One prompt budget for every sink with `audience: student`: they must agree on it.
 void check_student_sinks(const Node& root, ParseContext& ctx) {
   const Node* sinks = root.get("sinks");
@@ -374,6 +412,7 @@ std::shared_ptr<const Config> load_config_text(const std::string& text, const st
   if (!ctx.failed()) {
     settle_sink_zones(config->root);
     check_student_sinks(config->root, ctx);
+    check_sink_audiences(config->root, ctx);
   }
   if (ctx.failed()) throw ConfigError(ctx.diagnostics);
   config->warnings = ctx.diagnostics;

@@ -3,6 +3,8 @@
 // composed by the sink and stored before anything is sent, so a resend after a crash or a
 // refusal is the same message. Sends and their answers go as for per-action sinks.
 #include <algorithm>
+#include <charconv>
+#include <set>
 
 #include "engine/engine.hpp"
 #include "engine/store_context.hpp"
@@ -121,7 +123,6 @@ void Engine::send_stored(Sink& sink, Sender& sender, TimePoint now) {
 std::size_t Engine::deliver_staff(StaffSink& sink, TimePoint clock_now) {
   auto now = wall_clock();
   std::size_t delivered = record_sends(sink, sink, now);
-  const std::string key = "staff:" + sink.name();
   auto message = [&](const std::string& id, TimePoint at, std::string body) {
     if (body.empty()) return;
     DigestRecord d;
@@ -133,9 +134,18 @@ std::size_t Engine::deliver_staff(StaffSink& sink, TimePoint clock_now) {
     d.state = "pending";
     store_->put_digest(d, {}, {});
   };
+  // A whole number written by this code, or nothing (say, a cursor of the other mode).
+  auto number = [](const std::optional<std::string>& text) -> std::optional<std::int64_t> {
+    std::int64_t v = 0;
+    if (!text || text->empty()) return std::nullopt;
+    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+    if (ec != std::errc() || end != text->data() + text->size()) return std::nullopt;
+    return v;
+  };
   Transaction tx(*store_);
-  auto last = store_->cursor(kEngineState, key);
   if (sink.daily()) {
+    const std::string key = "staff-daily:" + sink.name();
+    auto last = store_->cursor(kEngineState, key);
     auto since = last ? parse_time(*last) : std::nullopt;
     if (!since) since = clock_now;  // the first summary is the next one
     std::optional<TimePoint> end;
@@ -148,27 +158,37 @@ std::size_t Engine::deliver_staff(StaffSink& sink, TimePoint clock_now) {
     }
     store_->set_cursor(kEngineState, key, format_time(*since));
   } else {
-    // Each notice since the last (the first time: from now on), and each time actions or
-    // digests move to a dead-letter list.
-    std::int64_t seen = last ? std::strtoll(last->c_str(), nullptr, 10) : store_->last_report_id();
-    for (const auto& [id, text] : store_->notices_after(seen, batch_)) {
-      message("notice/" + std::to_string(id), clock_now, sink.render(text));
+    // The hooks' notices since the last (the first time: from now on), counted by hook:
+    // a notice's text names rotations, which a channel does not get.
+    const std::string key = "staff-notices:" + sink.name();
+    std::int64_t seen =
+        number(store_->cursor(kEngineState, key)).value_or(store_->last_report_id());
+    std::map<std::string, int> by_hook;
+    for (const auto& [id, hook] : store_->notices_after(seen, batch_)) {
+      ++by_hook[hook];
       seen = id;
     }
+    for (const auto& [hook, n] : by_hook) {
+      message("notices/" + std::to_string(seen) + "/" + hook, clock_now,
+              sink.render(std::to_string(n) + " new notice" + (n == 1 ? "" : "s") + " from hook " +
+                          hook + " (rapport status -c FILE shows them)"));
+    }
     store_->set_cursor(kEngineState, key, std::to_string(seen));
+    // Each time more actions or digests are given up. (Staff sinks' own messages are not
+    // counted: a channel that refuses would otherwise be told so through itself, forever.)
     const std::string dead_key = "staff-dead:" + sink.name();
     auto dead = dead_letters();
-    auto was = store_->cursor(kEngineState, dead_key);
-    std::int64_t before = was ? std::strtoll(was->c_str(), nullptr, 10) : dead;
+    std::int64_t before = number(store_->cursor(kEngineState, dead_key)).value_or(dead);
     if (dead > before) {
-      message("dead/" + std::to_string(dead), clock_now,
-              sink.render(std::to_string(dead - before) + " more action" +
-                          (dead - before == 1 ? "" : "s") + " or digest" +
-                          (dead - before == 1 ? "" : "s") +
-                          " moved to a dead-letter list (rapport deliveries list --failed; "
-                          "rapport status)"));
+      auto more = dead - before;
+      message("dead/" + std::to_string(before) + "-" + std::to_string(dead) + "@" +
+                  format_time(clock_now),
+              clock_now,
+              sink.render(std::to_string(more) + " more action" + (more == 1 ? "" : "s") +
+                          " or digest" + (more == 1 ? "" : "s") +
+                          " given up on (dead letters: rapport status -c FILE)"));
     }
-    if (!was || dead != before) store_->set_cursor(kEngineState, dead_key, std::to_string(dead));
+    store_->set_cursor(kEngineState, dead_key, std::to_string(dead));
   }
   tx.commit();
   send_stored(sink, sink, now);
@@ -178,6 +198,7 @@ std::size_t Engine::deliver_staff(StaffSink& sink, TimePoint clock_now) {
 std::int64_t Engine::dead_letters() {
   std::int64_t dead = 0;
   for (const auto& s : sinks_) {
+    if (s->staff()) continue;
     for (const auto& counts :
          {store_->delivery_counts(s->name()), store_->digest_counts(s->name())}) {
       if (auto it = counts.find("dead"); it != counts.end()) dead += it->second;
@@ -188,7 +209,7 @@ std::int64_t Engine::dead_letters() {
 
 StaffSummary Engine::staff_summary(const StaffSink& sink, TimePoint end) {
   StaffSummary summary;
-  summary.day = std::chrono::floor<std::chrono::days>(end);
+  summary.day = sink.day_of(end);
   std::map<std::string, StaffSummary::Site> sites;
   for (const auto& r : store_->rotations_starting(summary.day)) {
     if (r.status == RotationStatus::cancelled || !sink.covers(r.site)) continue;
@@ -198,16 +219,16 @@ StaffSummary Engine::staff_summary(const StaffSink& sink, TimePoint end) {
     bool others = std::any_of(r.team.begin(), r.team.end(), [&](const TeamMember& m) {
       return m.person_id != r.student_id && !is_physician(m.role);
     });
-    if (!others) site.without_non_physicians.push_back(r.specialty + " (" + r.id + ")");
+    if (!others) ++site.without_non_physicians[r.specialty];
   }
   for (auto& [name, site] : sites) summary.sites.push_back(std::move(site));
   summary.dead_letters = dead_letters();
+  std::set<std::string> without;  // each student once, whichever email sink
   for (const auto& s : sinks_) {
-    if (s->digest()) {
-      summary.students_without_address +=
-          std::int64_t(store_->students_without_address(s->name()).size());
-    }
+    if (!s->digest()) continue;
+    for (auto& id : store_->students_without_address(s->name())) without.insert(std::move(id));
   }
+  summary.students_without_address = std::int64_t(without.size());
   return summary;
 }
 
@@ -305,10 +326,24 @@ std::size_t Engine::record_sends(Sink& sink, Sender& sender, TimePoint now) {
                                     sink_policies_[sink.name()].basis, now});
           }
           ++delivered;
+        } else if (result.status == 410 && sink.staff()) {
+          // The channel is gone (archived, its webhook removed): stop posting there until
+          // an operator enables it again; this message waits with the others.
+          outcome = "disabled";
+          d.attempts -= 1;
+          d.next_at = now;
+          store_->set_sink_disabled(sink.name(), true, "the receiver answered 410 Gone", now);
+          log::error("engine",
+                     "chat webhook answered 410 Gone; sink disabled until "
+                     "`rapport deliveries enable`",
+                     {{"sink", sink.name()}});
         } else if (sender.permanent(result.status)) {
           d.state = outcome = "dead";
         } else if (auto delay = sender.retry_delay(d.attempts)) {
-          d.next_at = now + std::chrono::duration_cast<std::chrono::seconds>(*delay);
+          auto wait = std::chrono::duration_cast<std::chrono::seconds>(*delay);
+          // Times are kept in whole seconds: one more makes sure Retry-After has passed.
+          if (result.retry_after) wait = *result.retry_after + std::chrono::seconds(1);
+          d.next_at = now + wait;
         } else {
           d.state = outcome = "dead";
         }

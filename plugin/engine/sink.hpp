@@ -138,8 +138,9 @@ struct StaffSummary {
   Date day;
   struct Site {
     std::string name;
-    std::map<std::string, int> starting;              // specialty: rotations starting
-    std::vector<std::string> without_non_physicians;  // "Specialty (rotation id)"
+    std::map<std::string, int> starting;  // specialty: rotations starting
+    // specialty: of those, teams without a nurse, pharmacist or social worker
+    std::map<std::string, int> without_non_physicians;
   };
   std::vector<Site> sites;
   std::int64_t dead_letters = 0;              // actions and digests given up, every sink
@@ -153,11 +154,13 @@ class StaffSink : public Sink, public Sender {
  public:
   Delivery deliver(const std::vector<Outgoing>&) final { return Delivery::error; }
   StaffSink* staff() final { return this; }
-  virtual bool daily() const = 0;  // false: one message per notice
+  virtual bool daily() const = 0;               // false: one message per notice
+  virtual Date day_of(TimePoint at) const = 0;  // the local date, in the sink's time zone
   virtual TimePoint next_due(TimePoint after) const = 0;
   virtual bool covers(const std::string& site) const = 0;  // the sites it is for
   // The bodies to post; an empty string: nothing worth a message.
   virtual std::string render(const StaffSummary& summary) const = 0;
+  // A notice: its text is the engine's own (counts, hook names, commands), never a hook's.
   virtual std::string render(const std::string& notice) const = 0;
 };
 

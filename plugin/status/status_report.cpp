@@ -103,6 +103,7 @@ json::object status_of(const config::Config& config, Store& store) {
       json::object messages;
       for (const auto& [state, n] : store.digest_counts(name)) messages[state] = n;
       (*o)["deliveries"] = std::move(messages);
+      if (auto why = store.sink_disabled(name)) (*o)["disabled"] = *why;
       continue;
     }
     auto seq = at_of("sink:" + name);

@@ -517,7 +517,7 @@ class SqliteStore final : public Store {
   std::vector<std::pair<std::int64_t, std::string>> notices_after(std::int64_t id,
                                                                   std::size_t limit) override {
     auto q = cached(
-        "SELECT id, message FROM failures WHERE id > ?1 AND kind = 'notice' ORDER BY id LIMIT ?2");
+        "SELECT id, consumer FROM failures WHERE id > ?1 AND kind = 'notice' ORDER BY id LIMIT ?2");
     q.bind(1, id).bind(2, std::int64_t(limit));
     std::vector<std::pair<std::int64_t, std::string>> out;
     while (q.next()) out.emplace_back(q.integer(0), q.str(1));

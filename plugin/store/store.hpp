@@ -153,8 +153,8 @@ class Store {
   virtual void record_report(const std::string& consumer, std::int64_t seq, ReportKind kind,
                              const std::string& message, TimePoint at) = 0;
   virtual std::vector<ReportSummary> reports() = 0;
-  // Hooks' notices recorded after report `id`, oldest first: (id, message). The last
-  // report's id (0 when none).
+  // Hooks' notices recorded after report `id`, oldest first: (id, the hook that made it;
+  // not its text). The last report's id (0 when none).
   virtual std::vector<std::pair<std::int64_t, std::string>> notices_after(std::int64_t id,
                                                                           std::size_t limit) = 0;
   virtual std::int64_t last_report_id() = 0;

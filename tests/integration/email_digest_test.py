@@ -49,7 +49,7 @@ SLACK_BLOCKS = {"header", "section", "divider", "context"}  # the ones the rende
 
 
 class Receiver(http.server.ThreadingHTTPServer):
-    """Keeps every POST; /reject answers 400 (a receiver refusing for good)."""
+    """Keeps every POST; /reject answers 400 (a receiver refusing for good), /gone 410."""
 
     def __init__(self):
         self.posts = []
@@ -59,7 +59,7 @@ class Receiver(http.server.ThreadingHTTPServer):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 outer.posts.append((self.path, self.headers.get("Content-Type"), body))
-                self.send_response(400 if self.path == "/reject" else 200)
+                self.send_response({"/reject": 400, "/gone": 410}.get(self.path, 200))
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
@@ -240,6 +240,12 @@ class EmailDigests(unittest.TestCase):
     format: slack
     audience: staff
     summary: notices
+  archived_channel:
+    type: webhook
+    url: {base}/gone
+    format: slack
+    audience: staff
+    summary: notices
   refusing_platform:
     type: webhook
     url: {base}/reject
@@ -249,6 +255,9 @@ class EmailDigests(unittest.TestCase):
         with open(EXAMPLE) as f:
             text = f.read().replace("/digest.db", "/chat.db")
         text = text.replace("\nlog:", sinks + "\nlog:")
+        # Far from UTC: the 06:00 summary is of the local day (rotations start at local
+        # midnight, which is the day before in UTC).
+        text += "\nengine:\n  timezone: Pacific/Auckland\n"
         config = os.path.join(self.dir, "chat.yaml")
         with open(config, "w") as f:
             f.write(text)
@@ -276,8 +285,11 @@ class EmailDigests(unittest.TestCase):
                                input=json.dumps(message), capture_output=True, text=True,
                                timeout=60)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("Family Medicine: 9 rotations starting", json.dumps(slack))
         notices = receiver.bodies("/notices")
-        self.assertTrue(any("dead-letter" in json.dumps(n) for n in notices), notices)
+        self.assertTrue(any("given up on" in json.dumps(n) for n in notices), notices)
+        # A channel that is gone is told once, then disabled: not a message per step.
+        self.assertLessEqual(len(receiver.bodies("/gone")), 1)
         # Nothing about a student by name, id or address reaches a chat channel.
         chat = json.dumps(slack + teams + notices)
         with sqlite3.connect(os.path.join(self.dir, "institution.db")) as db:
@@ -289,6 +301,8 @@ class EmailDigests(unittest.TestCase):
         status = json.loads(rapport("status", "-c", config, "--json", env=self.env).stdout)
         sink = [c for c in status["consumers"] if c["name"] == "coordinators_slack"][0]
         self.assertEqual(sink["deliveries"]["sent"], len(slack))
+        gone = [c for c in status["consumers"] if c["name"] == "archived_channel"][0]
+        self.assertIn("410", gone.get("disabled", ""))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ class HookContext {
   virtual void schedule(const std::string& key, TimePoint due, const std::string& subject,
                         const std::string& payload) const = 0;
   // A note for the school's admins (data quality): logged and shown by `rapport status`.
+  // Ids only (a rotation's, a site), never a name: it goes to the logs. Staff chat
+  // channels hear how many notices a hook recorded, never their text.
   virtual void notice(const std::string& message) const = 0;
   // What this hook made before (in the engine's outbox), due after `since`, oldest first:
   // what it already suggested, across restarts (a cap per season holds for the season).

@@ -17,7 +17,7 @@ StaffSummary many_sites(int sites, std::size_t name_length) {
     StaffSummary::Site site;
     site.name = "Site " + std::to_string(i) + " <&> " + std::string(name_length, 'x');
     site.starting["Internal Medicine"] = 3;
-    site.without_non_physicians.push_back("Surgery (R" + std::to_string(i) + ")");
+    site.without_non_physicians["Surgery"] = 1;
     s.sites.push_back(site);
   }
   s.dead_letters = 2;
@@ -38,6 +38,8 @@ TEST_CASE("Slack summaries keep to Block Kit's documented limits", "[webhook][ch
       if (type == "header") CHECK(b.at("text").at("text").as_string().size() <= kSlackMaxHeader);
     }
     CHECK(message.at("text").as_string().size() <= kSlackMaxText);
+    // The deliveries' health is never among what is cut.
+    CHECK_THAT(boost::json::serialize(message), Contains("given up on"));
   }
   auto text = slack_summary(many_sites(1, 1), "Rotations");
   CHECK_THAT(text, Contains("&lt;&amp;&gt;"));                // mrkdwn's control characters escaped
@@ -51,5 +53,9 @@ TEST_CASE("Teams summaries are Adaptive Cards 1.5 in a Workflows message", "[web
   CHECK(attachment.at("contentType") == "application/vnd.microsoft.card.adaptive");
   CHECK(attachment.at("content").at("version") == "1.5");
   CHECK(attachment.at("content").at("type") == "AdaptiveCard");
-  CHECK_THAT(boost::json::serialize(message), Contains("No nurse, pharmacist or social worker"));
+  CHECK_THAT(boost::json::serialize(message),
+             Contains("1 of them with no nurse, pharmacist or social worker"));
+  auto big = boost::json::serialize(boost::json::parse(teams_summary(many_sites(300, 20), "R")));
+  CHECK(big.size() < 28'000);
+  CHECK_THAT(big, Contains("more sites"));
 }
