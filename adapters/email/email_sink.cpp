@@ -262,12 +262,7 @@ Options options_of(const config::Section& s) {
   o.password = s.str("password");
   o.ca_file = s.str("ca_file");
   o.timeout = s.duration("timeout");
-  for (const auto& step : s.strings("retry_schedule")) {
-    auto d = config::parse_duration(step);
-    if (!d) throw std::invalid_argument("retry_schedule: \"" + step + "\" is not a duration");
-    o.schedule.push_back(*d);
-  }
-  if (o.schedule.empty()) throw std::invalid_argument("retry_schedule: needs one attempt at least");
+  o.schedule = config::schedule_of(s.strings("retry_schedule"), "retry_schedule");
   o.period = s.str("period");
   o.hour = int(s.integer("hour"));
   static const char* days[] = {"monday", "tuesday",  "wednesday", "thursday",

@@ -475,15 +475,7 @@ Options options_of(const config::Section& s) {
     throw std::invalid_argument(std::string("secret: ") + e.what());
   }
   o.timeout = s.duration("timeout");
-  for (const auto& step : s.strings("retry_schedule")) {
-    auto d = config::parse_duration(step);
-    if (!d) {
-      throw std::invalid_argument("retry_schedule: \"" + step +
-                                  "\" is not a duration (such as 0s, 5s, 5m, 2h)");
-    }
-    o.schedule.push_back(*d);
-  }
-  if (o.schedule.empty()) throw std::invalid_argument("retry_schedule: needs one attempt at least");
+  o.schedule = config::schedule_of(s.strings("retry_schedule"), "retry_schedule");
   o.max_in_flight = std::size_t(s.integer("max_in_flight"));
   o.rate = s.number("rate");
   o.breaker_window = s.duration("breaker_window");

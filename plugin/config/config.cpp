@@ -299,6 +299,14 @@ std::string read_file(const std::string& path) {
   return os.str();
 }
 
+// Where the file sets `key` of `map` (nothing for a default the schema filled in).
+std::optional<Mark> written(const Node& map, std::string_view key) {
+  for (std::size_t i = 0; i < map.entries.size() && i < map.key_marks.size(); ++i) {
+    if (map.entries[i].first == key && map.key_marks[i].line) return map.key_marks[i];
+  }
+  return std::nullopt;
+}
+
 // A sink without a time zone of its own reads in the engine's: settled here, so that every
 // reader of the section (the sink, the budget, `rapport config`) sees the same.
 void settle_sink_zones(Node& root) {
@@ -318,12 +326,7 @@ void check_sink_audiences(const Node& root, ParseContext& ctx) {
   const Node* sinks = root.get("sinks");
   if (!sinks || !sinks->is_map()) return;
   for (const auto& [name, sink] : sinks->entries) {
-    auto mark_of = [&](const char* key) {
-      for (std::size_t i = 0; i < sink.entries.size() && i < sink.key_marks.size(); ++i) {
-        if (sink.entries[i].first == key && sink.key_marks[i].line) return sink.key_marks[i];
-      }
-      return sink.mark;
-    };
+    auto mark_of = [&](const char* key) { return written(sink, key).value_or(sink.mark); };
     auto text = [&](const char* key) {
       const Node* n = sink.get(key);
       return n && n->is_scalar() ? n->scalar : std::string();
@@ -359,16 +362,9 @@ void check_student_sinks(const Node& root, ParseContext& ctx) {
   std::string budget, zone;
   for (const auto& [name, sink] : sinks->entries) {
     const Node* audience = sink.get("audience");
-    // Where the file sets `key` (nothing for a default).
-    auto written = [&](const char* key) -> std::optional<Mark> {
-      for (std::size_t i = 0; i < sink.entries.size() && i < sink.key_marks.size(); ++i) {
-        if (sink.entries[i].first == key && sink.key_marks[i].line) return sink.key_marks[i];
-      }
-      return std::nullopt;
-    };
-    auto where = [&](const char* key) { return written(key).value_or(sink.mark); };
+    auto where = [&](const char* key) { return written(sink, key).value_or(sink.mark); };
     if (!audience || audience->scalar != "student") {
-      if (auto mark = written("prompt_budget")) {
+      if (auto mark = written(sink, "prompt_budget")) {
         ctx.warn(*mark, "sinks." + name + ".prompt_budget",
                  "applies to sinks with audience: student only; this one gets every action");
       }

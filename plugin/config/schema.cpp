@@ -9,6 +9,7 @@
 #include <iomanip>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 
 namespace rapport::config {
 namespace {
@@ -382,6 +383,21 @@ const Key* Schema::find(std::string_view key) const {
     if (k.name == key) return &k;
   }
   return nullptr;
+}
+
+std::vector<std::chrono::milliseconds> schedule_of(const std::vector<std::string>& steps,
+                                                   const std::string& key) {
+  std::vector<std::chrono::milliseconds> out;
+  for (const auto& step : steps) {
+    auto d = parse_duration(step);
+    if (!d) {
+      throw std::invalid_argument(key + ": \"" + step +
+                                  "\" is not a duration (such as 0s, 5s, 5m, 2h)");
+    }
+    out.push_back(*d);
+  }
+  if (out.empty()) throw std::invalid_argument(key + ": needs one attempt at least");
+  return out;
 }
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {

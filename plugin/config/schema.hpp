@@ -69,6 +69,10 @@ struct Schema {
 };
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view);
+// A retry schedule (`key`'s list of durations, one attempt at least); throws
+// std::invalid_argument as "key: what is wrong".
+std::vector<std::chrono::milliseconds> schedule_of(const std::vector<std::string>& steps,
+                                                   const std::string& key);
 std::string format_duration(std::chrono::milliseconds);
 std::optional<bool> parse_bool(std::string_view);
 
