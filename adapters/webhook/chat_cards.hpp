@@ -1,8 +1,8 @@
 #pragma once
 // Messages for staff chat channels: Slack Block Kit (incoming webhooks) and Adaptive Cards
 // 1.5 in the message envelope a Teams Workflows webhook takes. A channel is a third party
-// to the students: what is rendered here names sites, specialties, rotation ids and
-// counts, never a student, a score or an evaluation.
+// to the students: what is rendered here names sites, specialties and counts, never a
+// student, a rotation, a score or an evaluation.
 
 #include <string>
 

@@ -156,13 +156,18 @@ std::size_t Engine::deliver_staff(StaffSink& sink, TimePoint clock_now) {
       message(format_time(*end), *end, sink.render(staff_summary(sink, *end)));
       since = end;
     }
-    store_->set_cursor(kEngineState, key, format_time(*since));
+    if (!last || end) store_->set_cursor(kEngineState, key, format_time(*since));
+  } else if (auto checked = staff_checked_.find(sink.name());
+             checked != staff_checked_.end() && clock_now >= checked->second &&
+             clock_now - checked->second < std::chrono::minutes(1)) {
+    // Notices are looked for at most once a minute of the engine's clock.
   } else {
+    staff_checked_[sink.name()] = clock_now;
     // The hooks' notices since the last (the first time: from now on), counted by hook:
     // a notice's text names rotations, which a channel does not get.
     const std::string key = "staff-notices:" + sink.name();
-    std::int64_t seen =
-        number(store_->cursor(kEngineState, key)).value_or(store_->last_report_id());
+    auto was_seen = number(store_->cursor(kEngineState, key));
+    std::int64_t seen = was_seen ? *was_seen : store_->last_report_id();
     std::map<std::string, int> by_hook;
     for (const auto& [id, hook] : store_->notices_after(seen, batch_)) {
       ++by_hook[hook];
@@ -173,12 +178,13 @@ std::size_t Engine::deliver_staff(StaffSink& sink, TimePoint clock_now) {
               sink.render(std::to_string(n) + " new notice" + (n == 1 ? "" : "s") + " from hook " +
                           hook + " (rapport status -c FILE shows them)"));
     }
-    store_->set_cursor(kEngineState, key, std::to_string(seen));
+    if (was_seen != seen) store_->set_cursor(kEngineState, key, std::to_string(seen));
     // Each time more actions or digests are given up. (Staff sinks' own messages are not
     // counted: a channel that refuses would otherwise be told so through itself, forever.)
     const std::string dead_key = "staff-dead:" + sink.name();
     auto dead = dead_letters();
-    std::int64_t before = number(store_->cursor(kEngineState, dead_key)).value_or(dead);
+    auto was_dead = number(store_->cursor(kEngineState, dead_key));
+    std::int64_t before = was_dead.value_or(dead);
     if (dead > before) {
       auto more = dead - before;
       message("dead/" + std::to_string(before) + "-" + std::to_string(dead) + "@" +
@@ -188,7 +194,7 @@ std::size_t Engine::deliver_staff(StaffSink& sink, TimePoint clock_now) {
                           " or digest" + (more == 1 ? "" : "s") +
                           " given up on (dead letters: rapport status -c FILE)"));
     }
-    store_->set_cursor(kEngineState, dead_key, std::to_string(dead));
+    if (was_dead != dead) store_->set_cursor(kEngineState, dead_key, std::to_string(dead));
   }
   tx.commit();
   send_stored(sink, sink, now);
@@ -235,9 +241,12 @@ StaffSummary Engine::staff_summary(const StaffSink& sink, TimePoint end) {
 void Engine::compose_digests(DigestSink& sink, TimePoint period_end) {
   const auto composed_at = wall_clock();
   std::size_t counted[3] = {0, 0, 0};  // composed, no address, opted out of email
-  for (;;) {
-    auto students = store_->students_with_open_items(sink.name(), batch_);
+  // By key: a student whose items stay open (a digest of that id was made before) is not
+  // met again in this pass.
+  for (std::string after;;) {
+    auto students = store_->students_with_open_items(sink.name(), after, batch_);
     if (students.empty()) break;
+    after = students.back();
     for (const auto& student : students) {
       Transaction tx(*store_);
       auto items = store_->open_digest_items(sink.name(), student);

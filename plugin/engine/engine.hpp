@@ -152,6 +152,7 @@ class Engine {
   std::map<std::int64_t, InFlight> in_flight_;
   std::map<std::string, std::vector<SendResult>> unrecorded_;  // by sink
   std::map<std::int64_t, DigestRecord> digests_in_flight_;     // by row
+  std::map<std::string, TimePoint> staff_checked_;             // notices sinks: when last looked
 };
 
 // The action as a CloudEvent, with the contact's name, role and email read from the

@@ -1137,7 +1137,7 @@ class SqliteStore final : public Store {
     // yet is not sent.
     // Others' digests not sent yet that name them: not sent; their other items wait for
     // the next digest. (Sent ones keep no message.)
-    run("digests recomposed",
+    run("digests withheld",
         "UPDATE digests SET message = NULL, state = 'withheld' WHERE state = 'pending' AND"
         " student_id <> :id AND id IN (SELECT di.digest_id FROM digest_items di JOIN outbox o"
         " ON o.action_id = di.action_id WHERE o.contact_id = :id)");
@@ -1676,11 +1676,12 @@ class SqliteStore final : public Store {
   }
 
   std::vector<std::string> students_with_open_items(const std::string& sink,
+                                                    const std::string& after,
                                                     std::size_t limit) override {
     auto q = cached(
         "SELECT DISTINCT student_id FROM digest_items WHERE sink = ?1 AND digest_id IS NULL"
-        " ORDER BY student_id LIMIT ?2");
-    q.bind(1, sink).bind(2, std::int64_t(limit));
+        " AND student_id > ?2 ORDER BY student_id LIMIT ?3");
+    q.bind(1, sink).bind(2, after).bind(3, std::int64_t(limit));
     std::vector<std::string> out;
     while (q.next()) out.push_back(q.str(0));
     return out;

@@ -204,7 +204,9 @@ class Store {
   // Digests. An item is a released action waiting for its student's next digest.
   virtual void add_digest_item(const std::string& sink, const std::string& action_id,
                                const std::string& student_id, std::int64_t seq) = 0;
+  // Students with items waiting, after `after` in id order (a page of them).
   virtual std::vector<std::string> students_with_open_items(const std::string& sink,
+                                                            const std::string& after,
                                                             std::size_t limit) = 0;
   // The student's waiting actions, in the order they were gathered.
   virtual std::vector<std::string> open_digest_items(const std::string& sink,

@@ -188,9 +188,28 @@ TEST_CASE("the prompt budget decides the same on a rerun, however often the engi
     return std::make_pair(out, s.received("app.jsonl"));
   };
   auto hourly = decide(std::chrono::hours(1));
-  CHECK(hourly == decide(std::chrono::hours(1)));
   CHECK(hourly == decide(std::chrono::hours(24)));
   CHECK(hourly.second.size() == 7);
+}
+
+TEST_CASE("a rerun over the same store decides nothing again", "[engine][budget]") {
+  Setup s;
+  fill_week(s);
+  for (auto now = at("2027-03-03T15:00:00Z"); now <= at("2027-03-22T00:00:00Z");
+       now += std::chrono::hours(24)) {
+    s.engine->step(now);
+  }
+  auto states = s.states();
+  auto sent = s.received("app.jsonl");
+  // Another engine on the same store (a restart) over the same period.
+  s.build("2", "200", "student");
+  for (auto now = at("2027-03-03T15:00:00Z"); now <= at("2027-03-22T00:00:00Z");
+       now += std::chrono::hours(24)) {
+    s.engine->step(now);
+  }
+  CHECK(s.states() == states);
+  CHECK(s.received("app.jsonl") == sent);
+  CHECK(s.store().prompt_counts()["sent"] == 5);
 }
 
 TEST_CASE("prompts that cannot be sent do not spend the budget", "[engine][budget][privacy]") {
