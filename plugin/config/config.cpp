@@ -325,7 +325,10 @@ void settle_sink_zones(Node& root) {
 void check_sink_audiences(const Node& root, ParseContext& ctx) {
   const Node* sinks = root.get("sinks");
   if (!sinks || !sinks->is_map()) return;
-  for (const auto& [name, sink] : sinks->entries) {
+  for (const auto& entry : sinks->entries) {
+    // Not a structured binding: clang 15 (the fuzz build) lets no lambda capture one.
+    const std::string& name = entry.first;
+    const Node& sink = entry.second;
     auto mark_of = [&](const char* key) { return written(sink, key).value_or(sink.mark); };
     auto text = [&](const char* key) {
       const Node* n = sink.get(key);
@@ -360,7 +363,10 @@ void check_student_sinks(const Node& root, ParseContext& ctx) {
   if (!sinks || !sinks->is_map()) return;
   std::string first;
   std::string budget, zone;
-  for (const auto& [name, sink] : sinks->entries) {
+  for (const auto& entry : sinks->entries) {
+    // Not a structured binding: clang 15 (the fuzz build) lets no lambda capture one.
+    const std::string& name = entry.first;
+    const Node& sink = entry.second;
     const Node* audience = sink.get("audience");
     auto where = [&](const char* key) { return written(sink, key).value_or(sink.mark); };
     if (!audience || audience->scalar != "student") {
