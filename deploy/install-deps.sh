@@ -12,7 +12,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ ccache pkg-config
   libboost1.81-all-dev libboost-json1.81-dev libboost-url1.81-dev
-  libsoci-dev libsqlite3-dev sqlite3
+  libsoci-dev libpq-dev libsqlite3-dev sqlite3
   libyaml-cpp-dev libssl-dev tzdata
   libcurl4-openssl-dev libical-dev libkainjow-mustache-dev
 )

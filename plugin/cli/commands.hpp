@@ -48,6 +48,7 @@ int audit(const Args& args);
 int forget(const Args& args);
 int export_record(const Args& args);
 int purge(const Args& args);
+int store_command(const Args& args);  // `rapport store copy`
 int hash_password(const Args& args);
 // What retention: says may go, purged in transactions of 1,000 rows per kind (or
 // counted, dry_run), CSV rejects files included, at most `max_batches` of them (the

@@ -12,6 +12,7 @@
 #include "files/private_files.hpp"
 #include "log/log.hpp"
 #include "status/status_report.hpp"
+#include "store/copy.hpp"
 
 namespace rapport::cli {
 
@@ -120,8 +121,8 @@ int status(const Args& args) {
     auto n = [](const boost::json::value& v) {
       return static_cast<long long>(v.to_number<std::int64_t>());
     };
-    std::printf("store    %s (schema %lld)\n", text_of(st.at("store").at("path")).c_str(),
-                n(st.at("store").at("schema")));
+    std::printf("store    %s %s (schema %lld)\n", text_of(st.at("store").at("type")).c_str(),
+                text_of(st.at("store").at("path")).c_str(), n(st.at("store").at("schema")));
     std::printf("inbox    %lld events\noutbox   %lld actions\ntimers   %lld pending\n",
                 n(st.at("inbox_events")), n(st.at("outbox_actions")), n(st.at("timers_pending")));
     std::printf(
@@ -384,8 +385,14 @@ int simulate(const Args& args) {
     copy = (std::filesystem::temp_directory_path() /
             ("rapport-simulate-" + std::to_string(::getpid()) + ".db"))
                .string();
-    std::string path = config->section("store").str("path");
-    if (std::filesystem::exists(path)) open_store(*config)->copy_to(copy);
+    // The same copy as `rapport store copy`, from either backend into a scratch SQLite file.
+    auto store = config->section("store");
+    if (store.str("type") == "postgresql" || std::filesystem::exists(store.str("path"))) {
+      auto scratch = open_store(*config, {.path = copy});
+      copy_store(*open_store(*config), *scratch);
+      std::printf("Simulating on a copy of the %s store in a scratch SQLite file (%s).\n",
+                  store.str("type").c_str(), copy.c_str());
+    }
     auto engine = Engine::build(*config, registry, {copy, false});
     auto before = engine->store().last_action_seq();
     auto last_step = engine->store().cursor(kEngineState, kLastStep);

@@ -68,6 +68,10 @@ commands:
   purge -c FILE [--dry-run]
                           purge what retention: says may go (the daemon does it hourly);
                           --dry-run counts it
+  store copy -c FILE --to FILE
+                          copy the whole store the first configuration names into the
+                          (empty) store the second names: SQLite to PostgreSQL or back;
+                          progress on stderr; stop every process using either first
   hash-password           read a password from standard input (one line) and print its
                           scrypt hash for status_page.accounts
   demo [--dir DIR]        build the synthetic institution (if absent) in DIR (default
@@ -153,7 +157,7 @@ int main(int argc, char** argv) {
       args.options[a == "--config" ? "-c" : a] = argv[++i];
     } else if (a.starts_with("--")) {
       args.flags.push_back(a);
-    } else if (args.command == "deliveries" && args.words.empty()) {
+    } else if ((args.command == "deliveries" || args.command == "store") && args.words.empty()) {
       args.words.push_back(a);
     } else {
       std::fprintf(stderr, "rapport: unexpected argument \"%s\"\n\n%s", a.c_str(), kUsage);
@@ -175,6 +179,7 @@ int main(int argc, char** argv) {
   if (args.command == "forget") return rapport::cli::forget(args);
   if (args.command == "export") return rapport::cli::export_record(args);
   if (args.command == "purge") return rapport::cli::purge(args);
+  if (args.command == "store") return rapport::cli::store_command(args);
   if (args.command == "hash-password") return rapport::cli::hash_password(args);
   std::fprintf(stderr, "rapport: unknown command \"%s\"\n\n%s", args.command.c_str(), kUsage);
   return 2;

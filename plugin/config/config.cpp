@@ -20,12 +20,19 @@ ConfigError::ConfigError(std::vector<Diagnostic> diagnostics)
 const Schema& store_schema() {
   static const Schema s{
       "store",
-      "Where Rapport keeps its durable state (SQLite). Needs a restart: a reload (SIGHUP) "
-      "that changes it says so and keeps the running one.",
+      "Where Rapport keeps its durable state: a SQLite file (the embedded default, one "
+      "process) or a PostgreSQL database (which several processes may share; see "
+      "docs/postgresql.md). Needs a restart: a reload (SIGHUP) that changes it says so and "
+      "keeps the running one.",
       {
+          {.name = "type",
+           .type = Type::enumeration,
+           .description = "`sqlite` or `postgresql`",
+           .default_value = "sqlite",
+           .choices = {"sqlite", "postgresql"}},
           {.name = "path",
            .type = Type::path,
-           .description = "SQLite database file",
+           .description = "SQLite: the database file",
            .default_value = "rapport.db"},
           {.name = "synchronous",
            .type = Type::enumeration,
@@ -35,10 +42,22 @@ const Schema& store_schema() {
            .choices = {"full", "normal"}},
           {.name = "busy_timeout",
            .type = Type::duration,
-           .description = "how long to wait for a lock held by another process",
+           .description = "SQLite: how long to wait for a lock held by another process",
            .default_value = "5s",
            .min = 0,
            .max = 600'000},
+          {.name = "url",
+           .type = Type::secret,
+           .description = "PostgreSQL: the connection string, libpq keywords (`host=... "
+                          "dbname=...`) or a `postgresql://` URI, usually `${RAPPORT_STORE_URL}`",
+           .default_value = ""},
+          {.name = "retry",
+           .type = Type::duration,
+           .description = "PostgreSQL: how long a lost connection is tried again (with "
+                          "backoff) before the work at hand fails and is retried later",
+           .default_value = "30s",
+           .min = 0,
+           .max = 3'600'000},
       }};
   return s;
 }
@@ -355,6 +374,21 @@ void check_sink_audiences(const Node& root, ParseContext& ctx) {
   }
 }
 
+// A PostgreSQL store needs its connection string.
+void check_store(const Node& root, ParseContext& ctx) {
+  const Node* store = root.get("store");
+  if (!store || !store->is_map()) return;
+  const Node* type = store->get("type");
+  const Node* url = store->get("url");
+  if (type && type->is_scalar() && type->scalar == "postgresql" &&
+      (!url || !url->is_scalar() || url->scalar.empty())) {
+    ctx.error(written(*store, "url").value_or(written(*store, "type").value_or(store->mark)),
+              "store.url",
+              "missing: a PostgreSQL store needs its connection string (url: "
+              "${RAPPORT_STORE_URL}, or url_file)");
+  }
+}
+
 // One prompt budget for every sink with `audience: student`: they must agree on it.
 void check_student_sinks(const Node& root, ParseContext& ctx) {
   const Node* sinks = root.get("sinks");
@@ -415,6 +449,7 @@ std::shared_ptr<const Config> load_config_text(const std::string& text, const st
     settle_sink_zones(config->root);
     check_student_sinks(config->root, ctx);
     check_sink_audiences(config->root, ctx);
+    check_store(config->root, ctx);
   }
   if (ctx.failed()) throw ConfigError(ctx.diagnostics);
   config->warnings = ctx.diagnostics;

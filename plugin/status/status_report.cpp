@@ -7,6 +7,7 @@
 
 #include "engine/dispatcher.hpp"
 #include "engine/registry.hpp"
+#include "store/open_store.hpp"
 
 namespace rapport::status {
 namespace json = boost::json;
@@ -48,7 +49,8 @@ json::object status_of(const config::Config& config, Store& store) {
     auto it = expired.find(stage);
     return it == expired.end() ? std::int64_t{0} : it->second;
   };
-  json::object out{{"store", json::object{{"path", config.section("store").str("path")},
+  json::object out{{"store", json::object{{"type", store.backend()},
+                                          {"path", store_name(config)},
                                           {"schema", store.schema_version()}}},
                    {"inbox_events", counts.events},
                    {"outbox_actions", counts.actions},

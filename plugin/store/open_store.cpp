@@ -1,11 +1,24 @@
 #include "store/open_store.hpp"
 
+#include "store/postgresql/postgresql_store.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
 namespace rapport {
 
 std::unique_ptr<Store> open_store(const config::Config& config, const StoreOpening& opening) {
   auto s = config.section("store");
+  if (s.str("type") == "postgresql" && !opening.path) {
+    return open_postgresql_store(
+        {s.str("url"), std::chrono::duration_cast<std::chrono::milliseconds>(s.duration("retry"))});
+  }
   return open_sqlite_store({opening.path.value_or(s.str("path")), s.str("synchronous") == "full",
                             int(s.duration("busy_timeout").count()), opening.checkpoints});
+}
+
+std::string store_name(const config::Config& config) {
+  auto s = config.section("store");
+  if (s.str("type") != "postgresql") return s.str("path");
+  return "postgresql";
 }
 
 }  // namespace rapport

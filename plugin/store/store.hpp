@@ -10,6 +10,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "rapport/types.hpp"
@@ -132,14 +133,10 @@ struct StoreCounts {
   std::map<std::string, std::int64_t> events_by_type, actions_by_type;
 };
 
-class Store {
+// Events in, in the order they became visible, and how far each consumer got.
+class InboxStore {
  public:
-  virtual ~Store() = default;
-
-  // Transactions nest by counting: only the outermost commits. Use Transaction.
-  virtual void begin() = 0;
-  virtual void commit() = 0;
-  virtual void rollback() = 0;
+  virtual ~InboxStore() = default;
 
   // Inbox. append_event returns false when (source, id) is already there.
   virtual bool append_event(const Event& event, TimePoint received) = 0;
@@ -158,6 +155,18 @@ class Store {
   virtual std::vector<std::pair<std::int64_t, std::string>> notices_after(std::int64_t id,
                                                                           std::size_t limit) = 0;
   virtual std::int64_t last_report_id() = 0;
+
+  // Message ids received by webhook, remembered to answer repeats as duplicates.
+  // remember_message returns false when (source, id) is already there.
+  virtual bool remember_message(const std::string& source, const std::string& id,
+                                TimePoint received) = 0;
+  virtual std::size_t forget_messages_before(TimePoint before) = 0;
+};
+
+// Actions out: made, held, expired, and delivered action by action.
+class OutboxStore {
+ public:
+  virtual ~OutboxStore() = default;
 
   // Outbox. add_action returns false when the id is already there.
   virtual bool add_action(const Action& action) = 0;
@@ -180,6 +189,36 @@ class Store {
   // ("held") or before a sink took them ("delivery"): ids only, once per action.
   virtual void record_expired(const Action& action, const std::string& stage, TimePoint at) = 0;
   virtual std::map<std::string, std::int64_t> expired_counts() = 0;
+
+  // Per-action deliveries (sinks that retry each action on its own schedule).
+  virtual std::optional<Action> action_with_id(const std::string& id) = 0;
+  virtual void enqueue_delivery(const std::string& sink, std::int64_t action_seq,
+                                const std::string& action_id, TimePoint next_at) = 0;
+  virtual std::vector<DeliveryRecord> due_deliveries(const std::string& sink, TimePoint now,
+                                                     std::size_t limit) = 0;
+  virtual std::optional<DeliveryRecord> delivery(std::int64_t id) = 0;
+  virtual void update_delivery(
+      const DeliveryRecord& delivery) = 0;  // state, attempts, next_at, last_*
+  virtual void add_attempt(const DeliveryAttempt& attempt) = 0;
+  // Newest first; `sink` empty for all; `failed`: dead ones and pending ones that failed.
+  virtual std::vector<DeliveryRecord> deliveries(const std::string& sink, bool failed,
+                                                 std::size_t limit) = 0;
+  virtual std::vector<DeliveryAttempt> attempts_of(std::int64_t delivery) = 0;
+  // Sends again from the first attempt: one action (id non-empty) or every delivery
+  // whose action was made at or after `since`. Returns how many.
+  virtual std::size_t replay_deliveries(const std::string& sink, const std::string& action_id,
+                                        std::optional<TimePoint> since, TimePoint now) = 0;
+  virtual std::map<std::string, std::int64_t> delivery_counts(const std::string& sink) = 0;
+  // A sink the receiver told to stop (HTTP 410) stays disabled until enabled again.
+  virtual void set_sink_disabled(const std::string& sink, bool disabled, const std::string& message,
+                                 TimePoint since) = 0;
+  virtual std::optional<std::string> sink_disabled(const std::string& sink) = 0;
+};
+
+// The prompt budget's decisions, the released stream, and email digests.
+class PromptStore {
+ public:
+  virtual ~PromptStore() = default;
 
   // Prompts and the budget's decisions. put_prompt inserts or replaces; prompts_of and
   // deferred_prompts read the number of actions too. Released actions form a stream of
@@ -228,39 +267,12 @@ class Store {
   virtual std::map<std::string, std::int64_t> digest_counts(const std::string& sink) = 0;
   // Students whose digest had nowhere to go (no email address), by id.
   virtual std::vector<std::string> students_without_address(const std::string& sink) = 0;
+};
 
-  // Timers.
-  virtual void put_timer(const Timer& timer) = 0;
-  virtual void delete_timers_with_prefix(const std::string& prefix) = 0;
-  virtual std::vector<Timer> due_timers(TimePoint now, std::size_t limit) = 0;
-  virtual void delete_timer(const std::string& id) = 0;
-  virtual std::vector<Timer> timers_about(const std::string& subject) = 0;  // by due time
-
-  // Source cursors and content hashes of rows already turned into events.
-  virtual std::optional<std::string> cursor(const std::string& source,
-                                            const std::string& entity) = 0;
-  virtual void set_cursor(const std::string& source, const std::string& entity,
-                          const std::string& value) = 0;
-  virtual void delete_cursor(const std::string& source, const std::string& entity) = 0;
-  // Every cursor of one source, by entity (for `rapport status`).
-  virtual std::vector<std::pair<std::string, std::string>> cursors(const std::string& source) = 0;
-  virtual std::optional<std::string> row_hash(const std::string& source, const std::string& entity,
-                                              const std::string& key) = 0;
-  virtual void set_row_hash(const std::string& source, const std::string& entity,
-                            const std::string& key, const std::string& hash) = 0;
-  // Full scans: mark a row as seen in scan `generation`; the rows a finished scan did not
-  // see are gone from the source.
-  virtual void mark_row_seen(const std::string& source, const std::string& entity,
-                             const std::string& key, std::int64_t generation) = 0;
-  // Every row whose key starts with `prefix` (a roster row that cannot be read any more:
-  // all of its person's rows on the rotation stay, none is taken for deleted).
-  virtual void mark_rows_seen_with_prefix(const std::string& source, const std::string& entity,
-                                          const std::string& prefix, std::int64_t generation) = 0;
-  virtual std::vector<std::string> rows_not_seen(const std::string& source,
-                                                 const std::string& entity,
-                                                 std::int64_t generation) = 0;
-  virtual void forget_row(const std::string& source, const std::string& entity,
-                          const std::string& key) = 0;
+// The mirror of institutional data the sources read.
+class MirrorStore {
+ public:
+  virtual ~MirrorStore() = default;
 
   // The mirror of institutional data. put_rotation leaves the team alone.
   virtual void put_person(const Person& person) = 0;
@@ -301,6 +313,38 @@ class Store {
       const std::function<void(const std::string&, const std::string&, TimePoint)>& each) = 0;
   virtual void put_evaluation(const Evaluation& evaluation) = 0;
   virtual std::vector<Evaluation> evaluations_of(const std::string& student_id) = 0;
+};
+
+// Sources' own state: cursors, what they read, whether they reach their database.
+class SourceStore {
+ public:
+  virtual ~SourceStore() = default;
+
+  // Source cursors and content hashes of rows already turned into events.
+  virtual std::optional<std::string> cursor(const std::string& source,
+                                            const std::string& entity) = 0;
+  virtual void set_cursor(const std::string& source, const std::string& entity,
+                          const std::string& value) = 0;
+  virtual void delete_cursor(const std::string& source, const std::string& entity) = 0;
+  // Every cursor of one source, by entity (for `rapport status`).
+  virtual std::vector<std::pair<std::string, std::string>> cursors(const std::string& source) = 0;
+  virtual std::optional<std::string> row_hash(const std::string& source, const std::string& entity,
+                                              const std::string& key) = 0;
+  virtual void set_row_hash(const std::string& source, const std::string& entity,
+                            const std::string& key, const std::string& hash) = 0;
+  // Full scans: mark a row as seen in scan `generation`; the rows a finished scan did not
+  // see are gone from the source.
+  virtual void mark_row_seen(const std::string& source, const std::string& entity,
+                             const std::string& key, std::int64_t generation) = 0;
+  // Every row whose key starts with `prefix` (a roster row that cannot be read any more:
+  // all of its person's rows on the rotation stay, none is taken for deleted).
+  virtual void mark_rows_seen_with_prefix(const std::string& source, const std::string& entity,
+                                          const std::string& prefix, std::int64_t generation) = 0;
+  virtual std::vector<std::string> rows_not_seen(const std::string& source,
+                                                 const std::string& entity,
+                                                 std::int64_t generation) = 0;
+  virtual void forget_row(const std::string& source, const std::string& entity,
+                          const std::string& key) = 0;
 
   // Whether each source can reach what it reads, for `rapport status`.
   virtual void set_source_state(const std::string& source, bool up, const std::string& message,
@@ -311,43 +355,28 @@ class Store {
     std::string message, since;
   };
   virtual std::vector<SourceState> source_states() = 0;
+};
 
-  // Message ids received by webhook, remembered to answer repeats as duplicates.
-  // remember_message returns false when (source, id) is already there.
-  virtual bool remember_message(const std::string& source, const std::string& id,
-                                TimePoint received) = 0;
-  virtual std::size_t forget_messages_before(TimePoint before) = 0;
+// Durable timers.
+class TimerStore {
+ public:
+  virtual ~TimerStore() = default;
 
-  // Per-action deliveries (sinks that retry each action on its own schedule).
-  virtual std::optional<Action> action_with_id(const std::string& id) = 0;
-  virtual void enqueue_delivery(const std::string& sink, std::int64_t action_seq,
-                                const std::string& action_id, TimePoint next_at) = 0;
-  virtual std::vector<DeliveryRecord> due_deliveries(const std::string& sink, TimePoint now,
-                                                     std::size_t limit) = 0;
-  virtual std::optional<DeliveryRecord> delivery(std::int64_t id) = 0;
-  virtual void update_delivery(
-      const DeliveryRecord& delivery) = 0;  // state, attempts, next_at, last_*
-  virtual void add_attempt(const DeliveryAttempt& attempt) = 0;
-  // Newest first; `sink` empty for all; `failed`: dead ones and pending ones that failed.
-  virtual std::vector<DeliveryRecord> deliveries(const std::string& sink, bool failed,
-                                                 std::size_t limit) = 0;
-  virtual std::vector<DeliveryAttempt> attempts_of(std::int64_t delivery) = 0;
-  // Sends again from the first attempt: one action (id non-empty) or every delivery
-  // whose action was made at or after `since`. Returns how many.
-  virtual std::size_t replay_deliveries(const std::string& sink, const std::string& action_id,
-                                        std::optional<TimePoint> since, TimePoint now) = 0;
-  virtual std::map<std::string, std::int64_t> delivery_counts(const std::string& sink) = 0;
-  // A sink the receiver told to stop (HTTP 410) stays disabled until enabled again.
-  virtual void set_sink_disabled(const std::string& sink, bool disabled, const std::string& message,
-                                 TimePoint since) = 0;
-  virtual std::optional<std::string> sink_disabled(const std::string& sink) = 0;
+  // Timers.
+  virtual void put_timer(const Timer& timer) = 0;
+  virtual void delete_timers_with_prefix(const std::string& prefix) = 0;
+  virtual std::vector<Timer> due_timers(TimePoint now, std::size_t limit) = 0;
+  virtual void delete_timer(const std::string& id) = 0;
+  virtual std::vector<Timer> timers_about(const std::string& subject) = 0;  // by due time
+};
+
+// The disclosure log, erasures and suppressions, retention, and leases.
+class AuditStore {
+ public:
+  virtual ~AuditStore() = default;
 
   virtual void add_disclosure(const Disclosure& disclosure) = 0;
   virtual std::vector<Disclosure> disclosures_of(const std::string& student_id) = 0;
-
-  virtual StoreCounts counts() = 0;
-  // A consistent copy of the whole store in a new file (for `rapport simulate`).
-  virtual void copy_to(const std::string& path) = 0;
 
   // Erasure on request (`rapport forget`). Removes a person's personal data: their person
   // record and interests, the rotations they are the student of (with their teams), the
@@ -396,13 +425,56 @@ class Store {
     std::string person_id, kind, at, requested_by, reason, removed, lifted_at;
   };
   virtual std::vector<Erasure> erasures() = 0;
+};
+
+// A table as both backends hold it, for copying: its name, the columns copied, and the
+// key that orders its rows.
+struct TableShape {
+  std::string name;
+  std::vector<std::string> columns;
+  std::string order_by;
+};
+
+// The whole store: every concern, with transactions around any of them.
+class Store : public InboxStore,
+              public OutboxStore,
+              public PromptStore,
+              public MirrorStore,
+              public SourceStore,
+              public TimerStore,
+              public AuditStore {
+ public:
+  ~Store() override = default;
+
+  // Transactions nest by counting: only the outermost commits. Use Transaction.
+  virtual void begin() = 0;
+  virtual void commit() = 0;
+  virtual void rollback() = 0;
+
+  virtual StoreCounts counts() = 0;
+  // Copying a whole store to another of either backend (store/copy.hpp): a table's rows
+  // as text columns in key order (NULL: nullopt), written the same way into an empty
+  // store, then finish_copy moves the streams' numbering past the source's last numbers
+  // (retention may have removed the rows that had them) and the other keys past the rows.
+  // begin_snapshot starts a transaction whose reads all see one moment.
+  using Row = std::vector<std::optional<std::string>>;
+  virtual void begin_snapshot() { begin(); }
+  virtual void read_table(const TableShape& table, const std::function<void(const Row&)>& each) = 0;
+  virtual void write_rows(const TableShape& table, const std::vector<Row>& rows) = 0;
+  virtual void finish_copy(std::int64_t last_event, std::int64_t last_action,
+                           std::int64_t last_release) = 0;
   virtual int schema_version() = 0;
+  // "sqlite" or "postgresql".
+  virtual std::string_view backend() const = 0;
 };
 
 // RAII: rolls back unless committed.
 class Transaction {
  public:
   explicit Transaction(Store& store) : store_(store) { store_.begin(); }
+  // Takes over a transaction begun already (begin_snapshot).
+  enum Adopt { adopt };
+  Transaction(Store& store, Adopt) : store_(store) {}
   ~Transaction() {
     if (!done_) store_.rollback();
   }
@@ -422,20 +494,5 @@ class StoreError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
-
-struct SqliteOptions {
-  std::string path;
-  bool synchronous_full = true;
-  int busy_timeout_ms = 5000;
-  // false: this connection never checkpoints the WAL (another connection of the process
-  // does, off the latency-sensitive path; the listener's committer uses this).
-  bool checkpoints = true;
-};
-
-// Opens (creating if needed) and migrates. Throws StoreError when the file's schema is
-// newer than this build knows, or the file cannot be opened.
-std::unique_ptr<Store> open_sqlite_store(const SqliteOptions& options);
-
-inline constexpr int kStoreSchemaVersion = 12;
 
 }  // namespace rapport

@@ -16,6 +16,13 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
+  for (auto it = cleanups_.rbegin(); it != cleanups_.rend(); ++it) {
+    try {
+      (*it)();
+    } catch (...) {
+      // A cleanup that fails leaves something behind; the test's result stands.
+    }
+  }
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
 }

@@ -12,6 +12,7 @@
 #include "engine/mirror.hpp"
 #include "engine/registry.hpp"
 #include "rapport/json.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "support/fixture.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"

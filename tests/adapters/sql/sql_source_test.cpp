@@ -18,6 +18,7 @@
 #include "engine/source.hpp"
 #include "engine/timers.hpp"
 #include "rapport/json.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "store/store.hpp"
 #include "support/fixture.hpp"
 #include "support/process.hpp"

@@ -3,9 +3,11 @@
 #include "engine/engine.hpp"
 #include "hooks/introductions/introductions.hpp"
 #include "rapport/json.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "support/fake_context.hpp"
 #include "support/recording_sink.hpp"
 #include "support/temp_dir.hpp"
+#include "support/test_store.hpp"
 
 using namespace rapport;
 
@@ -21,7 +23,7 @@ TEST_CASE("an action waiting for its sink is not delivered once its student opte
   auto sink = std::make_unique<RecordingSink>();
   auto* recorder = sink.get();
   sinks.push_back(std::move(sink));
-  Engine engine(open_sqlite_store({dir.file("r.db"), false, 1000}), {}, std::move(hooks),
+  Engine engine(test::open_test_store(dir, test::default_backend()), {}, std::move(hooks),
                 std::move(sinks), 100);
   auto& store = engine.store();
   auto now = *parse_time("2027-01-04T00:00:00Z");

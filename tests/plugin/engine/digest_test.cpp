@@ -8,6 +8,7 @@
 #include "engine/engine.hpp"
 #include "engine/registry.hpp"
 #include "support/temp_dir.hpp"
+#include "support/test_store.hpp"
 
 using namespace rapport;
 
@@ -70,7 +71,7 @@ struct Setup {
     register_builtins(registry);
     // A JSON-lines student sink makes the budget; the digest sink reads the same releases.
     auto config = config::load_config_text(
-        "store: {path: " + dir.file("r.db") + "}\nsinks:\n  app: {type: jsonl, path: " +
+        test::store_yaml(dir, test::default_backend()) + "\nsinks:\n  app: {type: jsonl, path: " +
             dir.file("app.jsonl") + ", audience: student, prompt_budget: 20}\n",
         "test.yaml", registry);
     engine = Engine::build(*config, registry);

@@ -4,8 +4,10 @@
 #include "engine/source.hpp"
 #include "hooks/introductions/introductions.hpp"
 #include "rapport/json.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "support/fake_context.hpp"
 #include "support/temp_dir.hpp"
+#include "support/test_store.hpp"
 
 using namespace rapport;
 
@@ -22,7 +24,7 @@ class ThrowingHook : public Hook {
 
 struct Fixture {
   test::TempDir dir;
-  std::unique_ptr<Store> store = open_sqlite_store({dir.file("rapport.db"), false, 1000});
+  std::unique_ptr<Store> store = test::open_test_store(dir, test::default_backend());
   std::vector<std::unique_ptr<Hook>> hooks;
   TimePoint now = *parse_time("2027-01-04T00:00:00Z");
   Rotation rotation = test::make_rotation("R1", "S1", "2027-01-04", "2027-01-31",
@@ -115,7 +117,7 @@ TEST_CASE("the memory is built again when another process (a backfill) moved the
   daemon.run(f.now);
   CHECK(daemon.graph().edge_count() == 2);
   // A backfill in another process: its own connection and dispatcher, history only.
-  auto other = open_sqlite_store({f.dir.file("rapport.db"), false, 1000});
+  auto other = test::open_test_store(f.dir, test::default_backend());
   std::vector<std::unique_ptr<Hook>> none;
   auto earlier = test::make_rotation("R0", "S1", "2025-01-06", "2025-02-02",
                                      {{"P1", Role::attending}, {"P3", Role::nurse}});

@@ -7,6 +7,7 @@
 #include "support/fake_context.hpp"
 #include "support/recording_sink.hpp"
 #include "support/temp_dir.hpp"
+#include "support/test_store.hpp"
 
 using namespace rapport;
 using Catch::Matchers::Contains;
@@ -29,8 +30,8 @@ struct Setup {
   explicit Setup(const std::string& hooks_yaml, const std::string& engine_yaml = "") {
     register_builtins(registry);
     auto config = config::load_config_text(
-        "store: {path: " + dir.file("r.db") + "}\nhooks:\n" + hooks_yaml + engine_yaml, "test.yaml",
-        registry);
+        test::store_yaml(dir, test::default_backend()) + "\nhooks:\n" + hooks_yaml + engine_yaml,
+        "test.yaml", registry);
     engine = Engine::build(*config, registry);
     auto recorder = std::make_unique<RecordingSink>();
     sink = recorder.get();

@@ -10,6 +10,7 @@
 #include "engine/registry.hpp"
 #include "rapport/json.hpp"
 #include "support/temp_dir.hpp"
+#include "support/test_store.hpp"
 
 using namespace rapport;
 using Catch::Matchers::Contains;
@@ -38,8 +39,8 @@ struct Setup {
   void build(const std::string& budget, const std::string& batch, const std::string& app_audience) {
     engine.reset();
     auto config = config::load_config_text(
-        "store: {path: " + dir.file("r.db") +
-            "}\n"
+        test::store_yaml(dir, test::default_backend()) +
+            "\n"
             "engine: {timezone: America/Chicago, batch: " +
             batch +
             "}\n"

@@ -2,8 +2,10 @@
 
 #include "engine/dispatcher.hpp"
 #include "engine/timers.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "support/fake_context.hpp"
 #include "support/temp_dir.hpp"
+#include "support/test_store.hpp"
 
 using namespace rapport;
 
@@ -34,7 +36,7 @@ TEST_CASE("a rotation's start, midpoint and end become timers at UTC midnight", 
 
 TEST_CASE("durable timers fire once, when due, through the inbox", "[timers]") {
   test::TempDir dir;
-  auto store = open_sqlite_store({dir.file("rapport.db"), false, 1000});
+  auto store = test::open_test_store(dir, test::default_backend());
   std::vector<std::unique_ptr<Hook>> no_hooks;
   auto at = [](const char* t) { return *parse_time(t); };
   auto r = test::make_rotation("R1", "S1", "2027-01-04", "2027-01-31", {});
@@ -48,7 +50,7 @@ TEST_CASE("durable timers fire once, when due, through the inbox", "[timers]") {
 
   SECTION("a restart after the timers fired does not fire them again") {
     store.reset();
-    store = open_sqlite_store({dir.file("rapport.db"), false, 1000});
+    store = test::open_test_store(dir, test::default_backend());
     CHECK(fire_due_timers(*store, at("2027-01-20T00:00:00Z"), 10) == 1);  // the midpoint
     CHECK(fired_types(*store) ==
           std::vector<std::string>{"rotation.started@2027-01-04T00:00:00Z",

@@ -8,6 +8,7 @@
 #include "adapters/jsonl/jsonl_sink.hpp"
 #include "files/private_files.hpp"
 #include "log/log.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "store/store.hpp"
 #include "support/temp_dir.hpp"
 

@@ -5,6 +5,7 @@
 #include "engine/dispatcher.hpp"
 #include "graph/relationship_graph.hpp"
 #include "rapport/json.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "support/fake_context.hpp"
 #include "support/temp_dir.hpp"
 
@@ -14,8 +15,8 @@ TEST_CASE("strength adds days by role and halves every 365 days", "[graph]") {
   RelationshipGraph g;
   g.put_rotation(test::make_rotation("R1", "S1", "2026-01-05", "2026-01-14",
                                      {{"A1", Role::attending}, {"N1", Role::nurse}}));
-  g.put_rotation(test::make_rotation("R2", "S1", "2027-01-04", "2027-01-13",
-                                     {{"A1", Role::attending}}));
+  g.put_rotation(
+      test::make_rotation("R2", "S1", "2027-01-04", "2027-01-13", {{"A1", Role::attending}}));
   auto now = TimePoint{*parse_date("2027-01-13")};
   auto contacts = g.contacts_of("S1", now);
   REQUIRE(contacts.size() == 2);
@@ -30,8 +31,8 @@ TEST_CASE("strength adds days by role and halves every 365 days", "[graph]") {
 
 TEST_CASE("days still to come count only in the planned span", "[graph]") {
   RelationshipGraph g;
-  g.put_rotation(test::make_rotation("R1", "S1", "2027-01-04", "2027-01-31",
-                                     {{"A1", Role::attending}}));
+  g.put_rotation(
+      test::make_rotation("R1", "S1", "2027-01-04", "2027-01-31", {{"A1", Role::attending}}));
   auto day = [](const char* d) { return TimePoint{*parse_date(d)}; };
   CHECK(g.contacts_of("S1", day("2027-01-03")).empty());
   CHECK(g.contacts_of("S1", day("2027-01-10")).at(0).days_together == 7);
@@ -41,18 +42,23 @@ TEST_CASE("days still to come count only in the planned span", "[graph]") {
 
 TEST_CASE("peers, staff and programs come from the rosters and the directory", "[graph]") {
   RelationshipGraph g;
-  g.put_rotation(test::make_rotation("R1", "S1", "2026-01-05", "2026-01-31", {{"A1", Role::attending}}));
-  g.put_rotation(test::make_rotation("R2", "S2", "2026-03-02", "2026-03-29", {{"N1", Role::nurse}}));
-  auto cancelled = test::make_rotation("R3", "S3", "2026-03-02", "2026-03-29", {{"X1", Role::nurse}});
+  g.put_rotation(
+      test::make_rotation("R1", "S1", "2026-01-05", "2026-01-31", {{"A1", Role::attending}}));
+  g.put_rotation(
+      test::make_rotation("R2", "S2", "2026-03-02", "2026-03-29", {{"N1", Role::nurse}}));
+  auto cancelled =
+      test::make_rotation("R3", "S3", "2026-03-02", "2026-03-29", {{"X1", Role::nurse}});
   cancelled.status = RotationStatus::cancelled;
   g.put_rotation(cancelled);
   auto visits = g.visits_at("Test General", "Internal Medicine", *parse_date("2026-12-31"), 10);
   REQUIRE(visits.size() == 2);
   CHECK(visits[0].student_id == "S2");  // most recent first
-  CHECK(g.visits_at("Test General", "Internal Medicine", *parse_date("2026-03-29"), 10).size() == 1);
+  CHECK(g.visits_at("Test General", "Internal Medicine", *parse_date("2026-03-29"), 10).size() ==
+        1);
   CHECK(g.visits_at("Test General", "Internal Medicine", *parse_date("2026-12-31"), 1).size() == 1);
   CHECK(g.staff_at("Test General") == std::vector<std::string>{"A1", "N1"});
-  Person p{"A1", Role::attending, "A", std::nullopt, std::nullopt, std::nullopt, "IM Residency", false};
+  Person p{"A1",         Role::attending, "A",  std::nullopt, std::nullopt,
+           std::nullopt, "IM Residency",  false};
   g.put_person(p);
   CHECK(g.program_members("IM Residency") == std::vector<std::string>{"A1"});
   p.program = "Other";
@@ -81,12 +87,15 @@ TEST_CASE("the memory rebuilt from the store equals the one kept up to date even
     if (choice < 4 || rotations.empty()) {  // a new rotation
       auto start = *parse_date("2026-01-05") + std::chrono::days(rng() % 600);
       Rotation r = test::make_rotation("R" + std::to_string(step), "S" + std::to_string(rng() % 12),
-                                       format_date(start), format_date(start + std::chrono::days(13 + rng() % 15)), {});
+                                       format_date(start),
+                                       format_date(start + std::chrono::days(13 + rng() % 15)), {});
       r.site = sites[rng() % sites.size()];
       for (int m = 0; m < 2 + int(rng() % 5); ++m) {
-        r.team.push_back({"P" + std::to_string(rng() % 30), roles[rng() % roles.size()], r.start, r.end});
+        r.team.push_back(
+            {"P" + std::to_string(rng() % 30), roles[rng() % roles.size()], r.start, r.end});
       }
-      std::sort(r.team.begin(), r.team.end(), [](auto& a, auto& b) { return a.person_id < b.person_id; });
+      std::sort(r.team.begin(), r.team.end(),
+                [](auto& a, auto& b) { return a.person_id < b.person_id; });
       r.team.erase(std::unique(r.team.begin(), r.team.end(),
                                [](auto& a, auto& b) { return a.person_id == b.person_id; }),
                    r.team.end());
@@ -115,8 +124,14 @@ TEST_CASE("the memory rebuilt from the store equals the one kept up to date even
                  "\",\"contact\":\"P" + std::to_string(rng() % 30) + "\"}");
       now += std::chrono::hours(24 * (1 + rng() % 20));
     } else {
-      Person p{"P" + std::to_string(rng() % 30), Role::attending, "Someone", std::nullopt,
-               std::nullopt, std::nullopt, "Program " + std::to_string(rng() % 3), false};
+      Person p{"P" + std::to_string(rng() % 30),
+               Role::attending,
+               "Someone",
+               std::nullopt,
+               std::nullopt,
+               std::nullopt,
+               "Program " + std::to_string(rng() % 3),
+               false};
       append(EventType::person_updated, p.id, to_json(p));
     }
     if (rng() % 7 == 0) dispatcher.run(now);

@@ -1,8 +1,8 @@
 // Scenario tests written as data (tests/plugin/hooks/scenarios/*.yaml): a small history,
 // the config, a period to run on the simulated clock, and the exact actions expected,
 // reasons included. The engine is the real one, on a real SQLite store.
-#include <catch2/catch.hpp>
 #include <yaml-cpp/yaml.h>
+#include <catch2/catch.hpp>
 
 #include <boost/json.hpp>
 
@@ -15,6 +15,7 @@
 #include "rapport/json.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
+#include "support/test_store.hpp"
 
 using namespace rapport;
 
@@ -54,8 +55,8 @@ void run_scenario(const std::string& path) {
   test::TempDir dir;
   Registry registry;
   register_builtins(registry);
-  std::string yaml = "store: {path: " + dir.file("rapport.db") + ", synchronous: normal}\n" +
-                     s["config"].as<std::string>();
+  std::string yaml =
+      test::store_yaml(dir, test::default_backend()) + "\n" + s["config"].as<std::string>();
   auto config = config::load_config_text(yaml, path, registry);
   auto engine = Engine::build(*config, registry);
   auto& store = engine->store();
@@ -80,8 +81,8 @@ void run_scenario(const std::string& path) {
     std::string subject;
     auto parsed = boost::json::parse(data).as_object();
     if (parsed.contains("student")) subject = std::string(parsed["student"].as_string());
-    pending.push_back({at, Event{"event-" + std::to_string(++n), *type, "scenario", at, subject,
-                                 data}});
+    pending.push_back(
+        {at, Event{"event-" + std::to_string(++n), *type, "scenario", at, subject, data}});
   }
   std::vector<bool> submitted(pending.size(), false);
   for (TimePoint now = from; now <= to; now += std::chrono::hours(24)) {
@@ -102,8 +103,8 @@ void run_scenario(const std::string& path) {
                         e["reason"] ? e["reason"].as<std::string>() : ""});
   }
   for (const auto& [seq, a] : store.actions_after(0, 100000)) {
-    actual.push_back({std::string(to_string(a.type)), a.student_id, a.contact_id,
-                      format_time(a.due), a.reason});
+    actual.push_back(
+        {std::string(to_string(a.type)), a.student_id, a.contact_id, format_time(a.due), a.reason});
     if (s["forbid_evidence"]) {
       for (const auto& key : s["forbid_evidence"]) {
         INFO("action " << a.id << " carries evidence " << key.as<std::string>());
@@ -126,7 +127,8 @@ void run_scenario(const std::string& path) {
   }
   for (const auto& want : s["expect_notices"]) {
     bool found = false;
-    for (const auto& got : notices) found = found || got.find(want.as<std::string>()) != std::string::npos;
+    for (const auto& got : notices)
+      found = found || got.find(want.as<std::string>()) != std::string::npos;
     INFO("notice wanted: " << want.as<std::string>());
     CHECK(found);
   }
@@ -137,12 +139,14 @@ void run_scenario(const std::string& path) {
 
 TEST_CASE("every hook scenario produces exactly the actions it expects", "[hook][scenario]") {
   std::vector<std::string> files;
-  for (const auto& entry : std::filesystem::directory_iterator(
-           test::source_dir() + "/tests/plugin/hooks/scenarios")) {
+  for (const auto& entry :
+       std::filesystem::directory_iterator(test::source_dir() + "/tests/plugin/hooks/scenarios")) {
     if (entry.path().extension() == ".yaml") files.push_back(entry.path().string());
   }
   std::sort(files.begin(), files.end());
   REQUIRE(files.size() >= 15);
   auto file = GENERATE_COPY(from_range(files));
-  SECTION(std::filesystem::path(file).filename().string()) { run_scenario(file); }
+  SECTION(std::filesystem::path(file).filename().string()) {
+    run_scenario(file);
+  }
 }

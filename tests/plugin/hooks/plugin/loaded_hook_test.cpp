@@ -4,6 +4,7 @@
 #include "engine/dispatcher.hpp"
 #include "engine/engine.hpp"
 #include "hooks/plugin/loaded_hook.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "support/fake_context.hpp"
 #include "support/temp_dir.hpp"
 

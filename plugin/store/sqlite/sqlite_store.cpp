@@ -22,14 +22,19 @@
 
 #include "files/private_files.hpp"
 #include "rapport/json.hpp"
+#include "store/plans.hpp"
+#include "store/rows.hpp"
 #include "store/soci_util.hpp"
-#include "store/store.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 
 namespace rapport {
 namespace {
 
 using soci_util::integer;
 using soci_util::text;
+using store_rows::add_interest_to;
+using store_rows::add_team_row_to;
+using store_rows::finish_team;
 using namespace sqlite_api;  // SOCI's header includes sqlite3.h inside this namespace
 
 // Each migration is a list of statements (SQLite prepares one at a time), applied in
@@ -231,10 +236,6 @@ const std::vector<std::vector<const char*>> kMigrations = {
 
 std::string opt_text(const soci::row& r, std::size_t i) {
   return text(r, i).value_or("");
-}
-
-std::optional<std::string> nonempty(const std::optional<std::string>& s) {
-  return s && !s->empty() ? s : std::nullopt;
 }
 
 // A statement prepared once and kept for the connection's life. Use: `auto q =
@@ -911,7 +912,7 @@ class SqliteStore final : public Store {
           " end_date, status FROM rotations WHERE id = ?1");
       q.bind(1, id);
       if (!q.next()) return std::nullopt;
-      rot = rotation_from([&](int i) { return q.text(i); });
+      rot = store_rows::rotation_from([&](int i) { return q.text(i); });
     }
     auto q = cached(
         "SELECT person_id, role, start_date, end_date FROM team_rows"
@@ -1071,7 +1072,52 @@ class SqliteStore final : public Store {
     return out;
   }
 
-  void copy_to(const std::string& path) override { sql_ << "VACUUM INTO :p", soci::use(path); }
+  void read_table(const TableShape& table, const std::function<void(const Row&)>& each) override {
+    std::string columns;
+    for (const auto& c : table.columns) columns += (columns.empty() ? "" : ", ") + c;
+    soci::rowset<soci::row> rows =
+        sql_.prepare << "SELECT " + columns + " FROM " + table.name + " ORDER BY " + table.order_by;
+    Row row(table.columns.size());
+    for (const auto& r : rows) {
+      for (std::size_t i = 0; i < row.size(); ++i) row[i] = text(r, i);
+      each(row);
+    }
+  }
+
+  void write_rows(const TableShape& table, const std::vector<Row>& rows) override {
+    std::string columns, values;
+    for (std::size_t i = 0; i < table.columns.size(); ++i) {
+      columns += (i ? ", " : "") + table.columns[i];
+      values += (i ? ", ?" : "?") + std::to_string(i + 1);
+    }
+    Cached statement(
+        connection(),
+        ("INSERT INTO " + table.name + " (" + columns + ") VALUES (" + values + ")").c_str());
+    for (const auto& row : rows) {
+      Cached::Use use(statement);
+      for (std::size_t i = 0; i < row.size(); ++i) use.bind(int(i + 1), row[i]);
+      use.run();
+    }
+  }
+
+  // AUTOINCREMENT goes on from the largest key copied, or the source's last number.
+  void finish_copy(std::int64_t last_event, std::int64_t last_action,
+                   std::int64_t last_release) override {
+    for (auto [table, last] :
+         {std::pair{"inbox", last_event}, {"outbox", last_action}, {"releases", last_release}}) {
+      cached(
+          "INSERT INTO sqlite_sequence (name, seq) SELECT ?1, 0 WHERE NOT EXISTS"
+          " (SELECT 1 FROM sqlite_sequence WHERE name = ?1)")
+          .bind(1, table)
+          .run();
+      cached("UPDATE sqlite_sequence SET seq = max(seq, ?2) WHERE name = ?1")
+          .bind(1, table)
+          .bind(2, last)
+          .run();
+    }
+  }
+
+  std::string_view backend() const override { return "sqlite"; }
 
   std::map<std::string, std::int64_t> erase_person(const std::string& id, TimePoint at,
                                                    const std::string& kind,
@@ -1079,95 +1125,22 @@ class SqliteStore final : public Store {
                                                    const std::string& reason) override {
     sql_ << "PRAGMA secure_delete=ON";  // freed pages are zeroed, not left readable
     std::map<std::string, std::int64_t> removed;
-    auto run = [&](const char* what, const std::string& statement) {
-      soci::statement st = (sql_.prepare << statement, soci::use(id, "id"));
-      st.execute(true);
-      if (auto n = st.get_affected_rows(); n > 0) removed[what] += n;
-    };
     const std::string quoted = "\"" + id + "\"";  // the id as a JSON string
-    // Row hashes of what the sources read about them (keys are ids, or start with them).
-    run("source rows",
-        "DELETE FROM source_rows WHERE (entity = 'people' AND row_key = :id)"
-        " OR (entity = 'interests' AND substr(row_key, 1, length(:id) + 1) = :id || char(31))"
-        " OR (entity = 'rotations' AND row_key IN (SELECT id FROM rotations WHERE student_id = "
-        ":id))"
-        " OR (entity = 'team' AND (substr(row_key, 1, instr(row_key, char(31)) - 1) IN"
-        "   (SELECT id FROM rotations WHERE student_id = :id)"
-        "   OR instr(row_key, char(31) || :id || char(31)) > 0))"
-        " OR (entity = 'evaluations' AND row_key IN"
-        "   (SELECT id FROM evaluations WHERE student_id = :id))");
-    run("team rows",
-        "DELETE FROM team_rows WHERE person_id = :id OR rotation_id IN"
-        " (SELECT id FROM rotations WHERE student_id = :id)");
-    run("rotations", "DELETE FROM rotations WHERE student_id = :id");
-    run("evaluations", "DELETE FROM evaluations WHERE student_id = :id");
-    {
-      // Evaluations they wrote are the students' records: kept, under a pseudonym.
-      std::random_device random;
-      char pseudonym_text[32];
-      std::snprintf(pseudonym_text, sizeof pseudonym_text, "erased-%08x%04x", random(),
-                    random() & 0xFFFFu);
-      std::string pseudonym = pseudonym_text;
-      soci::statement st = (sql_.prepare << "UPDATE evaluations SET evaluator_id = :p"
-                                            " WHERE evaluator_id = :id",
-                            soci::use(pseudonym, "p"), soci::use(id, "id"));
+    const std::string pseudonym = store_plans::new_pseudonym();
+    const std::int64_t consumed = inbox_consumed();
+    for (const auto& step : store_plans::erase_steps()) {
+      // Bound by name, each value the statement names.
+      soci::statement st(sql_);
+      const auto& q = step.sql;
+      if (q.find(":id") != std::string::npos) st.exchange(soci::use(id, "id"));
+      if (q.find(":q") != std::string::npos) st.exchange(soci::use(quoted, "q"));
+      if (q.find(":p") != std::string::npos) st.exchange(soci::use(pseudonym, "p"));
+      if (q.find(":s") != std::string::npos) st.exchange(soci::use(consumed, "s"));
+      st.alloc();
+      st.prepare(q);
+      st.define_and_bind();
       st.execute(true);
-      if (auto n = st.get_affected_rows(); n > 0) removed["evaluations pseudonymised"] += n;
-    }
-    run("people", "DELETE FROM people WHERE id = :id");
-    run("interests", "DELETE FROM person_interests WHERE person_id = :id");
-    run("touches", "DELETE FROM touches WHERE student_id = :id OR contact_id = :id");
-    run("delivery attempts",
-        "DELETE FROM delivery_attempts WHERE delivery IN (SELECT d.id FROM deliveries d"
-        " JOIN outbox o ON o.action_id = d.action_id WHERE o.student_id = :id"
-        " OR o.contact_id = :id)");
-    run("deliveries",
-        "DELETE FROM deliveries WHERE action_id IN (SELECT action_id FROM outbox"
-        " WHERE student_id = :id OR contact_id = :id)");
-    run("releases",
-        "DELETE FROM releases WHERE action_id IN (SELECT action_id FROM outbox"
-        " WHERE student_id = :id OR contact_id = :id)");
-    // Theirs go; others' prompts that named them as a contact lose those actions, and keep
-    // counting in their week (retention removes them once empty and old).
-    run("prompt actions",
-        "DELETE FROM prompt_actions WHERE action_id IN (SELECT action_id FROM outbox"
-        " WHERE student_id = :id OR contact_id = :id)");
-    run("prompts", "DELETE FROM prompts WHERE student_id = :id");
-    // Digests to them go; others' digests naming them lose their text, and one not sent
-    // yet is not sent.
-    // Others' digests not sent yet that name them: not sent; their other items wait for
-    // the next digest. (Sent ones keep no message.)
-    run("digests withheld",
-        "UPDATE digests SET message = NULL, state = 'withheld' WHERE state = 'pending' AND"
-        " student_id <> :id AND id IN (SELECT di.digest_id FROM digest_items di JOIN outbox o"
-        " ON o.action_id = di.action_id WHERE o.contact_id = :id)");
-    run("digest items reopened",
-        "UPDATE digest_items SET digest_id = NULL WHERE digest_id IN (SELECT id FROM digests"
-        " WHERE state = 'withheld' AND message IS NULL AND student_id <> :id) AND action_id"
-        " NOT IN (SELECT action_id FROM outbox WHERE contact_id = :id)");
-    run("digest items",
-        "DELETE FROM digest_items WHERE student_id = :id OR action_id IN (SELECT action_id"
-        " FROM outbox WHERE student_id = :id OR contact_id = :id)");
-    run("digests", "DELETE FROM digests WHERE student_id = :id");
-    run("actions", "DELETE FROM outbox WHERE student_id = :id OR contact_id = :id");
-    run("held actions", "DELETE FROM held_actions WHERE student_id = :id OR contact_id = :id");
-    {
-      soci::statement st =
-          (sql_.prepare << "DELETE FROM timers WHERE instr(event, :q) > 0", soci::use(quoted, "q"));
-      st.execute(true);
-      if (auto n = st.get_affected_rows(); n > 0) removed["timers"] += n;
-    }
-    run("inbox events", "DELETE FROM inbox WHERE subject = :id");
-    {
-      // Others' events that name them: emptied once every consumer of the inbox (the
-      // mirror, the hooks) has passed them; later ones are consumed before they go.
-      const std::int64_t consumed = inbox_consumed();
-      soci::statement st =
-          (sql_.prepare << "UPDATE inbox SET payload = '{\"erased\":true}' WHERE seq <= :s"
-                           " AND instr(payload, :q) > 0",
-           soci::use(consumed, "s"), soci::use(quoted, "q"));
-      st.execute(true);
-      if (auto n = st.get_affected_rows(); n > 0) removed["inbox events emptied"] += n;
+      if (auto n = st.get_affected_rows(); n > 0) removed[step.what] += n;
     }
     std::string removed_text;  // "people 1, rotations 2, ..."
     for (const auto& [what, n] : removed) {
@@ -1188,170 +1161,8 @@ class SqliteStore final : public Store {
   std::map<std::string, std::int64_t> purge(const PurgeBefore& before, std::size_t batch,
                                             bool dry_run) override {
     std::map<std::string, std::int64_t> out;
-    const std::int64_t consumed = inbox_consumed();
     const auto limit = static_cast<std::int64_t>(batch);
-    // Each kind: the rows that may go (at most `limit`), then what deleting them means.
-    struct Kind {
-      const char* name;
-      std::string rows;                     // SELECT of keys, with :t (cutoff) and :n
-      std::string cutoff;                   // :t
-      std::vector<std::string> statements;  // each with :t and :n, deleting those rows
-    };
-    // The outbox every configured sink has passed (a sink without progress yet: none of
-    // it). Without sinks, actions go by age alone. Sinks with `audience: student` read the
-    // released stream: for them, the budget must have passed the action, not deferred it,
-    // and each of them must have passed its release.
-    auto progress_of = [](std::string consumer) {
-      for (std::size_t at = consumer.find('\''); at != std::string::npos;
-           at = consumer.find('\'', at + 2)) {
-        consumer.insert(at, 1, '\'');
-      }
-      return "SELECT coalesce((SELECT seq FROM progress WHERE consumer = '" + consumer +
-             "'), 0) AS p";
-    };
-    auto lowest = [](const std::vector<std::string>& selects) {
-      std::string sql = "(SELECT MIN(p) FROM (";
-      for (std::size_t i = 0; i < selects.size(); ++i) sql += (i ? " UNION ALL " : "") + selects[i];
-      return sql + "))";
-    };
-    std::string sinks_passed = "(SELECT MAX(seq) FROM outbox)";
-    std::string released_passed;
-    if (!before.sinks.empty()) {
-      std::vector<std::string> outbox_readers, release_readers;
-      for (const auto& sink : before.sinks) {
-        bool student = std::find(before.student_sinks.begin(), before.student_sinks.end(), sink) !=
-                       before.student_sinks.end();
-        (student ? release_readers : outbox_readers).push_back(progress_of("sink:" + sink));
-      }
-      if (!release_readers.empty()) {
-        outbox_readers.push_back(progress_of(kPromptBudgetConsumer));
-        released_passed =
-            " AND NOT EXISTS (SELECT 1 FROM prompt_actions pa JOIN prompts pr ON pr.id ="
-            " pa.prompt_id WHERE pa.action_id = o.action_id AND pr.state = 'deferred')"
-            " AND NOT EXISTS (SELECT 1 FROM releases r WHERE r.action_id = o.action_id AND"
-            " r.seq > " +
-            lowest(release_readers) + ")";
-      }
-      sinks_passed = lowest(outbox_readers);
-    }
-    const std::string consumed_text = std::to_string(consumed);
-    std::vector<Kind> kinds;
-    kinds.push_back({"inbox payloads",
-                     "SELECT seq FROM inbox WHERE seq <= " + consumed_text +
-                         " AND received_at < :t AND payload <> '{}' LIMIT :n",
-                     format_time(before.inbox_payloads),
-                     {"UPDATE inbox SET payload = '{}' WHERE seq IN (%rows%)"}});
-    kinds.push_back({"delivery attempts",
-                     "SELECT a.rowid FROM delivery_attempts a JOIN deliveries d ON d.id ="
-                     " a.delivery WHERE a.at < :t AND d.state IN ('delivered', 'dead',"
-                     " 'withheld') LIMIT :n",
-                     format_time(before.delivery_attempts),
-                     {"DELETE FROM delivery_attempts WHERE rowid IN (%rows%)"}});
-    // Rotations that ended before the cutoff, with their roster rows and evaluations.
-    // The row hashes stay: a source that reads the same old row again makes no event.
-    kinds.push_back({"rotations",
-                     "SELECT id FROM rotations WHERE end_date < :t LIMIT :n",
-                     format_date(Date{std::chrono::floor<std::chrono::days>(before.rotations)}),
-                     {"DELETE FROM evaluations WHERE rotation_id IN (%rows%)",
-                      "DELETE FROM team_rows WHERE rotation_id IN (%rows%)",
-                      "DELETE FROM rotations WHERE id IN (%rows%)"}});
-    // Evaluations whose rotation the mirror never had (or no longer has), by submission.
-    kinds.push_back({"evaluations",
-                     "SELECT e.id FROM evaluations e WHERE e.submitted_at < :t AND NOT EXISTS"
-                     " (SELECT 1 FROM rotations r WHERE r.id = e.rotation_id) LIMIT :n",
-                     format_time(before.rotations),
-                     {"DELETE FROM evaluations WHERE id IN (%rows%)"}});
-    kinds.push_back({"touches",
-                     "SELECT rowid FROM touches WHERE at < :t LIMIT :n",
-                     format_time(before.rotations),
-                     {"DELETE FROM touches WHERE rowid IN (%rows%)"}});
-    // Actions every sink has passed, due before the cutoff, none of whose deliveries is
-    // still under way; their ids stay in purged_actions so a re-run makes them not again.
-    kinds.push_back(
-        {"actions",
-         "SELECT o.action_id FROM outbox o WHERE o.due_at < :t AND o.seq <= " + sinks_passed +
-             released_passed +
-             " AND NOT EXISTS (SELECT 1 FROM digest_items di LEFT JOIN digests g ON g.id ="
-             " di.digest_id WHERE di.action_id = o.action_id AND (di.digest_id IS NULL OR"
-             " g.state = 'pending'))" +
-             " AND NOT EXISTS (SELECT 1 FROM"
-             " deliveries d WHERE d.action_id = o.action_id AND d.state NOT IN ('delivered',"
-             " 'dead', 'withheld')) LIMIT :n",
-         format_time(before.actions),
-         {"INSERT INTO purged_actions (action_id, at) SELECT action_id, '" +
-              format_time(before.now) +
-              "' FROM outbox WHERE action_id IN (%rows%)"
-              " ON CONFLICT DO NOTHING",
-          "DELETE FROM delivery_attempts WHERE delivery IN (SELECT id FROM deliveries"
-          " WHERE action_id IN (%rows%))",
-          "DELETE FROM deliveries WHERE action_id IN (%rows%)",
-          "DELETE FROM releases WHERE action_id IN (%rows%)",
-          "DELETE FROM digest_items WHERE action_id IN (%rows%)",
-          // the prompt itself stays while its week counts (see "prompts" below)
-          "DELETE FROM prompt_actions WHERE action_id IN (%rows%)",
-          "DELETE FROM outbox WHERE action_id IN (%rows%)"}});
-    // Prompts whose actions all went, decided before the actions' cutoff and at least two
-    // weeks ago (a sent prompt counts in its week's budget until the week is over).
-    kinds.push_back({"prompts",
-                     "SELECT p.id FROM prompts p WHERE p.decided_at < :t AND NOT EXISTS"
-                     " (SELECT 1 FROM prompt_actions pa WHERE pa.prompt_id = p.id) LIMIT :n",
-                     format_time(std::min(before.actions, before.now - std::chrono::days(14))),
-                     {"DELETE FROM prompts WHERE id IN (%rows%)"}});
-    // Digests whose actions all went (the message holds names and addresses).
-    kinds.push_back({"digests",
-                     "SELECT g.id FROM digests g WHERE g.composed_at < :t AND g.state <>"
-                     " 'pending' AND NOT EXISTS (SELECT 1 FROM digest_items di WHERE"
-                     " di.digest_id = g.id) LIMIT :n",
-                     format_time(before.actions),
-                     {"DELETE FROM digests WHERE id IN (%rows%)"}});
-    // People the store no longer needs: written before the cutoff, no part in a program
-    // (program contacts are suggested without a rotation naming them), and no rotation,
-    // roster row, evaluation, action, held action or touch names them. Their row hashes go
-    // too, so a source that reads them whole brings them back at its next poll.
-    kinds.push_back({"people",
-                     "SELECT p.id FROM people p WHERE coalesce(p.seen_at, '') < :t"
-                     " AND p.program_role IS NULL"
-                     " AND NOT EXISTS (SELECT 1 FROM rotations r WHERE r.student_id = p.id)"
-                     " AND NOT EXISTS (SELECT 1 FROM team_rows t WHERE t.person_id = p.id)"
-                     " AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.student_id = p.id)"
-                     " AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.evaluator_id = p.id)"
-                     " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.student_id = p.id)"
-                     " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.contact_id = p.id)"
-                     " AND NOT EXISTS (SELECT 1 FROM held_actions h WHERE h.student_id = p.id)"
-                     " AND NOT EXISTS (SELECT 1 FROM held_actions h WHERE h.contact_id = p.id)"
-                     " AND NOT EXISTS (SELECT 1 FROM touches t WHERE t.student_id = p.id)"
-                     " AND NOT EXISTS (SELECT 1 FROM touches t WHERE t.contact_id = p.id) LIMIT :n",
-                     format_time(before.people),
-                     {"DELETE FROM person_interests WHERE person_id IN (%rows%)",
-                      "DELETE FROM source_rows WHERE entity = 'people' AND row_key IN (%rows%)",
-                      "DELETE FROM source_rows WHERE entity = 'interests' AND"
-                      " substr(row_key, 1, instr(row_key, char(31)) - 1) IN (%rows%)",
-                      "DELETE FROM people WHERE id IN (%rows%)"}});
-    // Id-only records past their own period: handled inbox events whose data went, and
-    // the ids of purged and expired actions.
-    kinds.push_back({"inbox ids",
-                     "SELECT seq FROM inbox WHERE seq <= " + consumed_text +
-                         " AND received_at < :t AND payload = '{}' LIMIT :n",
-                     format_time(before.ids),
-                     {"DELETE FROM inbox WHERE seq IN (%rows%)"}});
-    kinds.push_back({"action ids",
-                     "SELECT action_id FROM purged_actions WHERE at < :t LIMIT :n",
-                     format_time(before.ids),
-                     {"DELETE FROM purged_actions WHERE action_id IN (%rows%)"}});
-    kinds.push_back({"expiry records",
-                     "SELECT action_id FROM expired_actions WHERE at < :t LIMIT :n",
-                     format_time(before.ids),
-                     {"DELETE FROM expired_actions WHERE action_id IN (%rows%)"}});
-    kinds.push_back({"reports",
-                     "SELECT id FROM failures WHERE at < :t LIMIT :n",
-                     format_time(before.reports),
-                     {"DELETE FROM failures WHERE id IN (%rows%)"}});
-    if (before.disclosures) {
-      kinds.push_back({"disclosure log",
-                       "SELECT id FROM disclosures WHERE at < :t LIMIT :n",
-                       format_time(*before.disclosures),
-                       {"DELETE FROM disclosures WHERE id IN (%rows%)"}});
-    }
+    const auto kinds = store_plans::purge_kinds(before, inbox_consumed());
     bool mirror_changed = false;
     // Freed pages are zeroed, as for an erasure (scrub() truncates the WAL afterwards).
     if (!dry_run) sql_ << "PRAGMA secure_delete=ON";
@@ -1374,9 +1185,7 @@ class SqliteStore final : public Store {
         }
         sql_ << statement;
       }
-      for (const char* mirrored : {"rotations", "evaluations", "touches", "people"}) {
-        if (std::string_view(kind.name) == mirrored) mirror_changed = true;
-      }
+      if (store_plans::changes_mirror(kind.name)) mirror_changed = true;
     }
     if (!dry_run) {
       sql_ << "DELETE FROM temp.purge_keys";
@@ -1442,11 +1251,8 @@ class SqliteStore final : public Store {
   // which consume the outbox, nor the engine's own counters) has passed.
   std::int64_t inbox_consumed() {
     std::int64_t consumed = 0;
-    soci::indicator ind = soci::i_ok;
-    sql_ << "SELECT MIN(seq) FROM progress WHERE consumer NOT LIKE 'sink:%'"
-            " AND consumer NOT LIKE 'engine:%'",
-        soci::into(consumed, ind);
-    return ind == soci::i_null ? 0 : consumed;
+    sql_ << store_plans::kInboxConsumed, soci::into(consumed);
+    return consumed;
   }
 
   // Other processes (a running daemon) drop what they built from the mirror when this
@@ -2120,79 +1926,11 @@ class SqliteStore final : public Store {
     return out;
   }
 
-  // Interests in (rank, specialty) order, the same specialty once (whatever its case or
-  // its stray spaces in the source), at its best rank.
-  static void add_interest_to(Person& p, const std::string& specialty) {
-    auto same = [&](const std::string& known) {
-      return known.size() == specialty.size() &&
-             std::equal(known.begin(), known.end(), specialty.begin(), [](char a, char b) {
-               return std::tolower(static_cast<unsigned char>(a)) ==
-                      std::tolower(static_cast<unsigned char>(b));
-             });
-    };
-    if (std::none_of(p.interests.begin(), p.interests.end(), same)) {
-      p.interests.push_back(specialty);
-    }
-  }
-
-  static Person person_of(const soci::row& r) {
-    Person p;
-    p.id = opt_text(r, 0);
-    p.role = parse_role(opt_text(r, 1)).value_or(Role::other);
-    p.name = opt_text(r, 2);
-    p.email = nonempty(text(r, 3));
-    p.specialty = nonempty(text(r, 4));
-    p.subspecialty = nonempty(text(r, 5));
-    p.program = nonempty(text(r, 6));
-    p.opted_out = integer(r, 7).value_or(0) != 0;
-    if (auto role = text(r, 8)) p.program_role = parse_program_role(*role);
-    p.email_opted_out = integer(r, 9).value_or(0) != 0;
-    return p;
-  }
-
-  // From a rotations row; `column(i)` gives the i-th column's text (nullopt for NULL).
-  template <class Column>
-  static Rotation rotation_from(Column column) {
-    auto str = [&](int i) { return column(i).value_or(""); };
-    Rotation rot;
-    rot.id = str(0);
-    rot.student_id = str(1);
-    rot.site = str(2);
-    rot.specialty = str(3);
-    rot.subspecialty = nonempty(column(4));
-    rot.kind = parse_rotation_kind(str(5)).value_or(RotationKind::core);
-    rot.start = parse_date(str(6)).value_or(Date{});
-    rot.end = parse_date(str(7)).value_or(Date{});
-    rot.status = parse_rotation_status(str(8)).value_or(RotationStatus::scheduled);
-    return rot;
-  }
-  // Team rows, read in (person, start) order, become members: each row counts only for
-  // its days inside the rotation (an open end is the rotation's; a row with no day inside
-  // does not count), a person's rows are merged into spans, and their role is that of
-  // their earliest row. finish_team merges once every row is in.
-  static void add_team_row_to(Rotation& rot, const std::string& person, const std::string& role,
-                              const std::string& start, const std::string& end) {
-    DateRange span{start.empty() ? rot.start : parse_date(start).value_or(rot.start),
-                   end.empty() ? rot.end : parse_date(end).value_or(rot.end)};
-    span.start = std::max(span.start, rot.start);
-    span.end = std::min(span.end, rot.end);
-    if (span.end < span.start) return;
-    if (rot.team.empty() || rot.team.back().person_id != person) {
-      rot.team.push_back(
-          {person, parse_role(role).value_or(Role::other), span.start, span.end, {}});
-    }
-    rot.team.back().spans.push_back(span);
-  }
-  static void finish_team(Rotation& rot) {
-    for (auto& m : rot.team) {
-      m.spans = merged(std::move(m.spans));
-      m.start = m.spans.front().start;
-      m.end = m.spans.back().end;
-    }
-  }
-
   static Rotation rotation_of(const soci::row& r) {
-    return rotation_from([&](int i) { return text(r, std::size_t(i)); });
+    return store_rows::rotation_from([&](int i) { return text(r, std::size_t(i)); });
+  }
+  static Person person_of(const soci::row& r) {
+    return store_rows::person_from([&](int i) { return text(r, std::size_t(i)); });
   }
 
   static std::vector<Action> actions_in(soci::rowset<soci::row>& rows) {
@@ -2217,11 +1955,12 @@ class SqliteStore final : public Store {
 
   Cached::Use cached(const char* sql) {
     auto& slot = cached_[sql];  // by the literal's address: one per call site
-    if (!slot) {
-      slot = std::make_unique<Cached>(
-          static_cast<soci::sqlite3_session_backend*>(sql_.get_backend())->conn_, sql);
-    }
+    if (!slot) slot = std::make_unique<Cached>(connection(), sql);
     return Cached::Use(*slot);
+  }
+
+  sqlite3* connection() {
+    return static_cast<soci::sqlite3_session_backend*>(sql_.get_backend())->conn_;
   }
 
   void quiet_rollback() {

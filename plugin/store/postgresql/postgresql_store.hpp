@@ -1,0 +1,28 @@
+#pragma once
+// The PostgreSQL store: the state in a PostgreSQL database that several Rapport processes
+// may share, directly or through PgBouncer in transaction pooling mode.
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "store/store.hpp"
+
+namespace rapport {
+
+struct PostgresqlOptions {
+  // A libpq connection string ("host=... dbname=...") or URI ("postgresql://...").
+  std::string url;
+  // How long a lost connection is tried again (with backoff) before a call fails.
+  std::chrono::milliseconds retry{30'000};
+};
+
+// Connects and migrates (under a lock: processes starting at once migrate once). Throws
+// StoreError when the database cannot be reached, holds another application's tables, or
+// its schema is newer than this build knows.
+std::unique_ptr<Store> open_postgresql_store(const PostgresqlOptions& options);
+
+// The schema version this build migrates a PostgreSQL store to.
+inline constexpr int kPostgresqlSchemaVersion = 1;
+
+}  // namespace rapport

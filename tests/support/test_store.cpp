@@ -1,0 +1,84 @@
+#include "support/test_store.hpp"
+
+#include <libpq-fe.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "store/postgresql/postgresql_store.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "support/fixture.hpp"
+
+namespace rapport::test {
+namespace {
+
+std::string server() {
+  const char* url = std::getenv("RAPPORT_TEST_PG");
+  return url ? url : "";
+}
+
+void run_on(const std::string& url, const std::string& sql) {
+  PGconn* conn = PQconnectdb(url.c_str());
+  std::unique_ptr<PGconn, void (*)(PGconn*)> guard(conn, PQfinish);
+  if (PQstatus(conn) != CONNECTION_OK) {
+    throw std::runtime_error(std::string("test database: ") + PQerrorMessage(conn));
+  }
+  PGresult* r = PQexec(conn, sql.c_str());
+  auto status = PQresultStatus(r);
+  std::string error = PQresultErrorMessage(r);
+  PQclear(r);
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    throw std::runtime_error("test database: " + error);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> store_backends() {
+  if (server().empty()) return {"sqlite"};
+  return {"sqlite", "postgresql"};
+}
+
+std::string default_backend() {
+  const char* backend = std::getenv("RAPPORT_TEST_STORE");
+  return backend && std::string(backend) == "postgresql" ? "postgresql" : "sqlite";
+}
+
+std::string postgresql_url(const TempDir& dir) {
+  if (server().empty()) throw std::runtime_error("RAPPORT_TEST_PG is not set");
+  if (dir.postgresql_database.empty()) {
+    static std::atomic<int> next{0};
+    dir.postgresql_database =
+        "rapport_t" + std::to_string(::getpid()) + "_" + std::to_string(next++);
+    run_on(server(), "CREATE DATABASE " + dir.postgresql_database);
+    std::string name = dir.postgresql_database;
+    dir.on_cleanup(
+        [name] { run_on(server(), "DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); });
+  }
+  return server() + " dbname=" + dir.postgresql_database;
+}
+
+std::unique_ptr<Store> open_test_store(const TempDir& dir, const std::string& backend,
+                                       bool synchronous_full) {
+  if (backend == "postgresql") return open_postgresql_store({postgresql_url(dir)});
+  return open_sqlite_store({dir.file("rapport.db"), synchronous_full, 1000});
+}
+
+std::string store_yaml(const TempDir& dir, const std::string& backend) {
+  if (backend == "postgresql") {
+    return "store: {type: postgresql, url: \"" + postgresql_url(dir) + "\"}";
+  }
+  return "store: {path: " + dir.file("rapport.db") + ", synchronous: normal}";
+}
+
+void execute_in_store(const TempDir& dir, const std::string& backend, const std::string& sql) {
+  if (backend == "postgresql") {
+    run_on(postgresql_url(dir), sql);
+  } else {
+    execute_sqlite(dir.file("rapport.db"), sql);
+  }
+}
+
+}  // namespace rapport::test
