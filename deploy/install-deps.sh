@@ -17,7 +17,7 @@ packages=(
   libcurl4-openssl-dev libical-dev libkainjow-mustache-dev
 )
 if [[ ${1:-} == --test ]]; then
-  packages+=(catch2 postgresql mariadb-server odbc-postgresql unixodbc python3 procps
+  packages+=(catch2 postgresql pgbouncer mariadb-server odbc-postgresql unixodbc python3 procps
              openssl curl clang-15 libfuzzer-15-dev chromium
              python3-aiosmtpd python3-icalendar)
   # An image may carry a newer Node whose package conflicts with Debian's npm: only when

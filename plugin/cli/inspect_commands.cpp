@@ -123,6 +123,13 @@ int status(const Args& args) {
     };
     std::printf("store    %s %s (schema %lld)\n", text_of(st.at("store").at("type")).c_str(),
                 text_of(st.at("store").at("path")).c_str(), n(st.at("store").at("schema")));
+    for (const auto& p : st.at("processes").as_array()) {
+      std::printf(
+          "process  %s (pid %lld on %s, since %s; last seen %s)%s\n",
+          text_of(p.at("instance")).c_str(), n(p.at("pid")), text_of(p.at("host")).c_str(),
+          text_of(p.at("started")).c_str(), text_of(p.at("heartbeat")).c_str(),
+          text_of(p.at("leases")).empty() ? "" : (" holds " + text_of(p.at("leases"))).c_str());
+    }
     std::printf("inbox    %lld events\noutbox   %lld actions\ntimers   %lld pending\n",
                 n(st.at("inbox_events")), n(st.at("outbox_actions")), n(st.at("timers_pending")));
     std::printf(

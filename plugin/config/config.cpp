@@ -51,6 +51,14 @@ const Schema& store_schema() {
            .description = "PostgreSQL: the connection string, libpq keywords (`host=... "
                           "dbname=...`) or a `postgresql://` URI, usually `${RAPPORT_STORE_URL}`",
            .default_value = ""},
+          {.name = "lease",
+           .type = Type::duration,
+           .description = "PostgreSQL: how long the engine lease of the process that runs the "
+                          "engine lasts without renewal (it renews at every step); when that "
+                          "process dies, another takes over after at most this",
+           .default_value = "30s",
+           .min = 2'000,
+           .max = 3'600'000},
           {.name = "retry",
            .type = Type::duration,
            .description = "PostgreSQL: how long a lost connection is tried again (with "

@@ -1,8 +1,11 @@
 #include "engine/engine.hpp"
 
+#include <unistd.h>
+
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <stdexcept>
 #include <thread>
 
@@ -89,6 +92,10 @@ std::unique_ptr<Engine> Engine::build(const config::Config& config, const Regist
   engine->letters_ = letters;
   engine->sink_policies_ = std::move(sink_policies);
   if (budget) engine->budget_.emplace(*engine->store_, std::move(*budget), engine->batch_);
+  if (engine->store_->backend() == "postgresql") {
+    engine->run_exclusively(std::chrono::duration_cast<std::chrono::seconds>(
+        config.section("store").duration("lease")));
+  }
   return engine;
 }
 
@@ -101,8 +108,69 @@ std::optional<config::Section> letter_hook_of(const config::Config& config) {
   return letters;
 }
 
+const ProcessRecord& this_process() {
+  static const ProcessRecord process = [] {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown");
+    ProcessRecord p;
+    p.host = host;
+    p.pid = ::getpid();
+    p.started = format_time(
+        std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()));
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+    p.instance = p.host + ":" + std::to_string(p.pid) + ":" + std::to_string(ms);
+    return p;
+  }();
+  return process;
+}
+
+void Engine::run_exclusively(std::chrono::seconds ttl, const std::string& holder) {
+  exclusive_ = ttl;
+  holder_ = holder.empty() ? this_process().instance : holder;
+}
+
+bool Engine::claim_lease() {
+  auto epoch = store_->hold_lease(kEngineLease, holder_, *exclusive_);
+  ProcessRecord beat = this_process();
+  beat.instance = holder_;
+  beat.leases = epoch ? kEngineLease : "";
+  store_->heartbeat(beat);
+  if (!epoch) {
+    if (epoch_) {
+      log::warn("engine", "another process took the engine lease over; standing by",
+                {{"epoch", *epoch_}});
+    } else if (!announced_standby_) {
+      log::info("engine",
+                "another process runs the engine on this store; standing by (the listener "
+                "still takes events in)");
+    }
+    announced_standby_ = true;
+    epoch_.reset();
+    store_->set_fence(std::nullopt);
+    return false;
+  }
+  if (epoch != epoch_) {
+    log::info("engine", "holding the engine lease", {{"epoch", *epoch}});
+    // What this process had under way under an earlier epoch is the deliveries table's
+    // to retry now, not this memory's to record.
+    in_flight_.clear();
+    unrecorded_.clear();
+    digests_in_flight_.clear();
+    epoch_ = epoch;
+    announced_standby_ = false;
+    store_->set_fence(Fence{kEngineLease, holder_, *epoch});
+  }
+  return true;
+}
+
 StepStats Engine::step(TimePoint now) {
   StepStats stats;
+  if (exclusive_ && !claim_lease()) {
+    stats.standby = true;
+    return stats;
+  }
   // Before anything this step makes: where the budget and each sink's stream begin.
   align_streams();
   for (const auto& source : sources_) {

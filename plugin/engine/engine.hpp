@@ -31,11 +31,17 @@ struct SinkPolicy {
   bool student() const { return audience == "student"; }
 };
 
+// The lease of the one process that runs the engine on a shared store, and this process's
+// name in the process table (host:pid:start, the holder of its leases).
+inline constexpr const char* kEngineLease = "engine";
+const ProcessRecord& this_process();
+
 // Where the engine keeps its own state among the sources' cursors.
 inline constexpr const char* kEngineState = "engine";
 inline constexpr const char* kLastStep = "last_step";  // the clock of the last step
 
 struct StepStats {
+  bool standby = false;  // another process holds the engine lease: nothing was done
   std::size_t polled = 0, fired = 0, delivered = 0, source_failures = 0;
   DispatchStats dispatch;
   BudgetStats budget;
@@ -65,6 +71,16 @@ class Engine {
   }
 
   StepStats step(TimePoint now);
+
+  // Several processes on one store (PostgreSQL): only the holder of the `engine` lease
+  // steps (polls, fires timers, dispatches, assigns, delivers); the others stand by (their
+  // listeners still take events in) and one of them takes over within `ttl` of the
+  // holder's last step. Every commit of the engine's connection is fenced by the lease's
+  // epoch, so a process that was paused past `ttl` and resumes cannot complete work
+  // another has taken over. Each step also writes this process's row of the process table.
+  // `holder`: this process's instance (this_process()) unless told (tests).
+  void run_exclusively(std::chrono::seconds ttl, const std::string& holder = "");
+  bool standing_by() const { return exclusive_ && !epoch_; }
   // The inbox applied to the mirror, nothing else: no source polled, no hook run, no
   // timer fired, nothing delivered (what a backfill ends with). `progress` hears the
   // number of events applied after each batch.
@@ -131,6 +147,13 @@ class Engine {
   std::function<const Relationships&()> memory() {
     return [this]() -> const Relationships& { return dispatcher_.graph(); };
   }
+
+  // Takes or renews the engine lease (run_exclusively): false while another holds it.
+  bool claim_lease();
+  std::optional<std::chrono::seconds> exclusive_;
+  std::string holder_;
+  std::optional<std::int64_t> epoch_;  // of the engine lease, while this engine holds it
+  bool announced_standby_ = false;
 
   std::unique_ptr<Store> store_;
   std::vector<std::unique_ptr<Source>> sources_;

@@ -60,6 +60,24 @@ json::object status_of(const config::Config& config, Store& store) {
                                             {"while_held", of("held")},
                                             {"before_delivery", of("delivery")}}},
                    {"withdrawn", of("withdrawn")}};
+  // Processes sharing the store: those seen within two lease times, and who holds what.
+  const auto lease =
+      std::chrono::duration_cast<std::chrono::seconds>(config.section("store").duration("lease"));
+  json::array processes, leases;
+  for (const auto& p : store.live_processes(2 * lease)) {
+    processes.push_back(json::object{{"instance", p.instance},
+                                     {"host", p.host},
+                                     {"pid", p.pid},
+                                     {"started", p.started},
+                                     {"heartbeat", p.heartbeat},
+                                     {"leases", p.leases}});
+  }
+  for (const auto& l : store.leases()) {
+    leases.push_back(json::object{
+        {"name", l.name}, {"holder", l.holder}, {"until", l.until}, {"epoch", l.epoch}});
+  }
+  out["processes"] = std::move(processes);
+  out["leases"] = std::move(leases);
   // Every configured source, then any the store still has a state of (removed from the
   // configuration since). A source without a recorded state has not failed: up.
   std::map<std::string, Store::SourceState> states;

@@ -8,8 +8,7 @@ namespace rapport {
 std::unique_ptr<Store> open_store(const config::Config& config, const StoreOpening& opening) {
   auto s = config.section("store");
   if (s.str("type") == "postgresql" && !opening.path) {
-    return open_postgresql_store(
-        {s.str("url"), std::chrono::duration_cast<std::chrono::milliseconds>(s.duration("retry"))});
+    return open_postgresql_store({s.str("url"), s.duration("retry"), s.duration("lease")});
   }
   return open_sqlite_store({opening.path.value_or(s.str("path")), s.str("synchronous") == "full",
                             int(s.duration("busy_timeout").count()), opening.checkpoints});

@@ -2,6 +2,7 @@
 // The one store interface. The engine, sources and sinks know nothing else about where
 // state lives; SQLite is the first implementation (PostgreSQL follows).
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -416,11 +417,6 @@ class AuditStore {
   };
   virtual std::map<std::string, std::int64_t> purge(const PurgeBefore& before, std::size_t batch,
                                                     bool dry_run) = 0;
-  // A lease that one of several processes sharing the store holds (for example the hourly
-  // purge): taken when free, expired or already this holder's; false when another holds it.
-  virtual bool take_lease(const std::string& name, const std::string& holder, TimePoint now,
-                          TimePoint until) = 0;
-  virtual void release_lease(const std::string& name, const std::string& holder) = 0;
   struct Erasure {
     std::string person_id, kind, at, requested_by, reason, removed, lifted_at;
   };
@@ -435,6 +431,49 @@ struct TableShape {
   std::string order_by;
 };
 
+// Several processes sharing one store: leases, fencing and the process table.
+struct LeaseRecord {
+  std::string name, holder, until;
+  std::int64_t epoch = 0;  // one more each time the lease changes hands
+};
+struct ProcessRecord {
+  std::string instance;  // host:pid:start, unique per process run
+  std::string host;
+  std::int64_t pid = 0;
+  std::string started, heartbeat;  // heartbeat: the database's clock
+  std::string leases;              // the leases it held at its last heartbeat
+};
+// The work of a process that holds a lease, guarded: a commit of a transaction that finds
+// the lease in other hands (or another epoch) is rolled back and throws LeaseLost.
+struct Fence {
+  std::string lease, holder;
+  std::int64_t epoch = 0;
+};
+
+class ClusterStore {
+ public:
+  virtual ~ClusterStore() = default;
+
+  // A lease that one of several processes sharing the store holds (for example the hourly
+  // purge): taken when free, expired or already this holder's; false when another holds it.
+  virtual bool take_lease(const std::string& name, const std::string& holder, TimePoint now,
+                          TimePoint until) = 0;
+  virtual void release_lease(const std::string& name, const std::string& holder) = 0;
+  // The same on the database's clock (never a host's): taken or renewed for `ttl` from
+  // the database's now; its epoch, or nullopt while another holds it unexpired.
+  virtual std::optional<std::int64_t> hold_lease(const std::string& name, const std::string& holder,
+                                                 std::chrono::seconds ttl) = 0;
+  // Every later outermost commit on this connection checks the fence first (none: no check).
+  virtual void set_fence(std::optional<Fence> fence) = 0;
+  virtual std::vector<LeaseRecord> leases() = 0;
+  // The process table: written by each process at each step; read by `rapport status` and
+  // by the offline commands, which refuse to run while a process is alive.
+  virtual void heartbeat(const ProcessRecord& process) = 0;
+  // Processes whose heartbeat is at most `within` old on the database's clock.
+  virtual std::vector<ProcessRecord> live_processes(std::chrono::seconds within) = 0;
+  virtual void forget_process(const std::string& instance) = 0;
+};
+
 // The whole store: every concern, with transactions around any of them.
 class Store : public InboxStore,
               public OutboxStore,
@@ -442,7 +481,8 @@ class Store : public InboxStore,
               public MirrorStore,
               public SourceStore,
               public TimerStore,
-              public AuditStore {
+              public AuditStore,
+              public ClusterStore {
  public:
   ~Store() override = default;
 
@@ -493,6 +533,13 @@ class Transaction {
 class StoreError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// A commit refused by the fence (set_fence): another process holds the lease now, and
+// what this transaction did was rolled back.
+class LeaseLost : public StoreError {
+ public:
+  using StoreError::StoreError;
 };
 
 }  // namespace rapport

@@ -57,6 +57,14 @@ std::string postgresql_url(const TempDir& dir) {
     dir.on_cleanup(
         [name] { run_on(server(), "DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); });
   }
+  // The store itself through PgBouncer when the run asks for it (the database is made and
+  // dropped on the server directly).
+  const char* through = std::getenv("RAPPORT_TEST_PG_THROUGH");
+  const char* bouncer = std::getenv("RAPPORT_TEST_PGBOUNCER");
+  if (through && std::string(through) == "pgbouncer") {
+    if (!bouncer) throw std::runtime_error("RAPPORT_TEST_PGBOUNCER is not set");
+    return std::string(bouncer) + " dbname=" + dir.postgresql_database;
+  }
   return server() + " dbname=" + dir.postgresql_database;
 }
 

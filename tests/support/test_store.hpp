@@ -25,7 +25,8 @@ std::unique_ptr<Store> open_test_store(const TempDir& dir, const std::string& ba
                                        bool synchronous_full = false);
 // The `store:` section of a config for the same store (one line of YAML flow mapping).
 std::string store_yaml(const TempDir& dir, const std::string& backend);
-// The PostgreSQL connection string of the test's database.
+// The PostgreSQL connection string of the test's database: through PgBouncer
+// (RAPPORT_TEST_PGBOUNCER, transaction pooling) when RAPPORT_TEST_PG_THROUGH is "pgbouncer".
 std::string postgresql_url(const TempDir& dir);
 // Runs SQL on the test's store directly (statements separated by ";\n").
 void execute_in_store(const TempDir& dir, const std::string& backend, const std::string& sql);

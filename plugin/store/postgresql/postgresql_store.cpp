@@ -261,7 +261,21 @@ const std::vector<std::vector<const char*>> kMigrations = {
         "CREATE INDEX digests_due ON digests(sink, state, next_at)",
         "CREATE INDEX digests_by_student ON digests(student_id)",
     },
+    // 2: several processes sharing the store: a lease's epoch (one more each time it
+    // changes hands), and the process table.
+    {
+        "ALTER TABLE leases ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0",
+        "CREATE TABLE processes (instance TEXT PRIMARY KEY, host TEXT NOT NULL,"
+        " pid BIGINT NOT NULL, started TEXT NOT NULL, heartbeat TEXT NOT NULL,"
+        " leases TEXT NOT NULL DEFAULT '')",
+    },
 };
+
+// The database's clock as the store writes times, and that clock moved by $n seconds.
+#define DB_NOW "to_char(statement_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+#define DB_NOW_PLUS(n)                                        \
+  "to_char((statement_timestamp() + make_interval(secs => " n \
+  ")) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 // Any migration's text columns compare byte by byte.
 std::string with_byte_collation(std::string statement) {
@@ -305,6 +319,7 @@ class PostgresqlStore final : public Store {
       quiet_rollback();
       throw StoreError("transaction rolled back by an inner failure");
     }
+    if (fence_) check_fence();
     Result r = exec("COMMIT", {});
     // COMMIT of a transaction a failed statement aborted answers ROLLBACK, not an error.
     if (r.status() == "ROLLBACK") throw StoreError("commit failed: the transaction had failed");
@@ -1299,6 +1314,56 @@ class PostgresqlStore final : public Store {
     q("DELETE FROM leases WHERE name = $1 AND holder = $2", name, holder);
   }
 
+  std::optional<std::int64_t> hold_lease(const std::string& name, const std::string& holder,
+                                         std::chrono::seconds ttl) override {
+    auto r = q("INSERT INTO leases (name, holder, until, epoch) VALUES ($1, $2, " DB_NOW_PLUS(
+                   "CAST($3 AS DOUBLE PRECISION)") ", 1) ON CONFLICT (name) DO UPDATE SET"
+               " holder = excluded.holder, until = excluded.until, epoch = CASE WHEN"
+               " leases.holder = excluded.holder THEN leases.epoch ELSE leases.epoch + 1 END"
+               " WHERE leases.holder = excluded.holder OR leases.until < " DB_NOW
+               " RETURNING epoch",
+               name, holder, std::int64_t(ttl.count()));
+    if (!r.rows()) return std::nullopt;
+    return r.integer(0, 0);
+  }
+
+  void set_fence(std::optional<Fence> fence) override { fence_ = std::move(fence); }
+
+  std::vector<LeaseRecord> leases() override {
+    auto r = q("SELECT name, holder, until, epoch FROM leases ORDER BY name");
+    std::vector<LeaseRecord> out;
+    for (int i = 0; i < r.rows(); ++i) {
+      out.push_back({r.str(i, 0), r.str(i, 1), r.str(i, 2), r.integer(i, 3)});
+    }
+    return out;
+  }
+
+  void heartbeat(const ProcessRecord& p) override {
+    q("INSERT INTO processes (instance, host, pid, started, heartbeat, leases) VALUES"
+      " ($1, $2, $3, $4, " DB_NOW
+      ", $5) ON CONFLICT (instance) DO UPDATE SET"
+      " heartbeat = excluded.heartbeat, leases = excluded.leases",
+      p.instance, p.host, p.pid, p.started, p.leases);
+  }
+
+  std::vector<ProcessRecord> live_processes(std::chrono::seconds within) override {
+    auto r =
+        q("SELECT instance, host, pid, started, heartbeat, leases FROM processes"
+          " WHERE heartbeat >= " DB_NOW_PLUS(
+              "-CAST($1 AS DOUBLE PRECISION)") " ORDER BY started, instance",
+          std::int64_t(within.count()));
+    std::vector<ProcessRecord> out;
+    for (int i = 0; i < r.rows(); ++i) {
+      out.push_back(
+          {r.str(i, 0), r.str(i, 1), r.integer(i, 2), r.str(i, 3), r.str(i, 4), r.str(i, 5)});
+    }
+    return out;
+  }
+
+  void forget_process(const std::string& instance) override {
+    q("DELETE FROM processes WHERE instance = $1", instance);
+  }
+
   // --- the whole store ---
 
   StoreCounts counts() override {
@@ -1593,13 +1658,38 @@ class PostgresqlStore final : public Store {
     throw StoreError("PostgreSQL: " + message + (state.empty() ? "" : " (" + state + ")"));
   }
 
+  // BEGIN and the transaction's own idle limit in one round trip (the simple protocol,
+  // no parameters: nothing prepared).
   void begin_with(const char* statement) {
     if (depth_ == 0) {
       ensure_connected();
-      exec(statement, {});
+      const std::string sql =
+          std::string(statement) + "; SET LOCAL idle_in_transaction_session_timeout = " +
+          std::to_string(std::max<std::int64_t>(1, options_.idle_in_transaction.count()));
+      PGresult* raw = PQexec(conn_, sql.c_str());
+      Result r(raw);
+      if (!raw || PQresultStatus(raw) != PGRES_COMMAND_OK) fail(raw);
       poisoned_ = false;
     }
     ++depth_;
+  }
+
+  // The lease row read under a share lock: another process cannot take the lease over
+  // (an update of that row) until this transaction ends.
+  void check_fence() {
+    bool held = false;
+    try {
+      held = q("SELECT 1 FROM leases WHERE name = $1 AND holder = $2 AND epoch = $3 FOR SHARE",
+               fence_->lease, fence_->holder, fence_->epoch)
+                 .rows() > 0;
+    } catch (const StoreError&) {
+      quiet_rollback();
+      throw;
+    }
+    if (held) return;
+    quiet_rollback();
+    throw LeaseLost("another process holds the " + fence_->lease +
+                    " lease now; this transaction was rolled back");
   }
 
   void quiet_rollback() {
@@ -1694,6 +1784,7 @@ class PostgresqlStore final : public Store {
   int depth_ = 0;
   bool poisoned_ = false;
   bool read_only_ = false;
+  std::optional<Fence> fence_;
 };
 
 }  // namespace

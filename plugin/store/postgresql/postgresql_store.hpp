@@ -15,6 +15,10 @@ struct PostgresqlOptions {
   std::string url;
   // How long a lost connection is tried again (with backoff) before a call fails.
   std::chrono::milliseconds retry{30'000};
+  // A transaction of this connection left idle longer than this (its process paused or
+  // hung) is ended by the server, which frees its locks: set to the engine lease's time,
+  // so that a process that took the lease over is not held up past it.
+  std::chrono::milliseconds idle_in_transaction{30'000};
 };
 
 // Connects and migrates (under a lock: processes starting at once migrate once). Throws
@@ -23,6 +27,6 @@ struct PostgresqlOptions {
 std::unique_ptr<Store> open_postgresql_store(const PostgresqlOptions& options);
 
 // The schema version this build migrates a PostgreSQL store to.
-inline constexpr int kPostgresqlSchemaVersion = 1;
+inline constexpr int kPostgresqlSchemaVersion = 2;
 
 }  // namespace rapport

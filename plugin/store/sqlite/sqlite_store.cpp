@@ -232,6 +232,14 @@ const std::vector<std::vector<const char*>> kMigrations = {
         "CREATE INDEX digests_due ON digests(sink, state, next_at)",
         "CREATE INDEX digests_by_student ON digests(student_id)",
     },
+    // 13: several processes sharing a store: a lease's epoch (one more each time it
+    // changes hands), and the process table.
+    {
+        "ALTER TABLE leases ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0",
+        "CREATE TABLE processes (instance TEXT PRIMARY KEY, host TEXT NOT NULL,"
+        " pid INTEGER NOT NULL, started TEXT NOT NULL, heartbeat TEXT NOT NULL,"
+        " leases TEXT NOT NULL DEFAULT '')",
+    },
 };
 
 std::string opt_text(const soci::row& r, std::size_t i) {
@@ -400,6 +408,7 @@ class SqliteStore final : public Store {
       quiet_rollback();
       throw StoreError("transaction rolled back by an inner failure");
     }
+    if (fence_) check_fence();
     try {
       sql_ << "COMMIT";
     } catch (const soci::soci_error& e) {
@@ -1214,6 +1223,61 @@ class SqliteStore final : public Store {
         soci::use(holder);
   }
 
+  std::optional<std::int64_t> hold_lease(const std::string& name, const std::string& holder,
+                                         std::chrono::seconds ttl) override {
+    auto q = cached(
+        "INSERT INTO leases (name, holder, until, epoch) VALUES (?1, ?2,"
+        " strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?3), 1) ON CONFLICT (name) DO UPDATE SET"
+        " holder = excluded.holder, until = excluded.until, epoch = CASE WHEN leases.holder ="
+        " excluded.holder THEN leases.epoch ELSE leases.epoch + 1 END WHERE leases.holder ="
+        " excluded.holder OR leases.until < strftime('%Y-%m-%dT%H:%M:%SZ', 'now')"
+        " RETURNING epoch");
+    q.bind(1, name).bind(2, holder).bind(3, "+" + std::to_string(ttl.count()) + " seconds");
+    if (!q.next()) return std::nullopt;
+    auto epoch = q.integer(0);
+    while (q.next()) {
+    }
+    return epoch;
+  }
+
+  void set_fence(std::optional<Fence> fence) override { fence_ = std::move(fence); }
+
+  std::vector<LeaseRecord> leases() override {
+    std::vector<LeaseRecord> out;
+    auto q = cached("SELECT name, holder, until, epoch FROM leases ORDER BY name");
+    while (q.next()) out.push_back({q.str(0), q.str(1), q.str(2), q.integer(3)});
+    return out;
+  }
+
+  void heartbeat(const ProcessRecord& p) override {
+    cached(
+        "INSERT INTO processes (instance, host, pid, started, heartbeat, leases) VALUES"
+        " (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?5) ON CONFLICT (instance)"
+        " DO UPDATE SET heartbeat = excluded.heartbeat, leases = excluded.leases")
+        .bind(1, p.instance)
+        .bind(2, p.host)
+        .bind(3, p.pid)
+        .bind(4, p.started)
+        .bind(5, p.leases)
+        .run();
+  }
+
+  std::vector<ProcessRecord> live_processes(std::chrono::seconds within) override {
+    auto q = cached(
+        "SELECT instance, host, pid, started, heartbeat, leases FROM processes WHERE heartbeat"
+        " >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1) ORDER BY started, instance");
+    q.bind(1, "-" + std::to_string(within.count()) + " seconds");
+    std::vector<ProcessRecord> out;
+    while (q.next()) {
+      out.push_back({q.str(0), q.str(1), q.integer(2), q.str(3), q.str(4), q.str(5)});
+    }
+    return out;
+  }
+
+  void forget_process(const std::string& instance) override {
+    cached("DELETE FROM processes WHERE instance = ?1").bind(1, instance).run();
+  }
+
   void scrub() override { sql_ << "PRAGMA wal_checkpoint(TRUNCATE)"; }
 
   std::set<std::string> suppressed_ids() override {
@@ -1963,6 +2027,22 @@ class SqliteStore final : public Store {
     return static_cast<soci::sqlite3_session_backend*>(sql_.get_backend())->conn_;
   }
 
+  // Inside the write transaction (one writer at a time): the lease cannot change hands
+  // between this check and the commit.
+  void check_fence() {
+    auto q = cached("SELECT 1 FROM leases WHERE name = ?1 AND holder = ?2 AND epoch = ?3");
+    q.bind(1, fence_->lease).bind(2, fence_->holder).bind(3, fence_->epoch);
+    bool held = q.next();
+    if (held) {
+      while (q.next()) {
+      }
+      return;
+    }
+    quiet_rollback();
+    throw LeaseLost("another process holds the " + fence_->lease +
+                    " lease now; this transaction was rolled back");
+  }
+
   void quiet_rollback() {
     try {
       sql_ << "ROLLBACK";
@@ -1983,6 +2063,7 @@ class SqliteStore final : public Store {
   std::unordered_map<const char*, std::unique_ptr<Cached>> cached_;  // before the session closes
   int depth_ = 0;
   bool poisoned_ = false;
+  std::optional<Fence> fence_;
   std::unique_lock<std::mutex> turn_;  // held from BEGIN to COMMIT or ROLLBACK
 };
 

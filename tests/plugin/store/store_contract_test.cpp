@@ -913,3 +913,55 @@ TEST_CASE(
     CHECK(store->attempts_of(1).size() == 2);
   }
 }
+
+TEST_CASE(
+    "a lease on the database's clock passes to another holder only when it expires, with a "
+    "new epoch, and a fenced commit of the old holder is refused and rolled back",
+    "[store][cluster]") {
+  test::TempDir dir;
+  const auto backend = GENERATE(from_range(test::store_backends()));
+  auto a = test::open_test_store(dir, backend);
+  auto b = test::open_test_store(dir, backend);
+  auto first = a->hold_lease("engine", "a", std::chrono::seconds(1));
+  REQUIRE(first);
+  CHECK(a->hold_lease("engine", "a", std::chrono::seconds(1)) == first);  // renewed, same epoch
+  CHECK_FALSE(b->hold_lease("engine", "b", std::chrono::seconds(1)));
+  a->set_fence(Fence{"engine", "a", *first});
+  {
+    Transaction tx(*a);
+    a->set_progress("hook:x", 1);
+    tx.commit();  // still the holder
+  }
+  // The holder stops renewing (paused, or dead): after the lease ends, another takes it.
+  std::optional<std::int64_t> second;
+  for (int i = 0; i < 40 && !second; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    second = b->hold_lease("engine", "b", std::chrono::seconds(30));
+  }
+  REQUIRE(second);
+  CHECK(*second == *first + 1);
+  // The old holder resumes: its work is refused, not half done.
+  {
+    Transaction tx(*a);
+    a->set_progress("hook:x", 2);
+    a->append_event(event("a", "from-the-past"), at("2027-01-04T00:00:00Z"));
+    CHECK_THROWS_AS(tx.commit(), LeaseLost);
+  }
+  CHECK(b->progress("hook:x") == 1);
+  CHECK(b->events_after(0, 10).empty());
+  auto leases = b->leases();
+  REQUIRE(leases.size() == 1);
+  CHECK(leases[0].holder == "b");
+  CHECK(leases[0].epoch == *second);
+  a->set_fence(std::nullopt);
+
+  a->heartbeat({"a:1:1", "host-a", 1, "2027-01-04T00:00:00Z", "", ""});
+  b->heartbeat({"b:2:2", "host-b", 2, "2027-01-04T00:00:00Z", "", "engine"});
+  b->heartbeat({"b:2:2", "host-b", 2, "2027-01-04T00:00:00Z", "", "engine"});
+  auto live = a->live_processes(std::chrono::seconds(60));
+  REQUIRE(live.size() == 2);
+  CHECK(live[1].leases == "engine");
+  CHECK_FALSE(live[0].heartbeat.empty());
+  a->forget_process("a:1:1");
+  CHECK(a->live_processes(std::chrono::seconds(60)).size() == 1);
+}

@@ -1,0 +1,198 @@
+"""Three `rapport serve` processes on one PostgreSQL store, once directly and once through
+PgBouncer in transaction pooling mode (two server connections for many clients), with one
+shared receiver. Signed webhooks are spread over the three listeners while the process
+that runs the engine is killed with SIGKILL, and the one that takes over is stopped with
+SIGSTOP past its lease and then resumed. At the end: every event answered 202 is in the
+store and handled once, every action delivered (repeats carry the same webhook-id), no
+action made twice, the engine lease moved exactly twice (a new epoch each time), and the
+resumed process stood by instead of completing work another had taken over.
+
+usage: cluster_test.py RAPPORT_BINARY   (RAPPORT_TEST_PG, RAPPORT_TEST_PGBOUNCER: the servers)"""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+from rapport_daemon import SECRET, Daemon, Receiver, signed_headers, verify, wait_for
+from webhook_delivery_test import OUT_SECRET, live_rotation
+
+BINARY = None
+EVENTS = 240
+SENDERS = 6
+LEASE = 3  # seconds: store.lease
+
+
+def psql(url, sql):
+    out = subprocess.run(["psql", url, "-AtXq", "-c", sql], capture_output=True, text=True,
+                         timeout=60)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr)
+    return [line.split("|") for line in out.stdout.splitlines() if line]
+
+
+class Cluster(unittest.TestCase):
+    def run_cluster(self, through):
+        server = os.environ["RAPPORT_TEST_PG"]
+        name = f"rapport_cluster_{os.getpid()}_{through}"
+        psql(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        psql(server, f"CREATE DATABASE {name}")
+        self.addCleanup(psql, server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        direct = f"{server} dbname={name}"
+        url = direct if through == "direct" else \
+            f"{os.environ['RAPPORT_TEST_PGBOUNCER']} dbname={name}"
+        receiver = Receiver()
+        self.addCleanup(receiver.close)
+        config = f"""
+store:
+  type: postgresql
+  url: ${{RAPPORT_STORE_URL}}
+  lease: {LEASE}s
+listener:
+  enabled: true
+  listen: 127.0.0.1:0
+sources:
+  platform:
+    type: webhook
+    secret: {SECRET}
+hooks:
+  introductions: {{}}
+sinks:
+  platform_actions:
+    type: webhook
+    url: {receiver.url}
+    secret: {OUT_SECRET}
+    retry_schedule: [0s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s]
+engine:
+  tick: 100ms
+"""
+        daemons = [Daemon(BINARY, config, env={"RAPPORT_STORE_URL": url}) for _ in range(3)]
+        # All three at once: the store is migrated once, under its lock.
+        starters = [threading.Thread(target=d.start) for d in daemons]
+        for t in starters:
+            t.start()
+        for t in starters:
+            t.join()
+        for d in daemons:
+            self.assertIsNotNone(d.port, d.log_text())
+
+        def lease():
+            rows = psql(direct, "SELECT holder, epoch FROM leases WHERE name = 'engine'")
+            return (rows[0][0], int(rows[0][1])) if rows else None
+
+        def holder_daemon():
+            holder, _ = wait_for(lease)
+            pid = int(holder.split(":")[1])
+            return next(d for d in daemons if d.proc.pid == pid)
+
+        students = [f"stu-{through}-{i:03d}" for i in range(EVENTS)]
+        acknowledged, lock = [], threading.Lock()
+        down = set()  # daemons not answering (killed, stopped)
+
+        def sender(share):
+            rng = random.Random()
+            for student in share:
+                event = live_rotation(student)
+                body = json.dumps(event).encode()
+                msg_id = f"msg-{student}"
+                while True:
+                    target = rng.choice([d for d in daemons if d not in down])
+                    try:
+                        status, _, _ = target.request("POST", "/v1/sources/platform/events", body,
+                                                      signed_headers(body, msg_id=msg_id),
+                                                      timeout=2)
+                    except OSError:
+                        status = None
+                    if status in (200, 202):
+                        with lock:
+                            acknowledged.append(event["id"])
+                        break
+                    time.sleep(0.05)
+                time.sleep(0.02)
+
+        threads = [threading.Thread(target=sender, args=(students[i::SENDERS],))
+                   for i in range(SENDERS)]
+        for t in threads:
+            t.start()
+
+        # The engine's process dies mid-run: another takes the lease over, epoch + 1.
+        time.sleep(1.0)
+        _, first_epoch = wait_for(lease)
+        killed = holder_daemon()
+        down.add(killed)
+        killed.kill()
+        self.assertTrue(wait_for(lambda: lease()[1] == first_epoch + 1, timeout=LEASE * 5))
+        # The one that took over is paused past its lease: a third takes over, epoch + 2.
+        paused = holder_daemon()
+        self.assertIsNot(paused, killed)
+        down.add(paused)
+        paused.proc.send_signal(signal.SIGSTOP)
+        self.assertTrue(wait_for(lambda: lease()[1] == first_epoch + 2, timeout=LEASE * 5))
+        runner = holder_daemon()
+        self.assertNotIn(runner, (killed, paused))
+        time.sleep(1.0)
+        paused.proc.send_signal(signal.SIGCONT)
+        down.discard(paused)
+
+        for t in threads:
+            t.join(timeout=180)
+        self.assertEqual(len(acknowledged), EVENTS)
+        # Every acknowledged event is in the store, once, and every consumer passed it.
+        stored = [r[0] for r in psql(direct, "SELECT event_id FROM inbox")]
+        self.assertEqual(len(stored), len(set(stored)))
+        self.assertEqual(set(acknowledged) - set(stored), set())
+        self.assertTrue(wait_for(lambda: psql(
+            direct, "SELECT (SELECT last FROM sequencer WHERE name = 'inbox') ="
+                    " (SELECT MIN(seq) FROM progress WHERE consumer NOT LIKE 'sink:%'"
+                    " AND consumer NOT LIKE 'engine:%')")[0][0] == "t", timeout=60))
+        # One introduction per student, made once, each delivered (at least once, by id).
+        actions = {r[0]: r[1] for r in psql(direct, "SELECT action_id, student_id FROM outbox")}
+        self.assertEqual(sorted(actions.values()), sorted(students))
+        self.assertTrue(wait_for(lambda: {json.loads(r[2])["id"] for r in receiver.all()
+                                          if r[3] == 200} >= set(actions), timeout=120))
+        seen = {}
+        for _, headers, body, _ in receiver.all():
+            self.assertTrue(verify(OUT_SECRET, headers, body))
+            event = json.loads(body)
+            self.assertEqual(headers["webhook-id"], event["id"])
+            self.assertIn(event["id"], actions)
+            seen.setdefault(event["id"], 0)
+            seen[event["id"]] += 1
+        # The lease moved exactly twice; the resumed process stands by (asserted from its own
+        # account), and its listener still takes events in.
+        self.assertEqual(lease()[1], first_epoch + 2)
+        self.assertEqual(holder_daemon(), runner)
+        self.assertTrue(wait_for(lambda: "standing by" in paused.log_text(), timeout=10),
+                        paused.log_text()[-3000:])
+        late = live_rotation(f"stu-{through}-late")
+        status, _, _ = paused.post_event(late)
+        self.assertEqual(status, 202)
+        self.assertTrue(wait_for(lambda: any(json.loads(r[2])["data"]["student"] ==
+                                             f"stu-{through}-late" for r in receiver.all()),
+                                 timeout=30))
+        # The process table: the two live processes, the runner holding the engine lease.
+        status = json.loads(runner.command("status", "--json").stdout)
+        live = {p["instance"]: p["leases"] for p in status["processes"]}
+        self.assertEqual(len(live), 2)
+        self.assertEqual(sorted(live.values()), ["", "engine"])
+        print(f"\n{through}: {EVENTS} events over 3 listeners, {len(actions)} actions, "
+              f"{sum(seen.values()) - len(seen)} repeated deliveries (same webhook-id), "
+              f"engine lease epochs {first_epoch}..{first_epoch + 2}")
+        for d in daemons:
+            if d is not killed:
+                self.assertEqual(d.stop(), 0, d.log_text()[-3000:])
+
+    def test_directly(self):
+        self.run_cluster("direct")
+
+    def test_through_pgbouncer(self):
+        self.run_cluster("pgbouncer")
+
+
+if __name__ == "__main__":
+    BINARY = sys.argv.pop(1)
+    unittest.main(verbosity=2)

@@ -1,0 +1,154 @@
+// Several engines on one PostgreSQL store, as several `rapport serve` processes run them:
+// one steps at a time under the engine lease, and one paused past its lease cannot
+// complete what it was doing (its commit is refused), while the one that took over does it.
+#include <catch2/catch.hpp>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include "engine/engine.hpp"
+#include "rapport/json.hpp"
+#include "store/postgresql/postgresql_store.hpp"
+#include "support/fake_context.hpp"
+#include "support/recording_sink.hpp"
+#include "support/test_store.hpp"
+
+using namespace rapport;
+
+namespace {
+
+// A hook that, when told, stops inside its first event until let go: a process paused
+// (SIGSTOP, a long GC, a VM migrated) in the middle of a dispatch.
+struct Gate {
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool armed = false, inside = false, open = false;
+};
+
+class GatedHook : public Hook {
+ public:
+  explicit GatedHook(Gate& gate) : gate_(gate) {}
+  std::string name() const override { return "gated"; }
+  std::vector<EventType> subscribed() const override { return {EventType::rotation_started}; }
+  std::vector<Action> handle(const Event& event, const HookContext& context) override {
+    {
+      std::unique_lock lock(gate_.mutex);
+      if (gate_.armed) {
+        gate_.armed = false;
+        gate_.inside = true;
+        gate_.changed.notify_all();
+        gate_.changed.wait(lock, [&] { return gate_.open; });
+      }
+    }
+    Action a;
+    a.id = make_action_id(name(), event.source + "/" + event.id, ActionType::introduce, "A1");
+    a.type = ActionType::introduce;
+    a.student_id = event.subject;
+    a.contact_id = "A1";
+    a.created = event.occurred;
+    a.due = context.now();
+    a.reason = "synthetic";
+    a.hook = name();
+    a.event_id = event.source + "/" + event.id;
+    return {a};
+  }
+
+ private:
+  Gate& gate_;
+};
+
+// One process's engine: its own connection and holder name, a 2 s lease.
+std::unique_ptr<Engine> engine_on(const test::TempDir& dir, const std::string& holder, Gate& gate,
+                                  test::RecordingSink*& recorder) {
+  std::vector<std::unique_ptr<Hook>> hooks;
+  hooks.push_back(std::make_unique<GatedHook>(gate));
+  std::vector<std::unique_ptr<Sink>> sinks;
+  auto sink = std::make_unique<test::RecordingSink>();
+  recorder = sink.get();
+  sinks.push_back(std::move(sink));
+  auto store = open_postgresql_store(
+      {test::postgresql_url(dir), std::chrono::seconds(30), std::chrono::seconds(2)});
+  auto engine = std::make_unique<Engine>(std::move(store), std::vector<std::unique_ptr<Source>>{},
+                                         std::move(hooks), std::move(sinks), 10);
+  engine->run_exclusively(std::chrono::seconds(2), holder);
+  return engine;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "engines sharing a PostgreSQL store: one steps at a time, another takes over when it "
+    "stops, and one paused past its lease has its late work refused while the other does it "
+    "once",
+    "[cluster]") {
+  if (!std::getenv("RAPPORT_TEST_PG")) {
+    WARN("RAPPORT_TEST_PG is not set: no PostgreSQL server to test with");
+    return;
+  }
+  test::TempDir dir;
+  Gate gate_a, gate_b;
+  test::RecordingSink *sink_a = nullptr, *sink_b = nullptr;
+  auto a = engine_on(dir, "process-a", gate_a, sink_a);
+  auto b = engine_on(dir, "process-b", gate_b, sink_b);
+  const auto now = *parse_time("2027-01-04T00:00:00Z");
+  auto rotation = [&](const std::string& student) {
+    auto r = test::make_rotation("R-" + student, student, "2027-01-04", "2027-01-31",
+                                 {{"A1", Role::attending}});
+    a->store().append_event(test::event_for(r, EventType::rotation_started, "2027-01-04T08:00:00Z"),
+                            now);
+  };
+  rotation("S1");
+  CHECK_FALSE(a->step(now).standby);
+  CHECK(a->store().actions_after(0, 10).size() == 1);
+  CHECK(sink_a->received.size() == 1);
+
+  // A stops inside a hook while dispatching S2's event, and stays there past its lease.
+  rotation("S2");
+  gate_a.armed = true;
+  std::string refused;
+  std::thread paused([&] {
+    try {
+      a->step(now + std::chrono::minutes(1));
+      FAIL("the paused engine's work was committed after it lost its lease");
+    } catch (const StoreError& e) {
+      refused = e.what();
+      // Its transaction was rolled back: by the fence (LeaseLost), or by the server, which
+      // ended it once it stayed idle past the lease's time (and so freed its locks).
+    }
+  });
+  {
+    std::unique_lock lock(gate_a.mutex);
+    gate_a.changed.wait(lock, [&] { return gate_a.inside; });
+  }
+  // B stands by while A holds the lease, then takes over once it has run out.
+  CHECK(b->step(now + std::chrono::minutes(1)).standby);
+  StepStats took;
+  for (int i = 0; i < 50; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    took = b->step(now + std::chrono::minutes(1));
+    if (!took.standby) break;
+  }
+  REQUIRE_FALSE(took.standby);
+  CHECK(took.dispatch.actions == 1);  // S2's introduction, made by B
+  // A resumes: its work is refused; nothing it did is in the store.
+  {
+    std::lock_guard lock(gate_a.mutex);
+    gate_a.open = true;
+  }
+  gate_a.changed.notify_all();
+  paused.join();
+  CHECK_FALSE(refused.empty());
+  auto actions = b->store().actions_after(0, 10);
+  REQUIRE(actions.size() == 2);
+  CHECK(actions[1].action.student_id == "S2");
+  CHECK(sink_b->received.size() == 1);  // B delivered S2's action; A delivered nothing more
+  CHECK(sink_a->received.size() == 1);
+  // A stands by from now on.
+  CHECK(a->step(now + std::chrono::minutes(2)).standby);
+  CHECK(a->standing_by());
+  auto leases = b->store().leases();
+  REQUIRE(leases.size() == 1);
+  CHECK(leases[0].epoch == 2);
+}
