@@ -30,6 +30,7 @@ int serve(const Args& args) {
     auto loaded = load_running(args.get("-c"));
     const auto& config = loaded->config;  // follows a reload
     auto engine = Engine::build(*config, loaded->registry);
+    engine->announce_process();
     auto tick = config->section("engine").duration("tick");
     auto telemetry = std::make_shared<Telemetry>();
     engine->set_telemetry(telemetry);
@@ -83,6 +84,19 @@ int serve(const Args& args) {
     auto step = [&] {
       try {
         engine->step(wall_clock());
+        telemetry->set_component("store", true);
+      } catch (const LeaseLost& e) {
+        // Another process runs the engine now: this one stands by from the next step.
+        log::warn("serve",
+                  "the engine lease went to another process mid-step; its work there "
+                  "was rolled back",
+                  {{"error", e.what()}});
+      } catch (const StoreError& e) {
+        // /readyz names the store until a step gets through again (PostgreSQL: a lost
+        // connection is tried again, with backoff, within store.retry first).
+        telemetry->set_component("store", false, soci_util::message_of(e));
+        log::error("serve", "step failed; retrying at the next tick",
+                   {{"error", soci_util::message_of(e)}});
       } catch (const std::exception& e) {
         log::error("serve", "step failed; retrying at the next tick",
                    {{"error", soci_util::message_of(e)}});
@@ -181,6 +195,7 @@ int serve(const Args& args) {
         log::warn("serve", "deliveries still under way at the reload go again", {{"count", left}});
       }
       rebuilt->set_telemetry(telemetry);
+      rebuilt->announce_process();
       if (pages) pages->reload(next);
       engine = std::move(rebuilt);
       loaded->config = next;
@@ -203,6 +218,7 @@ int serve(const Args& args) {
     purge_later(std::chrono::hours(1));
     await_reload();
     io.run();
+    engine->leave();
     log::info("serve", "stopped cleanly");
     return 0;
   } catch (const config::ConfigError&) {

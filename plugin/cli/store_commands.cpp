@@ -18,6 +18,24 @@ int store_command(const Args& args) {
     auto to_config = load_running(args.get("--to"));
     auto from = open_store(*from_config->config);
     auto to = open_store(*to_config->config);
+    // Offline only: a process that writes either store while it is copied would leave the
+    // copy behind (or the target half someone else's).
+    for (auto [store, config] : {std::pair{from.get(), from_config->config.get()},
+                                 std::pair{to.get(), to_config->config.get()}}) {
+      const auto lease = std::chrono::duration_cast<std::chrono::seconds>(
+          config->section("store").duration("lease"));
+      auto live = store->live_processes(2 * lease);
+      if (!live.empty()) {
+        std::string names;
+        for (const auto& p : live) names += (names.empty() ? "" : ", ") + p.instance;
+        std::fprintf(stderr,
+                     "rapport store copy: the %s store %s is in use by %zu running process(es) "
+                     "(%s); stop them first (a stopped process's row stays %lld s)\n",
+                     std::string(store->backend()).c_str(), store_name(*config).c_str(),
+                     live.size(), names.c_str(), static_cast<long long>(2 * lease.count()));
+        return 1;
+      }
+    }
     std::fprintf(stderr, "copying the %s store %s into the %s store %s\n",
                  std::string(from->backend()).c_str(), store_name(*from_config->config).c_str(),
                  std::string(to->backend()).c_str(), store_name(*to_config->config).c_str());

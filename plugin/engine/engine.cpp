@@ -165,12 +165,28 @@ bool Engine::claim_lease() {
   return true;
 }
 
+void Engine::leave() {
+  try {
+    const std::string me = holder_.empty() ? this_process().instance : holder_;
+    if (exclusive_) {
+      store_->set_fence(std::nullopt);
+      if (epoch_) store_->release_lease(kEngineLease, me);
+      epoch_.reset();
+    }
+    store_->forget_process(me);
+  } catch (const std::exception& e) {
+    log::warn("engine", "could not take this process out of the process table",
+              {{"error", soci_util::message_of(e)}});
+  }
+}
+
 StepStats Engine::step(TimePoint now) {
   StepStats stats;
   if (exclusive_ && !claim_lease()) {
     stats.standby = true;
     return stats;
   }
+  if (announce_ && !exclusive_) store_->heartbeat(this_process());
   // Before anything this step makes: where the budget and each sink's stream begin.
   align_streams();
   for (const auto& source : sources_) {

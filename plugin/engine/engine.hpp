@@ -81,6 +81,11 @@ class Engine {
   // `holder`: this process's instance (this_process()) unless told (tests).
   void run_exclusively(std::chrono::seconds ttl, const std::string& holder = "");
   bool standing_by() const { return exclusive_ && !epoch_; }
+  // The daemon's engine writes this process's row of the process table at every step
+  // (an exclusive one does anyway), and takes it out (and gives its lease back) on a
+  // clean stop, so that offline commands know the store is in use.
+  void announce_process() { announce_ = true; }
+  void leave();
   // The inbox applied to the mirror, nothing else: no source polled, no hook run, no
   // timer fired, nothing delivered (what a backfill ends with). `progress` hears the
   // number of events applied after each batch.
@@ -154,6 +159,7 @@ class Engine {
   std::string holder_;
   std::optional<std::int64_t> epoch_;  // of the engine lease, while this engine holds it
   bool announced_standby_ = false;
+  bool announce_ = false;
 
   std::unique_ptr<Store> store_;
   std::vector<std::unique_ptr<Source>> sources_;

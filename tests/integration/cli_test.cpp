@@ -17,6 +17,7 @@
 #include "support/fixture.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
+#include "support/test_store.hpp"
 
 using namespace rapport::test;
 using Catch::Matchers::Contains;
@@ -753,4 +754,87 @@ TEST_CASE("rapport purge deletes CSV rejects files past their period and keeps n
   CHECK(purged.exit_code == 0);
   CHECK_FALSE(std::filesystem::exists(dir.file("in/rejects/old.csv.rejects")));
   CHECK(std::filesystem::exists(dir.file("in/rejects/new.csv.rejects")));
+}
+
+TEST_CASE(
+    "rapport store copy moves a school's state from SQLite to PostgreSQL and back, refuses a "
+    "target that is not empty or a store in use, and simulate runs on either",
+    "[integration][cli][postgresql]") {
+  if (!std::getenv("RAPPORT_TEST_PG")) {
+    WARN("RAPPORT_TEST_PG is not set: no PostgreSQL server to test with");
+    return;
+  }
+  TempDir dir;
+  write_small_institution(dir.file("institution.db"));
+  std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};
+  run_period(env, "2027-01-01", "2027-01-10");
+  // The demo's configuration with its store on PostgreSQL, and configurations that name
+  // nothing but a store.
+  auto demo = read_text(demo_config_path());
+  auto store_at = demo.find("store:\n");
+  auto store_end = demo.find("\n\n", store_at);
+  REQUIRE(store_end != std::string::npos);
+  const std::string pg_store = "store:\n  type: postgresql\n  url: \"" + postgresql_url(dir) + "\"";
+  auto pg_demo =
+      dir.write("pg-demo.yaml", demo.substr(0, store_at) + pg_store + demo.substr(store_end));
+  auto pg = dir.write("pg.yaml", pg_store + "\n");
+  auto back = dir.write("back.yaml", "store: {path: " + dir.file("back.db") + "}\n");
+
+  auto copy =
+      run_command({rapport_binary(), "store", "copy", "-c", demo_config_path(), "--to", pg}, env);
+  INFO(copy.err);
+  REQUIRE(copy.exit_code == 0);
+  CHECK_THAT(copy.out, Contains("copied "));
+  CHECK_THAT(copy.err, Contains("copying the sqlite store") && Contains("inbox"));
+  auto status_of = [&](const std::string& config) {
+    auto r = run_command({rapport_binary(), "status", "-c", config, "--json"}, env);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    return boost::json::parse(r.out).as_object();
+  };
+  auto before = status_of(demo_config_path());
+  auto copied = status_of(pg);
+  CHECK(copied.at("store").at("type") == "postgresql");
+  CHECK(copied.at("inbox_events") == before.at("inbox_events"));
+  CHECK(copied.at("outbox_actions") == before.at("outbox_actions"));
+  CHECK(copied.at("timers_pending") == before.at("timers_pending"));
+  CHECK_THAT(boost::json::serialize(copied), !Contains("host=127.0.0.1"));  // no credentials
+
+  auto again =
+      run_command({rapport_binary(), "store", "copy", "-c", demo_config_path(), "--to", pg}, env);
+  CHECK(again.exit_code == 1);
+  CHECK_THAT(again.err, Contains("not empty") && Contains("nothing was copied"));
+
+  // A process using the store (its row in the process table is fresh): refused.
+  execute_in_store(dir, "postgresql",
+                   "INSERT INTO processes (instance, host, pid, started, heartbeat) VALUES"
+                   " ('other:1:1', 'other', 1, '2027-01-01T00:00:00Z', to_char(now() AT TIME"
+                   " ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))");
+  auto in_use = run_command({rapport_binary(), "store", "copy", "-c", pg, "--to", back}, env);
+  CHECK(in_use.exit_code == 1);
+  CHECK_THAT(in_use.err, Contains("in use by 1 running process") && Contains("other:1:1"));
+  CHECK_FALSE((std::filesystem::exists(dir.file("back.db")) &&
+               number_in(dir.file("back.db"), "SELECT COUNT(*) FROM inbox") > 0));
+  execute_in_store(dir, "postgresql", "DELETE FROM processes");
+
+  auto returned = run_command({rapport_binary(), "store", "copy", "-c", pg, "--to", back}, env);
+  INFO(returned.err);
+  REQUIRE(returned.exit_code == 0);
+  for (const char* table : {"inbox", "outbox", "timers", "people", "rotations", "team_rows",
+                            "evaluations", "source_rows", "progress", "deliveries"}) {
+    INFO(table);
+    CHECK(number_in(dir.file("back.db"), std::string("SELECT COUNT(*) FROM ") + table) ==
+          number_in(dir.file("rapport.db"), std::string("SELECT COUNT(*) FROM ") + table));
+  }
+
+  // simulate on the PostgreSQL store: a scratch SQLite copy, said so; the same actions as
+  // on the SQLite store it came from, and nothing written to the real one.
+  auto sim = run_command(
+      {rapport_binary(), "simulate", "-c", pg_demo, "--from", "2027-01-10", "--to", "2027-02-20"},
+      env);
+  INFO(sim.err);
+  REQUIRE(sim.exit_code == 0);
+  CHECK_THAT(sim.out, Contains("Simulating on a copy of the postgresql store"));
+  CHECK_THAT(sim.out, Contains("6 actions:"));
+  CHECK(status_of(pg).at("outbox_actions") == before.at("outbox_actions"));
 }

@@ -10,7 +10,8 @@
 
 using namespace rapport;
 
-TEST_CASE("every example config in deploy/examples, and the package's sample, validates", "[config][examples]") {
+TEST_CASE("every example config in deploy/examples, and the package's sample, validates",
+          "[config][examples]") {
   Registry registry;
   register_builtins(registry);
   // What an operator sets for them (each example says which variables it reads).
@@ -19,6 +20,7 @@ TEST_CASE("every example config in deploy/examples, and the package's sample, va
   ::setenv("RAPPORT_INBOUND_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", 1);
   ::setenv("RAPPORT_OUTBOUND_URL", "https://platform.example.test/rapport/actions", 1);
   ::setenv("RAPPORT_OUTBOUND_SECRET", "whsec_c2lnbmluZy1rZXktb2YtcmFwcG9ydC10ZXN0cw==", 1);
+  ::setenv("RAPPORT_STORE_URL", "host=127.0.0.1 dbname=rapport user=rapport", 1);
   int seen = 0;
   for (const auto& entry :
        std::filesystem::directory_iterator(test::source_dir() + "/deploy/examples")) {
