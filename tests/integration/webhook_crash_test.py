@@ -3,11 +3,16 @@ SIGKILL at random moments and restarted. Every event answered 202 must be in the
 the receiver must end up with every resulting action at least once, and every webhook-id
 it saw must name one action (so it can deduplicate).
 
+With RAPPORT_TEST_STORE=postgresql, the store is a fresh PostgreSQL database on the test
+server (RAPPORT_TEST_PG) instead of a SQLite file.
+
 usage: webhook_crash_test.py RAPPORT_BINARY"""
 import json
+import os
 import random
 import socket
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -29,13 +34,37 @@ def free_port():
     return port
 
 
+def psql(url, sql):
+    out = subprocess.run(["psql", url, "-AtXq", "-c", sql], capture_output=True, text=True,
+                         timeout=60, check=True)
+    return [line.split("|", 1) for line in out.stdout.splitlines() if line]
+
+
 class Crash(unittest.TestCase):
     def test_sigkill_loses_no_acknowledged_event_and_no_action(self):
         receiver = Receiver()
         port = free_port()
+        postgresql = os.environ.get("RAPPORT_TEST_STORE") == "postgresql"
+        if postgresql:
+            server = os.environ["RAPPORT_TEST_PG"]
+            name = f"rapport_crash_{os.getpid()}"
+            psql(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            psql(server, f"CREATE DATABASE {name}")
+            self.addCleanup(psql, server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            url = f"{server} dbname={name}"
+            store = f'store: {{type: postgresql, url: "{url}"}}'
+            query = lambda sql: psql(url, sql)
+        else:
+            store = "store:\n  path: @DIR@/store.db"
+
+            def query(sql):
+                db = sqlite3.connect(d.store)
+                try:
+                    return list(db.execute(sql))
+                finally:
+                    db.close()
         config = f"""
-store:
-  path: @DIR@/store.db
+{store}
 listener:
   enabled: true
   listen: 127.0.0.1:{port}
@@ -95,15 +124,13 @@ engine:
         self.assertEqual(len(acknowledged), EVENTS)
         self.assertTrue(refused, "the daemon was killed after the clients had finished")
 
-        db = sqlite3.connect(d.store)
-        stored = {row[0] for row in db.execute("SELECT event_id FROM inbox")}
+        stored = {row[0] for row in query("SELECT event_id FROM inbox")}
         self.assertEqual(set(acknowledged) - stored, set())
         self.assertTrue(wait_for(lambda: {json.loads(r[2])["data"]["student"]
                                           for r in receiver.all() if r[3] == 200}
                                  >= set(students), timeout=90))
         actions = {row[0]: json.loads(row[1])["data"] for row in
-                   db.execute("SELECT action_id, body FROM outbox")}
-        db.close()
+                   query("SELECT action_id, body FROM outbox")}
         seen = {}
         for _, headers, body, _ in receiver.all():
             self.assertTrue(verify(OUT_SECRET, headers, body))
