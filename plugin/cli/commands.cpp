@@ -63,7 +63,11 @@ void run_simulated(Engine& engine, TimePoint from, TimePoint to, std::chrono::se
   auto shown = std::chrono::steady_clock::now();
   TimePoint last = from;
   for (TimePoint now = from; now <= to && !stop_requested(); now += step) {
-    engine.step(now);
+    if (engine.step(now).standby) {
+      throw std::runtime_error(
+          "another process runs the engine on this store (it holds the engine lease; see "
+          "rapport status): stop it first, or run the period from that process");
+    }
     last = now;
     if (terminal && std::chrono::steady_clock::now() - shown >= std::chrono::milliseconds(200)) {
       shown = std::chrono::steady_clock::now();
@@ -82,6 +86,7 @@ void run_simulated(Engine& engine, TimePoint from, TimePoint to, std::chrono::se
     engine.step(last);
   }
   if (terminal) std::fprintf(stderr, "\r%40s\r", "");
+  engine.leave();  // the engine lease, when it took one, goes back at once
 }
 
 void print_run_summary(const char* what, Store& store, const StoreCounts& before,

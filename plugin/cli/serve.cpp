@@ -119,6 +119,12 @@ int serve(const Args& args) {
           purge_timer.async_wait([&](const boost::system::error_code& ec) {
             if (ec || stopping) return;
             std::chrono::milliseconds next = std::chrono::hours(1);
+            if (engine->standing_by()) {
+              // Purging is the engine's work: the process that holds its lease does it
+              // (through the engine's fenced connection).
+              purge_later(std::chrono::minutes(1));
+              return;
+            }
             try {
               auto done = purge_store(engine->store(), *config, wall_clock(), false, 5);
               std::int64_t n = 0;

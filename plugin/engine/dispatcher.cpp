@@ -326,6 +326,10 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
               "gave up after " + std::to_string(attempts - 1) + " retries: " + e.what(), now);
           log::error("dispatcher", "hook kept asking to retry; giving up on this event",
                      {{"hook", name}, {"event", event.id}, {"seq", seq}});
+        } catch (const StoreError&) {
+          // The store failed, not the hook (on PostgreSQL the transaction is over): the batch
+          // is rolled back and tried again, like any store failure.
+          throw;
         } catch (const std::exception& e) {
           ++stats.failures;
           store_.record_report(name, seq, ReportKind::error, e.what(), now);

@@ -186,7 +186,12 @@ StepStats Engine::step(TimePoint now) {
     stats.standby = true;
     return stats;
   }
-  if (announce_ && !exclusive_) store_->heartbeat(this_process());
+  if (announce_ && !exclusive_) {
+    // In a transaction: SQLite's writers take turns through the store's own lock.
+    Transaction tx(*store_);
+    store_->heartbeat(this_process());
+    tx.commit();
+  }
   // Before anything this step makes: where the budget and each sink's stream begin.
   align_streams();
   for (const auto& source : sources_) {
@@ -236,6 +241,12 @@ StepStats Engine::step(TimePoint now) {
         }
       }
     }
+  }
+  // Nothing leaves unless the lease is still this process's: a step that ran longer than
+  // the lease (or was paused) stops here, before it sends what another process now sends.
+  if (exclusive_ && !claim_lease()) {
+    stats.standby = true;
+    return stats;
   }
   stats.delivered = deliver(now);
   // The engine's clock as of its last step (a simulated run's too): what `explain` and

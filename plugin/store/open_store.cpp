@@ -1,5 +1,7 @@
 #include "store/open_store.hpp"
 
+#include <algorithm>
+
 #include "store/postgresql/postgresql_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -8,7 +10,10 @@ namespace rapport {
 std::unique_ptr<Store> open_store(const config::Config& config, const StoreOpening& opening) {
   auto s = config.section("store");
   if (s.str("type") == "postgresql" && !opening.path) {
-    return open_postgresql_store({s.str("url"), s.duration("retry"), s.duration("lease")});
+    // A transaction idle past this is ended by the server (its process paused): twice the
+    // lease, and at least a minute, so that a slow hook inside a batch is not cut short.
+    auto idle = std::max(2 * s.duration("lease"), std::chrono::milliseconds(60'000));
+    return open_postgresql_store({s.str("url"), s.duration("retry"), idle});
   }
   return open_sqlite_store({opening.path.value_or(s.str("path")), s.str("synchronous") == "full",
                             int(s.duration("busy_timeout").count()), opening.checkpoints});

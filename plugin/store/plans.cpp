@@ -22,7 +22,8 @@ const std::vector<EraseStep>& erase_steps() {
        " OR (entity = 'interests' AND substr(row_key, 1, length(:id) + 1) = :id || char(31))"
        " OR (entity = 'rotations' AND row_key IN (SELECT id FROM rotations WHERE student_id ="
        " :id))"
-       " OR (entity = 'team' AND (substr(row_key, 1, instr(row_key, char(31)) - 1) IN"
+       " OR (entity = 'team' AND (CASE WHEN instr(row_key, char(31)) > 0 THEN"
+       " substr(row_key, 1, instr(row_key, char(31)) - 1) ELSE row_key END IN"
        "   (SELECT id FROM rotations WHERE student_id = :id)"
        "   OR instr(row_key, char(31) || :id || char(31)) > 0))"
        " OR (entity = 'evaluations' AND row_key IN"
@@ -212,7 +213,8 @@ std::vector<PurgeKind> purge_kinds(const AuditStore::PurgeBefore& before, std::i
                    {"DELETE FROM person_interests WHERE person_id IN (%rows%)",
                     "DELETE FROM source_rows WHERE entity = 'people' AND row_key IN (%rows%)",
                     "DELETE FROM source_rows WHERE entity = 'interests' AND"
-                    " substr(row_key, 1, instr(row_key, char(31)) - 1) IN (%rows%)",
+                    " CASE WHEN instr(row_key, char(31)) > 0 THEN substr(row_key, 1,"
+                    " instr(row_key, char(31)) - 1) ELSE row_key END IN (%rows%)",
                     "DELETE FROM people WHERE id IN (%rows%)"}});
   // Id-only records past their own period: handled inbox events whose data went, and
   // the ids of purged and expired actions.

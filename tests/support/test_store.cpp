@@ -36,8 +36,17 @@ void run_on(const std::string& url, const std::string& sql) {
 
 }  // namespace
 
+bool postgresql_available() {
+  if (!server().empty()) return true;
+  // Under CTest (the test command starts PostgreSQL) its absence is a failure, not a skip.
+  if (std::getenv("RAPPORT_TEST")) {
+    throw std::runtime_error("RAPPORT_TEST_PG is not set: the test command starts PostgreSQL");
+  }
+  return false;
+}
+
 std::vector<std::string> store_backends() {
-  if (server().empty()) return {"sqlite"};
+  if (!postgresql_available()) return {"sqlite"};
   return {"sqlite", "postgresql"};
 }
 

@@ -15,6 +15,9 @@ namespace rapport::test {
 // "sqlite", and "postgresql" when RAPPORT_TEST_PG names a server (the test command
 // starts one; without it, the PostgreSQL cases are skipped with a warning).
 std::vector<std::string> store_backends();
+// Whether RAPPORT_TEST_PG names a server; under CTest (RAPPORT_TEST set) throws when it
+// does not, so that a PostgreSQL case cannot pass by skipping.
+bool postgresql_available();
 // RAPPORT_TEST_STORE, or "sqlite".
 std::string default_backend();
 

@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <thread>
 #include <type_traits>
@@ -94,24 +95,32 @@ class Result {
   std::unique_ptr<PGresult, void (*)(PGresult*)> r_;
 };
 
-// SQLite's spelling of the shared plans (store/plans.hpp) in PostgreSQL's, with named
-// parameters turned into positional ones ($1...) in the order they first appear; `names`
-// gets that order.
-std::string postgresql_dialect(std::string sql, std::vector<std::string>* names = nullptr) {
-  auto replace_all = [&](const std::string& from, const std::string& to) {
-    for (auto at = sql.find(from); at != std::string::npos; at = sql.find(from, at + to.size())) {
-      sql.replace(at, from.size(), to);
-    }
-  };
-  replace_all("instr(", "strpos(");
-  replace_all("char(31)", "chr(31)");
-  replace_all("rowid", "id");
+// SQLite's spelling of the shared plans (store/plans.hpp) in PostgreSQL's, outside quoted
+// text, with named parameters turned into positional ones ($1...) in the order they first
+// appear; `names` gets that order.
+std::string postgresql_dialect(const std::string& sql, std::vector<std::string>* names = nullptr) {
+  static const std::pair<const char*, const char*> kWords[] = {
+      {"instr(", "strpos("}, {"char(31)", "chr(31)"}, {"rowid", "id"}};
   std::string out;
   bool quoted = false;
   for (std::size_t i = 0; i < sql.size(); ++i) {
     char c = sql[i];
     if (c == '\'') quoted = !quoted;
-    bool named = !quoted && c == ':' && i + 1 < sql.size() &&
+    if (quoted) {
+      out += c;
+      continue;
+    }
+    bool replaced = false;
+    for (const auto& [from, to] : kWords) {
+      if (sql.compare(i, std::strlen(from), from) == 0) {
+        out += to;
+        i += std::strlen(from) - 1;
+        replaced = true;
+        break;
+      }
+    }
+    if (replaced) continue;
+    bool named = c == ':' && i + 1 < sql.size() &&
                  (std::isalpha(static_cast<unsigned char>(sql[i + 1])) != 0) &&
                  (i == 0 || sql[i - 1] != ':');
     if (!named) {
@@ -576,7 +585,7 @@ class PostgresqlStore final : public Store {
     return std::size_t(q("UPDATE deliveries SET state = 'pending', attempts = 0, next_at = $1"
                          " WHERE ($2 = '' OR sink = $2) AND (($3 <> '' AND action_id = $3) OR"
                          " ($4 <> '' AND action_id IN (SELECT action_id FROM outbox o WHERE"
-                         " (CAST(o.body AS jsonb) ->> 'time') >= $4)))",
+                         " (CAST(o.body AS jsonb) ->> 'time') COLLATE \"C\" >= $4)))",
                          format_time(now), sink, action_id,
                          since ? format_time(*since) : std::string())
                            .affected());
@@ -1310,8 +1319,9 @@ class PostgresqlStore final : public Store {
                .affected() > 0;
   }
 
+  // Ended, not deleted: the row keeps its epoch, so the next holder's is one more.
   void release_lease(const std::string& name, const std::string& holder) override {
-    q("DELETE FROM leases WHERE name = $1 AND holder = $2", name, holder);
+    q("UPDATE leases SET until = '' WHERE name = $1 AND holder = $2", name, holder);
   }
 
   std::optional<std::int64_t> hold_lease(const std::string& name, const std::string& holder,
@@ -1581,14 +1591,20 @@ class PostgresqlStore final : public Store {
     if (q("SELECT 1 FROM " + table + " WHERE seq IS NULL LIMIT 1").rows() == 0) return;
     Transaction tx(*this);
     auto last = q("SELECT last FROM sequencer WHERE name = $1 FOR UPDATE", table).integer(0, 0);
-    auto n = q("UPDATE " + table +
-                   " AS t SET seq = CAST($1 AS BIGINT) + r.n FROM (SELECT id, row_number()"
-                   " OVER (ORDER BY id) AS n FROM " +
-                   table + " WHERE seq IS NULL) AS r WHERE t.id = r.id",
-               last)
-                 .affected();
-    if (n > 0) {
-      q("UPDATE sequencer SET last = last + CAST($2 AS BIGINT) WHERE name = $1", table, n);
+    // The rows to number, locked: one deleted meanwhile (an erasure) is waited for and left
+    // out, so that exactly these get the next numbers and `last` stays the largest given.
+    auto rows =
+        q("SELECT id FROM " + table + " WHERE seq IS NULL ORDER BY id LIMIT 10000 FOR UPDATE");
+    if (rows.rows() > 0) {
+      std::string ids = "{";
+      for (int i = 0; i < rows.rows(); ++i) ids += (i ? "," : "") + rows.str(i, 0);
+      ids += "}";
+      q("UPDATE " + table +
+            " AS t SET seq = CAST($1 AS BIGINT) + o.n FROM unnest(CAST($2 AS BIGINT[]))"
+            " WITH ORDINALITY AS o(id, n) WHERE t.id = o.id",
+        last, ids);
+      q("UPDATE sequencer SET last = CAST($2 AS BIGINT) WHERE name = $1", table,
+        last + rows.rows());
     }
     tx.commit();
   }
@@ -1632,7 +1648,12 @@ class PostgresqlStore final : public Store {
     ensure_connected();
     std::vector<const char*> values;
     values.reserve(params.size());
-    for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+    for (const auto& p : params) {
+      if (p && p->find('\0') != std::string::npos) {
+        throw StoreError("PostgreSQL cannot store text with a NUL character (a source's value)");
+      }
+      values.push_back(p ? p->c_str() : nullptr);
+    }
     PGresult* raw = PQexecParams(conn_, sql.c_str(), int(values.size()), nullptr, values.data(),
                                  nullptr, nullptr, 0);
     Result r(raw);
@@ -1702,8 +1723,14 @@ class PostgresqlStore final : public Store {
     try {
       sql_.open(soci::postgresql, options_.url);
     } catch (const soci::soci_error& e) {
-      throw StoreError(std::string("cannot connect to the store (PostgreSQL): ") +
-                       first_line(e.what()));
+      // SOCI's first line says only that it failed; libpq's reason follows (never the
+      // password).
+      std::string reason = e.what();
+      for (auto at = reason.find('\n'); at != std::string::npos; at = reason.find('\n', at)) {
+        reason.replace(at, 1, "; ");
+      }
+      while (!reason.empty() && (reason.back() == ' ' || reason.back() == ';')) reason.pop_back();
+      throw StoreError("cannot connect to the store (PostgreSQL): " + reason);
     }
     conn_ = static_cast<soci::postgresql_session_backend*>(sql_.get_backend())->conn_;
     // The server's notices ("already exists, skipping") are not for the log.
@@ -1752,9 +1779,12 @@ class PostgresqlStore final : public Store {
   void migrate() {
     Transaction tx(*this);
     q("SELECT pg_advisory_xact_lock($1)", kMigrationLock);
+    // pg_class, not information_schema: tables this user may not read count too.
     auto tables =
-        q("SELECT COUNT(*), COUNT(*) FILTER (WHERE table_name = 'schema_version')"
-          " FROM information_schema.tables WHERE table_schema = current_schema()");
+        q("SELECT COUNT(*), COUNT(*) FILTER (WHERE c.relname = 'schema_version')"
+          " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+          " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm',"
+          " 'f')");
     if (tables.integer(0, 0) > 0 && tables.integer(0, 1) == 0) {
       throw StoreError(
           "the store's database (PostgreSQL) holds tables of something else (none of them "

@@ -385,6 +385,17 @@ class SqliteStore final : public Store {
     migrate();
   }
 
+  // A read transaction (WAL: one moment of the file) that leaves writers alone.
+  void begin_snapshot() override {
+    if (depth_ == 0) {
+      poisoned_ = false;
+      sql_ << "BEGIN DEFERRED";
+      int version = 0;
+      sql_ << "SELECT version FROM schema_version", soci::into(version);  // the moment is now
+    }
+    ++depth_;
+  }
+
   // Counted only once BEGIN succeeded; a failed COMMIT ends the transaction (rolled back)
   // and leaves the count at zero, so one error never leaves the store half in a
   // transaction.
@@ -1218,8 +1229,9 @@ class SqliteStore final : public Store {
     return st.get_affected_rows() > 0;
   }
 
+  // Ended, not deleted: the row keeps its epoch, so the next holder's is one more.
   void release_lease(const std::string& name, const std::string& holder) override {
-    sql_ << "DELETE FROM leases WHERE name = :n AND holder = :h", soci::use(name),
+    sql_ << "UPDATE leases SET until = '' WHERE name = :n AND holder = :h", soci::use(name),
         soci::use(holder);
   }
 

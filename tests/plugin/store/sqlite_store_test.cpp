@@ -162,7 +162,7 @@ TEST_CASE(
 
 TEST_CASE("a PostgreSQL store whose schema is newer, or a database of something else, is refused",
           "[store][postgresql]") {
-  if (!std::getenv("RAPPORT_TEST_PG")) {
+  if (!test::postgresql_available()) {
     WARN("RAPPORT_TEST_PG is not set: no PostgreSQL server to test with");
     return;
   }
