@@ -62,11 +62,16 @@ void run_simulated(Engine& engine, TimePoint from, TimePoint to, std::chrono::se
   const bool terminal = ::isatty(STDERR_FILENO);
   auto shown = std::chrono::steady_clock::now();
   TimePoint last = from;
+  // The engine lease, when it took one, goes back at once, however this ends.
+  struct Leave {
+    Engine& engine;
+    ~Leave() { engine.leave(); }
+  } leave{engine};
   for (TimePoint now = from; now <= to && !stop_requested(); now += step) {
     if (engine.step(now).standby) {
       throw std::runtime_error(
           "another process runs the engine on this store (it holds the engine lease; see "
-          "rapport status): stop it first, or run the period from that process");
+          "rapport status): stop it first, or wait store.lease if it has died");
     }
     last = now;
     if (terminal && std::chrono::steady_clock::now() - shown >= std::chrono::milliseconds(200)) {
@@ -83,10 +88,9 @@ void run_simulated(Engine& engine, TimePoint from, TimePoint to, std::chrono::se
   while (engine.deliveries_in_flight() > 0 && !stop_requested() &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    engine.step(last);
+    if (engine.step(last).standby) break;  // another process has the lease: its to record
   }
   if (terminal) std::fprintf(stderr, "\r%40s\r", "");
-  engine.leave();  // the engine lease, when it took one, goes back at once
 }
 
 void print_run_summary(const char* what, Store& store, const StoreCounts& before,

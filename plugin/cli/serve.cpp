@@ -87,6 +87,7 @@ int serve(const Args& args) {
         telemetry->set_component("store", true);
       } catch (const LeaseLost& e) {
         // Another process runs the engine now: this one stands by from the next step.
+        engine->lost_lease();
         log::warn("serve",
                   "the engine lease went to another process mid-step; its work there "
                   "was rolled back",

@@ -330,6 +330,8 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
           // The store failed, not the hook (on PostgreSQL the transaction is over): the batch
           // is rolled back and tried again, like any store failure.
           throw;
+        } catch (const soci::soci_error&) {
+          throw;
         } catch (const std::exception& e) {
           ++stats.failures;
           store_.record_report(name, seq, ReportKind::error, e.what(), now);

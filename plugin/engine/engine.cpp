@@ -131,12 +131,20 @@ void Engine::run_exclusively(std::chrono::seconds ttl, const std::string& holder
   holder_ = holder.empty() ? this_process().instance : holder;
 }
 
-bool Engine::claim_lease() {
+void Engine::lost_lease() {
+  if (!exclusive_) return;
+  epoch_.reset();
+  store_->set_fence(std::nullopt);
+}
+
+bool Engine::claim_lease(bool heartbeat) {
   auto epoch = store_->hold_lease(kEngineLease, holder_, *exclusive_);
-  ProcessRecord beat = this_process();
-  beat.instance = holder_;
-  beat.leases = epoch ? kEngineLease : "";
-  store_->heartbeat(beat);
+  if (heartbeat || !epoch) {
+    ProcessRecord beat = this_process();
+    beat.instance = holder_;
+    beat.leases = epoch ? kEngineLease : "";
+    store_->heartbeat(beat);
+  }
   if (!epoch) {
     if (epoch_) {
       log::warn("engine", "another process took the engine lease over; standing by",
@@ -244,7 +252,7 @@ StepStats Engine::step(TimePoint now) {
   }
   // Nothing leaves unless the lease is still this process's: a step that ran longer than
   // the lease (or was paused) stops here, before it sends what another process now sends.
-  if (exclusive_ && !claim_lease()) {
+  if (exclusive_ && !claim_lease(false)) {
     stats.standby = true;
     return stats;
   }

@@ -86,6 +86,8 @@ class Engine {
   // clean stop, so that offline commands know the store is in use.
   void announce_process() { announce_ = true; }
   void leave();
+  // A commit was refused (LeaseLost): stand by until the lease is this process's again.
+  void lost_lease();
   // The inbox applied to the mirror, nothing else: no source polled, no hook run, no
   // timer fired, nothing delivered (what a backfill ends with). `progress` hears the
   // number of events applied after each batch.
@@ -154,7 +156,7 @@ class Engine {
   }
 
   // Takes or renews the engine lease (run_exclusively): false while another holds it.
-  bool claim_lease();
+  bool claim_lease(bool heartbeat = true);
   std::optional<std::chrono::seconds> exclusive_;
   std::string holder_;
   std::optional<std::int64_t> epoch_;  // of the engine lease, while this engine holds it

@@ -73,6 +73,7 @@ json::object status_of(const config::Config& config, Store& store) {
                                      {"leases", p.leases}});
   }
   for (const auto& l : store.leases()) {
+    if (l.until.empty()) continue;  // given back
     leases.push_back(json::object{
         {"name", l.name}, {"holder", l.holder}, {"until", l.until}, {"epoch", l.epoch}});
   }

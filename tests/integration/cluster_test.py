@@ -129,11 +129,14 @@ class Cluster(unittest.TestCase):
         self.assertEqual(len(stored), len(set(stored)))
         self.assertEqual(set(acknowledged) - set(stored), set())
         # (An event is numbered when the engine first reads after it arrived: none is left
-        # unnumbered, and none is past the slowest consumer.)
+        # unnumbered, none is past the slowest consumer, and no timer that is due (a
+        # rotation that started yesterday starts now: its event comes from a timer) is left.)
         self.assertTrue(wait_for(lambda: psql(
-            direct, "SELECT COUNT(*) FROM inbox WHERE seq IS NULL OR seq > (SELECT MIN(seq)"
-                    " FROM progress WHERE consumer NOT LIKE 'sink:%'"
-                    " AND consumer NOT LIKE 'engine:%')")[0][0] == "0", timeout=90))
+            direct, "SELECT (SELECT COUNT(*) FROM inbox WHERE seq IS NULL OR seq > (SELECT"
+                    " MIN(seq) FROM progress WHERE consumer NOT LIKE 'sink:%'"
+                    " AND consumer NOT LIKE 'engine:%')) + (SELECT COUNT(*) FROM timers WHERE"
+                    " due_at <= to_char(now() AT TIME ZONE 'UTC',"
+                    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))")[0][0] == "0", timeout=90))
         # An introduction per student, each action made once (the outbox keeps one of each id
         # whoever made it) and delivered (at least once; repeats carry the same id).
         actions = {r[0]: r[1] for r in psql(direct, "SELECT action_id, student_id FROM outbox")}

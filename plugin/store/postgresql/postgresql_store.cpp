@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <stdexcept>
 #include <thread>
 #include <type_traits>
 
@@ -394,8 +395,10 @@ class PostgresqlStore final : public Store {
 
   void record_report(const std::string& consumer, std::int64_t seq, ReportKind kind,
                      const std::string& message, TimePoint at) override {
+    std::string text = message;  // a plugin's message may hold a NUL, which PostgreSQL refuses
+    std::erase(text, '\0');
     q("INSERT INTO failures (consumer, seq, kind, message, at) VALUES ($1, $2, $3, $4, $5)",
-      consumer, seq, to_string(kind), message, format_time(at));
+      consumer, seq, to_string(kind), text, format_time(at));
   }
 
   std::vector<ReportSummary> reports() override {
@@ -1593,9 +1596,11 @@ class PostgresqlStore final : public Store {
     auto last = q("SELECT last FROM sequencer WHERE name = $1 FOR UPDATE", table).integer(0, 0);
     // The rows to number, locked: one deleted meanwhile (an erasure) is waited for and left
     // out, so that exactly these get the next numbers and `last` stays the largest given.
-    auto rows =
-        q("SELECT id FROM " + table + " WHERE seq IS NULL ORDER BY id LIMIT 10000 FOR UPDATE");
-    if (rows.rows() > 0) {
+    // In chunks (the ids travel as one array), every row waiting numbered before commit.
+    for (;;) {
+      auto rows =
+          q("SELECT id FROM " + table + " WHERE seq IS NULL ORDER BY id LIMIT 10000 FOR UPDATE");
+      if (rows.rows() == 0) break;
       std::string ids = "{";
       for (int i = 0; i < rows.rows(); ++i) ids += (i ? "," : "") + rows.str(i, 0);
       ids += "}";
@@ -1603,8 +1608,9 @@ class PostgresqlStore final : public Store {
             " AS t SET seq = CAST($1 AS BIGINT) + o.n FROM unnest(CAST($2 AS BIGINT[]))"
             " WITH ORDINALITY AS o(id, n) WHERE t.id = o.id",
         last, ids);
-      q("UPDATE sequencer SET last = CAST($2 AS BIGINT) WHERE name = $1", table,
-        last + rows.rows());
+      last += rows.rows();
+      q("UPDATE sequencer SET last = CAST($2 AS BIGINT) WHERE name = $1", table, last);
+      if (rows.rows() < 10000) break;
     }
     tx.commit();
   }
@@ -1650,7 +1656,10 @@ class PostgresqlStore final : public Store {
     values.reserve(params.size());
     for (const auto& p : params) {
       if (p && p->find('\0') != std::string::npos) {
-        throw StoreError("PostgreSQL cannot store text with a NUL character (a source's value)");
+        // Not a StoreError: the value is at fault (a hook's or a source's), not the store,
+        // and the work that made it fails as its own, instead of being retried for ever.
+        throw std::invalid_argument(
+            "PostgreSQL cannot store text with a NUL character (a hook's or a source's value)");
       }
       values.push_back(p ? p->c_str() : nullptr);
     }

@@ -16,8 +16,8 @@ struct PostgresqlOptions {
   // How long a lost connection is tried again (with backoff) before a call fails.
   std::chrono::milliseconds retry{30'000};
   // A transaction of this connection left idle longer than this (its process paused or
-  // hung) is ended by the server, which frees its locks: set to the engine lease's time,
-  // so that a process that took the lease over is not held up past it.
+  // hung) is ended by the server, which frees its locks (open_store: twice the engine
+  // lease, at least a minute).
   std::chrono::milliseconds idle_in_transaction{30'000};
 };
 

@@ -390,8 +390,13 @@ class SqliteStore final : public Store {
     if (depth_ == 0) {
       poisoned_ = false;
       sql_ << "BEGIN DEFERRED";
-      int version = 0;
-      sql_ << "SELECT version FROM schema_version", soci::into(version);  // the moment is now
+      try {
+        int version = 0;
+        sql_ << "SELECT version FROM schema_version", soci::into(version);  // the moment is now
+      } catch (...) {
+        quiet_rollback();
+        throw;
+      }
     }
     ++depth_;
   }

@@ -1000,3 +1000,20 @@ TEST_CASE(
   CHECK(next[0].seq == seen[1].seq + 1);
   CHECK(reader->last_event_seq() == next[0].seq);
 }
+
+TEST_CASE("every row waiting for its number gets it at the next read, however many",
+          "[store][order]") {
+  test::TempDir dir;
+  const auto backend = GENERATE(from_range(test::store_backends()));
+  auto writer = test::open_test_store(dir, backend);
+  auto reader = test::open_test_store(dir, backend);
+  {
+    Transaction tx(*writer);
+    for (int i = 0; i < 10'005; ++i) {
+      writer->append_event(event("a", std::to_string(i)), at("2027-01-04T00:00:00Z"));
+    }
+    tx.commit();
+  }
+  CHECK(reader->last_event_seq() == 10'005);  // more than one numbering chunk
+  CHECK(reader->events_after(10'000, 10).size() == 5);
+}
