@@ -1329,7 +1329,10 @@ class PostgresqlStore final : public Store {
 
   std::optional<std::int64_t> hold_lease(const std::string& name, const std::string& holder,
                                          std::chrono::seconds ttl) override {
-    auto r = q("INSERT INTO leases (name, holder, until, epoch) VALUES ($1, $2, " DB_NOW_PLUS(
+    // In a transaction of its own, for its lock-wait limit: the row may be share-locked by
+    // a paused holder's commit (check_fence), and the lease is tried again at the next step.
+    // Not fenced: this is how the fence is got.
+    auto r = unfenced("INSERT INTO leases (name, holder, until, epoch) VALUES ($1, $2, " DB_NOW_PLUS(
                    "CAST($3 AS DOUBLE PRECISION)") ", 1) ON CONFLICT (name) DO UPDATE SET"
                " holder = excluded.holder, until = excluded.until, epoch = CASE WHEN"
                " leases.holder = excluded.holder THEN leases.epoch ELSE leases.epoch + 1 END"
@@ -1688,20 +1691,41 @@ class PostgresqlStore final : public Store {
     throw StoreError("PostgreSQL: " + message + (state.empty() ? "" : " (" + state + ")"));
   }
 
-  // BEGIN and the transaction's own idle limit in one round trip (the simple protocol,
-  // no parameters: nothing prepared).
+  // BEGIN and the transaction's own idle and lock-wait limits in one round trip (the
+  // simple protocol, no parameters: nothing prepared; SET LOCAL, because a session's
+  // settings do not follow it through PgBouncer's transaction pooling).
   void begin_with(const char* statement) {
     if (depth_ == 0) {
       ensure_connected();
       const std::string sql =
           std::string(statement) + "; SET LOCAL idle_in_transaction_session_timeout = " +
-          std::to_string(std::max<std::int64_t>(1, options_.idle_in_transaction.count()));
+          std::to_string(std::max<std::int64_t>(1, options_.idle_in_transaction.count())) +
+          "; SET LOCAL lock_timeout = " +
+          std::to_string(std::max<std::int64_t>(1, options_.lock_wait.count()));
       PGresult* raw = PQexec(conn_, sql.c_str());
       Result r(raw);
       if (!raw || PQresultStatus(raw) != PGRES_COMMAND_OK) fail(raw);
       poisoned_ = false;
     }
     ++depth_;
+  }
+
+  // One statement in a transaction of its own (with begin_with's limits), committed
+  // without the fence check; inside a caller's transaction, a statement of it.
+  template <class... A>
+  Result unfenced(const std::string& sql, const A&... a) {
+    if (depth_ > 0) return q(sql, a...);
+    begin_with("BEGIN");
+    try {
+      Result r = q(sql, a...);
+      depth_ = 0;
+      exec("COMMIT", {});
+      return r;
+    } catch (...) {
+      depth_ = 0;
+      quiet_rollback();
+      throw;
+    }
   }
 
   // The lease row read under a share lock: another process cannot take the lease over

@@ -19,6 +19,12 @@ struct PostgresqlOptions {
   // hung) is ended by the server, which frees its locks (open_store: twice the engine
   // lease, at least a minute).
   std::chrono::milliseconds idle_in_transaction{30'000};
+  // A statement of this connection that waits longer than this for a row another
+  // transaction locked gives up (the work is retried later) instead of holding its pooled
+  // server connection until that transaction ends: the holder may be a paused process,
+  // and through PgBouncer every other process would wait behind it (open_store: the
+  // engine lease).
+  std::chrono::milliseconds lock_wait{30'000};
 };
 
 // Connects and migrates (under a lock: processes starting at once migrate once). Throws

@@ -152,3 +152,43 @@ TEST_CASE(
   REQUIRE(leases.size() == 1);
   CHECK(leases[0].epoch == 2);
 }
+
+TEST_CASE(
+    "a statement waiting for a row a stalled transaction holds gives up after the lock wait, "
+    "so that it frees its pooled connection, and succeeds once that transaction ends",
+    "[cluster]") {
+  if (!test::postgresql_available()) {
+    WARN("RAPPORT_TEST_PG is not set: no PostgreSQL server to test with");
+    return;
+  }
+  test::TempDir dir;
+  const auto url = test::postgresql_url(dir);
+  auto stalled = open_postgresql_store({url});
+  auto waiter = open_postgresql_store(
+      {url, std::chrono::seconds(30), std::chrono::seconds(60), std::chrono::milliseconds(300)});
+  const auto now = *parse_time("2027-01-04T00:00:00Z");
+  auto r = test::make_rotation("R-S1", "S1", "2027-01-04", "2027-01-31", {{"A1", Role::attending}});
+  const auto event = test::event_for(r, EventType::rotation_started, "2027-01-04T08:00:00Z");
+
+  // A process stopped inside its transaction: the same event taken in, the engine lease
+  // renewed, neither committed.
+  stalled->begin();
+  REQUIRE(stalled->append_event(event, now));
+  REQUIRE(stalled->hold_lease("engine", "stalled", std::chrono::seconds(2)));
+  // The second process does not wait for it longer than its lock wait, for either row.
+  const auto started = std::chrono::steady_clock::now();
+  auto take_in = [&] {  // as the listener takes a request's events in
+    Transaction tx(*waiter);
+    bool added = waiter->append_event(event, now);
+    tx.commit();
+    return added;
+  };
+  CHECK_THROWS_AS(take_in(), StoreError);
+  CHECK_THROWS_AS(waiter->hold_lease("engine", "waiter", std::chrono::seconds(2)), StoreError);
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(10));
+  // The stalled transaction ends (the server's idle limit, or the process resumes and
+  // fails): what waited goes through.
+  stalled->rollback();
+  CHECK(take_in());
+  CHECK(waiter->hold_lease("engine", "waiter", std::chrono::seconds(2)) == 1);
+}
