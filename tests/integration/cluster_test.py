@@ -2,20 +2,27 @@
 PgBouncer in transaction pooling mode (two server connections for many clients), with one
 shared receiver. Signed webhooks are spread over the three listeners while the process
 that runs the engine is killed with SIGKILL, and the one that takes over is stopped with
-SIGSTOP past its lease and then resumed. At the end: every event answered 202 is in the
-store and handled once, every action delivered (repeats carry the same webhook-id), no
-action made twice, the engine lease moved exactly twice (a new epoch each time), and the
+SIGSTOP past its lease and then resumed; meanwhile rotations keep arriving in a school's
+PostgreSQL database that a SQL source polls (deploy/examples/cluster.yaml with that source
+added; the poller runs only in the process holding the engine lease, so it moves with it).
+At the end: every event answered 202 is in the store and handled once, every polled
+rotation (before the kill, between kill and pause, after the pause) introduced once, every
+action delivered (repeats carry the same webhook-id), no action made twice, the engine
+lease moved at the kill and at the pause (a new epoch each time, never back), and the
 resumed process stood by instead of completing work another had taken over.
 
 usage: cluster_test.py RAPPORT_BINARY   (RAPPORT_TEST_PG, RAPPORT_TEST_PGBOUNCER: the servers)"""
 import json
 import os
+import datetime
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+import tempfile
 import unittest
 
 from rapport_daemon import SECRET, Daemon, Receiver, signed_headers, verify, wait_for
@@ -30,6 +37,35 @@ LEASE = 4  # seconds: store.lease
 # minute): a process paused inside one may hold the lease row that long (docs/postgresql.md).
 IDLE_LIMIT = max(2 * LEASE, 60)
 
+# The school's own database, polled: text columns as exports have them, a cursor that
+# orders by time as text (the source's default time_format, with microseconds).
+SCHOOL_SCHEMA = """
+CREATE TABLE placements (placement_id TEXT PRIMARY KEY, learner TEXT, site TEXT,
+  service TEXT, starts TEXT, ends TEXT,
+  changed TEXT NOT NULL DEFAULT to_char(clock_timestamp() AT TIME ZONE 'UTC',
+                                        'YYYY-MM-DD HH24:MI:SS.US'));
+CREATE TABLE placement_team (placement_id TEXT, staff TEXT, team_role TEXT,
+  changed TEXT NOT NULL DEFAULT to_char(clock_timestamp() AT TIME ZONE 'UTC',
+                                        'YYYY-MM-DD HH24:MI:SS.US'));
+"""
+POLLED_SOURCE = """sources:
+  registrar:
+    type: sql
+    backend: postgresql
+    connection: ${RAPPORT_SCHOOL_DB}
+    poll_interval: 300ms
+    queries:
+      rotations:
+        sql: SELECT placement_id, learner, site, service, starts, ends, changed FROM placements
+        cursor: changed
+        columns: {id: placement_id, student: learner, specialty: service, start: starts,
+                  end: ends}
+      team:
+        sql: SELECT placement_id, staff, team_role, changed FROM placement_team
+        cursor: changed
+        columns: {rotation: placement_id, person: staff, role: team_role}
+"""
+
 
 def psql(url, sql):
     out = subprocess.run(["psql", url, "-AtXq", "-c", sql], capture_output=True, text=True,
@@ -40,6 +76,11 @@ def psql(url, sql):
 
 
 class Cluster(unittest.TestCase):
+    def workdir(self):
+        path = tempfile.mkdtemp(prefix="rapport-cluster-")
+        self.addCleanup(shutil.rmtree, path, True)
+        return path
+
     def run_cluster(self, through):
         server = os.environ["RAPPORT_TEST_PG"]
         name = f"rapport_cluster_{os.getpid()}_{through}"
@@ -49,13 +90,25 @@ class Cluster(unittest.TestCase):
         direct = f"{server} dbname={name}"
         url = direct if through == "direct" else \
             f"{os.environ['RAPPORT_TEST_PGBOUNCER']} dbname={name}"
+        school_name = f"rapport_school_{os.getpid()}_{through}"
+        psql(server, f"DROP DATABASE IF EXISTS {school_name} WITH (FORCE)")
+        psql(server, f"CREATE DATABASE {school_name}")
+        self.addCleanup(psql, server, f"DROP DATABASE IF EXISTS {school_name} WITH (FORCE)")
+        school = f"{server} dbname={school_name}"
+        psql(school, SCHOOL_SCHEMA)
         receiver = Receiver()
         self.addCleanup(receiver.close)
-        # deploy/examples/cluster.yaml unchanged, its settings from the environment.
-        env = {"RAPPORT_STORE_URL": url, "RAPPORT_STORE_LEASE": f"{LEASE}s", "RAPPORT_TICK": "100ms",
+        # deploy/examples/cluster.yaml, its settings from the environment, with the school's
+        # database added as a polled source.
+        with open(os.path.join(SOURCE, "deploy/examples/cluster.yaml")) as f:
+            example_text = f.read()
+        self.assertIn("\nsources:\n", example_text)
+        example = os.path.join(self.workdir(), "cluster.yaml")
+        with open(example, "w") as f:
+            f.write(example_text.replace("\nsources:\n", "\n" + POLLED_SOURCE, 1))
+        env = {"RAPPORT_SCHOOL_DB": school, "RAPPORT_STORE_URL": url, "RAPPORT_STORE_LEASE": f"{LEASE}s", "RAPPORT_TICK": "100ms",
                "RAPPORT_LISTEN": "127.0.0.1:0", "RAPPORT_INBOUND_SECRET": SECRET,
                "RAPPORT_OUTBOUND_URL": receiver.url, "RAPPORT_OUTBOUND_SECRET": OUT_SECRET}
-        example = os.path.join(SOURCE, "deploy/examples/cluster.yaml")
         daemons = [Daemon(BINARY, None, env=env, config_path=example) for _ in range(3)]
         # All three at once: the store is migrated once, under its lock.
         starters = [threading.Thread(target=d.start) for d in daemons]
@@ -105,13 +158,31 @@ class Cluster(unittest.TestCase):
         for t in threads:
             t.start()
 
+        polled = []
+
+        def place(count):
+            """Rotations (each with its attending) arriving in the school's database."""
+            today = datetime.date.today()
+            for _ in range(count):
+                n = len(polled)
+                learner, pid = f"pol-{through}-{n:03d}", f"pl-{through}-{n:03d}"
+                psql(school, f"INSERT INTO placement_team (placement_id, staff, team_role)"
+                             f" VALUES ('{pid}', 'att-1', 'attending');"
+                             f" INSERT INTO placements (placement_id, learner, site, service,"
+                             f" starts, ends) VALUES ('{pid}', '{learner}', 'North Campus',"
+                             f" 'Internal Medicine', '{today - datetime.timedelta(days=1)}',"
+                             f" '{today + datetime.timedelta(days=20)}')")
+                polled.append(learner)
+
         # The engine's process dies mid-run: another takes the lease over, epoch + 1.
+        place(8)
         time.sleep(1.0)
         _, first_epoch = wait_for(lease)
         killed = holder_daemon()
         down.add(killed)
         killed.kill()
         self.assertTrue(wait_for(lambda: lease()[1] >= first_epoch + 1, timeout=LEASE * 5))
+        place(8)
         # The one that took over is paused past its lease: a third takes over, epoch + 2.
         paused = holder_daemon()
         self.assertIsNot(paused, killed)
@@ -122,9 +193,11 @@ class Cluster(unittest.TestCase):
                                  timeout=LEASE * 5 + IDLE_LIMIT))
         runner = holder_daemon()
         self.assertNotIn(runner, (killed, paused))
+        place(8)
         time.sleep(1.0)
         paused.proc.send_signal(signal.SIGCONT)
         down.discard(paused)
+        place(8)
 
         for t in threads:
             t.join(timeout=180)
@@ -142,12 +215,15 @@ class Cluster(unittest.TestCase):
                     " AND consumer NOT LIKE 'engine:%')) + (SELECT COUNT(*) FROM timers WHERE"
                     " due_at <= to_char(now() AT TIME ZONE 'UTC',"
                     " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))")[0][0] == "0", timeout=90))
-        # An introduction per student, each action made once (the outbox keeps one of each id
-        # whoever made it) and delivered (at least once; repeats carry the same id).
+        # An introduction per student, sent or polled, each action made once (the outbox
+        # keeps one of each id whoever made it) and delivered (at least once; repeats carry
+        # the same id). The last polled rows are read at the runner's next poll.
+        def introduced():
+            return sorted(r[0] for r in psql(direct, "SELECT student_id FROM outbox"
+                                                     " WHERE type = 'introduce'"))
+        wait_for(lambda: set(introduced()) >= set(students + polled), timeout=60)
+        self.assertEqual(introduced(), sorted(students + polled))
         actions = {r[0]: r[1] for r in psql(direct, "SELECT action_id, student_id FROM outbox")}
-        introduced = [r[0] for r in psql(direct, "SELECT student_id FROM outbox"
-                                                 " WHERE type = 'introduce'")]
-        self.assertEqual(sorted(introduced), sorted(students))
         self.assertTrue(wait_for(lambda: {json.loads(r[2])["id"] for r in receiver.all()
                                           if r[3] == 200} >= set(actions), timeout=120))
         seen = {}
