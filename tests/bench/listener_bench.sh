@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Webhook listener benchmark: the full path (verify, parse, durable group commit, 202)
-# against the no-op Beast baseline of ../shared/bench, side by side in the same run, both
-# pinned to core 0, loaded by wrk on core 1 with the same signed ~1 KB event (a distinct
-# webhook-id per request, so every request is a new event). Prints req/s, p50/p99 and CPU
-# per request for each, and the ratios. A figure, not a test: it never fails on time.
+# against the no-op Beast baseline of ../shared/bench and its Node.js peer (fastify +
+# better-sqlite3: verify, parse, one INSERT per request), side by side in the same run in
+# interleaved rounds, all pinned to core 0, loaded by wrk on core 1 with the same signed
+# ~1 KB event (a distinct webhook-id per request, so every request is a new event). Prints
+# req/s, p50/p99 and CPU per request (from /proc) for each, the ratios, and medians.
+# A figure, not a test: it never fails on time.
 #   tests/bench/listener_bench.sh [SHARED_BENCH_DIR] [RUNS] [SECONDS]
-# Needs wrk and node (deploy/install-deps.sh --bench) and a release build.
+# Needs wrk and node (deploy/install-deps.sh --bench) and a release build. The Node peer
+# needs Node.js 20 or later and the npm registry: its packages are installed once into
+# RAPPORT_BENCH_CACHE (default ~/.cache/rapport-bench), better-sqlite3 built from source
+# against the system's Node headers (prebuilt binaries come from GitHub, not reachable
+# here); without them the peer's row is skipped, with the reason.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 shared=$(cd "${1:-../shared/bench}" && pwd)
@@ -60,21 +66,41 @@ taskset -c 0 "$work/noop_server" 18999 & pids+=($!)
 taskset -c 0 "$bin" serve -c "$work/ingest/rapport.yaml" 2>"$work/ingest.log" & pids+=($!)
 taskset -c 0 "$bin" serve -c "$work/daemon/rapport.yaml" 2>"$work/daemon.log" & pids+=($!)
 noop_pid=${pids[0]} ingest_pid=${pids[1]} daemon_pid=${pids[2]}
+
+# The Node peer, run from ../shared/bench with its packages from the cache.
+peer_pid=""
+cache=${RAPPORT_BENCH_CACHE:-$HOME/.cache/rapport-bench}/node-peer
+prepare_peer() {
+  [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ] || { echo "Node.js < 20"; return 1; }
+  [ -f "$cache/node_modules/better-sqlite3/build/Release/better_sqlite3.node" ] && return 0
+  mkdir -p "$cache"
+  cp "$shared/node-peer/package.json" "$shared/node-peer/package-lock.json" "$cache/"
+  (cd "$cache" && npm ci --no-audit --no-fund --ignore-scripts >/dev/null 2>&1 &&
+     npm_config_nodedir=/usr npm rebuild better-sqlite3 --ignore-scripts=false >/dev/null 2>&1) ||
+    { echo "npm ci or the build of better-sqlite3 failed in $cache"; return 1; }
+}
+if why=$(prepare_peer); then
+  MODE=work PORT=18996 DB="$work/peer.db" WEBHOOK_SECRET=$secret NODE_PATH="$cache/node_modules" \
+    taskset -c 0 node "$shared/node-peer/server.js" 2>"$work/peer.log" & pids+=($!)
+  peer_pid=$!
+else
+  echo "node peer: skipped ($why)"
+fi
 sleep 1
-total=$(( runs * 3 * 200000 + 100000 ))
+total=$(( runs * 4 * 200000 + 100000 ))
 node "$shared/gen-pool.js" "$secret" "$work/body.json" "$total" benchrun "$work/pool.rec" >/dev/null
 
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 offset=0
 declare -A rps p50 p99 cpu_us
-run() {  # name pid port
+run() {  # name pid port [path]
   local before after line
   if [ "${RAPPORT_BENCH_PROFILE:-}" = 1 ] && [ "$1" = ingest ]; then
     perf record -q -g -p "$2" -o "$work/perf.data" -- sleep "$seconds" 2>/dev/null &
     perf_pid=$!
   fi
   before=$(cpu "$2")
-  line=$(WH_POOL=$work/pool.rec WH_BODY=$work/body.json WH_PATH=/v1/sources/platform/events \
+  line=$(WH_POOL=$work/pool.rec WH_BODY=$work/body.json WH_PATH=${4:-/v1/sources/platform/events} \
     WH_OFFSET=$offset WH_THREADS=1 taskset -c 1 wrk -t1 -c64 -d"${seconds}s" \
     -s "$shared/webhook.lua" "http://127.0.0.1:$3" | grep '^RESULT')
   after=$(cpu "$2")
@@ -89,6 +115,7 @@ run() {  # name pid port
 }
 for i in $(seq 1 "$runs"); do
   run noop "$noop_pid" 18999
+  [ -n "$peer_pid" ] && run peer "$peer_pid" 18996 /webhook
   run ingest "$ingest_pid" 18998
   run daemon "$daemon_pid" 18997
 done
@@ -105,8 +132,16 @@ row() {  # label key
       'BEGIN {printf "| %s | %d | %.2f | %d | %d | %d | %.1fx |\n", l, r, r / nr, p50, p99, c, (nc > 0 ? c / nc : 0)}'
 }
 row "noop_server (baseline)" noop
+[ -n "$peer_pid" ] && row "Node.js peer: fastify + better-sqlite3, one INSERT per request" peer
 row "rapport: verify, parse, group commit, 202 (engine idle)" ingest
 row "rapport daemon as shipped (also dispatching each 1 s tick)" daemon
+if [ -n "$peer_pid" ]; then
+  p_rps=$(median "${rps[peer]}")
+  for key in ingest daemon; do
+    awk -v k="$key" -v r="$(median "${rps[$key]}")" -v p="$p_rps" \
+      'BEGIN {printf "%s: throughput %.1fx the Node peer'"'"'s\n", k, (p > 0 ? r / p : 0)}'
+  done
+fi
 for mode in ingest daemon; do
   echo "$mode: events in the inbox $(sqlite3 "$work/$mode/store.db" 'SELECT COUNT(*) FROM inbox' 2>/dev/null || echo '?')"
 done
