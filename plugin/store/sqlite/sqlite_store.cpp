@@ -776,11 +776,12 @@ class SqliteStore final : public Store {
   std::optional<Person> person(const std::string& id) override {
     std::optional<Person> found;
     {
-      soci::rowset<soci::row> rows =
-          (sql_.prepare << "SELECT id, role, name, email, specialty, subspecialty, program,"
-                           " opted_out, program_role, email_opted_out FROM people WHERE id = :i",
-           soci::use(id));
-      for (const auto& r : rows) found = person_of(r);
+      // Cached: hooks ask for people by the thousand (each candidate of an assignment).
+      auto q = cached(
+          "SELECT id, role, name, email, specialty, subspecialty, program, opted_out,"
+          " program_role, email_opted_out FROM people WHERE id = ?1");
+      q.bind(1, id);
+      if (q.next()) found = store_rows::person_from([&](int i) { return q.text(i); });
     }
     if (found) {
       auto q = cached(
