@@ -93,9 +93,13 @@ node "$shared/gen-pool.js" "$secret" "$work/body.json" "$total" benchrun "$work/
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 offset=0
 declare -A rps p50 p99 cpu_us
+# RAPPORT_BENCH_PROFILE=1 (or ingest, daemon, peer): a perf profile of that server's
+# first run, printed at the end.
+profiled=${RAPPORT_BENCH_PROFILE:-}
+[ "$profiled" = 1 ] && profiled=ingest
 run() {  # name pid port [path]
   local before after line
-  if [ "${RAPPORT_BENCH_PROFILE:-}" = 1 ] && [ "$1" = ingest ]; then
+  if [ -n "$profiled" ] && [ "$1" = "$profiled" ]; then
     perf record -q -g -p "$2" -o "$work/perf.data" -- sleep "$seconds" 2>/dev/null &
     perf_pid=$!
   fi
@@ -145,7 +149,7 @@ fi
 for mode in ingest daemon; do
   echo "$mode: events in the inbox $(sqlite3 "$work/$mode/store.db" 'SELECT COUNT(*) FROM inbox' 2>/dev/null || echo '?')"
 done
-if [ "${RAPPORT_BENCH_PROFILE:-}" = 1 ]; then
+if [ -n "$profiled" ]; then
   wait "$perf_pid"
   perf report -i "$work/perf.data" --no-children --sort dso,symbol -g none --stdio 2>/dev/null | grep -v "^#" | grep "%" | cut -c1-150 | head -60
 fi
