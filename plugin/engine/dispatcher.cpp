@@ -252,6 +252,7 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
         bool applied = false;
         try {
           apply_to_mirror(store_, event, zones_);
+          context.mirror_changed();
           applied = true;
           // A memory not built yet is built from the mirror when a hook first needs it;
           // a backfill, whose events only build the mirror, never needs it.

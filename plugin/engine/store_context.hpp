@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <unordered_map>
 
 #include "graph/relationship_graph.hpp"
 #include "rapport/hook.hpp"
@@ -21,7 +22,14 @@ class StoreContext final : public HookContext {
       : store_(store), relationships_(std::move(relationships)), now_(now) {}
 
   TimePoint now() const override { return now_; }
-  std::optional<Person> person(const std::string& id) const override { return store_.person(id); }
+  // Remembered until the next event, hook or change of the mirror: an assignment asks for
+  // the same staff once per student (thousands of reads of a few records), and nothing
+  // changes people while one hook handles one event.
+  std::optional<Person> person(const std::string& id) const override {
+    auto it = people_.find(id);
+    if (it == people_.end()) it = people_.emplace(id, store_.person(id)).first;
+    return it->second;
+  }
   std::optional<Rotation> rotation(const std::string& id) const override {
     return store_.rotation(id);
   }
@@ -48,8 +56,14 @@ class StoreContext final : public HookContext {
   void set_current(const std::string& hook, std::int64_t seq) {
     hook_ = hook;
     seq_ = seq;
+    people_.clear();
   }
-  void set_now(TimePoint now) { now_ = now; }
+  void set_now(TimePoint now) {
+    now_ = now;
+    people_.clear();
+  }
+  // The dispatcher applied an event to the mirror: people are read again.
+  void mirror_changed() { people_.clear(); }
 
  private:
   Store& store_;
@@ -58,6 +72,7 @@ class StoreContext final : public HookContext {
   std::string hook_;
   std::int64_t seq_ = 0;
   mutable std::optional<std::set<std::string>> suppressed_;
+  mutable std::unordered_map<std::string, std::optional<Person>> people_;
 };
 
 }  // namespace rapport
