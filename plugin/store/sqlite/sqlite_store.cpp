@@ -309,6 +309,14 @@ class Cached {
     }
     std::string str(int column) const { return text(column).value_or(""); }
     std::int64_t integer(int column) const { return sqlite3_column_int64(c_.stmt_, column); }
+    std::optional<std::int64_t> opt_integer(int column) const {
+      if (sqlite3_column_type(c_.stmt_, column) == SQLITE_NULL) return std::nullopt;
+      return integer(column);
+    }
+    std::optional<double> number(int column) const {
+      if (sqlite3_column_type(c_.stmt_, column) == SQLITE_NULL) return std::nullopt;
+      return sqlite3_column_double(c_.stmt_, column);
+    }
 
    private:
     Use& check(int rc) {
@@ -1040,25 +1048,27 @@ class SqliteStore final : public Store {
     q.run();
   }
 
+  // Cached: letter candidates read a student's evaluations for every student at each
+  // assignment.
   std::vector<Evaluation> evaluations_of(const std::string& student_id) override {
-    soci::rowset<soci::row> rows =
-        (sql_.prepare << "SELECT id, rotation_id, evaluator_id, student_id, submitted_at, score,"
-                         " scale_min, scale_max, would_recommend, anonymous FROM evaluations"
-                         " WHERE student_id = :s ORDER BY submitted_at, id",
-         soci::use(student_id));
+    auto q = cached(
+        "SELECT id, rotation_id, evaluator_id, student_id, submitted_at, score, scale_min,"
+        " scale_max, would_recommend, anonymous FROM evaluations WHERE student_id = ?1"
+        " ORDER BY submitted_at, id");
+    q.bind(1, student_id);
     std::vector<Evaluation> out;
-    for (const auto& r : rows) {
+    while (q.next()) {
       Evaluation e;
-      e.id = opt_text(r, 0);
-      e.rotation_id = opt_text(r, 1);
-      e.evaluator_id = opt_text(r, 2);
-      e.student_id = opt_text(r, 3);
-      e.submitted = parse_time(opt_text(r, 4)).value_or(TimePoint{});
-      e.score = soci_util::number(r, 5).value_or(0);
-      e.scale_min = soci_util::number(r, 6).value_or(0);
-      e.scale_max = soci_util::number(r, 7).value_or(1);
-      if (auto rec = integer(r, 8)) e.would_recommend = *rec != 0;
-      e.anonymous = integer(r, 9).value_or(0) != 0;
+      e.id = q.str(0);
+      e.rotation_id = q.str(1);
+      e.evaluator_id = q.str(2);
+      e.student_id = q.str(3);
+      e.submitted = parse_time(q.str(4)).value_or(TimePoint{});
+      e.score = q.number(5).value_or(0);
+      e.scale_min = q.number(6).value_or(0);
+      e.scale_max = q.number(7).value_or(1);
+      if (auto rec = q.opt_integer(8)) e.would_recommend = *rec != 0;
+      e.anonymous = q.opt_integer(9).value_or(0) != 0;
       out.push_back(std::move(e));
     }
     return out;
