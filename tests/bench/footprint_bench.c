@@ -4,7 +4,7 @@
  * work, and after closing. A figure, not a test: it never fails on size or time.
  *   footprint_bench DIR [STUDENTS]    (DIR: a scratch directory; STUDENTS default 200)
  * The school: STUDENTS students, one attending per 5 students, a resident and a nurse per
- * 10, each student in 3 consecutive 4-week rotations with a team of 4, an evaluation at
+ * 10, each student in 3 consecutive 4-week rotations with a team of 3, an evaluation at
  * each rotation's end; every built-in hook on; the engine stepped day by day through the
  * 12 weeks, actions taken by a callback. */
 #define _DEFAULT_SOURCE /* timegm */
