@@ -18,7 +18,7 @@ namespace rapport {
 namespace {
 
 // Keeps the memory in step with the mirror, after the event was applied to it.
-void update_graph(RelationshipGraph& graph, Store& store, const Event& event) {
+void update_graph(RelationshipGraph& graph, const HookContext& context, const Event& event) {
   switch (event.type) {
     case EventType::person_updated:
       graph.put_person(person_from_json(event.payload));
@@ -35,7 +35,7 @@ void update_graph(RelationshipGraph& graph, Store& store, const Event& event) {
           event.type == EventType::team_changed
               ? std::string(boost::json::parse(event.payload).at("rotation").as_string())
               : rotation_from_json(event.payload).id;
-      if (auto r = store.rotation(id)) graph.put_rotation(*r);
+      if (auto r = context.rotation(id)) graph.put_rotation(*r);
       return;
     }
     case EventType::action_completed: {
@@ -256,7 +256,7 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
           applied = true;
           // A memory not built yet is built from the mirror when a hook first needs it;
           // a backfill, whose events only build the mirror, never needs it.
-          if (graph_ready_) update_graph(graph_, store_, event);
+          if (graph_ready_) update_graph(graph_, context, event);
         } catch (const soci::soci_error&) {
           throw;  // the store failed, not the event: the batch rolls back and runs again
         } catch (const StoreError&) {

@@ -28,7 +28,7 @@ void apply_rotation(Store& store, const Event& event, const TimeZones& configure
   const TimeZones zones = zones_for(store, rotation.site, configured);
   if (event.type == EventType::rotation_cancelled) rotation.status = RotationStatus::cancelled;
   store.put_rotation(rotation);
-  for (const auto& member : rotation.team) store.put_team_member(rotation.id, member);
+  store.put_team(rotation.id, rotation.team);
   if (rotation.status == RotationStatus::cancelled) {
     store.delete_timers_with_prefix(rotation_timer_prefix(rotation.id));
     return;
@@ -37,10 +37,9 @@ void apply_rotation(Store& store, const Event& event, const TimeZones& configure
   // still ends, and is thanked for); one long over gets none.
   const bool history = event.source.ends_with(kHistorySuffix);
   if (history && TimePoint{rotation.end + std::chrono::days(2)} <= event.occurred) return;
-  for (const auto& timer : rotation_timers(rotation, zones)) {
-    if (history && timer.due <= event.occurred) continue;
-    store.put_timer(timer);
-  }
+  auto timers = rotation_timers(rotation, zones);
+  if (history) std::erase_if(timers, [&](const Timer& t) { return t.due <= event.occurred; });
+  store.put_timers(timers);
 }
 
 // The roster rows of a team.changed entry: {"person", "role", "start"?, "end"?,

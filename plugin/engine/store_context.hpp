@@ -30,8 +30,12 @@ class StoreContext final : public HookContext {
     if (it == people_.end()) it = people_.emplace(id, store_.person(id)).first;
     return it->second;
   }
+  // Remembered until the mirror changes (hooks, stamping and the memory's update read the
+  // event's rotation several times; each read is two statements on PostgreSQL).
   std::optional<Rotation> rotation(const std::string& id) const override {
-    return store_.rotation(id);
+    auto it = rotations_.find(id);
+    if (it == rotations_.end()) it = rotations_.emplace(id, store_.rotation(id)).first;
+    return it->second;
   }
   std::vector<Rotation> rotations_of(const std::string& student_id) const override {
     return store_.rotations_of(student_id);
@@ -62,8 +66,11 @@ class StoreContext final : public HookContext {
     now_ = now;
     people_.clear();
   }
-  // The dispatcher applied an event to the mirror: people are read again.
-  void mirror_changed() { people_.clear(); }
+  // The dispatcher applied an event to the mirror: people and rotations are read again.
+  void mirror_changed() {
+    people_.clear();
+    rotations_.clear();
+  }
 
  private:
   Store& store_;
@@ -73,6 +80,7 @@ class StoreContext final : public HookContext {
   std::int64_t seq_ = 0;
   mutable std::optional<std::set<std::string>> suppressed_;
   mutable std::unordered_map<std::string, std::optional<Person>> people_;
+  mutable std::unordered_map<std::string, std::optional<Rotation>> rotations_;
 };
 
 }  // namespace rapport

@@ -295,6 +295,10 @@ class MirrorStore {
   // several; reads return members with their rows merged into spans, clamped to the
   // rotation's days. put_team_member replaces all of the person's rows with its spans.
   virtual void put_team_member(const std::string& rotation_id, const TeamMember& member) = 0;
+  // A rotation's listed team at once, each member as put_team_member (a person listed
+  // twice: the last entry counts); the rows of people not listed stay. One round trip
+  // where the backend can (a dispatched rotation wrote one per member before).
+  virtual void put_team(const std::string& rotation_id, const std::vector<TeamMember>& team) = 0;
   virtual void add_team_row(const std::string& rotation_id, const TeamRow& row) = 0;
   virtual void remove_team_row(const std::string& rotation_id, const TeamRow& row) = 0;
   virtual void remove_team_member(const std::string& rotation_id, const std::string& person_id) = 0;
@@ -365,6 +369,9 @@ class TimerStore {
 
   // Timers.
   virtual void put_timer(const Timer& timer) = 0;
+  // Each as put_timer (an id given twice: the last counts), in one round trip where the
+  // backend can.
+  virtual void put_timers(const std::vector<Timer>& timers) = 0;
   virtual void delete_timers_with_prefix(const std::string& prefix) = 0;
   virtual std::vector<Timer> due_timers(TimePoint now, std::size_t limit) = 0;
   virtual void delete_timer(const std::string& id) = 0;

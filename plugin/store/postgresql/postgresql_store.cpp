@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <thread>
 #include <type_traits>
@@ -62,6 +63,21 @@ Param arg(double v) {
 template <class T>
 requires(std::is_integral_v<T> && !std::is_same_v<T, bool>) Param arg(T v) {
   return std::to_string(v);
+}
+
+// A PostgreSQL array literal of texts, for CAST($n AS TEXT[]): every element quoted (none
+// is NULL), quotes and backslashes escaped.
+std::string text_array(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    out += i ? ",\"" : "\"";
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
 }
 
 class Result {
@@ -849,6 +865,22 @@ class PostgresqlStore final : public Store {
       t.id, format_time(t.due), to_json(t.event));
   }
 
+  void put_timers(const std::vector<Timer>& timers) override {
+    std::map<std::string, const Timer*> last;  // an id given twice: the last counts
+    for (const auto& timer : timers) last[timer.id] = &timer;
+    if (last.empty()) return;
+    std::vector<std::string> ids, dues, events;
+    for (const auto& [id, timer] : last) {
+      ids.push_back(id);
+      dues.push_back(format_time(timer->due));
+      events.push_back(to_json(timer->event));
+    }
+    q("INSERT INTO timers (id, due_at, event) SELECT * FROM unnest(CAST($1 AS TEXT[]),"
+      " CAST($2 AS TEXT[]), CAST($3 AS TEXT[]))"
+      " ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, event = excluded.event",
+      text_array(ids), text_array(dues), text_array(events));
+  }
+
   void delete_timers_with_prefix(const std::string& prefix) override {
     q("DELETE FROM timers WHERE starts_with(id, $1)", prefix);
   }
@@ -1051,6 +1083,35 @@ class PostgresqlStore final : public Store {
     for (const auto& span : m.spans.empty() ? std::vector<DateRange>{{m.start, m.end}} : m.spans) {
       add_team_row(rotation_id, {m.person_id, m.role, span.start, span.end});
     }
+  }
+
+  void put_team(const std::string& rotation_id, const std::vector<TeamMember>& team) override {
+    // Each person's last entry, as put_team_member one after the other would leave it.
+    std::map<std::string, const TeamMember*> last;
+    for (const auto& member : team) last[member.person_id] = &member;
+    if (last.empty()) return;
+    std::vector<std::string> listed, people, roles, starts, ends;  // the rows, column by column
+    for (const auto& [person, member] : last) {
+      listed.push_back(person);
+      std::set<std::pair<std::string, std::string>> spans;  // a span given twice: one row
+      for (const auto& span : member->spans.empty()
+                                  ? std::vector<DateRange>{{member->start, member->end}}
+                                  : member->spans) {
+        spans.insert({format_date(span.start), format_date(span.end)});
+      }
+      for (const auto& [start, end] : spans) {
+        people.push_back(person);
+        roles.emplace_back(to_string(member->role));
+        starts.push_back(start);
+        ends.push_back(end);
+      }
+    }
+    q("DELETE FROM team_rows WHERE rotation_id = $1 AND person_id = ANY(CAST($2 AS TEXT[]))",
+      rotation_id, text_array(listed));
+    q("INSERT INTO team_rows (rotation_id, person_id, role, start_date, end_date, row_id)"
+      " SELECT $1, p, r, s, e, '' FROM unnest(CAST($2 AS TEXT[]), CAST($3 AS TEXT[]),"
+      " CAST($4 AS TEXT[]), CAST($5 AS TEXT[])) AS t(p, r, s, e)",
+      rotation_id, text_array(people), text_array(roles), text_array(starts), text_array(ends));
   }
 
   void add_team_row(const std::string& rotation_id, const TeamRow& row) override {
@@ -1529,21 +1590,11 @@ class PostgresqlStore final : public Store {
       ids.push_back(out.back().id);
     }
     if (out.empty()) return out;
-    std::string list = "{";
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-      list += (i ? ",\"" : "\"");
-      for (char c : ids[i]) {
-        if (c == '"' || c == '\\') list += '\\';
-        list += c;
-      }
-      list += "\"";
-    }
-    list += "}";
     auto team =
         q("SELECT rotation_id, person_id, role, start_date, end_date FROM team_rows"
           " WHERE rotation_id = ANY(CAST($1 AS TEXT[]))"
           " ORDER BY rotation_id, person_id, start_date, end_date, role",
-          list);
+          text_array(ids));
     for (int i = 0; i < team.rows(); ++i) {
       auto& rot = out[index.at(team.str(i, 0))];
       store_rows::add_team_row_to(rot, team.str(i, 1), team.str(i, 2), team.str(i, 3),

@@ -625,6 +625,10 @@ class SqliteStore final : public Store {
         .run();
   }
 
+  void put_timers(const std::vector<Timer>& timers) override {
+    for (const auto& timer : timers) put_timer(timer);
+  }
+
   void delete_timers_with_prefix(const std::string& prefix) override {
     cached("DELETE FROM timers WHERE id >= ?1 AND id < ?2")
         .bind(1, prefix)
@@ -887,6 +891,10 @@ class SqliteStore final : public Store {
     for (const auto& span : m.spans.empty() ? std::vector<DateRange>{{m.start, m.end}} : m.spans) {
       add_team_row(rotation_id, {m.person_id, m.role, span.start, span.end});
     }
+  }
+
+  void put_team(const std::string& rotation_id, const std::vector<TeamMember>& team) override {
+    for (const auto& member : team) put_team_member(rotation_id, member);
   }
 
   void add_team_row(const std::string& rotation_id, const TeamRow& row) override {

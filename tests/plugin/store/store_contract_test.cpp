@@ -103,6 +103,65 @@ TEST_CASE("the mirror stores people, rotations with their team, and evaluations"
   CHECK(store->rotations_of("S1").size() == 1);
 }
 
+TEST_CASE("a team and timers written at once leave what writing them one by one leaves",
+          "[store][timers]") {
+  test::TempDir dir;
+  const auto backend = GENERATE(from_range(test::store_backends()));
+  auto store = test::open_test_store(dir, backend);
+  auto r = test::make_rotation("R1", "S1", "2027-01-04", "2027-01-31",
+                               {{"P1", Role::nurse}, {"P2", Role::attending}, {"P9", Role::other}});
+  store->put_rotation(r);
+  store->put_team("R1", r.team);  // P9 stays: it is not listed below
+  // P1 listed twice (the last entry counts), P2 with two spans, one given twice, and a
+  // name that needs quoting in an array.
+  TeamMember p1a{"P1", Role::nurse, *parse_date("2027-01-04"), *parse_date("2027-01-10"), {}};
+  TeamMember p1b{"P1", Role::resident, *parse_date("2027-01-11"), *parse_date("2027-01-20"), {}};
+  TeamMember p2{"P2",
+                Role::attending,
+                *parse_date("2027-01-04"),
+                *parse_date("2027-01-31"),
+                {{*parse_date("2027-01-04"), *parse_date("2027-01-08")},
+                 {*parse_date("2027-01-20"), *parse_date("2027-01-31")},
+                 {*parse_date("2027-01-04"), *parse_date("2027-01-08")}}};
+  TeamMember odd{
+      "P\"3,{}\\", Role::pharmacist, *parse_date("2027-01-05"), *parse_date("2027-01-06"), {}};
+  const std::vector<TeamMember> listed{p1a, p2, odd, p1b};
+  store->put_team("R1", listed);
+  store->put_rotation(
+      test::make_rotation("R2", "S1", "2027-01-04", "2027-01-31", {{"P9", Role::other}}));
+  const auto before = store->rotation("R1");  // P9's rows, as R1 has them
+  for (const auto& m : before->team) {
+    if (m.person_id == "P9") store->put_team_member("R2", m);
+  }
+  for (const auto& m : listed) store->put_team_member("R2", m);
+  auto at_once = store->rotation("R1"), one_by_one = store->rotation("R2");
+  REQUIRE(at_once);
+  REQUIRE(one_by_one);
+  CHECK(at_once->team == one_by_one->team);
+  REQUIRE(at_once->team.size() == 4);
+  CHECK(at_once->team[0].person_id == "P\"3,{}\\");  // '"' sorts before digits
+  CHECK(at_once->team[1].person_id == "P1");
+  CHECK(at_once->team[1].role == Role::resident);
+  CHECK(at_once->team[2].spans.size() == 2);
+  CHECK(at_once->team[3].person_id == "P9");
+  store->put_team("R1", {});
+
+  auto e = event("s", "x");
+  e.payload = R"({"note":"a \"quoted\" {value}, with \\ and commas"})";
+  store->put_timer({"t0", at("2027-01-01T00:00:00Z"), event("s", "old")});
+  store->put_timers({{"t1", at("2027-01-10T00:00:00Z"), e},
+                     {"t0", at("2027-01-03T00:00:00Z"), e},
+                     {"t1", at("2027-01-08T00:00:00Z"), e}});
+  store->put_timers({});
+  auto due = store->due_timers(at("2027-12-31T00:00:00Z"), 10);
+  REQUIRE(due.size() == 2);
+  CHECK(due[0].id == "t0");
+  CHECK(due[0].due == at("2027-01-03T00:00:00Z"));
+  CHECK(due[0].event == e);
+  CHECK(due[1].id == "t1");
+  CHECK(due[1].due == at("2027-01-08T00:00:00Z"));
+}
+
 TEST_CASE("timers come back when due, in due order, and go by prefix", "[store][timers]") {
   test::TempDir dir;
   const auto backend = GENERATE(from_range(test::store_backends()));
