@@ -138,6 +138,26 @@ TEST_CASE("malformed JSON is rejected with the offending field named", "[sdk][js
   CHECK_THROWS_WITH(event_from_json("{\"specversion\":\"0.3\"}"), Contains("specversion"));
 }
 
+TEST_CASE("an event's payload goes into its envelope as it is, once checked", "[sdk][json]") {
+  Event e{"E1", EventType::rotation_started, "platform", *parse_time("2027-03-01T06:00:00Z"),
+          "S1", to_json(sample_rotation())};
+  auto text = to_json(e);
+  CHECK(event_from_json(text) == e);
+  // The same text as the envelope written as one tree.
+  auto tree = boost::json::parse(text);
+  CHECK(boost::json::serialize(tree) == text);
+  CHECK(boost::json::serialize(tree.at("data")) == e.payload);
+  // White space and nesting kept; what is not one JSON value refused.
+  e.payload = " {\"a\": [1, {\"b\": null}], \"c\": \"}\\\"\"} ";
+  CHECK(event_from_json(to_json(e)).payload == R"({"a":[1,{"b":null}],"c":"}\""})");
+  for (const char* bad : {"{", "{\"a\":1}}", "{\"a\":1} x", "{\"a\":1}{}", "nope", "{\"a\":}"}) {
+    e.payload = bad;
+    CHECK_THROWS_WITH(to_json(e), Contains("malformed JSON"));
+  }
+  e.payload.clear();
+  CHECK(boost::json::parse(to_json(e)).at("data") == boost::json::object{});
+}
+
 TEST_CASE("an opt-out or anonymity flag that cannot be read counts as set (fails closed)",
           "[sdk][json][privacy]") {
   auto flag = GENERATE(as<std::string>{}, "\"yes\"", "\"false\"", "1", "0", "{}", "[]");

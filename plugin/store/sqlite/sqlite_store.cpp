@@ -894,7 +894,26 @@ class SqliteStore final : public Store {
   }
 
   void put_team(const std::string& rotation_id, const std::vector<TeamMember>& team) override {
-    for (const auto& member : team) put_team_member(rotation_id, member);
+    bool has_rows = false;
+    {
+      auto q = cached("SELECT 1 FROM team_rows WHERE rotation_id = ?1 LIMIT 1");
+      q.bind(1, rotation_id);
+      has_rows = q.next();
+    }
+    if (has_rows) {
+      for (const auto& member : team) put_team_member(rotation_id, member);
+      return;
+    }
+    // A rotation seen for the first time (most are): nobody's rows to replace, one statement
+    // per row. A person listed twice: the last entry counts, as above.
+    std::map<std::string, const TeamMember*> last;
+    for (const auto& member : team) last[member.person_id] = &member;
+    for (const auto& [person, m] : last) {
+      for (const auto& span :
+           m->spans.empty() ? std::vector<DateRange>{{m->start, m->end}} : m->spans) {
+        add_team_row(rotation_id, {m->person_id, m->role, span.start, span.end});
+      }
+    }
   }
 
   void add_team_row(const std::string& rotation_id, const TeamRow& row) override {

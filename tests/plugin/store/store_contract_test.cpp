@@ -144,6 +144,13 @@ TEST_CASE("a team and timers written at once leave what writing them one by one 
   CHECK(at_once->team[1].role == Role::resident);
   CHECK(at_once->team[2].spans.size() == 2);
   CHECK(at_once->team[3].person_id == "P9");
+  // A rotation without rows yet (the common case, written without deleting first).
+  store->put_rotation(test::make_rotation("R3", "S1", "2027-01-04", "2027-01-31", {}));
+  store->put_team("R3", listed);
+  store->put_rotation(test::make_rotation("R4", "S1", "2027-01-04", "2027-01-31", {}));
+  for (const auto& m : listed) store->put_team_member("R4", m);
+  CHECK(store->rotation("R3")->team == store->rotation("R4")->team);
+  CHECK(store->rotation("R3")->team.size() == 3);
   store->put_team("R1", {});
 
   auto e = event("s", "x");
