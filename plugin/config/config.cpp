@@ -290,6 +290,14 @@ const Schema& engine_schema() {
            .default_value = "200",
            .min = 1,
            .max = 10'000},
+          {.name = "batch_time",
+           .type = Type::duration,
+           .description = "a dispatch transaction ends after the event that takes it past "
+                          "this, before `batch` events if need be: on SQLite the listener's "
+                          "commits wait for it, behind PgBouncer it holds a server connection",
+           .default_value = "10ms",
+           .min = 1,
+           .max = 3'600'000},
           {.name = "timezone",
            .type = Type::string,
            .description = "IANA time zone in which rotation dates are read (sites not listed "

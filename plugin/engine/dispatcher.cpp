@@ -218,6 +218,7 @@ DispatchStats Dispatcher::drain(TimePoint now, bool mirror_only,
 }
 
 Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, bool mirror_only) {
+  const auto began = std::chrono::steady_clock::now();
   {
     Transaction tx(store_);
     // Progress of every consumer that may run now; a hook waiting to retry sits out.
@@ -354,6 +355,10 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
         }
         at->second = seq;
       }
+      // Every consumer is done with this event (or sits it out): the batch may end here,
+      // the next one starts after it. A backfill's (mirror only, offline) keeps its size:
+      // nobody waits for it, and each commit is an fsync.
+      if (!mirror_only && std::chrono::steady_clock::now() - began >= batch_time_) break;
     }
     for (const auto& [consumer, seq] : reached) {
       if (seq > started.at(consumer)) store_.set_progress(consumer, seq);

@@ -44,6 +44,10 @@ class Dispatcher {
   // know yet is held (not sent), and released when both are known, unless it expired
   // meanwhile. Off by default here; the engine turns it on (engine.unknown_people).
   void hold_unknown_people(bool hold) { hold_unknown_ = hold; }
+  // A batch's transaction ends after the event that takes it past `limit`, before `batch`
+  // events if need be: the listener's commits wait for it on SQLite, and behind PgBouncer
+  // it holds a server connection (engine.batch_time). Not for run_mirror (a backfill).
+  void limit_batch_time(std::chrono::milliseconds limit) { batch_time_ = limit; }
 
   // Dispatches until the inbox is drained for every hook that is not waiting to retry.
   // An action whose `expires` is at or before `now` is not made (recorded as expired).
@@ -78,6 +82,7 @@ class Dispatcher {
   bool hold_unknown_ = false;
   const std::vector<std::unique_ptr<Hook>>& hooks_;
   std::size_t batch_;
+  std::chrono::steady_clock::duration batch_time_ = std::chrono::steady_clock::duration::max();
   std::map<std::string, HookPolicy> policies_;
   std::map<std::string, Held> held_;
   TimeZones zones_;

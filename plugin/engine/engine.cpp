@@ -89,6 +89,7 @@ std::unique_ptr<Engine> Engine::build(const config::Config& config, const Regist
     }
   }
   engine->dispatcher_.hold_unknown_people(hold);
+  engine->dispatcher_.limit_batch_time(engine_section.duration("batch_time"));
   engine->letters_ = letters;
   engine->sink_policies_ = std::move(sink_policies);
   if (budget) engine->budget_.emplace(*engine->store_, std::move(*budget), engine->batch_);

@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <thread>
+
 #include "engine/dispatcher.hpp"
 #include "engine/source.hpp"
 #include "hooks/introductions/introductions.hpp"
@@ -200,4 +203,58 @@ TEST_CASE(
   REQUIRE(member("P4"));
   CHECK(member("P4")->spans == std::vector<DateRange>{{d("2027-02-01"), d("2027-02-14")}});
   CHECK_FALSE(member("P1"));  // its dates were the old rotation's: no day inside the new one
+}
+
+namespace {
+// Records, at each event, how far its own progress is committed as another connection
+// sees it.
+class ProgressWatcher : public Hook {
+ public:
+  explicit ProgressWatcher(Store& observer) : observer_(observer) {}
+  std::string name() const override { return "watcher"; }
+  std::vector<EventType> subscribed() const override { return {EventType::rotation_started}; }
+  std::vector<Action> handle(const Event&, const HookContext&) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    seen.push_back(observer_.progress("watcher"));
+    return {};
+  }
+  std::vector<std::int64_t> seen;
+
+ private:
+  Store& observer_;
+};
+}  // namespace
+
+TEST_CASE("a dispatch transaction ends once it took engine.batch_time; the next goes on after it",
+          "[dispatcher]") {
+  test::TempDir dir;
+  auto store = test::open_test_store(dir, test::default_backend());
+  auto observer = test::open_test_store(dir, test::default_backend());
+  const auto now = *parse_time("2027-01-04T00:00:00Z");
+  for (int i = 1; i <= 5; ++i) {
+    auto r = test::make_rotation("R" + std::to_string(i), "S1", "2027-01-04", "2027-01-31", {});
+    store->append_event(test::event_for(r, EventType::rotation_started, "2027-01-04T00:00:00Z"),
+                        now);
+  }
+  std::vector<std::unique_ptr<Hook>> hooks;
+  hooks.push_back(std::make_unique<ProgressWatcher>(*observer));
+  auto& watcher = static_cast<ProgressWatcher&>(*hooks.back());
+  Dispatcher dispatcher(*store, hooks, 100);
+  const bool limited = GENERATE(true, false);
+  if (limited) dispatcher.limit_batch_time(std::chrono::milliseconds(1));
+  auto stats = dispatcher.run(now);
+  CHECK(stats.events == 5);
+  REQUIRE(watcher.seen.size() == 5);
+  if (limited) {
+    // One event per transaction: each event sees the one before it committed.
+    CHECK(watcher.seen.front() == 0);
+    for (std::size_t i = 1; i < watcher.seen.size(); ++i) {
+      CHECK(watcher.seen[i] > watcher.seen[i - 1]);
+    }
+  } else {
+    // All five in one transaction: nothing committed until the end.
+    CHECK(watcher.seen == std::vector<std::int64_t>(5, 0));
+  }
+  CHECK(store->progress("watcher") == store->last_event_seq());
+  CHECK(dispatcher.run(now).events == 0);
 }
