@@ -293,9 +293,11 @@ const Schema& engine_schema() {
           {.name = "batch_time",
            .type = Type::duration,
            .description = "a dispatch transaction ends after the event that takes it past "
-                          "this, before `batch` events if need be: on SQLite the listener's "
-                          "commits wait for it, behind PgBouncer it holds a server connection",
-           .default_value = "10ms",
+                          "this, before `batch` events if need be. Default: 10ms on SQLite, "
+                          "where the listener's commits wait for it; 1s on PostgreSQL, where "
+                          "they do not (behind PgBouncer it holds a server connection) and "
+                          "each transaction costs a dozen round trips of its own",
+           .default_value = "",
            .min = 1,
            .max = 3'600'000},
           {.name = "timezone",

@@ -219,16 +219,23 @@ DispatchStats Dispatcher::drain(TimePoint now, bool mirror_only,
 
 Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, bool mirror_only) {
   const auto began = std::chrono::steady_clock::now();
+  site_zones_.clear();  // read again in each transaction (another may have rolled back)
   {
     Transaction tx(store_);
     // Progress of every consumer that may run now; a hook waiting to retry sits out.
     std::map<std::string, std::int64_t> reached;
-    reached[kMirrorConsumer] = store_.progress(kMirrorConsumer);
+    // Everyone's progress in one read (a round trip each on PostgreSQL).
+    const auto progress = store_.all_progress();
+    auto progress_of = [&](const std::string& consumer) {
+      auto it = progress.find(consumer);
+      return it == progress.end() ? std::int64_t{0} : it->second;
+    };
+    reached[kMirrorConsumer] = progress_of(kMirrorConsumer);
     if (reached[kMirrorConsumer] != mirror_at_) graph_ready_ = false;
     mirror_at_ = reached[kMirrorConsumer];
     // An erasure (rapport forget, another process) took people out of the mirror: the
     // memory built from it goes too.
-    if (auto erasures = store_.progress("engine:erasures"); erasures != erasures_at_) {
+    if (auto erasures = progress_of("engine:erasures"); erasures != erasures_at_) {
       graph_ready_ = false;
       erasures_at_ = erasures;
     }
@@ -236,7 +243,7 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
       if (mirror_only) break;
       auto held = held_.find(hook->name());
       if (held != held_.end() && held->second.until > now) continue;
-      reached[hook->name()] = store_.progress(hook->name());
+      reached[hook->name()] = progress_of(hook->name());
     }
     const auto started = reached;
     std::int64_t from = reached[kMirrorConsumer];
@@ -252,7 +259,7 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
       if (reached[kMirrorConsumer] < seq) {
         bool applied = false;
         try {
-          apply_to_mirror(store_, event, zones_);
+          apply_to_mirror(store_, event, zones_, &site_zones_);
           context.mirror_changed();
           applied = true;
           // A memory not built yet is built from the mirror when a hook first needs it;

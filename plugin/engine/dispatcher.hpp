@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/mirror.hpp"
 #include "engine/timers.hpp"
 #include "graph/relationship_graph.hpp"
 #include "rapport/hook.hpp"
@@ -86,6 +87,7 @@ class Dispatcher {
   std::map<std::string, HookPolicy> policies_;
   std::map<std::string, Held> held_;
   TimeZones zones_;
+  SiteZoneMemo site_zones_;  // for one batch
   RelationshipGraph graph_;
   bool graph_ready_ = false;
   // The mirror's progress as this dispatcher left it: found further on, another process

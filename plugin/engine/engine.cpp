@@ -89,7 +89,10 @@ std::unique_ptr<Engine> Engine::build(const config::Config& config, const Regist
     }
   }
   engine->dispatcher_.hold_unknown_people(hold);
-  engine->dispatcher_.limit_batch_time(engine_section.duration("batch_time"));
+  engine->dispatcher_.limit_batch_time(
+      engine_section.has("batch_time")            ? engine_section.duration("batch_time")
+      : engine->store_->backend() == "postgresql" ? std::chrono::milliseconds(1000)
+                                                  : std::chrono::milliseconds(10));
   engine->letters_ = letters;
   engine->sink_policies_ = std::move(sink_policies);
   if (budget) engine->budget_.emplace(*engine->store_, std::move(*budget), engine->batch_);

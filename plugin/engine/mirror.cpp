@@ -14,18 +14,27 @@ namespace {
 
 // The zones to time a site's rotations in: the YAML's word for the site, else the site's
 // zone as a source gives it (the `sites` entity), else the engine's.
-TimeZones zones_for(Store& store, const std::string& site, const TimeZones& zones) {
+TimeZones zones_for(Store& store, const std::string& site, const TimeZones& zones,
+                    SiteZoneMemo* memo) {
   if (zones.by_site.count(site)) return zones;
-  auto zone = store.site_timezone(site);
+  std::optional<std::string> zone;
+  if (!memo) {
+    zone = store.site_timezone(site);
+  } else if (auto known = memo->find(site); known != memo->end()) {
+    zone = known->second;
+  } else {
+    zone = memo->emplace(site, store.site_timezone(site)).first->second;
+  }
   if (!zone) return zones;
   TimeZones out = zones;
   out.by_site[site] = *zone;
   return out;
 }
 
-void apply_rotation(Store& store, const Event& event, const TimeZones& configured) {
+void apply_rotation(Store& store, const Event& event, const TimeZones& configured,
+                    SiteZoneMemo* memo) {
   Rotation rotation = rotation_from_json(event.payload);
-  const TimeZones zones = zones_for(store, rotation.site, configured);
+  const TimeZones zones = zones_for(store, rotation.site, configured, memo);
   if (event.type == EventType::rotation_cancelled) rotation.status = RotationStatus::cancelled;
   store.put_rotation(rotation);
   store.put_team(rotation.id, rotation.team);
@@ -155,7 +164,7 @@ void apply_team_change(Store& store, const Event& event) {
 // {"id": site, "timezone": zone}. An unknown zone is not stored (the site keeps the
 // engine's), and said so by site. The site's rotations not over yet have their moments
 // still to come timed again.
-void apply_site(Store& store, const Event& event, const TimeZones& configured) {
+void apply_site(Store& store, const Event& event, const TimeZones& configured, SiteZoneMemo* memo) {
   auto value = boost::json::parse(event.payload);
   std::string site(value.at("id").as_string()), zone(value.at("timezone").as_string());
   if (!zone_exists(zone)) {
@@ -164,8 +173,9 @@ void apply_site(Store& store, const Event& event, const TimeZones& configured) {
     return;
   }
   store.put_site_timezone(site, zone);
+  if (memo) (*memo)[site] = zone;
   if (configured.by_site.count(site)) return;  // the YAML's word stands
-  const TimeZones zones = zones_for(store, site, configured);
+  const TimeZones zones = zones_for(store, site, configured, memo);
   const Date today = std::chrono::floor<std::chrono::days>(event.occurred);
   store.for_each_rotation([&](const Rotation& r) {
     if (r.site != site || r.status == RotationStatus::cancelled || r.end < today) return;
@@ -275,7 +285,7 @@ void check_payload(const Event& event) {
   }
 }
 
-void apply_to_mirror(Store& store, const Event& event, const TimeZones& zones) {
+void apply_to_mirror(Store& store, const Event& event, const TimeZones& zones, SiteZoneMemo* memo) {
   switch (event.type) {
     case EventType::person_updated: {
       // A person pushed with "interests" (a webhook, a plugin) has exactly those; a row of
@@ -293,7 +303,7 @@ void apply_to_mirror(Store& store, const Event& event, const TimeZones& zones) {
     case EventType::rotation_scheduled:
     case EventType::rotation_updated:
     case EventType::rotation_cancelled:
-      apply_rotation(store, event, zones);
+      apply_rotation(store, event, zones, memo);
       return;
     case EventType::team_changed:
       apply_team_change(store, event);
@@ -315,7 +325,7 @@ void apply_to_mirror(Store& store, const Event& event, const TimeZones& zones) {
       apply_interests(store, event);
       return;
     case EventType::site_updated:
-      apply_site(store, event, zones);
+      apply_site(store, event, zones, memo);
       return;
   }
 }

@@ -2,6 +2,8 @@
 // Applies an event's data to the mirror of institutional data, and keeps the rotation
 // timers in step with the rotation. Runs in the dispatcher, in inbox order, before hooks.
 
+#include <map>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -10,8 +12,14 @@
 
 namespace rapport {
 
+// Sites' time zones as the mirror has them, remembered while one dispatcher batch runs: a
+// rotation event read its site's each time (a round trip on PostgreSQL); a site event
+// writes through it.
+using SiteZoneMemo = std::map<std::string, std::optional<std::string>>;
+
 // Throws JsonError when the payload does not fit the event's type.
-void apply_to_mirror(Store& store, const Event& event, const TimeZones& zones = {});
+void apply_to_mirror(Store& store, const Event& event, const TimeZones& zones = {},
+                     SiteZoneMemo* memo = nullptr);
 // The same check without touching the store: for events arriving from outside.
 void check_payload(const Event& event);
 // action.completed: {"action": id, "student": id, "contact": id} -> (student, contact).

@@ -521,8 +521,8 @@ class SqliteStore final : public Store {
 
   std::map<std::string, std::int64_t> all_progress() override {
     std::map<std::string, std::int64_t> out;
-    soci::rowset<soci::row> rows = sql_.prepare << "SELECT consumer, seq FROM progress";
-    for (const auto& r : rows) out[opt_text(r, 0)] = integer(r, 1).value_or(0);
+    auto q = cached("SELECT consumer, seq FROM progress");  // read by every dispatch batch
+    while (q.next()) out[q.str(0)] = q.integer(1);
     return out;
   }
 

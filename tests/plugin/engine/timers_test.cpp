@@ -92,3 +92,41 @@ TEST_CASE("a local hour is the wall clock's, on the days of a change of offset t
   CHECK(next_local_hour(*rapport::parse_time("2027-03-12T12:00:00Z"), "America/New_York", 7,
                         weekdays) == *rapport::parse_time("2027-03-15T11:00:00Z"));
 }
+
+TEST_CASE("a site's time zone from a source times the rotations after it, in the same batch",
+          "[timers][timezone]") {
+  test::TempDir dir;
+  auto store = test::open_test_store(dir, test::default_backend());
+  std::vector<std::unique_ptr<Hook>> no_hooks;
+  auto at = [](const char* t) { return *parse_time(t); };
+  auto site = [&](const char* id, const char* zone) {
+    return Event{std::string("site-") + zone,
+                 EventType::site_updated,
+                 "platform",
+                 at("2027-01-01T00:00:00Z"),
+                 "",
+                 std::string(R"({"id":")") + id + R"(","timezone":")" + zone + R"("})"};
+  };
+  auto r1 = test::make_rotation("R1", "S1", "2027-01-04", "2027-01-31", {});
+  auto r2 = test::make_rotation("R2", "S1", "2027-02-01", "2027-02-28", {});
+  auto r3 = test::make_rotation("R3", "S1", "2027-03-01", "2027-03-28", {});
+  const auto when = "2027-01-01T00:00:00Z";
+  for (const auto& e : {test::event_for(r1, EventType::rotation_scheduled, when),
+                        site("Test General", "America/Chicago"),
+                        test::event_for(r2, EventType::rotation_scheduled, when),
+                        site("Test General", "Europe/Berlin"),
+                        test::event_for(r3, EventType::rotation_scheduled, when)}) {
+    store->append_event(e, at(when));
+  }
+  Dispatcher(*store, no_hooks, 100).run(at(when));  // all five in one transaction
+  std::map<std::string, std::string> started;
+  for (const auto& t : store->timers_about("S1")) {
+    if (t.event.type == EventType::rotation_started) started[t.id] = format_time(t.due);
+  }
+  // Each site event re-times the rotations already known; each rotation after it is timed
+  // in the zone it gave.
+  CHECK(started == std::map<std::string, std::string>{
+                       {rotation_timer_prefix("R1") + "rotation.started", "2027-01-03T23:00:00Z"},
+                       {rotation_timer_prefix("R2") + "rotation.started", "2027-01-31T23:00:00Z"},
+                       {rotation_timer_prefix("R3") + "rotation.started", "2027-02-28T23:00:00Z"}});
+}
