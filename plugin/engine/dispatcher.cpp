@@ -258,9 +258,12 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
       ++stats.events;
       if (reached[kMirrorConsumer] < seq) {
         bool applied = false;
+        // What the context remembers goes first: an event that fails part way may have
+        // written some of its rows (nothing rolls that part back), and later events of the
+        // batch must read them.
+        context.mirror_changed();
         try {
           apply_to_mirror(store_, event, zones_, &site_zones_);
-          context.mirror_changed();
           applied = true;
           // A memory not built yet is built from the mirror when a hook first needs it;
           // a backfill, whose events only build the mirror, never needs it.
