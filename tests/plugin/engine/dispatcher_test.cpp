@@ -258,3 +258,49 @@ TEST_CASE("a dispatch transaction ends once it took engine.batch_time; the next 
   CHECK(store->progress("watcher") == store->last_event_seq());
   CHECK(dispatcher.run(now).events == 0);
 }
+
+namespace {
+// Records the end of rotation R1 as the context gives it, at each event.
+class EndReader : public Hook {
+ public:
+  std::string name() const override { return "reader"; }
+  std::vector<EventType> subscribed() const override {
+    return {EventType::rotation_started, EventType::rotation_updated};
+  }
+  std::vector<Action> handle(const Event&, const HookContext& context) override {
+    auto r = context.rotation("R1");
+    ends.push_back(r ? format_date(r->end) : "none");
+    return {};
+  }
+  std::vector<std::string> ends;
+};
+}  // namespace
+
+TEST_CASE("an event that fails part way through the mirror leaves no stale read behind it",
+          "[dispatcher]") {
+  test::TempDir dir;
+  auto store = test::open_test_store(dir, test::default_backend());
+  const auto now = *parse_time("2027-01-04T00:00:00Z");
+  auto r = test::make_rotation("R1", "S1", "2027-01-04", "2027-01-31", {});
+  store->put_rotation(r);
+  // A zone this machine does not know (a store written where tzdata differs): the rotation
+  // and its team are written, then its timers fail.
+  store->put_site_timezone(r.site, "Nowhere/Atlantis");
+  auto moved = r;
+  moved.end = *parse_date("2027-02-14");
+  auto again = test::event_for(r, EventType::rotation_started, "2027-01-06T00:00:00Z");
+  again.id += "-again";
+  for (const auto& e :
+       {test::event_for(r, EventType::rotation_started, "2027-01-04T00:00:00Z"),
+        test::event_for(moved, EventType::rotation_updated, "2027-01-05T00:00:00Z"), again}) {
+    store->append_event(e, now);
+  }
+  std::vector<std::unique_ptr<Hook>> hooks;
+  hooks.push_back(std::make_unique<EndReader>());
+  auto& reader = static_cast<EndReader&>(*hooks.back());
+  auto stats = Dispatcher(*store, hooks, 100).run(now);  // all three in one transaction
+  CHECK(stats.failures == 1);
+  CHECK(store->rotation("R1")->end == moved.end);  // written before the timers failed
+  // The failed event's own hooks run (they see the mirror as it is), and read what it wrote.
+  CHECK(reader.ends == std::vector<std::string>{"2027-01-31", "2027-02-14", "2027-02-14"});
+}
