@@ -25,7 +25,7 @@ void update_graph(RelationshipGraph& graph, const HookContext& context, const Ev
       return;
     case EventType::evaluation_submitted:
     case EventType::interests_changed:
-      graph.touched();
+      graph.touched(event.subject);
       return;
     case EventType::rotation_scheduled:
     case EventType::rotation_updated:

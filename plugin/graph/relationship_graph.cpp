@@ -31,6 +31,7 @@ void RelationshipGraph::remove_rotation(Id rotation) {
   auto it = rotations_.find(rotation);
   if (it == rotations_.end()) return;
   const RotationInfo info = it->second;
+  changed(info.student);
   auto& edges = by_student_[info.student];
   auto& site_staff = staff_[info.site];
   for (const auto& e : edges) {
@@ -47,9 +48,10 @@ void RelationshipGraph::remove_rotation(Id rotation) {
 }
 
 void RelationshipGraph::put_rotation(const Rotation& r) {
-  ++version_;
   Id rotation = intern(r.id);
   remove_rotation(rotation);
+  changed(intern(r.student_id));
+  ++version_;
   if (r.status == RotationStatus::cancelled) return;
   RotationInfo info{intern(r.student_id), intern(r.site), intern(r.specialty), day_number(r.start),
                     day_number(r.end)};
@@ -73,17 +75,33 @@ void RelationshipGraph::put_rotation(const Rotation& r) {
 
 void RelationshipGraph::put_touch(const std::string& student_id, const std::string& contact_id,
                                   Date day) {
+  Id student = intern(student_id);
+  changed(student);
   ++version_;
-  auto& at = touches_[pair(intern(student_id), intern(contact_id))];
+  auto& at = touches_[pair(student, intern(contact_id))];
   at = std::max(at, day_number(day));
 }
 
-void RelationshipGraph::touched() {
+void RelationshipGraph::touched(const std::string& person_id) {
+  changed(intern(person_id));
   ++version_;
+}
+
+std::optional<std::vector<std::string>> RelationshipGraph::changed_since(
+    std::uint64_t version) const {
+  if (version < cleared_at_) return std::nullopt;
+  std::vector<std::string> out;
+  for (const auto& [id, at] : changed_) {
+    if (at > version) out.push_back(names_[id]);
+  }
+  return out;
 }
 
 void RelationshipGraph::put_person(const Person& person) {
   Id id = intern(person.id);
+  // Hooks may cache what they read of the entry (a specialty, interests) even when the
+  // memory's own part of it (the program) stays.
+  changed(id);
   auto before = program_of_.find(id);
   std::optional<Id> program;
   if (person.program && !person.program->empty()) program = intern(*person.program);
@@ -119,8 +137,10 @@ void RelationshipGraph::clear() {
   touches_.clear();
   program_of_.clear();
   programs_.clear();
+  changed_.clear();
   edges_ = 0;
   ++version_;
+  cleared_at_ = version_;
 }
 
 void RelationshipGraph::rebuild(Store& store) {

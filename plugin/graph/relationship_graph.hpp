@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -23,7 +24,9 @@ class RelationshipGraph final : public Relationships {
   void put_rotation(const Rotation& rotation);
   void put_touch(const std::string& student_id, const std::string& contact_id, Date day);
   void put_person(const Person& person);  // keeps the program index
-  void touched();  // something hooks rank by changed (an evaluation): new version
+  // Something hooks rank by changed for this person (an evaluation of the student, their
+  // interests): a new version.
+  void touched(const std::string& person_id);
   void clear();
   void rebuild(Store& store);
 
@@ -40,6 +43,7 @@ class RelationshipGraph final : public Relationships {
   std::optional<Date> last_touch(const std::string& student_id, const std::string& contact_id,
                                  TimePoint now) const override;
   std::uint64_t version() const override { return version_; }
+  std::optional<std::vector<std::string>> changed_since(std::uint64_t version) const override;
 
  private:
   using Id = std::uint32_t;
@@ -57,19 +61,24 @@ class RelationshipGraph final : public Relationships {
   Id intern(const std::string& text);
   std::optional<Id> find(const std::string& text) const;
   void remove_rotation(Id rotation);
+  // Records that this id's part changed, at the next version (so that a cache made at the
+  // current one sees it, whether or not the version moves).
+  void changed(Id id) { changed_[id] = version_ + 1; }
   static std::uint64_t pair(Id a, Id b) { return (std::uint64_t(a) << 32) | b; }
 
   std::unordered_map<std::string, Id> ids_;
   std::vector<std::string> names_;
   std::unordered_map<Id, std::vector<Edge>> by_student_;
   std::unordered_map<Id, RotationInfo> rotations_;
-  std::unordered_map<std::uint64_t, std::vector<Id>> visits_;           // site,specialty -> rotations
-  std::unordered_map<Id, std::map<Id, std::uint32_t>> staff_;           // site -> person -> count
-  std::unordered_map<std::uint64_t, std::int32_t> touches_;             // student,contact -> day
-  std::unordered_map<Id, Id> program_of_;                                // person -> program
-  std::unordered_map<Id, std::vector<Id>> programs_;                     // program -> people
+  std::unordered_map<std::uint64_t, std::vector<Id>> visits_;  // site,specialty -> rotations
+  std::unordered_map<Id, std::map<Id, std::uint32_t>> staff_;  // site -> person -> count
+  std::unordered_map<std::uint64_t, std::int32_t> touches_;    // student,contact -> day
+  std::unordered_map<Id, Id> program_of_;                      // person -> program
+  std::unordered_map<Id, std::vector<Id>> programs_;           // program -> people
+  std::unordered_map<Id, std::uint64_t> changed_;  // id -> the version its change is seen at
   std::size_t edges_ = 0;
   std::uint64_t version_ = 1;
+  std::uint64_t cleared_at_ = 1;  // changed_since an earlier version cannot tell
 };
 
 }  // namespace rapport

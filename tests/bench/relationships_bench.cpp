@@ -17,6 +17,7 @@
 #include "config/config.hpp"
 #include "engine/registry.hpp"
 #include "graph/relationship_graph.hpp"
+#include "hooks/letter_candidates/letter_candidates.hpp"
 #include "rapport/json.hpp"
 
 using namespace rapport;
@@ -39,21 +40,19 @@ struct Consortium {
   std::map<std::string, std::vector<Evaluation>> evaluations;
 };
 
-const std::vector<std::string> kSpecialties{"Internal Medicine", "Surgery", "Pediatrics",
-                                            "Psychiatry", "Neurology", "Family Medicine",
-                                            "Emergency Medicine", "Obstetrics and Gynecology"};
+const std::vector<std::string> kSpecialties{
+    "Internal Medicine", "Surgery",         "Pediatrics",         "Psychiatry",
+    "Neurology",         "Family Medicine", "Emergency Medicine", "Obstetrics and Gynecology"};
 
 Consortium make_consortium(int students) {
   std::mt19937 rng(42);
   Consortium c;
   int sites = std::max(50, students / 125);  // 400 sites for 50,000 students
-  const std::vector<Role> staff_roles{Role::attending, Role::attending, Role::attending,
-                                      Role::attending, Role::resident,  Role::resident,
-                                      Role::resident,  Role::resident,  Role::resident,
-                                      Role::fellow,    Role::nurse,     Role::nurse,
-                                      Role::nurse,     Role::nurse,     Role::pharmacist,
-                                      Role::pharmacist, Role::social_worker, Role::social_worker,
-                                      Role::other,     Role::resident};
+  const std::vector<Role> staff_roles{
+      Role::attending,  Role::attending,     Role::attending,     Role::attending, Role::resident,
+      Role::resident,   Role::resident,      Role::resident,      Role::resident,  Role::fellow,
+      Role::nurse,      Role::nurse,         Role::nurse,         Role::nurse,     Role::pharmacist,
+      Role::pharmacist, Role::social_worker, Role::social_worker, Role::other,     Role::resident};
   std::vector<std::vector<std::string>> staff{std::size_t(sites)};
   for (int s = 0; s < sites; ++s) {
     for (std::size_t i = 0; i < staff_roles.size(); ++i) {
@@ -91,7 +90,8 @@ Consortium make_consortium(int students) {
       std::shuffle(pool.begin(), pool.end(), rng);
       int size = 8 + int(rng() % 5);
       for (int m = 0; m < size; ++m) {
-        r.team.push_back({pool[std::size_t(m)], c.people[pool[std::size_t(m)]].role, r.start, r.end});
+        r.team.push_back(
+            {pool[std::size_t(m)], c.people[pool[std::size_t(m)]].role, r.start, r.end});
       }
       for (const auto& m : r.team) {
         if (m.role != Role::attending || rng() % 2) continue;
@@ -143,7 +143,8 @@ class BenchContext final : public HookContext {
     return it == c_.evaluations.end() ? std::vector<Evaluation>{} : it->second;
   }
   const Relationships& relationships() const override { return g_; }
-  void schedule(const std::string&, TimePoint, const std::string&, const std::string&) const override {}
+  void schedule(const std::string&, TimePoint, const std::string&,
+                const std::string&) const override {}
   void notice(const std::string&) const override {}
 
  private:
@@ -158,6 +159,74 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, std::size_t(p * double(v.size())))];
 }
 
+// The letter assignment of a day: made once, then again a day later after 1,000 new
+// evaluations (rotations starting or ending that day change nothing it reads), keeping
+// what it can of the day before; beside it, the same made from nothing by a fresh hook.
+// The two must agree.
+void letters_day(Consortium& c, RelationshipGraph& graph, const Registry& registry,
+                 const config::Config& config) {
+  auto section = config.section().section("hooks").section("letter_candidates");
+  auto kept = registry.hook("letter_candidates")->create("letter_candidates", section);
+  auto fresh = registry.hook("letter_candidates")->create("letter_candidates", section);
+  auto& letters = dynamic_cast<hooks::LetterCandidates&>(*kept);
+  auto& from_nothing = dynamic_cast<hooks::LetterCandidates&>(*fresh);
+  const TimePoint day1{*parse_date("2025-12-01")}, day2 = day1 + std::chrono::days(1);
+  auto seconds = [](auto&& f) {
+    auto begin = Stopwatch::now();
+    f();
+    return std::chrono::duration<double>(Stopwatch::now() - begin).count();
+  };
+  // The same hook as a consortium would set it (rematch_interval: 1d), handed the day's
+  // events: one assignment that day, then each event's own offers.
+  auto daily_config = config::load_config_text(
+      "hooks: {letter_candidates: {rematch_interval: 1d}}\n", "bench", registry);
+  auto daily = registry.hook("letter_candidates")
+                   ->create("letter_candidates",
+                            daily_config->section().section("hooks").section("letter_candidates"));
+  BenchContext first(c, graph, day1);
+  double full_s = seconds([&] { letters.matching(first, false); });
+  dynamic_cast<hooks::LetterCandidates&>(*daily).matching(first, false);
+  std::vector<Event> events;
+  std::mt19937 rng(11);
+  for (int i = 0; i < 1000; ++i) {
+    const auto& r = c.rotations[rng() % c.rotations.size()];
+    Evaluation e;
+    e.id = "D" + std::to_string(i);
+    e.rotation_id = r.id;
+    e.evaluator_id = r.team.front().person_id;
+    e.student_id = r.student_id;
+    e.submitted = day2;
+    e.score = 1 + rng() % 9;
+    e.scale_min = 1;
+    e.scale_max = 9;
+    e.would_recommend = rng() % 2 == 0;
+    c.evaluations[r.student_id].push_back(e);
+    graph.touched(r.student_id);
+    events.push_back(
+        {e.id, EventType::evaluation_submitted, "bench", day2, r.student_id, to_json(e)});
+    for (int k = 0; k < 2; ++k) {
+      const auto& ended = c.rotations[rng() % c.rotations.size()];
+      events.push_back({"end" + std::to_string(events.size()), EventType::rotation_ended, "bench",
+                        day2, ended.student_id, to_json(ended)});
+    }
+  }
+  BenchContext next(c, graph, day2);
+  double kept_s = seconds([&] { letters.matching(next, false); });
+  double fresh_s = seconds([&] { from_nothing.matching(next, false); });
+  bool same = letters.matching(next, false) == from_nothing.matching(next, false);
+  std::size_t offers = 0;
+  double day_s = seconds([&] {
+    for (const auto& e : events) offers += daily->handle(e, next).size();
+  });
+  std::printf(
+      "  letter assignment: from nothing %.2f s; the next day, 1,000 evaluations later, "
+      "%.3f s keeping the day before's (%.2f s from nothing; %s)\n"
+      "  a day's 2,000 rotations ending and 1,000 evaluations through the hook "
+      "(rematch_interval: 1d): %.3f s, %zu suggestions\n",
+      full_s, kept_s, fresh_s, same ? "the same assignment" : "DIFFERENT ASSIGNMENTS", day_s,
+      offers);
+}
+
 void run(int students, const Registry& registry) {
   std::printf("== %d students, 12 rotations each, teams of 8 to 12\n", students);
   long before = rss_kib();
@@ -170,11 +239,11 @@ void run(int students, const Registry& registry) {
   double rebuild_s = std::chrono::duration<double>(Stopwatch::now() - t0).count();
   long with_graph = rss_kib();
   double bytes_per_edge = double(with_graph - with_data) * 1024.0 / double(graph.edge_count());
-  std::printf("rebuild: %zu edges in %.2f s (%.2f M edges/s); graph memory %.0f MiB = %.0f "
-              "bytes/edge (synthetic input itself: %.0f MiB)\n",
-              graph.edge_count(), rebuild_s, double(graph.edge_count()) / rebuild_s / 1e6,
-              double(with_graph - with_data) / 1024.0, bytes_per_edge,
-              double(with_data - before) / 1024.0);
+  std::printf(
+      "rebuild: %zu edges in %.2f s (%.2f M edges/s); graph memory %.0f MiB = %.0f "
+      "bytes/edge (synthetic input itself: %.0f MiB)\n",
+      graph.edge_count(), rebuild_s, double(graph.edge_count()) / rebuild_s / 1e6,
+      double(with_graph - with_data) / 1024.0, bytes_per_edge, double(with_data - before) / 1024.0);
 
   auto config = config::load_config_text(
       "hooks: {introductions: {}, thank_you: {}, peer_connect: {trigger: started},"
@@ -182,7 +251,10 @@ void run(int students, const Registry& registry) {
       " interprofessional: {}, follow_up: {}, mentor_suggest: {}}\n",
       "bench", registry);
   std::mt19937 rng(7);
+  // RAPPORT_BENCH_ONLY=letters: only the letter assignment's day (for profiling it).
+  const char* only = std::getenv("RAPPORT_BENCH_ONLY");
   for (const auto& [name, section] : config->section().sections("hooks")) {
+    if (only && name != only) continue;
     auto hook = registry.hook(name)->create(name, section);
     std::vector<double> micros;
     double first_ms = 0;
@@ -191,8 +263,8 @@ void run(int students, const Registry& registry) {
       EventType type = EventType::rotation_started;
       auto wanted = hook->subscribed();
       if (std::find(wanted.begin(), wanted.end(), type) == wanted.end()) type = wanted.front();
-      TimePoint at = TimePoint{type == EventType::rotation_ended ? r.end + std::chrono::days(1)
-                                                                 : r.start};
+      TimePoint at =
+          TimePoint{type == EventType::rotation_ended ? r.end + std::chrono::days(1) : r.start};
       std::string payload = to_json(r);
       if (type == EventType::evaluation_submitted) {
         auto evs = c.evaluations.find(r.student_id);
@@ -220,6 +292,7 @@ void run(int students, const Registry& registry) {
     std::printf("  %-20s per event: median %8.1f us, p99 %8.1f us   (first event %.1f ms)\n",
                 name.c_str(), percentile(micros, 0.5), percentile(micros, 0.99), first_ms);
   }
+  if (!only || std::string(only) == "letters") letters_day(c, graph, registry, *config);
 }
 
 }  // namespace

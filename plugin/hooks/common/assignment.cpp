@@ -2,9 +2,52 @@
 
 #include <algorithm>
 #include <deque>
-#include <set>
+#include <unordered_map>
 
 namespace rapport::hooks {
+
+std::vector<std::vector<Choice>> assign_numbered(const std::vector<std::vector<Choice>>& lists,
+                                                 const std::vector<int>& quota,
+                                                 const std::vector<int>& room) {
+  struct Proposal {
+    double score;
+    int student;
+    bool operator<(const Proposal& o) const {  // better first
+      return score != o.score ? score > o.score : student < o.student;
+    }
+  };
+  const std::size_t students = lists.size();
+  std::vector<std::size_t> next(students, 0);            // student -> next candidate to propose to
+  std::vector<int> held_count(students, 0);              // student -> proposals currently held
+  std::vector<std::vector<Proposal>> held(room.size());  // person -> held, best first
+  std::deque<int> free;
+  for (std::size_t s = 0; s < students; ++s) free.push_back(int(s));
+  while (!free.empty()) {
+    const auto student = std::size_t(free.front());
+    free.pop_front();
+    const auto& list = lists[student];
+    while (held_count[student] < quota[student] && next[student] < list.size()) {
+      const Choice& c = list[next[student]++];
+      auto& at = held[std::size_t(c.person)];
+      const Proposal p{c.score, int(student)};
+      at.insert(std::upper_bound(at.begin(), at.end(), p), p);
+      ++held_count[student];
+      if (int(at.size()) > room[std::size_t(c.person)]) {
+        const auto rejected = std::size_t(at.back().student);
+        at.pop_back();
+        --held_count[rejected];
+        if (rejected != student) free.push_back(int(rejected));
+      }
+    }
+  }
+  std::vector<std::vector<Choice>> out(students);
+  for (std::size_t person = 0; person < held.size(); ++person) {
+    for (const auto& p : held[person]) {
+      out[std::size_t(p.student)].push_back({p.score, int(person)});
+    }
+  }
+  return out;
+}
 
 std::map<std::string, std::vector<Candidate>> assign(
     const std::map<std::string, std::vector<Candidate>>& candidates, int per_student, int capacity,
@@ -13,50 +56,36 @@ std::map<std::string, std::vector<Candidate>> assign(
     auto it = taken.find(who);
     return std::max(0, quota - (it == taken.end() ? 0 : it->second));
   };
-  struct Proposal {
-    double score;
-    std::string student;
-    bool operator<(const Proposal& o) const {  // better first
-      return score != o.score ? score > o.score : student < o.student;
-    }
-  };
-  std::map<std::string, std::vector<Candidate>> lists;
+  // Students numbered in id order (the map's), people as met.
+  std::vector<const std::string*> students, people;
+  std::vector<std::vector<Choice>> lists;
+  std::vector<int> quota, room;
+  std::unordered_map<std::string, int> number;
   for (const auto& [student, list] : candidates) {
-    auto& sorted = lists[student] = list;
+    std::vector<Candidate> sorted = list;
     std::stable_sort(sorted.begin(), sorted.end(), [](const Candidate& a, const Candidate& b) {
       return a.score != b.score ? a.score > b.score : a.person < b.person;
     });
-  }
-  std::map<std::string, std::size_t> next;         // student -> next candidate to propose to
-  std::map<std::string, int> held_count;           // student -> proposals currently held
-  std::map<std::string, std::set<Proposal>> held;  // person -> proposals held
-  std::deque<std::string> free;
-  for (const auto& [student, list] : lists) free.push_back(student);
-  while (!free.empty()) {
-    std::string student = free.front();
-    free.pop_front();
-    auto& list = lists[student];
-    const int quota = left(used.by_student, student, per_student);
-    while (held_count[student] < quota && next[student] < list.size()) {
-      const Candidate& c = list[next[student]++];
-      auto& at = held[c.person];
-      at.insert({c.score, student});
-      ++held_count[student];
-      if (int(at.size()) > left(used.by_person, c.person, capacity)) {
-        auto worst = std::prev(at.end());
-        std::string rejected = worst->student;
-        at.erase(worst);
-        --held_count[rejected];
-        if (rejected != student) free.push_back(rejected);
+    std::vector<Choice> choices;
+    choices.reserve(sorted.size());
+    for (const auto& c : sorted) {
+      auto [it, added] = number.try_emplace(c.person, int(people.size()));
+      if (added) {
+        people.push_back(&it->first);
+        room.push_back(left(used.by_person, c.person, capacity));
       }
+      choices.push_back({c.score, it->second});
     }
+    students.push_back(&student);
+    lists.push_back(std::move(choices));
+    quota.push_back(left(used.by_student, student, per_student));
   }
+  auto assigned = assign_numbered(lists, quota, room);
   std::map<std::string, std::vector<Candidate>> out;
-  for (const auto& [person, proposals] : held) {
-    if (proposals.empty()) continue;
-    for (const auto& p : proposals) out[p.student].push_back({person, p.score});
-  }
-  for (auto& [student, list] : out) {
+  for (std::size_t s = 0; s < assigned.size(); ++s) {
+    if (assigned[s].empty()) continue;
+    auto& list = out[*students[s]];
+    for (const auto& c : assigned[s]) list.push_back({*people[std::size_t(c.person)], c.score});
     std::sort(list.begin(), list.end(), [](const Candidate& a, const Candidate& b) {
       return a.score != b.score ? a.score > b.score : a.person < b.person;
     });

@@ -18,6 +18,7 @@ namespace rapport::hooks {
 struct Candidate {
   std::string person;
   double score = 0;
+  bool operator==(const Candidate&) const = default;
 };
 
 // candidates: student -> candidates, any order. Returns student -> assigned, best first.
@@ -30,5 +31,18 @@ struct Used {
 std::map<std::string, std::vector<Candidate>> assign(
     const std::map<std::string, std::vector<Candidate>>& candidates, int per_student, int capacity,
     const Used& used = {});
+
+// The same on numbers, for callers that keep their people numbered: students are numbered
+// in id order (a tie between two students goes to the lower number), `lists[s]` is student
+// s's candidates best first (ties already broken by the person's id), `quota[s]` how many
+// they may get, `room[p]` how many person p may hold. Returns, per student, what they were
+// assigned (any order).
+struct Choice {
+  double score = 0;
+  int person = 0;
+};
+std::vector<std::vector<Choice>> assign_numbered(const std::vector<std::vector<Choice>>& lists,
+                                                 const std::vector<int>& quota,
+                                                 const std::vector<int>& room);
 
 }  // namespace rapport::hooks

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <set>
+#include <unordered_map>
 
 #include "hooks/common/interest.hpp"
 #include "hooks/common/team_text.hpp"
@@ -13,24 +14,37 @@
 
 namespace rapport::hooks {
 
-std::vector<LetterScore> score_letter_candidates(const HookContext& context,
-                                                 const std::string& student_id,
-                                                 const LetterOptions& o, Span span) {
-  std::vector<LetterScore> out;
-  bool anonymous_counted = false;
-  auto targets = interests_of(student_id, context);
+namespace {
+
+// What one student's scores are made of apart from the day and the candidates' own
+// directory entries (whether they can be reached, their specialty).
+struct LetterBasis {
+  struct Row {
+    std::string attending;
+    int days = 0;
+    Date last_day;
+    double time = 0, evaluation = 0;
+    std::optional<double> shown_evaluation;
+    bool neutral_evaluation = false;
+    bool anonymous_counted = false;  // an anonymous evaluation by them counts
+    std::string specialty;           // of the rotations together, when the directory has none
+  };
+  std::vector<std::string> targets;  // the student's interests, strongest first
+  std::vector<Row> rows;             // attendings of at least min_days
+};
+
+LetterBasis letter_basis(const HookContext& context, const std::string& student_id,
+                         const LetterOptions& o, Span span) {
+  LetterBasis basis;
+  for (auto& i : interests_of(student_id, context)) basis.targets.push_back(std::move(i.specialty));
   auto evaluations = context.evaluations_of(student_id);
-  Date today = std::chrono::floor<std::chrono::days>(context.now());
   for (const auto& c : context.relationships().contacts_of(student_id, context.now(), span)) {
-    if (c.role != Role::attending || c.days_together < o.min_days ||
-        !context.reachable(c.person_id)) {
-      continue;
-    }
-    LetterScore s;
-    s.attending = c.person_id;
-    s.days = c.days_together;
-    s.last_day = c.last_day;
-    s.time = std::min(1.0, c.days_together / 28.0);
+    if (c.role != Role::attending || c.days_together < o.min_days) continue;
+    LetterBasis::Row row;
+    row.attending = c.person_id;
+    row.days = c.days_together;
+    row.last_day = c.last_day;
+    row.time = std::min(1.0, c.days_together / 28.0);
     double sum = 0, shown_sum = 0;
     int n = 0, shown_n = 0;
     bool recommends = false;
@@ -41,27 +55,88 @@ std::vector<LetterScore> score_letter_candidates(const HookContext& context,
         ++shown_n;
       }
       if (e.anonymous && !o.rank_with_anonymous) continue;
-      anonymous_counted = anonymous_counted || e.anonymous;
+      row.anonymous_counted = row.anonymous_counted || e.anonymous;
       sum += e.normalized_score();
       ++n;
       recommends = recommends || e.would_recommend.value_or(false);
     }
-    s.evaluation = n > 0 ? std::min(1.0, sum / n + (recommends ? 0.1 : 0.0)) : 0.5;
-    s.neutral_evaluation = n == 0;
-    if (shown_n > 0) s.shown_evaluation = shown_sum / shown_n;
-    s.recency = std::pow(0.5, std::max(0.0, double((today - c.last_day).count())) / 365.0);
-    auto attending = context.person(c.person_id);
-    std::string specialty =
-        attending && attending->specialty ? *attending->specialty : c.specialties.back();
-    // 1 for the strongest interest, 1/2 for the second, and so on.
-    for (std::size_t i = 0; i < targets.size() && !s.specialty_match; ++i) {
-      if (targets[i].specialty == specialty) {
-        s.specialty_match = true;
-        s.match = 1.0 / double(i + 1);
-      }
+    row.evaluation = n > 0 ? std::min(1.0, sum / n + (recommends ? 0.1 : 0.0)) : 0.5;
+    row.neutral_evaluation = n == 0;
+    if (shown_n > 0) row.shown_evaluation = shown_sum / shown_n;
+    row.specialty = c.specialties.back();
+    basis.rows.push_back(std::move(row));
+  }
+  return basis;
+}
+
+// What the scores read of a candidate's own directory entry.
+struct Staff {
+  bool reachable = false;
+  std::optional<std::string> specialty;
+};
+
+Staff staff_of(const HookContext& context, const std::string& id) {
+  Staff staff;
+  staff.reachable = context.reachable(id);
+  if (auto p = context.person(id)) staff.specialty = p->specialty;
+  return staff;
+}
+
+// The parts of a row's score that depend on the day and on the attending's entry. One
+// function for the scores shown and for the assignment, so that both add up alike.
+struct DayParts {
+  double recency = 0, match = 0, total = 0;
+  bool specialty_match = false;
+};
+
+DayParts day_parts(const LetterBasis& basis, const LetterBasis::Row& row, const Staff& staff,
+                   Date today) {
+  DayParts d;
+  d.recency = std::pow(0.5, std::max(0.0, double((today - row.last_day).count())) / 365.0);
+  const std::string& specialty = staff.specialty ? *staff.specialty : row.specialty;
+  // 1 for the strongest interest, 1/2 for the second, and so on.
+  for (std::size_t i = 0; i < basis.targets.size() && !d.specialty_match; ++i) {
+    if (basis.targets[i] == specialty) {
+      d.specialty_match = true;
+      d.match = 1.0 / double(i + 1);
     }
-    s.total = 0.35 * s.time + 0.35 * s.evaluation + 0.15 * s.recency + 0.15 * s.match;
-    if (s.total >= o.min_score) out.push_back(s);
+  }
+  d.total = 0.35 * row.time + 0.35 * row.evaluation + 0.15 * d.recency + 0.15 * d.match;
+  return d;
+}
+
+Date day_of(const HookContext& context) {
+  return std::chrono::floor<std::chrono::days>(context.now());
+}
+
+}  // namespace
+
+std::vector<LetterScore> score_letter_candidates(const HookContext& context,
+                                                 const std::string& student_id,
+                                                 const LetterOptions& o, Span span) {
+  std::vector<LetterScore> out;
+  bool anonymous_counted = false;
+  const auto basis = letter_basis(context, student_id, o, span);
+  const Date today = day_of(context);
+  for (const auto& row : basis.rows) {
+    const Staff staff = staff_of(context, row.attending);
+    if (!staff.reachable) continue;
+    anonymous_counted = anonymous_counted || row.anonymous_counted;
+    const DayParts d = day_parts(basis, row, staff, today);
+    if (d.total < o.min_score) continue;
+    LetterScore s;
+    s.attending = row.attending;
+    s.days = row.days;
+    s.last_day = row.last_day;
+    s.time = row.time;
+    s.evaluation = row.evaluation;
+    s.neutral_evaluation = row.neutral_evaluation;
+    s.shown_evaluation = row.shown_evaluation;
+    s.recency = d.recency;
+    s.match = d.match;
+    s.specialty_match = d.specialty_match;
+    s.total = d.total;
+    out.push_back(std::move(s));
   }
   std::sort(out.begin(), out.end(), [](const LetterScore& a, const LetterScore& b) {
     return a.total != b.total ? a.total > b.total : a.attending < b.attending;
@@ -72,6 +147,71 @@ std::vector<LetterScore> score_letter_candidates(const HookContext& context,
   }
   return out;
 }
+
+// Kept between assignments: each student's basis (Span::planned) and reachability, and
+// each attending's entry, numbered. Whatever the memory says changed since `version` is
+// read again; when it cannot say (it was rebuilt), or a season begins, everything is.
+struct LetterCandidates::Memo {
+  struct Student {
+    bool reachable = false;
+    LetterBasis basis;
+    std::vector<int> staff;  // the number of each row's attending
+  };
+  std::uint64_t version = 0;
+  std::unordered_map<std::string, Student> students;
+  std::unordered_map<std::string, int> numbers;
+  std::vector<std::string> names;           // by number
+  std::vector<std::optional<Staff>> staff;  // by number; nullopt: read at next use
+
+  int number(const std::string& id) {
+    auto [it, added] = numbers.try_emplace(id, int(names.size()));
+    if (added) {
+      names.push_back(id);
+      staff.emplace_back();
+    }
+    return it->second;
+  }
+  const Staff& staff_at(int n, const HookContext& context) {
+    auto& s = staff[std::size_t(n)];
+    if (!s) s = staff_of(context, names[std::size_t(n)]);
+    return *s;
+  }
+  // Forgets what changed since the memory was at `version`.
+  void refresh(const Relationships& graph, bool everything) {
+    auto changed = everything ? std::nullopt : graph.changed_since(version);
+    if (!changed) {
+      students.clear();
+      numbers.clear();
+      names.clear();
+      staff.clear();
+    } else {
+      for (const auto& id : *changed) {
+        students.erase(id);
+        if (auto it = numbers.find(id); it != numbers.end()) staff[std::size_t(it->second)].reset();
+      }
+    }
+    version = graph.version();
+  }
+  const Student& student(const std::string& id, const HookContext& context,
+                         const LetterOptions& o) {
+    auto it = students.find(id);
+    if (it == students.end()) {
+      Student s;
+      s.reachable = context.reachable(id);
+      if (s.reachable) {
+        s.basis = letter_basis(context, id, o, Span::planned);
+        for (const auto& row : s.basis.rows) s.staff.push_back(number(row.attending));
+      }
+      it = students.emplace(id, std::move(s)).first;
+    }
+    return it->second;
+  }
+};
+
+LetterCandidates::LetterCandidates(std::string name, LetterOptions options)
+    : name_(std::move(name)), options_(options), memo_(std::make_unique<Memo>()) {}
+
+LetterCandidates::~LetterCandidates() = default;
 
 TimePoint LetterCandidates::season_date(int year) const {
   return TimePoint{Date{std::chrono::year_month_day{std::chrono::year(year),
@@ -95,27 +235,76 @@ const std::map<std::string, std::vector<Candidate>>& LetterCandidates::matching(
     // What this season already suggested stays suggested and counts against both caps,
     // whatever the scores say now (read from the store: a restart forgets nothing).
     const int season = season_of(context.now());
-    std::set<std::pair<std::string, std::string>> made;  // (student, attending)
+    std::unordered_map<std::string, std::vector<std::string>> made;  // student -> attendings
     Used used;
     for (const auto& a : context.made_since(season_date(season - 1))) {
       auto s = a.evidence.find("season");
       if (a.type != ActionType::letter_candidate || s == a.evidence.end() ||
-          s->second != std::to_string(season) || !made.emplace(a.student_id, a.contact_id).second) {
+          s->second != std::to_string(season)) {
         continue;
       }
+      auto& theirs = made[a.student_id];
+      if (std::find(theirs.begin(), theirs.end(), a.contact_id) != theirs.end()) continue;
+      theirs.push_back(a.contact_id);
       ++used.by_student[a.student_id];
       ++used.by_person[a.contact_id];
     }
-    std::map<std::string, std::vector<Candidate>> candidates;
-    for (const auto& student : graph.students()) {
-      if (!context.reachable(student)) continue;
-      for (const auto& s : score_letter_candidates(context, student, options_, Span::planned)) {
-        if (!made.count({student, s.attending})) {
-          candidates[student].push_back({s.attending, s.total});
+    Memo& memo = *memo_;
+    memo.refresh(graph, force);
+    const Date today = day_of(context);
+    // Students numbered in id order (graph.students() is sorted), attendings by the memo's
+    // numbers; each list best first, ties by the attending's id.
+    std::vector<const std::string*> students;
+    std::vector<std::vector<Choice>> lists;
+    std::vector<int> quota;
+    auto left = [](const std::map<std::string, int>& taken, const std::string& who, int cap) {
+      auto it = taken.find(who);
+      return std::max(0, cap - (it == taken.end() ? 0 : it->second));
+    };
+    const auto all = graph.students();
+    for (const auto& id : all) {
+      const auto& student = memo.student(id, context, options_);
+      if (!student.reachable) continue;
+      auto theirs = made.find(id);
+      std::vector<Choice> choices;
+      for (std::size_t i = 0; i < student.basis.rows.size(); ++i) {
+        const auto& row = student.basis.rows[i];
+        const Staff& staff = memo.staff_at(student.staff[i], context);
+        if (!staff.reachable) continue;
+        const double total = day_parts(student.basis, row, staff, today).total;
+        if (total < options_.min_score) continue;
+        if (theirs != made.end() && std::find(theirs->second.begin(), theirs->second.end(),
+                                              row.attending) != theirs->second.end()) {
+          continue;
         }
+        choices.push_back({total, student.staff[i]});
       }
+      if (choices.empty()) continue;
+      std::sort(choices.begin(), choices.end(), [&](const Choice& a, const Choice& b) {
+        return a.score != b.score
+                   ? a.score > b.score
+                   : memo.names[std::size_t(a.person)] < memo.names[std::size_t(b.person)];
+      });
+      students.push_back(&id);
+      lists.push_back(std::move(choices));
+      quota.push_back(left(used.by_student, id, options_.per_student));
     }
-    matching_ = assign(candidates, options_.per_student, options_.capacity, used);
+    std::vector<int> room(memo.names.size());
+    for (std::size_t n = 0; n < room.size(); ++n) {
+      room[n] = left(used.by_person, memo.names[n], options_.capacity);
+    }
+    auto assigned = assign_numbered(lists, quota, room);
+    matching_.clear();
+    for (std::size_t s = 0; s < assigned.size(); ++s) {
+      if (assigned[s].empty()) continue;
+      auto& list = matching_[*students[s]];
+      for (const auto& c : assigned[s]) {
+        list.push_back({memo.names[std::size_t(c.person)], c.score});
+      }
+      std::sort(list.begin(), list.end(), [](const Candidate& a, const Candidate& b) {
+        return a.score != b.score ? a.score > b.score : a.person < b.person;
+      });
+    }
     matching_version_ = graph.version();
     matching_at_ = context.now();
   }

@@ -27,6 +27,7 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -74,17 +75,21 @@ std::vector<LetterScore> score_letter_candidates(const HookContext& context,
 
 class LetterCandidates final : public Hook {
  public:
-  LetterCandidates(std::string name, LetterOptions options)
-      : name_(std::move(name)), options_(options) {}
+  LetterCandidates(std::string name, LetterOptions options);
+  ~LetterCandidates() override;
   std::string name() const override { return name_; }
   std::vector<EventType> subscribed() const override {
     return {EventType::rotation_ended, EventType::evaluation_submitted, EventType::followup_due};
   }
   std::vector<Action> handle(const Event& event, const HookContext& context) override;
 
- private:
+  // The season's assignment as of the context's moment, made again when the memory or the
+  // day changed (or `force`); public for tests and benchmarks, which compare it with one
+  // made from nothing.
   const std::map<std::string, std::vector<Candidate>>& matching(const HookContext& context,
                                                                 bool force);
+
+ private:
   std::vector<Action> offer(const Event& event, const HookContext& context,
                             const std::string& student, int season);
   int season_of(TimePoint t) const;  // the year of the next season date at or after t
@@ -94,6 +99,10 @@ class LetterCandidates final : public Hook {
   LetterOptions options_;
   std::map<std::string, std::vector<Candidate>> matching_;
   std::uint64_t matching_version_ = 0;
+  // What the assignment keeps between runs, so that a day's run reads again only the
+  // students and staff the memory says changed (Relationships::changed_since).
+  struct Memo;
+  std::unique_ptr<Memo> memo_;
   std::optional<TimePoint> matching_at_;
 };
 

@@ -66,6 +66,15 @@ class Relationships {
                                          const std::string& contact_id, TimePoint now) const = 0;
   // Changes whenever the memory changes (for caches).
   virtual std::uint64_t version() const = 0;
+  // Whose part of the memory changed since it was at `version` (an earlier version()), for
+  // caches kept per person: students whose rotations, evaluations, interests or touches
+  // changed, and people whose directory entry changed. nullopt when it cannot tell (it was
+  // rebuilt since, or does not keep track): take everything as changed. May name someone
+  // whose change a cache made at `version` already saw.
+  virtual std::optional<std::vector<std::string>> changed_since(std::uint64_t version) const {
+    (void)version;
+    return std::nullopt;
+  }
 };
 
 }  // namespace rapport

@@ -142,3 +142,44 @@ TEST_CASE("the memory rebuilt from the store equals the one kept up to date even
   CHECK(dispatcher.graph().edge_count() > 100);
   CHECK(rebuilt.canonical() == dispatcher.graph().canonical());
 }
+
+TEST_CASE("the memory names whose part changed since a version, until it is cleared", "[graph]") {
+  RelationshipGraph g;
+  CHECK_FALSE(g.changed_since(0));  // it cannot tell what it held before it began
+  g.put_rotation(
+      test::make_rotation("R1", "S1", "2027-01-04", "2027-01-31", {{"A1", Role::attending}}));
+  const auto v1 = g.version();
+  REQUIRE(g.changed_since(v1));
+  CHECK(g.changed_since(v1)->empty());
+
+  // The rotation moves to another student: both students' parts changed.
+  auto moved =
+      test::make_rotation("R1", "S2", "2027-01-04", "2027-01-31", {{"A1", Role::attending}});
+  g.put_rotation(moved);
+  auto changed = *g.changed_since(v1);
+  std::sort(changed.begin(), changed.end());
+  CHECK(changed == std::vector<std::string>{"S1", "S2"});
+
+  const auto v2 = g.version();
+  g.touched("S3");  // an evaluation of S3
+  g.put_touch("S4", "A1", *parse_date("2027-02-01"));
+  Person a;
+  a.id = "A1";
+  a.specialty = "Surgery";
+  a.program = "Surgery residency";
+  g.put_person(a);
+  changed = *g.changed_since(v2);
+  std::sort(changed.begin(), changed.end());
+  CHECK(changed == std::vector<std::string>{"A1", "S3", "S4"});
+  // The same program again: the memory's own part did not change and neither does its
+  // version, but a cache made at the version before still sees the entry changed.
+  const auto v3 = g.version();
+  a.specialty = "Pediatrics";
+  g.put_person(a);
+  CHECK(g.version() == v3);
+  CHECK(*g.changed_since(v3) == std::vector<std::string>{"A1"});
+
+  g.clear();
+  CHECK_FALSE(g.changed_since(v3));
+  CHECK(g.changed_since(g.version()));
+}
