@@ -62,7 +62,7 @@ void RelationshipGraph::put_rotation(const Rotation& r) {
     if (m.person_id == r.student_id) continue;
     Id contact = intern(m.person_id);
     // One edge per span: a roster split around a weekend counts its days once each.
-    for (const auto& s : m.spans.empty() ? std::vector<DateRange>{{m.start, m.end}} : m.spans) {
+    for (const auto& s : m.spans_or_dates()) {
       auto days = std::max<std::int64_t>(1, s.days());
       edges.push_back({contact, rotation, info.site, info.specialty, day_number(s.start),
                        day_number(s.end), std::uint16_t(std::min<std::int64_t>(days, 65535)),

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "rapport/types.hpp"
 
@@ -66,5 +67,9 @@ void add_interest_to(Person& p, const std::string& specialty);
 void add_team_row_to(Rotation& rot, const std::string& person, const std::string& role,
                      const std::string& start, const std::string& end);
 void finish_team(Rotation& rot);
+
+// Each person's last entry in a listed team, by person id: what writing the entries one
+// after the other (put_team_member) leaves, for backends that write a team at once.
+std::vector<const TeamMember*> last_entries(const std::vector<TeamMember>& team);
 
 }  // namespace rapport::store_rows

@@ -97,7 +97,7 @@ std::vector<ContactSummary> SnapshotRelationships::contacts_of(const std::string
       auto& c = by_id[m.person_id];
       c.person_id = m.person_id;
       // Each span counts its days (so far) and their recency.
-      for (const auto& s : m.spans.empty() ? std::vector<DateRange>{{m.start, m.end}} : m.spans) {
+      for (const auto& s : m.spans_or_dates()) {
         if (span == Span::so_far && s.start > today) continue;
         Date span_last = span == Span::planned ? s.end : std::min(s.end, today);
         int days = int((span_last - s.start).count()) + 1;

@@ -160,7 +160,7 @@ json::object rotation_object(const Rotation& r) {
   json::array team;
   for (const auto& m : r.team) {
     json::array spans;
-    for (const auto& s : m.spans.empty() ? std::vector<DateRange>{{m.start, m.end}} : m.spans) {
+    for (const auto& s : m.spans_or_dates()) {
       spans.push_back(json::object{{"start", format_date(s.start)}, {"end", format_date(s.end)}});
     }
     team.push_back(json::object{{"person", m.person_id},

@@ -150,6 +150,10 @@ std::vector<DateRange> merged(std::vector<DateRange> spans) {
   return out;
 }
 
+std::vector<DateRange> TeamMember::spans_or_dates() const {
+  return spans.empty() ? std::vector<DateRange>{{start, end}} : spans;
+}
+
 int TeamMember::days() const {
   if (spans.empty()) return DateRange{start, end}.days();
   int n = 0;

@@ -1080,27 +1080,24 @@ class PostgresqlStore final : public Store {
 
   void put_team_member(const std::string& rotation_id, const TeamMember& m) override {
     remove_team_member(rotation_id, m.person_id);
-    for (const auto& span : m.spans.empty() ? std::vector<DateRange>{{m.start, m.end}} : m.spans) {
+    for (const auto& span : m.spans_or_dates()) {
       add_team_row(rotation_id, {m.person_id, m.role, span.start, span.end});
     }
   }
 
   void put_team(const std::string& rotation_id, const std::vector<TeamMember>& team) override {
     // Each person's last entry, as put_team_member one after the other would leave it.
-    std::map<std::string, const TeamMember*> last;
-    for (const auto& member : team) last[member.person_id] = &member;
+    const auto last = store_rows::last_entries(team);
     if (last.empty()) return;
     std::vector<std::string> listed, people, roles, starts, ends;  // the rows, column by column
-    for (const auto& [person, member] : last) {
-      listed.push_back(person);
+    for (const TeamMember* member : last) {
+      listed.push_back(member->person_id);
       std::set<std::pair<std::string, std::string>> spans;  // a span given twice: one row
-      for (const auto& span : member->spans.empty()
-                                  ? std::vector<DateRange>{{member->start, member->end}}
-                                  : member->spans) {
+      for (const auto& span : member->spans_or_dates()) {
         spans.insert({format_date(span.start), format_date(span.end)});
       }
       for (const auto& [start, end] : spans) {
-        people.push_back(person);
+        people.push_back(member->person_id);
         roles.emplace_back(to_string(member->role));
         starts.push_back(start);
         ends.push_back(end);

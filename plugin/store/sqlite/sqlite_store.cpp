@@ -888,7 +888,7 @@ class SqliteStore final : public Store {
 
   void put_team_member(const std::string& rotation_id, const TeamMember& m) override {
     remove_team_member(rotation_id, m.person_id);
-    for (const auto& span : m.spans.empty() ? std::vector<DateRange>{{m.start, m.end}} : m.spans) {
+    for (const auto& span : m.spans_or_dates()) {
       add_team_row(rotation_id, {m.person_id, m.role, span.start, span.end});
     }
   }
@@ -906,11 +906,8 @@ class SqliteStore final : public Store {
     }
     // A rotation seen for the first time (most are): nobody's rows to replace, one statement
     // per row. A person listed twice: the last entry counts, as above.
-    std::map<std::string, const TeamMember*> last;
-    for (const auto& member : team) last[member.person_id] = &member;
-    for (const auto& [person, m] : last) {
-      for (const auto& span :
-           m->spans.empty() ? std::vector<DateRange>{{m->start, m->end}} : m->spans) {
+    for (const TeamMember* m : store_rows::last_entries(team)) {
+      for (const auto& span : m->spans_or_dates()) {
         add_team_row(rotation_id, {m->person_id, m->role, span.start, span.end});
       }
     }

@@ -119,6 +119,8 @@ struct TeamMember {
 
   // The days on the team, each counted once (end - start + 1 when there are no spans).
   int days() const;
+  // The spans, or [start, end] when there are none.
+  std::vector<DateRange> spans_or_dates() const;
   bool operator==(const TeamMember&) const = default;
 };
 
