@@ -37,8 +37,6 @@ class MentorSuggest final : public Hook {
   std::vector<Action> handle(const Event& event, const HookContext& context) override;
 
  private:
-  std::vector<Candidate> candidates(const HookContext& context, const std::string& student) const;
-
   std::string name_;
   MentorOptions options_;
   std::map<std::string, std::vector<Candidate>> matching_;
