@@ -17,15 +17,23 @@
 namespace rapport {
 namespace {
 
-// Keeps the memory in step with the mirror, after the event was applied to it.
-void update_graph(RelationshipGraph& graph, const HookContext& context, const Event& event) {
+// Keeps the memory in step with the mirror, after the event was applied to it. Whom an
+// evaluation or interests are about is read from the data, never from the envelope's
+// subject (optional, and nobody checks it against the data). `evaluated_before`: whom the
+// evaluation was about before this event, if it was stored already.
+void update_graph(RelationshipGraph& graph, const HookContext& context, const Event& event,
+                  const std::optional<std::string>& evaluated_before) {
   switch (event.type) {
     case EventType::person_updated:
       graph.put_person(person_from_json(event.payload));
       return;
     case EventType::evaluation_submitted:
+      if (evaluated_before) graph.touched(*evaluated_before);
+      graph.touched(evaluation_from_json(event.payload).student_id);
+      return;
     case EventType::interests_changed:
-      graph.touched(event.subject);
+      graph.touched(
+          std::string(boost::json::parse(event.payload).as_object().at("person").as_string()));
       return;
     case EventType::rotation_scheduled:
     case EventType::rotation_updated:
@@ -233,6 +241,10 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
     reached[kMirrorConsumer] = progress_of(kMirrorConsumer);
     if (reached[kMirrorConsumer] != mirror_at_) graph_ready_ = false;
     mirror_at_ = reached[kMirrorConsumer];
+    if (rebuild_graph_) {  // an event failed part way through the mirror (see below)
+      graph_ready_ = false;
+      rebuild_graph_ = false;
+    }
     // An erasure (rapport forget, another process) took people out of the mirror: the
     // memory built from it goes too.
     if (auto erasures = progress_of("engine:erasures"); erasures != erasures_at_) {
@@ -262,17 +274,33 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
         // written some of its rows (nothing rolls that part back), and later events of the
         // batch must read them.
         context.mirror_changed();
+        std::optional<std::string> evaluated_before;
         try {
+          if (graph_ready_ && event.type == EventType::evaluation_submitted) {
+            evaluated_before = store_.evaluation_student(evaluation_from_json(event.payload).id);
+          }
           apply_to_mirror(store_, event, zones_, &site_zones_);
           applied = true;
           // A memory not built yet is built from the mirror when a hook first needs it;
           // a backfill, whose events only build the mirror, never needs it.
-          if (graph_ready_) update_graph(graph_, context, event);
+          if (graph_ready_) update_graph(graph_, context, event, evaluated_before);
         } catch (const soci::soci_error&) {
           throw;  // the store failed, not the event: the batch rolls back and runs again
         } catch (const StoreError&) {
           throw;
         } catch (const std::exception& e) {
+          // It may have written part of its rows before it failed. The memory is told what
+          // it can be now (whom the data names; a rotation as the mirror has it), for the
+          // rest of this batch, and is built again after it, which is exact (now would
+          // roll the batch back and fail the same way again).
+          if (graph_ready_) {
+            rebuild_graph_ = true;
+            try {
+              update_graph(graph_, context, event, evaluated_before);
+            } catch (const std::exception&) {
+              // Data that cannot be read names nobody; the rebuild covers it.
+            }
+          }
           ++stats.failures;
           store_.record_report(kMirrorConsumer, seq, ReportKind::error, e.what(), now);
           log::error(

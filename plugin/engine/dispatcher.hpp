@@ -90,6 +90,7 @@ class Dispatcher {
   SiteZoneMemo site_zones_;  // for one batch
   RelationshipGraph graph_;
   bool graph_ready_ = false;
+  bool rebuild_graph_ = false;  // at the next batch: this one's memory may miss a partial write
   // The mirror's progress as this dispatcher left it: found further on, another process
   // (a backfill) applied events the memory has not seen, and it is built again.
   std::int64_t mirror_at_ = -1;

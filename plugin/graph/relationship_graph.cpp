@@ -99,9 +99,10 @@ std::optional<std::vector<std::string>> RelationshipGraph::changed_since(
 
 void RelationshipGraph::put_person(const Person& person) {
   Id id = intern(person.id);
-  // Hooks may cache what they read of the entry (a specialty, interests) even when the
-  // memory's own part of it (the program) stays.
+  // A new version even when the memory's own part of the entry (the program) stays: hooks
+  // rank by the rest (a specialty, an opt-out) and cache by the version.
   changed(id);
+  ++version_;
   auto before = program_of_.find(id);
   std::optional<Id> program;
   if (person.program && !person.program->empty()) program = intern(*person.program);
@@ -110,7 +111,6 @@ void RelationshipGraph::put_person(const Person& person) {
     std::erase(programs_[before->second], id);
     program_of_.erase(before);
   }
-  ++version_;
   if (!program) return;
   program_of_[id] = *program;
   programs_[*program].push_back(id);

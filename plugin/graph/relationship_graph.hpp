@@ -23,7 +23,7 @@ class RelationshipGraph final : public Relationships {
   // nothing).
   void put_rotation(const Rotation& rotation);
   void put_touch(const std::string& student_id, const std::string& contact_id, Date day);
-  void put_person(const Person& person);  // keeps the program index
+  void put_person(const Person& person);  // keeps the program index; always a new version
   // Something hooks rank by changed for this person (an evaluation of the student, their
   // interests): a new version.
   void touched(const std::string& person_id);

@@ -318,6 +318,9 @@ class MirrorStore {
       const std::function<void(const std::string&, const std::string&, TimePoint)>& each) = 0;
   virtual void put_evaluation(const Evaluation& evaluation) = 0;
   virtual std::vector<Evaluation> evaluations_of(const std::string& student_id) = 0;
+  // Whom a stored evaluation is about (nullopt: none by that id): an evaluation edited to
+  // be about another student changes what the first one has too.
+  virtual std::optional<std::string> evaluation_student(const std::string& evaluation_id) = 0;
 };
 
 // Sources' own state: cursors, what they read, whether they reach their database.

@@ -33,10 +33,10 @@ std::map<std::string, std::vector<Candidate>> assign(
     const Used& used = {});
 
 // The same on numbers, for callers that keep their people numbered: students are numbered
-// in id order (a tie between two students goes to the lower number), `lists[s]` is student
-// s's candidates best first (ties already broken by the person's id), `quota[s]` how many
-// they may get, `room[p]` how many person p may hold. Returns, per student, what they were
-// assigned (any order).
+// in id order (a tie between two students goes to the lower number); `lists[s]` is student
+// s's candidates best first (ties already broken by the person's id; each person once);
+// `quota[s]` is how many they may get and `room[p]` how many person p may hold. Returns,
+// per student, what they were assigned (any order).
 struct Choice {
   double score = 0;
   int person = 0;

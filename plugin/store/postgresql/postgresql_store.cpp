@@ -1202,6 +1202,11 @@ class PostgresqlStore final : public Store {
                  });
   }
 
+  std::optional<std::string> evaluation_student(const std::string& evaluation_id) override {
+    auto r = q("SELECT student_id FROM evaluations WHERE id = $1", evaluation_id);
+    return r.rows() ? r.get(0, 0) : std::nullopt;
+  }
+
   void put_evaluation(const Evaluation& e) override {
     q("INSERT INTO evaluations (id, rotation_id, evaluator_id, student_id, submitted_at, score,"
       " scale_min, scale_max, would_recommend, anonymous)"

@@ -1045,6 +1045,12 @@ class SqliteStore final : public Store {
     }
   }
 
+  std::optional<std::string> evaluation_student(const std::string& evaluation_id) override {
+    auto q = cached("SELECT student_id FROM evaluations WHERE id = ?1");
+    q.bind(1, evaluation_id);
+    return q.next() ? q.text(0) : std::nullopt;
+  }
+
   void put_evaluation(const Evaluation& e) override {
     auto q = cached(
         "INSERT INTO evaluations (id, rotation_id, evaluator_id, student_id,"

@@ -304,3 +304,45 @@ TEST_CASE("an event that fails part way through the mirror leaves no stale read 
   // The failed event's own hooks run (they see the mirror as it is), and read what it wrote.
   CHECK(reader.ends == std::vector<std::string>{"2027-01-31", "2027-02-14", "2027-02-14"});
 }
+
+TEST_CASE(
+    "the memory learns whose evaluations and interests changed from the data, not the "
+    "envelope",
+    "[dispatcher][letters]") {
+  Fixture f;
+  Dispatcher daemon(*f.store, f.hooks, 100);
+  daemon.run(f.now);
+  REQUIRE(daemon.graph().edge_count() == 2);  // built: what follows updates it event by event
+  auto changed_after = [&](std::uint64_t v) {
+    auto ids = daemon.graph().changed_since(v);
+    REQUIRE(ids);
+    std::sort(ids->begin(), ids->end());
+    return *ids;
+  };
+  Evaluation e{"E1", "R1", "P1", "S1", f.now, 7, 1, 9, true, false};
+  // No subject at all, as a host may send it: the evaluation says whom it is about.
+  auto v = daemon.graph().version();
+  f.append({"ev1", EventType::evaluation_submitted, "test", f.now, "", to_json(e)});
+  daemon.run(f.now);
+  CHECK(changed_after(v) == std::vector<std::string>{"S1"});
+  // A late edit moves it to another student: both students' evaluations changed.
+  v = daemon.graph().version();
+  e.student_id = "S2";
+  f.append({"ev2", EventType::evaluation_submitted, "test", f.now, "P1", to_json(e)});
+  daemon.run(f.now);
+  CHECK(changed_after(v) == std::vector<std::string>{"S1", "S2"});
+  // Interests name their person in the data.
+  v = daemon.graph().version();
+  f.append({"in1", EventType::interests_changed, "test", f.now, "",
+            R"({"person":"S1","added":[{"specialty":"Surgery","rank":1}]})"});
+  daemon.run(f.now);
+  CHECK(changed_after(v) == std::vector<std::string>{"S1"});
+  // One that fails part way (a removal written, then a row without a specialty): the
+  // memory is built again after its batch.
+  v = daemon.graph().version();
+  f.append({"in2", EventType::interests_changed, "test", f.now, "",
+            R"({"person":"S1","removed":[{"specialty":"Surgery"}],"added":[{"rank":2}]})"});
+  CHECK(daemon.run(f.now).failures == 1);
+  CHECK(f.store->person("S1")->interests.empty());  // the removal stayed
+  CHECK_FALSE(daemon.graph().changed_since(v));
+}

@@ -707,6 +707,8 @@ TEST_CASE("the mirror keeps interests, sites, roster rows, touches and evaluatio
   e.would_recommend = true;
   store->put_evaluation(e);
   CHECK(store->evaluations_of("S1").at(0).would_recommend == true);
+  CHECK(store->evaluation_student("E1") == "S1");
+  CHECK_FALSE(store->evaluation_student("E9"));
 
   auto counts = store->counts();
   CHECK(counts.people == 2);

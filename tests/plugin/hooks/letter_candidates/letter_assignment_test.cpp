@@ -51,7 +51,7 @@ hooks::LetterOptions options(bool rank_with_anonymous) {
 }  // namespace
 
 TEST_CASE("the letter assignment kept from run to run equals one made from nothing",
-          "[letters][assignment]") {
+          "[hook][letters][assignment]") {
   const unsigned seed = GENERATE(1u, 2u, 3u, 4u, 5u);
   std::mt19937 rng(seed);
   auto pick = [&](int n) { return int(rng() % unsigned(n)); };
@@ -186,7 +186,8 @@ TEST_CASE("the letter assignment kept from run to run equals one made from nothi
           break;
       }
     }
-    // Whatever changed, the kept hook runs again at this step (the memory moved on).
+    // The kept hook runs again at every step: a step that only added earlier suggestions
+    // (the outbox) does not move the memory, and the hook would keep its assignment.
     ctx.graph.touched("clock");
     const auto& incremental = kept.matching(ctx, false);
     hooks::LetterCandidates fresh("letters", o);
