@@ -49,15 +49,32 @@ std::vector<std::vector<Choice>> assign_numbered(const std::vector<std::vector<C
   return out;
 }
 
+int places_left(const std::map<std::string, int>& taken, const std::string& who, int quota) {
+  auto it = taken.find(who);
+  return std::max(0, quota - (it == taken.end() ? 0 : it->second));
+}
+
+std::map<std::string, std::vector<Candidate>> by_id(
+    const std::vector<std::vector<Choice>>& assigned,
+    const std::vector<const std::string*>& students, const std::vector<std::string>& people) {
+  std::map<std::string, std::vector<Candidate>> out;
+  for (std::size_t s = 0; s < assigned.size(); ++s) {
+    if (assigned[s].empty()) continue;
+    auto& list = out[*students[s]];
+    for (const auto& c : assigned[s]) list.push_back({people[std::size_t(c.person)], c.score});
+    std::sort(list.begin(), list.end(), [](const Candidate& a, const Candidate& b) {
+      return a.score != b.score ? a.score > b.score : a.person < b.person;
+    });
+  }
+  return out;
+}
+
 std::map<std::string, std::vector<Candidate>> assign(
     const std::map<std::string, std::vector<Candidate>>& candidates, int per_student, int capacity,
     const Used& used) {
-  auto left = [](const std::map<std::string, int>& taken, const std::string& who, int quota) {
-    auto it = taken.find(who);
-    return std::max(0, quota - (it == taken.end() ? 0 : it->second));
-  };
   // Students numbered in id order (the map's), people as met.
-  std::vector<const std::string*> students, people;
+  std::vector<const std::string*> students;
+  std::vector<std::string> people;
   std::vector<std::vector<Choice>> lists;
   std::vector<int> quota, room;
   std::unordered_map<std::string, int> number;
@@ -71,26 +88,16 @@ std::map<std::string, std::vector<Candidate>> assign(
     for (const auto& c : sorted) {
       auto [it, added] = number.try_emplace(c.person, int(people.size()));
       if (added) {
-        people.push_back(&it->first);
-        room.push_back(left(used.by_person, c.person, capacity));
+        people.push_back(c.person);
+        room.push_back(places_left(used.by_person, c.person, capacity));
       }
       choices.push_back({c.score, it->second});
     }
     students.push_back(&student);
     lists.push_back(std::move(choices));
-    quota.push_back(left(used.by_student, student, per_student));
+    quota.push_back(places_left(used.by_student, student, per_student));
   }
-  auto assigned = assign_numbered(lists, quota, room);
-  std::map<std::string, std::vector<Candidate>> out;
-  for (std::size_t s = 0; s < assigned.size(); ++s) {
-    if (assigned[s].empty()) continue;
-    auto& list = out[*students[s]];
-    for (const auto& c : assigned[s]) list.push_back({*people[std::size_t(c.person)], c.score});
-    std::sort(list.begin(), list.end(), [](const Candidate& a, const Candidate& b) {
-      return a.score != b.score ? a.score > b.score : a.person < b.person;
-    });
-  }
-  return out;
+  return by_id(assign_numbered(lists, quota, room), students, people);
 }
 
 }  // namespace rapport::hooks

@@ -44,5 +44,12 @@ struct Choice {
 std::vector<std::vector<Choice>> assign_numbered(const std::vector<std::vector<Choice>>& lists,
                                                  const std::vector<int>& quota,
                                                  const std::vector<int>& room);
+// The places `who` has left of `quota` once `taken` is counted.
+int places_left(const std::map<std::string, int>& taken, const std::string& who, int quota);
+// assign_numbered's result by id: `students[s]` and `people[p]` are the ids of the numbers;
+// each list best first (ties: the person's id), students assigned nobody left out.
+std::map<std::string, std::vector<Candidate>> by_id(
+    const std::vector<std::vector<Choice>>& assigned,
+    const std::vector<const std::string*>& students, const std::vector<std::string>& people);
 
 }  // namespace rapport::hooks

@@ -257,10 +257,6 @@ const std::map<std::string, std::vector<Candidate>>& LetterCandidates::matching(
     std::vector<const std::string*> students;
     std::vector<std::vector<Choice>> lists;
     std::vector<int> quota;
-    auto left = [](const std::map<std::string, int>& taken, const std::string& who, int cap) {
-      auto it = taken.find(who);
-      return std::max(0, cap - (it == taken.end() ? 0 : it->second));
-    };
     const auto all = graph.students();
     for (const auto& id : all) {
       const auto& student = memo.student(id, context, options_);
@@ -287,24 +283,13 @@ const std::map<std::string, std::vector<Candidate>>& LetterCandidates::matching(
       });
       students.push_back(&id);
       lists.push_back(std::move(choices));
-      quota.push_back(left(used.by_student, id, options_.per_student));
+      quota.push_back(places_left(used.by_student, id, options_.per_student));
     }
     std::vector<int> room(memo.names.size());
     for (std::size_t n = 0; n < room.size(); ++n) {
-      room[n] = left(used.by_person, memo.names[n], options_.capacity);
+      room[n] = places_left(used.by_person, memo.names[n], options_.capacity);
     }
-    auto assigned = assign_numbered(lists, quota, room);
-    matching_.clear();
-    for (std::size_t s = 0; s < assigned.size(); ++s) {
-      if (assigned[s].empty()) continue;
-      auto& list = matching_[*students[s]];
-      for (const auto& c : assigned[s]) {
-        list.push_back({memo.names[std::size_t(c.person)], c.score});
-      }
-      std::sort(list.begin(), list.end(), [](const Candidate& a, const Candidate& b) {
-        return a.score != b.score ? a.score > b.score : a.person < b.person;
-      });
-    }
+    matching_ = by_id(assign_numbered(lists, quota, room), students, memo.names);
     matching_version_ = graph.version();
     matching_at_ = context.now();
   }
