@@ -162,12 +162,15 @@ std::vector<ContactSummary> RelationshipGraph::contacts_of(const std::string& st
   if (edges == by_student_.end()) return out;
   std::int32_t today = day_number(std::chrono::floor<std::chrono::days>(now));
   std::unordered_map<Id, std::size_t> index;
+  index.reserve(edges->second.size());
   // Oldest rotation first, so that lists read in time order and `role` ends as the latest.
+  // (A team's edges share their rotation: its name is compared only between rotations.)
   std::vector<const Edge*> ordered;
+  ordered.reserve(edges->second.size());
   for (const auto& e : edges->second) ordered.push_back(&e);
   std::sort(ordered.begin(), ordered.end(), [&](const Edge* a, const Edge* b) {
-    return a->last_day != b->last_day ? a->last_day < b->last_day
-                                      : names_[a->rotation] < names_[b->rotation];
+    if (a->last_day != b->last_day) return a->last_day < b->last_day;
+    return a->rotation != b->rotation && names_[a->rotation] < names_[b->rotation];
   });
   for (const Edge* e : ordered) {
     // Only what has happened by now: a rotation under way counts its days so far, one
@@ -191,12 +194,19 @@ std::vector<ContactSummary> RelationshipGraph::contacts_of(const std::string& st
       c.specialties.push_back(names_[e->specialty]);
     }
   }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+  // Sorted by place, then moved once (a summary is five strings and vectors to move).
+  std::vector<std::size_t> places(out.size());
+  for (std::size_t i = 0; i < places.size(); ++i) places[i] = i;
+  std::sort(places.begin(), places.end(), [&](std::size_t i, std::size_t j) {
+    const auto &a = out[i], &b = out[j];
     if (a.strength != b.strength) return a.strength > b.strength;
     if (a.last_day != b.last_day) return a.last_day > b.last_day;
     return a.person_id < b.person_id;
   });
-  return out;
+  std::vector<ContactSummary> sorted;
+  sorted.reserve(out.size());
+  for (std::size_t i : places) sorted.push_back(std::move(out[i]));
+  return sorted;
 }
 
 std::vector<Visit> RelationshipGraph::visits_at(const std::string& site,

@@ -83,26 +83,41 @@ Staff staff_of(const HookContext& context, const std::string& id) {
 }
 
 // The parts of a row's score that depend on the day and on the attending's entry. One
-// function for the scores shown and for the assignment, so that both add up alike.
+// function for the scores shown and for the assignment, so that both add up alike: `fixed`
+// is the row's 0.35 * time + 0.35 * evaluation, `rank` the place of the attending's
+// specialty among the student's interests (0 for the strongest; none: no match).
 struct DayParts {
   double recency = 0, match = 0, total = 0;
   bool specialty_match = false;
 };
 
-DayParts day_parts(const LetterBasis& basis, const LetterBasis::Row& row, const Staff& staff,
-                   Date today) {
+// Halves every 365 days since the last day together.
+double recency(int days_since) {
+  return std::pow(0.5, std::max(0.0, double(days_since)) / 365.0);
+}
+
+DayParts day_parts(double fixed, double recency, std::optional<std::size_t> rank) {
   DayParts d;
-  d.recency = std::pow(0.5, std::max(0.0, double((today - row.last_day).count())) / 365.0);
-  const std::string& specialty = staff.specialty ? *staff.specialty : row.specialty;
+  d.recency = recency;
   // 1 for the strongest interest, 1/2 for the second, and so on.
-  for (std::size_t i = 0; i < basis.targets.size() && !d.specialty_match; ++i) {
-    if (basis.targets[i] == specialty) {
-      d.specialty_match = true;
-      d.match = 1.0 / double(i + 1);
-    }
+  if (rank) {
+    d.specialty_match = true;
+    d.match = 1.0 / double(*rank + 1);
   }
-  d.total = 0.35 * row.time + 0.35 * row.evaluation + 0.15 * d.recency + 0.15 * d.match;
+  d.total = fixed + 0.15 * d.recency + 0.15 * d.match;
   return d;
+}
+
+double fixed_part(const LetterBasis::Row& row) {
+  return 0.35 * row.time + 0.35 * row.evaluation;
+}
+
+// Where `specialty` stands among `targets`, strongest first.
+template <typename T>
+std::optional<std::size_t> rank_among(const std::vector<T>& targets, const T& specialty) {
+  auto it = std::find(targets.begin(), targets.end(), specialty);
+  if (it == targets.end()) return std::nullopt;
+  return std::size_t(it - targets.begin());
 }
 
 Date day_of(const HookContext& context) {
@@ -122,7 +137,9 @@ std::vector<LetterScore> score_letter_candidates(const HookContext& context,
     const Staff staff = staff_of(context, row.attending);
     if (!staff.reachable) continue;
     anonymous_counted = anonymous_counted || row.anonymous_counted;
-    const DayParts d = day_parts(basis, row, staff, today);
+    const DayParts d =
+        day_parts(fixed_part(row), recency((today - row.last_day).count()),
+                  rank_among(basis.targets, staff.specialty ? *staff.specialty : row.specialty));
     if (d.total < o.min_score) continue;
     LetterScore s;
     s.attending = row.attending;
@@ -149,19 +166,31 @@ std::vector<LetterScore> score_letter_candidates(const HookContext& context,
 }
 
 // Kept between assignments: each student's basis (Span::planned) and reachability, and
-// each attending's entry, numbered. Whatever the memory says changed since `version` is
-// read again; when it cannot say (it was rebuilt), or a season begins, everything is.
+// each attending's entry, numbered; specialties numbered too, so that adding up a day's
+// scores compares numbers. Whatever the memory says changed since `version` is read again;
+// when it cannot say (it was rebuilt), or a season begins, everything is.
 struct LetterCandidates::Memo {
+  struct Row {
+    int staff = 0;      // the attending's number
+    int specialty = 0;  // of the rotations together, numbered
+    Date last_day;
+    double fixed = 0;  // fixed_part(row)
+  };
   struct Student {
     bool reachable = false;
-    LetterBasis basis;
-    std::vector<int> staff;  // the number of each row's attending
+    std::vector<int> targets;  // the student's interests, numbered
+    std::vector<Row> rows;
+  };
+  struct Entry {
+    bool reachable = false;
+    std::optional<int> specialty;
   };
   std::uint64_t version = 0;
   std::unordered_map<std::string, Student> students;
   std::unordered_map<std::string, int> numbers;
   std::vector<std::string> names;           // by number
-  std::vector<std::optional<Staff>> staff;  // by number; nullopt: read at next use
+  std::vector<std::optional<Entry>> staff;  // by number; nullopt: read at next use
+  std::unordered_map<std::string, int> specialties;
 
   int number(const std::string& id) {
     auto [it, added] = numbers.try_emplace(id, int(names.size()));
@@ -171,9 +200,16 @@ struct LetterCandidates::Memo {
     }
     return it->second;
   }
-  const Staff& staff_at(int n, const HookContext& context) {
+  int specialty(const std::string& name) {
+    return specialties.try_emplace(name, int(specialties.size())).first->second;
+  }
+  const Entry& staff_at(int n, const HookContext& context) {
     auto& s = staff[std::size_t(n)];
-    if (!s) s = staff_of(context, names[std::size_t(n)]);
+    if (!s) {
+      const Staff read = staff_of(context, names[std::size_t(n)]);
+      s = Entry{read.reachable, std::nullopt};
+      if (read.specialty) s->specialty = specialty(*read.specialty);
+    }
     return *s;
   }
   // Forgets what changed since the memory was at `version`.
@@ -184,6 +220,7 @@ struct LetterCandidates::Memo {
       numbers.clear();
       names.clear();
       staff.clear();
+      specialties.clear();
     } else {
       for (const auto& id : *changed) {
         students.erase(id);
@@ -199,8 +236,12 @@ struct LetterCandidates::Memo {
       Student s;
       s.reachable = context.reachable(id);
       if (s.reachable) {
-        s.basis = letter_basis(context, id, o, Span::planned);
-        for (const auto& row : s.basis.rows) s.staff.push_back(number(row.attending));
+        const auto basis = letter_basis(context, id, o, Span::planned);
+        for (const auto& t : basis.targets) s.targets.push_back(specialty(t));
+        for (const auto& row : basis.rows) {
+          s.rows.push_back(
+              {number(row.attending), specialty(row.specialty), row.last_day, fixed_part(row)});
+        }
       }
       it = students.emplace(id, std::move(s)).first;
     }
@@ -252,6 +293,14 @@ const std::map<std::string, std::vector<Candidate>>& LetterCandidates::matching(
     Memo& memo = *memo_;
     memo.refresh(graph, force);
     const Date today = day_of(context);
+    // The recency of each number of days since, computed once per assignment (the same
+    // values as recency(): a pow per row was a third of adding up the scores).
+    std::vector<double> recencies;
+    auto recency_at = [&](Date last_day) {
+      const auto days = std::size_t(std::max(0, int((today - last_day).count())));
+      while (recencies.size() <= days) recencies.push_back(recency(int(recencies.size())));
+      return recencies[days];
+    };
     // Students numbered in id order (graph.students() is sorted), attendings by the memo's
     // numbers; each list best first, ties by the attending's id.
     std::vector<const std::string*> students;
@@ -263,17 +312,20 @@ const std::map<std::string, std::vector<Candidate>>& LetterCandidates::matching(
       if (!student.reachable) continue;
       auto theirs = made.find(id);
       std::vector<Choice> choices;
-      for (std::size_t i = 0; i < student.basis.rows.size(); ++i) {
-        const auto& row = student.basis.rows[i];
-        const Staff& staff = memo.staff_at(student.staff[i], context);
+      for (const auto& row : student.rows) {
+        const auto& staff = memo.staff_at(row.staff, context);
         if (!staff.reachable) continue;
-        const double total = day_parts(student.basis, row, staff, today).total;
+        const double total =
+            day_parts(row.fixed, recency_at(row.last_day),
+                      rank_among(student.targets, staff.specialty.value_or(row.specialty)))
+                .total;
         if (total < options_.min_score) continue;
-        if (theirs != made.end() && std::find(theirs->second.begin(), theirs->second.end(),
-                                              row.attending) != theirs->second.end()) {
+        if (theirs != made.end() &&
+            std::find(theirs->second.begin(), theirs->second.end(),
+                      memo.names[std::size_t(row.staff)]) != theirs->second.end()) {
           continue;
         }
-        choices.push_back({total, student.staff[i]});
+        choices.push_back({total, row.staff});
       }
       if (choices.empty()) continue;
       std::sort(choices.begin(), choices.end(), [&](const Choice& a, const Choice& b) {
