@@ -7,7 +7,17 @@
 #                                   Chromium for the status page's browser test, and Node
 #                                   with npm for tests/interop, unless npm is there
 #   deploy/install-deps.sh --bench  also wrk and node for tests/bench/listener_bench.sh
+# Both flags may be given at once (--test --bench); an unknown one is refused.
 set -euo pipefail
+
+test=0 bench=0
+for flag in "$@"; do
+  case $flag in
+    --test) test=1 ;;
+    --bench) bench=1 ;;
+    *) echo "install-deps: unknown option $flag (expected --test and/or --bench)" >&2; exit 2 ;;
+  esac
+done
 
 packages=(
   cmake ninja-build g++ ccache pkg-config
@@ -16,7 +26,7 @@ packages=(
   libyaml-cpp-dev libssl-dev tzdata
   libcurl4-openssl-dev libical-dev libkainjow-mustache-dev
 )
-if [[ ${1:-} == --test ]]; then
+if ((test)); then
   packages+=(catch2 postgresql pgbouncer mariadb-server odbc-postgresql unixodbc python3 procps
              openssl curl clang-15 libfuzzer-15-dev chromium
              python3-aiosmtpd python3-icalendar)
@@ -24,7 +34,7 @@ if [[ ${1:-} == --test ]]; then
   # npm is missing.
   command -v npm >/dev/null || packages+=(nodejs npm)
 fi
-if [[ ${1:-} == --bench ]]; then
+if ((bench)); then
   packages+=(wrk)
   command -v node >/dev/null || packages+=(nodejs)
 fi
