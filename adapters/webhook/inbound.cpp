@@ -43,34 +43,39 @@ std::string text_of(const json::value& v) {
 
 // A yes/no field given as text ("true", "N", "1"...) becomes a JSON boolean; anything else
 // is left as it is, which the vocabulary reads restrictively for opted_out and anonymous.
-json::value boolean_of(const json::value& v) {
-  if (!v.is_string() && !v.is_number()) return v;
+json::value boolean_of(const json::value& v, const json::storage_ptr& storage) {
+  if (!v.is_string() && !v.is_number()) return json::value(v, storage);
   std::string t;
   for (char c : text_of(v)) t += char(std::tolower(static_cast<unsigned char>(c)));
   if (t == "true" || t == "t" || t == "yes" || t == "y" || t == "1") return true;
   if (t == "false" || t == "f" || t == "no" || t == "n" || t == "0") return false;
-  return v;
+  return json::value(v, storage);
 }
 
 // Their value for one of our fields: value tables applied, ids made text, numbers and
-// booleans typed the way our schema wants them.
+// booleans typed the way our schema wants them. `where()` names their field, for errors.
+template <typename Where>
 json::value convert(const PayloadMapping& m, const std::string& field, const json::value& v,
-                    const std::string& where) {
-  auto table = m.values.find(field.substr(field.rfind('.') + 1));
-  if (table == m.values.end()) table = m.values.find(field);
+                    const Where& where, const json::storage_ptr& storage) {
+  auto table = m.values.end();
+  if (!m.values.empty()) {
+    table = m.values.find(field.substr(field.rfind('.') + 1));
+    if (table == m.values.end()) table = m.values.find(field);
+  }
   if (table != m.values.end() && !v.is_null()) {
     auto key = text_of(v);
     auto hit = table->second.find(key);
     if (hit == table->second.end()) {
-      throw BadBody("field '" + where + "': value \"" + key + "\" is not in the value table of '" +
-                    field + "'");
+      throw BadBody("field '" + where() + "': value \"" + key +
+                    "\" is not in the value table of '" + field + "'");
     }
-    return in(kBoolean, field) ? boolean_of(json::value(hit->second)) : json::value(hit->second);
+    return in(kBoolean, field) ? boolean_of(json::value(hit->second), storage)
+                               : json::value(hit->second, storage);
   }
-  if (in(kBoolean, field)) return boolean_of(v);
-  if (in(kNumeric, field) || v.is_null() || v.is_bool()) return v;
-  if (v.is_number()) return json::value(text_of(v));
-  return v;
+  if (in(kBoolean, field)) return boolean_of(v, storage);
+  if (in(kNumeric, field) || v.is_null() || v.is_bool()) return json::value(v, storage);
+  if (v.is_number()) return json::value(text_of(v), storage);
+  return json::value(v, storage);
 }
 
 json::value typed_constant(const std::string& field, const std::string& text) {
@@ -96,8 +101,23 @@ void put(json::object& data, const std::string& field, json::value v) {
   put(child.as_object(), field.substr(dot + 1), std::move(v));
 }
 
+// Checks an event's payload against its type, over the value the payload was serialized
+// from (not parsed again); the message names the field as the sender wrote it.
+void check_data(const InboundSource& source, const Event& e, const json::value& data) {
+  try {
+    check_payload(e, data);
+  } catch (const std::exception& bad) {
+    // Our readers name the field within the data: the full path is data.<field>.
+    std::string message = bad.what();
+    if (!source.mapping && message.starts_with("field '") && !message.starts_with("field 'data.")) {
+      message.insert(7, "data.");
+    }
+    throw BadBody(source.mapping ? "mapped data: " + message : message);
+  }
+}
+
 Event mapped_event(const InboundSource& source, const json::value& item, const std::string& id,
-                   TimePoint time, const std::string& where) {
+                   TimePoint time, const std::string& where, const json::storage_ptr& storage) {
   const PayloadMapping& m = *source.mapping;
   Event e;
   e.source = source.name;
@@ -124,36 +144,44 @@ Event mapped_event(const InboundSource& source, const json::value& item, const s
     if (!parsed) throw BadBody("field '" + where + m.time + "': expected an RFC 3339 time");
     e.occurred = *parsed;
   }
-  json::object data;
+  json::object data(storage);
   std::string subject;
-  auto fields = m.fields;
+  // The type's own fields where it has them (fields_by_type), the common ones otherwise;
+  // merged only for such a type (copying the map for every event cost a microsecond).
+  std::map<std::string, std::string> merged;
+  const auto* fields = &m.fields;
   if (auto special = m.fields_by_type.find(std::string(to_string(e.type)));
       special != m.fields_by_type.end()) {
-    for (const auto& [field, pointer] : special->second) fields[field] = pointer;
+    merged = m.fields;
+    for (const auto& [field, pointer] : special->second) merged[field] = pointer;
+    fields = &merged;
   }
-  for (const auto& [field, pointer] : fields) {
+  for (const auto& [field, pointer] : *fields) {
     const auto* v = at(item, pointer);
     if (!v) continue;  // optional in their payload; ours is checked below
     if (field == "subject") {
       subject = text_of(*v);
       continue;
     }
-    put(data, field, convert(m, field, *v, where + pointer));
+    put(data, field,
+        convert(
+            m, field, *v, [&] { return where + pointer; }, storage));
   }
   for (const auto& [field, value] : m.constants) put(data, field, typed_constant(field, value));
   if (const auto* team = at(item, m.team)) {
     if (!team->is_array()) throw BadBody("field '" + where + m.team + "': expected an array");
-    json::array members;
+    json::array members(storage);
     std::size_t i = 0;
     for (const auto& member : team->as_array()) {
-      json::object ours_member;
-      std::string at_member = where + m.team + "/" + std::to_string(i++);
+      json::object ours_member(storage);
       for (const auto& [field, pointer] : m.team_fields) {
         if (const auto* v = at(member, pointer)) {
-          ours_member[field] = convert(m, field, *v, at_member + pointer);
+          auto at_member = [&] { return where + m.team + "/" + std::to_string(i) + pointer; };
+          ours_member[field] = convert(m, field, *v, at_member, storage);
         }
       }
       members.push_back(std::move(ours_member));
+      ++i;
     }
     data["team"] = std::move(members);
   }
@@ -163,6 +191,7 @@ Event mapped_event(const InboundSource& source, const json::value& item, const s
   }
   e.subject = subject;
   e.payload = json::serialize(data);
+  check_data(source, e, data);
   return e;
 }
 
@@ -181,7 +210,8 @@ Event rapport_event(const InboundSource& source, const json::value& item, TimePo
   }
   Event e;
   if (has_time && !base64) {
-    e = event_from_json(json::serialize(item));
+    e = event_from_value(item);
+    check_data(source, e, o.at("data"));
   } else {
     json::object copy = o;
     if (!has_time) copy["time"] = format_time(received);
@@ -202,7 +232,8 @@ Event rapport_event(const InboundSource& source, const json::value& item, TimePo
       copy["data"] = std::move(data);
       copy.erase("data_base64");
     }
-    e = event_from_json(json::serialize(copy));
+    e = event_from_value(copy);
+    check_data(source, e, copy.at("data"));
   }
   e.source = source.name;  // the URL names the source; the body cannot speak for another
   return e;
@@ -233,20 +264,9 @@ std::vector<Event> read_body(const InboundSource& source, std::string_view body,
       std::string id = message_id.empty() || items.size() == 1
                            ? message_id
                            : message_id + "#" + std::to_string(i);
-      Event e = source.mapping ? mapped_event(source, *items[i], id, message_time, where)
-                               : rapport_event(source, *items[i], message_time);
-      try {
-        check_payload(e);
-      } catch (const std::exception& bad) {
-        // Our readers name the field within the data: the full path is data.<field>.
-        std::string message = bad.what();
-        if (!source.mapping && message.starts_with("field '") &&
-            !message.starts_with("field 'data.")) {
-          message.insert(7, "data.");
-        }
-        throw BadBody(source.mapping ? "mapped data: " + message : message);
-      }
-      events.push_back(std::move(e));
+      events.push_back(source.mapping
+                           ? mapped_event(source, *items[i], id, message_time, where, &resource)
+                           : rapport_event(source, *items[i], message_time));
     } catch (const BadBody& e) {
       throw BadBody(where.empty() ? e.what() : "event " + where + ": " + e.what());
     } catch (const std::exception& e) {

@@ -212,26 +212,43 @@ void apply_interests(Store& store, const Event& event) {
 
 }  // namespace
 
+namespace {
+
+// The id at `key` of a payload's data, or JsonError naming `field`.
+std::string id_at(const boost::json::value& data, const char* key, const std::string& what) {
+  const auto* v = data.is_object() ? data.as_object().if_contains(key) : nullptr;
+  if (!v || !v->is_string()) throw JsonError(what);
+  return std::string(v->as_string());
+}
+
+std::pair<std::string, std::string> completion_in(const boost::json::value& data) {
+  return {id_at(data, "student", "field 'student': expected an id"),
+          id_at(data, "contact", "field 'contact': expected an id")};
+}
+
+}  // namespace
+
 std::pair<std::string, std::string> completion_of(const Event& event) {
   boost::json::error_code ec;
   auto value = boost::json::parse(event.payload, ec);
-  auto field = [&](const char* key) {
-    const auto* v = !ec && value.is_object() ? value.as_object().if_contains(key) : nullptr;
-    if (!v || !v->is_string()) throw JsonError(std::string("field '") + key + "': expected an id");
-    return std::string(v->as_string());
-  };
-  return {field("student"), field("contact")};
+  return completion_in(ec ? boost::json::value() : value);
 }
 
 void check_payload(const Event& event) {
+  boost::json::error_code ec;
+  auto data = boost::json::parse(event.payload, ec);
+  if (ec && event.type == EventType::followup_due) return;  // its payload is the scheduler's
+  if (ec) throw JsonError("malformed JSON: " + ec.message());
+  check_payload(event, data);
+}
+
+void check_payload(const Event& event, const boost::json::value& data) {
   switch (event.type) {
     case EventType::person_updated: {
-      auto person = person_from_json(event.payload);
+      auto person = person_from_value(data);
       if (person.opted_out) {
         // Failed closed on a value that is not a boolean: say so, by id.
-        boost::json::error_code ec;
-        auto v = boost::json::parse(event.payload, ec);
-        const auto* flag = !ec && v.is_object() ? v.as_object().if_contains("opted_out") : nullptr;
+        const auto* flag = data.as_object().if_contains("opted_out");
         if (flag && !flag->is_bool()) {
           log::warn("mirror", "opted_out is not true or false; counted as opted out",
                     {{"person", person.id}, {"event", event.id}});
@@ -245,37 +262,26 @@ void check_payload(const Event& event) {
     case EventType::rotation_started:
     case EventType::rotation_midpoint:
     case EventType::rotation_ended:
-      rotation_from_json(event.payload);
+      rotation_from_value(data);
       return;
     case EventType::evaluation_submitted:
-      evaluation_from_json(event.payload);
+      evaluation_from_value(data);
       return;
-    case EventType::team_changed: {
-      boost::json::error_code ec;
-      auto value = boost::json::parse(event.payload, ec);
-      const auto* rotation =
-          !ec && value.is_object() ? value.as_object().if_contains("rotation") : nullptr;
-      if (!rotation || !rotation->is_string()) {
-        throw JsonError("field 'data.rotation': expected the rotation's id");
-      }
+    case EventType::team_changed:
+      id_at(data, "rotation", "field 'data.rotation': expected the rotation's id");
       return;
-    }
     case EventType::followup_due:
       return;
     case EventType::action_completed:
-      completion_of(event);
+      completion_in(data);
       return;
     case EventType::interests_changed:
     case EventType::site_updated: {
-      boost::json::error_code ec;
-      auto value = boost::json::parse(event.payload, ec);
-      const char* key = event.type == EventType::site_updated ? "id" : "person";
-      const auto* id = !ec && value.is_object() ? value.as_object().if_contains(key) : nullptr;
-      if (!id || !id->is_string()) {
-        throw JsonError(std::string("field 'data.") + key + "': expected an id");
-      }
-      if (event.type == EventType::site_updated) {
-        const auto* zone = value.as_object().if_contains("timezone");
+      const bool site = event.type == EventType::site_updated;
+      const char* key = site ? "id" : "person";
+      id_at(data, key, std::string("field 'data.") + key + "': expected an id");
+      if (site) {
+        const auto* zone = data.as_object().if_contains("timezone");
         if (!zone || !zone->is_string()) {
           throw JsonError("field 'data.timezone': expected an IANA time zone name");
         }

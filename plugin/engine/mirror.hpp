@@ -10,6 +10,10 @@
 #include "engine/timers.hpp"
 #include "store/store.hpp"
 
+namespace boost::json {
+class value;
+}
+
 namespace rapport {
 
 // Sites' time zones as the mirror has them, remembered while one dispatcher batch runs: a
@@ -22,6 +26,8 @@ void apply_to_mirror(Store& store, const Event& event, const TimeZones& zones = 
                      SiteZoneMemo* memo = nullptr);
 // The same check without touching the store: for events arriving from outside.
 void check_payload(const Event& event);
+// The same over the payload already parsed (`data`), for a reader that has it.
+void check_payload(const Event& event, const boost::json::value& data);
 // action.completed: {"action": id, "student": id, "contact": id} -> (student, contact).
 std::pair<std::string, std::string> completion_of(const Event& event);
 

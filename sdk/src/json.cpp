@@ -410,18 +410,17 @@ std::string to_json(const Action& a) {
   return json::serialize(o);
 }
 
-Person person_from_json(const std::string& text) {
-  return person_from(Reader(parse_text(text), ""));
+Person person_from_value(const json::value& v) {
+  return person_from(Reader(v, ""));
 }
-Rotation rotation_from_json(const std::string& text) {
-  return rotation_from(Reader(parse_text(text), ""));
+Rotation rotation_from_value(const json::value& v) {
+  return rotation_from(Reader(v, ""));
 }
-Evaluation evaluation_from_json(const std::string& text) {
-  return evaluation_from(Reader(parse_text(text), ""));
+Evaluation evaluation_from_value(const json::value& v) {
+  return evaluation_from(Reader(v, ""));
 }
 
-Event event_from_json(const std::string& text) {
-  auto v = parse_text(text);
+Event event_from_value(const json::value& v) {
   Reader r(v, "");
   if (r.str("specversion") != "1.0") throw JsonError("field 'specversion': expected \"1.0\"");
   Event e;
@@ -434,6 +433,19 @@ Event event_from_json(const std::string& text) {
   if (!data || !data->is_object()) throw JsonError("field 'data': expected an object");
   e.payload = json::serialize(*data);
   return e;
+}
+
+Person person_from_json(const std::string& text) {
+  return person_from_value(parse_text(text));
+}
+Rotation rotation_from_json(const std::string& text) {
+  return rotation_from_value(parse_text(text));
+}
+Evaluation evaluation_from_json(const std::string& text) {
+  return evaluation_from_value(parse_text(text));
+}
+Event event_from_json(const std::string& text) {
+  return event_from_value(parse_text(text));
 }
 
 Action action_from_json(const std::string& text) {

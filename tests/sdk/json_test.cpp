@@ -138,6 +138,24 @@ TEST_CASE("malformed JSON is rejected with the offending field named", "[sdk][js
   CHECK_THROWS_WITH(event_from_json("{\"specversion\":\"0.3\"}"), Contains("specversion"));
 }
 
+TEST_CASE("the readers of a parsed value read and refuse what the readers of text do",
+          "[sdk][json]") {
+  auto rotation = to_json(sample_rotation());
+  CHECK(rotation_from_value(boost::json::parse(rotation)) == sample_rotation());
+  auto bad_member = rotation;
+  bad_member.replace(bad_member.find("social_worker"), 13, "janitor");
+  CHECK_THROWS_WITH(rotation_from_value(boost::json::parse(bad_member)),
+                    Contains("field 'team[1].role'"));
+  CHECK_THROWS_WITH(person_from_value(boost::json::parse("{\"role\":\"nurse\"}")),
+                    Contains("field 'id'"));
+  CHECK_THROWS_WITH(evaluation_from_value(boost::json::parse("[1]")),
+                    Contains("expected an object"));
+  Event e{"E1",       EventType::rotation_started,
+          "platform", *parse_time("2027-03-01T06:00:00Z"),
+          "S1",       rotation};
+  CHECK(event_from_value(boost::json::parse(to_json(e))) == e);
+}
+
 TEST_CASE("an event's payload goes into its envelope as it is, once checked", "[sdk][json]") {
   Event e{"E1", EventType::rotation_started, "platform", *parse_time("2027-03-01T06:00:00Z"),
           "S1", to_json(sample_rotation())};
