@@ -2,7 +2,9 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <stdexcept>
 
 #include "adapters/common/mapping_schema.hpp"
@@ -10,6 +12,7 @@
 #include "engine/mirror.hpp"
 #include "engine/source.hpp"
 #include "rapport/json.hpp"
+#include "sdk/src/json_value.hpp"
 
 namespace rapport::webhook {
 namespace json = boost::json;
@@ -81,7 +84,9 @@ json::value convert(const PayloadMapping& m, const std::string& field, const jso
 json::value typed_constant(const std::string& field, const std::string& text) {
   if (in(kNumeric, field)) {
     try {
-      return json::value(std::stod(text));
+      const double number = std::stod(text);
+      if (!std::isfinite(number)) throw std::out_of_range(text);
+      return json::value(number);
     } catch (const std::exception&) {
       throw BadBody("constant '" + field + "': \"" + text + "\" is not a number");
     }
@@ -103,8 +108,25 @@ void put(json::object& data, const std::string& field, json::value v) {
 
 // Checks an event's payload against its type, over the value the payload was serialized
 // from (not parsed again); the message names the field as the sender wrote it.
+// Boost.JSON reads a number beyond a double's range as infinity, and would write it as
+// `Infinity`, which is not JSON: such a payload is refused as the text's check refused it.
+bool finite(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::double_:
+      return std::isfinite(v.get_double());
+    case json::kind::array:
+      return std::all_of(v.get_array().begin(), v.get_array().end(), finite);
+    case json::kind::object:
+      return std::all_of(v.get_object().begin(), v.get_object().end(),
+                         [](const json::key_value_pair& p) { return finite(p.value()); });
+    default:
+      return true;
+  }
+}
+
 void check_data(const InboundSource& source, const Event& e, const json::value& data) {
   try {
+    if (!finite(data)) throw JsonError("malformed JSON: a number out of a double's range");
     check_payload(e, data);
   } catch (const std::exception& bad) {
     // Our readers name the field within the data: the full path is data.<field>.
@@ -144,7 +166,8 @@ Event mapped_event(const InboundSource& source, const json::value& item, const s
     if (!parsed) throw BadBody("field '" + where + m.time + "': expected an RFC 3339 time");
     e.occurred = *parsed;
   }
-  json::object data(storage);
+  json::value whole(json::object_kind, storage);
+  auto& data = whole.get_object();
   std::string subject;
   // The type's own fields where it has them (fields_by_type), the common ones otherwise;
   // merged only for such a type (copying the map for every event cost a microsecond).
@@ -191,7 +214,7 @@ Event mapped_event(const InboundSource& source, const json::value& item, const s
   }
   e.subject = subject;
   e.payload = json::serialize(data);
-  check_data(source, e, data);
+  check_data(source, e, whole);
   return e;
 }
 

@@ -8,6 +8,7 @@
 #include "engine/timers.hpp"
 #include "log/log.hpp"
 #include "rapport/json.hpp"
+#include "sdk/src/json_value.hpp"
 
 namespace rapport {
 namespace {
@@ -230,8 +231,8 @@ std::pair<std::string, std::string> completion_in(const boost::json::value& data
 
 std::pair<std::string, std::string> completion_of(const Event& event) {
   boost::json::error_code ec;
-  auto value = boost::json::parse(event.payload, ec);
-  return completion_in(ec ? boost::json::value() : value);
+  auto value = boost::json::parse(event.payload, ec);  // null when it is not JSON
+  return completion_in(value);
 }
 
 void check_payload(const Event& event) {

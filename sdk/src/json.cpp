@@ -1,5 +1,7 @@
 #include "rapport/json.hpp"
 
+#include "json_value.hpp"
+
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
 

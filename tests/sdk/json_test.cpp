@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "rapport/json.hpp"
+#include "sdk/src/json_value.hpp"
 
 using namespace rapport;
 using Catch::Matchers::Contains;

@@ -207,8 +207,9 @@ struct LetterCandidates::Memo {
     auto& s = staff[std::size_t(n)];
     if (!s) {
       const Staff read = staff_of(context, names[std::size_t(n)]);
-      s = Entry{read.reachable, std::nullopt};
-      if (read.specialty) s->specialty = specialty(*read.specialty);
+      Entry entry{read.reachable, std::nullopt};
+      if (read.specialty) entry.specialty = specialty(*read.specialty);
+      s = entry;
     }
     return *s;
   }
@@ -297,9 +298,12 @@ const std::map<std::string, std::vector<Candidate>>& LetterCandidates::matching(
     // values as recency(): a pow per row was a third of adding up the scores).
     std::vector<double> recencies;
     auto recency_at = [&](Date last_day) {
-      const auto days = std::size_t(std::max(0, int((today - last_day).count())));
-      while (recencies.size() <= days) recencies.push_back(recency(int(recencies.size())));
-      return recencies[days];
+      const int days = std::max(0, int((today - last_day).count()));
+      if (days > 36'500) return recency(days);  // a century: no table for a stray date
+      while (recencies.size() <= std::size_t(days)) {
+        recencies.push_back(recency(int(recencies.size())));
+      }
+      return recencies[std::size_t(days)];
     };
     // Students numbered in id order (graph.students() is sorted), attendings by the memo's
     // numbers; each list best first, ties by the attending's id.

@@ -9,12 +9,6 @@
 #include "rapport/hook.hpp"
 #include "rapport/types.hpp"
 
-// Declared only: the readers of an already parsed value below take one, and a caller that
-// has one has included Boost.JSON itself.
-namespace boost::json {
-class value;
-}
-
 namespace rapport {
 
 class JsonError : public std::runtime_error {
@@ -41,13 +35,5 @@ Evaluation evaluation_from_json(const std::string&);
 Event event_from_json(const std::string&);
 Action action_from_json(const std::string&);
 ContextSnapshot snapshot_from_json(const std::string&);
-
-// The same readers over a value already parsed (Boost.JSON), for a caller that parsed the
-// text for its own reasons: the checks and errors are those of the text's readers. An
-// event's payload is the serialized data.
-Person person_from_value(const boost::json::value&);
-Rotation rotation_from_value(const boost::json::value&);
-Evaluation evaluation_from_value(const boost::json::value&);
-Event event_from_value(const boost::json::value&);
 
 }  // namespace rapport
