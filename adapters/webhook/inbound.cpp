@@ -186,9 +186,11 @@ Event mapped_event(const InboundSource& source, const json::value& item, const s
       subject = text_of(*v);
       continue;
     }
+    // (A lambda takes the binding through a plain reference: clang 15 cannot capture one.)
+    const std::string& their = pointer;
     put(data, field,
         convert(
-            m, field, *v, [&] { return where + pointer; }, storage));
+            m, field, *v, [&] { return where + their; }, storage));
   }
   for (const auto& [field, value] : m.constants) put(data, field, typed_constant(field, value));
   if (const auto* team = at(item, m.team)) {
@@ -199,7 +201,8 @@ Event mapped_event(const InboundSource& source, const json::value& item, const s
       json::object ours_member(storage);
       for (const auto& [field, pointer] : m.team_fields) {
         if (const auto* v = at(member, pointer)) {
-          auto at_member = [&] { return where + m.team + "/" + std::to_string(i) + pointer; };
+          const std::string& their = pointer;
+          auto at_member = [&] { return where + m.team + "/" + std::to_string(i) + their; };
           ours_member[field] = convert(m, field, *v, at_member, storage);
         }
       }

@@ -11,8 +11,15 @@ seconds=${1:-20}
 shift || true
 targets=("$@")
 ((${#targets[@]})) || targets=(webhook_body signature cloudevents config csv row_mapping)
-cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz >/dev/null
+# The build's own output only when it fails (ninja prints its errors on stdout).
+build_log=$(mktemp)
+if ! { cmake --preset fuzz && cmake --build --preset fuzz; } >"$build_log" 2>&1; then
+  echo "fuzz: the fuzz preset does not build (clang-15); last lines:" >&2
+  tail -n 40 "$build_log" >&2
+  rm -f "$build_log"
+  exit 1
+fi
+rm -f "$build_log"
 symbolizer=$(ls /usr/bin/llvm-symbolizer-1[0-9] 2>/dev/null | sort -V | tail -n 1 || true)
 [[ -n $symbolizer ]] && export ASAN_SYMBOLIZER_PATH=$symbolizer
 crashes=build/fuzz/crashes
