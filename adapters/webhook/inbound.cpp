@@ -106,8 +106,6 @@ void put(json::object& data, const std::string& field, json::value v) {
   put(child.as_object(), field.substr(dot + 1), std::move(v));
 }
 
-// Checks an event's payload against its type, over the value the payload was serialized
-// from (not parsed again); the message names the field as the sender wrote it.
 // Boost.JSON reads a number beyond a double's range as infinity, and would write it as
 // `Infinity`, which is not JSON: such a payload is refused as the text's check refused it.
 bool finite(const json::value& v) {
@@ -124,6 +122,8 @@ bool finite(const json::value& v) {
   }
 }
 
+// Checks an event's payload against its type, over the value the payload was serialized
+// from (not parsed again); the message names the field as the sender wrote it.
 void check_data(const InboundSource& source, const Event& e, const json::value& data) {
   try {
     if (!finite(data)) throw JsonError("malformed JSON: a number out of a double's range");
