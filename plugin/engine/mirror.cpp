@@ -215,7 +215,7 @@ void apply_interests(Store& store, const Event& event) {
 
 namespace {
 
-// The id at `key` of a payload's data, or JsonError naming `field`.
+// The id at `key` of a payload's data, or JsonError(`what`).
 std::string id_at(const boost::json::value& data, const char* key, const std::string& what) {
   const auto* v = data.is_object() ? data.as_object().if_contains(key) : nullptr;
   if (!v || !v->is_string()) throw JsonError(what);

@@ -295,7 +295,7 @@ const std::map<std::string, std::vector<Candidate>>& LetterCandidates::matching(
     memo.refresh(graph, force);
     const Date today = day_of(context);
     // The recency of each number of days since, computed once per assignment (the same
-    // values as recency(): a pow per row was a third of adding up the scores).
+    // values as recency()). Not measured apart from the other changes of its commit.
     std::vector<double> recencies;
     auto recency_at = [&](Date last_day) {
       const int days = std::max(0, int((today - last_day).count()));
