@@ -294,17 +294,6 @@ const std::map<std::string, std::vector<Candidate>>& LetterCandidates::matching(
     Memo& memo = *memo_;
     memo.refresh(graph, force);
     const Date today = day_of(context);
-    // The recency of each number of days since, computed once per assignment (the same
-    // values as recency()). Not measured apart from the other changes of its commit.
-    std::vector<double> recencies;
-    auto recency_at = [&](Date last_day) {
-      const int days = std::max(0, int((today - last_day).count()));
-      if (days > 36'500) return recency(days);  // a century: no table for a stray date
-      while (recencies.size() <= std::size_t(days)) {
-        recencies.push_back(recency(int(recencies.size())));
-      }
-      return recencies[std::size_t(days)];
-    };
     // Students numbered in id order (graph.students() is sorted), attendings by the memo's
     // numbers; each list best first, ties by the attending's id.
     std::vector<const std::string*> students;
@@ -320,7 +309,7 @@ const std::map<std::string, std::vector<Candidate>>& LetterCandidates::matching(
         const auto& staff = memo.staff_at(row.staff, context);
         if (!staff.reachable) continue;
         const double total =
-            day_parts(row.fixed, recency_at(row.last_day),
+            day_parts(row.fixed, recency((today - row.last_day).count()),
                       rank_among(student.targets, staff.specialty.value_or(row.specialty)))
                 .total;
         if (total < options_.min_score) continue;
