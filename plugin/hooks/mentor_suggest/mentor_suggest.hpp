@@ -8,9 +8,16 @@
 // worked with for at least `established_days`. Candidate score: 0.5 x min(days together
 // / 28, 1) + 0.3 if they work at the student's current site + 0.2 for an attending
 // (0.14 for a resident).
+//
+// The assignment keeps, from one run to the next, what each student's scores are made of
+// apart from the day (their interests, their stretches of days with physicians of those
+// interests, their rotations' dates and sites) and reads again only the students the
+// memory says changed (Relationships::changed_since); the day's days together are counted
+// from the kept stretches. See MentorSuggest::Memo in mentor_suggest.cpp.
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -30,18 +37,32 @@ struct MentorOptions {
 
 class MentorSuggest final : public Hook {
  public:
-  MentorSuggest(std::string name, MentorOptions options)
-      : name_(std::move(name)), options_(options) {}
+  MentorSuggest(std::string name, MentorOptions options);
+  ~MentorSuggest() override;
   std::string name() const override { return name_; }
   std::vector<EventType> subscribed() const override { return {EventType::rotation_started}; }
   std::vector<Action> handle(const Event& event, const HookContext& context) override;
+
+  // The assignment as of the context's moment, made again when the memory or the day
+  // changed (and rematch_interval has passed) or when `force`d; public for tests and
+  // benchmarks, which compare it with one made from nothing.
+  const std::map<std::string, std::vector<Candidate>>& matching(const HookContext& context,
+                                                                bool force);
 
  private:
   std::string name_;
   MentorOptions options_;
   std::map<std::string, std::vector<Candidate>> matching_;
+  // The interest each assigned student's mentor is for (what the suggestion names).
+  struct Target {
+    std::string specialty;
+    bool inferred = false;
+  };
+  std::map<std::string, Target> targets_;
   std::uint64_t matching_version_ = 0;
   std::optional<TimePoint> matching_at_;
+  struct Memo;
+  std::unique_ptr<Memo> memo_;
 };
 
 HookKind mentor_suggest_kind();
