@@ -65,6 +65,7 @@ struct MentorSuggest::Memo {
     std::vector<Placement> rotations;  // in rotations_of order
   };
 
+  const Relationships* memory = nullptr;  // whose version `version` is
   std::uint64_t version = 0;
   std::unordered_map<std::string, Student> students;
   std::unordered_map<std::string, int> numbers, specialties, sites;
@@ -95,12 +96,13 @@ struct MentorSuggest::Memo {
   const Entry& entry(int n, const HookContext& context) {
     auto& e = entries[std::size_t(n)];
     if (!e) {
-      e.emplace();
+      Entry read;  // kept only once read: a read that throws leaves it to the next run
       if (auto p = context.person(names[std::size_t(n)])) {
-        e->known = true;
-        e->role = p->role;
-        if (p->specialty) e->specialty = specialty(*p->specialty);
+        read.known = true;
+        read.role = p->role;
+        if (p->specialty) read.specialty = specialty(*p->specialty);
       }
+      e = read;
     }
     return *e;
   }
@@ -126,6 +128,9 @@ struct MentorSuggest::Memo {
   // Forgets what changed since the memory was at `version`, and this run's reads.
   void refresh(const HookContext& context, bool everything) {
     const auto& graph = context.relationships();
+    // Versions count within one memory: another memory's say nothing about this one.
+    everything = everything || &graph != memory;
+    memory = &graph;
     auto changed = everything ? std::nullopt : graph.changed_since(version);
     bool all = !changed;
     for (const auto& id : changed ? *changed : std::vector<std::string>{}) {
@@ -136,7 +141,7 @@ struct MentorSuggest::Memo {
       entries[std::size_t(it->second)].reset();
       all = all || entry(it->second, context).kept_as() != before;
     }
-    if (all) *this = Memo{};
+    if (all) *this = Memo{.memory = &graph};
     reachable_now.clear();
     physicians_now.clear();
     version = graph.version();
@@ -290,10 +295,14 @@ std::vector<Action> MentorSuggest::handle(const Event& event, const HookContext&
   const Target& target = targets_.at(rotation->student_id);
   const auto contacts = graph.contacts_of(rotation->student_id, context.now());
   for (const auto& mentor : assigned->second) {
-    auto p = context.person(mentor.person);
-    const bool met = std::any_of(contacts.begin(), contacts.end(), [&](const ContactSummary& c) {
+    auto worked = std::find_if(contacts.begin(), contacts.end(), [&](const ContactSummary& c) {
       return c.person_id == mentor.person;
     });
+    const bool met = worked != contacts.end();
+    // An assignment older than today (rematch_interval) may name someone who has become
+    // the student's mentor since.
+    if (met && worked->days_together >= options_.established_days) continue;
+    auto p = context.person(mentor.person);
     std::string reason =
         capitalized(with_article(p ? readable(p->role) : "physician")) + " in " + target.specialty +
         (met ? " you have worked with" : " at " + rotation->site) + " who could mentor you" +

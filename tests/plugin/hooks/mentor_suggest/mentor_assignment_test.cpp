@@ -159,7 +159,7 @@ TEST_CASE("the mentor assignment kept from run to run equals one made from nothi
   hooks::MentorSuggest kept("mentors", o);
   for (int step = 0; step < 80; ++step) {
     for (int changes = 1 + pick(3); changes > 0; --changes) {
-      switch (pick(8)) {
+      switch (pick(9)) {
         case 0:
           add_rotation();
           break;
@@ -167,7 +167,7 @@ TEST_CASE("the mentor assignment kept from run to run equals one made from nothi
           if (ctx.rotations.empty()) break;
           auto it = std::next(ctx.rotations.begin(), pick(int(ctx.rotations.size())));
           Rotation r = it->second;
-          switch (pick(4)) {
+          switch (pick(7)) {
             case 0:
               r.student_id = student();
               break;
@@ -176,6 +176,24 @@ TEST_CASE("the mentor assignment kept from run to run equals one made from nothi
               break;
             case 2:
               r.end = r.end + std::chrono::days(pick(10));
+              break;
+            case 3:  // moved in time, the team's dates with it (as a school's export would)
+            {
+              const auto by = std::chrono::days(pick(21) - 10);
+              r.start += by;
+              r.end += by;
+              for (auto& m : r.team) {
+                m.start += by;
+                m.end += by;
+                for (auto& span : m.spans) span = {span.start + by, span.end + by};
+              }
+              break;
+            }
+            case 4:
+              r.site = "Site " + std::to_string(pick(4));
+              break;
+            case 5:
+              if (!r.team.empty()) r.team.erase(r.team.begin() + pick(int(r.team.size())));
               break;
             default:
               add_member(r);
@@ -221,6 +239,11 @@ TEST_CASE("the mentor assignment kept from run to run equals one made from nothi
         case 5:
           ctx.now_ += std::chrono::days(pick(40));
           break;
+        case 6:  // the memory built again (a restart, an erasure): it cannot say what changed
+          ctx.graph.clear();
+          for (const auto& [id, p] : ctx.people) ctx.graph.put_person(p);
+          for (const auto& [id, r] : ctx.rotations) ctx.graph.put_rotation(r);
+          break;
         default:  // most steps: a day passes
           ctx.now_ += std::chrono::days(1);
           break;
@@ -244,4 +267,39 @@ TEST_CASE("the mentor assignment kept from run to run equals one made from nothi
   ctx.rotation_reads.clear();
   kept.matching(ctx, false);
   CHECK(ctx.rotation_reads == std::set<std::string>{touched});
+}
+
+TEST_CASE("a mentor assigned before is not suggested once they have become the student's mentor",
+          "[hook][mentors][assignment]") {
+  KeptContext ctx;
+  ctx.people["S"] = {.id = "S", .role = Role::student, .interests = {"Neurology"}};
+  ctx.people["N"] = {.id = "N", .role = Role::attending, .specialty = "Neurology"};
+  ctx.people["M"] = {.id = "M", .role = Role::attending, .specialty = "Neurology"};
+  auto long_one =
+      test::make_rotation("R1", "S", "2027-01-04", "2027-02-28", {{"N", Role::attending}});
+  auto later = test::make_rotation("R2", "S", "2027-01-24", "2027-02-20", {{"M", Role::attending}});
+  later.site = "Elsewhere";
+  for (const auto& r : {long_one, later}) {
+    ctx.rotations[r.id] = r;
+    ctx.graph.put_rotation(r);
+  }
+  for (const auto& [id, p] : ctx.people) ctx.graph.put_person(p);
+  hooks::MentorOptions o;
+  o.capacity = 1;
+  o.established_days = 10;
+  o.due_after = std::chrono::days(7);
+  o.rematch_interval = std::chrono::days(30);
+  hooks::MentorSuggest hook("mentors", o);
+  ctx.now_ = *parse_time("2027-01-05T00:00:00Z");
+  auto first = hook.handle(
+      test::event_for(long_one, EventType::rotation_started, "2027-01-05T00:00:00Z"), ctx);
+  REQUIRE(first.size() == 1);
+  CHECK(first.front().contact_id == "N");
+  // Twenty days later the assignment is kept (rematch_interval) and still names N, who has
+  // worked with the student for more than established_days by now.
+  ctx.now_ = *parse_time("2027-01-24T00:00:00Z");
+  REQUIRE(hook.matching(ctx, false).at("S").front().person == "N");
+  CHECK(
+      hook.handle(test::event_for(later, EventType::rotation_started, "2027-01-24T00:00:00Z"), ctx)
+          .empty());
 }
