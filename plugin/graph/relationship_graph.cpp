@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 #include <sstream>
+#include <unordered_set>
 
 namespace rapport {
 namespace {
@@ -42,8 +43,8 @@ void RelationshipGraph::remove_rotation(Id rotation) {
   std::erase_if(edges, [&](const Edge& e) { return e.rotation == rotation; });
   edges_ -= before - edges.size();
   if (edges.empty()) by_student_.erase(info.student);
-  auto& visits = visits_[pair(info.site, info.specialty)];
-  std::erase(visits, rotation);
+  std::erase_if(visits_[pair(info.site, info.specialty)],
+                [&](const VisitRow& v) { return v.rotation == rotation; });
   rotations_.erase(it);
 }
 
@@ -56,7 +57,8 @@ void RelationshipGraph::put_rotation(const Rotation& r) {
   RotationInfo info{intern(r.student_id), intern(r.site), intern(r.specialty), day_number(r.start),
                     day_number(r.end)};
   rotations_[rotation] = info;
-  visits_[pair(info.site, info.specialty)].push_back(rotation);
+  visits_[pair(info.site, info.specialty)].push_back(
+      {rotation, info.student, info.start, info.end});
   auto& edges = by_student_[info.student];
   for (const auto& m : r.team) {
     if (m.person_id == r.student_id) continue;
@@ -217,22 +219,28 @@ std::vector<Visit> RelationshipGraph::visits_at(const std::string& site,
   if (!s || !sp) return out;
   auto it = visits_.find(pair(*s, *sp));
   if (it == visits_.end()) return out;
-  // Numbers only until the few that are returned: a busy site costs little.
+  // Numbers only until the few that are returned, and names compared only within the end
+  // days reached: a busy site (thousands of visits, hundreds ending on one day) costs little.
   std::int32_t before = day_number(ended_before);
-  std::vector<std::pair<std::int32_t, Id>> ended;  // end day, rotation
-  for (Id rotation : it->second) {
-    const auto& info = rotations_.at(rotation);
-    if (info.end < before) ended.emplace_back(info.end, rotation);
+  std::vector<const VisitRow*> ended;
+  ended.reserve(it->second.size());
+  for (const auto& v : it->second) {
+    if (v.end < before) ended.push_back(&v);
   }
-  std::sort(ended.begin(), ended.end(), [&](const auto& a, const auto& b) {
-    return a.first != b.first ? a.first > b.first : names_[a.second] < names_[b.second];
-  });
-  std::unordered_map<Id, bool> seen;
-  for (const auto& [end, rotation] : ended) {
-    if (out.size() >= limit) break;
-    const auto& info = rotations_.at(rotation);
-    if (!seen.emplace(info.student, true).second) continue;
-    out.push_back({names_[info.student], names_[rotation], date_of(info.start), date_of(end)});
+  auto later = [](const VisitRow* a, const VisitRow* b) { return a->end > b->end; };
+  std::sort(ended.begin(), ended.end(), later);
+  std::unordered_set<Id> seen;
+  for (auto day = ended.begin(); day != ended.end() && out.size() < limit;) {
+    auto next = std::upper_bound(day, ended.end(), *day, later);  // the end of that day
+    std::sort(day, next, [&](const VisitRow* a, const VisitRow* b) {
+      return names_[a->rotation] < names_[b->rotation];
+    });
+    for (auto v = day; v != next && out.size() < limit; ++v) {
+      if (!seen.insert((*v)->student).second) continue;
+      out.push_back({names_[(*v)->student], names_[(*v)->rotation], date_of((*v)->start),
+                     date_of((*v)->end)});
+    }
+    day = next;
   }
   return out;
 }

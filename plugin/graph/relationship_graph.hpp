@@ -70,7 +70,12 @@ class RelationshipGraph final : public Relationships {
   std::vector<std::string> names_;
   std::unordered_map<Id, std::vector<Edge>> by_student_;
   std::unordered_map<Id, RotationInfo> rotations_;
-  std::unordered_map<std::uint64_t, std::vector<Id>> visits_;  // site,specialty -> rotations
+  // site,specialty -> its rotations, with what visits_at reads of them (no lookup per visit)
+  struct VisitRow {
+    Id rotation, student;
+    std::int32_t start, end;
+  };
+  std::unordered_map<std::uint64_t, std::vector<VisitRow>> visits_;
   std::unordered_map<Id, std::map<Id, std::uint32_t>> staff_;  // site -> person -> count
   std::unordered_map<std::uint64_t, std::int32_t> touches_;    // student,contact -> day
   std::unordered_map<Id, Id> program_of_;                      // person -> program

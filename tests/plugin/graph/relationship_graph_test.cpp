@@ -66,6 +66,37 @@ TEST_CASE("peers, staff and programs come from the rosters and the directory", "
   CHECK(g.program_members("IM Residency").empty());
 }
 
+TEST_CASE("visits: each student's latest, the latest first, ties by rotation id, moved and removed",
+          "[graph]") {
+  RelationshipGraph g;
+  auto put = [&](const std::string& id, const std::string& student, const std::string& start,
+                 const std::string& end) {
+    g.put_rotation(test::make_rotation(id, student, start, end, {}));
+  };
+  put("R9", "S1", "2026-02-02", "2026-02-27");
+  put("R3", "S2", "2026-02-02", "2026-02-27");
+  put("R5", "S3", "2026-02-02", "2026-02-27");
+  put("R1", "S1", "2026-01-05", "2026-01-30");  // S1's earlier visit
+  put("R7", "S4", "2026-01-05", "2026-01-30");
+  put("R8", "S5", "2026-03-02", "2026-03-27");  // not over by the cutoff
+  auto ids = [&](std::size_t limit) {
+    std::vector<std::string> out;
+    for (const auto& v :
+         g.visits_at("Test General", "Internal Medicine", *parse_date("2026-03-27"), limit)) {
+      out.push_back(v.rotation_id + "/" + v.student_id);
+    }
+    return out;
+  };
+  CHECK(ids(10) == std::vector<std::string>{"R3/S2", "R5/S3", "R9/S1", "R7/S4"});
+  CHECK(ids(2) == std::vector<std::string>{"R3/S2", "R5/S3"});
+  // R3 moved to another site, R5 to an earlier month: the lists follow.
+  auto moved = test::make_rotation("R3", "S2", "2026-02-02", "2026-02-27", {});
+  moved.site = "Elsewhere";
+  g.put_rotation(moved);
+  put("R5", "S3", "2025-12-01", "2025-12-26");
+  CHECK(ids(10) == std::vector<std::string>{"R9/S1", "R7/S4", "R5/S3"});
+}
+
 TEST_CASE("the memory rebuilt from the store equals the one kept up to date event by event",
           "[graph][rebuild]") {
   test::TempDir dir;
