@@ -13,7 +13,9 @@
 // apart from the day (their interests, their stretches of days with physicians of those
 // interests, their rotations' dates and sites) and reads again only the students the
 // memory says changed (Relationships::changed_since); the day's days together are counted
-// from the kept stretches. See MentorSuggest::Memo in mentor_suggest.cpp.
+// from the kept stretches. See MentorSuggest::Memo in mentor_suggest.cpp. A suggestion names
+// the interest its assignment was made for, and is not made for someone who has become the
+// student's mentor since that assignment (rematch_interval keeps one for a while).
 
 #include <chrono>
 #include <map>
