@@ -218,8 +218,9 @@ struct MentorSuggest::Memo {
     }
     for (const auto& r : s.rotations) {
       if (r.start > today || r.end < today) continue;
-      for (const auto [n, specialty] : physicians_at(r.site, context)) {
-        if (specialty != *target || !reachable(n, context) || names[std::size_t(n)] == id) {
+      for (const Physician& at : physicians_at(r.site, context)) {
+        const int n = at.person;  // (not a structured binding: clang 15 cannot capture one)
+        if (at.specialty != *target || !reachable(n, context) || names[std::size_t(n)] == id) {
           continue;
         }
         auto it =
