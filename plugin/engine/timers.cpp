@@ -1,5 +1,7 @@
 #include "engine/timers.hpp"
 
+#include <boost/json.hpp>
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -137,7 +139,7 @@ std::vector<Timer> rotation_timers(const Rotation& r, const TimeZones& zones) {
   using std::chrono::days;
   const std::string& zone = zones.of(r.site);
   Date midpoint = r.start + days((r.end - r.start).count() / 2);
-  std::string payload = to_json(r);
+  const std::string payload = rotation_reference(r.id);
   auto timer = [&](EventType type, Date day) {
     std::string kind(to_string(type));
     Timer t;
@@ -157,13 +159,49 @@ std::vector<Timer> rotation_timers(const Rotation& r, const TimeZones& zones) {
           timer(EventType::rotation_ended, r.end + days(1))};
 }
 
+std::string rotation_reference(const std::string& rotation_id) {
+  return boost::json::serialize(boost::json::object{{"rotation", rotation_id}});
+}
+
+std::optional<std::string> referenced_rotation(const std::string& payload) {
+  boost::system::error_code ec;
+  auto value = boost::json::parse(payload, ec);
+  const auto* o = ec ? nullptr : value.if_object();
+  if (!o || o->size() != 1) return std::nullopt;
+  const auto* id = o->if_contains("rotation");
+  if (!id || !id->is_string()) return std::nullopt;
+  return std::string(id->as_string());
+}
+
 std::size_t fire_due_timers(Store& store, TimePoint now, std::size_t batch) {
   std::size_t fired = 0;
   for (;;) {
     Transaction tx(store);
     auto due = store.due_timers(now, batch);
     if (due.empty()) break;
-    for (const auto& t : due) {
+    // A rotation's moment carries the rotation as the mirror has it now (the batch's read
+    // at once); one the mirror no longer has, or has cancelled, does not fire (its timers
+    // normally went with it).
+    std::vector<std::optional<std::string>> named(due.size());
+    std::vector<std::string> ids;
+    for (std::size_t i = 0; i < due.size(); ++i) {
+      named[i] = referenced_rotation(due[i].event.payload);
+      if (named[i]) ids.push_back(*named[i]);
+    }
+    std::map<std::string, Rotation> rotations;
+    for (auto& r : store.rotations(ids)) rotations.emplace(r.id, std::move(r));
+    for (std::size_t i = 0; i < due.size(); ++i) {
+      auto& t = due[i];
+      if (const auto& id = named[i]) {
+        auto rotation = rotations.find(*id);
+        if (rotation == rotations.end() || rotation->second.status == RotationStatus::cancelled) {
+          log::debug("scheduler", "timer dropped: its rotation is gone or cancelled",
+                     {{"timer", t.id}, {"rotation", *id}});
+          store.delete_timer(t.id);
+          continue;
+        }
+        t.event.payload = to_json(rotation->second);
+      }
       if (store.append_event(t.event, now)) {
         ++fired;
         log::debug("scheduler", "timer fired",

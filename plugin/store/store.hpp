@@ -303,6 +303,15 @@ class MirrorStore {
   virtual void remove_team_row(const std::string& rotation_id, const TeamRow& row) = 0;
   virtual void remove_team_member(const std::string& rotation_id, const std::string& person_id) = 0;
   virtual std::optional<Rotation> rotation(const std::string& id) = 0;
+  // Those of `ids` the mirror has, with their teams, in any order (firing a batch of
+  // timers that name their rotations: on PostgreSQL two statements, not two per id).
+  virtual std::vector<Rotation> rotations(const std::vector<std::string>& ids) {
+    std::vector<Rotation> out;
+    for (const auto& id : ids) {
+      if (auto r = rotation(id)) out.push_back(std::move(*r));
+    }
+    return out;
+  }
   virtual std::vector<Rotation> rotations_of(const std::string& student_id) = 0;
   // Rotations (with their teams) that start on `day`, by id.
   virtual std::vector<Rotation> rotations_starting(Date day) = 0;

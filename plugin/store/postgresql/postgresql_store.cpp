@@ -1153,6 +1153,12 @@ class PostgresqlStore final : public Store {
     return std::move(found.front());
   }
 
+  std::vector<Rotation> rotations(const std::vector<std::string>& ids) override {
+    if (ids.empty()) return {};
+    return rotations_in(
+        q(std::string(kRotationColumns) + "WHERE id = ANY(CAST($1 AS TEXT[]))", text_array(ids)));
+  }
+
   std::vector<Rotation> rotations_of(const std::string& student_id) override {
     return rotations_in(
         q(std::string(kRotationColumns) + "WHERE student_id = $1 ORDER BY start_date, id",

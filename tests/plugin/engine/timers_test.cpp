@@ -130,3 +130,51 @@ TEST_CASE("a site's time zone from a source times the rotations after it, in the
                        {rotation_timer_prefix("R2") + "rotation.started", "2027-01-31T23:00:00Z"},
                        {rotation_timer_prefix("R3") + "rotation.started", "2027-02-28T23:00:00Z"}});
 }
+
+TEST_CASE("a rotation's moment fires with the rotation as the mirror has it then", "[timers]") {
+  test::TempDir dir;
+  auto store = test::open_test_store(dir, test::default_backend());
+  std::vector<std::unique_ptr<Hook>> no_hooks;
+  auto at = [](const char* t) { return *parse_time(t); };
+  auto r = test::make_rotation("R1", "S1", "2027-01-04", "2027-01-31", {{"A1", Role::attending}});
+  store->append_event(test::event_for(r, EventType::rotation_scheduled, "2027-01-01T00:00:00Z"),
+                      at("2027-01-01T00:00:00Z"));
+  Dispatcher(*store, no_hooks, 100).run(at("2027-01-01T00:00:00Z"));
+  // The timer names the rotation; it does not carry a copy of it.
+  auto pending = store->timers_about("S1");
+  REQUIRE(pending.size() == 3);
+  for (const auto& t : pending) CHECK(referenced_rotation(t.event.payload) == "R1");
+
+  // A roster edit after the timers were set: the start carries the team as it is now.
+  auto edited = r;
+  edited.team.push_back({"N1", Role::nurse, edited.start, edited.end});
+  store->put_team("R1", edited.team);
+  auto before = store->last_event_seq();
+  REQUIRE(fire_due_timers(*store, at("2027-01-04T00:00:00Z"), 10) == 1);
+  auto fired = store->events_after(before, 10);
+  REQUIRE(fired.size() == 1);
+  CHECK(fired[0].event.type == EventType::rotation_started);
+  auto carried = rotation_from_json(fired[0].event.payload);
+  CHECK(carried.id == "R1");
+  CHECK(carried.team.size() == 2);
+
+  SECTION("one whose rotation the mirror no longer has does not fire, and goes") {
+    Timer orphan{
+        "rotation/R9/rotation.started", at("2027-01-04T00:00:00Z"),
+        Event{"R9/rotation.started/2027-01-04", EventType::rotation_started, kSchedulerSource,
+              at("2027-01-04T00:00:00Z"), "S9", rotation_reference("R9")}};
+    store->put_timer(orphan);
+    CHECK(fire_due_timers(*store, at("2027-01-05T00:00:00Z"), 10) == 0);
+    CHECK(store->timers_about("S9").empty());
+  }
+  SECTION("one stored with the rotation itself (before references) fires as it is") {
+    auto old = rotation_timers(r).back();
+    old.event.payload = to_json(r);
+    old.id = "rotation/R1/old";
+    old.due = at("2027-01-05T00:00:00Z");
+    store->put_timer(old);
+    auto seq = store->last_event_seq();
+    CHECK(fire_due_timers(*store, at("2027-01-05T00:00:00Z"), 10) == 1);
+    CHECK(store->events_after(seq, 10).at(0).event.payload == to_json(r));
+  }
+}

@@ -101,6 +101,18 @@ TEST_CASE("the mirror stores people, rotations with their team, and evaluations"
   store->remove_team_member("R1", "P1");
   CHECK(store->rotation("R1")->team.size() == 1);
   CHECK(store->rotations_of("S1").size() == 1);
+  // Several at once: those the mirror has, with their teams; the others left out.
+  store->put_rotation(test::make_rotation("R2", "S2", "2027-02-01", "2027-02-28", {}));
+  store->put_team(
+      "R2", {{"P3", Role::resident, *parse_date("2027-02-01"), *parse_date("2027-02-28"), {}}});
+  auto both = store->rotations({"R2", "R9", "R1"});
+  std::sort(both.begin(), both.end(),
+            [](const Rotation& a, const Rotation& b) { return a.id < b.id; });
+  REQUIRE(both.size() == 2);
+  CHECK(both[0] == *store->rotation("R1"));
+  CHECK(both[1] == *store->rotation("R2"));
+  CHECK(both[1].team.at(0).person_id == "P3");
+  CHECK(store->rotations({}).empty());
 }
 
 TEST_CASE("a team and timers written at once leave what writing them one by one leaves",
