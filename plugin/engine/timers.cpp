@@ -185,9 +185,13 @@ std::size_t fire_due_timers(Store& store, TimePoint now, std::size_t batch) {
     std::vector<std::optional<std::string>> named(due.size());
     std::vector<std::string> ids;
     for (std::size_t i = 0; i < due.size(); ++i) {
-      named[i] = referenced_rotation(due[i].event.payload);
+      if (due[i].event.source == kSchedulerSource) {
+        named[i] = referenced_rotation(due[i].event.payload);
+      }
       if (named[i]) ids.push_back(*named[i]);
     }
+    std::sort(ids.begin(), ids.end());  // a catch-up fires a rotation's moments together
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     std::map<std::string, Rotation> rotations;
     for (auto& r : store.rotations(ids)) rotations.emplace(r.id, std::move(r));
     for (std::size_t i = 0; i < due.size(); ++i) {
@@ -195,12 +199,16 @@ std::size_t fire_due_timers(Store& store, TimePoint now, std::size_t batch) {
       if (const auto& id = named[i]) {
         auto rotation = rotations.find(*id);
         if (rotation == rotations.end() || rotation->second.status == RotationStatus::cancelled) {
-          log::debug("scheduler", "timer dropped: its rotation is gone or cancelled",
-                     {{"timer", t.id}, {"rotation", *id}});
+          // Cancelled: its timers normally went with the cancellation. Gone: erased, or
+          // purged by retention before this moment came (an engine down that long).
+          log::info("scheduler",
+                    "a rotation's moment did not fire: its rotation is gone or cancelled",
+                    {{"timer", t.id}, {"rotation", *id}});
           store.delete_timer(t.id);
           continue;
         }
         t.event.payload = to_json(rotation->second);
+        t.event.subject = rotation->second.student_id;  // the mirror's word, as the payload's
       }
       if (store.append_event(t.event, now)) {
         ++fired;

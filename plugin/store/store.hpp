@@ -303,8 +303,8 @@ class MirrorStore {
   virtual void remove_team_row(const std::string& rotation_id, const TeamRow& row) = 0;
   virtual void remove_team_member(const std::string& rotation_id, const std::string& person_id) = 0;
   virtual std::optional<Rotation> rotation(const std::string& id) = 0;
-  // Those of `ids` the mirror has, with their teams, in any order (firing a batch of
-  // timers that name their rotations: on PostgreSQL two statements, not two per id).
+  // Those of `ids` (each given once) the mirror has, with their teams, in any order (firing a batch
+  // of timers that name their rotations: on PostgreSQL two statements, not two per id).
   virtual std::vector<Rotation> rotations(const std::vector<std::string>& ids) {
     std::vector<Rotation> out;
     for (const auto& id : ids) {

@@ -295,6 +295,12 @@ const std::vector<std::vector<const char*>> kMigrations = {
         " pid BIGINT NOT NULL, started TEXT NOT NULL, heartbeat TEXT NOT NULL,"
         " leases TEXT NOT NULL DEFAULT '')",
     },
+    // 3: a rotation's moments name their rotation instead of carrying it (engine/timers.hpp).
+    // No table changes: the version keeps an older build, which would fire the name as the
+    // rotation, from opening the store ("upgrade rapport").
+    {
+        "UPDATE timers SET event = event WHERE false",
+    },
 };
 
 // The database's clock as the store writes times, and that clock moved by $n seconds.

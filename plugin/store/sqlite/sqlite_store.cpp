@@ -240,6 +240,12 @@ const std::vector<std::vector<const char*>> kMigrations = {
         " pid INTEGER NOT NULL, started TEXT NOT NULL, heartbeat TEXT NOT NULL,"
         " leases TEXT NOT NULL DEFAULT '')",
     },
+    // 14: a rotation's moments name their rotation instead of carrying it (engine/timers.hpp).
+    // No table changes: the version keeps an older build, which would fire the name as the
+    // rotation, from opening the store ("upgrade rapport").
+    {
+        "UPDATE timers SET event = event WHERE 0",
+    },
 };
 
 std::string opt_text(const soci::row& r, std::size_t i) {

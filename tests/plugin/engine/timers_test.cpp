@@ -158,6 +158,23 @@ TEST_CASE("a rotation's moment fires with the rotation as the mirror has it then
   CHECK(carried.id == "R1");
   CHECK(carried.team.size() == 2);
 
+  SECTION("its subject is the student the mirror has then, as its payload's") {
+    auto moved = edited;
+    moved.student_id = "S2";
+    store->put_rotation(moved);
+    auto seq = store->last_event_seq();
+    REQUIRE(fire_due_timers(*store, at("2027-01-17T00:00:00Z"), 10) == 1);
+    auto midpoint = store->events_after(seq, 10).at(0).event;
+    CHECK(midpoint.subject == "S2");
+    CHECK(rotation_from_json(midpoint.payload).student_id == "S2");
+  }
+  SECTION("one of a rotation the mirror has as cancelled does not fire, and goes") {
+    auto cancelled = edited;
+    cancelled.status = RotationStatus::cancelled;
+    store->put_rotation(cancelled);  // the mirror alone: its timers are still there
+    CHECK(fire_due_timers(*store, at("2027-12-31T00:00:00Z"), 10) == 0);
+    CHECK(store->timers_about("S1").empty());
+  }
   SECTION("one whose rotation the mirror no longer has does not fire, and goes") {
     Timer orphan{
         "rotation/R9/rotation.started", at("2027-01-04T00:00:00Z"),

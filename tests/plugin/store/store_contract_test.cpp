@@ -105,6 +105,11 @@ TEST_CASE("the mirror stores people, rotations with their team, and evaluations"
   store->put_rotation(test::make_rotation("R2", "S2", "2027-02-01", "2027-02-28", {}));
   store->put_team(
       "R2", {{"P3", Role::resident, *parse_date("2027-02-01"), *parse_date("2027-02-28"), {}}});
+  // An id with what a PostgreSQL array literal must escape comes back too.
+  const std::string odd = "R\"3,{ \\x}";
+  store->put_rotation(test::make_rotation(odd, "S3", "2027-03-01", "2027-03-28", {}));
+  REQUIRE(store->rotations({odd}).size() == 1);
+  CHECK(store->rotations({odd}).at(0).id == odd);
   auto both = store->rotations({"R2", "R9", "R1"});
   std::sort(both.begin(), both.end(),
             [](const Rotation& a, const Rotation& b) { return a.id < b.id; });
