@@ -643,16 +643,14 @@ class SqliteStore final : public Store {
   }
 
   std::vector<Timer> due_timers(TimePoint now, std::size_t limit) override {
-    std::string until = format_time(now);
-    long long n = static_cast<long long>(limit);
-    soci::rowset<soci::row> rows =
-        (sql_.prepare << "SELECT id, due_at, event FROM timers WHERE due_at <= :u"
-                         " ORDER BY due_at, id LIMIT :n",
-         soci::use(until), soci::use(n));
+    // Cached, like delete_timer: the engine asks at every step, and fires timers by the batch.
+    auto q = cached(
+        "SELECT id, due_at, event FROM timers WHERE due_at <= ?1 ORDER BY due_at, id LIMIT ?2");
+    q.bind(1, format_time(now)).bind(2, static_cast<std::int64_t>(limit));
     std::vector<Timer> out;
-    for (const auto& r : rows) {
-      out.push_back({opt_text(r, 0), parse_time(opt_text(r, 1)).value_or(TimePoint{}),
-                     event_from_json(opt_text(r, 2))});
+    while (q.next()) {
+      out.push_back({q.str(0), parse_time(q.str(1)).value_or(TimePoint{}),
+                     event_from_json(q.str(2))});
     }
     return out;
   }
@@ -670,7 +668,7 @@ class SqliteStore final : public Store {
   }
 
   void delete_timer(const std::string& id) override {
-    sql_ << "DELETE FROM timers WHERE id = :i", soci::use(id);
+    cached("DELETE FROM timers WHERE id = ?1").bind(1, id).run();
   }
 
   std::optional<std::string> cursor(const std::string& source, const std::string& entity) override {
