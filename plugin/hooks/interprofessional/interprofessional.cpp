@@ -1,12 +1,13 @@
 #include "hooks/interprofessional/interprofessional.hpp"
 
+#include "hooks/common/team_text.hpp"
 #include "rapport/json.hpp"
 
 namespace rapport::hooks {
 
 std::vector<Action> Interprofessional::handle(const Event& event, const HookContext& context) {
-  auto rotation = context.rotation(rotation_from_json(event.payload).id);
-  if (!rotation || rotation->status == RotationStatus::cancelled) return {};
+  auto rotation = live_rotation(event, context);
+  if (!rotation) return {};
   bool physicians = false, others = false;
   for (const auto& m : rotation->team) {
     if (m.person_id == rotation->student_id) continue;
