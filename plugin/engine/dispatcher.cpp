@@ -42,7 +42,7 @@ void update_graph(RelationshipGraph& graph, const HookContext& context, const Ev
       std::string id =
           event.type == EventType::team_changed
               ? std::string(boost::json::parse(event.payload).at("rotation").as_string())
-              : rotation_from_json(event.payload).id;
+              : rotation_id_from_json(event.payload);
       if (auto r = context.rotation(id)) graph.put_rotation(*r);
       return;
     }

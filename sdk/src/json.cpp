@@ -443,6 +443,14 @@ Person person_from_json(const std::string& text) {
 Rotation rotation_from_json(const std::string& text) {
   return rotation_from_value(parse_text(text));
 }
+std::string rotation_id_from_json(const std::string& text) {
+  unsigned char buffer[4096];  // a rotation with its team fits; a larger one spills to the heap
+  json::monotonic_resource arena(buffer);
+  json::error_code ec;
+  auto v = json::parse(text, ec, &arena);
+  if (ec) throw JsonError("malformed JSON: " + ec.message());
+  return Reader(v, "").str("id");
+}
 Evaluation evaluation_from_json(const std::string& text) {
   return evaluation_from_value(parse_text(text));
 }

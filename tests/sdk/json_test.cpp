@@ -47,6 +47,18 @@ TEST_CASE("every domain type survives a JSON round trip", "[sdk][json]") {
   SECTION("rotation with its team") {
     auto r = sample_rotation();
     CHECK(rotation_from_json(to_json(r)) == r);
+    // The id alone, with the whole reader's errors for it; a payload larger than the
+    // reader's stack buffer too.
+    CHECK(rotation_id_from_json(to_json(r)) == r.id);
+    for (int i = 0; i < 200; ++i) r.team.push_back({"P" + std::to_string(i), Role::nurse});
+    CHECK(rotation_id_from_json(to_json(r)) == r.id);
+    CHECK(rotation_id_from_json(R"({"id": "R 9", "team": "not read"})") == "R 9");
+    CHECK_THROWS_WITH(rotation_id_from_json(R"({"student": "S1"})"),
+                      Contains("field 'id'") && Contains("is required"));
+    CHECK_THROWS_WITH(rotation_id_from_json(R"({"id": 7})"),
+                      Contains("field 'id'") && Contains("expected a string"));
+    CHECK_THROWS_WITH(rotation_id_from_json(R"(["R1"])"), Contains("expected an object"));
+    CHECK_THROWS_WITH(rotation_id_from_json(R"({"id": "R1")"), Contains("malformed JSON"));
   }
   SECTION("evaluation, anonymous, with a recommendation") {
     Evaluation e{"E1", "R1", "P1", "S1", *parse_time("2027-03-30T14:05:00Z"), 7, 1, 9, true, true};

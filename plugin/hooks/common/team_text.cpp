@@ -1,7 +1,5 @@
 #include "hooks/common/team_text.hpp"
 
-#include <boost/json.hpp>
-
 #include <array>
 
 #include "rapport/json.hpp"
@@ -46,24 +44,8 @@ std::string capitalized(std::string text) {
   return text;
 }
 
-// Only the payload's id is read: the rotation comes from the mirror. Reading the whole
-// payload into a Rotation, at every hook of every rotation event, cost more than most
-// hooks' own work.
-namespace {
-std::string rotation_id_of(const Event& event) {
-  unsigned char buffer[4096];
-  boost::json::monotonic_resource arena(buffer);
-  boost::json::error_code ec;
-  auto value = boost::json::parse(event.payload, ec, &arena);
-  if (ec || !value.is_object()) throw JsonError("rotation event: data must be an object");
-  const auto* id = value.as_object().if_contains("id");
-  if (!id || !id->is_string()) throw JsonError("field 'id': is required");
-  return std::string(id->get_string());
-}
-}  // namespace
-
 std::optional<Rotation> live_rotation(const Event& event, const HookContext& context) {
-  auto rotation = context.rotation(rotation_id_of(event));
+  auto rotation = context.rotation(rotation_id_from_json(event.payload));
   if (!rotation || rotation->status == RotationStatus::cancelled) return std::nullopt;
   return rotation;
 }

@@ -49,7 +49,7 @@ class ResearchOpenings : public rapport::Hook {
   std::vector<rapport::Action> handle(const rapport::Event& event,
                                       const rapport::HookContext& context) override {
     std::vector<rapport::Action> actions;
-    auto rotation = context.rotation(rapport::rotation_from_json(event.payload).id);
+    auto rotation = context.rotation(rapport::rotation_id_from_json(event.payload));
     auto student = context.person(event.subject);
     if (!rotation || !student || student->specialty != rotation->specialty) return actions;
     for (const auto& opening : openings_) {
