@@ -67,6 +67,38 @@ class FakeContext : public HookContext {
   mutable RelationshipGraph graph_;
 };
 
+// A FakeContext whose memory is kept change by change, as the dispatcher keeps it, instead
+// of built again at every read: the assignments' tests compare what a hook keeps from run
+// to run with what one made from nothing gives.
+class KeptGraphContext : public FakeContext {
+ public:
+  RelationshipGraph graph;
+
+  const Relationships& relationships() const override { return graph; }
+  void put_person(const Person& p) {
+    people[p.id] = p;
+    graph.put_person(p);
+  }
+  void put_rotation(const Rotation& r) {
+    rotations[r.id] = r;
+    graph.put_rotation(r);
+  }
+  // A student's entry changed at random: opted in or out (one time in three), or new interests
+  // among `specialties`.
+  template <typename Pick>
+  void change_student_entry(const std::string& id, const std::vector<std::string>& specialties,
+                            Pick&& pick) {
+    Person p = people.at(id);
+    if (pick(3) == 0) {
+      p.opted_out = !p.opted_out;
+    } else {
+      p.interests = {specialties[std::size_t(pick(int(specialties.size())))],
+                     specialties[std::size_t(pick(int(specialties.size())))]};
+    }
+    put_person(p);
+  }
+};
+
 inline Rotation make_rotation(std::string id, std::string student, std::string start,
                               std::string end, std::vector<std::pair<std::string, Role>> team) {
   Rotation r;

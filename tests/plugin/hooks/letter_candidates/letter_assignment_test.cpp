@@ -12,15 +12,12 @@ using namespace rapport;
 
 namespace {
 
-// The memory kept up to date change by change, as the dispatcher keeps it, instead of
-// built again at every read; the outbox's letters as a list.
-class KeptContext final : public test::FakeContext {
+// The memory kept change by change; the outbox's letters as a list.
+class KeptContext final : public test::KeptGraphContext {
  public:
-  RelationshipGraph graph;
   std::vector<Action> made;
   mutable int evaluation_reads = 0;
 
-  const Relationships& relationships() const override { return graph; }
   std::vector<Evaluation> evaluations_of(const std::string& student) const override {
     ++evaluation_reads;
     return FakeContext::evaluations_of(student);
@@ -58,31 +55,23 @@ TEST_CASE("the letter assignment kept from run to run equals one made from nothi
   const std::vector<std::string> specialties{"Surgery", "Pediatrics", "Psychiatry"};
   KeptContext ctx;
   ctx.now_ = *parse_time("2027-01-01T00:00:00Z");
-  auto update_person = [&](Person p) {
-    ctx.people[p.id] = p;
-    ctx.graph.put_person(p);
-  };
   for (int i = 0; i < 12; ++i) {
     Person p;
     p.id = "A" + std::to_string(i);
     p.role = Role::attending;
     if (pick(4) != 0) p.specialty = specialties[std::size_t(pick(3))];
-    update_person(p);
+    ctx.put_person(p);
   }
   for (int i = 0; i < 30; ++i) {
     Person p;
     p.id = "S" + std::to_string(i);
     p.role = Role::student;
     if (pick(2) == 0) p.interests = {specialties[std::size_t(pick(3))]};
-    update_person(p);
+    ctx.put_person(p);
   }
   auto staff = [&] { return "A" + std::to_string(pick(12)); };
   auto student = [&] { return "S" + std::to_string(pick(30)); };
   int rotations = 0, evaluations = 0;
-  auto put_rotation = [&](Rotation r) {
-    ctx.rotations[r.id] = r;
-    ctx.graph.put_rotation(r);
-  };
   auto add_rotation = [&] {
     auto start = std::chrono::floor<std::chrono::days>(ctx.now_) + std::chrono::days(pick(60) - 30);
     Rotation r = test::make_rotation("R" + std::to_string(++rotations), student(), "2027-01-01",
@@ -94,7 +83,7 @@ TEST_CASE("the letter assignment kept from run to run equals one made from nothi
     for (int m = 0, n = 1 + pick(3); m < n; ++m) {
       r.team.push_back({staff(), pick(5) ? Role::attending : Role::resident, r.start, r.end});
     }
-    put_rotation(r);
+    ctx.put_rotation(r);
   };
   for (int i = 0; i < 40; ++i) add_rotation();
 
@@ -121,7 +110,7 @@ TEST_CASE("the letter assignment kept from run to run equals one made from nothi
               r.end = r.end + std::chrono::days(pick(10));
               break;
           }
-          put_rotation(r);
+          ctx.put_rotation(r);
           break;
         }
         case 2:
@@ -151,19 +140,12 @@ TEST_CASE("the letter assignment kept from run to run equals one made from nothi
           } else {
             p.specialty = specialties[std::size_t(pick(3))];
           }
-          update_person(p);
+          ctx.put_person(p);
           break;
         }
-        case 5: {  // a student's entry: interests, opt-out
-          Person p = ctx.people.at(student());
-          if (pick(3) == 0) {
-            p.opted_out = !p.opted_out;
-          } else {
-            p.interests = {specialties[std::size_t(pick(3))], specialties[std::size_t(pick(3))]};
-          }
-          update_person(p);
+        case 5:  // a student's entry: interests, opt-out
+          ctx.change_student_entry(student(), specialties, pick);
           break;
-        }
         case 6: {  // a letter suggested earlier this season takes its places
           Action a;
           a.type = ActionType::letter_candidate;

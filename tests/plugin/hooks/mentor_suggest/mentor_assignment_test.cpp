@@ -15,13 +15,11 @@ using namespace rapport;
 
 namespace {
 
-// The memory kept up to date change by change, as the dispatcher keeps it.
-class KeptContext final : public test::FakeContext {
+// The memory kept change by change; whose rotations were read.
+class KeptContext final : public test::KeptGraphContext {
  public:
-  RelationshipGraph graph;
-  mutable std::set<std::string> rotation_reads;  // whose rotations were read
+  mutable std::set<std::string> rotation_reads;
 
-  const Relationships& relationships() const override { return graph; }
   std::vector<Rotation> rotations_of(const std::string& student) const override {
     rotation_reads.insert(student);
     return FakeContext::rotations_of(student);
@@ -92,17 +90,13 @@ TEST_CASE("the mentor assignment kept from run to run equals one made from nothi
                                       Role::nurse};
   KeptContext ctx;
   ctx.now_ = *parse_time("2027-01-01T00:00:00Z");
-  auto update_person = [&](Person p) {
-    ctx.people[p.id] = p;
-    ctx.graph.put_person(p);
-  };
   // Twelve staff in the directory, two (X0, X1) who are not.
   for (int i = 0; i < 12; ++i) {
     Person p;
     p.id = "A" + std::to_string(i);
     p.role = staff_roles[std::size_t(pick(4))];
     if (pick(5) != 0) p.specialty = specialties[std::size_t(pick(3))];
-    update_person(p);
+    ctx.put_person(p);
   }
   for (int i = 0; i < 25; ++i) {
     Person p;
@@ -110,7 +104,7 @@ TEST_CASE("the mentor assignment kept from run to run equals one made from nothi
     p.role = Role::student;
     if (pick(3) == 0) p.interests = {specialties[std::size_t(pick(3))]};
     if (pick(3) == 0) p.specialty = specialties[std::size_t(pick(3))];
-    update_person(p);
+    ctx.put_person(p);
   }
   auto staff = [&] {
     return pick(8) == 0 ? "X" + std::to_string(pick(2)) : "A" + std::to_string(pick(12));
@@ -118,10 +112,6 @@ TEST_CASE("the mentor assignment kept from run to run equals one made from nothi
   auto student = [&] { return "S" + std::to_string(pick(25)); };
   auto today = [&] { return std::chrono::floor<std::chrono::days>(ctx.now_); };
   int rotations = 0;
-  auto put_rotation = [&](Rotation r) {
-    ctx.rotations[r.id] = r;
-    ctx.graph.put_rotation(r);
-  };
   // A team member with the rotation's dates, or split in two spans around a gap, or
   // listed twice (a duplicated roster row); now and then a peer student on the team.
   auto add_member = [&](Rotation& r) {
@@ -147,7 +137,7 @@ TEST_CASE("the mentor assignment kept from run to run equals one made from nothi
     r.specialty = specialties[std::size_t(pick(3))];
     r.kind = pick(2) ? RotationKind::core : RotationKind::elective;
     for (int m = 0, n = 1 + pick(3); m < n; ++m) add_member(r);
-    put_rotation(r);
+    ctx.put_rotation(r);
   };
   for (int i = 0; i < 40; ++i) add_rotation();
 
@@ -199,7 +189,7 @@ TEST_CASE("the mentor assignment kept from run to run equals one made from nothi
               add_member(r);
               break;
           }
-          put_rotation(r);
+          ctx.put_rotation(r);
           break;
         }
         case 2: {  // a staff entry: role, specialty, opt-out
@@ -215,25 +205,18 @@ TEST_CASE("the mentor assignment kept from run to run equals one made from nothi
               p.specialty = specialties[std::size_t(pick(3))];
               break;
           }
-          update_person(p);
+          ctx.put_person(p);
           break;
         }
-        case 3: {  // a student's entry: interests, opt-out
-          Person p = ctx.people.at(student());
-          if (pick(3) == 0) {
-            p.opted_out = !p.opted_out;
-          } else {
-            p.interests = {specialties[std::size_t(pick(3))], specialties[std::size_t(pick(3))]};
-          }
-          update_person(p);
+        case 3:  // a student's entry: interests, opt-out
+          ctx.change_student_entry(student(), specialties, pick);
           break;
-        }
         case 4: {  // someone missing from the directory arrives in it
           Person p;
           p.id = "X" + std::to_string(pick(2));
           p.role = pick(2) ? Role::attending : Role::resident;
           p.specialty = specialties[std::size_t(pick(3))];
-          update_person(p);
+          ctx.put_person(p);
           break;
         }
         case 5:
@@ -279,10 +262,7 @@ TEST_CASE("a mentor assigned before is not suggested once they have become the s
       test::make_rotation("R1", "S", "2027-01-04", "2027-02-28", {{"N", Role::attending}});
   auto later = test::make_rotation("R2", "S", "2027-01-24", "2027-02-20", {{"M", Role::attending}});
   later.site = "Elsewhere";
-  for (const auto& r : {long_one, later}) {
-    ctx.rotations[r.id] = r;
-    ctx.graph.put_rotation(r);
-  }
+  for (const auto& r : {long_one, later}) ctx.put_rotation(r);
   for (const auto& [id, p] : ctx.people) ctx.graph.put_person(p);
   hooks::MentorOptions o;
   o.capacity = 1;
