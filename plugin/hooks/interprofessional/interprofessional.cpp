@@ -1,7 +1,6 @@
 #include "hooks/interprofessional/interprofessional.hpp"
 
 #include "hooks/common/team_text.hpp"
-#include "rapport/json.hpp"
 
 namespace rapport::hooks {
 

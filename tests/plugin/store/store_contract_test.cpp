@@ -198,8 +198,17 @@ TEST_CASE("timers come back when due, in due order, and go by prefix", "[store][
   REQUIRE(due.size() == 2);
   CHECK(due[0].id == "rotation/R1/a");
   CHECK(due[1].id == "rotation/R2/a");
+  // The limit cuts the batch short, and each call's own limit and moment count (a statement
+  // kept from call to call must not keep the last call's).
+  due = store->due_timers(at("2027-12-31T00:00:00Z"), 1);
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].id == "rotation/R1/a");
+  CHECK(store->due_timers(at("2027-12-31T00:00:00Z"), 10).size() == 3);
+  CHECK(store->due_timers(at("2027-01-05T00:00:00Z"), 10).size() == 1);
+  store->delete_timer("rotation/R2/a");
+  CHECK(store->due_timers(at("2027-12-31T00:00:00Z"), 10).size() == 2);
   store->delete_timers_with_prefix("rotation/R1/");
-  CHECK(store->due_timers(at("2027-12-31T00:00:00Z"), 10).size() == 1);
+  CHECK(store->due_timers(at("2027-12-31T00:00:00Z"), 10).empty());
 }
 
 TEST_CASE(
