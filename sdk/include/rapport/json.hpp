@@ -32,9 +32,8 @@ std::string to_json(const ContextSnapshot&);
 Person person_from_json(const std::string&);
 Rotation rotation_from_json(const std::string&);
 // Only the rotation's id (its errors as rotation_from_json's for the id; the other fields
-// are not checked): what a hook needs
-// to read the rotation as the mirror has it (HookContext::rotation), at a fraction of the
-// cost of reading the whole payload.
+// are not checked): what a hook needs to read the rotation as the mirror has it
+// (HookContext::rotation), at a fraction of the cost of reading the whole payload.
 std::string rotation_id_from_json(const std::string&);
 Evaluation evaluation_from_json(const std::string&);
 Event event_from_json(const std::string&);
