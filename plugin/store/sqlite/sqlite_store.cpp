@@ -649,8 +649,8 @@ class SqliteStore final : public Store {
     q.bind(1, format_time(now)).bind(2, static_cast<std::int64_t>(limit));
     std::vector<Timer> out;
     while (q.next()) {
-      out.push_back({q.str(0), parse_time(q.str(1)).value_or(TimePoint{}),
-                     event_from_json(q.str(2))});
+      out.push_back(
+          {q.str(0), parse_time(q.str(1)).value_or(TimePoint{}), event_from_json(q.str(2))});
     }
     return out;
   }
