@@ -11,12 +11,18 @@ namespace rapport {
 namespace json = boost::json;
 namespace {
 
-// Reads fields of one JSON object and names the full path of whatever is wrong.
+// Reads fields of one JSON object and names the full path of whatever is wrong. A reader
+// of a nested object names its place by its parent (which must outlive it) and is spelled
+// out only for an error: a rotation's team is read at every event, and its paths were a
+// few allocations per member.
 class Reader {
  public:
-  Reader(const json::value& v, std::string path) : path_(std::move(path)) {
-    if (!v.is_object()) throw JsonError(where("") + "expected an object");
-    obj_ = &v.as_object();
+  Reader(const json::value& v, std::string path) : path_(std::move(path)) { open(v); }
+  // The object at `key` of `parent`, or at `key[index]` when `index` is given.
+  Reader(const json::value& v, const Reader& parent, std::string_view key,
+         std::optional<std::size_t> index = std::nullopt)
+      : parent_(&parent), key_(key), index_(index) {
+    open(v);
   }
 
   const json::value* find(std::string_view key) const { return obj_->if_contains(key); }
@@ -73,7 +79,7 @@ class Reader {
   Reader child(std::string_view key) const {
     const auto* v = find(key);
     if (!v) throw JsonError(where(key) + "is required");
-    return Reader(*v, sub(key));
+    return Reader(*v, *this, key);
   }
   const json::array& array(std::string_view key) const {
     const auto* v = find(key);
@@ -81,17 +87,31 @@ class Reader {
     return v->as_array();
   }
   std::string sub(std::string_view key) const {
-    return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
+    std::string path = this->path();
+    return path.empty() ? std::string(key) : path + "." + std::string(key);
   }
 
  private:
+  void open(const json::value& v) {
+    if (!v.is_object()) throw JsonError(where("") + "expected an object");
+    obj_ = &v.as_object();
+  }
+  std::string path() const {
+    if (!parent_) return path_;
+    std::string key(key_);
+    if (index_) key += "[" + std::to_string(*index_) + "]";
+    return parent_->sub(key);
+  }
   std::string where(std::string_view key) const {
-    std::string p = key.empty() ? path_ : sub(key);
+    std::string p = key.empty() ? path() : sub(key);
     return p.empty() ? std::string() : "field '" + p + "': ";
   }
 
   const json::object* obj_ = nullptr;
   std::string path_;
+  const Reader* parent_ = nullptr;
+  std::string_view key_;
+  std::optional<std::size_t> index_;
 };
 
 json::value parse_text(const std::string& text) {
@@ -147,31 +167,41 @@ Person person_from(const Reader& r) {
   return p;
 }
 
-json::object rotation_object(const Rotation& r) {
-  json::object o;
-  o["schema"] = kSchema;
-  o["id"] = r.id;
-  o["student"] = r.student_id;
-  o["site"] = r.site;
-  o["specialty"] = r.specialty;
-  put_opt(o, "subspecialty", r.subspecialty);
-  o["kind"] = to_string(r.kind);
-  o["start"] = format_date(r.start);
-  o["end"] = format_date(r.end);
-  o["status"] = to_string(r.status);
-  json::array team;
+// Everything in `storage` (to_json passes a buffer on the stack: a rotation with its team
+// is a hundred-odd small allocations otherwise); keys in the order the schema lists them.
+json::object rotation_object(const Rotation& r, json::storage_ptr storage = {}) {
+  json::object o(12, storage);
+  o.emplace("schema", kSchema);
+  o.emplace("id", r.id);
+  o.emplace("student", r.student_id);
+  o.emplace("site", r.site);
+  o.emplace("specialty", r.specialty);
+  if (r.subspecialty) o.emplace("subspecialty", *r.subspecialty);
+  o.emplace("kind", to_string(r.kind));
+  o.emplace("start", format_date(r.start));
+  o.emplace("end", format_date(r.end));
+  o.emplace("status", to_string(r.status));
+  json::array team(storage);
+  team.reserve(r.team.size());
   for (const auto& m : r.team) {
-    json::array spans;
-    for (const auto& s : m.spans_or_dates()) {
-      spans.push_back(json::object{{"start", format_date(s.start)}, {"end", format_date(s.end)}});
+    const auto ranges = m.spans_or_dates();
+    json::array spans(storage);
+    spans.reserve(ranges.size());
+    for (const auto& range : ranges) {
+      json::object span(2, storage);
+      span.emplace("start", format_date(range.start));
+      span.emplace("end", format_date(range.end));
+      spans.emplace_back(std::move(span));
     }
-    team.push_back(json::object{{"person", m.person_id},
-                                {"role", to_string(m.role)},
-                                {"start", format_date(m.start)},
-                                {"end", format_date(m.end)},
-                                {"spans", std::move(spans)}});
+    json::object member(5, storage);
+    member.emplace("person", m.person_id);
+    member.emplace("role", to_string(m.role));
+    member.emplace("start", format_date(m.start));
+    member.emplace("end", format_date(m.end));
+    member.emplace("spans", std::move(spans));
+    team.emplace_back(std::move(member));
   }
-  o["team"] = std::move(team);
+  o.emplace("team", std::move(team));
   return o;
 }
 
@@ -183,7 +213,7 @@ TeamMember team_member_from(const Reader& m, DateRange rotation) {
   if (const auto* spans = m.find("spans"); spans && !spans->is_null()) {
     const auto& list = m.array("spans");
     for (std::size_t i = 0; i < list.size(); ++i) {
-      Reader s(list[i], m.sub("spans[" + std::to_string(i) + "]"));
+      Reader s(list[i], m, "spans", i);
       DateRange span{s.date("start"), s.date("end")};
       if (span.end < span.start)
         throw JsonError("field '" + s.sub("end") + "': ends before it starts");
@@ -221,8 +251,7 @@ Rotation rotation_from(const Reader& r) {
     // One member per person: several entries of one person (a split roster) are joined.
     std::map<std::string, std::size_t> index;
     for (std::size_t i = 0; i < team.size(); ++i) {
-      TeamMember member = team_member_from(
-          Reader(team[i], r.sub("team[" + std::to_string(i) + "]")), DateRange{rot.start, rot.end});
+      TeamMember member = team_member_from(Reader(team[i], r, "team", i), {rot.start, rot.end});
       auto [at, inserted] = index.emplace(member.person_id, rot.team.size());
       if (inserted) {
         rot.team.push_back(std::move(member));
@@ -286,7 +315,7 @@ std::string to_json(const ContextSnapshot& s) {
   o["schema"] = kSchema;
   o["now"] = format_time(s.now);
   o["people"] = array_of(s.people, person_object);
-  o["rotations"] = array_of(s.rotations, rotation_object);
+  o["rotations"] = array_of(s.rotations, [](const Rotation& r) { return rotation_object(r); });
   o["evaluations"] = array_of(s.evaluations, evaluation_object);
   return json::serialize(o);
 }
@@ -312,7 +341,9 @@ std::string to_json(const Person& p) {
   return json::serialize(person_object(p));
 }
 std::string to_json(const Rotation& r) {
-  return json::serialize(rotation_object(r));
+  unsigned char buffer[8192];
+  json::monotonic_resource arena(buffer);
+  return json::serialize(rotation_object(r, &arena));
 }
 std::string to_json(const Evaluation& e) {
   return json::serialize(evaluation_object(e));

@@ -98,6 +98,61 @@ TEST_CASE("every domain type survives a JSON round trip", "[sdk][json]") {
   }
 }
 
+TEST_CASE("an error names the full path of the field, however deep", "[sdk][json]") {
+  const std::string head =
+      R"({"id": "R1", "student": "S1", "site": "X", "specialty": "Surgery", "kind": "core",)"
+      R"( "start": "2027-03-01", "end": "2027-03-28", "team": [{"person": "A", "role": "attending"},)";
+  CHECK_THROWS_WITH(
+      rotation_from_json(head + R"( {"person": "B", "role": "nurse", "spans": [{"start":)"
+                                R"( "2027-03-02", "end": "2027-03-05"}, {"start": "2027-03-09",)"
+                                R"( "end": "soon"}]}]})"),
+      "field 'team[1].spans[1].end': expected a date YYYY-MM-DD");
+  CHECK_THROWS_WITH(
+      rotation_from_json(head + R"( {"person": "B", "role": "nurse", "spans": [{"start":)"
+                                R"( "2027-03-05", "end": "2027-03-02"}]}]})"),
+      "field 'team[1].spans[0].end': ends before it starts");
+  CHECK_THROWS_WITH(rotation_from_json(head + R"( {"person": "B", "role": "surgeon"}]})"),
+                    "field 'team[1].role': unknown value \"surgeon\"");
+  CHECK_THROWS_WITH(rotation_from_json(head + R"( "B"]})"), "field 'team[1]': expected an object");
+  CHECK_THROWS_WITH(
+      evaluation_from_json(R"({"id": "E1", "rotation": "R1", "evaluator": "A", "student": "S1",)"
+                           R"( "submitted": "2027-03-30T14:05:00Z", "score": 7,)"
+                           R"( "scale": {"min": 1, "max": "nine"}})"),
+      "field 'scale.max': expected a number");
+}
+
+TEST_CASE("a rotation's JSON text keeps its keys in the schema's order", "[sdk][json]") {
+  // Written into a buffer on the stack since 2026-12-03; the text is the one written before.
+  auto d = [](const char* text) { return *parse_date(text); };
+  Rotation r;
+  r.id = "R1";
+  r.student_id = "S1";
+  r.site = "Mercy \"North\"";
+  r.specialty = "Surgery";
+  r.subspecialty = "Trauma";
+  r.kind = RotationKind::elective;
+  r.start = d("2027-03-01");
+  r.end = d("2027-03-28");
+  TeamMember a{"A1", Role::attending, d("2027-03-01"), d("2027-03-19"), {}};
+  a.spans = {{d("2027-03-01"), d("2027-03-05")}, {d("2027-03-15"), d("2027-03-19")}};
+  r.team = {a, {"N1", Role::nurse, r.start, r.end, {}}};
+  CHECK(to_json(r) ==
+        R"({"schema":"rapport/v1","id":"R1","student":"S1","site":"Mercy \"North\"",)"
+        R"("specialty":"Surgery","subspecialty":"Trauma","kind":"elective","start":"2027-03-01",)"
+        R"("end":"2027-03-28","status":"scheduled","team":[{"person":"A1","role":"attending",)"
+        R"("start":"2027-03-01","end":"2027-03-19","spans":[{"start":"2027-03-01",)"
+        R"("end":"2027-03-05"},{"start":"2027-03-15","end":"2027-03-19"}]},{"person":"N1",)"
+        R"("role":"nurse","start":"2027-03-01","end":"2027-03-28","spans":[{"start":)"
+        R"("2027-03-01","end":"2027-03-28"}]}]})");
+  // A team larger than the buffer on the stack.
+  for (int i = 0; i < 300; ++i)
+    r.team.push_back({"P" + std::to_string(i), Role::nurse, r.start, r.end, {}});
+  const auto text = to_json(r);
+  CHECK(text.size() > 8192);
+  CHECK(rotation_from_json(text).team.size() == 302);
+  CHECK(to_json(rotation_from_json(text)) == text);
+}
+
 TEST_CASE(
     "a team member's spans are sorted and merged; several entries of one person are one "
     "member; an entry without spans is its start to end",
