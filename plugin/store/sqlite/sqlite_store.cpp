@@ -6,6 +6,7 @@
 
 #include <soci/sqlite3/soci-sqlite3.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include <set>
 #include <string_view>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 
 #include "files/private_files.hpp"
@@ -624,7 +626,8 @@ class SqliteStore final : public Store {
   void put_timer(const Timer& t) override {
     cached(
         "INSERT INTO timers (id, due_at, event) VALUES (?1, ?2, ?3)"
-        " ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, event = excluded.event")
+        " ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, event = excluded.event"
+        " WHERE (due_at, event) IS NOT (excluded.due_at, excluded.event)")
         .bind(1, t.id)
         .bind(2, format_time(t.due))
         .bind(3, to_json(t.event))
@@ -877,7 +880,13 @@ class SqliteStore final : public Store {
         " site = excluded.site, specialty = excluded.specialty,"
         " subspecialty = excluded.subspecialty, kind = excluded.kind,"
         " start_date = excluded.start_date, end_date = excluded.end_date,"
-        " status = excluded.status")
+        " status = excluded.status"
+        // A rotation sent again unchanged (a platform's update of fields we do not keep)
+        // writes nothing.
+        " WHERE (student_id, site, specialty, subspecialty, kind, start_date, end_date,"
+        " status) IS NOT (excluded.student_id, excluded.site, excluded.specialty,"
+        " excluded.subspecialty, excluded.kind, excluded.start_date, excluded.end_date,"
+        " excluded.status)")
         .bind(1, r.id)
         .bind(2, r.student_id)
         .bind(3, r.site)
@@ -898,19 +907,34 @@ class SqliteStore final : public Store {
   }
 
   void put_team(const std::string& rotation_id, const std::vector<TeamMember>& team) override {
-    bool has_rows = false;
+    // The rows the rotation has, by person: (role, start, end, legacy, row id).
+    using Kept = std::tuple<std::string, std::string, std::string, std::int64_t, std::string>;
+    std::map<std::string, std::vector<Kept>> rows;
     {
-      auto q = cached("SELECT 1 FROM team_rows WHERE rotation_id = ?1 LIMIT 1");
+      auto q = cached(
+          "SELECT person_id, role, start_date, end_date, legacy, row_id FROM team_rows"
+          " WHERE rotation_id = ?1");
       q.bind(1, rotation_id);
-      has_rows = q.next();
+      while (q.next()) {
+        rows[q.str(0)].emplace_back(q.str(1), q.str(2), q.str(3), q.integer(4), q.str(5));
+      }
     }
-    if (has_rows) {
-      for (const auto& member : team) put_team_member(rotation_id, member);
-      return;
-    }
-    // A rotation seen for the first time (most are): nobody's rows to replace, one statement
-    // per row. A person listed twice: the last entry counts, as above.
+    // Each member's rows replace that person's (a person listed twice: the last entry
+    // counts); a member whose rows are already exactly these is left alone, so a rotation
+    // sent again unchanged writes nothing. A rotation seen for the first time (most are)
+    // has nobody's rows to replace.
     for (const TeamMember* m : store_rows::last_entries(team)) {
+      if (auto known = rows.find(m->person_id); known != rows.end()) {
+        const std::string role(to_string(m->role));
+        std::vector<Kept> wanted;
+        for (const auto& span : m->spans_or_dates()) {
+          wanted.emplace_back(role, format_date(span.start), format_date(span.end), 0, "");
+        }
+        std::sort(known->second.begin(), known->second.end());
+        std::sort(wanted.begin(), wanted.end());
+        if (known->second == wanted) continue;
+        remove_team_member(rotation_id, m->person_id);
+      }
       for (const auto& span : m->spans_or_dates()) {
         add_team_row(rotation_id, {m->person_id, m->role, span.start, span.end});
       }

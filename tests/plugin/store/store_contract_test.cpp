@@ -168,6 +168,29 @@ TEST_CASE("a team and timers written at once leave what writing them one by one 
   for (const auto& m : listed) store->put_team_member("R4", m);
   CHECK(store->rotation("R3")->team == store->rotation("R4")->team);
   CHECK(store->rotation("R3")->team.size() == 3);
+  // Sent again: a member whose rows are already these is left alone, one that changed is
+  // replaced, and a row a source gave an id is the rotation's own (without the id) once
+  // the rotation lists that person.
+  const auto d = [](const char* text) { return *parse_date(text); };
+  store->add_team_row("R3", {"P7", Role::nurse, d("2027-01-04"), d("2027-01-31"), false, "row-7"});
+  auto again = listed;
+  again.push_back({"P7", Role::nurse, d("2027-01-04"), d("2027-01-31"), {}});
+  store->put_team("R3", again);
+  store->remove_team_row("R3", {"P7", std::nullopt, std::nullopt, std::nullopt, false, "row-7"});
+  const auto sent_twice = store->rotation("R3")->team;
+  CHECK(sent_twice.size() == 4);
+  store->put_team("R3", again);
+  CHECK(store->rotation("R3")->team == sent_twice);
+  again.back().role = Role::resident;
+  again.back().spans = {{d("2027-01-04"), d("2027-01-10")}, {d("2027-01-20"), d("2027-01-31")}};
+  store->put_team("R3", again);
+  const auto changed = store->rotation("R3")->team;
+  REQUIRE(changed.size() == 4);
+  const auto& p7 = changed.back();
+  CHECK(p7.person_id == "P7");
+  CHECK(p7.role == Role::resident);
+  CHECK(p7.spans == again.back().spans);
+  CHECK(std::equal(changed.begin(), changed.end() - 1, sent_twice.begin()));
   store->put_team("R1", {});
 
   auto e = event("s", "x");
