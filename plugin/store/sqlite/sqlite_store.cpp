@@ -932,6 +932,7 @@ class SqliteStore final : public Store {
         }
         std::sort(known->second.begin(), known->second.end());
         std::sort(wanted.begin(), wanted.end());
+        wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());  // one row each
         if (known->second == wanted) continue;
         remove_team_member(rotation_id, m->person_id);
       }
