@@ -18,12 +18,15 @@ namespace {
 class Reader {
  public:
   Reader(const json::value& v, std::string path) : path_(std::move(path)) { open(v); }
-  // The object at `key` of `parent`, or at `key[index]` when `index` is given.
+  // The object at `key` of `parent`, or at `key[index]` when `index` is given. The parent
+  // and the key's text must outlive this reader.
   Reader(const json::value& v, const Reader& parent, std::string_view key,
          std::optional<std::size_t> index = std::nullopt)
       : parent_(&parent), key_(key), index_(index) {
     open(v);
   }
+  Reader(const json::value&, const Reader&&, std::string_view,
+         std::optional<std::size_t> = std::nullopt) = delete;
 
   const json::value* find(std::string_view key) const { return obj_->if_contains(key); }
 
@@ -389,15 +392,17 @@ void check_well_formed(std::string_view text) {
 }  // namespace
 
 std::string to_json(const Event& e) {
-  json::object o;
-  o["specversion"] = "1.0";
-  o["id"] = e.id;
-  o["source"] = e.source;
-  o["type"] = to_string(e.type);
-  o["time"] = format_time(e.occurred);
-  o["subject"] = e.subject;
-  o["datacontenttype"] = "application/json";
-  o["dataschema"] = kDataSchemaUri;
+  unsigned char buffer[2048];  // the envelope without its data
+  json::monotonic_resource arena(buffer);
+  json::object o(8, &arena);
+  o.emplace("specversion", "1.0");
+  o.emplace("id", e.id);
+  o.emplace("source", e.source);
+  o.emplace("type", to_string(e.type));
+  o.emplace("time", format_time(e.occurred));
+  o.emplace("subject", e.subject);
+  o.emplace("datacontenttype", "application/json");
+  o.emplace("dataschema", kDataSchemaUri);
   // The payload is JSON text already: checked and spliced in as `data` (the last member),
   // not parsed into a tree and written out again (timers are stored this way, three or
   // more per rotation dispatched).

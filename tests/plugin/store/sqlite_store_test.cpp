@@ -31,6 +31,42 @@ Event event(std::string source, std::string id) {
 }
 }  // namespace
 
+TEST_CASE("a rotation sent again unchanged writes nothing to the file", "[store]") {
+  test::TempDir dir;
+  auto store = open(dir);
+  auto d = [](const char* text) { return *parse_date(text); };
+  auto r = test::make_rotation("R1", "S1", "2027-01-04", "2027-01-31",
+                               {{"P1", Role::nurse}, {"P2", Role::attending}});
+  // A member whose span is given twice (a split roster's rows that repeat) makes one row.
+  r.team.push_back({"P3",
+                    Role::resident,
+                    d("2027-01-04"),
+                    d("2027-01-10"),
+                    {{d("2027-01-04"), d("2027-01-10")}, {d("2027-01-04"), d("2027-01-10")}}});
+  const Timer timer{"rotation/R1/start", *parse_time("2027-01-04T08:00:00Z"), event("s", "t")};
+  auto write = [&] {
+    Transaction tx(*store);
+    store->put_rotation(r);
+    store->put_team(r.id, r.team);
+    store->put_timer(timer);
+    tx.commit();
+  };
+  write();
+  // Another connection sees PRAGMA data_version move only when a commit changed the file.
+  soci::session other(soci::sqlite3, "db=\"" + dir.file("rapport.db") + "\"");
+  auto version = [&] {
+    long long v = 0;
+    other << "PRAGMA data_version", soci::into(v);
+    return v;
+  };
+  const auto before = version();
+  write();
+  CHECK(version() == before);
+  r.team[1].role = Role::resident;
+  write();
+  CHECK(version() != before);
+}
+
 TEST_CASE("migrations bring a new store to the current schema version, once", "[store]") {
   test::TempDir dir;
   CHECK(open(dir)->schema_version() == kStoreSchemaVersion);
