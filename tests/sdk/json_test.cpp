@@ -122,34 +122,27 @@ TEST_CASE("an error names the full path of the field, however deep", "[sdk][json
 }
 
 TEST_CASE("a rotation's JSON text keeps its keys in the schema's order", "[sdk][json]") {
-  // Written into a buffer on the stack since 2026-12-03; the text is the one written before.
-  auto d = [](const char* text) { return *parse_date(text); };
-  Rotation r;
-  r.id = "R1";
-  r.student_id = "S1";
+  // Written into a buffer on the stack since 2026-12-03; the text is the one written before
+  // (a site that needs quoting, a member with two spans, one with none).
+  auto r = sample_rotation();
   r.site = "Mercy \"North\"";
-  r.specialty = "Surgery";
-  r.subspecialty = "Trauma";
-  r.kind = RotationKind::elective;
-  r.start = d("2027-03-01");
-  r.end = d("2027-03-28");
-  TeamMember a{"A1", Role::attending, d("2027-03-01"), d("2027-03-19"), {}};
-  a.spans = {{d("2027-03-01"), d("2027-03-05")}, {d("2027-03-15"), d("2027-03-19")}};
-  r.team = {a, {"N1", Role::nurse, r.start, r.end, {}}};
-  CHECK(to_json(r) ==
-        R"({"schema":"rapport/v1","id":"R1","student":"S1","site":"Mercy \"North\"",)"
-        R"("specialty":"Surgery","subspecialty":"Trauma","kind":"elective","start":"2027-03-01",)"
-        R"("end":"2027-03-28","status":"scheduled","team":[{"person":"A1","role":"attending",)"
-        R"("start":"2027-03-01","end":"2027-03-19","spans":[{"start":"2027-03-01",)"
-        R"("end":"2027-03-05"},{"start":"2027-03-15","end":"2027-03-19"}]},{"person":"N1",)"
-        R"("role":"nurse","start":"2027-03-01","end":"2027-03-28","spans":[{"start":)"
-        R"("2027-03-01","end":"2027-03-28"}]}]})");
+  r.team.push_back({"N1", Role::nurse, r.start, r.end, {}});
+  CHECK(
+      to_json(r) ==
+      R"({"schema":"rapport/v1","id":"R1","student":"S1","site":"Mercy \"North\"",)"
+      R"("specialty":"Surgery","subspecialty":"Vascular","kind":"sub_internship",)"
+      R"("start":"2027-03-01","end":"2027-03-28","status":"active","team":[{"person":"P1",)"
+      R"("role":"attending","start":"2027-03-01","end":"2027-03-28","spans":[{"start":)"
+      R"("2027-03-01","end":"2027-03-28"}]},{"person":"P2","role":"social_worker","start":)"
+      R"("2027-03-08","end":"2027-03-28","spans":[{"start":"2027-03-08","end":"2027-03-12"},)"
+      R"({"start":"2027-03-15","end":"2027-03-28"}]},{"person":"N1","role":"nurse","start":)"
+      R"("2027-03-01","end":"2027-03-28","spans":[{"start":"2027-03-01","end":"2027-03-28"}]}]})");
   // A team larger than the buffer on the stack.
   for (int i = 0; i < 300; ++i)
-    r.team.push_back({"P" + std::to_string(i), Role::nurse, r.start, r.end, {}});
+    r.team.push_back({"F" + std::to_string(i), Role::nurse, r.start, r.end, {}});
   const auto text = to_json(r);
   CHECK(text.size() > 8192);
-  CHECK(rotation_from_json(text).team.size() == 302);
+  CHECK(rotation_from_json(text).team.size() == 303);
   CHECK(to_json(rotation_from_json(text)) == text);
 }
 

@@ -924,10 +924,11 @@ class SqliteStore final : public Store {
     // sent again unchanged writes nothing. A rotation seen for the first time (most are)
     // has nobody's rows to replace.
     for (const TeamMember* m : store_rows::last_entries(team)) {
+      const auto spans = m->spans_or_dates();
       if (auto known = rows.find(m->person_id); known != rows.end()) {
         const std::string role(to_string(m->role));
         std::vector<Kept> wanted;
-        for (const auto& span : m->spans_or_dates()) {
+        for (const auto& span : spans) {
           wanted.emplace_back(role, format_date(span.start), format_date(span.end), 0, "");
         }
         std::sort(known->second.begin(), known->second.end());
@@ -936,7 +937,7 @@ class SqliteStore final : public Store {
         if (known->second == wanted) continue;
         remove_team_member(rotation_id, m->person_id);
       }
-      for (const auto& span : m->spans_or_dates()) {
+      for (const auto& span : spans) {
         add_team_row(rotation_id, {m->person_id, m->role, span.start, span.end});
       }
     }
