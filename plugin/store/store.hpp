@@ -523,6 +523,13 @@ class Store : public InboxStore,
   virtual void finish_copy(std::int64_t last_event, std::int64_t last_action,
                            std::int64_t last_release) = 0;
   virtual int schema_version() = 0;
+  // A bulk load (`rapport backfill` building the mirror): where an index that only
+  // erasure and retention read costs more kept up to date row by row than built once at
+  // the end, it goes for the load and end_bulk_load builds it again. Whatever reads it
+  // (an erasure, a purge, the next open after a crash) builds it first, so nothing but
+  // time is lost when the load stops half way. SQLite: the roster's index by person.
+  virtual void begin_bulk_load() {}
+  virtual void end_bulk_load() {}
   // "sqlite" or "postgresql".
   virtual std::string_view backend() const = 0;
 };

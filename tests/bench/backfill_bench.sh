@@ -63,7 +63,7 @@ log: {level: warn}
 YAML
     ${RAPPORT_BENCH_PROFILE:+perf record --call-graph dwarf,16384 -F 499 -o /tmp/rapport-backfill.perf --} \
       /usr/bin/time -f "%e %M %U %S" -o "$work/time" "$bin" backfill -c "$work/config.yaml" --source registrar 2>"$work/log"
-    grep -E "imported|done in" "$work/log" | sed 's/^/  /' 
+    grep -E "imported|indexes built|done in" "$work/log" | sed 's/^/  /' 
     read -r backfill_s peak_kib user_s sys_s < "$work/time"
     echo "$rotations rotations, $((rotations * 8)) team rows ($rows rows): \\copy ${copy_s}s" \
          "($(calc "$rows / $copy_s") rows/s); rapport backfill ${backfill_s}s" \

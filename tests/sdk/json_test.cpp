@@ -307,3 +307,11 @@ TEST_CASE("every enum has a wire name that parses back", "[sdk][vocabulary]") {
   }
   CHECK(to_string(EventType::rotation_started) == "rotation.started");
 }
+
+TEST_CASE("a content hash is what it was: the hashes of every row read are stored", "[sdk]") {
+  // FNV-1a (64 bits) from two offsets, worked out apart from the library.
+  CHECK(content_hash("") == "cbf29ce48422232584222325cbf29ce4");
+  CHECK(content_hash("abc") == "e71fa2190541574b7bab84f7414251ac");
+  CHECK(content_hash("rotations\x1fR1\x1f{\"id\":\"R1\"}") ==
+        "cebc7bbb27e1127d71de930ae9a6baa8");
+}

@@ -145,6 +145,72 @@ TEST_CASE("migrations 7 and 9 keep every row hash and team member of a version 6
   CHECK(clustered == 2);
 }
 
+TEST_CASE(
+    "a bulk load leaves the roster's index by person out; its end, the next open, an erasure "
+    "and a purge each build it first",
+    "[store]") {
+  test::TempDir dir;
+  auto indexed = [&] {
+    soci::session sql(soci::sqlite3, "db=\"" + dir.file("rapport.db") + "\"");
+    int n = 0;
+    sql << "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'"
+           " AND name = 'team_rows_by_person' AND sql LIKE '%(person_id)'",
+        soci::into(n);
+    return n == 1;
+  };
+  auto store = open(dir);
+  auto put = [&](const std::string& id, const std::string& person) {
+    auto r = test::make_rotation(id, "S1", "2027-01-04", "2027-01-31", {{person, Role::nurse}});
+    store->put_rotation(r);
+    store->put_team(r.id, r.team);
+  };
+  put("R1", "P1");
+  CHECK(indexed());
+  store->begin_bulk_load();
+  CHECK_FALSE(indexed());
+  put("R2", "P2");  // written without it
+  store->end_bulk_load();
+  REQUIRE(indexed());
+  // Ended twice, or a load that never began: nothing to do.
+  store->end_bulk_load();
+  CHECK(indexed());
+
+  // A load that never ended (the process died): the next open builds it.
+  store->begin_bulk_load();
+  store.reset();
+  CHECK_FALSE(indexed());
+  store = open(dir);
+  CHECK(indexed());
+
+  // An erasure finds the roster rows naming the person through it.
+  store->begin_bulk_load();
+  {
+    Transaction tx(*store);
+    auto gone = store->erase_person("P1", *parse_time("2027-02-01T00:00:00Z"), "staff", "t", "t");
+    tx.commit();
+    CHECK(gone.at("team rows") == 1);
+  }
+  CHECK(indexed());
+  CHECK(store->rotation("R1")->team.empty());
+  CHECK(store->rotation("R2")->team.size() == 1);
+
+  // So does retention's purge of people no roster row names.
+  store->begin_bulk_load();
+  const auto now = *parse_time("2040-01-01T00:00:00Z");
+  Store::PurgeBefore before{.now = now,
+                            .inbox_payloads = TimePoint{},
+                            .delivery_attempts = TimePoint{},
+                            .rotations = TimePoint{},
+                            .people = now,
+                            .actions = TimePoint{},
+                            .ids = TimePoint{},
+                            .reports = TimePoint{},
+                            .disclosures = std::nullopt,
+                            .sinks = {}};
+  store->purge(before, 100, false);
+  CHECK(indexed());
+}
+
 TEST_CASE("a store whose schema is newer than this build is refused", "[store]") {
   test::TempDir dir;
   open(dir);
