@@ -479,7 +479,8 @@ void RowIngest::removed(const std::string& entity, const std::string& key, Store
   page.team_removed[parts[0]].push_back(json::serialize(row));
 }
 
-std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now) const {
+std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now,
+                             const std::function<bool(const std::vector<Event>&)>& write) const {
   // Team changes go out one event per rotation and page.
   std::set<std::string> rotations;
   for (const auto& [id, members] : page.team_added) rotations.insert(id);
@@ -526,18 +527,21 @@ std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now) cons
     payload += "}";
     page.events.push_back({EventType::interests_changed, id, id, std::move(payload)});
   }
-  std::size_t added = 0;
-  for (const auto& e : page.events) {
+  std::vector<Event> events;
+  events.reserve(page.events.size());
+  for (auto& e : page.events) {
     // The time keeps a row that returns to an earlier state (opted out, back in, out
     // again) a new event; a page commits atomically, so a crash repeats nothing.
-    Event event{std::string(to_string(e.type)) + "/" + e.key + "/" +
-                    content_hash(e.payload).substr(0, 16) + "/" + format_time(now),
-                e.type,
-                "rapport/sources/" + source_ + (page.history ? "/history" : ""),
-                now,
-                e.subject,
-                e.payload};
-    added += store.append_event(event, now) ? 1 : 0;
+    events.push_back({std::string(to_string(e.type)) + "/" + e.key + "/" +
+                          content_hash(e.payload).substr(0, 16) + "/" + format_time(now),
+                      e.type, "rapport/sources/" + source_ + (page.history ? "/history" : ""), now,
+                      std::move(e.subject), std::move(e.payload)});
+  }
+  std::size_t added = 0;
+  if (page.history && write && !events.empty() && write(events)) {
+    added = events.size();
+  } else {
+    for (const auto& event : events) added += store.append_event(event, now) ? 1 : 0;
   }
   for (const auto& [entity, key, hash] : page.hashes)
     store.set_row_hash(source_, entity, key, hash);

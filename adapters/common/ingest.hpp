@@ -101,8 +101,10 @@ class RowIngest {
   void removed(const std::string& entity, const std::string& key, Store& store,
                PageEvents& page) const;
   // Appends the page's events (ids unique per change and time; history events marked as
-  // such) and stores its hashes.
-  std::size_t flush(Store& store, PageEvents& page, TimePoint now) const;
+  // such) and stores its hashes. `write`, when given, takes a history page's events
+  // instead of the inbox, unless it returns false (Source::backfill).
+  std::size_t flush(Store& store, PageEvents& page, TimePoint now,
+                    const std::function<bool(const std::vector<Event>&)>& write = {}) const;
 
   static const std::vector<std::string>& entities();  // in the order they must be read
   // The key a row's hash is kept under: its id; for team, rotation and person.

@@ -614,7 +614,7 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
         advance(position, place_of(mapped), digest_of(columns));
       }
     }
-    added += ingest_.flush(store, page, now);
+    added += ingest_.flush(store, page, now, write_history_);
     for (const auto& key : seen) {
       if (key.ends_with(kAnyRow)) {
         // "rotation \x1f person \x1f*": the rows whose keys start "rotation \x1f person \x1f"
@@ -678,11 +678,16 @@ std::size_t SqlSource::count_rows(const QueryMapping& m, TimePoint until) {
 
 std::size_t SqlSource::backfill(Store& store, TimePoint now, std::optional<Date> since,
                                 std::optional<TimePoint> as_of,
-                                const std::function<bool(const Progress&)>& progress) {
+                                const std::function<bool(const Progress&)>& progress,
+                                const HistoryWriter& write) {
   progress_ = progress;
+  write_history_ = write;
   struct Reset {
     SqlSource& s;
-    ~Reset() { s.progress_ = nullptr; }
+    ~Reset() {
+      s.progress_ = nullptr;
+      s.write_history_ = nullptr;
+    }
   } reset{*this};
   TimePoint clock = options_.database_clock ? database_now() : now;
   const TimePoint latest = clock - std::chrono::duration_cast<std::chrono::seconds>(options_.lag);

@@ -53,7 +53,8 @@ class SqlSource final : public Source {
   bool reads_engine_clock() const override { return !options_.database_clock; }
   std::size_t backfill(Store& store, TimePoint now, std::optional<Date> since,
                        std::optional<TimePoint> until,
-                       const std::function<bool(const Progress&)>& progress) override;
+                       const std::function<bool(const Progress&)>& progress,
+                       const HistoryWriter& write = {}) override;
 
  private:
   soci::session& session();
@@ -72,6 +73,7 @@ class SqlSource final : public Source {
   RowIngest ingest_;
   // Set while a backfill runs.
   std::function<bool(const Progress&)> progress_;
+  HistoryWriter write_history_;
   std::unique_ptr<soci::session> session_;
   // When the database is away: one log line when it goes and one when it is back, and
   // attempts spaced out with backoff and jitter (wall clock) in between.

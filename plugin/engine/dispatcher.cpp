@@ -225,6 +225,65 @@ DispatchStats Dispatcher::drain(TimePoint now, bool mirror_only,
   return stats;
 }
 
+void Dispatcher::apply(std::int64_t seq, const Event& event, StoreContext& context, TimePoint now,
+                       DispatchStats& stats) {
+  bool applied = false;
+  // What the context remembers goes first: an event that fails part way may have
+  // written some of its rows (nothing rolls that part back), and later events of the
+  // batch must read them.
+  context.mirror_changed();
+  std::optional<std::string> evaluated_before;
+  try {
+    if (graph_ready_ && event.type == EventType::evaluation_submitted) {
+      evaluated_before = store_.evaluation_student(evaluation_from_json(event.payload).id);
+    }
+    apply_to_mirror(store_, event, zones_, &site_zones_);
+    applied = true;
+    // A memory not built yet is built from the mirror when a hook first needs it;
+    // a backfill, whose events only build the mirror, never needs it.
+    if (graph_ready_) update_graph(graph_, context, event, evaluated_before);
+  } catch (const soci::soci_error&) {
+    throw;  // the store failed, not the event: the batch rolls back and runs again
+  } catch (const StoreError&) {
+    throw;
+  } catch (const std::exception& e) {
+    // It may have written part of its rows before it failed. The memory is told what
+    // it can be now (whom the data names; a rotation as the mirror has it), for the
+    // rest of this batch, and is built again after it, which is exact (now would
+    // roll the batch back and fail the same way again).
+    if (graph_ready_) {
+      rebuild_graph_ = true;
+      try {
+        update_graph(graph_, context, event, evaluated_before);
+      } catch (const std::exception&) {
+        // Data that cannot be read names nobody; the rebuild covers it.
+      }
+    }
+    ++stats.failures;
+    store_.record_report(kMirrorConsumer, seq, ReportKind::error, e.what(), now);
+    log::error("dispatcher", "event does not fit its type; hooks see the mirror without it",
+               {{"event", event.id}, {"source", event.source}, {"seq", seq}, {"error", e.what()}});
+  }
+  // Outside the catch above: a store error here rolls the batch back, never loses a
+  // held action.
+  if (applied && event.type == EventType::person_updated && hold_unknown_) {
+    release_held(person_from_json(event.payload).id, context, now, stats);
+  }
+}
+
+bool Dispatcher::apply_history(const std::vector<Event>& events, TimePoint now) {
+  // After events the mirror has not had yet, these would overtake them.
+  if (store_.progress(kMirrorConsumer) != store_.last_event_seq()) return false;
+  site_zones_.clear();
+  StoreContext context(
+      store_, [this]() -> const Relationships& { return graph_; }, now);
+  DispatchStats stats;
+  for (const auto& event : events) apply(0, event, context, now, stats);
+  // A memory built from the mirror before (this process's, a daemon's) is built again.
+  store_.set_progress(kMirrorWrites, store_.progress(kMirrorWrites) + 1);
+  return true;
+}
+
 Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, bool mirror_only) {
   const auto began = std::chrono::steady_clock::now();
   site_zones_.clear();  // read again in each transaction (another may have rolled back)
@@ -251,6 +310,11 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
       graph_ready_ = false;
       erasures_at_ = erasures;
     }
+    // A backfill wrote history into the mirror without the inbox (apply_history).
+    if (auto writes = progress_of(kMirrorWrites); writes != mirror_writes_at_) {
+      graph_ready_ = false;
+      mirror_writes_at_ = writes;
+    }
     for (const auto& hook : hooks_) {
       if (mirror_only) break;
       auto held = held_.find(hook->name());
@@ -269,49 +333,7 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
     for (const auto& [seq, event] : events) {
       ++stats.events;
       if (reached[kMirrorConsumer] < seq) {
-        bool applied = false;
-        // What the context remembers goes first: an event that fails part way may have
-        // written some of its rows (nothing rolls that part back), and later events of the
-        // batch must read them.
-        context.mirror_changed();
-        std::optional<std::string> evaluated_before;
-        try {
-          if (graph_ready_ && event.type == EventType::evaluation_submitted) {
-            evaluated_before = store_.evaluation_student(evaluation_from_json(event.payload).id);
-          }
-          apply_to_mirror(store_, event, zones_, &site_zones_);
-          applied = true;
-          // A memory not built yet is built from the mirror when a hook first needs it;
-          // a backfill, whose events only build the mirror, never needs it.
-          if (graph_ready_) update_graph(graph_, context, event, evaluated_before);
-        } catch (const soci::soci_error&) {
-          throw;  // the store failed, not the event: the batch rolls back and runs again
-        } catch (const StoreError&) {
-          throw;
-        } catch (const std::exception& e) {
-          // It may have written part of its rows before it failed. The memory is told what
-          // it can be now (whom the data names; a rotation as the mirror has it), for the
-          // rest of this batch, and is built again after it, which is exact (now would
-          // roll the batch back and fail the same way again).
-          if (graph_ready_) {
-            rebuild_graph_ = true;
-            try {
-              update_graph(graph_, context, event, evaluated_before);
-            } catch (const std::exception&) {
-              // Data that cannot be read names nobody; the rebuild covers it.
-            }
-          }
-          ++stats.failures;
-          store_.record_report(kMirrorConsumer, seq, ReportKind::error, e.what(), now);
-          log::error(
-              "dispatcher", "event does not fit its type; hooks see the mirror without it",
-              {{"event", event.id}, {"source", event.source}, {"seq", seq}, {"error", e.what()}});
-        }
-        // Outside the catch above: a store error here rolls the batch back, never loses a
-        // held action.
-        if (applied && event.type == EventType::person_updated && hold_unknown_) {
-          release_held(person_from_json(event.payload).id, context, now, stats);
-        }
+        apply(seq, event, context, now, stats);
         reached[kMirrorConsumer] = seq;
       }
       // Hooks judge an event as of the moment it happened, not the moment the dispatcher

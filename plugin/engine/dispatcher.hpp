@@ -34,7 +34,12 @@ struct HookPolicy {
   int max_retries = 8;  // then the event counts as an error for that hook
 };
 
+class StoreContext;
+
 inline constexpr const char* kMirrorConsumer = "mirror";
+// How many times history was written into the mirror without the inbox (a counter kept
+// among the consumers' progress, as "engine:erasures" is).
+inline constexpr const char* kMirrorWrites = "engine:mirror_writes";
 
 class Dispatcher {
  public:
@@ -57,6 +62,14 @@ class Dispatcher {
   // each batch telling how many events so far.
   DispatchStats run_mirror(TimePoint now, const std::function<void(std::size_t)>& progress);
 
+  // A backfill's bulk path: history events applied to the mirror at once, in the
+  // caller's transaction, as run_mirror would apply them from the inbox (a rotation's
+  // timers for what is still to come, held actions released, an event that does not fit
+  // reported), without being written to the inbox and read back. False, and nothing
+  // done, while the inbox has events the mirror has not had: they go first, so these
+  // must follow them through the inbox.
+  bool apply_history(const std::vector<Event>& events, TimePoint now);
+
   // The relationship memory as of the last event dispatched (built from the store at the
   // first run).
   const RelationshipGraph& graph();
@@ -71,6 +84,9 @@ class Dispatcher {
   void release_held(const std::string& person_id, const HookContext& context, TimePoint now,
                     DispatchStats& stats);
   void expire_held(TimePoint now, DispatchStats& stats);
+  // One event into the mirror (and the memory, when built), as the mirror's consumer.
+  void apply(std::int64_t seq, const Event& event, StoreContext& context, TimePoint now,
+             DispatchStats& stats);
   enum class Batch { done, more, needs_memory };
   // One batch in one transaction: `done` when there was nothing to do; `needs_memory`
   // (rolled back) when a hook is about to run and the memory must be built first, which
@@ -94,7 +110,8 @@ class Dispatcher {
   // The mirror's progress as this dispatcher left it: found further on, another process
   // (a backfill) applied events the memory has not seen, and it is built again.
   std::int64_t mirror_at_ = -1;
-  std::int64_t erasures_at_ = 0;  // Store::erase_person's count, as this dispatcher left it
+  std::int64_t erasures_at_ = 0;       // Store::erase_person's count, as this dispatcher left it
+  std::int64_t mirror_writes_at_ = 0;  // kMirrorWrites, as this dispatcher left it
 };
 
 // The one place the opt-out rule is enforced: no action about a student who opted out,

@@ -94,6 +94,11 @@ class Engine {
   DispatchStats build_mirror(TimePoint now, const std::function<void(std::size_t)>& progress) {
     return dispatcher_.run_mirror(now, progress);
   }
+  // A backfill's page of history events into the mirror without the inbox, or false (see
+  // Dispatcher::apply_history).
+  bool apply_history(const std::vector<Event>& events, TimePoint now) {
+    return dispatcher_.apply_history(events, now);
+  }
   Store& store() { return *store_; }
   // What hooks see at `now`: for read-only views (explain, embedding hosts).
   std::unique_ptr<HookContext> context(TimePoint now);

@@ -36,10 +36,15 @@ class Source {
   // by the admin: history is what the source held before it, and the history events
   // happen then (rotations still to come, or under way, keep their moments after it);
   // without it, the source's own clock less its lag.
+  // `write`, when given, takes a page's history events instead of the inbox (it applies
+  // them to the mirror in the page's transaction: Dispatcher::apply_history), or returns
+  // false to have them stored in the inbox as usual.
+  using HistoryWriter = std::function<bool(const std::vector<Event>&)>;
   virtual std::size_t backfill(Store& store, TimePoint now, std::optional<Date> since,
                                std::optional<TimePoint> until,
-                               const std::function<bool(const Progress&)>& progress) {
-    (void)store, (void)now, (void)since, (void)until, (void)progress;
+                               const std::function<bool(const Progress&)>& progress,
+                               const HistoryWriter& write = {}) {
+    (void)store, (void)now, (void)since, (void)until, (void)progress, (void)write;
     throw std::runtime_error("source " + name() + " cannot backfill (only SQL sources can)");
   }
   // True when the source reads up to the engine's clock (a simulation), not a database's.

@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "rapport/json.hpp"
 #include "rapport/types.hpp"
 #include "support/fixture.hpp"
 #include "support/process.hpp"
@@ -464,14 +465,23 @@ TEST_CASE(
   CHECK(network.at("contacts").as_array().size() == 5);
   CHECK(network.at("contacts").as_array().at(0).at("days_together") == 28);
 
-  CHECK_THAT(r.err, Contains("backfill: mirror 19/19 events"));
+  // Each page's events went straight into the mirror, none through the inbox.
+  CHECK_THAT(r.err, Contains("19 events imported as history in"));
+  CHECK_THAT(r.err, Contains("(19 of them straight into the mirror)"));
+  CHECK_THAT(r.err, Contains("backfill: mirror 0/0 events"));
   // A live event waiting in the inbox (the daemon is not running): a backfill builds the
   // mirror and leaves live work, hooks and deliveries, to the daemon.
+  rapport::Rotation live{.id = "B0001",
+                         .student_id = "L0001",
+                         .site = "S0001",
+                         .specialty = "Internal Medicine",
+                         .start = *rapport::parse_date("2025-01-06"),
+                         .end = *rapport::parse_date("2025-02-02")};
   execute_sqlite(dir.file("rapport.db"),
                  "INSERT INTO inbox (source, event_id, type, subject, occurred_at, received_at,"
-                 " payload) SELECT 'rapport/scheduler', 'B0001/rotation.started/live',"
-                 " 'rotation.started', subject, '2025-01-06T00:00:00Z', '2025-01-06T00:00:00Z',"
-                 " payload FROM inbox WHERE type = 'rotation.scheduled' LIMIT 1");
+                 " payload) VALUES ('rapport/scheduler', 'B0001/rotation.started/live',"
+                 " 'rotation.started', 'L0001', '2025-01-06T00:00:00Z', '2025-01-06T00:00:00Z', '" +
+                     rapport::to_json(live) + "')");
   auto again = run_command({rapport_binary(), "backfill", "-c", demo_config_path(), "--source",
                             "registrar", "--until", "2026-01-01"},
                            env);

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <set>
 #include <thread>
 
 #include "engine/dispatcher.hpp"
@@ -129,6 +130,48 @@ TEST_CASE("the memory is built again when another process (a backfill) moved the
   other->append_event(history, f.now);
   CHECK(Dispatcher(*other, none, 100).run(f.now).events == 1);
   CHECK(daemon.run(f.now).actions == 0);  // history, and already in the mirror
+  CHECK(daemon.graph().edge_count() == 4);
+}
+
+TEST_CASE(
+    "history written straight into the mirror (a backfill's bulk path) waits for the events the "
+    "mirror has not had, and the memory is built again",
+    "[dispatcher][backfill]") {
+  Fixture f;
+  auto other = test::open_test_store(f.dir, test::default_backend());
+  std::vector<std::unique_ptr<Hook>> none;
+  Dispatcher backfill(*other, none, 100);
+  // Under way at the bound: its moments still to come are set, as from the inbox.
+  auto earlier = test::make_rotation("R0", "S1", "2027-01-01", "2027-01-10",
+                                     {{"P1", Role::attending}, {"P3", Role::nurse}});
+  auto history = test::event_for(earlier, EventType::rotation_scheduled, "2027-01-04T00:00:00Z");
+  history.source += kHistorySuffix;
+  // The fixture's two events wait in the inbox: these would overtake them.
+  CHECK_FALSE(backfill.apply_history({history}, f.now));
+  CHECK_FALSE(other->rotation("R0"));
+  CHECK(other->progress(kMirrorWrites) == 0);
+
+  Dispatcher daemon(*f.store, f.hooks, 100);
+  daemon.run(f.now);
+  CHECK(daemon.graph().edge_count() == 2);
+  const auto last = f.store->last_event_seq();
+  {
+    Transaction tx(*other);
+    CHECK(backfill.apply_history({history}, f.now));
+    tx.commit();
+  }
+  REQUIRE(other->rotation("R0"));
+  CHECK(other->rotation("R0")->team.size() == 2);
+  CHECK(f.store->last_event_seq() == last);  // nothing went through the inbox
+  CHECK(other->progress(kMirrorWrites) == 1);
+  std::set<std::string> timers;
+  for (const auto& t : f.store->due_timers(*parse_time("2027-03-01T00:00:00Z"), 100)) {
+    if (t.id.find("R0") != std::string::npos) timers.insert(t.id);
+  }
+  CHECK_FALSE(timers.empty());  // its end and what follows, not its start (passed)
+  for (const auto& id : timers) CHECK(id.find("started") == std::string::npos);
+  // The daemon's memory learns of it (no event told it).
+  CHECK(daemon.run(f.now).actions == 0);
   CHECK(daemon.graph().edge_count() == 4);
 }
 
