@@ -569,13 +569,19 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
       fetched.rows = std::move(kept);
     }
     const std::size_t rows = fetched.rows.size();
+    // Each row's digest, worked out once for the page read ahead and again below.
+    std::vector<std::string> digests;
     if (more && rows > 0 && full_scan) {
       next = std::async(read_ahead, [&scan] { return scan->next(); });
     } else if (more && rows > 0) {
       // Where this page leaves the reading, if all of it is read: at its last row, with
       // the rows of that place read (and those read before, if the page stayed there).
       std::optional<Position> ahead = from;
-      for (std::size_t i = 0; i < rows; ++i) advance(ahead, place_at(i), digest_at(i));
+      digests.reserve(rows);
+      for (std::size_t i = 0; i < rows; ++i) {
+        digests.push_back(digest_at(i));
+        advance(ahead, place_at(i), digests.back());
+      }
       asked = pages->after(ahead);
       next = std::async(read_ahead, fetch_page, std::ref(session()), asked);
     }
@@ -583,7 +589,8 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
     Transaction tx(store);
     PageEvents page{history, history && !full_scan};
     std::vector<std::string> seen;  // marked once the page's hashes are stored
-    for (auto& values : fetched.rows) {
+    for (std::size_t at = 0; at < rows; ++at) {
+      auto& values = fetched.rows[at];
       for (std::size_t i = 0; i < columns.size(); ++i) columns[i].second = std::move(values[i]);
       MappedRow mapped(columns, m, where);
       std::vector<std::string> row_key = key_of(mapped);
@@ -611,7 +618,8 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
       if (outcome.hold) held = true;
       if (sweep && !outcome.hold && !outcome.stored_as.empty()) seen.push_back(outcome.stored_as);
       if (!full_scan && !held) {
-        advance(position, place_of(mapped), digest_of(columns));
+        advance(position, place_of(mapped),
+                digests.empty() ? digest_of(columns) : std::move(digests[at]));
       }
     }
     added += ingest_.flush(store, page, now, write_history_);
