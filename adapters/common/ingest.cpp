@@ -529,12 +529,16 @@ std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now,
   }
   std::vector<Event> events;
   events.reserve(page.events.size());
+  std::unordered_set<std::string> ids;
   for (auto& e : page.events) {
     // The time keeps a row that returns to an earlier state (opted out, back in, out
     // again) a new event; a page commits atomically, so a crash repeats nothing.
-    events.push_back({std::string(to_string(e.type)) + "/" + e.key + "/" +
-                          content_hash(e.payload).substr(0, 16) + "/" + format_time(now),
-                      e.type, "rapport/sources/" + source_ + (page.history ? "/history" : ""), now,
+    std::string id = std::string(to_string(e.type)) + "/" + e.key + "/" +
+                     content_hash(e.payload).substr(0, 16) + "/" + format_time(now);
+    // The same change twice in a page is one event, whichever way it is stored.
+    if (!ids.insert(id).second) continue;
+    events.push_back({std::move(id), e.type,
+                      "rapport/sources/" + source_ + (page.history ? "/history" : ""), now,
                       std::move(e.subject), std::move(e.payload)});
   }
   std::size_t added = 0;

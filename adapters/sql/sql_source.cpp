@@ -656,7 +656,7 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
       ingest_.removed(entity, key, store, page);
       store.forget_row(name_, entity, key);
     }
-    added += ingest_.flush(store, page, now);
+    added += ingest_.flush(store, page, now, write_history_);
     store.set_cursor(name_, entity + "#scan", std::to_string(generation));
     tx.commit();
   }

@@ -91,7 +91,8 @@ int backfill(const Args& args) {
     auto now = wall_clock();
     auto& store = engine->store();
     // Indexes cheaper built once than kept up to date row by row go for the load, and
-    // come back at its end, however it ends (or at the store's next open after a crash).
+    // come back at its end, however it ends (after a crash: when erasure or retention
+    // next needs them, or at the next backfill's end).
     store.begin_bulk_load();
     struct EndBulkLoad {
       Store& store;
@@ -105,7 +106,9 @@ int backfill(const Args& args) {
         try {
           store.end_bulk_load();
         } catch (const std::exception& e) {
-          log::warn("backfill", "cannot build the indexes left out; the next open builds them",
+          log::warn("backfill",
+                    "cannot build the indexes left out; erasure and retention build them when they "
+                    "need them",
                     {{"error", e.what()}});
         }
       }

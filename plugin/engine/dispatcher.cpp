@@ -260,7 +260,12 @@ void Dispatcher::apply(std::int64_t seq, const Event& event, StoreContext& conte
       }
     }
     ++stats.failures;
-    store_.record_report(kMirrorConsumer, seq, ReportKind::error, e.what(), now);
+    // Applied without the inbox (apply_history), it has no position there: its id says
+    // which it was.
+    store_.record_report(
+        kMirrorConsumer, seq, ReportKind::error,
+        seq ? std::string(e.what()) : "event " + event.id + " (" + event.source + "): " + e.what(),
+        now);
     log::error("dispatcher", "event does not fit its type; hooks see the mirror without it",
                {{"event", event.id}, {"source", event.source}, {"seq", seq}, {"error", e.what()}});
   }
@@ -278,9 +283,14 @@ bool Dispatcher::apply_history(const std::vector<Event>& events, TimePoint now) 
   StoreContext context(
       store_, [this]() -> const Relationships& { return graph_; }, now);
   DispatchStats stats;
-  for (const auto& event : events) apply(0, event, context, now, stats);
-  // A memory built from the mirror before (this process's, a daemon's) is built again.
-  store_.set_progress(kMirrorWrites, store_.progress(kMirrorWrites) + 1);
+  try {
+    for (const auto& event : events) apply(0, event, context, now, stats);
+    // A memory built from the mirror before (this process's, a daemon's) is built again.
+    store_.bump_progress(kMirrorWrites);
+  } catch (...) {
+    graph_ready_ = false;  // it may hold what the caller's rollback takes back
+    throw;
+  }
   return true;
 }
 

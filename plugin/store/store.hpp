@@ -147,6 +147,9 @@ class InboxStore {
   // Progress of each consumer of the inbox (hooks, the mirror) and of each sink.
   virtual std::int64_t progress(const std::string& consumer) = 0;
   virtual void set_progress(const std::string& consumer, std::int64_t seq) = 0;
+  // An engine counter ("engine:" progress, nobody's place in the inbox) moved on by one in
+  // one statement: another process may move it at the same moment.
+  virtual void bump_progress(const std::string& counter) = 0;
   virtual std::map<std::string, std::int64_t> all_progress() = 0;
   virtual void record_report(const std::string& consumer, std::int64_t seq, ReportKind kind,
                              const std::string& message, TimePoint at) = 0;
@@ -526,8 +529,9 @@ class Store : public InboxStore,
   // A bulk load (`rapport backfill` building the mirror): where an index that only
   // erasure and retention read costs more kept up to date row by row than built once at
   // the end, it goes for the load and end_bulk_load builds it again. Whatever reads it
-  // (an erasure, a purge, the next open after a crash) builds it first, so nothing but
-  // time is lost when the load stops half way. SQLite: the roster's index by person.
+  // (an erasure, a purge) builds it first, so nothing but time is lost when the load
+  // stops half way (opening the store does not: it cannot tell a load that died from one
+  // still running). SQLite: the roster's index by person.
   virtual void begin_bulk_load() {}
   virtual void end_bulk_load() {}
   // "sqlite" or "postgresql".

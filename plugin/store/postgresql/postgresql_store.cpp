@@ -1692,9 +1692,11 @@ class PostgresqlStore final : public Store {
 
   // Other processes (a running daemon) drop what they built from the mirror when this
   // moves: the relationship memory.
-  void bump_erasures() {
-    q("INSERT INTO progress (consumer, seq) VALUES ('engine:erasures', 1)"
-      " ON CONFLICT (consumer) DO UPDATE SET seq = progress.seq + 1");
+  void bump_erasures() { bump_progress("engine:erasures"); }
+  void bump_progress(const std::string& counter) override {
+    q("INSERT INTO progress (consumer, seq) VALUES ($1, 1)"
+      " ON CONFLICT (consumer) DO UPDATE SET seq = progress.seq + 1",
+      counter);
   }
 
   std::int64_t count(const std::string& table) {

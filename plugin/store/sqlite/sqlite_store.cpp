@@ -400,13 +400,14 @@ class SqliteStore final : public Store {
       throw StoreError("cannot open store \"" + options.path + "\": " + e.what());
     }
     migrate();
-    ensure_person_index();  // a bulk load stopped half way left it out
   }
 
   // A bulk load leaves out the roster's index by person (each roster row lands in a
   // different page of it, which every commit writes again: it made building a backfill's
   // mirror twice as slow), and builds it at its end, sorted, in a second or two a million
-  // rows. Erasure and retention, which read it, build it first if it is missing.
+  // rows. Erasure and retention, its only readers, build it first if it is missing (a
+  // load that died half way); opening the store does not, since it cannot tell a load
+  // that died from one still running.
   void begin_bulk_load() override { sql_ << "DROP INDEX IF EXISTS team_rows_by_person"; }
   void end_bulk_load() override { ensure_person_index(); }
   void ensure_person_index() {
@@ -1430,9 +1431,13 @@ class SqliteStore final : public Store {
 
   // Other processes (a running daemon) drop what they built from the mirror when this
   // moves: the relationship memory.
-  void bump_erasures() {
-    sql_ << "INSERT INTO progress (consumer, seq) VALUES ('engine:erasures', 1)"
-            " ON CONFLICT (consumer) DO UPDATE SET seq = seq + 1";
+  void bump_erasures() { bump_progress("engine:erasures"); }
+  void bump_progress(const std::string& counter) override {
+    cached(
+        "INSERT INTO progress (consumer, seq) VALUES (?1, 1)"
+        " ON CONFLICT (consumer) DO UPDATE SET seq = seq + 1")
+        .bind(1, counter)
+        .run();
   }
 
   bool remember_message(const std::string& source, const std::string& id,

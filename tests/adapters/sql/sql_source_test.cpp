@@ -733,6 +733,49 @@ TEST_CASE(
   }
 }
 
+TEST_CASE(
+    "a backfill's writer takes each page of history in place of the inbox; a page it refuses "
+    "goes to the inbox as before",
+    "[adapter][sql][backfill]") {
+  Fixture f("sqlite");
+  const auto now = *parse_time("2027-01-01T00:00:00Z");
+  std::vector<Event> written;
+  std::set<std::string> ids;
+  std::size_t calls = 0;
+  // Takes the rotations' pages, refuses the others (as the mirror does while the inbox
+  // holds events it has not had).
+  auto write = [&](const std::vector<Event>& page) {
+    ++calls;
+    REQUIRE_FALSE(page.empty());
+    auto rotation = [](const Event& e) {
+      return e.type == EventType::rotation_scheduled || e.type == EventType::rotation_cancelled;
+    };
+    if (!rotation(page.front())) return false;
+    for (const auto& e : page) {
+      CHECK(ids.insert(e.id).second);
+      written.push_back(e);
+    }
+    return true;
+  };
+  auto added = f.source->backfill(
+      *f.store, now, std::nullopt, std::nullopt, [](const Source::Progress&) { return true; },
+      write);
+  CHECK(calls >= 2);
+  std::set<std::string> rotations;
+  for (const auto& e : written) {
+    CHECK((e.type == EventType::rotation_scheduled || e.type == EventType::rotation_cancelled));
+    CHECK(e.source == "rapport/sources/registrar/history");
+    rotations.insert(rotation_from_json(e.payload).id);
+  }
+  CHECK(rotations == std::set<std::string>{"B0001", "B0002", "B0003", "B0004"});
+  CHECK(f.events_of_type(EventType::rotation_scheduled).empty());
+  CHECK(f.events_of_type(EventType::rotation_cancelled).empty());
+  CHECK(f.events_of_type(EventType::person_updated).size() == 10);
+  CHECK(f.events_of_type(EventType::team_changed).size() > 0);
+  // Counted either way.
+  CHECK(added == written.size() + std::size_t(f.store->last_event_seq()));
+}
+
 TEST_CASE("a backfill does not repeat the rows of a query without a cursor",
           "[adapter][sql][backfill]") {
   // People read whole at every poll, compared with what was stored.

@@ -175,6 +175,32 @@ TEST_CASE(
   CHECK(daemon.graph().edge_count() == 4);
 }
 
+TEST_CASE("history that does not fit, written straight into the mirror, is reported by its id",
+          "[dispatcher][backfill]") {
+  Fixture f;
+  f.run();
+  std::vector<std::unique_ptr<Hook>> none;
+  Dispatcher backfill(*f.store, none, 100);
+  Event misfit{"rotation.scheduled/B9/x",
+               EventType::rotation_scheduled,
+               std::string("rapport/sources/registrar") + kHistorySuffix,
+               f.now,
+               "S1",
+               R"({"id": 5})"};
+  {
+    Transaction tx(*f.store);
+    CHECK(backfill.apply_history({misfit}, f.now));
+    tx.commit();
+  }
+  auto reports = f.store->reports();
+  REQUIRE(reports.size() == 1);
+  CHECK(reports[0].consumer == kMirrorConsumer);
+  CHECK(reports[0].kind == "error");
+  CHECK_THAT(reports[0].last_message,
+             Catch::Matchers::StartsWith(
+                 "event rotation.scheduled/B9/x (rapport/sources/registrar/history): "));
+}
+
 TEST_CASE(
     "team.changed rows add and remove spans: a person split over two stretches is one member "
     "introduced once, a row moved in one event moves, an open row follows its rotation",

@@ -146,7 +146,7 @@ TEST_CASE("migrations 7 and 9 keep every row hash and team member of a version 6
 }
 
 TEST_CASE(
-    "a bulk load leaves the roster's index by person out; its end, the next open, an erasure "
+    "a bulk load leaves the roster's index by person out (a reopen too); its end, an erasure "
     "and a purge each build it first",
     "[store]") {
   test::TempDir dir;
@@ -175,12 +175,12 @@ TEST_CASE(
   store->end_bulk_load();
   CHECK(indexed());
 
-  // A load that never ended (the process died): the next open builds it.
+  // A load that never ended (the process died) or still runs: opening the store cannot
+  // tell which, and leaves the index out (its readers build it, below).
   store->begin_bulk_load();
   store.reset();
-  CHECK_FALSE(indexed());
   store = open(dir);
-  CHECK(indexed());
+  CHECK_FALSE(indexed());
 
   // An erasure finds the roster rows naming the person through it.
   store->begin_bulk_load();
