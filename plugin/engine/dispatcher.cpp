@@ -286,7 +286,7 @@ bool Dispatcher::apply_history(const std::vector<Event>& events, TimePoint now) 
   try {
     for (const auto& event : events) apply(0, event, context, now, stats);
     // A memory built from the mirror before (this process's, a daemon's) is built again.
-    store_.bump_progress(kMirrorWrites);
+    store_.bump_progress(kMirrorChanged);
   } catch (...) {
     graph_ready_ = false;  // it may hold what the caller's rollback takes back
     throw;
@@ -314,16 +314,12 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
       graph_ready_ = false;
       rebuild_graph_ = false;
     }
-    // An erasure (rapport forget, another process) took people out of the mirror: the
-    // memory built from it goes too.
-    if (auto erasures = progress_of("engine:erasures"); erasures != erasures_at_) {
+    // The mirror changed other than by the inbox (an erasure, a purge, a backfill's
+    // history written straight into it; this process or another): the memory built from
+    // it goes too.
+    if (auto changed = progress_of(kMirrorChanged); changed != mirror_changed_at_) {
       graph_ready_ = false;
-      erasures_at_ = erasures;
-    }
-    // A backfill wrote history into the mirror without the inbox (apply_history).
-    if (auto writes = progress_of(kMirrorWrites); writes != mirror_writes_at_) {
-      graph_ready_ = false;
-      mirror_writes_at_ = writes;
+      mirror_changed_at_ = changed;
     }
     for (const auto& hook : hooks_) {
       if (mirror_only) break;

@@ -37,9 +37,6 @@ struct HookPolicy {
 class StoreContext;
 
 inline constexpr const char* kMirrorConsumer = "mirror";
-// How many times history was written into the mirror without the inbox (a counter kept
-// among the consumers' progress, as "engine:erasures" is).
-inline constexpr const char* kMirrorWrites = "engine:mirror_writes";
 
 class Dispatcher {
  public:
@@ -110,8 +107,7 @@ class Dispatcher {
   // The mirror's progress as this dispatcher left it: found further on, another process
   // (a backfill) applied events the memory has not seen, and it is built again.
   std::int64_t mirror_at_ = -1;
-  std::int64_t erasures_at_ = 0;       // Store::erase_person's count, as this dispatcher left it
-  std::int64_t mirror_writes_at_ = 0;  // kMirrorWrites, as this dispatcher left it
+  std::int64_t mirror_changed_at_ = 0;  // kMirrorChanged, as this dispatcher left it
 };
 
 // The one place the opt-out rule is enforced: no action about a student who opted out,

@@ -128,6 +128,11 @@ struct DigestRecord {
 // The progress of the prompt budget through the outbox (an engine counter: "engine:"
 // progress is nobody's place in the inbox).
 inline constexpr const char* kPromptBudgetConsumer = "engine:prompt_budget";
+// Moved on (Store::bump_progress) whenever the mirror changes other than by the inbox's
+// events: an erasure, retention's purge, a backfill's history written straight into it.
+// Whoever built something from the mirror (a dispatcher's relationship memory) builds it
+// again. The key keeps the name it had when only erasures moved it.
+inline constexpr const char* kMirrorChanged = "engine:erasures";
 
 struct StoreCounts {
   std::int64_t people = 0, rotations = 0, evaluations = 0, events = 0, actions = 0, timers = 0;

@@ -79,10 +79,9 @@ bool read_int(std::string_view text, int& out) {
   return ec == std::errc{} && ptr == text.data() + text.size();
 }
 
-// FNV-1a, 64 bits. Used for ids, not for security.
-// FNV-1a from two offsets, in one pass: the two multiplications of a byte do not wait
-// for each other. (The hashes are stored: a change of what they are would make every row
-// a source reads again look changed.)
+// FNV-1a, 64 bits, from two offsets in one pass (the two multiplications of a byte do not
+// wait for each other). Used for ids and change detection, not for security; the hashes
+// are stored, so a change of what they are would make every row read again look changed.
 std::pair<std::uint64_t, std::uint64_t> fnv1a_twice(std::string_view text) {
   std::uint64_t a = 0xcbf29ce484222325ULL, b = 0x84222325cbf29ce4ULL;
   for (unsigned char c : text) {

@@ -1308,7 +1308,7 @@ class PostgresqlStore final : public Store {
     q("INSERT INTO suppressions (person_id, since) VALUES ($1, $2)"
       " ON CONFLICT (person_id) DO NOTHING",
       id, format_time(at));
-    bump_erasures();
+    bump_progress(kMirrorChanged);
     tx.commit();
     return removed;
   }
@@ -1327,7 +1327,7 @@ class PostgresqlStore final : public Store {
     if (q("DELETE FROM suppressions WHERE person_id = $1", id).affected() == 0) return false;
     q("UPDATE erasures SET lifted_at = $1 WHERE person_id = $2 AND lifted_at IS NULL",
       format_time(at), id);
-    bump_erasures();
+    bump_progress(kMirrorChanged);
     tx.commit();
     return true;
   }
@@ -1382,7 +1382,7 @@ class PostgresqlStore final : public Store {
       if (store_plans::changes_mirror(kind.name)) mirror_changed = true;
     }
     // A running daemon rebuilds its relationship memory: purged time together counts no more.
-    if (mirror_changed) bump_erasures();
+    if (mirror_changed) bump_progress(kMirrorChanged);
     tx.commit();
     return out;
   }
@@ -1690,9 +1690,6 @@ class PostgresqlStore final : public Store {
 
   std::int64_t inbox_consumed() { return q(store_plans::kInboxConsumed).integer(0, 0); }
 
-  // Other processes (a running daemon) drop what they built from the mirror when this
-  // moves: the relationship memory.
-  void bump_erasures() { bump_progress("engine:erasures"); }
   void bump_progress(const std::string& counter) override {
     q("INSERT INTO progress (consumer, seq) VALUES ($1, 1)"
       " ON CONFLICT (consumer) DO UPDATE SET seq = progress.seq + 1",

@@ -1271,7 +1271,7 @@ class SqliteStore final : public Store {
     sql_ << "INSERT INTO suppressions (person_id, since) VALUES (:i, :a)"
             " ON CONFLICT (person_id) DO NOTHING",
         soci::use(id), soci::use(when);
-    bump_erasures();
+    bump_progress(kMirrorChanged);
     return removed;
   }
 
@@ -1310,7 +1310,7 @@ class SqliteStore final : public Store {
       sql_ << "PRAGMA secure_delete=OFF";  // the engine's own writes need not pay for it
     }
     // A running daemon rebuilds its relationship memory: purged time together counts no more.
-    if (mirror_changed) bump_erasures();
+    if (mirror_changed) bump_progress(kMirrorChanged);
     return out;
   }
 
@@ -1405,7 +1405,7 @@ class SqliteStore final : public Store {
     if (st.get_affected_rows() == 0) return false;
     sql_ << "UPDATE erasures SET lifted_at = :a WHERE person_id = :i AND lifted_at IS NULL",
         soci::use(when), soci::use(id);
-    bump_erasures();
+    bump_progress(kMirrorChanged);
     return true;
   }
 
@@ -1429,9 +1429,6 @@ class SqliteStore final : public Store {
     return consumed;
   }
 
-  // Other processes (a running daemon) drop what they built from the mirror when this
-  // moves: the relationship memory.
-  void bump_erasures() { bump_progress("engine:erasures"); }
   void bump_progress(const std::string& counter) override {
     cached(
         "INSERT INTO progress (consumer, seq) VALUES (?1, 1)"

@@ -286,7 +286,7 @@ TEST_CASE(
                          "UPDATE deliveries SET state = 'delivered' WHERE action_id = 'act_done';\n"
                          "UPDATE people SET seen_at = '2019-01-01T00:00:00Z'");
   store->set_progress("sink:hooks", 3);
-  const auto erasures_before = store->progress("engine:erasures");
+  const auto erasures_before = store->progress(kMirrorChanged);
   const auto years = [&](int n) { return now - std::chrono::days(365 * n); };
   Store::PurgeBefore cutoffs{.now = now,
                              .inbox_payloads = years(1),
@@ -327,8 +327,8 @@ TEST_CASE(
   std::vector<std::string> left;
   for (const auto& a : store->actions_after(0, 10)) left.push_back(a.action.id);
   CHECK(left == std::vector<std::string>{"act_pending", "act_new"});
-  CHECK_FALSE(store->add_action(done));                         // purged, not made again
-  CHECK(store->progress("engine:erasures") > erasures_before);  // the memory is rebuilt
+  CHECK_FALSE(store->add_action(done));                      // purged, not made again
+  CHECK(store->progress(kMirrorChanged) > erasures_before);  // the memory is rebuilt
 
   // Nothing left to go; a second pass changes nothing.
   for (const auto& [kind, n] : store->purge(cutoffs, 1000, false)) {
