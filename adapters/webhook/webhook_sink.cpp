@@ -143,6 +143,8 @@ class WebhookSink final : public PerActionSink {
   const std::string& name() const override { return name_; }
   std::string destination() const override { return endpoint_.shown; }
 
+  std::chrono::milliseconds longest_send() const override { return options_.timeout; }
+
   std::size_t room(Steady::time_point now) override {
     std::lock_guard lock(mutex_);
     refill(now);

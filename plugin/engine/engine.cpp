@@ -165,10 +165,9 @@ bool Engine::claim_lease(bool heartbeat) {
   }
   if (epoch != epoch_) {
     log::info("engine", "holding the engine lease", {{"epoch", *epoch}});
-    // What this process had under way under an earlier epoch is the deliveries table's
-    // to retry now, not this memory's to record.
-    in_flight_.clear();
-    unrecorded_.clear();
+    // Digests this process had under way under an earlier epoch are the digests table's
+    // to retry now, not this memory's to record. Per-action deliveries are not: each
+    // answer is recorded under its delivery's claim, and refused if the claim moved on.
     digests_in_flight_.clear();
     epoch_ = epoch;
     announced_standby_ = false;
@@ -196,6 +195,7 @@ StepStats Engine::step(TimePoint now) {
   StepStats stats;
   if (exclusive_ && !claim_lease()) {
     stats.standby = true;
+    stats.delivered = deliver_claimed(now);
     return stats;
   }
   if (announce_ && !exclusive_) {
@@ -258,6 +258,7 @@ StepStats Engine::step(TimePoint now) {
   // the lease (or was paused) stops here, before it sends what another process now sends.
   if (exclusive_ && !claim_lease(false)) {
     stats.standby = true;
+    stats.delivered = deliver_claimed(now);
     return stats;
   }
   stats.delivered = deliver(now);
@@ -375,7 +376,7 @@ std::size_t Engine::deliver(TimePoint now) {
   std::size_t delivered = 0;
   for (const auto& sink : sinks_) {
     if (auto* each = sink->per_action()) {
-      delivered += deliver_each(*each, now);
+      delivered += deliver_each(*each, now, true);
       continue;
     }
     if (auto* digest = sink->digest()) {
@@ -435,12 +436,32 @@ std::size_t Engine::deliver(TimePoint now) {
   return delivered;
 }
 
+std::size_t Engine::deliver_claimed(TimePoint now) {
+  std::size_t delivered = 0;
+  for (const auto& sink : sinks_) {
+    if (auto* each = sink->per_action()) delivered += deliver_each(*each, now, false);
+  }
+  return delivered;
+}
+
 void Engine::record_result(PerActionSink& sink, const SendResult& result, TimePoint now) {
   auto found = in_flight_.find(result.delivery);
   if (found == in_flight_.end()) return;
   const InFlight& sent = found->second;
   bool ok = result.status >= 200 && result.status < 300;
   std::string outcome;
+  // Another process took the delivery over (this one was stopped or slow past its claim):
+  // it sends and records it; this answer is not this process's to record.
+  auto refuse = [&] {
+    ++results_refused_;
+    log::warn("engine",
+              "a delivery's answer came after another process had taken it over; not recorded",
+              {{"sink", sink.name()}, {"delivery", sent.record.id}, {"claim", sent.record.claim}});
+    if (telemetry_) {
+      telemetry_->count("rapport_delivery_results_refused_total", "sink=\"" + sink.name() + "\"");
+    }
+    in_flight_.erase(found);
+  };
   Transaction tx(*store_);
   // The row as it is now: an operator may have replayed it while this attempt was out.
   auto current = store_->delivery(sent.record.id);
@@ -449,6 +470,7 @@ void Engine::record_result(PerActionSink& sink, const SendResult& result, TimePo
     in_flight_.erase(found);
     return;
   }
+  if (current->claim != sent.record.claim) return refuse();
   DeliveryRecord d = *current;
   bool replayed = d.attempts != sent.record.attempts || d.state != sent.record.state;
   int attempt = sent.record.attempts + 1;
@@ -493,7 +515,8 @@ void Engine::record_result(PerActionSink& sink, const SendResult& result, TimePo
   }
   store_->add_attempt(
       {d.id, attempt, now, result.duration.count(), result.status, outcome, result.snippet});
-  store_->update_delivery(d);
+  // Taken over between the read above and here: nothing of this answer is written.
+  if (!store_->update_delivery(d)) return refuse();
   tx.commit();
   in_flight_.erase(found);  // only once recorded: a failed commit is recorded again later
   if (telemetry_) {
@@ -547,12 +570,12 @@ std::size_t Engine::record_finished(PerActionSink& sink, TimePoint now) {
   return delivered;
 }
 
-std::size_t Engine::deliver_each(PerActionSink& sink, TimePoint clock_now) {
+std::size_t Engine::deliver_each(PerActionSink& sink, TimePoint clock_now, bool enqueue) {
   auto now = wall_clock();
   std::size_t delivered = record_finished(sink, now);
   // New actions become deliveries (progress and queue in one transaction).
   std::string consumer = "sink:" + sink.name();
-  for (;;) {
+  while (enqueue) {
     auto pending = next_for(sink, batch_);
     if (pending.empty()) break;
     Transaction tx(*store_);
@@ -567,9 +590,27 @@ std::size_t Engine::deliver_each(PerActionSink& sink, TimePoint clock_now) {
   if (room == 0) return delivered;
   StoreContext now_context(*store_, memory(), TimePoint{});
   const SinkPolicy& policy = sink_policies_[sink.name()];
-  for (auto& d : store_->due_deliveries(sink.name(), now, room + in_flight_.size())) {
-    if (room == 0) break;
-    if (in_flight_.count(d.id)) continue;
+  // Taken by claims, so that several processes share the sending and none sends what
+  // another has under way. A claim holds for the longest a send takes plus the lease: a
+  // process that dies or stops holds its deliveries no longer than that, then another
+  // sends them (with the same webhook-id) and the late answer is refused (record_result).
+  // One process alone on its store (SQLite) holds nothing past this call: what it has
+  // under way is in in_flight_, and a restart sends it again at once.
+  const auto hold = exclusive_
+                        ? std::chrono::ceil<std::chrono::seconds>(sink.longest_send()) + *exclusive_
+                        : std::chrono::seconds(0);
+  const std::string& holder = holder_.empty() ? this_process().instance : holder_;
+  for (auto& d :
+       store_->claim_deliveries(sink.name(), now, room + in_flight_.size(), hold, holder)) {
+    if (auto mine = in_flight_.find(d.id); mine != in_flight_.end()) {
+      mine->second.record.claim = d.claim;  // still this process's send, now under this claim
+      continue;
+    }
+    if (room == 0) {
+      // Taken but not sent: given back at once for whoever comes next.
+      store_->update_delivery(d);
+      continue;
+    }
     auto action = store_->action_with_id(d.action_id);
     if (!action || !permitted(now_context, *action) ||
         stale_at_delivery(now_context, *action, clock_now)) {

@@ -74,8 +74,9 @@ class Engine {
 
   // Several processes on one store (PostgreSQL): only the holder of the `engine` lease
   // steps (polls, fires timers, dispatches, assigns, delivers); the others stand by (their
-  // listeners still take events in) and one of them takes over within `ttl` of the
-  // holder's last step. Every commit of the engine's connection is fenced by the lease's
+  // listeners still take events in, and they send per-action deliveries, which every
+  // process takes by claims: see deliver_each) and one of them takes over within `ttl` of
+  // the holder's last step. Every commit of the engine's connection is fenced by the lease's
   // epoch, so a process that was paused past `ttl` and resumes cannot complete work
   // another has taken over. Each step also writes this process's row of the process table.
   // `holder`: this process's instance (this_process()) unless told (tests).
@@ -107,6 +108,9 @@ class Engine {
   const std::vector<std::unique_ptr<Sink>>& sinks() const { return sinks_; }
   // Deliveries sent whose answer is not recorded yet.
   std::size_t deliveries_in_flight() const { return in_flight_.size() + digests_in_flight_.size(); }
+  // Answers that came back after another process had taken their delivery over (its
+  // claim had run out): not recorded, since that process sends and records it.
+  std::size_t results_refused() const { return results_refused_; }
   // The digest `sink` would send `student_id` next, from what is waiting for it now,
   // composed at `at` and not stored or sent (`rapport preview`); nullopt when nothing
   // waits for them. Throws when no digest sink has that name.
@@ -135,7 +139,11 @@ class Engine {
   // it reads now (it had what the other gave it; nothing is sent twice or in a flood).
   void align_streams();
   bool streams_aligned_ = false;
-  std::size_t deliver_each(PerActionSink& sink, TimePoint now);
+  // `enqueue`: new actions become deliveries first (the engine's holder does that; any
+  // process sends what is due).
+  std::size_t deliver_each(PerActionSink& sink, TimePoint now, bool enqueue);
+  // A standing-by process's share of the sending: per-action deliveries only.
+  std::size_t deliver_claimed(TimePoint now);
   std::size_t record_finished(PerActionSink& sink, TimePoint now);
   // Digest sinks (digests.cpp): gather released actions, compose each student's digest
   // when a period ends, send what is due, record what came back.
@@ -186,6 +194,7 @@ class Engine {
     std::string action_id, student_id, contact_id, fields;
   };
   std::map<std::int64_t, InFlight> in_flight_;
+  std::size_t results_refused_ = 0;
   std::map<std::string, std::vector<SendResult>> unrecorded_;  // by sink
   std::map<std::int64_t, DigestRecord> digests_in_flight_;     // by row
   std::map<std::string, TimePoint> staff_checked_;             // notices sinks: when last looked

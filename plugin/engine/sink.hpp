@@ -73,6 +73,9 @@ class Sender {
   virtual std::optional<std::chrono::milliseconds> retry_delay(int failed_attempts) const = 0;
   // An answer that no later attempt will change (HTTP 4xx but 408, 409 and 429; SMTP 5xx).
   virtual bool permanent(int status) const = 0;
+  // The longest one send can take (its timeout): how long a delivery it was given stays
+  // this process's before another may send it (with store.lease on top).
+  virtual std::chrono::milliseconds longest_send() const { return std::chrono::minutes(1); }
 };
 
 class PerActionSink : public Sink, public Sender {

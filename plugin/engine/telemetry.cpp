@@ -13,6 +13,8 @@ const std::map<std::string, std::string>& help() {
       {"rapport_outbox_depth", "actions not yet delivered, by sink"},
       {"rapport_deliveries_total", "delivery attempts, by sink and result"},
       {"rapport_delivery_retries_total", "delivery attempts that will be retried, by sink"},
+      {"rapport_delivery_results_refused_total",
+       "answers not recorded because another process had taken their delivery over, by sink"},
       {"rapport_events_accepted_total", "events committed to the inbox, by source"},
   };
   return h;

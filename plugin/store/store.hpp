@@ -71,6 +71,10 @@ struct DeliveryRecord {
   TimePoint next_at;
   int last_status = 0;  // HTTP status of the last attempt, 0 when none came back
   std::string last_error;
+  // The claim it was taken with (claim_deliveries): one more at each taking, so a result
+  // recorded under an older one is refused. `claimed_by`: the process that took it last.
+  std::int64_t claim = 0;
+  std::string claimed_by;
 };
 
 struct DeliveryAttempt {
@@ -203,11 +207,19 @@ class OutboxStore {
   virtual std::optional<Action> action_with_id(const std::string& id) = 0;
   virtual void enqueue_delivery(const std::string& sink, std::int64_t action_seq,
                                 const std::string& action_id, TimePoint next_at) = 0;
-  virtual std::vector<DeliveryRecord> due_deliveries(const std::string& sink, TimePoint now,
-                                                     std::size_t limit) = 0;
+  // Takes up to `limit` of `sink`'s pending deliveries due by `now` that nobody holds, in
+  // due order, for `hold` (on the database's clock where there is one: PostgreSQL's; else
+  // `now`), each with its claim one more. Rows another process holds (its claim not run out,
+  // or being taken at this moment) are passed over, never waited for. Several processes
+  // share the sending this way, and one that dies or stops holds nothing past `hold`.
+  virtual std::vector<DeliveryRecord> claim_deliveries(const std::string& sink, TimePoint now,
+                                                       std::size_t limit, std::chrono::seconds hold,
+                                                       const std::string& holder) = 0;
   virtual std::optional<DeliveryRecord> delivery(std::int64_t id) = 0;
-  virtual void update_delivery(
-      const DeliveryRecord& delivery) = 0;  // state, attempts, next_at, last_*
+  // Writes state, attempts, next_at and last_*, and gives the claim back, only while the
+  // delivery is still under `delivery.claim`: false (nothing written) once another
+  // process has taken it since.
+  virtual bool update_delivery(const DeliveryRecord& delivery) = 0;
   virtual void add_attempt(const DeliveryAttempt& attempt) = 0;
   // Newest first; `sink` empty for all; `failed`: dead ones and pending ones that failed.
   virtual std::vector<DeliveryRecord> deliveries(const std::string& sink, bool failed,

@@ -9,7 +9,9 @@ At the end: every event answered 202 is in the store and handled once, every pol
 rotation (before the kill, between kill and pause, after the pause) introduced once, every
 action delivered (repeats carry the same webhook-id), no action made twice, the engine
 lease moved at the kill and at the pause (a new epoch each time, never back), and the
-resumed process stood by instead of completing work another had taken over.
+resumed process stood by instead of completing work another had taken over. Then a process
+is stopped with a webhook out: the delivery passes to another once its claim runs out, and
+the stopped one's late answer is refused; every live process sent some actions.
 
 usage: cluster_test.py RAPPORT_BINARY   (RAPPORT_TEST_PG, RAPPORT_TEST_PGBOUNCER: the servers)"""
 import json
@@ -33,6 +35,7 @@ SOURCE = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EVENTS = 240
 SENDERS = 6
 LEASE = 4  # seconds: store.lease
+SEND_TIMEOUT = 4  # seconds: the webhook sink's timeout
 # The server ends a paused process's transaction after this (twice the lease, at least a
 # minute): a process paused inside one may hold the lease row that long (docs/postgresql.md).
 IDLE_LIMIT = max(2 * LEASE, 60)
@@ -105,7 +108,10 @@ class Cluster(unittest.TestCase):
         self.assertIn("\nsources:\n", example_text)
         example = os.path.join(self.workdir(), "cluster.yaml")
         with open(example, "w") as f:
-            f.write(example_text.replace("\nsources:\n", "\n" + POLLED_SOURCE, 1))
+            # A send lasts 4 s at most: a delivery's claim runs out 8 s after it was taken.
+            self.assertIn("timeout: 15s", example_text)
+            f.write(example_text.replace("\nsources:\n", "\n" + POLLED_SOURCE, 1)
+                    .replace("timeout: 15s", f"timeout: {SEND_TIMEOUT}s", 1))
         env = {"RAPPORT_SCHOOL_DB": school, "RAPPORT_STORE_URL": url, "RAPPORT_STORE_LEASE": f"{LEASE}s", "RAPPORT_TICK": "100ms",
                "RAPPORT_LISTEN": "127.0.0.1:0", "RAPPORT_INBOUND_SECRET": SECRET,
                "RAPPORT_OUTBOUND_URL": receiver.url, "RAPPORT_OUTBOUND_SECRET": OUT_SECRET}
@@ -252,6 +258,42 @@ class Cluster(unittest.TestCase):
         self.assertTrue(wait_for(lambda: any(json.loads(r[2])["data"]["student"] ==
                                              f"stu-{through}-late" for r in receiver.all()),
                                  timeout=30))
+        # A process stops with a send out: once that delivery's claim has run out (the
+        # sink's timeout plus the lease) the other live process takes it over, sends it
+        # again (same webhook-id) and records it; the stopped one's answer, when it resumes,
+        # is refused (asserted from its own count) and nothing of it is written.
+        slow = f"stu-{through}-slow"
+        receiver.script(slow, (200, {}, SEND_TIMEOUT - 1.5, False))
+        status, _, _ = runner.post_event(live_rotation(slow))
+        self.assertEqual(status, 202)
+        first = wait_for(lambda: next((w for s, w in list(receiver.arrived) if s == slow), None),
+                         timeout=30)
+        self.assertTrue(first)
+        claimer = psql(direct, f"SELECT claimed_by FROM deliveries WHERE action_id = '{first}'")
+        stopped = next(d for d in daemons if d.proc.pid == int(claimer[0][0].split(":")[1]))
+        stopped.proc.send_signal(signal.SIGSTOP)
+        self.assertTrue(wait_for(lambda: sum(1 for s, w in list(receiver.arrived) if w == first)
+                                 >= 2, timeout=SEND_TIMEOUT + LEASE + 20))
+        self.assertTrue(wait_for(lambda: psql(
+            direct, f"SELECT state, claimed_by FROM deliveries WHERE action_id = '{first}'")[0]
+            [0] == "delivered", timeout=20))
+        stopped.proc.send_signal(signal.SIGCONT)
+
+        def refused():
+            status, _, text = stopped.request("GET", "/metrics")
+            lines = [line for line in text.decode().splitlines()
+                     if line.startswith("rapport_delivery_results_refused_total")]
+            return sum(float(line.split()[-1]) for line in lines)
+        self.assertTrue(wait_for(lambda: refused() >= 1, timeout=20), stopped.log_text()[-3000:])
+        taker = psql(direct, f"SELECT claimed_by FROM deliveries WHERE action_id = '{first}'")
+        self.assertNotEqual(taker[0][0], claimer[0][0])
+        self.assertEqual(len(psql(direct, "SELECT 1 FROM delivery_attempts a JOIN deliveries d"
+                                          f" ON d.id = a.delivery WHERE d.action_id = '{first}'")),
+                         1)
+        # Every live process sent some of the actions: the sending is shared.
+        senders = psql(direct, "SELECT COUNT(DISTINCT claimed_by) FROM deliveries"
+                               " WHERE state = 'delivered'")
+        self.assertGreaterEqual(int(senders[0][0]), 2)
         # The process table: the two live processes, one of them holding the engine lease.
         def live():
             status = json.loads(runner.command("status", "--json").stdout)
@@ -260,6 +302,7 @@ class Cluster(unittest.TestCase):
                          ["", "engine"])
         print(f"\n{through}: {EVENTS} events over 3 listeners, {len(actions)} actions, "
               f"{sum(seen.values()) - len(seen)} repeated deliveries (same webhook-id), "
+              f"{senders[0][0]} processes sent, "
               f"engine lease epochs {first_epoch}..{lease()[1]}")
         for d in daemons:
             if d is not killed:

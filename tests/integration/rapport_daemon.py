@@ -167,6 +167,7 @@ class Receiver:
         self.lock = threading.Lock()
         self.received = []  # (time, headers dict, body bytes, status answered)
         self.peers = {}  # student -> the client ports their requests came from
+        self.arrived = []  # (student, webhook-id) as each request arrives, before its answer
         self.scripts = {}
         receiver = self
 
@@ -187,6 +188,7 @@ class Receiver:
                     student = ""
                 with receiver.lock:
                     receiver.peers.setdefault(student, []).append(self.client_address[1])
+                    receiver.arrived.append((student, self.headers.get("webhook-id", "")))
                     script = receiver.scripts.get(student) or []
                     answer = script.pop(0) if script else (200, {}, 0, False)
                 status, headers, delay, drop = answer

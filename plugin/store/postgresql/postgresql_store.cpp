@@ -19,6 +19,7 @@
 #include <soci/postgresql/soci-postgresql.h>
 #include <soci/soci.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +28,7 @@
 #include <set>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 #include <type_traits>
 
 #include "log/log.hpp"
@@ -301,6 +303,13 @@ const std::vector<std::vector<const char*>> kMigrations = {
     {
         "UPDATE timers SET event = event WHERE false",
     },
+    // 4: deliveries taken by claims (claim_deliveries): the claim's number, until when it
+    // holds (the database's clock) and who took it.
+    {
+        "ALTER TABLE deliveries ADD COLUMN claim BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE deliveries ADD COLUMN claimed_until TEXT",
+        "ALTER TABLE deliveries ADD COLUMN claimed_by TEXT NOT NULL DEFAULT ''",
+    },
 };
 
 // The database's clock as the store writes times, and that clock moved by $n seconds.
@@ -558,12 +567,25 @@ class PostgresqlStore final : public Store {
       sink, action_seq, action_id, format_time(next_at));
   }
 
-  std::vector<DeliveryRecord> due_deliveries(const std::string& sink, TimePoint now,
-                                             std::size_t limit) override {
-    return deliveries_in(q(std::string(kDeliveryColumns) +
-                               "WHERE sink = $1 AND state = 'pending' AND next_at <= $2"
-                               " ORDER BY next_at, id LIMIT $3",
-                           sink, format_time(now), clamp(limit)));
+  // One statement: the rows are locked as they are chosen, and rows another process is
+  // taking at this moment are skipped (SKIP LOCKED), so two processes never take one row.
+  std::vector<DeliveryRecord> claim_deliveries(const std::string& sink, TimePoint now,
+                                               std::size_t limit, std::chrono::seconds hold,
+                                               const std::string& holder) override {
+    static constexpr const char* kClaim =
+        "UPDATE deliveries d SET claim = d.claim + 1, claimed_by = $4,"
+        " claimed_until = " DB_NOW_PLUS("CAST($5 AS DOUBLE PRECISION)") " FROM (SELECT id"
+        " FROM deliveries WHERE sink = $1 AND state = 'pending' AND next_at <= $2 AND"
+        " (claimed_until IS NULL OR claimed_until <= " DB_NOW ") ORDER BY next_at, id"
+        " LIMIT $3 FOR UPDATE SKIP LOCKED) c WHERE d.id = c.id RETURNING d.id, d.sink,"
+        " d.action_seq, d.action_id, d.state, d.attempts, d.next_at, d.last_status,"
+        " d.last_error, d.claim, d.claimed_by";
+    auto taken = deliveries_in(
+        q(kClaim, sink, format_time(now), clamp(limit), holder, std::int64_t(hold.count())));
+    std::sort(taken.begin(), taken.end(), [](const DeliveryRecord& a, const DeliveryRecord& b) {
+      return std::tie(a.next_at, a.id) < std::tie(b.next_at, b.id);
+    });
+    return taken;
   }
 
   std::optional<DeliveryRecord> delivery(std::int64_t id) override {
@@ -572,10 +594,12 @@ class PostgresqlStore final : public Store {
     return found.front();
   }
 
-  void update_delivery(const DeliveryRecord& d) override {
-    q("UPDATE deliveries SET state = $1, attempts = $2, next_at = $3, last_status = $4,"
-      " last_error = $5 WHERE id = $6",
-      d.state, d.attempts, format_time(d.next_at), d.last_status, d.last_error, d.id);
+  bool update_delivery(const DeliveryRecord& d) override {
+    return q("UPDATE deliveries SET state = $1, attempts = $2, next_at = $3, last_status = $4,"
+             " last_error = $5, claimed_until = NULL WHERE id = $6 AND claim = $7",
+             d.state, d.attempts, format_time(d.next_at), d.last_status, d.last_error, d.id,
+             d.claim)
+               .affected() > 0;
   }
 
   void add_attempt(const DeliveryAttempt& a) override {
@@ -1552,7 +1576,7 @@ class PostgresqlStore final : public Store {
  private:
   static constexpr const char* kDeliveryColumns =
       "SELECT id, sink, action_seq, action_id, state, attempts, next_at, last_status,"
-      " last_error FROM deliveries ";
+      " last_error, claim, claimed_by FROM deliveries ";
 
   static std::vector<DeliveryRecord> deliveries_in(const Result& r) {
     std::vector<DeliveryRecord> out;
@@ -1567,6 +1591,8 @@ class PostgresqlStore final : public Store {
       d.next_at = parse_time(r.str(i, 6)).value_or(TimePoint{});
       d.last_status = int(r.integer(i, 7));
       d.last_error = r.str(i, 8);
+      d.claim = r.integer(i, 9);
+      d.claimed_by = r.str(i, 10);
       out.push_back(std::move(d));
     }
     return out;
@@ -1874,6 +1900,10 @@ class PostgresqlStore final : public Store {
   // the others wait and find nothing left to do. Another application's schema is never
   // migrated into.
   void migrate() {
+    // A migration added without moving the version is never applied (it happened once).
+    if (kMigrations.size() != std::size_t(kPostgresqlSchemaVersion)) {
+      throw std::logic_error("this build's store migrations and schema version disagree");
+    }
     Transaction tx(*this);
     q("SELECT pg_advisory_xact_lock($1)", kMigrationLock);
     // pg_class, not information_schema: tables this user may not read count too.

@@ -33,6 +33,6 @@ struct PostgresqlOptions {
 std::unique_ptr<Store> open_postgresql_store(const PostgresqlOptions& options);
 
 // The schema version this build migrates a PostgreSQL store to.
-inline constexpr int kPostgresqlSchemaVersion = 2;
+inline constexpr int kPostgresqlSchemaVersion = 4;
 
 }  // namespace rapport

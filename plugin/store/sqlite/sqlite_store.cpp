@@ -17,6 +17,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string_view>
 #include <thread>
 #include <tuple>
@@ -248,6 +249,13 @@ const std::vector<std::vector<const char*>> kMigrations = {
     // rotation, from opening the store ("upgrade rapport").
     {
         "UPDATE timers SET event = event WHERE 0",
+    },
+    // 15: deliveries taken by claims (claim_deliveries): the claim's number, until when it
+    // holds and who took it.
+    {
+        "ALTER TABLE deliveries ADD COLUMN claim INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE deliveries ADD COLUMN claimed_until TEXT",
+        "ALTER TABLE deliveries ADD COLUMN claimed_by TEXT NOT NULL DEFAULT ''",
     },
 };
 
@@ -1833,23 +1841,46 @@ class SqliteStore final : public Store {
     d.next_at = parse_time(opt_text(r, 6)).value_or(TimePoint{});
     d.last_status = int(integer(r, 7).value_or(0));
     d.last_error = opt_text(r, 8);
+    d.claim = integer(r, 9).value_or(0);
+    d.claimed_by = opt_text(r, 10);
     return d;
   }
   static constexpr const char* kDeliveryColumns =
       "SELECT id, sink, action_seq, action_id, state, attempts, next_at, last_status,"
-      " last_error FROM deliveries ";
+      " last_error, claim, claimed_by FROM deliveries ";
 
-  std::vector<DeliveryRecord> due_deliveries(const std::string& sink, TimePoint now,
-                                             std::size_t limit) override {
-    std::string until = format_time(now);
+  // Read first, outside a write (most steps find nothing due, and leave the writers'
+  // lock alone); each row is then taken only if nobody took or recorded it since.
+  std::vector<DeliveryRecord> claim_deliveries(const std::string& sink, TimePoint now,
+                                               std::size_t limit, std::chrono::seconds hold,
+                                               const std::string& holder) override {
+    const std::string due = format_time(now), until = format_time(now + hold);
     long long n = static_cast<long long>(limit);
-    soci::rowset<soci::row> rows =
-        (sql_.prepare << std::string(kDeliveryColumns) +
-                             "WHERE sink = :s AND state = 'pending' AND next_at <= :u"
-                             " ORDER BY next_at, id LIMIT :n",
-         soci::use(sink), soci::use(until), soci::use(n));
-    std::vector<DeliveryRecord> out;
-    for (const auto& r : rows) out.push_back(delivery_from(r));
+    std::vector<DeliveryRecord> found, out;
+    {
+      soci::rowset<soci::row> rows =
+          (sql_.prepare << std::string(kDeliveryColumns) +
+                               "WHERE sink = :s AND state = 'pending' AND next_at <= :u AND"
+                               " (claimed_until IS NULL OR claimed_until <= :u2)"
+                               " ORDER BY next_at, id LIMIT :n",
+           soci::use(sink), soci::use(due), soci::use(due), soci::use(n));
+      for (const auto& r : rows) found.push_back(delivery_from(r));
+    }
+    if (found.empty()) return out;
+    Transaction tx(*this);
+    for (auto& d : found) {
+      long long id = d.id, claim = d.claim;
+      soci::statement st =
+          (sql_.prepare << "UPDATE deliveries SET claim = claim + 1, claimed_until = :t,"
+                           " claimed_by = :h WHERE id = :i AND claim = :c AND state = 'pending'",
+           soci::use(until), soci::use(holder), soci::use(id), soci::use(claim));
+      st.execute(true);
+      if (st.get_affected_rows() == 0) continue;
+      d.claim += 1;
+      d.claimed_by = holder;
+      out.push_back(std::move(d));
+    }
+    tx.commit();
     return out;
   }
 
@@ -1861,13 +1892,17 @@ class SqliteStore final : public Store {
     return std::nullopt;
   }
 
-  void update_delivery(const DeliveryRecord& d) override {
-    long long id = d.id;
+  bool update_delivery(const DeliveryRecord& d) override {
+    long long id = d.id, claim = d.claim;
     std::string at = format_time(d.next_at);
-    sql_ << "UPDATE deliveries SET state = :s, attempts = :a, next_at = :n, last_status = :l,"
-            " last_error = :e WHERE id = :i",
-        soci::use(d.state), soci::use(d.attempts), soci::use(at), soci::use(d.last_status),
-        soci::use(d.last_error), soci::use(id);
+    soci::statement st =
+        (sql_.prepare << "UPDATE deliveries SET state = :s, attempts = :a, next_at = :n,"
+                         " last_status = :l, last_error = :e, claimed_until = NULL"
+                         " WHERE id = :i AND claim = :c",
+         soci::use(d.state), soci::use(d.attempts), soci::use(at), soci::use(d.last_status),
+         soci::use(d.last_error), soci::use(id), soci::use(claim));
+    st.execute(true);
+    return st.get_affected_rows() > 0;
   }
 
   void add_attempt(const DeliveryAttempt& a) override {
@@ -2046,6 +2081,10 @@ class SqliteStore final : public Store {
   // that processes opening one store at once (a daemon and `rapport purge`, say) migrate it
   // once: the second waits for the first and finds nothing left to do.
   void migrate() {
+    // A migration added without moving the version is never applied (it happened once).
+    if (kMigrations.size() != std::size_t(kStoreSchemaVersion)) {
+      throw std::logic_error("this build's store migrations and schema version disagree");
+    }
     {
       // Up to date already (every open but the first after an upgrade): nothing written.
       int tables = 0, version = 0;

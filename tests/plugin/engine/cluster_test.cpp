@@ -6,7 +6,9 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <set>
 #include <thread>
+#include <utility>
 
 #include "engine/engine.hpp"
 #include "rapport/json.hpp"
@@ -191,4 +193,115 @@ TEST_CASE(
   stalled->rollback();
   CHECK(take_in());
   CHECK(waiter->hold_lease("engine", "waiter", std::chrono::seconds(2)) == 1);
+}
+
+namespace {
+
+// A per-action sink whose sends stay under way until the test answers them: a process
+// whose sends are slow, or that is stopped with its sends out.
+class AnsweringSink final : public PerActionSink {
+ public:
+  explicit AnsweringSink(std::size_t room) : room_(room) {}
+  std::vector<SendRequest> started;
+  const std::string& name() const override { return name_; }
+  std::string destination() const override { return "test receiver"; }
+  std::size_t room(std::chrono::steady_clock::time_point) override {
+    return room_ > open_.size() ? room_ - open_.size() : 0;
+  }
+  void start(SendRequest request) override {
+    open_.push_back(request.delivery);
+    started.push_back(std::move(request));
+  }
+  std::vector<SendResult> finished() override { return std::exchange(done_, {}); }
+  std::optional<std::chrono::milliseconds> retry_delay(int) const override {
+    return std::chrono::seconds(1);
+  }
+  std::chrono::milliseconds longest_send() const override { return std::chrono::milliseconds(0); }
+  void answer_all(int status) {
+    for (auto id : open_) done_.push_back({id, status, std::chrono::milliseconds(5), "", {}});
+    open_.clear();
+  }
+
+ private:
+  std::string name_ = "platform";
+  std::size_t room_;
+  std::vector<std::int64_t> open_;
+  std::vector<SendResult> done_;
+};
+
+std::unique_ptr<Engine> sending_engine(const test::TempDir& dir, const std::string& holder,
+                                       Gate& gate, AnsweringSink*& sink, std::size_t room) {
+  std::vector<std::unique_ptr<Hook>> hooks;
+  hooks.push_back(std::make_unique<GatedHook>(gate));
+  std::vector<std::unique_ptr<Sink>> sinks;
+  auto made = std::make_unique<AnsweringSink>(room);
+  sink = made.get();
+  sinks.push_back(std::move(made));
+  auto store = open_postgresql_store(
+      {test::postgresql_url(dir), std::chrono::seconds(30), std::chrono::seconds(60)});
+  auto engine = std::make_unique<Engine>(std::move(store), std::vector<std::unique_ptr<Source>>{},
+                                         std::move(hooks), std::move(sinks), 10);
+  engine->run_exclusively(std::chrono::seconds(2), holder);
+  return engine;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "engines sharing a PostgreSQL store share the sending: a standing-by one sends what the "
+    "holder has no room for, a delivery whose claim ran out is sent by another, and the late "
+    "answer to it is refused",
+    "[cluster]") {
+  if (!test::postgresql_available()) {
+    WARN("RAPPORT_TEST_PG is not set: no PostgreSQL server to test with");
+    return;
+  }
+  test::TempDir dir;
+  Gate gate_a, gate_b;
+  AnsweringSink *sink_a = nullptr, *sink_b = nullptr;
+  auto a = sending_engine(dir, "process-a", gate_a, sink_a, 1);
+  auto b = sending_engine(dir, "process-b", gate_b, sink_b, 4);
+  const auto now = *parse_time("2027-01-04T00:00:00Z");
+  for (const char* student : {"S1", "S2", "S3"}) {
+    auto r = test::make_rotation(std::string("R-") + student, student, "2027-01-04", "2027-01-31",
+                                 {{"A1", Role::attending}});
+    a->store().append_event(test::event_for(r, EventType::rotation_started, "2027-01-04T08:00:00Z"),
+                            now);
+  }
+  // A holds the lease and makes the three actions, with room to send one.
+  CHECK_FALSE(a->step(now).standby);
+  REQUIRE(sink_a->started.size() == 1);
+  // B stands by, and sends the two A has no room for.
+  CHECK(b->step(now).standby);
+  REQUIRE(sink_b->started.size() == 2);
+  std::set<std::string> sent{sink_a->started[0].action_id};
+  for (const auto& r : sink_b->started) sent.insert(r.action_id);
+  CHECK(sent.size() == 3);  // none taken twice
+  sink_b->answer_all(200);
+  CHECK(b->step(now).delivered == 2);
+  // A's send stays out (A stopped): once its claim has run out (the lease, 2 s, on top of
+  // the longest a send takes), B takes the delivery over and sends it again, same id.
+  const auto slow = sink_a->started[0];
+  for (int i = 0; i < 60 && sink_b->started.size() < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    b->step(now);
+  }
+  REQUIRE(sink_b->started.size() == 3);
+  CHECK(sink_b->started[2].action_id == slow.action_id);
+  CHECK(sink_b->started[2].delivery == slow.delivery);
+  sink_b->answer_all(200);
+  b->step(now);
+  // A resumes and its answer comes: refused, not recorded a second time.
+  sink_a->answer_all(200);
+  CHECK(a->results_refused() == 0);
+  a->step(now);
+  CHECK(a->results_refused() == 1);
+  auto record = b->store().delivery(slow.delivery);
+  REQUIRE(record);
+  CHECK(record->state == "delivered");
+  CHECK(record->claimed_by == "process-b");
+  CHECK(b->store().attempts_of(slow.delivery).size() == 1);
+  CHECK(b->store().delivery_counts("platform") ==
+        std::map<std::string, std::int64_t>{{"delivered", 3}});
+  CHECK(b->results_refused() == 0);
 }

@@ -469,7 +469,8 @@ TEST_CASE("deliveries are due, retried, replayed, counted, and a sink disabled",
   store->enqueue_delivery("hooks", 1, "a1", at("2027-01-05T00:00:00Z"));
   store->enqueue_delivery("hooks", 2, "a2", at("2027-01-06T00:00:00Z"));
   store->enqueue_delivery("hooks", 2, "a2", at("2027-01-01T00:00:00Z"));  // once per sink
-  auto due = store->due_deliveries("hooks", at("2027-01-05T12:00:00Z"), 10);
+  auto due = store->claim_deliveries("hooks", at("2027-01-05T12:00:00Z"), 10,
+                                     std::chrono::seconds(0), "host:1");
   REQUIRE(due.size() == 1);
   auto d = due[0];
   CHECK(d.action_id == "a1");
@@ -478,7 +479,7 @@ TEST_CASE("deliveries are due, retried, replayed, counted, and a sink disabled",
   d.next_at = at("2027-01-07T00:00:00Z");
   d.last_status = 503;
   d.last_error = "busy";
-  store->update_delivery(d);
+  CHECK(store->update_delivery(d));
   store->add_attempt({d.id, 1, at("2027-01-05T12:00:00Z"), 40, 503, "retry", "busy"});
   store->add_attempt({d.id, 2, at("2027-01-07T00:00:00Z"), 30, 200, "delivered", "ok"});
   CHECK(store->delivery(d.id)->last_status == 503);
@@ -490,7 +491,7 @@ TEST_CASE("deliveries are due, retried, replayed, counted, and a sink disabled",
   CHECK(store->deliveries("hooks", false, 10).size() == 2);
   CHECK(store->deliveries("other", false, 10).empty());
   d.state = "dead";
-  store->update_delivery(d);
+  CHECK(store->update_delivery(d));
   CHECK(store->delivery_counts("hooks") ==
         std::map<std::string, std::int64_t>{{"dead", 1}, {"pending", 1}});
   CHECK(store->replay_deliveries("hooks", "a1", std::nullopt, at("2027-01-08T00:00:00Z")) == 1);
@@ -988,6 +989,66 @@ void fill(Store& store) {
   store.set_sink_disabled("chat", true, "410", now);
 }
 }  // namespace
+
+TEST_CASE(
+    "a delivery is taken by one process at a time, until its claim runs out, and an answer "
+    "under an older claim is refused",
+    "[store][outbox]") {
+  test::TempDir dir;
+  const auto backend = GENERATE(from_range(test::store_backends()));
+  auto a = test::open_test_store(dir, backend);
+  auto b = test::open_test_store(dir, backend);
+  const auto now = at("2027-01-05T12:00:00Z");
+  const auto minute = std::chrono::seconds(60), none = std::chrono::seconds(0);
+  for (const char* id : {"a1", "a2", "a3", "a4"}) {
+    a->add_action(make_action(id, "S1", "P1", "2027-01-05T00:00:00Z"));
+    a->enqueue_delivery("hooks", 1, id, at("2027-01-05T00:00:00Z"));
+  }
+  a->enqueue_delivery("hooks", 1, "later", at("2027-01-06T00:00:00Z"));  // not due yet
+  auto ids = [](const std::vector<DeliveryRecord>& taken) {
+    std::vector<std::string> out;
+    for (const auto& d : taken) out.push_back(d.action_id + "#" + std::to_string(d.claim));
+    return out;
+  };
+  // A claim that runs out at once (a process alone on its store) is taken again.
+  auto quick = a->claim_deliveries("hooks", now, 1, none, "A");
+  CHECK(ids(quick) == std::vector<std::string>{"a1#1"});
+  auto taken = b->claim_deliveries("hooks", now, 1, minute, "B");
+  REQUIRE(ids(taken) == std::vector<std::string>{"a1#2"});
+  CHECK(taken[0].claimed_by == "B");
+  // A's answer comes late: refused, and nothing of it written.
+  quick[0].state = "delivered";
+  quick[0].attempts = 1;
+  CHECK_FALSE(a->update_delivery(quick[0]));
+  CHECK(a->delivery(quick[0].id)->state == "pending");
+  CHECK(a->delivery(quick[0].id)->attempts == 0);
+  // Held for a minute: the others only.
+  CHECK(ids(a->claim_deliveries("hooks", now, 10, minute, "A")) ==
+        std::vector<std::string>{"a2#1", "a3#1", "a4#1"});
+  CHECK(b->claim_deliveries("hooks", now, 10, minute, "B").empty());
+  taken[0].state = "delivered";
+  CHECK(b->update_delivery(taken[0]));
+  CHECK(a->delivery(taken[0].id)->state == "delivered");
+  // Given back (recorded, still pending): anyone takes it at once.
+  auto a2 = *a->delivery(taken[0].id + 1);
+  REQUIRE(a2.action_id == "a2");
+  CHECK(a->update_delivery(a2));
+  CHECK(ids(b->claim_deliveries("hooks", now, 10, minute, "B")) ==
+        std::vector<std::string>{"a2#2"});
+  if (backend == "postgresql") {
+    // Rows another process is taking at this very moment are passed over, not waited for.
+    auto c = test::open_test_store(dir, backend);
+    for (const char* id : {"b1", "b2"}) {
+      a->add_action(make_action(id, "S1", "P1", "2027-01-05T00:00:00Z"));
+      a->enqueue_delivery("other", 1, id, at("2027-01-05T00:00:00Z"));
+    }
+    Transaction open(*c);
+    CHECK(ids(c->claim_deliveries("other", now, 1, minute, "C")) ==
+          std::vector<std::string>{"b1#1"});
+    CHECK(ids(a->claim_deliveries("other", now, 10, minute, "A")) ==
+          std::vector<std::string>{"b2#1"});
+  }
+}
 
 TEST_CASE(
     "a whole store copied from SQLite to PostgreSQL and back holds the same, its numbering "
