@@ -251,8 +251,15 @@ class WebhookSink final : public PerActionSink {
     tcp::resolver resolver(executor);
     auto tcp_stream = std::make_unique<beast::tcp_stream>(executor);
     tcp_stream->expires_at(deadline);
+    // The name lookup counts in the attempt's time too: a delivery is claimed for as long
+    // as a send can last (Sender::longest_send), and a slow resolver must not outlast it.
+    asio::steady_timer lookup_deadline(executor, deadline);
+    lookup_deadline.async_wait([&resolver](boost::system::error_code e) {
+      if (!e) resolver.cancel();
+    });
     auto addresses =
         co_await resolver.async_resolve(endpoint_.host, endpoint_.port, asio::use_awaitable);
+    lookup_deadline.cancel();
     co_await tcp_stream->async_connect(addresses, asio::use_awaitable);
     Connection c;
     if (!endpoint_.tls) {

@@ -19,7 +19,8 @@ int list(Store& store, const Args& args) {
     std::printf("%s  sink=%s  state=%s  attempts=%d  last_status=%d", d.action_id.c_str(),
                 d.sink.c_str(), d.state.c_str(), d.attempts, d.last_status);
     if (d.state == "pending") std::printf("  next=%s", format_time(d.next_at).c_str());
-    // The process that took it last (host:pid:start): on a shared store, who sent it.
+    // The process that took it last (as `rapport status` names it): on a shared store,
+    // the one that sent it or has it under way.
     if (!d.claimed_by.empty()) std::printf("  by=%s", d.claimed_by.c_str());
     std::printf("\n");
     for (const auto& a : store.attempts_of(d.id)) {

@@ -595,36 +595,67 @@ std::size_t Engine::deliver_each(PerActionSink& sink, TimePoint clock_now, bool 
   // process that dies or stops holds its deliveries no longer than that, then another
   // sends them (with the same webhook-id) and the late answer is refused (record_result).
   // One process alone on its store (SQLite) holds nothing past this call: what it has
-  // under way is in in_flight_, and a restart sends it again at once.
+  // under way is in in_flight_ (taken again at each step, so asked for on top of `room`),
+  // and a restart sends it again at once.
   const auto hold = exclusive_
                         ? std::chrono::ceil<std::chrono::seconds>(sink.longest_send()) + *exclusive_
                         : std::chrono::seconds(0);
+  std::size_t limit = room;
+  if (hold.count() == 0) {
+    for (const auto& [id, sent] : in_flight_) limit += sent.record.sink == sink.name() ? 1 : 0;
+  }
   const std::string& holder = holder_.empty() ? this_process().instance : holder_;
-  for (auto& d :
-       store_->claim_deliveries(sink.name(), now, room + in_flight_.size(), hold, holder)) {
-    if (auto mine = in_flight_.find(d.id); mine != in_flight_.end()) {
+  auto taken = store_->claim_deliveries(sink.name(), now, limit, hold, holder);
+  // First what this process has under way: nothing below may throw before these claims
+  // are known, or their answers would be refused.
+  std::vector<DeliveryRecord> to_send;
+  for (auto& d : taken) {
+    auto mine = in_flight_.find(d.id);
+    if (mine == in_flight_.end()) {
+      to_send.push_back(std::move(d));
+    } else if (d.claim == mine->second.record.claim + 1) {
       mine->second.record.claim = d.claim;  // still this process's send, now under this claim
-      continue;
-    }
-    if (room == 0) {
-      // Taken but not sent: given back at once for whoever comes next.
+    } else {
+      // Another process took it over meanwhile (this one was stopped): the send under way
+      // is no longer this process's to record (its answer will be refused: no claim is 0),
+      // and the claim just taken is given back for whoever sends it next.
+      mine->second.record.claim = 0;
       store_->update_delivery(d);
-      continue;
     }
-    auto action = store_->action_with_id(d.action_id);
-    if (!action || !permitted(now_context, *action) ||
-        stale_at_delivery(now_context, *action, clock_now)) {
-      // Opted out since, gone, expired or withdrawn: never sent, kept visible as withheld.
-      d.state = "withheld";
-      Transaction tx(*store_);
-      store_->update_delivery(d);
-      tx.commit();
-      continue;
+  }
+  std::size_t next = 0;
+  try {
+    for (; next < to_send.size(); ++next) {
+      auto& d = to_send[next];
+      if (room == 0) {
+        store_->update_delivery(d);  // taken but not sent: given back for whoever comes next
+        continue;
+      }
+      auto action = store_->action_with_id(d.action_id);
+      if (!action || !permitted(now_context, *action) ||
+          stale_at_delivery(now_context, *action, clock_now)) {
+        // Opted out since, gone, expired or withdrawn: never sent, kept visible as withheld.
+        d.state = "withheld";
+        Transaction tx(*store_);
+        store_->update_delivery(d);
+        tx.commit();
+        continue;
+      }
+      auto rendered = render_for_delivery(*action, *store_, policy.fields);
+      in_flight_[d.id] = {d, action->id, action->student_id, action->contact_id, rendered.fields};
+      sink.start({d.id, d.action_id, std::move(rendered.body)});
+      --room;
     }
-    auto rendered = render_for_delivery(*action, *store_, policy.fields);
-    in_flight_[d.id] = {d, action->id, action->student_id, action->contact_id, rendered.fields};
-    sink.start({d.id, d.action_id, std::move(rendered.body)});
-    --room;
+  } catch (...) {
+    // What was taken and not sent goes back at once rather than when its claim runs out.
+    for (; next < to_send.size(); ++next) {
+      try {
+        if (!in_flight_.count(to_send[next].id)) store_->update_delivery(to_send[next]);
+      } catch (const std::exception&) {
+        break;  // the store is failing: the claims run out by themselves
+      }
+    }
+    throw;
   }
   return delivered;
 }

@@ -216,9 +216,10 @@ class OutboxStore {
                                                        std::size_t limit, std::chrono::seconds hold,
                                                        const std::string& holder) = 0;
   virtual std::optional<DeliveryRecord> delivery(std::int64_t id) = 0;
-  // Writes state, attempts, next_at and last_*, and gives the claim back, only while the
-  // delivery is still under `delivery.claim`: false (nothing written) once another
-  // process has taken it since.
+  // Writes state, attempts, next_at and last_*, and gives the claim back (the claim
+  // moves on by one: the same claim records once), only while the delivery is still
+  // under `delivery.claim`: false (nothing written) once another process has taken it
+  // since, or this claim was recorded already.
   virtual bool update_delivery(const DeliveryRecord& delivery) = 0;
   virtual void add_attempt(const DeliveryAttempt& attempt) = 0;
   // Newest first; `sink` empty for all; `failed`: dead ones and pending ones that failed.

@@ -2,6 +2,7 @@
 # Backfill from PostgreSQL of a synthetic consortium, beside psql's \copy of the same
 # queries in the same run; reports rows per second, the ratio and rapport's peak memory.
 #   tests/bench/backfill_bench.sh [rotations ...]   (default: 100000 200000; 8 team rows each)
+# RAPPORT_BENCH_STORE=postgresql: the store on PostgreSQL too (a database of the same server).
 # Needs a release build (build/release/rapport) and the test packages. Measures, never fails.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -54,8 +55,13 @@ SQL
     done
     copy_s=$(calc "$(date +%s.%N) - $copy_start" 2)
     rows=$((12000 + rotations / 12 + rotations + rotations * 8))
+    store="{path: $work/store-$rotations.db, synchronous: normal}"
+    if [ "${RAPPORT_BENCH_STORE:-sqlite}" = postgresql ]; then
+      psql -c "CREATE DATABASE store_$rotations" >/dev/null
+      store="{type: postgresql, url: \"host=127.0.0.1 port=$pg_port dbname=store_$rotations user=postgres\"}"
+    fi
     cat > "$work/config.yaml" <<YAML
-store: {path: $work/store-$rotations.db, synchronous: normal}
+store: $store
 $(sed -n '/^sources:/,/^hooks:/p' deploy/examples/postgresql.yaml | sed '$d' |
   sed "s|connection: .*|connection: \"$conn\"|; s|batch: 1000|batch: 5000|")
 hooks: {introductions: {}, thank_you: {}}

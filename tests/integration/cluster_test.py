@@ -272,8 +272,10 @@ class Cluster(unittest.TestCase):
         claimer = psql(direct, f"SELECT claimed_by FROM deliveries WHERE action_id = '{first}'")
         stopped = next(d for d in daemons if d.proc.pid == int(claimer[0][0].split(":")[1]))
         stopped.proc.send_signal(signal.SIGSTOP)
+        # (Stopped inside a transaction, it holds its rows until the server ends that
+        # transaction, IDLE_LIMIT at most: the others' steps wait that long at worst.)
         self.assertTrue(wait_for(lambda: sum(1 for s, w in list(receiver.arrived) if w == first)
-                                 >= 2, timeout=SEND_TIMEOUT + LEASE + 20))
+                                 >= 2, timeout=SEND_TIMEOUT + LEASE + IDLE_LIMIT + 10))
         self.assertTrue(wait_for(lambda: psql(
             direct, f"SELECT state, claimed_by FROM deliveries WHERE action_id = '{first}'")[0]
             [0] == "delivered", timeout=20))

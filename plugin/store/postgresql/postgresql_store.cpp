@@ -574,7 +574,8 @@ class PostgresqlStore final : public Store {
                                                const std::string& holder) override {
     static constexpr const char* kClaim =
         "UPDATE deliveries d SET claim = d.claim + 1, claimed_by = $4,"
-        " claimed_until = " DB_NOW_PLUS("CAST($5 AS DOUBLE PRECISION)") " FROM (SELECT id"
+        " claimed_until = CASE WHEN $5 = 0 THEN NULL ELSE " DB_NOW_PLUS(
+            "CAST($5 AS DOUBLE PRECISION)") " END FROM (SELECT id"
         " FROM deliveries WHERE sink = $1 AND state = 'pending' AND next_at <= $2 AND"
         " (claimed_until IS NULL OR claimed_until <= " DB_NOW ") ORDER BY next_at, id"
         " LIMIT $3 FOR UPDATE SKIP LOCKED) c WHERE d.id = c.id RETURNING d.id, d.sink,"
@@ -596,7 +597,8 @@ class PostgresqlStore final : public Store {
 
   bool update_delivery(const DeliveryRecord& d) override {
     return q("UPDATE deliveries SET state = $1, attempts = $2, next_at = $3, last_status = $4,"
-             " last_error = $5, claimed_until = NULL WHERE id = $6 AND claim = $7",
+             " last_error = $5, claim = claim + 1, claimed_until = NULL"
+             " WHERE id = $6 AND claim = $7",
              d.state, d.attempts, format_time(d.next_at), d.last_status, d.last_error, d.id,
              d.claim)
                .affected() > 0;

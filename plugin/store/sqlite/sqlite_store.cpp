@@ -1854,7 +1854,9 @@ class SqliteStore final : public Store {
   std::vector<DeliveryRecord> claim_deliveries(const std::string& sink, TimePoint now,
                                                std::size_t limit, std::chrono::seconds hold,
                                                const std::string& holder) override {
+    // A claim of no length leaves no time behind (a clock stepped back would hold it).
     const std::string due = format_time(now), until = format_time(now + hold);
+    soci::indicator until_known = hold.count() > 0 ? soci::i_ok : soci::i_null;
     long long n = static_cast<long long>(limit);
     std::vector<DeliveryRecord> found, out;
     {
@@ -1873,7 +1875,7 @@ class SqliteStore final : public Store {
       soci::statement st =
           (sql_.prepare << "UPDATE deliveries SET claim = claim + 1, claimed_until = :t,"
                            " claimed_by = :h WHERE id = :i AND claim = :c AND state = 'pending'",
-           soci::use(until), soci::use(holder), soci::use(id), soci::use(claim));
+           soci::use(until, until_known), soci::use(holder), soci::use(id), soci::use(claim));
       st.execute(true);
       if (st.get_affected_rows() == 0) continue;
       d.claim += 1;
@@ -1897,8 +1899,8 @@ class SqliteStore final : public Store {
     std::string at = format_time(d.next_at);
     soci::statement st =
         (sql_.prepare << "UPDATE deliveries SET state = :s, attempts = :a, next_at = :n,"
-                         " last_status = :l, last_error = :e, claimed_until = NULL"
-                         " WHERE id = :i AND claim = :c",
+                         " last_status = :l, last_error = :e, claim = claim + 1,"
+                         " claimed_until = NULL WHERE id = :i AND claim = :c",
          soci::use(d.state), soci::use(d.attempts), soci::use(at), soci::use(d.last_status),
          soci::use(d.last_error), soci::use(id), soci::use(claim));
     st.execute(true);

@@ -217,6 +217,7 @@ class AnsweringSink final : public PerActionSink {
     return std::chrono::seconds(1);
   }
   std::chrono::milliseconds longest_send() const override { return std::chrono::milliseconds(0); }
+  void set_room(std::size_t room) { room_ = room; }
   void answer_all(int status) {
     for (auto id : open_) done_.push_back({id, status, std::chrono::milliseconds(5), "", {}});
     open_.clear();
@@ -289,18 +290,34 @@ TEST_CASE(
   REQUIRE(sink_b->started.size() == 3);
   CHECK(sink_b->started[2].action_id == slow.action_id);
   CHECK(sink_b->started[2].delivery == slow.delivery);
-  sink_b->answer_all(200);
+  sink_b->answer_all(503);  // busy: tried again in a second
   b->step(now);
-  // A resumes and its answer comes: refused, not recorded a second time.
+  // A resumes (with room for more) before its answer comes and finds the delivery due
+  // again: taken over since, so it sends nothing and gives the claim back.
+  sink_a->set_room(2);
+  auto claimed_by = [&] { return b->store().delivery(slow.delivery)->claimed_by; };
+  for (int i = 0; i < 40 && claimed_by() != "process-a"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    a->step(now);
+  }
+  REQUIRE(claimed_by() == "process-a");
+  CHECK(sink_a->started.size() == 1);
+  // A's answer comes: refused, nothing of it recorded; the delivery, due, is sent again
+  // under a claim of its own (by A here, the first to step).
   sink_a->answer_all(200);
-  CHECK(a->results_refused() == 0);
+  a->step(now);
+  CHECK(a->results_refused() == 1);
+  CHECK(b->store().attempts_of(slow.delivery).size() == 1);  // B's 503
+  REQUIRE(sink_a->started.size() == 2);
+  CHECK(sink_a->started[1].delivery == slow.delivery);
+  sink_a->answer_all(200);
   a->step(now);
   CHECK(a->results_refused() == 1);
   auto record = b->store().delivery(slow.delivery);
   REQUIRE(record);
   CHECK(record->state == "delivered");
-  CHECK(record->claimed_by == "process-b");
-  CHECK(b->store().attempts_of(slow.delivery).size() == 1);
+  CHECK(record->claimed_by == "process-a");
+  CHECK(b->store().attempts_of(slow.delivery).size() == 2);
   CHECK(b->store().delivery_counts("platform") ==
         std::map<std::string, std::int64_t>{{"delivered", 3}});
   CHECK(b->results_refused() == 0);

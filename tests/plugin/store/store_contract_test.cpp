@@ -491,6 +491,8 @@ TEST_CASE("deliveries are due, retried, replayed, counted, and a sink disabled",
   CHECK(store->deliveries("hooks", false, 10).size() == 2);
   CHECK(store->deliveries("other", false, 10).empty());
   d.state = "dead";
+  CHECK_FALSE(store->update_delivery(d));  // the same claim records once
+  d.claim += 1;
   CHECK(store->update_delivery(d));
   CHECK(store->delivery_counts("hooks") ==
         std::map<std::string, std::int64_t>{{"dead", 1}, {"pending", 1}});
@@ -1028,13 +1030,15 @@ TEST_CASE(
   CHECK(b->claim_deliveries("hooks", now, 10, minute, "B").empty());
   taken[0].state = "delivered";
   CHECK(b->update_delivery(taken[0]));
+  CHECK_FALSE(b->update_delivery(taken[0]));  // once
   CHECK(a->delivery(taken[0].id)->state == "delivered");
+  CHECK(a->delivery(taken[0].id)->claim == 3);
   // Given back (recorded, still pending): anyone takes it at once.
   auto a2 = *a->delivery(taken[0].id + 1);
   REQUIRE(a2.action_id == "a2");
   CHECK(a->update_delivery(a2));
   CHECK(ids(b->claim_deliveries("hooks", now, 10, minute, "B")) ==
-        std::vector<std::string>{"a2#2"});
+        std::vector<std::string>{"a2#3"});
   if (backend == "postgresql") {
     // Rows another process is taking at this very moment are passed over, not waited for.
     auto c = test::open_test_store(dir, backend);
