@@ -193,11 +193,7 @@ void Engine::leave() {
 
 StepStats Engine::step(TimePoint now) {
   StepStats stats;
-  if (exclusive_ && !claim_lease()) {
-    stats.standby = true;
-    stats.delivered = deliver_claimed(now);
-    return stats;
-  }
+  if (exclusive_ && !claim_lease()) return stand_by(now);
   if (announce_ && !exclusive_) {
     // In a transaction: SQLite's writers take turns through the store's own lock.
     Transaction tx(*store_);
@@ -257,8 +253,10 @@ StepStats Engine::step(TimePoint now) {
   // Nothing leaves unless the lease is still this process's: a step that ran longer than
   // the lease (or was paused) stops here, before it sends what another process now sends.
   if (exclusive_ && !claim_lease(false)) {
+    auto standing = stand_by(now);
+    stats.fired += standing.fired;
+    stats.delivered = standing.delivered;
     stats.standby = true;
-    stats.delivered = deliver_claimed(now);
     return stats;
   }
   stats.delivered = deliver(now);
@@ -434,6 +432,17 @@ std::size_t Engine::deliver(TimePoint now) {
     }
   }
   return delivered;
+}
+
+StepStats Engine::stand_by(TimePoint now) {
+  StepStats stats;
+  stats.standby = true;
+  // What every process sharing the store does, whoever holds the lease: fire the timers
+  // that are due (each taken under a row lock, a subject's in order) and send the
+  // deliveries it can claim.
+  stats.fired = fire_due_timers(*store_, now, batch_);
+  stats.delivered = deliver_claimed(now);
+  return stats;
 }
 
 std::size_t Engine::deliver_claimed(TimePoint now) {

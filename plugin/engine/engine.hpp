@@ -41,7 +41,7 @@ inline constexpr const char* kEngineState = "engine";
 inline constexpr const char* kLastStep = "last_step";  // the clock of the last step
 
 struct StepStats {
-  bool standby = false;  // another process holds the engine lease: nothing was done
+  bool standby = false;  // another process holds the engine lease: only timers and claims ran
   std::size_t polled = 0, fired = 0, delivered = 0, source_failures = 0;
   DispatchStats dispatch;
   BudgetStats budget;
@@ -143,6 +143,8 @@ class Engine {
   // process sends what is due).
   std::size_t deliver_each(PerActionSink& sink, TimePoint now, bool enqueue);
   // A standing-by process's share of the sending: per-action deliveries only.
+  // A step while another process holds the engine lease.
+  StepStats stand_by(TimePoint now);
   std::size_t deliver_claimed(TimePoint now);
   std::size_t record_finished(PerActionSink& sink, TimePoint now);
   // Digest sinks (digests.cpp): gather released actions, compose each student's digest

@@ -406,6 +406,10 @@ class TimerStore {
   // backend can.
   virtual void put_timers(const std::vector<Timer>& timers) = 0;
   virtual void delete_timers_with_prefix(const std::string& prefix) = 0;
+  // Due timers, first due first. Where processes share the store (PostgreSQL) they are
+  // locked until the caller's transaction ends: another process's call passes over them,
+  // and over every timer of a subject whose earlier due timer is locked so (a subject's
+  // timers enter the inbox in due order, whoever fires them).
   virtual std::vector<Timer> due_timers(TimePoint now, std::size_t limit) = 0;
   virtual void delete_timer(const std::string& id) = 0;
   virtual std::vector<Timer> timers_about(const std::string& subject) = 0;  // by due time

@@ -918,10 +918,31 @@ class PostgresqlStore final : public Store {
   }
 
   std::vector<Timer> due_timers(TimePoint now, std::size_t limit) override {
-    return timers_in(
-        q("SELECT id, due_at, event FROM timers WHERE due_at <= $1"
-          " ORDER BY due_at, id LIMIT $2",
-          format_time(now), clamp(limit)));
+    // Locked until this transaction ends: every process fires timers, each passing over
+    // the ones another is firing at this moment.
+    auto taken =
+        timers_in(q("SELECT id, due_at, event FROM timers WHERE due_at <= $1"
+                    " ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+                    format_time(now), clamp(limit)));
+    if (taken.empty()) return taken;
+    // Those are the first due timers nobody holds, so a due timer ordered before the last
+    // of them and not among them is one that another process holds. A subject's timers
+    // enter the inbox in order: a timer whose subject has such an earlier one waits for it
+    // (left locked and unfired until this transaction ends, then taken again).
+    std::vector<std::string> ids;
+    for (const auto& t : taken) ids.push_back(t.id);
+    auto held =
+        timers_in(q("SELECT id, due_at, event FROM timers WHERE (due_at, id) < ($1, $2)"
+                    " AND NOT (id = ANY(CAST($3 AS TEXT[]))) ORDER BY due_at, id",
+                    format_time(taken.back().due), taken.back().id, text_array(ids)));
+    if (held.empty()) return taken;
+    std::map<std::string, std::pair<TimePoint, std::string>> first_held;  // by subject
+    for (auto& t : held) first_held.try_emplace(t.event.subject, t.due, t.id);
+    std::erase_if(taken, [&](const Timer& t) {
+      auto h = first_held.find(t.event.subject);
+      return h != first_held.end() && h->second < std::pair(t.due, t.id);
+    });
+    return taken;
   }
 
   void delete_timer(const std::string& id) override { q("DELETE FROM timers WHERE id = $1", id); }

@@ -322,3 +322,36 @@ TEST_CASE(
         std::map<std::string, std::int64_t>{{"delivered", 3}});
   CHECK(b->results_refused() == 0);
 }
+
+TEST_CASE(
+    "a process standing by fires the timers that are due, and the engine's holder dispatches "
+    "their events",
+    "[cluster]") {
+  if (!test::postgresql_available()) {
+    WARN("RAPPORT_TEST_PG is not set: no PostgreSQL server to test with");
+    return;
+  }
+  test::TempDir dir;
+  Gate gate_a, gate_b;
+  test::RecordingSink *sink_a = nullptr, *sink_b = nullptr;
+  auto a = engine_on(dir, "process-a", gate_a, sink_a);
+  auto b = engine_on(dir, "process-b", gate_b, sink_b);
+  const auto now = *parse_time("2027-01-04T00:00:00Z");
+  CHECK_FALSE(a->step(now).standby);
+  auto r = test::make_rotation("R-S9", "S9", "2027-01-04", "2027-01-31", {{"A1", Role::attending}});
+  auto moment = test::event_for(r, EventType::rotation_started, "2027-01-04T08:00:00Z");
+  b->store().put_timer({"moment/R-S9", now - std::chrono::hours(1), moment});
+  b->store().put_timer({"moment/later", now + std::chrono::hours(1), moment});
+  const auto before = b->store().last_event_seq();
+  auto standing = b->step(now);
+  CHECK(standing.standby);
+  CHECK(standing.fired == 1);
+  CHECK(b->store().last_event_seq() == before + 1);
+  CHECK(b->store().timers_about("S9").size() == 1);  // the one not due yet stays
+  auto held = a->step(now);
+  CHECK_FALSE(held.standby);
+  CHECK(held.fired == 0);
+  CHECK(held.dispatch.actions == 1);
+  CHECK(sink_a->received.size() == 1);
+  CHECK(sink_b->received.empty());
+}

@@ -235,6 +235,51 @@ TEST_CASE("timers come back when due, in due order, and go by prefix", "[store][
 }
 
 TEST_CASE(
+    "processes firing timers at once pass over each other's, and a subject's later timer "
+    "waits for its earlier one another process holds",
+    "[store][timers][postgresql]") {
+  if (!test::postgresql_available()) {
+    WARN("RAPPORT_TEST_PG is not set: no PostgreSQL server to test with");
+    return;
+  }
+  test::TempDir dir;
+  auto a = test::open_test_store(dir, "postgresql");
+  auto b = test::open_test_store(dir, "postgresql");
+  auto timer = [](const char* id, const char* due, const char* subject) {
+    auto e = event("scheduler", id);
+    e.subject = subject;
+    return Timer{id, at(due), e};
+  };
+  a->put_timers({timer("s1-start", "2027-01-05T00:00:00Z", "S1"),
+                 timer("s1-middle", "2027-01-06T00:00:00Z", "S1"),
+                 timer("s2-start", "2027-01-05T12:00:00Z", "S2"),
+                 timer("s3-later", "2027-02-01T00:00:00Z", "S3")});
+  const auto now = at("2027-01-10T00:00:00Z");
+  auto ids = [](const std::vector<Timer>& timers) {
+    std::vector<std::string> out;
+    for (const auto& t : timers) out.push_back(t.id);
+    return out;
+  };
+  {
+    Transaction firing(*a);
+    REQUIRE(ids(a->due_timers(now, 1)) == std::vector<std::string>{"s1-start"});
+    // B passes over S1's first moment, which A is firing, and over S1's second, which must
+    // not enter the inbox before it; S2's is B's.
+    CHECK(ids(b->due_timers(now, 10)) == std::vector<std::string>{"s2-start"});
+    a->delete_timer("s1-start");
+    firing.commit();
+  }
+  CHECK(ids(b->due_timers(now, 10)) == std::vector<std::string>{"s2-start", "s1-middle"});
+  {
+    // Held by A without being fired (rolled back): nothing is lost, B takes it afterwards.
+    Transaction held(*a);
+    REQUIRE(ids(a->due_timers(now, 10)) == std::vector<std::string>{"s2-start", "s1-middle"});
+    CHECK(b->due_timers(now, 10).empty());
+  }
+  CHECK(ids(b->due_timers(now, 10)) == std::vector<std::string>{"s2-start", "s1-middle"});
+}
+
+TEST_CASE(
     "retention purges ended rotations with their rosters and evaluations, finished actions "
     "(their ids stay, so they are not made again) and people nothing names; dry runs only count",
     "[store][retention]") {
