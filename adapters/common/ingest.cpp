@@ -485,6 +485,14 @@ std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now,
   std::set<std::string> rotations;
   for (const auto& [id, members] : page.team_added) rotations.insert(id);
   for (const auto& [id, people] : page.team_removed) rotations.insert(id);
+  // Whom each is about, as the mirror has it: read at once (on PostgreSQL two statements
+  // for the page, not two per rotation).
+  std::map<std::string, std::string> students;
+  if (!rotations.empty()) {
+    for (const auto& r : store.rotations({rotations.begin(), rotations.end()})) {
+      students.emplace(r.id, r.student_id);
+    }
+  }
   for (const auto& id : rotations) {
     // {"rotation": id, "added": [rows], "removed": [rows]}, each roster row one entry
     // {"person", "role", "start"?, "end"?}, serialized when it was read.
@@ -504,9 +512,10 @@ std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now,
       payload += "]";
     }
     payload += "}";
-    std::string student;
-    if (auto known = store.rotation(id)) student = known->student_id;
-    page.events.push_back({EventType::team_changed, student, id, std::move(payload)});
+    auto student = students.find(id);
+    page.events.push_back({EventType::team_changed,
+                           student == students.end() ? std::string() : student->second, id,
+                           std::move(payload)});
   }
   // Interest changes: one event per person and page, {"person", "added": [rows],
   // "removed": [rows]}.
@@ -547,8 +556,7 @@ std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now,
   } else {
     for (const auto& event : events) added += store.append_event(event, now) ? 1 : 0;
   }
-  for (const auto& [entity, key, hash] : page.hashes)
-    store.set_row_hash(source_, entity, key, hash);
+  store.set_row_hashes(source_, page.hashes);
   page = PageEvents{page.history, page.unseen};
   return added;
 }

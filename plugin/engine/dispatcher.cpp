@@ -165,6 +165,10 @@ bool Dispatcher::expired(const Action& action, TimePoint now, const std::string&
 
 void Dispatcher::release_held(const std::string& person_id, const HookContext& context,
                               TimePoint now, DispatchStats& stats) {
+  // Asked once per transaction: nearly always nothing is held (a backfill's thousands of
+  // people would otherwise cost a statement each).
+  if (!any_held_) any_held_ = store_.held_count() > 0;
+  if (!*any_held_) return;
   for (const auto& action : store_.held_naming(person_id)) {
     if (!context.person(action.student_id) || !context.person(action.contact_id)) continue;
     store_.drop_held(action.id);
@@ -280,6 +284,7 @@ bool Dispatcher::apply_history(const std::vector<Event>& events, TimePoint now) 
   // After events the mirror has not had yet, these would overtake them.
   if (store_.progress(kMirrorConsumer) != store_.last_event_seq()) return false;
   site_zones_.clear();
+  any_held_.reset();
   StoreContext context(
       store_, [this]() -> const Relationships& { return graph_; }, now);
   DispatchStats stats;
@@ -297,6 +302,7 @@ bool Dispatcher::apply_history(const std::vector<Event>& events, TimePoint now) 
 Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, bool mirror_only) {
   const auto began = std::chrono::steady_clock::now();
   site_zones_.clear();  // read again in each transaction (another may have rolled back)
+  any_held_.reset();
   {
     Transaction tx(store_);
     // Progress of every consumer that may run now; a hook waiting to retry sits out.
@@ -370,7 +376,10 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
             if (expired(action, now, "made", stats)) continue;
             if (hold_unknown_ &&
                 (!context.person(action.student_id) || !context.person(action.contact_id))) {
-              if (store_.hold_action(action, now)) ++stats.held;
+              if (store_.hold_action(action, now)) {
+                ++stats.held;
+                any_held_ = true;
+              }
               continue;
             }
             if (store_.add_action(action)) ++stats.actions;

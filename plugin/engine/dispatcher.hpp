@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -100,7 +101,8 @@ class Dispatcher {
   std::map<std::string, HookPolicy> policies_;
   std::map<std::string, Held> held_;
   TimeZones zones_;
-  SiteZoneMemo site_zones_;  // for one batch
+  SiteZoneMemo site_zones_;       // for one batch
+  std::optional<bool> any_held_;  // whether any action is held, for one batch
   RelationshipGraph graph_;
   bool graph_ready_ = false;
   bool rebuild_graph_ = false;  // at the next batch: this one's memory may miss a partial write

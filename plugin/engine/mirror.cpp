@@ -130,8 +130,9 @@ void apply_team_change(Store& store, const Event& event) {
   const auto& o = value.as_object();
   const auto* id = o.if_contains("rotation");
   if (!id || !id->is_string()) throw JsonError("field 'rotation': expected a string");
-  auto rotation = store.rotation(std::string(id->as_string()));
-  if (!rotation) throw JsonError("field 'rotation': unknown rotation");
+  const std::string rotation(id->as_string());
+  if (!store.has_rotation(rotation)) throw JsonError("field 'rotation': unknown rotation");
+  std::vector<TeamRow> added;  // written at once, after the removals, as listed
   for (const char* list : {"removed", "added"}) {
     const auto* entries = o.if_contains(list);
     if (!entries || entries->is_null()) continue;
@@ -146,20 +147,21 @@ void apply_team_change(Store& store, const Event& event) {
       } catch (const JsonError& e) {
         // One bad row does not cost the others theirs (their hashes are stored already).
         log::warn("mirror", "team row skipped: it does not fit rapport/v1",
-                  {{"rotation", rotation->id}, {"event", event.id}, {"error", e.what()}});
+                  {{"rotation", rotation}, {"event", event.id}, {"error", e.what()}});
         continue;
       }
-      for (const auto& row : rows) {
+      for (auto& row : rows) {
         if (!removal) {
-          store.add_team_row(rotation->id, row);
+          added.push_back(std::move(row));
         } else if (!row.role && !row.start && !row.end && !row.legacy_only && !row.row_id) {
-          store.remove_team_member(rotation->id, row.person_id);
+          store.remove_team_member(rotation, row.person_id);
         } else {
-          store.remove_team_row(rotation->id, row);
+          store.remove_team_row(rotation, row);
         }
       }
     }
   }
+  store.add_team_rows(rotation, added);
 }
 
 // {"id": site, "timezone": zone}. An unknown zone is not stored (the site keeps the

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "rapport/types.hpp"
@@ -321,9 +322,16 @@ class MirrorStore {
   // where the backend can (a dispatched rotation wrote one per member before).
   virtual void put_team(const std::string& rotation_id, const std::vector<TeamMember>& team) = 0;
   virtual void add_team_row(const std::string& rotation_id, const TeamRow& row) = 0;
+  // Each as add_team_row, in order, in one round trip where the backend can (a backfill's
+  // team events carry a rotation's whole roster).
+  virtual void add_team_rows(const std::string& rotation_id, const std::vector<TeamRow>& rows) {
+    for (const auto& row : rows) add_team_row(rotation_id, row);
+  }
   virtual void remove_team_row(const std::string& rotation_id, const TeamRow& row) = 0;
   virtual void remove_team_member(const std::string& rotation_id, const std::string& person_id) = 0;
   virtual std::optional<Rotation> rotation(const std::string& id) = 0;
+  // Whether the mirror has it, without reading it (on PostgreSQL one statement, not two).
+  virtual bool has_rotation(const std::string& id) { return rotation(id).has_value(); }
   // Those of `ids` (each given once) the mirror has, with their teams, in any order (firing a batch
   // of timers that name their rotations: on PostgreSQL two statements, not two per id).
   virtual std::vector<Rotation> rotations(const std::vector<std::string>& ids) {
@@ -370,6 +378,11 @@ class SourceStore {
                                               const std::string& key) = 0;
   virtual void set_row_hash(const std::string& source, const std::string& entity,
                             const std::string& key, const std::string& hash) = 0;
+  // (entity, key, hash) of one source's rows.
+  using RowHashes = std::vector<std::tuple<std::string, std::string, std::string>>;
+  // Each as set_row_hash (a row given twice: the last counts), in one round trip where the
+  // backend can: a page of a backfill is thousands of rows.
+  virtual void set_row_hashes(const std::string& source, const RowHashes& rows) = 0;
   // Full scans: mark a row as seen in scan `generation`; the rows a finished scan did not
   // see are gone from the source.
   virtual void mark_row_seen(const std::string& source, const std::string& entity,

@@ -996,6 +996,23 @@ class PostgresqlStore final : public Store {
       source, entity, key, hash);
   }
 
+  void set_row_hashes(const std::string& source, const RowHashes& rows) override {
+    // One statement cannot update a row twice: the last of a key counts.
+    std::map<std::pair<std::string, std::string>, const std::string*> last;
+    for (const auto& [entity, key, hash] : rows) last[{entity, key}] = &hash;
+    if (last.empty()) return;
+    std::vector<std::string> entities, keys, hashes;
+    for (const auto& [at, hash] : last) {
+      entities.push_back(at.first);
+      keys.push_back(at.second);
+      hashes.push_back(*hash);
+    }
+    q("INSERT INTO source_rows (source, entity, row_key, hash) SELECT $1, * FROM"
+      " unnest(CAST($2 AS TEXT[]), CAST($3 AS TEXT[]), CAST($4 AS TEXT[]))"
+      " ON CONFLICT (source, entity, row_key) DO UPDATE SET hash = excluded.hash",
+      source, text_array(entities), text_array(keys), text_array(hashes));
+  }
+
   void mark_row_seen(const std::string& source, const std::string& entity, const std::string& key,
                      std::int64_t generation) override {
     q("UPDATE source_rows SET seen = $1 WHERE source = $2 AND entity = $3 AND row_key = $4",
@@ -1174,6 +1191,48 @@ class PostgresqlStore final : public Store {
       rotation_id, row.person_id, to_string(row.role.value_or(Role::other)),
       row.start ? format_date(*row.start) : "", row.end ? format_date(*row.end) : "",
       row.row_id.value_or(""));
+  }
+
+  void add_team_rows(const std::string& rotation_id, const std::vector<TeamRow>& rows) override {
+    // In one statement a row may be written once: a later row of the same roster key, or
+    // of the same row id (which takes its row over), replaces an earlier one, as one call
+    // of add_team_row after another would.
+    using Key = std::tuple<std::string, Role, std::optional<Date>, std::optional<Date>>;
+    std::vector<const TeamRow*> kept;
+    std::vector<std::string> taken_over;  // every row id given takes its row over first
+    for (const auto& row : rows) {
+      const Key key{row.person_id, row.role.value_or(Role::other), row.start, row.end};
+      const bool has_id = row.row_id && !row.row_id->empty();
+      std::erase_if(kept, [&](const TeamRow* k) {
+        return Key{k->person_id, k->role.value_or(Role::other), k->start, k->end} == key ||
+               (has_id && k->row_id == row.row_id);
+      });
+      kept.push_back(&row);
+      if (has_id) taken_over.push_back(*row.row_id);
+    }
+    if (kept.empty()) return;
+    std::vector<std::string> people, roles, starts, ends, row_ids;
+    for (const auto* row : kept) {
+      people.push_back(row->person_id);
+      roles.emplace_back(to_string(row->role.value_or(Role::other)));
+      starts.push_back(row->start ? format_date(*row->start) : "");
+      ends.push_back(row->end ? format_date(*row->end) : "");
+      row_ids.push_back(row->row_id.value_or(""));
+    }
+    if (!taken_over.empty()) {
+      q("DELETE FROM team_rows WHERE row_id = ANY(CAST($1 AS TEXT[])) AND row_id <> ''",
+        text_array(taken_over));
+    }
+    q("INSERT INTO team_rows (rotation_id, person_id, role, start_date, end_date, row_id)"
+      " SELECT $1, * FROM unnest(CAST($2 AS TEXT[]), CAST($3 AS TEXT[]), CAST($4 AS TEXT[]),"
+      " CAST($5 AS TEXT[]), CAST($6 AS TEXT[])) ON CONFLICT (rotation_id, person_id,"
+      " start_date, end_date, role) DO UPDATE SET legacy = 0, row_id = excluded.row_id",
+      rotation_id, text_array(people), text_array(roles), text_array(starts), text_array(ends),
+      text_array(row_ids));
+  }
+
+  bool has_rotation(const std::string& id) override {
+    return q("SELECT 1 FROM rotations WHERE id = $1", id).rows() > 0;
   }
 
   void remove_team_row(const std::string& rotation_id, const TeamRow& row) override {

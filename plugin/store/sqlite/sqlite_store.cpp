@@ -743,6 +743,10 @@ class SqliteStore final : public Store {
     return q.next() ? q.text(0) : std::nullopt;
   }
 
+  void set_row_hashes(const std::string& source, const RowHashes& rows) override {
+    for (const auto& [entity, key, hash] : rows) set_row_hash(source, entity, key, hash);
+  }
+
   void set_row_hash(const std::string& source, const std::string& entity, const std::string& key,
                     const std::string& hash) override {
     cached(

@@ -1244,3 +1244,45 @@ TEST_CASE("every row waiting for its number gets it at the next read, however ma
   CHECK(reader->last_event_seq() == 10'005);  // more than one numbering chunk
   CHECK(reader->events_after(10'000, 10).size() == 5);
 }
+
+TEST_CASE(
+    "a roster's rows written at once end as they would one after another: duplicates, rows "
+    "taken over by their ids, in the batch and before it",
+    "[store][mirror]") {
+  const auto backend = GENERATE(from_range(test::store_backends()));
+  const auto d = [](const char* text) { return *parse_date(text); };
+  const std::vector<TeamRow> rows = {
+      {"P1", Role::attending, std::nullopt, std::nullopt, false, std::nullopt},
+      {"P1", Role::attending, std::nullopt, std::nullopt, false, std::nullopt},
+      {"P2", Role::resident, std::nullopt, std::nullopt, false, "X"},  // P0's row, taken over
+      {"P3", Role::nurse, d("2027-01-04"), d("2027-01-15"), false, "Y"},
+      {"P4", Role::nurse, std::nullopt, std::nullopt, false, "Y"},  // takes P3's row over
+      {"P1", Role::attending, std::nullopt, std::nullopt, false, "Z"},
+      {"P5", Role::resident, d("2027-01-04"), d("2027-01-08"), false, std::nullopt},
+      {"P5", Role::resident, d("2027-01-11"), d("2027-01-15"), false, ""},
+      {"P6", Role::other, std::nullopt, std::nullopt, false, "W"},
+      {"P7", Role::other, std::nullopt, std::nullopt, false, "W"},  // W again: P6's goes
+      {"P6", Role::other, std::nullopt, std::nullopt, false, std::nullopt},
+  };
+  std::vector<std::vector<TeamMember>> teams;
+  for (bool at_once : {true, false}) {
+    test::TempDir dir;
+    auto store = test::open_test_store(dir, backend);
+    store->put_rotation(test::make_rotation("R1", "S1", "2027-01-04", "2027-01-31", {}));
+    store->put_rotation(test::make_rotation("R2", "S2", "2027-01-04", "2027-01-31", {}));
+    store->add_team_row("R2", {"P0", Role::attending, std::nullopt, std::nullopt, false, "X"});
+    store->add_team_row("R1", {"P9", Role::nurse, std::nullopt, std::nullopt, false, "Q"});
+    if (at_once) {
+      store->add_team_rows("R1", rows);
+      store->add_team_rows("R1", {});
+    } else {
+      for (const auto& row : rows) store->add_team_row("R1", row);
+    }
+    CHECK(store->rotation("R2")->team.empty());  // X moved to R1
+    teams.push_back(store->rotation("R1")->team);
+  }
+  CHECK(teams[0] == teams[1]);
+  std::vector<std::string> people;
+  for (const auto& m : teams[0]) people.push_back(m.person_id);
+  CHECK(people == std::vector<std::string>{"P1", "P2", "P4", "P5", "P6", "P7", "P9"});
+}
