@@ -623,14 +623,16 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
       }
     }
     added += ingest_.flush(store, page, now, write_history_);
+    std::vector<std::string> plain;  // marked at once
     for (const auto& key : seen) {
       if (key.ends_with(kAnyRow)) {
         // "rotation \x1f person \x1f*": the rows whose keys start "rotation \x1f person \x1f"
         store.mark_rows_seen_with_prefix(name_, entity, key.substr(0, key.size() - 1), generation);
       } else {
-        store.mark_row_seen(name_, entity, key, generation);
+        plain.push_back(key);
       }
     }
+    store.mark_rows_seen(name_, entity, plain, generation);
     if (!full_scan && position) store.set_cursor(name_, entity, text_of(*position));
     // A held row (a team member of a rotation not read yet) pins the position: go on at
     // the next poll rather than fetch the same page again. A full scan reads on (the held

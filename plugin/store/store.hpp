@@ -383,10 +383,10 @@ class SourceStore {
   // Each as set_row_hash (a row given twice: the last counts), in one round trip where the
   // backend can: a page of a backfill is thousands of rows.
   virtual void set_row_hashes(const std::string& source, const RowHashes& rows) = 0;
-  // Full scans: mark a row as seen in scan `generation`; the rows a finished scan did not
-  // see are gone from the source.
-  virtual void mark_row_seen(const std::string& source, const std::string& entity,
-                             const std::string& key, std::int64_t generation) = 0;
+  // Full scans: mark rows as seen in scan `generation` (a page's at once: one statement
+  // on PostgreSQL); the rows a finished scan did not see are gone from the source.
+  virtual void mark_rows_seen(const std::string& source, const std::string& entity,
+                              const std::vector<std::string>& keys, std::int64_t generation) = 0;
   // Every row whose key starts with `prefix` (a roster row that cannot be read any more:
   // all of its person's rows on the rotation stay, none is taken for deleted).
   virtual void mark_rows_seen_with_prefix(const std::string& source, const std::string& entity,

@@ -1013,10 +1013,12 @@ class PostgresqlStore final : public Store {
       source, text_array(entities), text_array(keys), text_array(hashes));
   }
 
-  void mark_row_seen(const std::string& source, const std::string& entity, const std::string& key,
-                     std::int64_t generation) override {
-    q("UPDATE source_rows SET seen = $1 WHERE source = $2 AND entity = $3 AND row_key = $4",
-      generation, source, entity, key);
+  void mark_rows_seen(const std::string& source, const std::string& entity,
+                      const std::vector<std::string>& keys, std::int64_t generation) override {
+    if (keys.empty()) return;
+    q("UPDATE source_rows SET seen = $1 WHERE source = $2 AND entity = $3"
+      " AND row_key = ANY(CAST($4 AS TEXT[]))",
+      generation, source, entity, text_array(keys));
   }
 
   void mark_rows_seen_with_prefix(const std::string& source, const std::string& entity,

@@ -771,14 +771,16 @@ class SqliteStore final : public Store {
         .run();
   }
 
-  void mark_row_seen(const std::string& source, const std::string& entity, const std::string& key,
-                     std::int64_t generation) override {
-    cached("UPDATE source_rows SET seen = ?1 WHERE source = ?2 AND entity = ?3 AND row_key = ?4")
-        .bind(1, generation)
-        .bind(2, source)
-        .bind(3, entity)
-        .bind(4, key)
-        .run();
+  void mark_rows_seen(const std::string& source, const std::string& entity,
+                      const std::vector<std::string>& keys, std::int64_t generation) override {
+    for (const auto& key : keys) {
+      cached("UPDATE source_rows SET seen = ?1 WHERE source = ?2 AND entity = ?3 AND row_key = ?4")
+          .bind(1, generation)
+          .bind(2, source)
+          .bind(3, entity)
+          .bind(4, key)
+          .run();
+    }
   }
 
   std::vector<std::string> rows_not_seen(const std::string& source, const std::string& entity,

@@ -702,7 +702,8 @@ TEST_CASE("sources keep cursors, row hashes, what a full scan saw, and their sta
   store->set_row_hash("sis", "team", "R2\x1fP1\x1f", "h3");
   store->set_row_hash("sis", "team", "R2\x1fP1\x1f", "h4");
   CHECK(store->row_hash("sis", "team", "R2\x1fP1\x1f") == "h4");
-  store->mark_row_seen("sis", "team", "R2\x1fP1\x1f", 1);
+  store->mark_rows_seen("sis", "team", {"R2\x1fP1\x1f", "R3\x1fP9\x1f"}, 1);
+  store->mark_rows_seen("sis", "team", {}, 1);
   store->mark_rows_seen_with_prefix("sis", "team", "R1\x1fP1", 1);
   CHECK(store->rows_not_seen("sis", "team", 1) == std::vector<std::string>{"R1\x1fP2\x1f"});
   store->forget_row("sis", "team", "R1\x1fP2\x1f");
