@@ -263,10 +263,34 @@ std::optional<bool> RowIngest::changed(Store& store, PageEvents& page, const std
   std::string hash = content_hash(text);
   // The same row twice in one page (a join repeating it): one change.
   if (!page.hashed.insert(entity + '\x1f' + key + '\x1f' + hash).second) return std::nullopt;
-  auto before = page.unseen ? std::nullopt : store.row_hash(source_, entity, key);
+  auto before = page.unseen ? std::nullopt : stored_hash(store, page, entity, key);
   if (before == hash) return std::nullopt;
   page.hashes.emplace_back(entity, key, hash);
   return !before.has_value();
+}
+
+std::optional<std::string> RowIngest::stored_hash(Store& store, PageEvents& page,
+                                                  const std::string& entity,
+                                                  const std::string& key) const {
+  if (auto ahead = page.stored.find(entity + '\x1f' + key); ahead != page.stored.end()) {
+    return ahead->second;
+  }
+  return store.row_hash(source_, entity, key);
+}
+
+void RowIngest::read_ahead(const std::string& entity, const std::vector<std::string>& keys,
+                           const std::vector<std::string>& rotations, Store& store,
+                           PageEvents& page) const {
+  auto read = [&](const std::string& of, const std::vector<std::string>& which) {
+    if (which.empty()) return;
+    for (const auto& key : which) page.stored.emplace(of + '\x1f' + key, std::nullopt);
+    for (auto& [key, hash] : store.row_hashes(source_, of, which)) {
+      page.stored[of + '\x1f' + key] = std::move(hash);
+    }
+  };
+  // A first read stores its rows without comparing (PageEvents::unseen).
+  if (!page.unseen) read(entity, keys);
+  read("rotations", rotations);
 }
 
 namespace {
@@ -383,7 +407,7 @@ RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, Store& 
       throw JsonError("field 'role': a code no value table maps to a role");
     }
     // Team rows come in runs of one rotation: it is looked up once per run.
-    if (rotation != page.known_rotation && !store.row_hash(source_, "rotations", rotation)) {
+    if (rotation != page.known_rotation && !stored_hash(store, page, "rotations", rotation)) {
       log::debug("source", "team row for a rotation this source has not read; kept for later",
                  {{"source", source_}, {"rotation", rotation}});
       return {true, {}};

@@ -76,6 +76,9 @@ struct PageEvents {
   std::map<std::string, std::vector<std::string>> team_removed;       // rotation -> row JSON
   std::map<std::string, std::vector<std::string>> interests_added;    // person -> row JSON
   std::map<std::string, std::vector<std::string>> interests_removed;  // person -> row JSON
+  // Stored hashes read ahead for the page's rows (RowIngest::read_ahead), by entity \x1f
+  // key; nullopt when none is stored. A key not here is asked of the store.
+  std::unordered_map<std::string, std::optional<std::string>> stored;
   // People forgotten on request (Store::suppressed_ids), read once per page.
   std::optional<std::set<std::string>> suppressed;
 };
@@ -110,8 +113,16 @@ class RowIngest {
   // The key a row's hash is kept under: its id; for team, rotation and person.
   std::string stored_key(const std::string& entity, const MappedRow& row,
                          const std::string& fallback) const;
+  // Reads at once what a page's rows will ask of the store, given the rows' stored keys
+  // and, for team rows, their rotations: their stored hashes, and whether each rotation
+  // was read (on PostgreSQL a statement each time, a round trip per row otherwise).
+  void read_ahead(const std::string& entity, const std::vector<std::string>& keys,
+                  const std::vector<std::string>& rotations, Store& store, PageEvents& page) const;
 
  private:
+  // A row's stored hash: read ahead, or asked of the store.
+  std::optional<std::string> stored_hash(Store& store, PageEvents& page, const std::string& entity,
+                                         const std::string& key) const;
   std::optional<bool> changed(Store& store, PageEvents& page, const std::string& entity,
                               const std::string& key, const std::string& text) const;
 

@@ -588,6 +588,28 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
 
     Transaction tx(store);
     PageEvents page{history, history && !full_scan};
+    if (store.reads_pay_by_statement() && (!page.unseen || entity == "team")) {
+      // What the rows will ask of the store, asked at once (PostgreSQL: one round trip
+      // instead of one per row).
+      std::vector<std::string> stored_keys, rotations;
+      for (std::size_t at = 0; at < rows; ++at) {
+        const auto& values = fetched.rows[at];
+        for (std::size_t i = 0; i < columns.size(); ++i) columns[i].second = values[i];
+        try {
+          MappedRow mapped(columns, m, where);
+          stored_keys.push_back(ingest_.stored_key(entity, mapped, {}));
+          if (entity == "team") {
+            if (auto rotation = mapped.get("rotation");
+                rotation && (rotations.empty() || rotations.back() != *rotation)) {
+              rotations.push_back(*rotation);
+            }
+          }
+        } catch (const std::exception&) {
+          // Read as it comes, below, where its error is reported.
+        }
+      }
+      ingest_.read_ahead(entity, stored_keys, rotations, store, page);
+    }
     std::vector<std::string> seen;  // marked once the page's hashes are stored
     for (std::size_t at = 0; at < rows; ++at) {
       auto& values = fetched.rows[at];

@@ -10,7 +10,7 @@
 # Needs a release build (build/release/rapport), sqlite3 and python3. Measures, never fails.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bin=build/release/rapport
+bin=${RAPPORT_BENCH_BIN:-build/release/rapport}  # another build to compare
 days=${1:-30}
 work=$(mktemp -d /tmp/rapport-fullread-XXXXXX)
 trap 'rm -rf "$work"' EXIT

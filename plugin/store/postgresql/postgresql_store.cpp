@@ -996,6 +996,21 @@ class PostgresqlStore final : public Store {
       source, entity, key, hash);
   }
 
+  bool reads_pay_by_statement() const override { return true; }
+
+  std::map<std::string, std::string> row_hashes(const std::string& source,
+                                                const std::string& entity,
+                                                const std::vector<std::string>& keys) override {
+    std::map<std::string, std::string> out;
+    if (keys.empty()) return out;
+    auto r =
+        q("SELECT row_key, hash FROM source_rows WHERE source = $1 AND entity = $2"
+          " AND row_key = ANY(CAST($3 AS TEXT[]))",
+          source, entity, text_array(keys));
+    for (int i = 0; i < r.rows(); ++i) out[r.str(i, 0)] = r.str(i, 1);
+    return out;
+  }
+
   void set_row_hashes(const std::string& source, const RowHashes& rows) override {
     // One statement cannot update a row twice: the last of a key counts.
     std::map<std::pair<std::string, std::string>, const std::string*> last;

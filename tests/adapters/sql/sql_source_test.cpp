@@ -23,6 +23,7 @@
 #include "support/fixture.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
+#include "support/test_store.hpp"
 
 using namespace rapport;
 using Catch::Matchers::Contains;
@@ -104,6 +105,11 @@ struct Fixture {
     auto at = text.find(from);
     REQUIRE(at != std::string::npos);
     text.replace(at, from.size(), to);
+  }
+
+  // Rapport's own store on another backend than the default SQLite file (before a poll).
+  void use_store(const std::string& store_backend) {
+    store = test::open_test_store(dir, store_backend);
   }
 
   std::map<std::string, int> poll(const char* now) {
@@ -327,6 +333,31 @@ TEST_CASE("a team member deleted from a fully read team table leaves the team", 
   CHECK(change.at("removed") ==
         boost::json::array{boost::json::object{{"person", "E0004"}, {"role", "pharmacist"}}});
   CHECK(f.poll("2027-01-03T00:00:00Z").empty());  // gone once, reported once
+}
+
+TEST_CASE(
+    "with the store on PostgreSQL, where a page's stored hashes are read at once: nothing "
+    "again when nothing changed, each change and removal once",
+    "[adapter][sql][postgresql]") {
+  if (!test::postgresql_available()) {
+    WARN("RAPPORT_TEST_PG is not set: no PostgreSQL server to test with");
+    return;
+  }
+  Fixture f("sqlite", "            FROM block_team\n        cursor: last_modified\n",
+            "            FROM block_team\n");
+  f.use_store("postgresql");
+  auto first = f.poll("2027-01-01T00:00:00Z");
+  CHECK(first["person.updated"] == 10);
+  CHECK(first["rotation.scheduled"] == 3);
+  CHECK(first["team.changed"] == 4);
+  CHECK(f.poll("2027-01-02T00:00:00Z").empty());
+  f.sql("DELETE FROM block_team WHERE block_id = 'B0001' AND staff_no = 'E0004'");
+  f.sql(
+      "UPDATE block_schedule SET ends = '02/07/2027', last_modified = '2027-01-02 08:00:00'"
+      " WHERE block_id = 'B0002'");
+  CHECK(f.poll("2027-01-03T00:00:00Z") ==
+        std::map<std::string, int>{{"rotation.updated", 1}, {"team.changed", 1}});
+  CHECK(f.poll("2027-01-04T00:00:00Z").empty());
 }
 
 TEST_CASE(
