@@ -437,10 +437,16 @@ std::size_t Engine::deliver(TimePoint now) {
 StepStats Engine::stand_by(TimePoint now) {
   StepStats stats;
   stats.standby = true;
+  if (!work_standing_by_) return stats;
   // What every process sharing the store does, whoever holds the lease: fire the timers
   // that are due (each taken under a row lock, a subject's in order) and send the
-  // deliveries it can claim.
-  stats.fired = fire_due_timers(*store_, now, batch_);
+  // deliveries it can claim. A timer that cannot be fired does not keep it from sending.
+  try {
+    stats.fired = fire_due_timers(*store_, now, batch_);
+  } catch (const std::exception& e) {
+    log::warn("engine", "could not fire due timers while standing by; trying at the next step",
+              {{"error", soci_util::message_of(e)}});
+  }
   stats.delivered = deliver_claimed(now);
   return stats;
 }

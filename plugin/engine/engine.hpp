@@ -82,6 +82,10 @@ class Engine {
   // `holder`: this process's instance (this_process()) unless told (tests).
   void run_exclusively(std::chrono::seconds ttl, const std::string& holder = "");
   bool standing_by() const { return exclusive_ && !epoch_; }
+  // Whether a step while another process holds the lease fires the timers that are due and
+  // sends the deliveries it can claim (yes by default: `serve`, on the wall clock). A
+  // simulated run's clock is not the others': standing by, it does nothing.
+  void work_standing_by(bool work) { work_standing_by_ = work; }
   // The daemon's engine writes this process's row of the process table at every step
   // (an exclusive one does anyway), and takes it out (and gives its lease back) on a
   // clean stop, so that offline commands know the store is in use.
@@ -142,9 +146,9 @@ class Engine {
   // `enqueue`: new actions become deliveries first (the engine's holder does that; any
   // process sends what is due).
   std::size_t deliver_each(PerActionSink& sink, TimePoint now, bool enqueue);
-  // A standing-by process's share of the sending: per-action deliveries only.
-  // A step while another process holds the engine lease.
+  // A step while another process holds the engine lease (work_standing_by).
   StepStats stand_by(TimePoint now);
+  // A standing-by process's share of the sending: per-action deliveries only.
   std::size_t deliver_claimed(TimePoint now);
   std::size_t record_finished(PerActionSink& sink, TimePoint now);
   // Digest sinks (digests.cpp): gather released actions, compose each student's digest
@@ -176,6 +180,7 @@ class Engine {
   std::string holder_;
   std::optional<std::int64_t> epoch_;  // of the engine lease, while this engine holds it
   bool announced_standby_ = false;
+  bool work_standing_by_ = true;
   bool announce_ = false;
 
   std::unique_ptr<Store> store_;

@@ -101,8 +101,11 @@ async function send(url, secret, spec) {
     }
     const body = typeof message.body === "string" ? message.body : JSON.stringify(message.body);
     const id = request.id || events[0].id;
-    const signature = webhook.sign(id, new Date(), body);
-    const now = Math.floor(Date.now() / 1000);
+    // One moment for the signature and its header: read twice, a second could pass
+    // between them, and the signature would not match its timestamp (a flaky 401).
+    const at = new Date();
+    const signature = webhook.sign(id, at, body);
+    const now = Math.floor(at.getTime() / 1000);
     const headers = {
       ...message.headers,
       "webhook-id": id,

@@ -1211,21 +1211,27 @@ class PostgresqlStore final : public Store {
   }
 
   void add_team_rows(const std::string& rotation_id, const std::vector<TeamRow>& rows) override {
-    // In one statement a row may be written once: a later row of the same roster key, or
-    // of the same row id (which takes its row over), replaces an earlier one, as one call
-    // of add_team_row after another would.
+    // In one statement a row may be written once: a later row of the same roster key
+    // replaces an earlier one, as one call of add_team_row after another would.
     using Key = std::tuple<std::string, Role, std::optional<Date>, std::optional<Date>>;
+    // A row id given twice: the first row may have taken over a stored row under another
+    // key before the second takes it away again, which one statement cannot say.
+    std::set<std::string> ids;
+    for (const auto& row : rows) {
+      if (row.row_id && !row.row_id->empty() && !ids.insert(*row.row_id).second) {
+        for (const auto& each : rows) add_team_row(rotation_id, each);
+        return;
+      }
+    }
     std::vector<const TeamRow*> kept;
     std::vector<std::string> taken_over;  // every row id given takes its row over first
     for (const auto& row : rows) {
       const Key key{row.person_id, row.role.value_or(Role::other), row.start, row.end};
-      const bool has_id = row.row_id && !row.row_id->empty();
       std::erase_if(kept, [&](const TeamRow* k) {
-        return Key{k->person_id, k->role.value_or(Role::other), k->start, k->end} == key ||
-               (has_id && k->row_id == row.row_id);
+        return Key{k->person_id, k->role.value_or(Role::other), k->start, k->end} == key;
       });
       kept.push_back(&row);
-      if (has_id) taken_over.push_back(*row.row_id);
+      if (row.row_id && !row.row_id->empty()) taken_over.push_back(*row.row_id);
     }
     if (kept.empty()) return;
     std::vector<std::string> people, roles, starts, ends, row_ids;

@@ -348,6 +348,12 @@ TEST_CASE(
   CHECK(standing.fired == 1);
   CHECK(b->store().last_event_seq() == before + 1);
   CHECK(b->store().timers_about("S9").size() == 1);  // the one not due yet stays
+  // A simulated run standing by (its clock is not the others') fires nothing.
+  b->work_standing_by(false);
+  auto idle = b->step(now + std::chrono::hours(2));
+  CHECK(idle.standby);
+  CHECK(idle.fired == 0);
+  CHECK(b->store().timers_about("S9").size() == 1);
   auto held = a->step(now);
   CHECK_FALSE(held.standby);
   CHECK(held.fired == 0);
