@@ -61,14 +61,13 @@ class GatedHook : public Hook {
   Gate& gate_;
 };
 
-// One process's engine: its own connection and holder name, a 2 s lease.
-std::unique_ptr<Engine> engine_on(const test::TempDir& dir, const std::string& holder, Gate& gate,
-                                  test::RecordingSink*& recorder) {
+// One process's engine: its own connection and holder name, a 2 s lease, the gated hook and
+// one sink.
+std::unique_ptr<Engine> engine_with(const test::TempDir& dir, const std::string& holder, Gate& gate,
+                                    std::unique_ptr<Sink> sink) {
   std::vector<std::unique_ptr<Hook>> hooks;
   hooks.push_back(std::make_unique<GatedHook>(gate));
   std::vector<std::unique_ptr<Sink>> sinks;
-  auto sink = std::make_unique<test::RecordingSink>();
-  recorder = sink.get();
   sinks.push_back(std::move(sink));
   // The server's idle limit far beyond the lease: here only the fence may refuse.
   auto store = open_postgresql_store(
@@ -77,6 +76,13 @@ std::unique_ptr<Engine> engine_on(const test::TempDir& dir, const std::string& h
                                          std::move(hooks), std::move(sinks), 10);
   engine->run_exclusively(std::chrono::seconds(2), holder);
   return engine;
+}
+
+std::unique_ptr<Engine> engine_on(const test::TempDir& dir, const std::string& holder, Gate& gate,
+                                  test::RecordingSink*& recorder) {
+  auto sink = std::make_unique<test::RecordingSink>();
+  recorder = sink.get();
+  return engine_with(dir, holder, gate, std::move(sink));
 }
 
 }  // namespace
@@ -232,18 +238,9 @@ class AnsweringSink final : public PerActionSink {
 
 std::unique_ptr<Engine> sending_engine(const test::TempDir& dir, const std::string& holder,
                                        Gate& gate, AnsweringSink*& sink, std::size_t room) {
-  std::vector<std::unique_ptr<Hook>> hooks;
-  hooks.push_back(std::make_unique<GatedHook>(gate));
-  std::vector<std::unique_ptr<Sink>> sinks;
   auto made = std::make_unique<AnsweringSink>(room);
   sink = made.get();
-  sinks.push_back(std::move(made));
-  auto store = open_postgresql_store(
-      {test::postgresql_url(dir), std::chrono::seconds(30), std::chrono::seconds(60)});
-  auto engine = std::make_unique<Engine>(std::move(store), std::vector<std::unique_ptr<Source>>{},
-                                         std::move(hooks), std::move(sinks), 10);
-  engine->run_exclusively(std::chrono::seconds(2), holder);
-  return engine;
+  return engine_with(dir, holder, gate, std::move(made));
 }
 
 }  // namespace
