@@ -289,7 +289,34 @@ bool Dispatcher::apply_history(const std::vector<Event>& events, TimePoint now) 
       store_, [this]() -> const Relationships& { return graph_; }, now);
   DispatchStats stats;
   try {
-    for (const auto& event : events) apply(0, event, context, now, stats);
+    for (std::size_t i = 0; i < events.size();) {
+      // A run of people without interests (a people feed's rows) is written at once, as
+      // apply() would write them one by one; any other event, and one that does not read
+      // as a person (reported by apply()), goes alone.
+      std::vector<Person> people;
+      std::size_t next = i;
+      for (; next < events.size() && events[next].type == EventType::person_updated; ++next) {
+        try {
+          auto person = person_from_json(events[next].payload);
+          if (!person.interests.empty()) break;
+          people.push_back(std::move(person));
+        } catch (const std::exception&) {
+          break;
+        }
+      }
+      if (people.empty()) {
+        apply(0, events[i], context, now, stats);
+        ++i;
+        continue;
+      }
+      context.mirror_changed();
+      store_.put_people(people);
+      for (const auto& person : people) {
+        if (graph_ready_) graph_.put_person(person);
+        if (hold_unknown_) release_held(person.id, context, now, stats);
+      }
+      i = next;
+    }
     // A memory built from the mirror before (this process's, a daemon's) is built again.
     store_.bump_progress(kMirrorChanged);
   } catch (...) {

@@ -299,6 +299,11 @@ class MirrorStore {
 
   // The mirror of institutional data. put_rotation leaves the team alone.
   virtual void put_person(const Person& person) = 0;
+  // Each as put_person (an id given twice: the last counts), in one round trip where the
+  // backend can (a backfill's page of a people feed).
+  virtual void put_people(const std::vector<Person>& people) {
+    for (const auto& person : people) put_person(person);
+  }
   virtual std::optional<Person> person(const std::string& id) = 0;
   virtual void for_each_person(const std::function<void(const Person&)>& each) = 0;
   // A person's interests, one row per interest row a source read; reads merge them into

@@ -82,6 +82,25 @@ std::string text_array(const std::vector<std::string>& values) {
   return out + "}";
 }
 
+// The same, where nullopt is NULL.
+std::string nullable_text_array(const std::vector<std::optional<std::string>>& values) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i) out += ',';
+    if (!values[i]) {
+      out += "NULL";
+      continue;
+    }
+    out += '"';
+    for (char c : *values[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
 class Result {
  public:
   explicit Result(PGresult* r) : r_(r, PQclear) {}
@@ -1092,6 +1111,43 @@ class PostgresqlStore final : public Store {
       p.id, to_string(p.role), p.name, p.email, p.specialty, p.subspecialty, p.program, p.opted_out,
       p.program_role ? Param(std::string(to_string(*p.program_role))) : std::nullopt,
       p.email_opted_out);
+  }
+
+  void put_people(const std::vector<Person>& people) override {
+    std::map<std::string, const Person*> last;  // one statement writes a row once
+    for (const auto& p : people) last[p.id] = &p;
+    if (last.empty()) return;
+    std::vector<std::optional<std::string>> ids, roles, names, emails, specialties, subspecialties,
+        programs, opted_out, program_roles, email_opted_out;
+    for (const auto& [id, p] : last) {
+      ids.emplace_back(id);
+      roles.emplace_back(std::string(to_string(p->role)));
+      names.emplace_back(p->name);
+      emails.push_back(p->email);
+      specialties.push_back(p->specialty);
+      subspecialties.push_back(p->subspecialty);
+      programs.push_back(p->program);
+      opted_out.emplace_back(p->opted_out ? "1" : "0");
+      program_roles.push_back(
+          p->program_role ? std::optional<std::string>(to_string(*p->program_role)) : std::nullopt);
+      email_opted_out.emplace_back(p->email_opted_out ? "1" : "0");
+    }
+    q("INSERT INTO people (id, role, name, email, specialty, subspecialty, program,"
+      " opted_out, program_role, email_opted_out, seen_at) SELECT u.*,"
+      " to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM"
+      " unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[]), CAST($3 AS TEXT[]), CAST($4 AS TEXT[]),"
+      " CAST($5 AS TEXT[]), CAST($6 AS TEXT[]), CAST($7 AS TEXT[]), CAST($8 AS INTEGER[]),"
+      " CAST($9 AS TEXT[]), CAST($10 AS INTEGER[])) AS u"
+      " ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at,"
+      " role = excluded.role, name = excluded.name, email = excluded.email,"
+      " specialty = excluded.specialty, subspecialty = excluded.subspecialty,"
+      " program = excluded.program, opted_out = excluded.opted_out,"
+      " program_role = excluded.program_role, email_opted_out = excluded.email_opted_out",
+      nullable_text_array(ids), nullable_text_array(roles), nullable_text_array(names),
+      nullable_text_array(emails), nullable_text_array(specialties),
+      nullable_text_array(subspecialties), nullable_text_array(programs),
+      nullable_text_array(opted_out), nullable_text_array(program_roles),
+      nullable_text_array(email_opted_out));
   }
 
   std::optional<Person> person(const std::string& id) override {

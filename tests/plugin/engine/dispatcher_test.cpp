@@ -176,6 +176,46 @@ TEST_CASE(
   CHECK(daemon.graph().edge_count() == 4);
 }
 
+TEST_CASE(
+    "a backfill's run of people is written at once as one by one: one that does not read is "
+    "reported and the rest go on, interests kept, the last word on a person counts",
+    "[dispatcher][backfill]") {
+  Fixture f;
+  f.run();
+  std::vector<std::unique_ptr<Hook>> none;
+  Dispatcher backfill(*f.store, none, 100);
+  auto person = [&](const std::string& key, const std::string& data) {
+    return Event{"person.updated/" + key,
+                 EventType::person_updated,
+                 std::string("rapport/sources/registrar") + kHistorySuffix,
+                 f.now,
+                 "",
+                 data};
+  };
+  const std::vector<Event> events = {
+      person("H1/a", R"({"id":"H1","role":"attending","name":"One","opted_out":false})"),
+      person("H2", R"({"id":"H2","role":"not a role","name":"Two"})"),
+      person("H3", R"({"id":"H3","role":"resident","name":"Three","interests":["Cardiology"]})"),
+      person("H4", R"({"id":"H4","role":"nurse","name":"Four"})"),
+      person("H1/b", R"({"id":"H1","role":"attending","name":"One","opted_out":true})"),
+  };
+  {
+    Transaction tx(*f.store);
+    CHECK(backfill.apply_history(events, f.now));
+    tx.commit();
+  }
+  REQUIRE(f.store->person("H1"));
+  CHECK(f.store->person("H1")->opted_out);  // the later row
+  CHECK_FALSE(f.store->person("H2"));
+  REQUIRE(f.store->person("H3"));
+  CHECK(f.store->person("H3")->interests == std::vector<std::string>{"Cardiology"});
+  REQUIRE(f.store->person("H4"));
+  CHECK(f.store->person("H4")->role == Role::nurse);
+  auto reports = f.store->reports();
+  REQUIRE(reports.size() == 1);
+  CHECK_THAT(reports[0].last_message, Catch::Matchers::StartsWith("event person.updated/H2 "));
+}
+
 TEST_CASE("history that does not fit, written straight into the mirror, is reported by its id",
           "[dispatcher][backfill]") {
   Fixture f;

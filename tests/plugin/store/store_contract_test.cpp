@@ -1299,3 +1299,62 @@ TEST_CASE(
     CHECK(people == expected[b]);
   }
 }
+
+TEST_CASE(
+    "people written at once read back as written one by one: NULLs, empty and awkward text, "
+    "opt-outs, the last of an id given twice",
+    "[store][mirror][privacy]") {
+  const auto backend = GENERATE(from_range(test::store_backends()));
+  auto person = [](std::string id, std::string name) {
+    Person p;
+    p.id = std::move(id);
+    p.name = std::move(name);
+    return p;
+  };
+  std::vector<Person> people;
+  people.push_back(person("P1", "A \"quoted\" name, with {braces} and \\ backslash"));
+  people.back().opted_out = true;  // must stay out, however it is written
+  people.back().email = "p1@example.test";
+  people.push_back(person("P2", "NULL"));
+  people.back().email = "";
+  people.back().specialty = "NULL";
+  people.back().email_opted_out = true;
+  people.back().program_role = ProgramRole::coordinator;
+  people.push_back(person("P3", ""));
+  people.back().role = Role::attending;
+  people.back().program = "Internal Medicine";
+  people.back().subspecialty = "Cardiology";
+  people.push_back(person("P4", "Zoë Ångström"));
+  people.push_back(person("P1", "A \"quoted\" name, with {braces} and \\ backslash"));
+  people.back().opted_out = true;  // given twice: the last counts (the same here)
+  people.back().role = Role::resident;
+  std::vector<std::vector<Person>> read;
+  for (bool at_once : {true, false}) {
+    test::TempDir dir;
+    auto store = test::open_test_store(dir, backend);
+    Person before = person("P3", "Before");
+    before.opted_out = true;  // changed by the feed: the new word stands
+    store->put_person(before);
+    if (at_once) {
+      store->put_people(people);
+      store->put_people({});
+    } else {
+      for (const auto& p : people) store->put_person(p);
+    }
+    std::vector<Person> all;
+    store->for_each_person([&](const Person& p) { all.push_back(p); });
+    read.push_back(all);
+  }
+  CHECK(read[0] == read[1]);
+  REQUIRE(read[0].size() == 4);
+  CHECK(read[0][0].opted_out);
+  CHECK(read[0][0].role == Role::resident);
+  CHECK(read[0][0].name == people[0].name);
+  CHECK_FALSE(read[0][1].email);  // an empty address reads as none, either way
+  CHECK(read[0][1].specialty == std::optional<std::string>("NULL"));
+  CHECK(read[0][1].email_opted_out);
+  CHECK(read[0][1].program_role == ProgramRole::coordinator);
+  CHECK_FALSE(read[0][2].opted_out);
+  CHECK_FALSE(read[0][2].email);
+  CHECK(read[0][3].name == "Zoë Ångström");
+}
