@@ -288,8 +288,7 @@ void RowIngest::read_ahead(const std::string& entity, const std::vector<std::str
       page.stored[of + '\x1f' + key] = std::move(hash);
     }
   };
-  // A first read stores its rows without comparing (PageEvents::unseen).
-  if (!page.unseen) read(entity, keys);
+  read(entity, keys);
   read("rotations", rotations);
 }
 

@@ -597,7 +597,8 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
         for (std::size_t i = 0; i < columns.size(); ++i) columns[i].second = values[i];
         try {
           MappedRow mapped(columns, m, where);
-          stored_keys.push_back(ingest_.stored_key(entity, mapped, {}));
+          // A first read does not compare (PageEvents::unseen): only its rotations are asked.
+          if (!page.unseen) stored_keys.push_back(ingest_.stored_key(entity, mapped, {}));
           if (entity == "team") {
             if (auto rotation = mapped.get("rotation");
                 rotation && (rotations.empty() || rotations.back() != *rotation)) {

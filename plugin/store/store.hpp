@@ -388,14 +388,22 @@ class SourceStore {
   // Those of `keys` that have a hash, by key (one statement on PostgreSQL).
   virtual std::map<std::string, std::string> row_hashes(const std::string& source,
                                                         const std::string& entity,
-                                                        const std::vector<std::string>& keys) = 0;
+                                                        const std::vector<std::string>& keys) {
+    std::map<std::string, std::string> out;
+    for (const auto& key : keys) {
+      if (auto hash = row_hash(source, entity, key)) out[key] = std::move(*hash);
+    }
+    return out;
+  }
   virtual void set_row_hash(const std::string& source, const std::string& entity,
                             const std::string& key, const std::string& hash) = 0;
   // (entity, key, hash) of one source's rows.
   using RowHashes = std::vector<std::tuple<std::string, std::string, std::string>>;
   // Each as set_row_hash (a row given twice: the last counts), in one round trip where the
   // backend can: a page of a backfill is thousands of rows.
-  virtual void set_row_hashes(const std::string& source, const RowHashes& rows) = 0;
+  virtual void set_row_hashes(const std::string& source, const RowHashes& rows) {
+    for (const auto& [entity, key, hash] : rows) set_row_hash(source, entity, key, hash);
+  }
   // Full scans: mark rows as seen in scan `generation` (a page's at once: one statement
   // on PostgreSQL); the rows a finished scan did not see are gone from the source.
   virtual void mark_rows_seen(const std::string& source, const std::string& entity,

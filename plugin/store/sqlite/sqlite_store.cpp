@@ -743,20 +743,6 @@ class SqliteStore final : public Store {
     return q.next() ? q.text(0) : std::nullopt;
   }
 
-  std::map<std::string, std::string> row_hashes(const std::string& source,
-                                                const std::string& entity,
-                                                const std::vector<std::string>& keys) override {
-    std::map<std::string, std::string> out;
-    for (const auto& key : keys) {
-      if (auto hash = row_hash(source, entity, key)) out[key] = std::move(*hash);
-    }
-    return out;
-  }
-
-  void set_row_hashes(const std::string& source, const RowHashes& rows) override {
-    for (const auto& [entity, key, hash] : rows) set_row_hash(source, entity, key, hash);
-  }
-
   void set_row_hash(const std::string& source, const std::string& entity, const std::string& key,
                     const std::string& hash) override {
     cached(
