@@ -291,8 +291,8 @@ bool Dispatcher::apply_history(const std::vector<Event>& events, TimePoint now) 
   try {
     for (std::size_t i = 0; i < events.size();) {
       // A run of people without interests (a people feed's rows) is written at once, as
-      // apply() would write them one by one; any other event, and one that does not read
-      // as a person (reported by apply()), goes alone.
+      // apply() would write them one by one; one that does not read as a person (reported
+      // by apply()) goes alone.
       std::vector<Person> people;
       std::size_t next = i;
       for (; next < events.size() && events[next].type == EventType::person_updated; ++next) {
@@ -305,8 +305,19 @@ bool Dispatcher::apply_history(const std::vector<Event>& events, TimePoint now) 
         }
       }
       if (people.empty()) {
-        apply(0, events[i], context, now, stats);
-        ++i;
+        // A run of rotations, or of their rosters' rows, is written in a few statements
+        // too; anything else goes alone.
+        context.mirror_changed();
+        const std::size_t run = apply_run_to_mirror(store_, events, i, zones_, &site_zones_);
+        if (run == 0) {
+          apply(0, events[i], context, now, stats);
+          ++i;
+          continue;
+        }
+        for (std::size_t k = i; k < i + run && graph_ready_; ++k) {
+          update_graph(graph_, context, events[k], std::nullopt);
+        }
+        i += run;
         continue;
       }
       context.mirror_changed();

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "engine/source.hpp"
 #include "engine/timers.hpp"
@@ -32,6 +33,16 @@ TimeZones zones_for(Store& store, const std::string& site, const TimeZones& zone
   return out;
 }
 
+// A rotation's timers. Read as history, only the moments still to come (a rotation under
+// way still ends, and is thanked for); none for one long over.
+std::vector<Timer> timers_of(const Rotation& rotation, const Event& event, const TimeZones& zones) {
+  const bool history = event.source.ends_with(kHistorySuffix);
+  if (history && TimePoint{rotation.end + std::chrono::days(2)} <= event.occurred) return {};
+  auto timers = rotation_timers(rotation, zones);
+  if (history) std::erase_if(timers, [&](const Timer& t) { return t.due <= event.occurred; });
+  return timers;
+}
+
 void apply_rotation(Store& store, const Event& event, const TimeZones& configured,
                     SiteZoneMemo* memo) {
   Rotation rotation = rotation_from_json(event.payload);
@@ -43,13 +54,7 @@ void apply_rotation(Store& store, const Event& event, const TimeZones& configure
     store.delete_timers_with_prefix(rotation_timer_prefix(rotation.id));
     return;
   }
-  // A rotation read as history gets only the moments still to come (a rotation under way
-  // still ends, and is thanked for); one long over gets none.
-  const bool history = event.source.ends_with(kHistorySuffix);
-  if (history && TimePoint{rotation.end + std::chrono::days(2)} <= event.occurred) return;
-  auto timers = rotation_timers(rotation, zones);
-  if (history) std::erase_if(timers, [&](const Timer& t) { return t.due <= event.occurred; });
-  store.put_timers(timers);
+  store.put_timers(timers_of(rotation, event, zones));
 }
 
 // The roster rows of a team.changed entry: {"person", "role", "start"?, "end"?,
@@ -121,18 +126,24 @@ std::vector<TeamRow> rows_of(const boost::json::value& entry, const std::string&
   return rows;
 }
 
-// {"rotation": id, "added": [rows], "removed": [rows or person ids]}: removals first, so
-// that one event can move a row (remove its old dates, add its new ones).
-void apply_team_change(Store& store, const Event& event) {
+// A team.changed event read: {"rotation": id, "added": [rows], "removed": [rows or person
+// ids]}. A row that does not fit is left out and said in `skipped`: one bad row does not
+// cost the others theirs (their hashes are stored already).
+struct TeamChange {
+  std::string rotation;
+  std::vector<TeamRow> removed, added;  // as listed
+  std::vector<std::string> skipped;     // why each row left out was
+};
+
+TeamChange team_change_of(const Event& event) {
   boost::json::error_code ec;
   auto value = boost::json::parse(event.payload, ec);
   if (ec || !value.is_object()) throw JsonError("team.changed: data must be an object");
   const auto& o = value.as_object();
   const auto* id = o.if_contains("rotation");
   if (!id || !id->is_string()) throw JsonError("field 'rotation': expected a string");
-  const std::string rotation(id->as_string());
-  if (!store.has_rotation(rotation)) throw JsonError("field 'rotation': unknown rotation");
-  std::vector<TeamRow> added;  // written at once, after the removals, as listed
+  TeamChange change;
+  change.rotation = std::string(id->as_string());
   for (const char* list : {"removed", "added"}) {
     const auto* entries = o.if_contains(list);
     if (!entries || entries->is_null()) continue;
@@ -141,27 +152,113 @@ void apply_team_change(Store& store, const Event& event) {
     const bool removal = list[0] == 'r';
     for (std::size_t i = 0; i < entries->as_array().size(); ++i) {
       std::string where = std::string(list) + "[" + std::to_string(i) + "]";
-      std::vector<TeamRow> rows;
       try {
-        rows = rows_of(entries->as_array()[i], where, removal);
+        auto rows = rows_of(entries->as_array()[i], where, removal);
+        auto& into = removal ? change.removed : change.added;
+        into.insert(into.end(), std::make_move_iterator(rows.begin()),
+                    std::make_move_iterator(rows.end()));
       } catch (const JsonError& e) {
-        // One bad row does not cost the others theirs (their hashes are stored already).
-        log::warn("mirror", "team row skipped: it does not fit rapport/v1",
-                  {{"rotation", rotation}, {"event", event.id}, {"error", e.what()}});
-        continue;
-      }
-      for (auto& row : rows) {
-        if (!removal) {
-          added.push_back(std::move(row));
-        } else if (!row.role && !row.start && !row.end && !row.legacy_only && !row.row_id) {
-          store.remove_team_member(rotation, row.person_id);
-        } else {
-          store.remove_team_row(rotation, row);
-        }
+        change.skipped.emplace_back(e.what());
       }
     }
   }
-  store.add_team_rows(rotation, added);
+  return change;
+}
+
+void log_skipped(const TeamChange& change, const Event& event) {
+  for (const auto& why : change.skipped) {
+    log::warn("mirror", "team row skipped: it does not fit rapport/v1",
+              {{"rotation", change.rotation}, {"event", event.id}, {"error", why}});
+  }
+}
+
+// Removals first, so that one event can move a row (remove its old dates, add its new
+// ones); the rows added are written at once, after the removals, as listed.
+void apply_team_change(Store& store, const Event& event) {
+  const TeamChange change = team_change_of(event);
+  if (!store.has_rotation(change.rotation)) throw JsonError("field 'rotation': unknown rotation");
+  log_skipped(change, event);
+  for (const auto& row : change.removed) {
+    if (!row.role && !row.start && !row.end && !row.legacy_only && !row.row_id) {
+      store.remove_team_member(change.rotation, row.person_id);
+    } else {
+      store.remove_team_row(change.rotation, row);
+    }
+  }
+  store.add_team_rows(change.rotation, change.added);
+}
+
+// Rotations scheduled or updated (not cancelled: that one deletes timers), each as
+// apply_rotation: the rotations in one statement, the teams listed with them each
+// rotation's in turn, the timers in one statement.
+std::size_t apply_rotation_run(Store& store, const std::vector<Event>& events, std::size_t from,
+                               const TimeZones& configured, SiteZoneMemo* memo) {
+  std::vector<Rotation> rotations;
+  std::vector<Timer> timers;
+  std::size_t next = from;
+  for (; next < events.size(); ++next) {
+    const Event& event = events[next];
+    if (event.type != EventType::rotation_scheduled && event.type != EventType::rotation_updated) {
+      break;
+    }
+    try {
+      rotations.push_back(rotation_from_json(event.payload));
+    } catch (const std::exception&) {
+      break;  // apply_to_mirror reports it
+    }
+    const Rotation& rotation = rotations.back();
+    if (rotation.status == RotationStatus::cancelled) {
+      rotations.pop_back();
+      break;
+    }
+    std::vector<Timer> due;
+    try {
+      due = timers_of(rotation, event, zones_for(store, rotation.site, configured, memo));
+    } catch (const std::invalid_argument&) {
+      rotations.pop_back();  // apply_to_mirror reports it, the rotation written
+      break;
+    }
+    timers.insert(timers.end(), std::make_move_iterator(due.begin()),
+                  std::make_move_iterator(due.end()));
+  }
+  if (rotations.size() < 2) return 0;
+  store.put_rotations(rotations);
+  for (const auto& rotation : rotations) {
+    if (!rotation.team.empty()) store.put_team(rotation.id, rotation.team);
+  }
+  store.put_timers(timers);
+  return rotations.size();
+}
+
+// Roster rows added (removals go alone) to rotations the mirror has, each as
+// apply_team_change: whether each rotation is known in one statement, the rows in one.
+std::size_t apply_team_run(Store& store, const std::vector<Event>& events, std::size_t from) {
+  std::vector<TeamChange> changes;
+  for (std::size_t next = from; next < events.size(); ++next) {
+    if (events[next].type != EventType::team_changed) break;
+    try {
+      changes.push_back(team_change_of(events[next]));
+    } catch (const JsonError&) {
+      break;  // apply_to_mirror reports it
+    }
+    if (!changes.back().removed.empty()) {
+      changes.pop_back();
+      break;
+    }
+  }
+  if (changes.size() < 2) return 0;
+  std::vector<std::string> ids;
+  for (const auto& change : changes) ids.push_back(change.rotation);
+  const auto known = store.known_rotations(ids);
+  std::vector<RotationRows> teams;
+  for (auto& change : changes) {
+    if (!known.count(change.rotation)) break;  // apply_to_mirror reports it
+    log_skipped(change, events[from + teams.size()]);
+    teams.push_back({change.rotation, std::move(change.added)});
+  }
+  if (teams.size() < 2) return 0;
+  store.add_roster_rows(teams);
+  return teams.size();
 }
 
 // {"id": site, "timezone": zone}. An unknown zone is not stored (the site keeps the
@@ -291,6 +388,20 @@ void check_payload(const Event& event, const boost::json::value& data) {
       }
       return;
     }
+  }
+}
+
+std::size_t apply_run_to_mirror(Store& store, const std::vector<Event>& events, std::size_t from,
+                                const TimeZones& zones, SiteZoneMemo* memo) {
+  if (from >= events.size()) return 0;
+  switch (events[from].type) {
+    case EventType::rotation_scheduled:
+    case EventType::rotation_updated:
+      return apply_rotation_run(store, events, from, zones, memo);
+    case EventType::team_changed:
+      return apply_team_run(store, events, from);
+    default:
+      return 0;
   }
 }
 

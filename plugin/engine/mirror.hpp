@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "engine/timers.hpp"
 #include "store/store.hpp"
@@ -24,6 +25,13 @@ using SiteZoneMemo = std::map<std::string, std::optional<std::string>>;
 // Throws JsonError when the payload does not fit the event's type.
 void apply_to_mirror(Store& store, const Event& event, const TimeZones& zones = {},
                      SiteZoneMemo* memo = nullptr);
+// From events[from], a run of events of one kind written at once where the store can (a
+// backfill's page: its rotations, then their rosters, in a few statements, not several
+// each): how many it applied, each as apply_to_mirror would have. 0 when the event at
+// `from` goes alone through apply_to_mirror: it starts no such run, or would not apply
+// (it is reported there). An event that would not apply ends a run before it.
+std::size_t apply_run_to_mirror(Store& store, const std::vector<Event>& events, std::size_t from,
+                                const TimeZones& zones, SiteZoneMemo* memo);
 // The same check without touching the store: for events arriving from outside.
 void check_payload(const Event& event);
 // The same over the payload already parsed (`data`), for a reader that has it.

@@ -34,6 +34,12 @@ struct TeamRow {
   std::optional<std::string> row_id;
 };
 
+// Roster rows to add to one rotation (MirrorStore::add_roster_rows).
+struct RotationRows {
+  std::string rotation_id;
+  std::vector<TeamRow> rows;
+};
+
 struct InboxEvent {
   std::int64_t seq = 0;
   Event event;
@@ -318,6 +324,11 @@ class MirrorStore {
   virtual void put_site_timezone(const std::string& site, const std::string& zone) = 0;
   virtual std::optional<std::string> site_timezone(const std::string& site) = 0;
   virtual void put_rotation(const Rotation& rotation) = 0;
+  // Each as put_rotation (an id given twice: the last counts), in one round trip where the
+  // backend can (a backfill's page of rotations).
+  virtual void put_rotations(const std::vector<Rotation>& rotations) {
+    for (const auto& rotation : rotations) put_rotation(rotation);
+  }
   // A rotation's team is kept as roster rows, several per person where the platform keeps
   // several; reads return members with their rows merged into spans, clamped to the
   // rotation's days. put_team_member replaces all of the person's rows with its spans.
@@ -332,11 +343,24 @@ class MirrorStore {
   virtual void add_team_rows(const std::string& rotation_id, const std::vector<TeamRow>& rows) {
     for (const auto& row : rows) add_team_row(rotation_id, row);
   }
+  // Each rotation's rows as add_team_rows, one rotation after another, in one round trip
+  // where the backend can (a backfill's page of roster rows, a rotation's team in each).
+  virtual void add_roster_rows(const std::vector<RotationRows>& teams) {
+    for (const auto& team : teams) add_team_rows(team.rotation_id, team.rows);
+  }
   virtual void remove_team_row(const std::string& rotation_id, const TeamRow& row) = 0;
   virtual void remove_team_member(const std::string& rotation_id, const std::string& person_id) = 0;
   virtual std::optional<Rotation> rotation(const std::string& id) = 0;
   // Whether the mirror has it, without reading it (on PostgreSQL one statement, not two).
   virtual bool has_rotation(const std::string& id) { return rotation(id).has_value(); }
+  // Those of `ids` the mirror has (one statement on PostgreSQL, not one per id).
+  virtual std::set<std::string> known_rotations(const std::vector<std::string>& ids) {
+    std::set<std::string> known;
+    for (const auto& id : ids) {
+      if (has_rotation(id)) known.insert(id);
+    }
+    return known;
+  }
   // Those of `ids` (each given once) the mirror has, with their teams, in any order (firing a batch
   // of timers that name their rotations: on PostgreSQL two statements, not two per id).
   virtual std::vector<Rotation> rotations(const std::vector<std::string>& ids) {

@@ -1221,6 +1221,37 @@ class PostgresqlStore final : public Store {
       format_date(r.start), format_date(r.end), to_string(r.status));
   }
 
+  void put_rotations(const std::vector<Rotation>& rotations) override {
+    std::map<std::string, const Rotation*> last;  // one statement writes a row once
+    for (const auto& r : rotations) last[r.id] = &r;
+    if (last.empty()) return;
+    std::vector<std::string> ids, students, sites, specialties, kinds, starts, ends, statuses;
+    std::vector<std::optional<std::string>> subspecialties;
+    for (const auto& [id, r] : last) {
+      ids.push_back(id);
+      students.push_back(r->student_id);
+      sites.push_back(r->site);
+      specialties.push_back(r->specialty);
+      subspecialties.push_back(r->subspecialty);
+      kinds.emplace_back(to_string(r->kind));
+      starts.push_back(format_date(r->start));
+      ends.push_back(format_date(r->end));
+      statuses.emplace_back(to_string(r->status));
+    }
+    q("INSERT INTO rotations (id, student_id, site, specialty, subspecialty, kind,"
+      " start_date, end_date, status) SELECT * FROM unnest(CAST($1 AS TEXT[]),"
+      " CAST($2 AS TEXT[]), CAST($3 AS TEXT[]), CAST($4 AS TEXT[]), CAST($5 AS TEXT[]),"
+      " CAST($6 AS TEXT[]), CAST($7 AS TEXT[]), CAST($8 AS TEXT[]), CAST($9 AS TEXT[]))"
+      " ON CONFLICT (id) DO UPDATE SET student_id = excluded.student_id,"
+      " site = excluded.site, specialty = excluded.specialty,"
+      " subspecialty = excluded.subspecialty, kind = excluded.kind,"
+      " start_date = excluded.start_date, end_date = excluded.end_date,"
+      " status = excluded.status",
+      text_array(ids), text_array(students), text_array(sites), text_array(specialties),
+      nullable_text_array(subspecialties), text_array(kinds), text_array(starts), text_array(ends),
+      text_array(statuses));
+  }
+
   void put_team_member(const std::string& rotation_id, const TeamMember& m) override {
     remove_team_member(rotation_id, m.person_id);
     for (const auto& span : m.spans_or_dates()) {
@@ -1267,47 +1298,65 @@ class PostgresqlStore final : public Store {
   }
 
   void add_team_rows(const std::string& rotation_id, const std::vector<TeamRow>& rows) override {
+    add_roster_rows({{rotation_id, rows}});
+  }
+
+  void add_roster_rows(const std::vector<RotationRows>& teams) override {
     // In one statement a row may be written once: a later row of the same roster key
     // replaces an earlier one, as one call of add_team_row after another would.
-    using Key = std::tuple<std::string, Role, std::optional<Date>, std::optional<Date>>;
+    using Key =
+        std::tuple<std::string, std::string, Role, std::optional<Date>, std::optional<Date>>;
     // A row id given twice: the first row may have taken over a stored row under another
     // key before the second takes it away again, which one statement cannot say.
     std::set<std::string> ids;
-    for (const auto& row : rows) {
-      if (row.row_id && !row.row_id->empty() && !ids.insert(*row.row_id).second) {
-        for (const auto& each : rows) add_team_row(rotation_id, each);
-        return;
+    for (const auto& team : teams) {
+      for (const auto& row : team.rows) {
+        if (row.row_id && !row.row_id->empty() && !ids.insert(*row.row_id).second) {
+          for (const auto& each : teams) {
+            for (const auto& one : each.rows) add_team_row(each.rotation_id, one);
+          }
+          return;
+        }
       }
     }
-    std::vector<const TeamRow*> kept;
-    std::vector<std::string> taken_over;  // every row id given takes its row over first
-    for (const auto& row : rows) {
-      const Key key{row.person_id, row.role.value_or(Role::other), row.start, row.end};
-      std::erase_if(kept, [&](const TeamRow* k) {
-        return Key{k->person_id, k->role.value_or(Role::other), k->start, k->end} == key;
-      });
-      kept.push_back(&row);
-      if (row.row_id && !row.row_id->empty()) taken_over.push_back(*row.row_id);
+    std::map<Key, std::size_t> at;  // where each key's row is in the columns below
+    std::vector<std::string> rotations, people, roles, starts, ends, row_ids;
+    for (const auto& team : teams) {
+      for (const auto& row : team.rows) {
+        const Role role = row.role.value_or(Role::other);
+        auto [it, added] = at.try_emplace(
+            Key{team.rotation_id, row.person_id, role, row.start, row.end}, rotations.size());
+        if (added) {
+          rotations.push_back(team.rotation_id);
+          people.push_back(row.person_id);
+          roles.emplace_back(to_string(role));
+          starts.push_back(row.start ? format_date(*row.start) : "");
+          ends.push_back(row.end ? format_date(*row.end) : "");
+          row_ids.emplace_back();
+        }
+        row_ids[it->second] = row.row_id.value_or("");  // the last row of the key counts
+      }
     }
-    if (kept.empty()) return;
-    std::vector<std::string> people, roles, starts, ends, row_ids;
-    for (const auto* row : kept) {
-      people.push_back(row->person_id);
-      roles.emplace_back(to_string(row->role.value_or(Role::other)));
-      starts.push_back(row->start ? format_date(*row->start) : "");
-      ends.push_back(row->end ? format_date(*row->end) : "");
-      row_ids.push_back(row->row_id.value_or(""));
-    }
-    if (!taken_over.empty()) {
+    if (rotations.empty()) return;
+    if (!ids.empty()) {  // every row id given takes its row over first
       q("DELETE FROM team_rows WHERE row_id = ANY(CAST($1 AS TEXT[])) AND row_id <> ''",
-        text_array(taken_over));
+        text_array(std::vector<std::string>(ids.begin(), ids.end())));
     }
     q("INSERT INTO team_rows (rotation_id, person_id, role, start_date, end_date, row_id)"
-      " SELECT $1, * FROM unnest(CAST($2 AS TEXT[]), CAST($3 AS TEXT[]), CAST($4 AS TEXT[]),"
-      " CAST($5 AS TEXT[]), CAST($6 AS TEXT[])) ON CONFLICT (rotation_id, person_id,"
-      " start_date, end_date, role) DO UPDATE SET legacy = 0, row_id = excluded.row_id",
-      rotation_id, text_array(people), text_array(roles), text_array(starts), text_array(ends),
-      text_array(row_ids));
+      " SELECT * FROM unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[]), CAST($3 AS TEXT[]),"
+      " CAST($4 AS TEXT[]), CAST($5 AS TEXT[]), CAST($6 AS TEXT[])) ON CONFLICT (rotation_id,"
+      " person_id, start_date, end_date, role) DO UPDATE SET legacy = 0,"
+      " row_id = excluded.row_id",
+      text_array(rotations), text_array(people), text_array(roles), text_array(starts),
+      text_array(ends), text_array(row_ids));
+  }
+
+  std::set<std::string> known_rotations(const std::vector<std::string>& ids) override {
+    std::set<std::string> known;
+    if (ids.empty()) return known;
+    auto r = q("SELECT id FROM rotations WHERE id = ANY(CAST($1 AS TEXT[]))", text_array(ids));
+    for (int i = 0; i < r.rows(); ++i) known.insert(r.str(i, 0));
+    return known;
   }
 
   bool has_rotation(const std::string& id) override {

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 #include <thread>
@@ -214,6 +215,100 @@ TEST_CASE(
   auto reports = f.store->reports();
   REQUIRE(reports.size() == 1);
   CHECK_THAT(reports[0].last_message, Catch::Matchers::StartsWith("event person.updated/H2 "));
+}
+
+TEST_CASE(
+    "a backfill's runs of rotations and roster rows are written at once as one by one: a "
+    "cancelled, a misfit, an unknown rotation, a removal and a bad row each in their place",
+    "[dispatcher][backfill]") {
+  const auto backend = GENERATE(from_range(test::store_backends()));
+  const auto now = *parse_time("2027-01-04T00:00:00Z");
+  const std::string source = std::string("rapport/sources/registrar") + kHistorySuffix;
+  int n = 0;
+  auto rotation = [&](const char* id, const char* start, const char* end,
+                      std::vector<std::pair<std::string, Role>> team = {},
+                      EventType type = EventType::rotation_scheduled) {
+    auto e = test::event_for(test::make_rotation(id, "S1", start, end, std::move(team)), type,
+                             "2027-01-04T00:00:00Z");
+    e.id += "/" + std::to_string(++n);
+    e.source = source;
+    return e;
+  };
+  auto team = [&](const std::string& data) {
+    return Event{
+        "team.changed/" + std::to_string(++n), EventType::team_changed, source, now, "", data};
+  };
+  const std::vector<Event> events = {
+      rotation("R1", "2026-11-02", "2026-11-29"),  // long over: no timers
+      rotation("R2", "2027-01-01", "2027-01-24"),  // under way: its end and what follows
+      rotation("R3", "2027-02-01", "2027-02-28", {{"P7", Role::attending}}),
+      rotation("R2", "2027-01-01", "2027-01-31"),  // moved: the last word counts
+      Event{"rotation.scheduled/bad", EventType::rotation_scheduled, source, now, "S1",
+            R"({"id": 5})"},
+      rotation("R4", "2027-03-01", "2027-03-28"),
+      rotation("R5", "2027-03-01", "2027-03-28", {}, EventType::rotation_cancelled),
+      rotation("R6", "2027-04-05", "2027-04-30"),
+      team(R"({"rotation":"R1","added":[{"person":"P1","role":"attending","row":"x1"},)"
+           R"({"person":"P2","role":"nurse"}]})"),
+      team(R"({"rotation":"R2","added":[{"person":"P1","role":"attending","row":"x2"},)"
+           R"({"person":"P3","role":"not a role"}]})"),
+      team(R"({"rotation":"R9","added":[{"person":"P4","role":"nurse"}]})"),  // unknown
+      team(R"({"rotation":"R3","added":[{"person":"P5","role":"resident","row":"x3"}]})"),
+      team(R"({"rotation":"R1","added":[{"person":"P6","role":"resident","row":"x1"}]})"),
+      team(R"({"rotation":"R3","removed":["P7"],"added":[{"person":"P8","role":"nurse"}]})"),
+      team(R"({"rotation":"R4","added":[{"person":"P1","role":"attending"}]})"),
+      team(R"({"rotation":"R6","added":[{"person":"P2","role":"nurse","start":"2027-04-05",)"
+           R"("end":"2027-04-12"},{"person":"P2","role":"nurse","start":"2027-04-19"}]})"),
+  };
+  struct Result {
+    std::vector<Rotation> rotations;
+    std::vector<std::string> timers;
+    std::int64_t reports = 0;
+  };
+  std::vector<Result> results;
+  for (bool at_once : {true, false}) {
+    test::TempDir dir;
+    auto store = test::open_test_store(dir, backend);
+    std::vector<std::unique_ptr<Hook>> none;
+    Dispatcher backfill(*store, none, 100);
+    if (at_once) {
+      Transaction tx(*store);
+      CHECK(backfill.apply_history(events, now));
+      tx.commit();
+    } else {
+      for (const auto& e : events) store->append_event(e, now);
+      backfill.run_mirror(now, nullptr);
+    }
+    Result r;
+    store->for_each_rotation([&](const Rotation& each) { r.rotations.push_back(each); });
+    for (const auto& t : store->due_timers(*parse_time("2028-01-01T00:00:00Z"), 1000)) {
+      r.timers.push_back(t.id + "@" + format_time(t.due));
+    }
+    std::sort(r.timers.begin(), r.timers.end());
+    for (const auto& report : store->reports()) r.reports += report.count;
+    results.push_back(std::move(r));
+  }
+  CHECK(results[0].rotations == results[1].rotations);
+  CHECK(results[0].timers == results[1].timers);
+  CHECK(results[0].reports == 2);  // the misfit and the unknown rotation
+  CHECK(results[1].reports == 2);
+  const auto& rotations = results[0].rotations;
+  REQUIRE(rotations.size() == 6);
+  CHECK(rotations[0].team.size() == 2);  // R1: P2 and P6 (x1 taken over from P1)
+  CHECK(rotations[0].team[1].person_id == "P6");
+  CHECK(rotations[1].end == *parse_date("2027-01-31"));
+  REQUIRE(rotations[1].team.size() == 1);  // R2: P1; P3's row did not fit
+  CHECK(rotations[2].team.size() == 2);    // R3: P5 and P8, P7 removed
+  CHECK(rotations[4].status == RotationStatus::cancelled);
+  REQUIRE(rotations[5].team.size() == 1);
+  CHECK(rotations[5].team[0].spans.size() == 2);
+  bool r1_timer = false, r2_timer = false;
+  for (const auto& t : results[0].timers) {
+    r1_timer = r1_timer || t.find("R1") != std::string::npos;
+    r2_timer = r2_timer || t.find("R2") != std::string::npos;
+  }
+  CHECK_FALSE(r1_timer);
+  CHECK(r2_timer);
 }
 
 TEST_CASE("history that does not fit, written straight into the mirror, is reported by its id",

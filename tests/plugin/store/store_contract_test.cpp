@@ -1301,6 +1301,73 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "rotations and several rotations' roster rows written at once end as one after another: "
+    "ids given twice, rows taken over from another rotation, a row id given twice",
+    "[store][mirror]") {
+  const auto backend = GENERATE(from_range(test::store_backends()));
+  const auto none = std::nullopt;
+  std::vector<Rotation> rotations = {
+      test::make_rotation("R1", "S1", "2027-01-04", "2027-01-31", {}),
+      test::make_rotation("R2", "S2", "2027-01-04", "2027-01-31", {}),
+      test::make_rotation("R1", "S1", "2027-01-04", "2027-02-07", {}),  // the last counts
+  };
+  rotations[1].subspecialty = "Cardiology";
+  rotations[1].status = RotationStatus::cancelled;
+  rotations[1].kind = RotationKind::elective;
+  // The second batch gives row id "T" twice, in two rotations: one after another there.
+  const std::vector<std::vector<RotationRows>> batches = {
+      {
+          {"R1", {{"P1", Role::attending, none, none, false, "A"}}},
+          {"R2",
+           {{"P2", Role::nurse, none, none, false, "Q"},  // R1's Q moves to R2
+            {"P3", Role::resident, none, none, false, none}}},
+          {"R1",
+           {{"P1", Role::attending, none, none, false, "B"},  // A becomes B
+            {"P4", Role::other, none, none, false, ""}}},
+      },
+      {
+          {"R1", {{"P5", Role::nurse, none, none, false, "T"}}},
+          {"R2", {{"P6", Role::nurse, none, none, false, "T"}}},
+      },
+  };
+  for (const auto& batch : batches) {
+    std::vector<std::vector<Rotation>> read;
+    for (bool at_once : {true, false}) {
+      test::TempDir dir;
+      auto store = test::open_test_store(dir, backend);
+      if (at_once) {
+        store->put_rotations(rotations);
+        store->put_rotations({});
+      } else {
+        for (const auto& r : rotations) store->put_rotation(r);
+      }
+      store->add_team_row("R1", {"P9", Role::nurse, none, none, false, "Q"});
+      CHECK(store->known_rotations({"R2", "R7", "R1"}) == std::set<std::string>{"R1", "R2"});
+      CHECK(store->known_rotations({}).empty());
+      if (at_once) {
+        store->add_roster_rows(batch);
+        store->add_roster_rows({});
+      } else {
+        for (const auto& team : batch) {
+          for (const auto& row : team.rows) store->add_team_row(team.rotation_id, row);
+        }
+      }
+      // Which id each row kept shows when another row takes it over.
+      store->add_team_row("R2", {"P8", Role::nurse, none, none, false, "B"});
+      std::vector<Rotation> all;
+      store->for_each_rotation([&](const Rotation& r) { all.push_back(r); });
+      read.push_back(all);
+    }
+    CHECK(read[0] == read[1]);
+    REQUIRE(read[0].size() == 2);
+    CHECK(read[0][0].end == *parse_date("2027-02-07"));
+    CHECK(read[0][1].subspecialty == std::optional<std::string>("Cardiology"));
+    CHECK(read[0][1].status == RotationStatus::cancelled);
+    CHECK(read[0][1].kind == RotationKind::elective);
+  }
+}
+
+TEST_CASE(
     "people written at once read back as written one by one: NULLs, empty and awkward text, "
     "opt-outs, the last of an id given twice",
     "[store][mirror][privacy]") {
