@@ -577,7 +577,7 @@ std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now,
   if (page.history && write && !events.empty() && write(events)) {
     added = events.size();
   } else {
-    for (const auto& event : events) added += store.append_event(event, now) ? 1 : 0;
+    for (bool fresh : store.append_events(events, now)) added += fresh ? 1 : 0;
   }
   store.set_row_hashes(source_, page.hashes);
   page = PageEvents{page.history, page.unseen};

@@ -165,24 +165,34 @@ class Committer {
       auto now = wall_clock();
       Transaction tx(*store_);
       const auto suppressed = store_->suppressed_ids();
-      for (auto& s : group) {
+      // The group's events go in at once (one statement on PostgreSQL), each submission's
+      // in order; a submission with one fresh event, or one kept out, is accepted.
+      std::vector<Event> events;
+      std::vector<std::size_t> owner;  // the submission of each event
+      std::vector<bool> kept_out(group.size(), false);
+      outcomes.assign(group.size(), Outcome::duplicate);
+      for (std::size_t i = 0; i < group.size(); ++i) {
+        auto& s = group[i];
         // A lone event whose id is the message id is remembered by the inbox itself.
         bool remembered_by_inbox = s.events.size() == 1 && s.events[0].id == s.message_id;
         if (!s.message_id.empty() && !remembered_by_inbox &&
             !store_->remember_message(s.source->name, s.message_id, now)) {
-          outcomes.push_back(Outcome::duplicate);
           continue;
         }
-        std::size_t fresh = 0, kept_out = 0;
-        for (const auto& e : s.events) {
+        for (auto& e : s.events) {
           // About someone forgotten on request: accepted, and nothing stored.
           if (!suppressed.empty() && suppressed.count(e.subject)) {
-            ++kept_out;
+            kept_out[i] = true;
             continue;
           }
-          fresh += store_->append_event(e, now) ? 1 : 0;
+          events.push_back(std::move(e));
+          owner.push_back(i);
         }
-        outcomes.push_back(fresh == 0 && kept_out == 0 ? Outcome::duplicate : Outcome::accepted);
+        if (kept_out[i]) outcomes[i] = Outcome::accepted;
+      }
+      const auto fresh = store_->append_events(events, now);
+      for (std::size_t k = 0; k < fresh.size(); ++k) {
+        if (fresh[k]) outcomes[owner[k]] = Outcome::accepted;
       }
       tx.commit();
       if (!healthy_) {

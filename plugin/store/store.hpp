@@ -157,6 +157,15 @@ class InboxStore {
 
   // Inbox. append_event returns false when (source, id) is already there.
   virtual bool append_event(const Event& event, TimePoint received) = 0;
+  // Each as append_event, in order (an event given twice: the first is added), in one
+  // round trip where the backend can (a poll's page, a listener's group); whether each was
+  // added.
+  virtual std::vector<bool> append_events(const std::vector<Event>& events, TimePoint received) {
+    std::vector<bool> added;
+    added.reserve(events.size());
+    for (const auto& event : events) added.push_back(append_event(event, received));
+    return added;
+  }
   virtual std::vector<InboxEvent> events_after(std::int64_t seq, std::size_t limit) = 0;
   virtual std::int64_t last_event_seq() = 0;
 

@@ -405,6 +405,36 @@ class PostgresqlStore final : public Store {
                .affected() > 0;
   }
 
+  std::vector<bool> append_events(const std::vector<Event>& events, TimePoint received) override {
+    if (events.size() < 2) return InboxStore::append_events(events, received);
+    std::vector<std::string> sources, ids, types, subjects, occurred, payloads;
+    for (const auto& e : events) {
+      sources.push_back(e.source);
+      ids.push_back(e.id);
+      types.emplace_back(to_string(e.type));
+      subjects.push_back(e.subject);
+      occurred.push_back(format_time(e.occurred));
+      payloads.push_back(e.payload);
+    }
+    // In the order given (ids, and so positions, follow it); a key given twice is added
+    // once, by its first row.
+    auto r =
+        q("INSERT INTO inbox (source, event_id, type, subject, occurred_at, received_at, payload)"
+          " SELECT u.source, u.event_id, u.type, u.subject, u.occurred_at, $7, u.payload FROM"
+          " unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[]), CAST($3 AS TEXT[]), CAST($4 AS TEXT[]),"
+          " CAST($5 AS TEXT[]), CAST($6 AS TEXT[])) WITH ORDINALITY"
+          " AS u(source, event_id, type, subject, occurred_at, payload, n) ORDER BY u.n"
+          " ON CONFLICT (source, event_id) DO NOTHING RETURNING source, event_id",
+          text_array(sources), text_array(ids), text_array(types), text_array(subjects),
+          text_array(occurred), text_array(payloads), format_time(received));
+    std::set<std::pair<std::string, std::string>> inserted;
+    for (int i = 0; i < r.rows(); ++i) inserted.emplace(r.str(i, 0), r.str(i, 1));
+    std::vector<bool> added;
+    added.reserve(events.size());
+    for (const auto& e : events) added.push_back(inserted.erase({e.source, e.id}) > 0);
+    return added;
+  }
+
   std::vector<InboxEvent> events_after(std::int64_t seq, std::size_t limit) override {
     publish("inbox");
     auto r =

@@ -1229,6 +1229,56 @@ TEST_CASE(
   CHECK(reader->last_event_seq() == next[0].seq);
 }
 
+TEST_CASE(
+    "events appended at once are added as one by one, in the order given: ids given twice, "
+    "ids stored before, awkward payloads",
+    "[store][inbox]") {
+  const auto backend = GENERATE(from_range(test::store_backends()));
+  auto with = [](Event e, std::string subject, std::string payload) {
+    e.subject = std::move(subject);
+    e.payload = std::move(payload);
+    return e;
+  };
+  const std::vector<Event> events = {
+      with(event("a", "e2"), "S2", R"({"note":"a \"quote\", {braces}, \\ and Zoë"})"),
+      event("a", "e1"),  // stored before: not added
+      event("b", "e1"),  // the same id from another source
+      with(event("a", "e3"), "", "NULL"),
+      with(event("a", "e2"), "S9", "{}"),  // given twice: the first counts
+      event("a", "e0"),
+  };
+  std::vector<std::vector<bool>> added;
+  std::vector<std::vector<InboxEvent>> read;
+  for (bool at_once : {true, false}) {
+    test::TempDir dir;
+    auto store = test::open_test_store(dir, backend);
+    const auto now = at("2027-01-05T00:00:00Z");
+    store->append_event(event("a", "e1"), now);
+    if (at_once) {
+      added.push_back(store->append_events(events, now));
+      CHECK(store->append_events({}, now).empty());
+    } else {
+      std::vector<bool> one_by_one;
+      for (const auto& e : events) one_by_one.push_back(store->append_event(e, now));
+      added.push_back(one_by_one);
+    }
+    read.push_back(store->events_after(0, 100));
+  }
+  CHECK(added[0] == added[1]);
+  CHECK(added[0] == std::vector<bool>{true, false, true, true, false, true});
+  REQUIRE(read[0].size() == 5);
+  REQUIRE(read[1].size() == 5);
+  for (std::size_t i = 0; i < 5; ++i) {
+    CHECK(read[0][i].seq == read[1][i].seq);
+    CHECK(read[0][i].event.source == read[1][i].event.source);
+    CHECK(read[0][i].event.id == read[1][i].event.id);
+    CHECK(read[0][i].event.subject == read[1][i].event.subject);
+    CHECK(read[0][i].event.payload == read[1][i].event.payload);
+  }
+  CHECK(read[0][1].event.payload == events[0].payload);
+  CHECK(read[0][4].event.id == "e0");  // the order given, not the ids'
+}
+
 TEST_CASE("every row waiting for its number gets it at the next read, however many",
           "[store][order]") {
   test::TempDir dir;
