@@ -194,8 +194,13 @@ std::size_t fire_due_timers(Store& store, TimePoint now, std::size_t batch) {
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     std::map<std::string, Rotation> rotations;
     for (auto& r : store.rotations(ids)) rotations.emplace(r.id, std::move(r));
+    // The batch's events go into the inbox at once, in due order, and its timers go at
+    // once (a statement each on PostgreSQL, not two a timer).
+    std::vector<Event> events;
+    std::vector<std::string> done, timer_of;  // every timer of the batch; each event's
     for (std::size_t i = 0; i < due.size(); ++i) {
       auto& t = due[i];
+      done.push_back(t.id);
       if (const auto& id = named[i]) {
         auto rotation = rotations.find(*id);
         if (rotation == rotations.end() || rotation->second.status == RotationStatus::cancelled) {
@@ -204,19 +209,22 @@ std::size_t fire_due_timers(Store& store, TimePoint now, std::size_t batch) {
           log::info("scheduler",
                     "a rotation's moment did not fire: its rotation is gone or cancelled",
                     {{"timer", t.id}, {"rotation", *id}});
-          store.delete_timer(t.id);
           continue;
         }
         t.event.payload = to_json(rotation->second);
         t.event.subject = rotation->second.student_id;  // the mirror's word, as the payload's
       }
-      if (store.append_event(t.event, now)) {
-        ++fired;
-        log::debug("scheduler", "timer fired",
-                   {{"timer", t.id}, {"event", t.event.id}, {"subject", t.event.subject}});
-      }
-      store.delete_timer(t.id);
+      events.push_back(std::move(t.event));
+      timer_of.push_back(t.id);
     }
+    const auto added = store.append_events(events, now);
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      if (!added[i]) continue;
+      ++fired;
+      log::debug("scheduler", "timer fired",
+                 {{"timer", timer_of[i]}, {"event", events[i].id}, {"subject", events[i].subject}});
+    }
+    store.delete_timers(done);
     tx.commit();
   }
   return fired;

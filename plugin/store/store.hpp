@@ -479,6 +479,10 @@ class TimerStore {
   // timers enter the inbox in due order, whoever fires them).
   virtual std::vector<Timer> due_timers(TimePoint now, std::size_t limit) = 0;
   virtual void delete_timer(const std::string& id) = 0;
+  // Each as delete_timer, in one round trip where the backend can (a batch fired).
+  virtual void delete_timers(const std::vector<std::string>& ids) {
+    for (const auto& id : ids) delete_timer(id);
+  }
   virtual std::vector<Timer> timers_about(const std::string& subject) = 0;  // by due time
 };
 

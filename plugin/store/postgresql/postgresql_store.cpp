@@ -996,6 +996,11 @@ class PostgresqlStore final : public Store {
 
   void delete_timer(const std::string& id) override { q("DELETE FROM timers WHERE id = $1", id); }
 
+  void delete_timers(const std::vector<std::string>& ids) override {
+    if (ids.empty()) return;
+    q("DELETE FROM timers WHERE id = ANY(CAST($1 AS TEXT[]))", text_array(ids));
+  }
+
   std::vector<Timer> timers_about(const std::string& subject) override {
     std::vector<Timer> out;
     for (auto& t : timers_in(q("SELECT id, due_at, event FROM timers ORDER BY due_at, id"))) {

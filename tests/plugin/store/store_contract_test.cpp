@@ -232,6 +232,14 @@ TEST_CASE("timers come back when due, in due order, and go by prefix", "[store][
   CHECK(store->due_timers(at("2027-12-31T00:00:00Z"), 10).size() == 2);
   store->delete_timers_with_prefix("rotation/R1/");
   CHECK(store->due_timers(at("2027-12-31T00:00:00Z"), 10).empty());
+  // Several at once: those named go, one unknown changes nothing, the rest stay.
+  for (const char* id : {"x", "y", "z"})
+    store->put_timer({id, at("2027-02-01T00:00:00Z"), event("s", id)});
+  store->delete_timers({"z", "unknown", "x"});
+  store->delete_timers({});
+  due = store->due_timers(at("2027-12-31T00:00:00Z"), 10);
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].id == "y");
 }
 
 TEST_CASE(
