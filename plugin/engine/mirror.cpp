@@ -3,7 +3,6 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
-#include <stdexcept>
 
 #include "engine/source.hpp"
 #include "engine/timers.hpp"
@@ -214,8 +213,10 @@ std::size_t apply_rotation_run(Store& store, const std::vector<Event>& events, s
     std::vector<Timer> due;
     try {
       due = timers_of(rotation, event, zones_for(store, rotation.site, configured, memo));
-    } catch (const std::invalid_argument&) {
-      rotations.pop_back();  // apply_to_mirror reports it, the rotation written
+    } catch (const std::exception&) {
+      // Alone, apply_to_mirror writes the rotation and then fails the same way: reported
+      // (a store's failure thrown again).
+      rotations.pop_back();
       break;
     }
     timers.insert(timers.end(), std::make_move_iterator(due.begin()),

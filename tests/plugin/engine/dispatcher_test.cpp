@@ -238,16 +238,23 @@ TEST_CASE(
     return Event{
         "team.changed/" + std::to_string(++n), EventType::team_changed, source, now, "", data};
   };
+  // Scheduled, but cancelled by its status: its timers go, as a cancellation's.
+  auto cancelled_by_status = rotation("R7", "2027-05-03", "2027-05-28");
+  cancelled_by_status.payload.replace(cancelled_by_status.payload.find("\"scheduled\""), 11,
+                                      "\"cancelled\"");
   const std::vector<Event> events = {
       rotation("R1", "2026-11-02", "2026-11-29"),  // long over: no timers
+      rotation("R7", "2027-05-03", "2027-05-28"),  // its timers, until cancelled below
       rotation("R2", "2027-01-01", "2027-01-24"),  // under way: its end and what follows
       rotation("R3", "2027-02-01", "2027-02-28", {{"P7", Role::attending}}),
-      rotation("R2", "2027-01-01", "2027-01-31"),  // moved: the last word counts
+      // Moved, with a team of its own: the last word counts.
+      rotation("R2", "2027-01-01", "2027-01-31", {{"P9", Role::nurse}}),
       Event{"rotation.scheduled/bad", EventType::rotation_scheduled, source, now, "S1",
             R"({"id": 5})"},
       rotation("R4", "2027-03-01", "2027-03-28"),
-      rotation("R5", "2027-03-01", "2027-03-28", {}, EventType::rotation_cancelled),
       rotation("R6", "2027-04-05", "2027-04-30"),
+      rotation("R5", "2027-03-01", "2027-03-28", {}, EventType::rotation_cancelled),
+      cancelled_by_status,
       team(R"({"rotation":"R1","added":[{"person":"P1","role":"attending","row":"x1"},)"
            R"({"person":"P2","role":"nurse"}]})"),
       team(R"({"rotation":"R2","added":[{"person":"P1","role":"attending","row":"x2"},)"
@@ -264,6 +271,7 @@ TEST_CASE(
     std::vector<Rotation> rotations;
     std::vector<std::string> timers;
     std::int64_t reports = 0;
+    std::size_t edges = 0;
   };
   std::vector<Result> results;
   for (bool at_once : {true, false}) {
@@ -272,12 +280,13 @@ TEST_CASE(
     std::vector<std::unique_ptr<Hook>> none;
     Dispatcher backfill(*store, none, 100);
     if (at_once) {
+      backfill.graph();  // built (empty) before: the runs keep it in step
       Transaction tx(*store);
       CHECK(backfill.apply_history(events, now));
       tx.commit();
     } else {
       for (const auto& e : events) store->append_event(e, now);
-      backfill.run_mirror(now, nullptr);
+      backfill.run_mirror(now, nullptr);  // the memory is then built from the mirror
     }
     Result r;
     store->for_each_rotation([&](const Rotation& each) { r.rotations.push_back(each); });
@@ -286,29 +295,56 @@ TEST_CASE(
     }
     std::sort(r.timers.begin(), r.timers.end());
     for (const auto& report : store->reports()) r.reports += report.count;
+    r.edges = backfill.graph().edge_count();
     results.push_back(std::move(r));
   }
   CHECK(results[0].rotations == results[1].rotations);
   CHECK(results[0].timers == results[1].timers);
+  CHECK(results[0].edges == results[1].edges);
+  CHECK(results[0].edges > 0);
   CHECK(results[0].reports == 2);  // the misfit and the unknown rotation
   CHECK(results[1].reports == 2);
   const auto& rotations = results[0].rotations;
-  REQUIRE(rotations.size() == 6);
+  REQUIRE(rotations.size() == 7);
   CHECK(rotations[0].team.size() == 2);  // R1: P2 and P6 (x1 taken over from P1)
   CHECK(rotations[0].team[1].person_id == "P6");
   CHECK(rotations[1].end == *parse_date("2027-01-31"));
-  REQUIRE(rotations[1].team.size() == 1);  // R2: P1; P3's row did not fit
-  CHECK(rotations[2].team.size() == 2);    // R3: P5 and P8, P7 removed
+  REQUIRE(rotations[1].team.size() == 2);  // R2: P1 and P9; P3's row did not fit
+  CHECK(rotations[1].team[1].person_id == "P9");
+  CHECK(rotations[2].team.size() == 2);  // R3: P5 and P8, P7 removed
   CHECK(rotations[4].status == RotationStatus::cancelled);
   REQUIRE(rotations[5].team.size() == 1);
   CHECK(rotations[5].team[0].spans.size() == 2);
-  bool r1_timer = false, r2_timer = false;
+  CHECK(rotations[6].status == RotationStatus::cancelled);
+  bool r1_timer = false, r2_timer = false, r7_timer = false;
   for (const auto& t : results[0].timers) {
     r1_timer = r1_timer || t.find("R1") != std::string::npos;
     r2_timer = r2_timer || t.find("R2") != std::string::npos;
+    r7_timer = r7_timer || t.find("R7") != std::string::npos;
   }
   CHECK_FALSE(r1_timer);
   CHECK(r2_timer);
+  CHECK_FALSE(r7_timer);
+
+  // The runs themselves: what goes at once, and what alone (0).
+  test::TempDir dir;
+  auto store = test::open_test_store(dir, backend);
+  Transaction tx(*store);
+  std::vector<std::size_t> runs;
+  for (std::size_t i = 0; i < events.size();) {
+    const std::size_t run = apply_run_to_mirror(*store, events, i, {}, nullptr);
+    runs.push_back(run);
+    if (run == 0) {
+      try {
+        apply_to_mirror(*store, events[i]);
+      } catch (const JsonError&) {
+      }
+    }
+    i += std::max<std::size_t>(run, 1);
+  }
+  // Five rotations; the misfit; R4 and R6; R5 cancelled; R7 by its status; then the rosters:
+  // two, the unknown rotation, two, the removal, two.
+  CHECK(runs == std::vector<std::size_t>{5, 0, 2, 0, 0, 2, 0, 2, 0, 2});
 }
 
 TEST_CASE("history that does not fit, written straight into the mirror, is reported by its id",

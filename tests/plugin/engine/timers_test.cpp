@@ -184,6 +184,20 @@ TEST_CASE("a rotation's moment fires with the rotation as the mirror has it then
     CHECK(fire_due_timers(*store, at("2027-01-05T00:00:00Z"), 10) == 0);
     CHECK(store->timers_about("S9").empty());
   }
+  SECTION("in one batch with a timer whose rotation is gone, the others fire, and both go") {
+    Timer orphan{
+        "rotation/R9/rotation.started", at("2027-01-04T00:00:00Z"),
+        Event{"R9/rotation.started/2027-01-04", EventType::rotation_started, kSchedulerSource,
+              at("2027-01-04T00:00:00Z"), "S1", rotation_reference("R9")}};
+    store->put_timer(orphan);
+    auto seq = store->last_event_seq();
+    CHECK(fire_due_timers(*store, at("2027-12-31T00:00:00Z"), 10) == 2);  // midpoint, end
+    auto batch = store->events_after(seq, 10);
+    REQUIRE(batch.size() == 2);
+    CHECK(batch[0].event.type == EventType::rotation_midpoint);
+    CHECK(batch[1].event.type == EventType::rotation_ended);
+    CHECK(store->timers_about("S1").empty());
+  }
   SECTION("one stored with the rotation itself (before references) fires as it is") {
     auto old = rotation_timers(r).back();
     old.event.payload = to_json(r);
