@@ -175,21 +175,20 @@ TEST_CASE("a rotation's moment fires with the rotation as the mirror has it then
     CHECK(fire_due_timers(*store, at("2027-12-31T00:00:00Z"), 10) == 0);
     CHECK(store->timers_about("S1").empty());
   }
-  SECTION("one whose rotation the mirror no longer has does not fire, and goes") {
-    Timer orphan{
+  // A timer of a rotation the mirror does not have (R9), about `student`.
+  auto orphan = [&](const char* student) {
+    return Timer{
         "rotation/R9/rotation.started", at("2027-01-04T00:00:00Z"),
         Event{"R9/rotation.started/2027-01-04", EventType::rotation_started, kSchedulerSource,
-              at("2027-01-04T00:00:00Z"), "S9", rotation_reference("R9")}};
-    store->put_timer(orphan);
+              at("2027-01-04T00:00:00Z"), student, rotation_reference("R9")}};
+  };
+  SECTION("one whose rotation the mirror no longer has does not fire, and goes") {
+    store->put_timer(orphan("S9"));
     CHECK(fire_due_timers(*store, at("2027-01-05T00:00:00Z"), 10) == 0);
     CHECK(store->timers_about("S9").empty());
   }
   SECTION("in one batch with a timer whose rotation is gone, the others fire, and both go") {
-    Timer orphan{
-        "rotation/R9/rotation.started", at("2027-01-04T00:00:00Z"),
-        Event{"R9/rotation.started/2027-01-04", EventType::rotation_started, kSchedulerSource,
-              at("2027-01-04T00:00:00Z"), "S1", rotation_reference("R9")}};
-    store->put_timer(orphan);
+    store->put_timer(orphan("S1"));
     auto seq = store->last_event_seq();
     CHECK(fire_due_timers(*store, at("2027-12-31T00:00:00Z"), 10) == 2);  // midpoint, end
     auto batch = store->events_after(seq, 10);
