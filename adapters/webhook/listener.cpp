@@ -169,7 +169,6 @@ class Committer {
       // in order; a submission with one fresh event, or one kept out, is accepted.
       std::vector<Event> events;
       std::vector<std::size_t> owner;  // the submission of each event
-      std::vector<bool> kept_out(group.size(), false);
       outcomes.assign(group.size(), Outcome::duplicate);
       for (std::size_t i = 0; i < group.size(); ++i) {
         auto& s = group[i];
@@ -182,13 +181,12 @@ class Committer {
         for (auto& e : s.events) {
           // About someone forgotten on request: accepted, and nothing stored.
           if (!suppressed.empty() && suppressed.count(e.subject)) {
-            kept_out[i] = true;
+            outcomes[i] = Outcome::accepted;
             continue;
           }
           events.push_back(std::move(e));
           owner.push_back(i);
         }
-        if (kept_out[i]) outcomes[i] = Outcome::accepted;
       }
       const auto fresh = store_->append_events(events, now);
       for (std::size_t k = 0; k < fresh.size(); ++k) {

@@ -771,10 +771,7 @@ TEST_CASE(
     "rapport store copy moves a school's state from SQLite to PostgreSQL and back, refuses a "
     "target that is not empty or a store in use, and simulate runs on either",
     "[integration][cli][postgresql]") {
-  if (!postgresql_available()) {
-    WARN("RAPPORT_TEST_PG is not set: no PostgreSQL server to test with");
-    return;
-  }
+  RAPPORT_SKIP_WITHOUT_POSTGRESQL();
   TempDir dir;
   write_small_institution(dir.file("institution.db"));
   std::map<std::string, std::string> env{{"RAPPORT_DEMO_DIR", dir.path()}};

@@ -18,6 +18,15 @@ std::vector<std::string> store_backends();
 // Whether RAPPORT_TEST_PG names a server; under CTest (RAPPORT_TEST set) throws when it
 // does not, so that a PostgreSQL case cannot pass by skipping.
 bool postgresql_available();
+// At the top of a test case that needs PostgreSQL: outside CTest, without a server, the
+// rest of the case is skipped with a warning (under CTest postgresql_available() throws).
+#define RAPPORT_SKIP_WITHOUT_POSTGRESQL()                                    \
+  do {                                                                       \
+    if (!::rapport::test::postgresql_available()) {                          \
+      WARN("RAPPORT_TEST_PG is not set: no PostgreSQL server to test with"); \
+      return;                                                                \
+    }                                                                        \
+  } while (false)
 // RAPPORT_TEST_STORE, or "sqlite".
 std::string default_backend();
 

@@ -339,10 +339,7 @@ TEST_CASE(
     "with the store on PostgreSQL, where a page's stored hashes are read at once: nothing "
     "again when nothing changed, each change and removal once",
     "[adapter][sql][postgresql]") {
-  if (!test::postgresql_available()) {
-    WARN("RAPPORT_TEST_PG is not set: no PostgreSQL server to test with");
-    return;
-  }
+  RAPPORT_SKIP_WITHOUT_POSTGRESQL();
   Fixture f("sqlite", "            FROM block_team\n        cursor: last_modified\n",
             "            FROM block_team\n");
   f.use_store("postgresql");

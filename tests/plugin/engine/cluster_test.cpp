@@ -92,10 +92,7 @@ TEST_CASE(
     "stops, and one paused past its lease has its late work refused while the other does it "
     "once",
     "[cluster]") {
-  if (!test::postgresql_available()) {
-    WARN("RAPPORT_TEST_PG is not set: no PostgreSQL server to test with");
-    return;
-  }
+  RAPPORT_SKIP_WITHOUT_POSTGRESQL();
   test::TempDir dir;
   Gate gate_a, gate_b;
   test::RecordingSink *sink_a = nullptr, *sink_b = nullptr;
@@ -165,10 +162,7 @@ TEST_CASE(
     "a statement waiting for a row a stalled transaction holds gives up after the lock wait, "
     "so that it frees its pooled connection, and succeeds once that transaction ends",
     "[cluster]") {
-  if (!test::postgresql_available()) {
-    WARN("RAPPORT_TEST_PG is not set: no PostgreSQL server to test with");
-    return;
-  }
+  RAPPORT_SKIP_WITHOUT_POSTGRESQL();
   test::TempDir dir;
   const auto url = test::postgresql_url(dir);
   auto stalled = open_postgresql_store({url});
@@ -250,10 +244,7 @@ TEST_CASE(
     "holder has no room for, a delivery whose claim ran out is sent by another, and the late "
     "answer to it is refused",
     "[cluster]") {
-  if (!test::postgresql_available()) {
-    WARN("RAPPORT_TEST_PG is not set: no PostgreSQL server to test with");
-    return;
-  }
+  RAPPORT_SKIP_WITHOUT_POSTGRESQL();
   test::TempDir dir;
   Gate gate_a, gate_b;
   AnsweringSink *sink_a = nullptr, *sink_b = nullptr;
@@ -324,10 +315,7 @@ TEST_CASE(
     "a process standing by fires the timers that are due, and the engine's holder dispatches "
     "their events",
     "[cluster]") {
-  if (!test::postgresql_available()) {
-    WARN("RAPPORT_TEST_PG is not set: no PostgreSQL server to test with");
-    return;
-  }
+  RAPPORT_SKIP_WITHOUT_POSTGRESQL();
   test::TempDir dir;
   Gate gate_a, gate_b;
   test::RecordingSink *sink_a = nullptr, *sink_b = nullptr;

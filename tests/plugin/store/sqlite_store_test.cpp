@@ -267,10 +267,7 @@ TEST_CASE(
 
 TEST_CASE("a PostgreSQL store whose schema is newer, or a database of something else, is refused",
           "[store][postgresql]") {
-  if (!test::postgresql_available()) {
-    WARN("RAPPORT_TEST_PG is not set: no PostgreSQL server to test with");
-    return;
-  }
+  RAPPORT_SKIP_WITHOUT_POSTGRESQL();
   test::TempDir dir;
   SECTION("newer") {
     CHECK(test::open_test_store(dir, "postgresql")->schema_version() == kPostgresqlSchemaVersion);

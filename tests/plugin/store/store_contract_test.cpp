@@ -246,10 +246,7 @@ TEST_CASE(
     "processes firing timers at once pass over each other's, and a subject's later timer "
     "waits for its earlier one another process holds",
     "[store][timers][postgresql]") {
-  if (!test::postgresql_available()) {
-    WARN("RAPPORT_TEST_PG is not set: no PostgreSQL server to test with");
-    return;
-  }
+  RAPPORT_SKIP_WITHOUT_POSTGRESQL();
   test::TempDir dir;
   auto a = test::open_test_store(dir, "postgresql");
   auto b = test::open_test_store(dir, "postgresql");
@@ -1112,10 +1109,7 @@ TEST_CASE(
     "a whole store copied from SQLite to PostgreSQL and back holds the same, its numbering "
     "goes on where it was, and a target that is not empty is refused",
     "[store][copy]") {
-  if (!test::postgresql_available()) {
-    WARN("RAPPORT_TEST_PG is not set: no PostgreSQL server to test with");
-    return;
-  }
+  RAPPORT_SKIP_WITHOUT_POSTGRESQL();
   test::TempDir from_dir, pg_dir, back_dir;
   auto sqlite = test::open_test_store(from_dir, "sqlite");
   fill(*sqlite);
