@@ -66,6 +66,14 @@ const Schema& store_schema() {
            .default_value = "30s",
            .min = 0,
            .max = 3'600'000},
+          {.name = "prepared_statements",
+           .type = Type::boolean,
+           .description = "PostgreSQL: prepare each statement once per connection and keep "
+                          "its plan, instead of having it parsed and planned every time (see "
+                          "docs/postgresql.md for what it saves). Only when connected to "
+                          "PostgreSQL directly: behind a transaction pooler (PgBouncer 1.18) "
+                          "it cannot work, and the store's errors say to turn it off",
+           .default_value = "false"},
       }};
   return s;
 }

@@ -13,7 +13,8 @@ std::unique_ptr<Store> open_store(const config::Config& config, const StoreOpeni
     // A transaction idle past this is ended by the server (its process paused): twice the
     // lease, and at least a minute, so that a slow hook inside a batch is not cut short.
     auto idle = std::max(2 * s.duration("lease"), std::chrono::milliseconds(60'000));
-    return open_postgresql_store({s.str("url"), s.duration("retry"), idle, s.duration("lease")});
+    return open_postgresql_store({s.str("url"), s.duration("retry"), idle, s.duration("lease"),
+                                  s.boolean("prepared_statements")});
   }
   return open_sqlite_store({opening.path.value_or(s.str("path")), s.str("synchronous") == "full",
                             int(s.duration("busy_timeout").count()), opening.checkpoints});

@@ -77,15 +77,25 @@ std::string postgresql_url(const TempDir& dir) {
   return server() + " dbname=" + dir.postgresql_database;
 }
 
+bool prepared_statements() {
+  const char* prepared = std::getenv("RAPPORT_TEST_PG_PREPARED");
+  return prepared && std::string(prepared) == "1";
+}
+
 std::unique_ptr<Store> open_test_store(const TempDir& dir, const std::string& backend,
                                        bool synchronous_full) {
-  if (backend == "postgresql") return open_postgresql_store({postgresql_url(dir)});
+  if (backend == "postgresql") {
+    PostgresqlOptions options{postgresql_url(dir)};
+    options.prepare = prepared_statements();
+    return open_postgresql_store(options);
+  }
   return open_sqlite_store({dir.file("rapport.db"), synchronous_full, 1000});
 }
 
 std::string store_yaml(const TempDir& dir, const std::string& backend) {
   if (backend == "postgresql") {
-    return "store: {type: postgresql, url: \"" + postgresql_url(dir) + "\"}";
+    return "store: {type: postgresql, url: \"" + postgresql_url(dir) + "\"" +
+           (prepared_statements() ? ", prepared_statements: true" : "") + "}";
   }
   return "store: {path: " + dir.file("rapport.db") + ", synchronous: normal}";
 }

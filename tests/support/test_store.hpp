@@ -40,6 +40,9 @@ std::string store_yaml(const TempDir& dir, const std::string& backend);
 // The PostgreSQL connection string of the test's database: through PgBouncer
 // (RAPPORT_TEST_PGBOUNCER, transaction pooling) when RAPPORT_TEST_PG_THROUGH is "pgbouncer".
 std::string postgresql_url(const TempDir& dir);
+// Whether the PostgreSQL stores of tests prepare their statements (RAPPORT_TEST_PG_PREPARED
+// is "1"; CTest runs the store's contract and the engine's tests once so).
+bool prepared_statements();
 // Runs SQL on the test's store directly (statements separated by ";\n").
 void execute_in_store(const TempDir& dir, const std::string& backend, const std::string& sql);
 

@@ -2001,12 +2001,55 @@ class PostgresqlStore final : public Store {
       }
       values.push_back(p ? p->c_str() : nullptr);
     }
-    PGresult* raw = PQexecParams(conn_, sql.c_str(), int(values.size()), nullptr, values.data(),
-                                 nullptr, nullptr, 0);
+    const std::string* name = options_.prepare ? prepared(sql, int(values.size())) : nullptr;
+    PGresult* raw = name ? PQexecPrepared(conn_, name->c_str(), int(values.size()), values.data(),
+                                          nullptr, nullptr, 0)
+                         : PQexecParams(conn_, sql.c_str(), int(values.size()), nullptr,
+                                        values.data(), nullptr, nullptr, 0);
     Result r(raw);
     auto status = raw ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail(raw);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+      if (name) fail_prepared(raw);
+      fail(raw);
+    }
     return r;
+  }
+
+  // The name of `sql` prepared on this connection (prepared now if it is new), or null for
+  // a statement sent unnamed: one that is not a query or a row change (BEGIN, COMMIT, DDL),
+  // or one past the first kMaxPrepared (a statement's text is the same each time, but
+  // this bounds the server's memory should one ever vary).
+  const std::string* prepared(const std::string& sql, int params) {
+    static constexpr std::size_t kMaxPrepared = 1000;
+    if (auto it = prepared_.find(sql); it != prepared_.end()) return &it->second;
+    if (prepared_.size() >= kMaxPrepared) return nullptr;
+    static constexpr const char* kPrepared[] = {"SELECT ", "INSERT ", "UPDATE ", "DELETE ",
+                                                "WITH "};
+    if (std::none_of(std::begin(kPrepared), std::end(kPrepared),
+                     [&](const char* head) { return sql.rfind(head, 0) == 0; })) {
+      return nullptr;
+    }
+    std::string name = "rapport_" + std::to_string(prepared_.size() + 1);
+    PGresult* raw = PQprepare(conn_, name.c_str(), sql.c_str(), params, nullptr);
+    Result made(raw);
+    if (!raw || PQresultStatus(raw) != PGRES_COMMAND_OK) {
+      fail_prepared(raw);
+      fail(raw);
+    }
+    return &prepared_.emplace(sql, std::move(name)).first->second;
+  }
+
+  // A statement prepared on this connection found missing, or its name taken: the
+  // connection is shared behind a transaction pooler, where prepared statements cannot work.
+  void fail_prepared(PGresult* r) {
+    const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+    if (!state || (std::strcmp(state, "26000") != 0 && std::strcmp(state, "42P05") != 0)) return;
+    if (depth_ > 0) poisoned_ = true;
+    throw StoreError(std::string("PostgreSQL: a statement prepared on this connection is ") +
+                     (std::strcmp(state, "26000") == 0 ? "missing" : "taken by another") + " (" +
+                     state +
+                     "): store.prepared_statements needs a direct connection to PostgreSQL, "
+                     "not one through a transaction pooler such as PgBouncer; turn it off there");
   }
 
   // The error of a statement: its SQLSTATE and primary message, never the statement or
@@ -2118,6 +2161,7 @@ class PostgresqlStore final : public Store {
     auto wait = std::chrono::milliseconds(100);
     for (int attempt = 1;; ++attempt) {
       PQreset(conn_);
+      prepared_.clear();  // they went with the old connection
       if (PQstatus(conn_) == CONNECTION_OK) {
         log::info("store", "connected to the store again", {{"attempts", attempt}});
         return;
@@ -2182,7 +2226,8 @@ class PostgresqlStore final : public Store {
 
   PostgresqlOptions options_;
   soci::session sql_;
-  PGconn* conn_ = nullptr;  // the session's
+  PGconn* conn_ = nullptr;                       // the session's
+  std::map<std::string, std::string> prepared_;  // statement text -> its name on conn_
   int depth_ = 0;
   bool poisoned_ = false;
   bool read_only_ = false;

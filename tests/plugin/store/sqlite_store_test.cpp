@@ -286,3 +286,35 @@ TEST_CASE("a PostgreSQL store whose schema is newer, or a database of something 
                       Contains("cannot connect to the store (PostgreSQL)"));
   }
 }
+
+TEST_CASE(
+    "a PostgreSQL store preparing its statements behind a transaction pooler says to turn "
+    "store.prepared_statements off",
+    "[store]") {
+  RAPPORT_SKIP_WITHOUT_POSTGRESQL();
+  const char* bouncer = std::getenv("RAPPORT_TEST_PGBOUNCER");
+  if (!bouncer) {
+    WARN("RAPPORT_TEST_PGBOUNCER is not set: no PgBouncer to test with");
+    return;
+  }
+  test::TempDir dir;
+  test::postgresql_url(dir);  // makes the database
+  PostgresqlOptions options{std::string(bouncer) + " dbname=" + dir.postgresql_database,
+                            std::chrono::milliseconds(0)};
+  options.prepare = true;
+  // Two stores name their statements alike; through the pooler their transactions take
+  // turns on the same few server connections, where one finds the other's names taken or
+  // its own missing.
+  std::string error;
+  try {
+    auto first = open_postgresql_store(options);
+    auto second = open_postgresql_store(options);
+    for (int i = 0; i < 20; ++i) {
+      first->last_event_seq();
+      second->last_event_seq();
+    }
+  } catch (const StoreError& e) {
+    error = e.what();
+  }
+  CHECK_THAT(error, Contains("store.prepared_statements") && Contains("PgBouncer"));
+}
