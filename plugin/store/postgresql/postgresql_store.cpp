@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <random>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -1565,7 +1566,7 @@ class PostgresqlStore final : public Store {
       auto sql = postgresql_dialect(step.sql, &names);
       std::vector<Param> values;
       for (const auto& name : names) values.push_back(named.at(name));
-      if (auto n = exec(sql, values).affected(); n > 0) removed[step.what] += n;
+      if (auto n = exec(sql, values, false).affected(); n > 0) removed[step.what] += n;
     }
     std::string removed_text;  // "people 1, rotations 2, ..."
     for (const auto& [what, n] : removed) {
@@ -1634,11 +1635,13 @@ class PostgresqlStore final : public Store {
       const std::string rows = postgresql_dialect(kind.rows, &names);
       std::vector<Param> values;
       for (const auto& name : names) values.push_back(name == "t" ? kind.cutoff : arg(limit));
-      auto n = exec("SELECT COUNT(*) FROM (" + rows + ") AS candidates", values).integer(0, 0);
+      auto n =
+          exec("SELECT COUNT(*) FROM (" + rows + ") AS candidates", values, false).integer(0, 0);
       out[kind.name] = n;
       if (dry_run || n == 0) continue;
       q("DELETE FROM purge_keys");
-      exec("INSERT INTO purge_keys (k) SELECT CAST(x AS TEXT) FROM (" + rows + ") AS r(x)", values);
+      exec("INSERT INTO purge_keys (k) SELECT CAST(x AS TEXT) FROM (" + rows + ") AS r(x)", values,
+           false);
       const std::string keys =
           kind.numeric ? "SELECT CAST(k AS BIGINT) FROM purge_keys" : "SELECT k FROM purge_keys";
       for (std::string statement : kind.statements) {
@@ -1646,7 +1649,7 @@ class PostgresqlStore final : public Store {
              at = statement.find("%rows%", at)) {
           statement.replace(at, 6, keys);
         }
-        exec(postgresql_dialect(statement), {});
+        exec(postgresql_dialect(statement), {}, false);
       }
       if (store_plans::changes_mirror(kind.name)) mirror_changed = true;
     }
@@ -1784,7 +1787,7 @@ class PostgresqlStore final : public Store {
         }
         sql += ")";
       }
-      exec(sql, values);
+      exec(sql, values, false);
     }
   }
 
@@ -1988,7 +1991,9 @@ class PostgresqlStore final : public Store {
     return exec(sql, {arg(a)...});
   }
 
-  Result exec(const std::string& sql, const std::vector<Param>& params) {
+  // `reused`: the text is one of a fixed set, worth preparing (store.prepared_statements);
+  // false for text built with values or sizes in it (purge, erasure, copy), always unnamed.
+  Result exec(const std::string& sql, const std::vector<Param>& params, bool reused = true) {
     ensure_connected();
     std::vector<const char*> values;
     values.reserve(params.size());
@@ -2001,7 +2006,8 @@ class PostgresqlStore final : public Store {
       }
       values.push_back(p ? p->c_str() : nullptr);
     }
-    const std::string* name = options_.prepare ? prepared(sql, int(values.size())) : nullptr;
+    const std::string* name =
+        options_.prepare && reused ? prepared(sql, int(values.size())) : nullptr;
     PGresult* raw = name ? PQexecPrepared(conn_, name->c_str(), int(values.size()), values.data(),
                                           nullptr, nullptr, 0)
                          : PQexecParams(conn_, sql.c_str(), int(values.size()), nullptr,
@@ -2029,7 +2035,13 @@ class PostgresqlStore final : public Store {
                      [&](const char* head) { return sql.rfind(head, 0) == 0; })) {
       return nullptr;
     }
-    std::string name = "rapport_" + std::to_string(prepared_.size() + 1);
+    if (prepared_.empty()) {
+      // A name no other client uses: through a pooler (where this cannot work), a statement
+      // of another client's under the same name would otherwise run in its place.
+      std::random_device random;
+      prefix_ = "rapport_" + std::to_string(random()) + std::to_string(random()) + "_";
+    }
+    std::string name = prefix_ + std::to_string(prepared_.size() + 1);
     PGresult* raw = PQprepare(conn_, name.c_str(), sql.c_str(), params, nullptr);
     Result made(raw);
     if (!raw || PQresultStatus(raw) != PGRES_COMMAND_OK) {
@@ -2228,6 +2240,7 @@ class PostgresqlStore final : public Store {
   soci::session sql_;
   PGconn* conn_ = nullptr;                       // the session's
   std::map<std::string, std::string> prepared_;  // statement text -> its name on conn_
+  std::string prefix_;                           // of those names, new with each connection
   int depth_ = 0;
   bool poisoned_ = false;
   bool read_only_ = false;

@@ -302,16 +302,20 @@ TEST_CASE(
   PostgresqlOptions options{std::string(bouncer) + " dbname=" + dir.postgresql_database,
                             std::chrono::milliseconds(0)};
   options.prepare = true;
-  // Two stores name their statements alike; through the pooler their transactions take
-  // turns on the same few server connections, where one finds the other's names taken or
-  // its own missing.
+  // Each store in turn holds a server connection in a transaction while the other runs a
+  // statement; then the roles swap, and a statement prepared on one server connection is
+  // run on the other, where it does not exist.
   std::string error;
   try {
     auto first = open_postgresql_store(options);
     auto second = open_postgresql_store(options);
-    for (int i = 0; i < 20; ++i) {
-      first->last_event_seq();
-      second->last_event_seq();
+    for (int i = 0; i < 10 && error.empty(); ++i) {
+      for (auto [holder, other] :
+           {std::pair{first.get(), second.get()}, std::pair{second.get(), first.get()}}) {
+        Transaction tx(*holder);
+        holder->last_event_seq();
+        other->last_event_seq();
+      }
     }
   } catch (const StoreError& e) {
     error = e.what();
