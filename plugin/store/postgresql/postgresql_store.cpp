@@ -1566,7 +1566,7 @@ class PostgresqlStore final : public Store {
       auto sql = postgresql_dialect(step.sql, &names);
       std::vector<Param> values;
       for (const auto& name : names) values.push_back(named.at(name));
-      if (auto n = exec(sql, values, false).affected(); n > 0) removed[step.what] += n;
+      if (auto n = exec(sql, values).affected(); n > 0) removed[step.what] += n;
     }
     std::string removed_text;  // "people 1, rotations 2, ..."
     for (const auto& [what, n] : removed) {
@@ -1992,7 +1992,7 @@ class PostgresqlStore final : public Store {
   }
 
   // `reused`: the text is one of a fixed set, worth preparing (store.prepared_statements);
-  // false for text built with values or sizes in it (purge, erasure, copy), always unnamed.
+  // false for text built with values or sizes in it (purge, copy), always unnamed.
   Result exec(const std::string& sql, const std::vector<Param>& params, bool reused = true) {
     ensure_connected();
     std::vector<const char*> values;

@@ -26,7 +26,7 @@ struct PostgresqlOptions {
   // engine lease).
   std::chrono::milliseconds lock_wait{30'000};
   // Statements prepared once per connection, their plans kept (store.prepared_statements):
-  // about half the database's CPU per statement saved. Only when connected to PostgreSQL
+  // a third less CPU per event in tests/bench/cluster_bench.sh. Only when connected to PostgreSQL
   // directly: a transaction pooler (PgBouncer 1.18) hands a later transaction another
   // server connection, where the statement does not exist.
   bool prepare = false;
