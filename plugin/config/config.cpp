@@ -308,6 +308,17 @@ const Schema& engine_schema() {
            .default_value = "",
            .min = 1,
            .max = 3'600'000},
+          {.name = "partitions",
+           .type = Type::integer,
+           .description = "several processes on one PostgreSQL store: the hooks that look at "
+                          "one student at a time (all but letter_candidates, mentor_suggest "
+                          "and plugins) run per partition of the students, each partition in "
+                          "one process at a time, so that every process dispatches. 1: the "
+                          "process holding the engine lease runs every hook. Every process "
+                          "must say the same; see docs/postgresql.md",
+           .default_value = "1",
+           .min = 1,
+           .max = 256},
           {.name = "timezone",
            .type = Type::string,
            .description = "IANA time zone in which rotation dates are read (sites not listed "

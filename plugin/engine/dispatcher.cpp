@@ -1,6 +1,8 @@
 #include "engine/dispatcher.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+#include <limits>
 #include <random>
 #include <set>
 
@@ -163,6 +165,25 @@ bool Dispatcher::expired(const Action& action, TimePoint now, const std::string&
   return true;
 }
 
+void Dispatcher::release(const Action& action, const HookContext& context, TimePoint now,
+                         DispatchStats& stats) {
+  if (!context.person(action.student_id) || !context.person(action.contact_id)) return;
+  store_.drop_held(action.id);
+  if (expired(action, now, "held", stats)) return;
+  if (auto why = withdrawal(context, action)) {
+    ++stats.withdrawn;
+    store_.record_expired(action, "withdrawn", now);
+    log::info("dispatcher", "held action withdrawn; not sent",
+              {{"action", action.id}, {"hook", action.hook}, {"why", *why}});
+    return;
+  }
+  if (!permitted(context, action)) {
+    ++stats.suppressed;
+    return;
+  }
+  if (store_.add_action(action)) ++stats.released;
+}
+
 void Dispatcher::release_held(const std::string& person_id, const HookContext& context,
                               TimePoint now, DispatchStats& stats) {
   // Asked once per transaction: nearly always nothing is held (a backfill's thousands of
@@ -170,21 +191,7 @@ void Dispatcher::release_held(const std::string& person_id, const HookContext& c
   if (!any_held_) any_held_ = store_.held_count() > 0;
   if (!*any_held_) return;
   for (const auto& action : store_.held_naming(person_id)) {
-    if (!context.person(action.student_id) || !context.person(action.contact_id)) continue;
-    store_.drop_held(action.id);
-    if (expired(action, now, "held", stats)) continue;
-    if (auto why = withdrawal(context, action)) {
-      ++stats.withdrawn;
-      store_.record_expired(action, "withdrawn", now);
-      log::info("dispatcher", "held action withdrawn; not sent",
-                {{"action", action.id}, {"hook", action.hook}, {"why", *why}});
-      continue;
-    }
-    if (!permitted(context, action)) {
-      ++stats.suppressed;
-      continue;
-    }
-    if (store_.add_action(action)) ++stats.released;
+    release(action, context, now, stats);
   }
 }
 
@@ -367,6 +374,7 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
     }
     for (const auto& hook : hooks_) {
       if (mirror_only) break;
+      if (!global(*hook)) continue;  // its partitions' (run_partition)
       auto held = held_.find(hook->name());
       if (held != held_.end() && held->second.until > now) continue;
       reached[hook->name()] = progress_of(hook->name());
@@ -379,100 +387,24 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
     if (events.empty()) return Batch::done;
     StoreContext context(
         store_, [this]() -> const Relationships& { return graph_; }, now);
-    std::set<std::string> blocked;  // asked to retry in this batch
+    std::set<std::string> blocked;                    // asked to retry in this batch
+    std::vector<std::pair<std::int64_t, int>> parts;  // given as the mirror applies events
     for (const auto& [seq, event] : events) {
       ++stats.events;
       if (reached[kMirrorConsumer] < seq) {
         apply(seq, event, context, now, stats);
         reached[kMirrorConsumer] = seq;
+        if (partitions_ > 1) parts.emplace_back(seq, part_of(event, context));
       }
-      // Hooks judge an event as of the moment it happened, not the moment the dispatcher
-      // reached it: a backlog, or a restart whose simulated clock starts over, gives the
-      // same actions.
-      context.set_now(event.occurred);
-      // History (a backfill) builds the mirror and the memory only: no introduction for
-      // a rotation that ended years ago.
-      const bool history = event.source.ends_with(kHistorySuffix);
-      for (const auto& hook : hooks_) {
-        const std::string& name = hook->name();
-        auto at = reached.find(name);
-        if (at == reached.end() || blocked.count(name) || at->second >= seq) continue;
-        if (history || !subscribes(*hook, event.type)) {
-          at->second = seq;
-          continue;
-        }
-        if (!graph_ready_) return Batch::needs_memory;  // rolled back: built, then again
-        auto begin = std::chrono::steady_clock::now();
-        context.set_current(name, seq);
-        try {
-          for (auto& action : hook->handle(event, context)) {
-            stamp_rotation(context, action);
-            if (!permitted(context, action)) {
-              ++stats.suppressed;
-              continue;
-            }
-            if (expired(action, now, "made", stats)) continue;
-            if (hold_unknown_ &&
-                (!context.person(action.student_id) || !context.person(action.contact_id))) {
-              if (store_.hold_action(action, now)) {
-                ++stats.held;
-                any_held_ = true;
-              }
-              continue;
-            }
-            if (store_.add_action(action)) ++stats.actions;
-          }
-          held_.erase(name);
-        } catch (const RetryLater& e) {
-          int attempts = held_[name].attempts + 1;
-          if (attempts <= policy(name).max_retries) {
-            ++stats.retries;
-            held_[name] = {now + backoff(attempts), attempts};
-            store_.record_report(name, seq, ReportKind::retry, e.what(), now);
-            log::warn("dispatcher", "hook asked to retry; holding it at this event",
-                      {{"hook", name}, {"event", event.id}, {"attempt", attempts}});
-            blocked.insert(name);
-            continue;  // its progress stays before this event
-          }
-          held_.erase(name);
-          ++stats.failures;
-          store_.record_report(
-              name, seq, ReportKind::error,
-              "gave up after " + std::to_string(attempts - 1) + " retries: " + e.what(), now);
-          log::error("dispatcher", "hook kept asking to retry; giving up on this event",
-                     {{"hook", name}, {"event", event.id}, {"seq", seq}});
-        } catch (const StoreError&) {
-          // The store failed, not the hook (on PostgreSQL the transaction is over): the batch
-          // is rolled back and tried again, like any store failure.
-          throw;
-        } catch (const soci::soci_error&) {
-          throw;
-        } catch (const std::exception& e) {
-          ++stats.failures;
-          store_.record_report(name, seq, ReportKind::error, e.what(), now);
-          // The message may come from a plugin: it goes to the store (rapport status), not
-          // to the log, which carries ids only.
-          log::error("dispatcher", "hook failed on an event; moving on (see rapport status)",
-                     {{"hook", name}, {"event", event.id}, {"seq", seq}});
-        }
-        auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::steady_clock::now() - begin);
-        if (elapsed > policy(name).budget) {
-          ++stats.slow;
-          store_.record_report(name, seq, ReportKind::slow,
-                               "took " + std::to_string(elapsed.count()) + " ms, budget " +
-                                   std::to_string(policy(name).budget.count()) + " ms",
-                               now);
-          log::warn("dispatcher", "hook over its budget",
-                    {{"hook", name}, {"event", event.id}, {"ms", std::int64_t(elapsed.count())}});
-        }
-        at->second = seq;
+      if (!run_hooks(seq, event, context, now, stats, reached, blocked, "")) {
+        return Batch::needs_memory;  // rolled back: built, then again
       }
       // Every consumer is done with this event (or sits it out): the batch may end here,
       // the next one starts after it. A backfill's (mirror only, offline) keeps its size:
       // nobody waits for it, and each commit is an fsync.
       if (!mirror_only && std::chrono::steady_clock::now() - began >= batch_time_) break;
     }
+    store_.set_event_parts(parts);
     for (const auto& [consumer, seq] : reached) {
       if (seq > started.at(consumer)) store_.set_progress(consumer, seq);
     }
@@ -480,6 +412,337 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
     mirror_at_ = reached[kMirrorConsumer];
   }
   return Batch::more;
+}
+
+bool Dispatcher::run_hooks(std::int64_t seq, const Event& event, StoreContext& context,
+                           TimePoint now, DispatchStats& stats,
+                           std::map<std::string, std::int64_t>& reached,
+                           std::set<std::string>& blocked, const std::string& suffix) {
+  // Hooks judge an event as of the moment it happened, not the moment the dispatcher
+  // reached it: a backlog, or a restart whose simulated clock starts over, gives the
+  // same actions.
+  context.set_now(event.occurred);
+  // History (a backfill) builds the mirror and the memory only: no introduction for
+  // a rotation that ended years ago.
+  const bool history = event.source.ends_with(kHistorySuffix);
+  for (const auto& hook : hooks_) {
+    const std::string& name = hook->name();
+    std::string with_suffix;  // a partition's consumer: the hook's name and "#n"
+    if (!suffix.empty()) with_suffix = name + suffix;
+    const std::string& consumer = suffix.empty() ? name : with_suffix;
+    auto at = reached.find(consumer);
+    if (at == reached.end() || blocked.count(consumer) || at->second >= seq) continue;
+    if (history || !subscribes(*hook, event.type)) {
+      at->second = seq;
+      continue;
+    }
+    if (!graph_ready_) return false;
+    auto begin = std::chrono::steady_clock::now();
+    context.set_current(name, seq);
+    try {
+      for (auto& action : hook->handle(event, context)) {
+        stamp_rotation(context, action);
+        if (!permitted(context, action)) {
+          ++stats.suppressed;
+          continue;
+        }
+        if (expired(action, now, "made", stats)) continue;
+        if (hold_unknown_ &&
+            (!context.person(action.student_id) || !context.person(action.contact_id))) {
+          if (store_.hold_action(action, now)) {
+            ++stats.held;
+            any_held_ = true;
+          }
+          continue;
+        }
+        if (store_.add_action(action)) ++stats.actions;
+      }
+      held_.erase(consumer);
+    } catch (const RetryLater& e) {
+      int attempts = held_[consumer].attempts + 1;
+      if (attempts <= policy(name).max_retries) {
+        ++stats.retries;
+        held_[consumer] = {now + backoff(attempts), attempts};
+        store_.record_report(name, seq, ReportKind::retry, e.what(), now);
+        log::warn("dispatcher", "hook asked to retry; holding it at this event",
+                  {{"hook", name}, {"event", event.id}, {"attempt", attempts}});
+        blocked.insert(consumer);
+        continue;  // its progress stays before this event
+      }
+      held_.erase(consumer);
+      ++stats.failures;
+      store_.record_report(
+          name, seq, ReportKind::error,
+          "gave up after " + std::to_string(attempts - 1) + " retries: " + e.what(), now);
+      log::error("dispatcher", "hook kept asking to retry; giving up on this event",
+                 {{"hook", name}, {"event", event.id}, {"seq", seq}});
+    } catch (const StoreError&) {
+      // The store failed, not the hook (on PostgreSQL the transaction is over): the batch
+      // is rolled back and tried again, like any store failure.
+      throw;
+    } catch (const soci::soci_error&) {
+      throw;
+    } catch (const std::exception& e) {
+      ++stats.failures;
+      store_.record_report(name, seq, ReportKind::error, e.what(), now);
+      // The message may come from a plugin: it goes to the store (rapport status), not
+      // to the log, which carries ids only.
+      log::error("dispatcher", "hook failed on an event; moving on (see rapport status)",
+                 {{"hook", name}, {"event", event.id}, {"seq", seq}});
+    }
+    auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - begin);
+    if (elapsed > policy(name).budget) {
+      ++stats.slow;
+      store_.record_report(name, seq, ReportKind::slow,
+                           "took " + std::to_string(elapsed.count()) + " ms, budget " +
+                               std::to_string(policy(name).budget.count()) + " ms",
+                           now);
+      log::warn("dispatcher", "hook over its budget",
+                {{"hook", name}, {"event", event.id}, {"ms", std::int64_t(elapsed.count())}});
+    }
+    at->second = seq;
+  }
+  return true;
+}
+
+namespace {
+
+// Whose an event is, for its partition: the student it is about where the data says (a
+// rotation's, read from the mirror after the event was applied), else the person or site
+// it names; empty when it names nobody.
+std::string student_key(const Event& event, const HookContext& context) {
+  switch (event.type) {
+    case EventType::rotation_scheduled:
+    case EventType::rotation_updated:
+    case EventType::rotation_cancelled:
+    case EventType::rotation_started:
+    case EventType::rotation_midpoint:
+    case EventType::rotation_ended: {
+      auto id = rotation_id_from_json(event.payload);
+      if (auto r = context.rotation(id)) return r->student_id;
+      return rotation_from_json(event.payload).student_id;
+    }
+    case EventType::team_changed: {
+      auto data = boost::json::parse(event.payload);
+      if (auto r = context.rotation(std::string(data.at("rotation").as_string()))) {
+        return r->student_id;
+      }
+      return "";
+    }
+    case EventType::evaluation_submitted:
+      return evaluation_from_json(event.payload).student_id;
+    case EventType::action_completed:
+      return completion_of(event).first;
+    case EventType::person_updated:
+      return person_from_json(event.payload).id;
+    case EventType::interests_changed:
+      return std::string(boost::json::parse(event.payload).at("person").as_string());
+    default:
+      return "";  // a hook's own timer names its student as the subject, when it has one
+  }
+}
+
+std::uint32_t fnv1a(std::string_view text) {
+  std::uint32_t h = 2166136261u;
+  for (unsigned char c : text) h = (h ^ c) * 16777619u;
+  return h;
+}
+
+constexpr std::int64_t kFollowAtMost = 50000;  // events behind: built again instead
+
+}  // namespace
+
+void Dispatcher::partition(int partitions, std::set<std::string> per_student) {
+  partitions_ = partitions;
+  per_student_ = std::move(per_student);
+}
+
+int Dispatcher::part_of(const Event& event, const HookContext& context) const {
+  std::string key;
+  try {
+    key = student_key(event, context);
+  } catch (const StoreError&) {
+    throw;
+  } catch (const soci::soci_error&) {
+    throw;
+  } catch (const std::exception&) {
+    // Data that cannot be read: the hooks will say so; any partition does.
+  }
+  if (key.empty()) key = event.subject.empty() ? event.source + "\n" + event.id : event.subject;
+  return int(fnv1a(key) % std::uint32_t(std::max(partitions_, 1)));
+}
+
+void Dispatcher::follow(std::int64_t mirror, TimePoint now) {
+  if (!graph_ready_ || mirror_at_ >= mirror) return;
+  if (mirror_at_ < 0 || mirror - mirror_at_ > kFollowAtMost) {
+    graph_ready_ = false;  // built again from the mirror, which is cheaper
+    return;
+  }
+  StoreContext context(
+      store_, [this]() -> const Relationships& { return graph_; }, now);
+  while (mirror_at_ < mirror) {
+    auto events = store_.events_up_to(std::nullopt, mirror_at_, mirror, batch_);
+    if (events.empty()) break;
+    for (const auto& [seq, event] : events) {
+      // Others applied it; the memory reads what it needs from the mirror as it is now.
+      try {
+        update_graph(graph_, context, event, std::nullopt);
+      } catch (const StoreError&) {
+        throw;
+      } catch (const soci::soci_error&) {
+        throw;
+      } catch (const std::exception&) {
+        // Reported where the mirror could not read it either.
+      }
+      mirror_at_ = seq;
+    }
+  }
+  mirror_at_ = mirror;
+}
+
+DispatchStats Dispatcher::run_partition(TimePoint now, int part) {
+  DispatchStats stats;
+  try {
+    for (;;) {
+      DispatchStats before = stats;
+      auto batch = run_part_batch(now, part, stats);
+      if (batch == Batch::done) break;
+      if (batch == Batch::needs_memory) {
+        stats = before;
+        // Built from the mirror as it is now: at least where its progress is now, and
+        // following from there applies again only what it has (which changes nothing).
+        const auto at = store_.progress(kMirrorConsumer);
+        graph();
+        mirror_at_ = at;
+      }
+    }
+  } catch (...) {
+    graph_ready_ = false;
+    throw;
+  }
+  return stats;
+}
+
+Dispatcher::Batch Dispatcher::run_part_batch(TimePoint now, int part, DispatchStats& stats) {
+  const auto began = std::chrono::steady_clock::now();
+  site_zones_.clear();
+  any_held_.reset();
+  Transaction tx(store_);
+  const auto progress = store_.all_progress();
+  auto progress_of = [&](const std::string& consumer) {
+    auto it = progress.find(consumer);
+    return it == progress.end() ? std::int64_t{0} : it->second;
+  };
+  const std::int64_t mirror = progress_of(kMirrorConsumer);
+  if (rebuild_graph_) {
+    graph_ready_ = false;
+    rebuild_graph_ = false;
+  }
+  if (auto changed = progress_of(kMirrorChanged); changed != mirror_changed_at_) {
+    graph_ready_ = false;
+    mirror_changed_at_ = changed;
+  }
+  const std::string suffix = "#" + std::to_string(part);
+  std::map<std::string, std::int64_t> reached;
+  for (const auto& hook : hooks_) {
+    if (global(*hook)) continue;
+    const std::string consumer = hook->name() + suffix;
+    auto held = held_.find(consumer);
+    if (held != held_.end() && held->second.until > now) continue;
+    reached[consumer] = progress_of(consumer);
+  }
+  const auto started = reached;
+  std::int64_t from = mirror;
+  for (const auto& [consumer, seq] : reached) from = std::min(from, seq);
+  if (reached.empty() || from >= mirror) return Batch::done;
+  follow(mirror, now);
+  auto events = store_.events_up_to(part, from, mirror, batch_);
+  // Every event of the partition up to the mirror read: the consumers move on to it.
+  bool to_mirror = events.size() < batch_;
+  StoreContext context(
+      store_, [this]() -> const Relationships& { return graph_; }, now);
+  std::set<std::string> blocked;
+  for (const auto& [seq, event] : events) {
+    ++stats.events;
+    if (!run_hooks(seq, event, context, now, stats, reached, blocked, suffix)) {
+      return Batch::needs_memory;
+    }
+    if (std::chrono::steady_clock::now() - began >= batch_time_ && seq != events.back().seq) {
+      to_mirror = false;
+      break;
+    }
+  }
+  std::map<std::string, std::int64_t> moved;
+  for (auto& [consumer, seq] : reached) {
+    if (to_mirror && !blocked.count(consumer)) seq = std::max(seq, mirror);
+    if (seq > started.at(consumer)) moved[consumer] = seq;
+  }
+  store_.set_progresses(moved);
+  tx.commit();
+  return Batch::more;
+}
+
+bool Dispatcher::align_partitions() {
+  const int want = partitions_ > 1 ? partitions_ : 1;
+  auto stored = store_.cursor(kPartitionsState, kPartitionsKey);
+  const int had = stored ? std::max(1, std::atoi(stored->c_str())) : 1;
+  if (had == want) return false;
+  const auto progress = store_.all_progress();
+  auto progress_of = [&](const std::string& consumer) {
+    auto it = progress.find(consumer);
+    return it == progress.end() ? std::int64_t{0} : it->second;
+  };
+  auto name_of = [](const std::string& hook, int part, int parts) {
+    return parts > 1 ? hook + "#" + std::to_string(part) : hook;
+  };
+  // A hook that runs per partition under either number: from its slowest place.
+  std::map<std::string, std::int64_t> slowest;
+  for (const auto& hook : hooks_) {
+    if (!per_student_.count(hook->name())) continue;
+    std::int64_t at = std::numeric_limits<std::int64_t>::max();
+    for (int p = 0; p < had; ++p) at = std::min(at, progress_of(name_of(hook->name(), p, had)));
+    slowest[hook->name()] = at;
+  }
+  std::int64_t from = progress_of(kMirrorConsumer);
+  for (const auto& [hook, at] : slowest) from = std::min(from, at);
+  if (want > 1) {
+    // The events after it get their partitions under the new number.
+    StoreContext context(
+        store_, [this]() -> const Relationships& { return graph_; }, TimePoint{});
+    const std::int64_t mirror = progress_of(kMirrorConsumer);
+    for (std::int64_t at = from; at < mirror;) {
+      auto events = store_.events_up_to(std::nullopt, at, mirror, batch_);
+      if (events.empty()) break;
+      std::vector<std::pair<std::int64_t, int>> parts;
+      for (const auto& [seq, event] : events) parts.emplace_back(seq, part_of(event, context));
+      store_.set_event_parts(parts);
+      at = events.back().seq;
+    }
+  }
+  for (const auto& [hook, at] : slowest) {
+    for (int p = 0; p < had; ++p) store_.forget_progress(name_of(hook, p, had));
+    for (int p = 0; p < want; ++p) store_.set_progress(name_of(hook, p, want), at);
+  }
+  store_.set_cursor(kPartitionsState, kPartitionsKey, std::to_string(want));
+  held_.clear();
+  log::info("dispatcher", "dispatch partitions changed",
+            {{"from", std::int64_t(had)}, {"to", std::int64_t(want)}});
+  return true;
+}
+
+DispatchStats Dispatcher::release_known(TimePoint now) {
+  DispatchStats stats;
+  if (!hold_unknown_) return stats;
+  Transaction tx(store_);
+  if (store_.held_count() == 0) return stats;
+  StoreContext context(
+      store_, [this]() -> const Relationships& { return graph_; }, now);
+  for (const auto& action : store_.held_releasable(batch_)) {
+    release(action, context, now, stats);
+  }
+  tx.commit();
+  return stats;
 }
 
 }  // namespace rapport

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,9 @@ struct HookPolicy {
 class StoreContext;
 
 inline constexpr const char* kMirrorConsumer = "mirror";
+// Where the number of partitions the progress was kept for is stored (a source cursor).
+inline constexpr const char* kPartitionsState = "engine";
+inline constexpr const char* kPartitionsKey = "partitions";
 
 class Dispatcher {
  public:
@@ -72,6 +76,31 @@ class Dispatcher {
   // first run).
   const RelationshipGraph& graph();
 
+  // Dispatch spread over processes (engine.partitions, docs/postgresql.md). Each event
+  // the mirror applies gets a partition, from the student it is about (a hash of the id),
+  // so that one student's events are all in one. The hooks named in `per_student` then run
+  // per partition (run_partition), by whichever process holds that partition's lease;
+  // run() applies the mirror and runs the other hooks (the letter and mentor assignments,
+  // which span all students; plugins). 0 or 1 partitions: run() does everything, as before.
+  void partition(int partitions, std::set<std::string> per_student);
+  int partitions() const { return partitions_; }
+  // The partition an event belongs to (the mirror applied it already: a team change's
+  // rotation, a moment's, tells whose it is).
+  int part_of(const Event& event, const HookContext& context) const;
+  // Runs partition `part`'s hooks over its events up to where the mirror is, batch by
+  // batch (each commit fenced by the caller's set_fence), following the mirror's other
+  // changes into the memory first. Throws what the store throws (LeaseLost included).
+  DispatchStats run_partition(TimePoint now, int part);
+  // The stored number of partitions made the configured one: every per-student hook's
+  // progress moved to its slowest place under the old number, and the events after it
+  // given their partitions again (a hook may see some of them twice: action ids keep it
+  // from making anything twice). In the caller's transaction; true when it changed.
+  bool align_partitions();
+  // Held actions whose people are all known now, released (or expired, or withdrawn): with
+  // partitions, a hook may hold an action in one process while the mirror learns the
+  // person in another, after it looked for held actions.
+  DispatchStats release_known(TimePoint now);
+
  private:
   struct Held {
     TimePoint until;
@@ -79,6 +108,9 @@ class Dispatcher {
   };
   HookPolicy policy(const std::string& hook) const;
   bool expired(const Action& action, TimePoint now, const std::string& stage, DispatchStats& stats);
+  // A held action made, if its people are known now (unless it expired or was withdrawn).
+  void release(const Action& action, const HookContext& context, TimePoint now,
+               DispatchStats& stats);
   void release_held(const std::string& person_id, const HookContext& context, TimePoint now,
                     DispatchStats& stats);
   void expire_held(TimePoint now, DispatchStats& stats);
@@ -90,6 +122,19 @@ class Dispatcher {
   // (rolled back) when a hook is about to run and the memory must be built first, which
   // run() does outside the transaction, so that the write lock is not held meanwhile.
   Batch run_batch(TimePoint now, DispatchStats& stats, bool mirror_only);
+  Batch run_part_batch(TimePoint now, int part, DispatchStats& stats);
+  // The hooks whose consumer (hook name + `suffix`) is in `reached` on one event, as
+  // run_batch and run_part_batch run them; false when the memory must be built first.
+  bool run_hooks(std::int64_t seq, const Event& event, StoreContext& context, TimePoint now,
+                 DispatchStats& stats, std::map<std::string, std::int64_t>& reached,
+                 std::set<std::string>& blocked, const std::string& suffix);
+  // Whether this run() runs `hook` (not a partition's).
+  bool global(const Hook& hook) const {
+    return partitions_ <= 1 || per_student_.count(hook.name()) == 0;
+  }
+  // The memory brought up to the mirror's progress `mirror` (others' events), or marked
+  // for a rebuild; in the caller's transaction.
+  void follow(std::int64_t mirror, TimePoint now);
   DispatchStats drain(TimePoint now, bool mirror_only,
                       const std::function<void(std::size_t)>& progress);
 
@@ -110,6 +155,8 @@ class Dispatcher {
   // (a backfill) applied events the memory has not seen, and it is built again.
   std::int64_t mirror_at_ = -1;
   std::int64_t mirror_changed_at_ = 0;  // kMirrorChanged, as this dispatcher left it
+  int partitions_ = 0;
+  std::set<std::string> per_student_;
 };
 
 // The one place the opt-out rule is enforced: no action about a student who opted out,

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -38,12 +39,14 @@ std::unique_ptr<Engine> Engine::build(const config::Config& config, const Regist
   }
   std::vector<std::unique_ptr<Hook>> hooks;
   std::map<std::string, HookPolicy> policies;
+  std::set<std::string> per_student;
   for (const auto& [name, section] : root.sections("hooks")) {
     if (!section.boolean("enabled")) continue;
     std::string type = section.has("type")     ? section.str("type")
                        : section.has("plugin") ? std::string("plugin")
                                                : name;
     hooks.push_back(registry.hook(type)->create(name, section));
+    if (registry.hook(type)->per_student) per_student.insert(name);
     HookPolicy& policy = policies[name];
     policy.budget = section.duration("budget");
     if (section.has("max_retries")) policy.max_retries = int(section.integer("max_retries"));
@@ -89,6 +92,9 @@ std::unique_ptr<Engine> Engine::build(const config::Config& config, const Regist
     }
   }
   engine->dispatcher_.hold_unknown_people(hold);
+  if (auto parts = int(engine_section.integer("partitions")); parts > 1) {
+    engine->spread_dispatch(parts, std::move(per_student));
+  }
   engine->dispatcher_.limit_batch_time(
       engine_section.has("batch_time")            ? engine_section.duration("batch_time")
       : engine->store_->backend() == "postgresql" ? std::chrono::milliseconds(1000)
@@ -147,6 +153,8 @@ bool Engine::claim_lease(bool heartbeat) {
     ProcessRecord beat = this_process();
     beat.instance = holder_;
     beat.leases = epoch ? kEngineLease : "";
+    const auto parts = parts_held();
+    if (!parts.empty()) beat.leases += (beat.leases.empty() ? "" : " ") + parts;
     store_->heartbeat(beat);
   }
   if (!epoch) {
@@ -176,6 +184,124 @@ bool Engine::claim_lease(bool heartbeat) {
   return true;
 }
 
+std::string partition_lease(int part) {
+  return "dispatch:" + std::to_string(part);
+}
+
+std::string Engine::parts_held() const {
+  if (!exclusive_ || parts_.empty()) return "";
+  std::string out = "dispatch:";
+  for (const auto& [part, epoch] : parts_) {
+    out += (out.back() == ':' ? "" : ",") + std::to_string(part);
+  }
+  return out;
+}
+
+void Engine::claim_parts(bool holder) {
+  const int n = dispatcher_.partitions();
+  if (!exclusive_) {
+    // Alone on the store: every partition, no lease.
+    for (int p = 0; p < n; ++p) parts_.emplace(p, 0);
+    parts_match_ = true;
+    return;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (!parts_claimed_ || now - *parts_claimed_ >= *exclusive_ / 3) {
+    parts_claimed_ = now;
+    if (!holder) {
+      // The number the store keeps progress for: the engine's holder sets it from its config.
+      auto stored = store_->cursor(kPartitionsState, kPartitionsKey);
+      parts_match_ = stored && std::atoi(stored->c_str()) == n;
+      if (!parts_match_) {
+        if (!parts_warned_) {
+          log::warn("engine",
+                    "the store's dispatch partitions are not this config's engine.partitions "
+                    "(yet); not dispatching any until the engine's holder runs with this number",
+                    {{"partitions", std::int64_t(n)}});
+        }
+        parts_warned_ = true;
+        for (const auto& [part, epoch] : parts_) {
+          store_->release_lease(partition_lease(part), holder_);
+        }
+        parts_.clear();
+        return;
+      }
+      parts_warned_ = false;
+    }
+    // Renewed; lost (taken over after this process was paused past the lease) goes.
+    for (auto it = parts_.begin(); it != parts_.end();) {
+      auto epoch = store_->hold_lease(partition_lease(it->first), holder_, *exclusive_);
+      if (epoch && *epoch == it->second) {
+        ++it;
+        continue;
+      }
+      log::warn("engine", "another process took a dispatch partition over",
+                {{"partition", it->first}});
+      if (epoch) store_->release_lease(partition_lease(it->first), holder_);
+      it = parts_.erase(it);
+    }
+    // The processes seen within a lease share the partitions (each steps, and so beats,
+    // far more often; one that died stops counting when its leases have run out).
+    const std::size_t live = std::max<std::size_t>(1, store_->live_processes(*exclusive_).size());
+    parts_share_ = (std::size_t(n) + live - 1) / live;
+    while (parts_.size() > parts_share_) {  // the last ones go back, for a newcomer to take
+      auto last = std::prev(parts_.end());
+      store_->release_lease(partition_lease(last->first), holder_);
+      log::info("engine", "gave a dispatch partition back", {{"partition", last->first}});
+      parts_.erase(last);
+    }
+  }
+  if (!parts_match_ || parts_.size() >= parts_share_) return;
+  // Free ones, at every step until this process has its share (a dead holder's run out
+  // when they run out), from a place of this process's own so that processes try
+  // different ones first.
+  const auto start = std::hash<std::string>{}(holder_) % std::size_t(n);
+  for (std::size_t i = 0; i < std::size_t(n) && parts_.size() < parts_share_; ++i) {
+    const int p = int((start + i) % std::size_t(n));
+    if (parts_.count(p)) continue;
+    if (auto epoch = store_->hold_lease(partition_lease(p), holder_, *exclusive_)) {
+      parts_[p] = *epoch;
+      log::info("engine", "holding a dispatch partition", {{"partition", p}, {"epoch", *epoch}});
+    }
+  }
+}
+
+DispatchStats Engine::run_parts(TimePoint now, bool holder) {
+  DispatchStats total;
+  claim_parts(holder);
+  if (!parts_match_) return total;
+  // Each partition's commits are fenced by its own lease; the engine's fence (this
+  // process's, if it holds the engine) is put back after.
+  std::optional<Fence> engine_fence;
+  if (exclusive_ && epoch_) engine_fence = Fence{kEngineLease, holder_, *epoch_};
+  struct Restore {
+    Store& store;
+    std::optional<Fence> fence;
+    ~Restore() { store.set_fence(fence); }
+  } restore{*store_, engine_fence};
+  const auto parts = parts_;
+  for (const auto& [part, epoch] : parts) {
+    if (exclusive_) store_->set_fence(Fence{partition_lease(part), holder_, epoch});
+    try {
+      auto d = dispatcher_.run_partition(now, part);
+      total.events += d.events;
+      total.actions += d.actions;
+      total.failures += d.failures;
+      total.suppressed += d.suppressed;
+      total.retries += d.retries;
+      total.slow += d.slow;
+      total.expired += d.expired;
+      total.held += d.held;
+    } catch (const LeaseLost&) {
+      log::warn("engine",
+                "another process took a dispatch partition over; its batch was rolled back",
+                {{"partition", part}});
+      parts_.erase(part);
+    }
+  }
+  return total;
+}
+
 void Engine::leave() {
   try {
     const std::string me = holder_.empty() ? this_process().instance : holder_;
@@ -183,6 +309,8 @@ void Engine::leave() {
       store_->set_fence(std::nullopt);
       if (epoch_) store_->release_lease(kEngineLease, me);
       epoch_.reset();
+      for (const auto& [part, epoch] : parts_) store_->release_lease(partition_lease(part), me);
+      parts_.clear();
     }
     store_->forget_process(me);
   } catch (const std::exception& e) {
@@ -215,12 +343,40 @@ StepStats Engine::step(TimePoint now) {
       last_poll_[source->name()] = now;
     }
   }
+  // The progress kept per partition, for the number configured (engine.partitions; 1 too,
+  // after a run with more): once per change of hands of the lease, whose holder alone
+  // changes it.
+  if (const std::int64_t at = epoch_.value_or(0); aligned_at_ != at) {
+    Transaction tx(*store_);
+    dispatcher_.align_partitions();
+    tx.commit();
+    aligned_at_ = at;
+    parts_match_ = true;
+  }
   // Dispatching may schedule timers that are already due (a rotation that started
   // before it was read), so alternate until both are quiet.
   for (;;) {
     std::size_t fired = fire_due_timers(*store_, now, batch_);
     stats.fired += fired;
     auto d = dispatcher_.run(now);
+    if (dispatcher_.partitions() > 1) {
+      auto p = run_parts(now, true);
+      d.events += p.events;
+      d.actions += p.actions;
+      d.failures += p.failures;
+      d.suppressed += p.suppressed;
+      d.retries += p.retries;
+      d.slow += p.slow;
+      d.expired += p.expired;
+      d.held += p.held;
+      if (p.events == 0) {
+        auto r = dispatcher_.release_known(now);
+        d.released += r.released;
+        d.expired += r.expired;
+        d.withdrawn += r.withdrawn;
+        d.suppressed += r.suppressed;
+      }
+    }
     stats.dispatch.events += d.events;
     stats.dispatch.actions += d.actions;
     stats.dispatch.failures += d.failures;
@@ -446,6 +602,15 @@ StepStats Engine::stand_by(TimePoint now) {
   } catch (const std::exception& e) {
     log::warn("engine", "could not fire due timers while standing by; trying at the next step",
               {{"error", soci_util::message_of(e)}});
+  }
+  if (dispatcher_.partitions() > 1) {
+    try {
+      stats.dispatch = run_parts(now, false);
+    } catch (const std::exception& e) {
+      log::warn("engine",
+                "could not dispatch a partition while standing by; trying at the next step",
+                {{"error", soci_util::message_of(e)}});
+    }
   }
   stats.delivered = deliver_claimed(now);
   return stats;

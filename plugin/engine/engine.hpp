@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,8 @@ struct SinkPolicy {
 // The lease of the one process that runs the engine on a shared store, and this process's
 // name in the process table (host:pid:start, the holder of its leases).
 inline constexpr const char* kEngineLease = "engine";
+// A dispatch partition's lease: "dispatch:" and its number.
+std::string partition_lease(int part);
 const ProcessRecord& this_process();
 
 // Where the engine keeps its own state among the sources' cursors.
@@ -82,6 +85,11 @@ class Engine {
   // `holder`: this process's instance (this_process()) unless told (tests).
   void run_exclusively(std::chrono::seconds ttl, const std::string& holder = "");
   bool standing_by() const { return exclusive_ && !epoch_; }
+  // Dispatch spread over processes (engine.partitions; build() sets it from the config):
+  // the hooks named in `per_student` run per partition (Dispatcher::partition).
+  void spread_dispatch(int partitions, std::set<std::string> per_student) {
+    dispatcher_.partition(partitions, std::move(per_student));
+  }
   // Whether a step while another process holds the lease fires the timers that are due and
   // sends the deliveries it can claim (yes by default: `serve`, on the wall clock). A
   // simulated run's clock is not the others': standing by, it does nothing.
@@ -176,6 +184,19 @@ class Engine {
 
   // Takes or renews the engine lease (run_exclusively): false while another holds it.
   bool claim_lease(bool heartbeat = true);
+  // engine.partitions: the partitions this process runs the per-student hooks of (every
+  // one where it runs alone), each with the epoch of its lease (`dispatch:N`). A process
+  // takes its share of them (the number over the live processes, rounded up), gives back
+  // what is over it, and renews what it holds a third of a lease apart.
+  void claim_parts(bool holder);
+  DispatchStats run_parts(TimePoint now, bool holder);
+  std::string parts_held() const;
+  std::map<int, std::int64_t> parts_;
+  std::optional<std::chrono::steady_clock::time_point> parts_claimed_;
+  std::size_t parts_share_ = 0;  // this process's share, as of parts_claimed_
+  bool parts_match_ = false;     // the store keeps progress for this number of partitions
+  bool parts_warned_ = false;
+  std::optional<std::int64_t> aligned_at_;  // the engine lease's epoch at which it aligned
   std::optional<std::chrono::seconds> exclusive_;
   std::string holder_;
   std::optional<std::int64_t> epoch_;  // of the engine lease, while this engine holds it

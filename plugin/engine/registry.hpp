@@ -26,6 +26,11 @@ struct HookKind {
   // the hook has no such key (a plugin sets `expires` on its actions itself).
   std::string max_lateness;
   std::string lateness_from;  // what it counts from, for the key's description
+  // Whether the hook looks at one student at a time (no state across students in memory,
+  // no cap across students): with engine.partitions, it runs per partition, in whichever
+  // process holds that partition. The others (the letter and mentor assignments, plugins)
+  // run in the one process that applies the mirror.
+  bool per_student = false;
   std::function<std::unique_ptr<Hook>(const std::string& name, const config::Section&)> create;
 };
 

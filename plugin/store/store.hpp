@@ -168,14 +168,27 @@ class InboxStore {
   }
   virtual std::vector<InboxEvent> events_after(std::int64_t seq, std::size_t limit) = 0;
   virtual std::int64_t last_event_seq() = 0;
+  // Dispatch spread over processes (`engine.partitions`): the partition of each event
+  // (seq, partition), given when the mirror applies it; and the events with positions in
+  // (after, upto], first first, of one partition or all. Every event up to `upto` must have
+  // its position already (the mirror passed it): nothing is numbered here.
+  virtual void set_event_parts(const std::vector<std::pair<std::int64_t, int>>& parts) = 0;
+  virtual std::vector<InboxEvent> events_up_to(std::optional<int> part, std::int64_t after,
+                                               std::int64_t upto, std::size_t limit) = 0;
 
   // Progress of each consumer of the inbox (hooks, the mirror) and of each sink.
   virtual std::int64_t progress(const std::string& consumer) = 0;
   virtual void set_progress(const std::string& consumer, std::int64_t seq) = 0;
+  // Each as set_progress, in one round trip where the backend can.
+  virtual void set_progresses(const std::map<std::string, std::int64_t>& progress) {
+    for (const auto& [consumer, seq] : progress) set_progress(consumer, seq);
+  }
   // An engine counter ("engine:" progress, nobody's place in the inbox) moved on by one in
   // one statement: another process may move it at the same moment.
   virtual void bump_progress(const std::string& counter) = 0;
   virtual std::map<std::string, std::int64_t> all_progress() = 0;
+  // A consumer that is no more (a hook's progress per partition when their number changes).
+  virtual void forget_progress(const std::string& consumer) = 0;
   virtual void record_report(const std::string& consumer, std::int64_t seq, ReportKind kind,
                              const std::string& message, TimePoint at) = 0;
   virtual std::vector<ReportSummary> reports() = 0;
@@ -212,6 +225,8 @@ class OutboxStore {
   virtual bool hold_action(const Action& action, TimePoint now) = 0;
   virtual std::vector<Action> held_naming(const std::string& person_id) = 0;
   virtual std::vector<Action> held_expired(TimePoint now) = 0;  // expires at or before now
+  // Held actions whose student and contact are both in the mirror now, oldest first.
+  virtual std::vector<Action> held_releasable(std::size_t limit) = 0;
   virtual void drop_held(const std::string& action_id) = 0;
   virtual std::int64_t held_count() = 0;
   // Actions that expired (Action::expires) before they were made ("made"), while held

@@ -6,6 +6,7 @@ HookKind follow_up_kind() {
   using config::Type;
   HookKind kind;
   kind.type = "follow_up";
+  kind.per_student = true;
   kind.max_lateness = "14d";
   kind.lateness_from = "the day the follow-up falls due";
   kind.schema = {

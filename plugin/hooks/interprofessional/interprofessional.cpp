@@ -24,6 +24,7 @@ std::vector<Action> Interprofessional::handle(const Event& event, const HookCont
 HookKind interprofessional_kind() {
   HookKind kind;
   kind.type = "interprofessional";
+  kind.per_student = true;
   kind.schema = {"hooks (interprofessional)",
                  "Notice rotations whose roster has no non-physician member.",
                  {}};

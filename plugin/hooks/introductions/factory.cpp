@@ -8,6 +8,7 @@ HookKind introductions_kind() {
   using config::Type;
   HookKind kind;
   kind.type = "introductions";
+  kind.per_student = true;
   kind.max_lateness = "3d";
   kind.lateness_from = "the rotation's start (or the day a member joined)";
   kind.schema = {

@@ -6,6 +6,7 @@ HookKind peer_connect_kind() {
   using config::Type;
   HookKind kind;
   kind.type = "peer_connect";
+  kind.per_student = true;
   kind.max_lateness = "7d";
   kind.lateness_from = "the rotation's start";
   kind.schema = {

@@ -6,6 +6,7 @@ HookKind program_contacts_kind() {
   using config::Type;
   HookKind kind;
   kind.type = "program_contacts";
+  kind.per_student = true;
   kind.max_lateness = "7d";
   kind.lateness_from = "the rotation's start";
   kind.schema = {"hooks (program_contacts)",

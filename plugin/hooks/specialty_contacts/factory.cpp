@@ -8,6 +8,7 @@ HookKind specialty_contacts_kind() {
   using config::Type;
   HookKind kind;
   kind.type = "specialty_contacts";
+  kind.per_student = true;
   kind.max_lateness = "7d";
   kind.lateness_from = "the rotation's start";
   kind.schema = {"hooks (specialty_contacts)",

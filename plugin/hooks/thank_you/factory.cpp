@@ -6,6 +6,7 @@ HookKind thank_you_kind() {
   using config::Type;
   HookKind kind;
   kind.type = "thank_you";
+  kind.per_student = true;
   kind.max_lateness = "14d";
   kind.lateness_from = "the rotation's end";
   kind.schema = {"hooks (thank_you)",

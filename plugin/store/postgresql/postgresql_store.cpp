@@ -330,6 +330,12 @@ const std::vector<std::vector<const char*>> kMigrations = {
         "ALTER TABLE deliveries ADD COLUMN claimed_until TEXT",
         "ALTER TABLE deliveries ADD COLUMN claimed_by TEXT NOT NULL DEFAULT ''",
     },
+    // 5: dispatch spread over processes (engine.partitions): each event's partition, given
+    // when the mirror applies it.
+    {
+        "ALTER TABLE inbox ADD COLUMN part INTEGER",
+        "CREATE INDEX inbox_by_part ON inbox(part, seq) WHERE part IS NOT NULL",
+    },
 };
 
 // The database's clock as the store writes times, and that clock moved by $n seconds.
@@ -459,6 +465,59 @@ class PostgresqlStore final : public Store {
 
   std::int64_t last_event_seq() override { return last_of("inbox"); }
 
+  void set_event_parts(const std::vector<std::pair<std::int64_t, int>>& parts) override {
+    if (parts.empty()) return;
+    std::string seqs = "{", numbers = "{";
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      seqs += (i ? "," : "") + std::to_string(parts[i].first);
+      numbers += (i ? "," : "") + std::to_string(parts[i].second);
+    }
+    q("UPDATE inbox AS t SET part = u.part FROM unnest(CAST($1 AS BIGINT[]),"
+      " CAST($2 AS INTEGER[])) AS u(seq, part) WHERE t.seq = u.seq",
+      seqs + "}", numbers + "}");
+  }
+
+  std::vector<InboxEvent> events_up_to(std::optional<int> part, std::int64_t after,
+                                       std::int64_t upto, std::size_t limit) override {
+    auto r = part ? q("SELECT seq, source, event_id, type, subject, occurred_at, payload"
+                      " FROM inbox WHERE part = $1 AND seq > $2 AND seq <= $3"
+                      " ORDER BY seq LIMIT $4",
+                      *part, after, upto, clamp(limit))
+                  : q("SELECT seq, source, event_id, type, subject, occurred_at, payload"
+                      " FROM inbox WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
+                      after, upto, clamp(limit));
+    std::vector<InboxEvent> out;
+    for (int i = 0; i < r.rows(); ++i) {
+      InboxEvent ie;
+      ie.seq = r.integer(i, 0);
+      ie.event.source = r.str(i, 1);
+      ie.event.id = r.str(i, 2);
+      ie.event.type = parse_event_type(r.str(i, 3)).value_or(EventType::person_updated);
+      ie.event.subject = r.str(i, 4);
+      ie.event.occurred = parse_time(r.str(i, 5)).value_or(TimePoint{});
+      ie.event.payload = r.str(i, 6);
+      out.push_back(std::move(ie));
+    }
+    return out;
+  }
+
+  void set_progresses(const std::map<std::string, std::int64_t>& progress) override {
+    if (progress.size() < 2) return InboxStore::set_progresses(progress);
+    std::vector<std::string> consumers;
+    std::string seqs = "{";
+    for (const auto& [consumer, seq] : progress) {
+      seqs += (consumers.empty() ? "" : ",") + std::to_string(seq);
+      consumers.push_back(consumer);
+    }
+    q("INSERT INTO progress (consumer, seq) SELECT * FROM unnest(CAST($1 AS TEXT[]),"
+      " CAST($2 AS BIGINT[])) ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq",
+      text_array(consumers), seqs + "}");
+  }
+
+  void forget_progress(const std::string& consumer) override {
+    q("DELETE FROM progress WHERE consumer = $1", consumer);
+  }
+
   std::int64_t progress(const std::string& consumer) override {
     auto r = q("SELECT seq FROM progress WHERE consumer = $1", consumer);
     return r.rows() ? r.integer(0, 0) : 0;
@@ -586,6 +645,14 @@ class PostgresqlStore final : public Store {
   std::vector<Action> held_expired(TimePoint now) override {
     return actions_in(q("SELECT body FROM held_actions WHERE expires_at <= $1 ORDER BY action_id",
                         format_time(now)));
+  }
+
+  std::vector<Action> held_releasable(std::size_t limit) override {
+    return actions_in(
+        q("SELECT body FROM held_actions h WHERE EXISTS (SELECT 1 FROM people WHERE id ="
+          " h.student_id) AND EXISTS (SELECT 1 FROM people WHERE id = h.contact_id)"
+          " ORDER BY held_at, action_id LIMIT $1",
+          clamp(limit)));
   }
 
   void drop_held(const std::string& action_id) override {

@@ -38,6 +38,6 @@ struct PostgresqlOptions {
 std::unique_ptr<Store> open_postgresql_store(const PostgresqlOptions& options);
 
 // The schema version this build migrates a PostgreSQL store to.
-inline constexpr int kPostgresqlSchemaVersion = 4;
+inline constexpr int kPostgresqlSchemaVersion = 5;
 
 }  // namespace rapport

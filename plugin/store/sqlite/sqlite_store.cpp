@@ -257,6 +257,12 @@ const std::vector<std::vector<const char*>> kMigrations = {
         "ALTER TABLE deliveries ADD COLUMN claimed_until TEXT",
         "ALTER TABLE deliveries ADD COLUMN claimed_by TEXT NOT NULL DEFAULT ''",
     },
+    // 16: dispatch spread over processes (engine.partitions): each event's partition, given
+    // when the mirror applies it.
+    {
+        "ALTER TABLE inbox ADD COLUMN part INTEGER",
+        "CREATE INDEX inbox_by_part ON inbox(part, seq) WHERE part IS NOT NULL",
+    },
 };
 
 std::string opt_text(const soci::row& r, std::size_t i) {
@@ -521,6 +527,44 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  void set_event_parts(const std::vector<std::pair<std::int64_t, int>>& parts) override {
+    for (const auto& [seq, part] : parts) {
+      cached("UPDATE inbox SET part = ?2 WHERE seq = ?1").bind(1, seq).bind(2, part).run();
+    }
+  }
+
+  std::vector<InboxEvent> events_up_to(std::optional<int> part, std::int64_t after,
+                                       std::int64_t upto, std::size_t limit) override {
+    // ?1: a partition, or NULL for all of them.
+    auto q = part ? cached(
+                        "SELECT seq, source, event_id, type, subject, occurred_at, payload"
+                        " FROM inbox WHERE part = ?1 AND seq > ?2 AND seq <= ?3"
+                        " ORDER BY seq LIMIT ?4")
+                  : cached(
+                        "SELECT seq, source, event_id, type, subject, occurred_at, payload"
+                        " FROM inbox WHERE seq > ?2 AND seq <= ?3 AND ?1 IS NULL"
+                        " ORDER BY seq LIMIT ?4");
+    if (part) {
+      q.bind(1, std::int64_t(*part));
+    } else {
+      q.bind(1, std::optional<std::string>{});
+    }
+    q.bind(2, after).bind(3, upto).bind(4, std::int64_t(limit));
+    std::vector<InboxEvent> out;
+    while (q.next()) {
+      InboxEvent ie;
+      ie.seq = q.integer(0);
+      ie.event.source = q.str(1);
+      ie.event.id = q.str(2);
+      ie.event.type = parse_event_type(q.str(3)).value_or(EventType::person_updated);
+      ie.event.subject = q.str(4);
+      ie.event.occurred = parse_time(q.str(5)).value_or(TimePoint{});
+      ie.event.payload = q.str(6);
+      out.push_back(std::move(ie));
+    }
+    return out;
+  }
+
   std::int64_t last_action_seq() override {
     long long seq = 0;
     soci::indicator ind;
@@ -560,6 +604,10 @@ class SqliteStore final : public Store {
     auto q = cached("SELECT consumer, seq FROM progress");  // read by every dispatch batch
     while (q.next()) out[q.str(0)] = q.integer(1);
     return out;
+  }
+
+  void forget_progress(const std::string& consumer) override {
+    sql_ << "DELETE FROM progress WHERE consumer = :c", soci::use(consumer);
   }
 
   void record_report(const std::string& consumer, std::int64_t seq, ReportKind kind,
@@ -1492,6 +1540,16 @@ class SqliteStore final : public Store {
     soci::rowset<soci::row> rows =
         (sql_.prepare << "SELECT body FROM held_actions WHERE expires_at <= :n ORDER BY action_id",
          soci::use(at));
+    return actions_in(rows);
+  }
+
+  std::vector<Action> held_releasable(std::size_t limit) override {
+    long long n = static_cast<long long>(limit);
+    soci::rowset<soci::row> rows =
+        (sql_.prepare << "SELECT body FROM held_actions h WHERE EXISTS (SELECT 1 FROM people"
+                         " WHERE id = h.student_id) AND EXISTS (SELECT 1 FROM people WHERE id ="
+                         " h.contact_id) ORDER BY held_at, action_id LIMIT :n",
+         soci::use(n));
     return actions_in(rows);
   }
 

@@ -22,6 +22,6 @@ struct SqliteOptions {
 std::unique_ptr<Store> open_sqlite_store(const SqliteOptions& options);
 
 // The schema version this build migrates a SQLite store to.
-inline constexpr int kStoreSchemaVersion = 15;
+inline constexpr int kStoreSchemaVersion = 16;
 
 }  // namespace rapport

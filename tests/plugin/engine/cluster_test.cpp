@@ -346,3 +346,218 @@ TEST_CASE(
   CHECK(sink_a->received.size() == 1);
   CHECK(sink_b->received.empty());
 }
+
+namespace {
+
+// What a per-student hook handled, in the order the engines handled it (steps run one at a
+// time in these tests, so this is the order of their commits or refusals).
+struct Ledger {
+  std::mutex mutex;
+  std::vector<std::tuple<std::string, std::string, EventType>> handled;  // engine, student, type
+};
+
+// One action per event of a student (an introduction when the rotation starts, a thank-you
+// when it ends); the gate, when armed, stops it inside its next event.
+class EachStudentHook : public Hook {
+ public:
+  EachStudentHook(std::string engine, Ledger& ledger, Gate& gate)
+      : engine_(std::move(engine)), ledger_(ledger), gate_(gate) {}
+  std::string name() const override { return "each"; }
+  std::vector<EventType> subscribed() const override {
+    return {EventType::rotation_started, EventType::rotation_ended};
+  }
+  std::vector<Action> handle(const Event& event, const HookContext& context) override {
+    {
+      std::unique_lock lock(gate_.mutex);
+      if (gate_.armed) {
+        gate_.armed = false;
+        gate_.inside = true;
+        gate_.changed.notify_all();
+        gate_.changed.wait(lock, [&] { return gate_.open; });
+      }
+    }
+    {
+      std::lock_guard lock(ledger_.mutex);
+      ledger_.handled.emplace_back(engine_, event.subject, event.type);
+    }
+    Action a;
+    a.type =
+        event.type == EventType::rotation_started ? ActionType::introduce : ActionType::thank_you;
+    // Each engine's own id: what two engines both committed would be two actions.
+    a.id = make_action_id(name() + "/" + engine_, event.source + "/" + event.id, a.type, "A1");
+    a.student_id = event.subject;
+    a.contact_id = "A1";
+    a.created = event.occurred;
+    a.due = context.now();
+    a.reason = "synthetic";
+    a.hook = name();
+    a.event_id = event.source + "/" + event.id;
+    return {a};
+  }
+
+ private:
+  std::string engine_;
+  Ledger& ledger_;
+  Gate& gate_;
+};
+
+std::unique_ptr<Engine> spread_engine(const test::TempDir& dir, const std::string& holder,
+                                      Ledger& ledger, Gate& gate) {
+  std::vector<std::unique_ptr<Hook>> hooks;
+  hooks.push_back(std::make_unique<EachStudentHook>(holder, ledger, gate));
+  auto store = open_postgresql_store(
+      {test::postgresql_url(dir), std::chrono::seconds(30), std::chrono::seconds(60)});
+  auto engine =
+      std::make_unique<Engine>(std::move(store), std::vector<std::unique_ptr<Source>>{},
+                               std::move(hooks), std::vector<std::unique_ptr<Sink>>{}, 10);
+  engine->run_exclusively(std::chrono::seconds(2), holder);
+  engine->spread_dispatch(4, {"each"});
+  return engine;
+}
+
+std::map<std::string, std::string> partition_holders(Store& store) {
+  std::map<std::string, std::string> out;
+  for (const auto& lease : store.leases()) {
+    if (lease.name.starts_with("dispatch:") && !lease.until.empty()) out[lease.name] = lease.holder;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "engine.partitions: two engines on one PostgreSQL store share the partitions and both "
+    "dispatch; each student's events are handled once, in order, by one engine",
+    "[cluster]") {
+  RAPPORT_SKIP_WITHOUT_POSTGRESQL();
+  test::TempDir dir;
+  Ledger ledger;
+  Gate gate_a, gate_b;
+  auto a = spread_engine(dir, "process-a", ledger, gate_a);
+  auto b = spread_engine(dir, "process-b", ledger, gate_b);
+  const auto now = *parse_time("2027-01-04T00:00:00Z");
+  // A runs the engine and takes every partition (nobody else is alive yet); once B is seen,
+  // A gives half back (a third of a lease later) and B takes them.
+  CHECK_FALSE(a->step(now).standby);
+  CHECK(partition_holders(a->store()).size() == 4);
+  CHECK(b->step(now).standby);
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  a->step(now);
+  b->step(now);
+  auto holders = partition_holders(a->store());
+  REQUIRE(holders.size() == 4);
+  std::map<std::string, int> per_holder;
+  for (const auto& [lease, holder] : holders) ++per_holder[holder];
+  CHECK(per_holder == std::map<std::string, int>{{"process-a", 2}, {"process-b", 2}});
+
+  std::vector<std::string> students;
+  for (int i = 0; i < 40; ++i) students.push_back("S" + std::to_string(100 + i));
+  auto send = [&](EventType type, const std::string& at) {
+    Transaction tx(a->store());
+    for (const auto& s : students) {
+      auto r =
+          test::make_rotation("R-" + s, s, "2027-01-04", "2027-01-31", {{"A1", Role::attending}});
+      a->store().append_event(test::event_for(r, type, at), now);
+    }
+    tx.commit();
+  };
+  auto made = [&] { return a->store().actions_after(0, 1000).size(); };
+  send(EventType::rotation_started, "2027-01-04T08:00:00Z");
+  for (int i = 0; i < 10 && made() < 40; ++i) {
+    a->step(now);
+    b->step(now);
+  }
+  send(EventType::rotation_ended, "2027-01-31T17:00:00Z");
+  for (int i = 0; i < 10 && made() < 80; ++i) {
+    b->step(now);  // B first: it sees nothing until A's step has applied the mirror
+    a->step(now);
+  }
+  REQUIRE(made() == 80);
+  std::map<std::string, std::vector<std::pair<std::string, EventType>>> by_student;
+  std::set<std::string> engines;
+  for (const auto& [engine, student, type] : ledger.handled) {
+    by_student[student].emplace_back(engine, type);
+    engines.insert(engine);
+  }
+  CHECK(engines == std::set<std::string>{"process-a", "process-b"});
+  for (const auto& s : students) {
+    INFO(s);
+    const auto& handled = by_student[s];
+    REQUIRE(handled.size() == 2);  // each event once
+    CHECK(handled[0].second == EventType::rotation_started);
+    CHECK(handled[1].second == EventType::rotation_ended);
+    CHECK(handled[0].first == handled[1].first);
+  }
+  // Every partition's progress reached the mirror's.
+  auto progress = a->store().all_progress();
+  for (int p = 0; p < 4; ++p) {
+    CHECK(progress["each#" + std::to_string(p)] == progress[kMirrorConsumer]);
+  }
+  CHECK(progress.count("each") == 0);
+}
+
+TEST_CASE(
+    "engine.partitions: an engine paused inside a partition past its lease has its late "
+    "commit refused while another takes the partition over and makes the action once",
+    "[cluster]") {
+  RAPPORT_SKIP_WITHOUT_POSTGRESQL();
+  test::TempDir dir;
+  Ledger ledger;
+  Gate gate_a, gate_b;
+  auto a = spread_engine(dir, "process-a", ledger, gate_a);
+  auto b = spread_engine(dir, "process-b", ledger, gate_b);
+  const auto now = *parse_time("2027-01-04T00:00:00Z");
+  a->step(now);
+  b->step(now);
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  a->step(now);
+  b->step(now);
+  auto holders = partition_holders(a->store());
+  REQUIRE(holders.size() == 4);
+  // A student of one of B's partitions: found by trying ids until one lands there.
+  std::string student;
+  for (int i = 0; student.empty(); ++i) {
+    auto candidate = "S" + std::to_string(i);
+    auto r = test::make_rotation("R-" + candidate, candidate, "2027-01-04", "2027-01-31",
+                                 {{"A1", Role::attending}});
+    a->store().append_event(test::event_for(r, EventType::rotation_started, "2027-01-04T08:00:00Z"),
+                            now);
+    a->step(now);  // the mirror applied; A handles it if it is in A's partitions
+    if (a->store().actions_after(0, 100).size() == std::size_t(i + 1)) continue;
+    student = candidate;
+  }
+  REQUIRE(a->store().actions_of(student).empty());
+  // B stops inside the hook on that student's event and stays there past its lease.
+  gate_b.armed = true;
+  DispatchStats paused_stats;
+  std::thread paused([&] { paused_stats = b->step(now).dispatch; });
+  {
+    std::unique_lock lock(gate_b.mutex);
+    gate_b.changed.wait(lock, [&] { return gate_b.inside; });
+  }
+  // A sees B gone (no heartbeat for two leases), takes its partitions over and makes the
+  // action.
+  for (int i = 0; i < 100 && a->store().actions_of(student).empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    a->step(now);
+  }
+  REQUIRE(a->store().actions_of(student).size() == 1);
+  CHECK(partition_holders(a->store()).size() == 4);
+  for (const auto& [lease, holder] : partition_holders(a->store())) CHECK(holder == "process-a");
+  // B resumes: its batch is refused at commit (nothing of it stays) and it lets the
+  // partition go.
+  {
+    std::lock_guard lock(gate_b.mutex);
+    gate_b.open = true;
+  }
+  gate_b.changed.notify_all();
+  paused.join();
+  CHECK(paused_stats.actions == 0);
+  CHECK(a->store().actions_of(student).size() == 1);
+  std::size_t handled_by_b = 0;
+  for (const auto& [engine, s, type] : ledger.handled) {
+    if (s == student && engine == "process-b") ++handled_by_b;
+  }
+  CHECK(handled_by_b == 1);  // it ran, and its result was thrown away
+  for (const auto& [lease, holder] : partition_holders(a->store())) CHECK(holder == "process-a");
+}

@@ -101,6 +101,8 @@ TEST_CASE("migrations 7 and 9 keep every row hash and team member of a version 6
            " row_key TEXT NOT NULL, hash TEXT NOT NULL, seen INTEGER NOT NULL DEFAULT 0,"
            " PRIMARY KEY (source, entity, row_key))";
     sql << "INSERT INTO source_rows VALUES ('registrar', 'rotations', 'R1', 'h1', 3)";
+    sql << "DROP INDEX inbox_by_part";  // migration 16's
+    sql << "ALTER TABLE inbox DROP COLUMN part";
     for (const char* column : {"claim", "claimed_until", "claimed_by"}) {  // migration 15's
       sql << std::string("ALTER TABLE deliveries DROP COLUMN ") + column;
     }

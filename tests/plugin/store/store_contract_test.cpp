@@ -430,6 +430,52 @@ Action make_action(std::string id, std::string student, std::string contact, con
 }
 }  // namespace
 
+TEST_CASE(
+    "events get partitions and are read by partition up to a position; progress is set at "
+    "once and forgotten",
+    "[store][inbox]") {
+  test::TempDir dir;
+  const auto backend = GENERATE(from_range(test::store_backends()));
+  auto store = test::open_test_store(dir, backend);
+  const auto now = at("2027-01-04T00:00:00Z");
+  for (int i = 1; i <= 6; ++i) store->append_event(event("a", std::to_string(i)), now);
+  const auto events = store->events_after(0, 10);  // numbered
+  REQUIRE(events.size() == 6);
+  auto seq = [&](int i) { return events[std::size_t(i - 1)].seq; };
+  // Nothing has a partition yet: no partition's read finds anything.
+  CHECK(store->events_up_to(0, 0, seq(6), 10).empty());
+  store->set_event_parts({{seq(1), 0}, {seq(2), 1}, {seq(3), 0}, {seq(5), 0}, {seq(6), 1}});
+  store->set_event_parts({});
+  auto ids = [](const std::vector<InboxEvent>& read) {
+    std::vector<std::string> out;
+    for (const auto& e : read) out.push_back(e.event.id);
+    return out;
+  };
+  CHECK(ids(store->events_up_to(0, 0, seq(6), 10)) == std::vector<std::string>{"1", "3", "5"});
+  CHECK(ids(store->events_up_to(0, seq(1), seq(4), 10)) == std::vector<std::string>{"3"});
+  CHECK(ids(store->events_up_to(0, 0, seq(6), 2)) == std::vector<std::string>{"1", "3"});
+  CHECK(ids(store->events_up_to(1, 0, seq(6), 10)) == std::vector<std::string>{"2", "6"});
+  CHECK(store->events_up_to(2, 0, seq(6), 10).empty());
+  CHECK(ids(store->events_up_to(std::nullopt, seq(2), seq(5), 10)) ==
+        std::vector<std::string>{"3", "4", "5"});
+  CHECK(ids(store->events_up_to(std::nullopt, seq(2), seq(5), 2)) ==
+        std::vector<std::string>{"3", "4"});
+  // A partition given again replaces the first.
+  store->set_event_parts({{seq(2), 0}});
+  CHECK(ids(store->events_up_to(0, 0, seq(3), 10)) == std::vector<std::string>{"1", "2", "3"});
+
+  store->set_progress("mirror", 2);
+  store->set_progresses({{"each#0", 4}, {"each#1", 5}, {"mirror", 6}});
+  store->set_progresses({{"each#2", 1}});
+  store->set_progresses({});
+  CHECK(store->all_progress() == std::map<std::string, std::int64_t>{
+                                     {"each#0", 4}, {"each#1", 5}, {"each#2", 1}, {"mirror", 6}});
+  store->forget_progress("each#1");
+  store->forget_progress("nobody");
+  CHECK(store->all_progress() ==
+        std::map<std::string, std::int64_t>{{"each#0", 4}, {"each#2", 1}, {"mirror", 6}});
+}
+
 TEST_CASE("progress, reports and notices are kept per consumer", "[store][inbox]") {
   test::TempDir dir;
   const auto backend = GENERATE(from_range(test::store_backends()));
@@ -495,6 +541,15 @@ TEST_CASE("actions are read by hook, student and id, held, expired", "[store][ou
   CHECK(store->held_count() == 1);
   CHECK(store->held_naming("P9") == std::vector<Action>{held});
   CHECK(store->held_naming("S9").size() == 1);
+  // Releasable once its student and contact are both in the mirror.
+  CHECK(store->held_releasable(10).empty());
+  store->put_person(
+      Person{"S9", Role::student, "Sam", std::nullopt, "", std::nullopt, std::nullopt, false});
+  CHECK(store->held_releasable(10).empty());
+  store->put_person(
+      Person{"P9", Role::attending, "Pia", std::nullopt, "", std::nullopt, std::nullopt, false});
+  CHECK(store->held_releasable(10) == std::vector<Action>{held});
+  CHECK(store->held_releasable(0).empty());
   CHECK(store->held_expired(at("2027-01-07T00:00:00Z")).empty());
   CHECK(store->held_expired(at("2027-01-08T00:00:00Z")).size() == 1);
   store->drop_held("h1");
