@@ -296,12 +296,25 @@ class Cluster(unittest.TestCase):
         senders = psql(direct, "SELECT COUNT(DISTINCT claimed_by) FROM deliveries"
                                " WHERE state = 'delivered'")
         self.assertGreaterEqual(int(senders[0][0]), 2)
-        # The process table: the two live processes, one of them holding the engine lease.
+        # The process table: the two live processes, one of them holding the engine lease,
+        # the dispatch partitions (engine.partitions: 8) shared between them, four each.
         def live():
             status = json.loads(runner.command("status", "--json").stdout)
             return sorted(p["leases"] for p in status["processes"])
-        self.assertEqual(wait_for(lambda: live() == ["", "engine"], timeout=10) and live(),
-                         ["", "engine"])
+
+        def shared():
+            leases = live()
+            if len(leases) != 2 or sum(1 for held in leases if "engine" in held.split()) != 1:
+                return False
+            parts = [sorted(int(n) for held in [w for w in line.split()
+                                                if w.startswith("dispatch:")]
+                            for n in held[len("dispatch:"):].split(",")) for line in leases]
+            return sorted(len(p) for p in parts) == [4, 4] and \
+                sorted(parts[0] + parts[1]) == list(range(8))
+        self.assertTrue(wait_for(shared, timeout=3 * LEASE + 5), live())
+        # The paused process held partitions too: the other took them over, and it let
+        # them go when it resumed (what it had under way was refused at commit).
+        self.assertIn("took a dispatch partition over", paused.log_text())
         print(f"\n{through}: {EVENTS} events over 3 listeners, {len(actions)} actions, "
               f"{sum(seen.values()) - len(seen)} repeated deliveries (same webhook-id), "
               f"{senders[0][0]} processes sent, "
