@@ -147,8 +147,13 @@ HookPolicy Dispatcher::policy(const std::string& hook) const {
 
 const RelationshipGraph& Dispatcher::graph() {
   if (!graph_ready_) {
+    const auto began = std::chrono::steady_clock::now();
     graph_.rebuild(store_);
     graph_ready_ = true;
+    log::info("dispatcher", "relationship memory built from the mirror",
+              {{"ms", std::int64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::steady_clock::now() - began)
+                                       .count())}});
   }
   return graph_;
 }

@@ -240,23 +240,25 @@ void Engine::claim_parts(bool holder) {
       if (epoch) store_->release_lease(partition_lease(it->first), holder_);
       it = parts_.erase(it);
     }
-    // The processes seen within a lease share the partitions (each steps, and so beats,
-    // far more often; one that died stops counting when its leases have run out).
-    const std::size_t live = std::max<std::size_t>(1, store_->live_processes(*exclusive_).size());
-    parts_share_ = (std::size_t(n) + live - 1) / live;
-    while (parts_.size() > parts_share_) {  // the last ones go back, for a newcomer to take
-      auto last = std::prev(parts_.end());
-      store_->release_lease(partition_lease(last->first), holder_);
-      log::info("engine", "gave a dispatch partition back", {{"partition", last->first}});
-      parts_.erase(last);
-    }
   }
-  if (!parts_match_ || parts_.size() >= parts_share_) return;
+  if (!parts_match_) return;
+  // The processes seen within a lease share the partitions (each steps, and so beats, far
+  // more often; one that died stops counting when its leases have run out). Asked at every
+  // step, so that a newcomer gets its share at once.
+  const std::size_t live = std::max<std::size_t>(1, store_->live_processes(*exclusive_).size());
+  const std::size_t share = (std::size_t(n) + live - 1) / live;
+  while (parts_.size() > share) {  // the last ones go back, for a newcomer to take
+    auto last = std::prev(parts_.end());
+    store_->release_lease(partition_lease(last->first), holder_);
+    log::info("engine", "gave a dispatch partition back", {{"partition", last->first}});
+    parts_.erase(last);
+  }
+  if (parts_.size() >= share) return;
   // Free ones, at every step until this process has its share (a dead holder's run out
   // when they run out), from a place of this process's own so that processes try
   // different ones first.
   const auto start = std::hash<std::string>{}(holder_) % std::size_t(n);
-  for (std::size_t i = 0; i < std::size_t(n) && parts_.size() < parts_share_; ++i) {
+  for (std::size_t i = 0; i < std::size_t(n) && parts_.size() < share; ++i) {
     const int p = int((start + i) % std::size_t(n));
     if (parts_.count(p)) continue;
     if (auto epoch = store_->hold_lease(partition_lease(p), holder_, *exclusive_)) {

@@ -185,16 +185,15 @@ class Engine {
   // Takes or renews the engine lease (run_exclusively): false while another holds it.
   bool claim_lease(bool heartbeat = true);
   // engine.partitions: the partitions this process runs the per-student hooks of (every
-  // one where it runs alone), each with the epoch of its lease (`dispatch:N`). A process
-  // takes its share of them (the number over the live processes, rounded up), gives back
-  // what is over it, and renews what it holds a third of a lease apart.
+  // one where it runs alone), each with the epoch of its lease (`dispatch:N`). At each step
+  // a process takes its share of them (the number over the live processes, rounded up)
+  // and gives back what is over it; it renews what it holds a third of a lease apart.
   void claim_parts(bool holder);
   DispatchStats run_parts(TimePoint now, bool holder);
   std::string parts_held() const;
   std::map<int, std::int64_t> parts_;
   std::optional<std::chrono::steady_clock::time_point> parts_claimed_;
-  std::size_t parts_share_ = 0;  // this process's share, as of parts_claimed_
-  bool parts_match_ = false;     // the store keeps progress for this number of partitions
+  bool parts_match_ = false;  // the store keeps progress for this number of partitions
   bool parts_warned_ = false;
   std::optional<std::int64_t> aligned_at_;  // the engine lease's epoch at which it aligned
   std::optional<std::chrono::seconds> exclusive_;
