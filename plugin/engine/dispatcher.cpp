@@ -392,14 +392,17 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
     if (events.empty()) return Batch::done;
     StoreContext context(
         store_, [this]() -> const Relationships& { return graph_; }, now);
-    std::set<std::string> blocked;                    // asked to retry in this batch
-    std::vector<std::pair<std::int64_t, int>> parts;  // given as the mirror applies events
+    std::set<std::string> blocked;  // asked to retry in this batch
+    // Given as the mirror applies events, by the number the store keeps progress for (a
+    // backfill's engine, of a config without it, applies events too).
+    std::vector<std::pair<std::int64_t, int>> parts;
+    const int partitions = stored_partitions();
     for (const auto& [seq, event] : events) {
       ++stats.events;
       if (reached[kMirrorConsumer] < seq) {
         apply(seq, event, context, now, stats);
         reached[kMirrorConsumer] = seq;
-        if (partitions_ > 1) parts.emplace_back(seq, part_of(event, context));
+        if (partitions > 1) parts.emplace_back(seq, part_of(event, context, partitions));
       }
       if (!run_hooks(seq, event, context, now, stats, reached, blocked, "")) {
         return Batch::needs_memory;  // rolled back: built, then again
@@ -563,7 +566,12 @@ void Dispatcher::partition(int partitions, std::set<std::string> per_student) {
   per_student_ = std::move(per_student);
 }
 
-int Dispatcher::part_of(const Event& event, const HookContext& context) const {
+int Dispatcher::stored_partitions() {
+  auto stored = store_.cursor(kPartitionsState, kPartitionsKey);
+  return stored ? std::max(1, std::atoi(stored->c_str())) : 1;
+}
+
+int Dispatcher::part_of(const Event& event, const HookContext& context, int partitions) const {
   std::string key;
   try {
     key = student_key(event, context);
@@ -575,7 +583,7 @@ int Dispatcher::part_of(const Event& event, const HookContext& context) const {
     // Data that cannot be read: the hooks will say so; any partition does.
   }
   if (key.empty()) key = event.subject.empty() ? event.source + "\n" + event.id : event.subject;
-  return int(fnv1a(key) % std::uint32_t(std::max(partitions_, 1)));
+  return int(fnv1a(key) % std::uint32_t(std::max(partitions, 1)));
 }
 
 void Dispatcher::follow(std::int64_t mirror, TimePoint now) {
@@ -598,7 +606,13 @@ void Dispatcher::follow(std::int64_t mirror, TimePoint now) {
       } catch (const soci::soci_error&) {
         throw;
       } catch (const std::exception&) {
-        // Reported where the mirror could not read it either.
+        if (event.payload == "{}" || event.payload == R"({"erased":true})") {
+          // Its data went (retention emptied it, or an erasure): the memory cannot follow
+          // it, and is built again from the mirror.
+          graph_ready_ = false;
+          return;
+        }
+        // Data that does not fit its type: the mirror reported it and left it out too.
       }
       mirror_at_ = seq;
     }
@@ -640,6 +654,9 @@ Dispatcher::Batch Dispatcher::run_part_batch(TimePoint now, int part, DispatchSt
     return it == progress.end() ? std::int64_t{0} : it->second;
   };
   const std::int64_t mirror = progress_of(kMirrorConsumer);
+  // The store keeps progress for another number (the engine's holder changed it since this
+  // process looked): nothing here is this partition's any more.
+  if (stored_partitions() != partitions_) return Batch::done;
   if (rebuild_graph_) {
     graph_ready_ = false;
     rebuild_graph_ = false;
@@ -690,9 +707,12 @@ Dispatcher::Batch Dispatcher::run_part_batch(TimePoint now, int part, DispatchSt
 
 bool Dispatcher::align_partitions() {
   const int want = partitions_ > 1 ? partitions_ : 1;
-  auto stored = store_.cursor(kPartitionsState, kPartitionsKey);
-  const int had = stored ? std::max(1, std::atoi(stored->c_str())) : 1;
+  const int had = stored_partitions();
   if (had == want) return false;
+  // Every partition's lease ends first, with a new epoch: a process still dispatching under
+  // the old number has its next commit refused (and one committing now is waited for,
+  // so that the places read below include it).
+  store_.end_leases("dispatch:");
   const auto progress = store_.all_progress();
   auto progress_of = [&](const std::string& consumer) {
     auto it = progress.find(consumer);
@@ -720,7 +740,9 @@ bool Dispatcher::align_partitions() {
       auto events = store_.events_up_to(std::nullopt, at, mirror, batch_);
       if (events.empty()) break;
       std::vector<std::pair<std::int64_t, int>> parts;
-      for (const auto& [seq, event] : events) parts.emplace_back(seq, part_of(event, context));
+      for (const auto& [seq, event] : events) {
+        parts.emplace_back(seq, part_of(event, context, want));
+      }
       store_.set_event_parts(parts);
       at = events.back().seq;
     }

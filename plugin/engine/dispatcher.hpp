@@ -84,9 +84,11 @@ class Dispatcher {
   // which span all students; plugins). 0 or 1 partitions: run() does everything, as before.
   void partition(int partitions, std::set<std::string> per_student);
   int partitions() const { return partitions_; }
-  // The partition an event belongs to (the mirror applied it already: a team change's
-  // rotation, a moment's, tells whose it is).
-  int part_of(const Event& event, const HookContext& context) const;
+  // The partition of `partitions` an event belongs to (the mirror applied it already: a
+  // team change's rotation, a moment's, tells whose it is).
+  int part_of(const Event& event, const HookContext& context, int partitions) const;
+  // The number of partitions the store keeps progress for (1 when never set).
+  int stored_partitions();
   // Runs partition `part`'s hooks over its events up to where the mirror is, batch by
   // batch (each commit fenced by the caller's set_fence), following the mirror's other
   // changes into the memory first. Throws what the store throws (LeaseLost included).

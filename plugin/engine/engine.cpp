@@ -92,9 +92,9 @@ std::unique_ptr<Engine> Engine::build(const config::Config& config, const Regist
     }
   }
   engine->dispatcher_.hold_unknown_people(hold);
-  if (auto parts = int(engine_section.integer("partitions")); parts > 1) {
-    engine->spread_dispatch(parts, std::move(per_student));
-  }
+  // 1 too: the per-student hooks' places are moved back from partitions to one, if a run
+  // before had more (align_partitions).
+  engine->spread_dispatch(int(engine_section.integer("partitions")), std::move(per_student));
   engine->dispatcher_.limit_batch_time(
       engine_section.has("batch_time")            ? engine_section.duration("batch_time")
       : engine->store_->backend() == "postgresql" ? std::chrono::milliseconds(1000)
@@ -189,7 +189,8 @@ std::string partition_lease(int part) {
 }
 
 std::string Engine::parts_held() const {
-  if (!exclusive_ || parts_.empty()) return "";
+  // "dispatch:" alone: this process takes part, and holds none yet.
+  if (!exclusive_ || dispatcher_.partitions() <= 1 || !parts_match_) return "";
   std::string out = "dispatch:";
   for (const auto& [part, epoch] : parts_) {
     out += (out.back() == ':' ? "" : ",") + std::to_string(part);
@@ -242,10 +243,14 @@ void Engine::claim_parts(bool holder) {
     }
   }
   if (!parts_match_) return;
-  // The processes seen within a lease share the partitions (each steps, and so beats, far
-  // more often; one that died stops counting when its leases have run out). Asked at every
-  // step, so that a newcomer gets its share at once.
-  const std::size_t live = std::max<std::size_t>(1, store_->live_processes(*exclusive_).size());
+  // The processes seen within a lease that take part (their heartbeat names "dispatch:";
+  // not one whose engine.partitions differs, nor an older build) share the partitions. Each
+  // steps, and so beats, far more often; one that died stops counting when its leases have
+  // run out. Asked at every step, so that a newcomer gets its share at once.
+  std::size_t live = 1;  // this one
+  for (const auto& p : store_->live_processes(*exclusive_)) {
+    if (p.instance != holder_ && p.leases.find("dispatch:") != std::string::npos) ++live;
+  }
   const std::size_t share = (std::size_t(n) + live - 1) / live;
   while (parts_.size() > share) {  // the last ones go back, for a newcomer to take
     auto last = std::prev(parts_.end());

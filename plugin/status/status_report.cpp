@@ -2,7 +2,9 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <map>
+#include <optional>
 #include <regex>
 
 #include "engine/dispatcher.hpp"
@@ -112,8 +114,19 @@ json::object status_of(const config::Config& config, Store& store) {
   };
   auto at_of = [&](const std::string& c) { return progress.count(c) ? progress.at(c) : 0; };
   consumer("mirror", "mirror", at_of(kMirrorConsumer), last - at_of(kMirrorConsumer));
+  // A hook's place; with engine.partitions, that of its slowest partition ("name#N").
+  auto hook_at = [&](const std::string& name) {
+    if (progress.count(name)) return progress.at(name);
+    std::optional<std::int64_t> slowest;
+    const std::string prefix = name + "#";
+    for (auto it = progress.lower_bound(prefix);
+         it != progress.end() && it->first.starts_with(prefix); ++it) {
+      slowest = std::min(slowest.value_or(it->second), it->second);
+    }
+    return slowest.value_or(0);
+  };
   for (const auto& [name, section] : config.section().sections("hooks")) {
-    if (section.boolean("enabled")) consumer("hook", name, at_of(name), last - at_of(name));
+    if (section.boolean("enabled")) consumer("hook", name, hook_at(name), last - hook_at(name));
   }
   bool budget = false;
   for (const auto& [name, section] : config.section().sections("sinks")) {

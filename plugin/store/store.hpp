@@ -589,6 +589,9 @@ class ClusterStore {
   virtual bool take_lease(const std::string& name, const std::string& holder, TimePoint now,
                           TimePoint until) = 0;
   virtual void release_lease(const std::string& name, const std::string& holder) = 0;
+  // Every lease whose name starts with `prefix` (no % or _ in it) ended and given a new
+  // epoch, whoever holds it: their holders' fenced commits are refused from now on.
+  virtual void end_leases(const std::string& prefix) = 0;
   // The same on the database's clock (never a host's): taken or renewed for `ttl` from
   // the database's now; its epoch, or nullopt while another holds it unexpired.
   virtual std::optional<std::int64_t> hold_lease(const std::string& name, const std::string& holder,

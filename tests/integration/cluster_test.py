@@ -308,7 +308,7 @@ class Cluster(unittest.TestCase):
                 return False
             parts = [sorted(int(n) for held in [w for w in line.split()
                                                 if w.startswith("dispatch:")]
-                            for n in held[len("dispatch:"):].split(",")) for line in leases]
+                            for n in held[len("dispatch:"):].split(",") if n) for line in leases]
             return sorted(len(p) for p in parts) == [4, 4] and \
                 sorted(parts[0] + parts[1]) == list(range(8))
         self.assertTrue(wait_for(shared, timeout=3 * LEASE + 5), live())

@@ -1741,6 +1741,10 @@ class PostgresqlStore final : public Store {
     q("UPDATE leases SET until = '' WHERE name = $1 AND holder = $2", name, holder);
   }
 
+  void end_leases(const std::string& prefix) override {
+    q("UPDATE leases SET until = '', epoch = epoch + 1 WHERE name LIKE $1", prefix + "%");
+  }
+
   std::optional<std::int64_t> hold_lease(const std::string& name, const std::string& holder,
                                          std::chrono::seconds ttl) override {
     // In a transaction of its own, for its lock-wait limit: the row may be share-locked by

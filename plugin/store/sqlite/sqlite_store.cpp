@@ -1391,6 +1391,12 @@ class SqliteStore final : public Store {
         soci::use(holder);
   }
 
+  void end_leases(const std::string& prefix) override {
+    const std::string pattern = prefix + "%";
+    sql_ << "UPDATE leases SET until = '', epoch = epoch + 1 WHERE name LIKE :p",
+        soci::use(pattern);
+  }
+
   std::optional<std::int64_t> hold_lease(const std::string& name, const std::string& holder,
                                          std::chrono::seconds ttl) override {
     auto q = cached(
