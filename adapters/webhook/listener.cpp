@@ -99,20 +99,23 @@ struct Submission {
   std::function<void(Outcome)> done;
 };
 
-// One thread that commits whatever arrived while it was committing the previous group.
+// Threads (one per connection, store.pool) each of which commits whatever arrived while it
+// was committing its previous group.
 class Committer {
  public:
   // `deliver` runs a group's completions on the listener's threads, all at once: one
   // wake-up per group rather than one per request.
   Committer(std::function<std::unique_ptr<Store>()> open, std::shared_ptr<Telemetry> telemetry,
             std::size_t limit, std::chrono::hours retention,
-            std::function<void(std::function<void()>)> deliver)
+            std::function<void(std::function<void()>)> deliver, int connections)
       : open_(std::move(open)),
         telemetry_(std::move(telemetry)),
         limit_(limit),
         retention_(retention),
         deliver_(std::move(deliver)) {
-    thread_ = std::thread([this] { run(); });
+    for (int i = 0; i < std::max(1, connections); ++i) {
+      threads_.emplace_back([this, i] { run(i == 0); });
+    }
   }
   ~Committer() { stop(); }
 
@@ -131,13 +134,18 @@ class Committer {
     {
       std::lock_guard lock(mutex_);
       stopping_ = true;
-      wake_.notify_one();
+      wake_.notify_all();  // every connection's thread
     }
-    if (thread_.joinable()) thread_.join();
+    for (auto& thread : threads_) {
+      if (thread.joinable()) thread.join();
+    }
   }
 
  private:
-  void run() {
+  // A connection of its own; `pruner`: the one that forgets old message ids.
+  void run(bool pruner) {
+    std::unique_ptr<Store> store;
+    bool healthy = true;
     auto next_prune = Clock::now();
     for (;;) {
       std::vector<Submission> group;
@@ -150,21 +158,21 @@ class Committer {
         queue_.clear();
         queued_ = 0;
       }
-      commit(group);
-      if (Clock::now() >= next_prune && store_) {
-        prune();
+      commit(group, store, healthy);
+      if (pruner && Clock::now() >= next_prune && store) {
+        prune(*store);
         next_prune = Clock::now() + std::chrono::minutes(10);
       }
     }
   }
 
-  void commit(std::vector<Submission>& group) {
+  void commit(std::vector<Submission>& group, std::unique_ptr<Store>& store, bool& healthy) {
     std::vector<Outcome> outcomes;
     try {
-      if (!store_) store_ = open_();
+      if (!store) store = open_();
       auto now = wall_clock();
-      Transaction tx(*store_);
-      const auto suppressed = store_->suppressed_ids();
+      Transaction tx(*store);
+      const auto suppressed = store->suppressed_ids();
       // The group's events go in at once (one statement on PostgreSQL), each submission's
       // in order; a submission with one fresh event, or one kept out, is accepted.
       std::vector<Event> events;
@@ -175,7 +183,7 @@ class Committer {
         // A lone event whose id is the message id is remembered by the inbox itself.
         bool remembered_by_inbox = s.events.size() == 1 && s.events[0].id == s.message_id;
         if (!s.message_id.empty() && !remembered_by_inbox &&
-            !store_->remember_message(s.source->name, s.message_id, now)) {
+            !store->remember_message(s.source->name, s.message_id, now)) {
           continue;
         }
         for (auto& e : s.events) {
@@ -188,24 +196,24 @@ class Committer {
           owner.push_back(i);
         }
       }
-      const auto fresh = store_->append_events(events, now);
+      const auto fresh = store->append_events(events, now);
       for (std::size_t k = 0; k < fresh.size(); ++k) {
         if (fresh[k]) outcomes[owner[k]] = Outcome::accepted;
       }
       tx.commit();
-      if (!healthy_) {
+      if (!healthy) {
         log::info("listener", "store reachable again");
         telemetry_->set_component("store", true);
-        healthy_ = true;
+        healthy = true;
       }
     } catch (const std::exception& e) {
-      if (healthy_) {
+      if (healthy) {
         log::error("listener", "cannot commit to the store; answering 503 until it recovers",
                    {{"error", soci_util::message_of(e)}});
         telemetry_->set_component("store", false, "cannot commit events");
-        healthy_ = false;
+        healthy = false;
       }
-      store_.reset();  // opened again for the next group
+      store.reset();  // opened again for the next group
       outcomes.assign(group.size(), Outcome::unavailable);
     }
     auto finished = Clock::now();
@@ -221,13 +229,13 @@ class Committer {
     deliver_([completions, outcomes = std::move(outcomes)] {
       for (std::size_t i = 0; i < completions->size(); ++i) (*completions)[i](outcomes[i]);
     });
-    if (!healthy_) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!healthy) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 
-  void prune() {
+  void prune(Store& store) {
     try {
-      Transaction tx(*store_);
-      auto forgotten = store_->forget_messages_before(wall_clock() - retention_);
+      Transaction tx(store);
+      auto forgotten = store.forget_messages_before(wall_clock() - retention_);
       tx.commit();
       if (forgotten) log::debug("listener", "forgot old message ids", {{"count", forgotten}});
     } catch (const std::exception& e) {
@@ -240,15 +248,13 @@ class Committer {
   std::size_t limit_;
   std::chrono::hours retention_;
   std::function<void(std::function<void()>)> deliver_;
-  std::unique_ptr<Store> store_;
-  bool healthy_ = true;
 
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Submission> queue_;
   std::size_t queued_ = 0;
   bool stopping_ = false;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 struct Reply {
@@ -889,11 +895,10 @@ Listener::Listener(ListenerOptions options, std::vector<InboundSource> sources,
                             "ops_tls_certificate or ops_tls_key");
   if (impl.options.events) {
     impl.telemetry->set_component("store", true);
-    impl.committer = std::make_unique<Committer>(std::move(open_store), impl.telemetry,
-                                                 impl.options.queue_limit, impl.options.retention,
-                                                 [&impl](std::function<void()> completions) {
-                                                   asio::post(impl.io, std::move(completions));
-                                                 });
+    impl.committer = std::make_unique<Committer>(
+        std::move(open_store), impl.telemetry, impl.options.queue_limit, impl.options.retention,
+        [&impl](std::function<void()> completions) { asio::post(impl.io, std::move(completions)); },
+        impl.options.commit_connections);
   }
   try {
     if (impl.options.events) {

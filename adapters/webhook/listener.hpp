@@ -37,7 +37,10 @@ struct ListenerOptions {
   std::chrono::milliseconds idle_timeout{60'000};    // between requests on one connection
   std::chrono::milliseconds shutdown_grace{10'000};  // for requests under way at a stop
   std::size_t max_connections = 1024;
-  std::size_t queue_limit = 8192;        // events waiting for their commit; beyond: 429
+  std::size_t queue_limit = 8192;  // events waiting for their commit; beyond: 429
+  // Connections the events are committed on at once (store.pool on PostgreSQL): each
+  // takes whatever arrived while the others were committing. 1 on SQLite.
+  int commit_connections = 1;
   std::chrono::hours retention{24 * 7};  // how long message ids are remembered
   // The status page (/status and below), served where /healthz is, one request at a time
   // on a thread of its own (so that webhooks never wait behind it); none: 404.
@@ -51,7 +54,7 @@ bool listener_wanted(const config::Section& listener);
 
 class Listener {
  public:
-  // `open_store` is called on the committer thread (again after the store failed).
+  // `open_store` is called on each committer thread (again after the store failed).
   Listener(ListenerOptions options, std::vector<InboundSource> sources,
            std::function<std::unique_ptr<Store>()> open_store,
            std::shared_ptr<Telemetry> telemetry);

@@ -60,6 +60,9 @@ int serve(const Args& args) {
     if (webhook::listener_wanted(root.section("listener"))) {
       auto inbound = inbound_of(*config);
       auto options = webhook::listener_options(root.section("listener"), root.section("retention"));
+      if (root.section("store").str("type") == "postgresql") {
+        options.commit_connections = int(root.section("store").integer("pool"));
+      }
       if (pages) options.pages = [pages](const status::PageRequest& r) { return pages->handle(r); };
       listener = std::make_unique<webhook::Listener>(
           std::move(options), std::move(inbound),

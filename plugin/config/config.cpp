@@ -66,6 +66,16 @@ const Schema& store_schema() {
            .default_value = "30s",
            .min = 0,
            .max = 3'600'000},
+          {.name = "pool",
+           .type = Type::integer,
+           .description = "PostgreSQL: connections a process's listener commits events on at "
+                          "once, each taking the requests that arrived while the others were "
+                          "committing (the engine, and the status page when there is one, hold "
+                          "one connection each besides). SQLite takes one writer at a time: "
+                          "its listener commits on one whatever this says",
+           .default_value = "1",
+           .min = 1,
+           .max = 64},
           {.name = "prepared_statements",
            .type = Type::boolean,
            .description = "PostgreSQL: prepare each statement once per connection and keep "

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The listener and dispatch workload on one process with SQLite, one with PostgreSQL, and
 # two and three processes on one PostgreSQL (directly, and three through PgBouncer in
-# transaction pooling mode), and one and three directly with store.prepared_statements,
-# side by side in one run. Every configuration gets the same
+# transaction pooling mode), one and three directly with store.prepared_statements, and
+# one whose listener commits on four connections (store.pool), side by side in one run.
+# Every configuration gets the same
 # signed ~1 KB rotation events, spread evenly over its listeners (one wrk per listener,
 # 64 connections in all, on core 1; Rapport, PostgreSQL and PgBouncer on core 0), for
 # SECONDS; then the time until the engine has dispatched all of them is measured.
@@ -47,7 +48,7 @@ server_pids() { pgrep -u postgres -f 'postgres|pgbouncer' | tr '\n' ' '; }
 
 printf '| configuration | events/s in | p99 ms (slowest listener) | commits p99 ms, at most (slowest listener) | CPU us/event (all processes) | events/s dispatched |\n'
 printf '|---|---:|---:|---:|---:|---:|\n'
-bench() {  # label processes store(sqlite|direct|pgbouncer|prepared)
+bench() {  # label processes store(sqlite|direct|pgbouncer|prepared|pool)
   local label=$1 n=$2 kind=$3 dir="$work/$3-$2" i db url
   mkdir -p "$dir"
   if [ "$kind" = sqlite ]; then
@@ -60,6 +61,7 @@ bench() {  # label processes store(sqlite|direct|pgbouncer|prepared)
     [ "$kind" = pgbouncer ] && url="$RAPPORT_TEST_PGBOUNCER dbname=$db"
     store="store: {type: postgresql, url: \"$url\", lease: 10s}"
     [ "$kind" = prepared ] && store="store: {type: postgresql, url: \"$url\", lease: 10s, prepared_statements: true}"
+    [ "$kind" = pool ] && store="store: {type: postgresql, url: \"$url\", lease: 10s, pool: 4}"
     count() { psql "$RAPPORT_TEST_PG dbname=$db" -AtXqc "$1"; }
   fi
   local rapport=() ports=() v
@@ -152,4 +154,5 @@ bench "3 processes, PostgreSQL" 3 direct
 bench "3 processes, PostgreSQL through PgBouncer" 3 pgbouncer
 bench "1 process, PostgreSQL, statements prepared" 1 prepared
 bench "3 processes, PostgreSQL, statements prepared" 3 prepared
+bench "1 process, PostgreSQL, the listener on 4 connections (store.pool)" 1 pool
 echo "(${seconds} s of load each; 64 connections in all, split over the listeners)"

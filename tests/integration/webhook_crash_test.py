@@ -4,7 +4,9 @@ the receiver must end up with every resulting action at least once, and every we
 it saw must name one action (so it can deduplicate).
 
 With RAPPORT_TEST_STORE=postgresql, the store is a fresh PostgreSQL database on the test
-server (RAPPORT_TEST_PG) instead of a SQLite file.
+server (RAPPORT_TEST_PG) instead of a SQLite file, and the listener commits on four
+connections at once (store.pool: 4). A second case sends the same message from many
+clients at once: one is accepted, the others are answered as duplicates, one event stored.
 
 usage: webhook_crash_test.py RAPPORT_BINARY"""
 import json
@@ -52,7 +54,7 @@ class Crash(unittest.TestCase):
             psql(server, f"CREATE DATABASE {name}")
             self.addCleanup(psql, server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
             url = f"{server} dbname={name}"
-            store = f'store: {{type: postgresql, url: "{url}"}}'
+            store = f'store: {{type: postgresql, url: "{url}", pool: 4}}'
             query = lambda sql: psql(url, sql)
         else:
             store = "store:\n  path: @DIR@/store.db"
@@ -146,6 +148,62 @@ engine:
               f"(deduplicated by webhook-id)")
         self.assertEqual(d.stop(), 0)
         receiver.close()
+
+    def test_the_same_message_from_many_clients_at_once_is_stored_once(self):
+        port = free_port()
+        if os.environ.get("RAPPORT_TEST_STORE") == "postgresql":
+            server = os.environ["RAPPORT_TEST_PG"]
+            name = f"rapport_same_{os.getpid()}"
+            psql(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            psql(server, f"CREATE DATABASE {name}")
+            self.addCleanup(psql, server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            url = f"{server} dbname={name}"
+            store = f'store: {{type: postgresql, url: "{url}", pool: 4}}'
+            count = lambda sql: int(psql(url, sql)[0][0])
+        else:
+            store = "store:\n  path: @DIR@/store.db"
+
+            def count(sql):
+                db = sqlite3.connect(d.store)
+                try:
+                    return db.execute(sql).fetchone()[0]
+                finally:
+                    db.close()
+        d = Daemon(BINARY, f"""
+{store}
+listener:
+  enabled: true
+  listen: 127.0.0.1:{port}
+sources:
+  platform:
+    type: webhook
+    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+engine:
+  tick: 1h
+""").start()
+        d.port = port
+        for round_ in range(5):
+            event = live_rotation(f"stu-same-{round_}")
+            # Two messages per round, each sent by twelve clients at the same moment: one
+            # with its event's id as its message id, one carrying it under another id.
+            for event_id, msg_id in ((event["id"], event["id"]),
+                                     (event["id"] + "-b", f"msg-same-{round_}")):
+                body = json.dumps(dict(event, id=event_id)).encode()
+                statuses, barrier = [], threading.Barrier(12)
+
+                def send():
+                    barrier.wait()
+                    status, _, _ = d.request("POST", "/v1/sources/platform/events", body,
+                                             signed_headers(body, msg_id=msg_id), timeout=10)
+                    statuses.append(status)
+                clients = [threading.Thread(target=send) for _ in range(12)]
+                for t in clients:
+                    t.start()
+                for t in clients:
+                    t.join()
+                self.assertEqual(sorted(statuses), [200] * 11 + [202], msg_id)
+        self.assertEqual(count("SELECT COUNT(*) FROM inbox"), 10)
+        self.assertEqual(d.stop(), 0)
 
 
 if __name__ == "__main__":
