@@ -29,6 +29,19 @@ namespace rapport {
 struct DispatchStats {
   std::size_t events = 0, actions = 0, failures = 0, suppressed = 0, retries = 0, slow = 0;
   std::size_t expired = 0, held = 0, released = 0, withdrawn = 0;
+  DispatchStats& operator+=(const DispatchStats& o) {
+    events += o.events;
+    actions += o.actions;
+    failures += o.failures;
+    suppressed += o.suppressed;
+    retries += o.retries;
+    slow += o.slow;
+    expired += o.expired;
+    held += o.held;
+    released += o.released;
+    withdrawn += o.withdrawn;
+    return *this;
+  }
 };
 
 struct HookPolicy {

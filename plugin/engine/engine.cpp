@@ -290,15 +290,7 @@ DispatchStats Engine::run_parts(TimePoint now, bool holder) {
   for (const auto& [part, epoch] : parts) {
     if (exclusive_) store_->set_fence(Fence{partition_lease(part), holder_, epoch});
     try {
-      auto d = dispatcher_.run_partition(now, part);
-      total.events += d.events;
-      total.actions += d.actions;
-      total.failures += d.failures;
-      total.suppressed += d.suppressed;
-      total.retries += d.retries;
-      total.slow += d.slow;
-      total.expired += d.expired;
-      total.held += d.held;
+      total += dispatcher_.run_partition(now, part);
     } catch (const LeaseLost&) {
       log::warn("engine",
                 "another process took a dispatch partition over; its batch was rolled back",
@@ -368,32 +360,10 @@ StepStats Engine::step(TimePoint now) {
     auto d = dispatcher_.run(now);
     if (dispatcher_.partitions() > 1) {
       auto p = run_parts(now, true);
-      d.events += p.events;
-      d.actions += p.actions;
-      d.failures += p.failures;
-      d.suppressed += p.suppressed;
-      d.retries += p.retries;
-      d.slow += p.slow;
-      d.expired += p.expired;
-      d.held += p.held;
-      if (p.events == 0) {
-        auto r = dispatcher_.release_known(now);
-        d.released += r.released;
-        d.expired += r.expired;
-        d.withdrawn += r.withdrawn;
-        d.suppressed += r.suppressed;
-      }
+      d += p;
+      if (p.events == 0) d += dispatcher_.release_known(now);
     }
-    stats.dispatch.events += d.events;
-    stats.dispatch.actions += d.actions;
-    stats.dispatch.failures += d.failures;
-    stats.dispatch.suppressed += d.suppressed;
-    stats.dispatch.retries += d.retries;
-    stats.dispatch.slow += d.slow;
-    stats.dispatch.expired += d.expired;
-    stats.dispatch.held += d.held;
-    stats.dispatch.released += d.released;
-    stats.dispatch.withdrawn += d.withdrawn;
+    stats.dispatch += d;
     if (fired == 0 && d.events == 0) break;
   }
   if (budget_) {

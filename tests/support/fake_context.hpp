@@ -113,8 +113,32 @@ inline Rotation make_rotation(std::string id, std::string student, std::string s
 }
 
 inline Event event_for(const Rotation& r, EventType type, const std::string& at) {
-  return Event{r.id + "/" + std::string(to_string(type)), type, "test", *parse_time(at),
-               r.student_id, to_json(r)};
+  return Event{r.id + "/" + std::string(to_string(type)),
+               type,
+               "test",
+               *parse_time(at),
+               r.student_id,
+               to_json(r)};
+}
+
+// A hook's action of `type` about the event's subject (its student), naming `contact`,
+// due `due`, with the id the engine would give it (`id_hook`: another hook name for the id
+// alone, so that two engines' actions can be told apart).
+inline Action synthetic_action(const std::string& hook, const Event& event, ActionType type,
+                               const std::string& contact, TimePoint due,
+                               const std::string& id_hook = "") {
+  Action a;
+  a.id = make_action_id(id_hook.empty() ? hook : id_hook, event.source + "/" + event.id, type,
+                        contact);
+  a.type = type;
+  a.student_id = event.subject;
+  a.contact_id = contact;
+  a.created = event.occurred;
+  a.due = due;
+  a.reason = "synthetic";
+  a.hook = hook;
+  a.event_id = event.source + "/" + event.id;
+  return a;
 }
 
 }  // namespace rapport::test

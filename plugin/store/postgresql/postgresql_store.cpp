@@ -448,19 +448,7 @@ class PostgresqlStore final : public Store {
         q("SELECT seq, source, event_id, type, subject, occurred_at, payload FROM inbox"
           " WHERE seq > $1 ORDER BY seq LIMIT $2",
           seq, clamp(limit));
-    std::vector<InboxEvent> out;
-    for (int i = 0; i < r.rows(); ++i) {
-      InboxEvent ie;
-      ie.seq = r.integer(i, 0);
-      ie.event.source = r.str(i, 1);
-      ie.event.id = r.str(i, 2);
-      ie.event.type = parse_event_type(r.str(i, 3)).value_or(EventType::person_updated);
-      ie.event.subject = r.str(i, 4);
-      ie.event.occurred = parse_time(r.str(i, 5)).value_or(TimePoint{});
-      ie.event.payload = r.str(i, 6);
-      out.push_back(std::move(ie));
-    }
-    return out;
+    return inbox_events(r);
   }
 
   std::int64_t last_event_seq() override { return last_of("inbox"); }
@@ -486,19 +474,7 @@ class PostgresqlStore final : public Store {
                   : q("SELECT seq, source, event_id, type, subject, occurred_at, payload"
                       " FROM inbox WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
                       after, upto, clamp(limit));
-    std::vector<InboxEvent> out;
-    for (int i = 0; i < r.rows(); ++i) {
-      InboxEvent ie;
-      ie.seq = r.integer(i, 0);
-      ie.event.source = r.str(i, 1);
-      ie.event.id = r.str(i, 2);
-      ie.event.type = parse_event_type(r.str(i, 3)).value_or(EventType::person_updated);
-      ie.event.subject = r.str(i, 4);
-      ie.event.occurred = parse_time(r.str(i, 5)).value_or(TimePoint{});
-      ie.event.payload = r.str(i, 6);
-      out.push_back(std::move(ie));
-    }
-    return out;
+    return inbox_events(r);
   }
 
   void set_progresses(const std::map<std::string, std::int64_t>& progress) override {
@@ -1922,6 +1898,24 @@ class PostgresqlStore final : public Store {
     for (int i = 0; i < r.rows(); ++i) {
       out.push_back({r.str(i, 0), parse_time(r.str(i, 1)).value_or(TimePoint{}),
                      event_from_json(r.str(i, 2))});
+    }
+    return out;
+  }
+
+  // Rows of (seq, source, event_id, type, subject, occurred_at, payload).
+  static std::vector<InboxEvent> inbox_events(const Result& r) {
+    std::vector<InboxEvent> out;
+    out.reserve(std::size_t(r.rows()));
+    for (int i = 0; i < r.rows(); ++i) {
+      InboxEvent ie;
+      ie.seq = r.integer(i, 0);
+      ie.event.source = r.str(i, 1);
+      ie.event.id = r.str(i, 2);
+      ie.event.type = parse_event_type(r.str(i, 3)).value_or(EventType::person_updated);
+      ie.event.subject = r.str(i, 4);
+      ie.event.occurred = parse_time(r.str(i, 5)).value_or(TimePoint{});
+      ie.event.payload = r.str(i, 6);
+      out.push_back(std::move(ie));
     }
     return out;
   }

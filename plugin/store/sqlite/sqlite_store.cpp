@@ -381,6 +381,24 @@ std::shared_ptr<std::mutex> writer_mutex(const std::string& path,
   return mutex;
 }
 
+// The rows of a statement reading (seq, source, event_id, type, subject, occurred_at,
+// payload).
+std::vector<InboxEvent> inbox_events(Cached::Use& q) {
+  std::vector<InboxEvent> out;
+  while (q.next()) {
+    InboxEvent ie;
+    ie.seq = q.integer(0);
+    ie.event.source = q.str(1);
+    ie.event.id = q.str(2);
+    ie.event.type = parse_event_type(q.str(3)).value_or(EventType::person_updated);
+    ie.event.subject = q.str(4);
+    ie.event.occurred = parse_time(q.str(5)).value_or(TimePoint{});
+    ie.event.payload = q.str(6);
+    out.push_back(std::move(ie));
+  }
+  return out;
+}
+
 class SqliteStore final : public Store {
  public:
   explicit SqliteStore(const SqliteOptions& options)
@@ -512,19 +530,7 @@ class SqliteStore final : public Store {
         "SELECT seq, source, event_id, type, subject, occurred_at, payload"
         " FROM inbox WHERE seq > ?1 ORDER BY seq LIMIT ?2");
     q.bind(1, seq).bind(2, std::int64_t(limit));
-    std::vector<InboxEvent> out;
-    while (q.next()) {
-      InboxEvent ie;
-      ie.seq = q.integer(0);
-      ie.event.source = q.str(1);
-      ie.event.id = q.str(2);
-      ie.event.type = parse_event_type(q.str(3)).value_or(EventType::person_updated);
-      ie.event.subject = q.str(4);
-      ie.event.occurred = parse_time(q.str(5)).value_or(TimePoint{});
-      ie.event.payload = q.str(6);
-      out.push_back(std::move(ie));
-    }
-    return out;
+    return inbox_events(q);
   }
 
   void set_event_parts(const std::vector<std::pair<std::int64_t, int>>& parts) override {
@@ -550,19 +556,7 @@ class SqliteStore final : public Store {
       q.bind(1, std::optional<std::string>{});
     }
     q.bind(2, after).bind(3, upto).bind(4, std::int64_t(limit));
-    std::vector<InboxEvent> out;
-    while (q.next()) {
-      InboxEvent ie;
-      ie.seq = q.integer(0);
-      ie.event.source = q.str(1);
-      ie.event.id = q.str(2);
-      ie.event.type = parse_event_type(q.str(3)).value_or(EventType::person_updated);
-      ie.event.subject = q.str(4);
-      ie.event.occurred = parse_time(q.str(5)).value_or(TimePoint{});
-      ie.event.payload = q.str(6);
-      out.push_back(std::move(ie));
-    }
-    return out;
+    return inbox_events(q);
   }
 
   std::int64_t last_action_seq() override {

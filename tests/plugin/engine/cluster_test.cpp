@@ -27,6 +27,15 @@ struct Gate {
   std::mutex mutex;
   std::condition_variable changed;
   bool armed = false, inside = false, open = false;
+  // Where the hook passes: armed, it stops here (once) until let go.
+  void pass() {
+    std::unique_lock lock(mutex);
+    if (!armed) return;
+    armed = false;
+    inside = true;
+    changed.notify_all();
+    changed.wait(lock, [&] { return open; });
+  }
 };
 
 class GatedHook : public Hook {
@@ -35,26 +44,8 @@ class GatedHook : public Hook {
   std::string name() const override { return "gated"; }
   std::vector<EventType> subscribed() const override { return {EventType::rotation_started}; }
   std::vector<Action> handle(const Event& event, const HookContext& context) override {
-    {
-      std::unique_lock lock(gate_.mutex);
-      if (gate_.armed) {
-        gate_.armed = false;
-        gate_.inside = true;
-        gate_.changed.notify_all();
-        gate_.changed.wait(lock, [&] { return gate_.open; });
-      }
-    }
-    Action a;
-    a.id = make_action_id(name(), event.source + "/" + event.id, ActionType::introduce, "A1");
-    a.type = ActionType::introduce;
-    a.student_id = event.subject;
-    a.contact_id = "A1";
-    a.created = event.occurred;
-    a.due = context.now();
-    a.reason = "synthetic";
-    a.hook = name();
-    a.event_id = event.source + "/" + event.id;
-    return {a};
+    gate_.pass();
+    return {test::synthetic_action(name(), event, ActionType::introduce, "A1", context.now())};
   }
 
  private:
@@ -367,32 +358,16 @@ class EachStudentHook : public Hook {
     return {EventType::rotation_started, EventType::rotation_ended};
   }
   std::vector<Action> handle(const Event& event, const HookContext& context) override {
-    {
-      std::unique_lock lock(gate_.mutex);
-      if (gate_.armed) {
-        gate_.armed = false;
-        gate_.inside = true;
-        gate_.changed.notify_all();
-        gate_.changed.wait(lock, [&] { return gate_.open; });
-      }
-    }
+    gate_.pass();
     {
       std::lock_guard lock(ledger_.mutex);
       ledger_.handled.emplace_back(engine_, event.subject, event.type);
     }
-    Action a;
-    a.type =
+    const auto type =
         event.type == EventType::rotation_started ? ActionType::introduce : ActionType::thank_you;
     // Each engine's own id: what two engines both committed would be two actions.
-    a.id = make_action_id(name() + "/" + engine_, event.source + "/" + event.id, a.type, "A1");
-    a.student_id = event.subject;
-    a.contact_id = "A1";
-    a.created = event.occurred;
-    a.due = context.now();
-    a.reason = "synthetic";
-    a.hook = name();
-    a.event_id = event.source + "/" + event.id;
-    return {a};
+    return {
+        test::synthetic_action(name(), event, type, "A1", context.now(), name() + "/" + engine_)};
   }
 
  private:

@@ -30,18 +30,9 @@ class CountingHook : public Hook {
   }
   std::vector<Action> handle(const Event& event, const HookContext& context) override {
     ++handled_[{event.subject, event.type}];
-    Action a;
-    a.type =
+    const auto type =
         event.type == EventType::rotation_started ? ActionType::introduce : ActionType::thank_you;
-    a.id = make_action_id(name(), event.source + "/" + event.id, a.type, "A1");
-    a.student_id = event.subject;
-    a.contact_id = "A1";
-    a.created = event.occurred;
-    a.due = context.now();
-    a.reason = "synthetic";
-    a.hook = name();
-    a.event_id = event.source + "/" + event.id;
-    return {a};
+    return {test::synthetic_action(name(), event, type, "A1", context.now())};
   }
 
  private:
