@@ -6,7 +6,8 @@ SIGSTOP past its lease and then resumed; meanwhile rotations keep arriving in a 
 PostgreSQL database that a SQL source polls (deploy/examples/cluster.yaml with that source
 added; the poller runs only in the process holding the engine lease, so it moves with it).
 At the end: every event answered 202 is in the store and handled once, every polled
-rotation (before the kill, between kill and pause, after the pause) introduced once, every
+rotation (before the kill, between kill and pause, after the pause) introduced once, each
+student whose rotation started and ended before it arrived introduced before thanked, every
 action delivered (repeats carry the same webhook-id), no action made twice, the engine
 lease moved at the kill and at the pause (a new epoch each time, never back), and the
 resumed process stood by instead of completing work another had taken over. Then a process
@@ -27,7 +28,8 @@ import time
 import tempfile
 import unittest
 
-from rapport_daemon import SECRET, Daemon, Receiver, signed_headers, verify, wait_for
+from rapport_daemon import SECRET, Daemon, Receiver, rotation_event, signed_headers, verify, \
+    wait_for
 from webhook_delivery_test import OUT_SECRET, live_rotation
 
 BINARY = None
@@ -204,6 +206,21 @@ class Cluster(unittest.TestCase):
         paused.proc.send_signal(signal.SIGCONT)
         down.discard(paused)
         place(8)
+        # Per-student order: rotations that started two days ago and ended yesterday. Their
+        # start and end enter the inbox from timers, in that order, and the per-student
+        # hooks of whichever process holds their partition must handle the start first:
+        # each student's introduction comes before their thank-you in the outbox.
+        today = datetime.date.today()
+        ordered = [f"ord-{through}-{i:02d}" for i in range(12)]
+        for student in ordered:
+            event = rotation_event(f"ev-{student}", student=student, rotation=f"rot-{student}",
+                                   start=str(today - datetime.timedelta(days=2)),
+                                   end=str(today - datetime.timedelta(days=1)))
+            body = json.dumps(event).encode()
+            self.assertTrue(wait_for(lambda: runner.request(
+                "POST", "/v1/sources/platform/events", body,
+                signed_headers(body, msg_id=f"msg-{student}"), timeout=5)[0] in (200, 202),
+                timeout=30))
 
         for t in threads:
             t.join(timeout=180)
@@ -227,8 +244,17 @@ class Cluster(unittest.TestCase):
         def introduced():
             return sorted(r[0] for r in psql(direct, "SELECT student_id FROM outbox"
                                                      " WHERE type = 'introduce'"))
-        wait_for(lambda: set(introduced()) >= set(students + polled), timeout=60)
-        self.assertEqual(introduced(), sorted(students + polled))
+        wait_for(lambda: set(introduced()) >= set(students + polled + ordered), timeout=60)
+        self.assertEqual(introduced(), sorted(students + polled + ordered))
+
+        def order_of(student):
+            return [r[0] for r in psql(direct, "SELECT type FROM outbox WHERE student_id ="
+                                               f" '{student}' AND type IN ('introduce',"
+                                               " 'thank_you') ORDER BY seq")]
+        self.assertTrue(wait_for(lambda: all(len(order_of(s)) == 2 for s in ordered),
+                                 timeout=60), {s: order_of(s) for s in ordered})
+        for student in ordered:
+            self.assertEqual(order_of(student), ["introduce", "thank_you"], student)
         actions = {r[0]: r[1] for r in psql(direct, "SELECT action_id, student_id FROM outbox")}
         self.assertTrue(wait_for(lambda: {json.loads(r[2])["id"] for r in receiver.all()
                                           if r[3] == 200} >= set(actions), timeout=120))
