@@ -393,10 +393,11 @@ Dispatcher::Batch Dispatcher::run_batch(TimePoint now, DispatchStats& stats, boo
     StoreContext context(
         store_, [this]() -> const Relationships& { return graph_; }, now);
     std::set<std::string> blocked;  // asked to retry in this batch
-    // Given as the mirror applies events, by the number the store keeps progress for (a
-    // backfill's engine, of a config without it, applies events too).
+    // Given as the mirror applies events, by the number the store keeps progress for: the
+    // configured one in an engine's step (its holder aligned the store to it first); read
+    // from the store for a backfill's build of the mirror, whose config may not say it.
     std::vector<std::pair<std::int64_t, int>> parts;
-    const int partitions = stored_partitions();
+    const int partitions = mirror_only ? stored_partitions() : std::max(partitions_, 1);
     for (const auto& [seq, event] : events) {
       ++stats.events;
       if (reached[kMirrorConsumer] < seq) {

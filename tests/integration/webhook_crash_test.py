@@ -43,28 +43,31 @@ def psql(url, sql):
 
 
 class Crash(unittest.TestCase):
-    def test_sigkill_loses_no_acknowledged_event_and_no_action(self):
-        receiver = Receiver()
-        port = free_port()
-        postgresql = os.environ.get("RAPPORT_TEST_STORE") == "postgresql"
-        if postgresql:
+    def store_under_test(self, tag, daemon):
+        """The store section for RAPPORT_TEST_STORE's backend (PostgreSQL: a fresh database
+        on the test server, the listener on four connections) and a function that runs a
+        query on it; `daemon()` is the daemon whose SQLite file it is."""
+        if os.environ.get("RAPPORT_TEST_STORE") == "postgresql":
             server = os.environ["RAPPORT_TEST_PG"]
-            name = f"rapport_crash_{os.getpid()}"
+            name = f"rapport_{tag}_{os.getpid()}"
             psql(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
             psql(server, f"CREATE DATABASE {name}")
             self.addCleanup(psql, server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
             url = f"{server} dbname={name}"
-            store = f'store: {{type: postgresql, url: "{url}", pool: 4}}'
-            query = lambda sql: psql(url, sql)
-        else:
-            store = "store:\n  path: @DIR@/store.db"
+            return f'store: {{type: postgresql, url: "{url}", pool: 4}}', lambda sql: psql(url, sql)
 
-            def query(sql):
-                db = sqlite3.connect(d.store)
-                try:
-                    return list(db.execute(sql))
-                finally:
-                    db.close()
+        def query(sql):
+            db = sqlite3.connect(daemon().store)
+            try:
+                return list(db.execute(sql))
+            finally:
+                db.close()
+        return "store:\n  path: @DIR@/store.db", query
+
+    def test_sigkill_loses_no_acknowledged_event_and_no_action(self):
+        receiver = Receiver()
+        port = free_port()
+        store, query = self.store_under_test("crash", lambda: d)
         config = f"""
 {store}
 listener:
@@ -151,24 +154,7 @@ engine:
 
     def test_the_same_message_from_many_clients_at_once_is_stored_once(self):
         port = free_port()
-        if os.environ.get("RAPPORT_TEST_STORE") == "postgresql":
-            server = os.environ["RAPPORT_TEST_PG"]
-            name = f"rapport_same_{os.getpid()}"
-            psql(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            psql(server, f"CREATE DATABASE {name}")
-            self.addCleanup(psql, server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            url = f"{server} dbname={name}"
-            store = f'store: {{type: postgresql, url: "{url}", pool: 4}}'
-            count = lambda sql: int(psql(url, sql)[0][0])
-        else:
-            store = "store:\n  path: @DIR@/store.db"
-
-            def count(sql):
-                db = sqlite3.connect(d.store)
-                try:
-                    return db.execute(sql).fetchone()[0]
-                finally:
-                    db.close()
+        store, query = self.store_under_test("same", lambda: d)
         d = Daemon(BINARY, f"""
 {store}
 listener:
@@ -202,7 +188,7 @@ engine:
                 for t in clients:
                     t.join()
                 self.assertEqual(sorted(statuses), [200] * 11 + [202], msg_id)
-        self.assertEqual(count("SELECT COUNT(*) FROM inbox"), 10)
+        self.assertEqual(int(query("SELECT COUNT(*) FROM inbox")[0][0]), 10)
         self.assertEqual(d.stop(), 0)
 
 
