@@ -197,6 +197,12 @@ class Cluster(unittest.TestCase):
         down.add(paused)
         paused.proc.send_signal(signal.SIGSTOP)
         paused_epoch = lease()[1]
+        # The dispatch partitions it held as it stopped (none if it stopped before its first
+        # claim, as a slow machine may have it).
+        paused_parts = int(psql(direct, "SELECT COUNT(*) FROM leases WHERE name LIKE"
+                                        f" 'dispatch:%' AND holder LIKE '%:{paused.proc.pid}:%'"
+                                        " AND until > to_char(now() AT TIME ZONE 'UTC',"
+                                        " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")[0][0])
         self.assertTrue(wait_for(lambda: lease()[1] > paused_epoch,
                                  timeout=LEASE * 5 + IDLE_LIMIT))
         runner = holder_daemon()
@@ -338,9 +344,10 @@ class Cluster(unittest.TestCase):
             return sorted(len(p) for p in parts) == [4, 4] and \
                 sorted(parts[0] + parts[1]) == list(range(8))
         self.assertTrue(wait_for(shared, timeout=3 * LEASE + 5), live())
-        # The paused process held partitions too: the other took them over, and it let
-        # them go when it resumed (what it had under way was refused at commit).
-        self.assertIn("took a dispatch partition over", paused.log_text())
+        # Partitions the paused process held were taken over, and it let them go when it
+        # resumed (what it had under way was refused at commit).
+        if paused_parts:
+            self.assertIn("took a dispatch partition over", paused.log_text())
         print(f"\n{through}: {EVENTS} events over 3 listeners, {len(actions)} actions, "
               f"{sum(seen.values()) - len(seen)} repeated deliveries (same webhook-id), "
               f"{senders[0][0]} processes sent, "
