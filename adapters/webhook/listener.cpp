@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -331,10 +332,12 @@ struct Listener::Impl {
   std::optional<asio::thread_pool> pages;
 
   void accept(tcp::acceptor& on, bool use_ops_tls, Serves serves);
-  void count(std::string_view route, std::string_view source, http::status status) {
-    telemetry->count("rapport_http_requests_total",
-                     "route=\"" + std::string(route) + "\",source=\"" + std::string(source) +
-                         "\",status=\"" + std::to_string(unsigned(status)) + "\"");
+  Telemetry::Counter requests_counter(std::string_view route, std::string_view source,
+                                      http::status status) {
+    return telemetry->counter("rapport_http_requests_total",
+                              "route=\"" + std::string(route) + "\",source=\"" +
+                                  std::string(source) + "\",status=\"" +
+                                  std::to_string(unsigned(status)) + "\"");
   }
 };
 
@@ -704,8 +707,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void committed(Outcome outcome, std::size_t count) {
     switch (outcome) {
       case Outcome::accepted:
-        owner_.telemetry->count("rapport_events_accepted_total", "source=\"" + source_->name + "\"",
-                                double(count));
+        if (!accepted_ || accepted_->source != source_->name) {
+          accepted_.emplace(source_->name,
+                            owner_.telemetry->counter("rapport_events_accepted_total",
+                                                      "source=\"" + source_->name + "\""));
+        }
+        accepted_->counter.add(double(count));
         return send({http::status::accepted,
                      R"({"accepted":)" + std::to_string(count) + R"(,"duplicate":false})"},
                     "events", source_->name);
@@ -720,30 +727,45 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
   }
 
+  // A connection sends one source's events again and again: the label text of its
+  // counters is built when what it counts changes, not at every request.
+  void count(std::string_view route, std::string_view source, http::status status) {
+    if (!counted_ || counted_->route != route || counted_->source != source ||
+        counted_->status != status) {
+      counted_.emplace(std::string(route), std::string(source), status,
+                       owner_.requests_counter(route, source, status));
+    }
+    counted_->counter.add();
+  }
+
+  // The answer is written as bytes here rather than through Beast's serializer, which cost
+  // about as much as the rest of the writing (docs/performance.md).
   void send(Reply reply, std::string_view route, std::string_view source) {
-    owner_.count(route, source, reply.status);
+    count(route, source, reply.status);
     // A body left unread ends the connection after the answer.
     // Stopping: this answer is the connection's last.
     bool keep = keep_alive_ && parser_ && parser_->is_done() && !owner_.stopped;
-    auto res = std::make_shared<http::response<http::string_body>>(reply.status, 11);
-    res->set(http::field::server, "rapport");
-    res->set(http::field::content_type, reply.content_type);
-    for (auto& [field, value] : reply.headers) res->set(field, value);
-    for (auto& [name, value] : reply.named_headers) res->set(name, value);
-    res->body() = std::move(reply.body);
-    res->keep_alive(keep);
-    res->prepare_payload();
-    if (parser_ && parser_->get().method() == http::verb::head) {
-      auto length = res->body().size();
-      res->body().clear();
-      res->content_length(length);  // what GET would send, without it
-    }
+    bool head = parser_ && parser_->get().method() == http::verb::head;
+    out_.clear();
+    auto line = [this](std::string_view name, std::string_view value) {
+      out_.append(name).append(": ").append(value).append("\r\n");
+    };
+    out_.append("HTTP/1.1 ").append(std::to_string(unsigned(reply.status))).append(" ");
+    out_.append(http::obsolete_reason(reply.status)).append("\r\n");
+    line("Server", "rapport");
+    line("Content-Type", reply.content_type);
+    for (const auto& [field, value] : reply.headers) line(http::to_string(field), value);
+    for (const auto& [name, value] : reply.named_headers) line(name, value);
+    // HEAD: the length GET would send, without the body.
+    line("Content-Length", std::to_string(reply.body.size()));
+    if (!keep) line("Connection", "close");
+    out_.append("\r\n");
+    if (!head) out_.append(reply.body);
     lowest().expires_after(owner_.options.read_timeout);
-    http::async_write(stream_, *res,
-                      [self = this->shared_from_this(), res](beast::error_code ec, std::size_t) {
+    asio::async_write(stream_, asio::buffer(out_),
+                      [self = this->shared_from_this(), keep](beast::error_code ec, std::size_t) {
                         self->idle();
-                        if (ec) return self->close();
-                        if (!res->keep_alive()) return self->close();
+                        if (ec || !keep) return self->close();
                         self->read_header();
                       });
   }
@@ -790,6 +812,18 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   beast::flat_buffer buffer_;
   std::array<char, 4096> scratch_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::string out_;  // the answer being written
+  struct Counted {
+    std::string route, source;
+    http::status status;
+    Telemetry::Counter counter;
+  };
+  std::optional<Counted> counted_;  // the counter of the last answer
+  struct Accepted {
+    std::string source;
+    Telemetry::Counter counter;
+  };
+  std::optional<Accepted> accepted_;  // the last source's count of events accepted
   std::shared_ptr<const Listener::Impl::Sources> sources_;  // what source_ points into
   const InboundSource* source_ = nullptr;
   bool keep_alive_ = true;

@@ -2,20 +2,72 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #include <cctype>
 #include <charconv>
+#include <initializer_list>
+#include <memory>
 #include <stdexcept>
 
 namespace rapport::webhook {
 
-std::string hmac_sha256(std::string_view key, std::string_view message) {
+namespace {
+
+struct MacCtxFree {
+  void operator()(EVP_MAC_CTX* ctx) const { EVP_MAC_CTX_free(ctx); }
+};
+using MacCtx = std::unique_ptr<EVP_MAC_CTX, MacCtxFree>;
+
+// A context keyed once per key and thread: OpenSSL 3's one-shot HMAC() looked the algorithm
+// up and set the key (two SHA-256 blocks) at every call, a listener's every request. A
+// thread keeps the last few keys it used; init without a key starts again from the keyed
+// state.
+EVP_MAC_CTX* keyed(std::string_view key) {
+  struct Entry {
+    std::string key;
+    MacCtx ctx;
+  };
+  thread_local std::vector<Entry> cache;
+  for (auto& entry : cache) {
+    if (entry.key == key) {
+      if (EVP_MAC_init(entry.ctx.get(), nullptr, 0, nullptr) != 1) break;
+      return entry.ctx.get();
+    }
+  }
+  static EVP_MAC* const hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  if (!hmac) throw std::runtime_error("OpenSSL has no HMAC");
+  MacCtx ctx(EVP_MAC_CTX_new(hmac));
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
+                         OSSL_PARAM_construct_end()};
+  if (!ctx || EVP_MAC_init(ctx.get(), reinterpret_cast<const unsigned char*>(key.data()),
+                           key.size(), params) != 1) {
+    throw std::runtime_error("OpenSSL cannot key an HMAC-SHA256");
+  }
+  std::erase_if(cache, [&](const Entry& e) { return e.key == key; });
+  if (cache.size() >= 8) cache.erase(cache.begin());
+  cache.push_back({std::string(key), std::move(ctx)});
+  return cache.back().ctx.get();
+}
+
+std::string hmac_sha256_of(std::string_view key, std::initializer_list<std::string_view> parts) {
+  EVP_MAC_CTX* ctx = keyed(key);
+  for (auto part : parts) {
+    EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(part.data()), part.size());
+  }
   unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), key.data(), int(key.size()),
-       reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest, &length);
+  std::size_t length = 0;
+  if (EVP_MAC_final(ctx, digest, &length, sizeof digest) != 1) {
+    throw std::runtime_error("OpenSSL's HMAC-SHA256 failed");
+  }
   return std::string(reinterpret_cast<const char*>(digest), length);
+}
+
+}  // namespace
+
+std::string hmac_sha256(std::string_view key, std::string_view message) {
+  return hmac_sha256_of(key, {message});
 }
 
 std::string hex(std::string_view bytes) {
@@ -79,10 +131,8 @@ std::vector<std::string> decode_secrets(std::string_view list) {
 
 std::string sign_v1(std::string_view key, std::string_view id, std::int64_t timestamp,
                     std::string_view body) {
-  std::string message;
-  message.reserve(id.size() + body.size() + 24);
-  message.append(id).append(".").append(std::to_string(timestamp)).append(".").append(body);
-  return "v1," + base64_encode(hmac_sha256(key, message));
+  return "v1," +
+         base64_encode(hmac_sha256_of(key, {id, ".", std::to_string(timestamp), ".", body}));
 }
 
 Verdict verify_standard(const std::vector<std::string>& keys, std::string_view id,

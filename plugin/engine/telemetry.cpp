@@ -30,7 +30,12 @@ std::string number(double v) {
 
 void Telemetry::count(const std::string& name, const std::string& labels, double by) {
   std::lock_guard lock(mutex_);
-  counters_[name][labels] += by;
+  counters_[name][labels].fetch_add(by, std::memory_order_relaxed);
+}
+
+Telemetry::Counter Telemetry::counter(const std::string& name, const std::string& labels) {
+  std::lock_guard lock(mutex_);
+  return Counter(&counters_[name][labels]);
 }
 
 void Telemetry::set(const std::string& name, const std::string& labels, double value) {
@@ -73,13 +78,12 @@ std::vector<Telemetry::Failing> Telemetry::failing() const {
 std::string Telemetry::prometheus() const {
   std::lock_guard lock(mutex_);
   std::string out;
-  auto family = [&](const std::string& name, const char* type,
-                    const std::map<std::string, double>& series) {
+  auto family = [&](const std::string& name, const char* type, const auto& series) {
     auto h = help().find(name);
     out += "# HELP " + name + " " + (h != help().end() ? h->second : name) + "\n";
     out += "# TYPE " + name + " " + type + "\n";
     for (const auto& [labels, value] : series) {
-      out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + number(value) + "\n";
+      out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + number(double(value)) + "\n";
     }
   };
   for (const auto& [name, series] : counters_) family(name, "counter", series);

@@ -4,6 +4,7 @@
 // Thread-safe: the listener's threads and the engine's loop write, scrapes read.
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -17,6 +18,19 @@ class Telemetry {
  public:
   // `labels` is Prometheus label text without braces: source="platform",status="202".
   void count(const std::string& name, const std::string& labels, double by = 1);
+
+  // One counter's series, looked up once: adding to it takes no lock and builds no label
+  // text (what the listener counts at every request). Valid while the Telemetry lives.
+  class Counter {
+   public:
+    void add(double by = 1) { slot_->fetch_add(by, std::memory_order_relaxed); }
+
+   private:
+    friend class Telemetry;
+    explicit Counter(std::atomic<double>* slot) : slot_(slot) {}
+    std::atomic<double>* slot_;
+  };
+  Counter counter(const std::string& name, const std::string& labels);
   void set(const std::string& name, const std::string& labels, double value);
   std::optional<double> gauge(const std::string& name, const std::string& labels) const;
   void observe_latency(double seconds);  // rapport_ingest_seconds
@@ -30,7 +44,9 @@ class Telemetry {
 
  private:
   mutable std::mutex mutex_;
-  std::map<std::string, std::map<std::string, double>> counters_, gauges_;
+  // A map's nodes stay where they are: a Counter points into one.
+  std::map<std::string, std::map<std::string, std::atomic<double>>> counters_;
+  std::map<std::string, std::map<std::string, double>> gauges_;
   std::vector<std::uint64_t> buckets_ = std::vector<std::uint64_t>(kBounds.size(), 0);
   std::uint64_t observations_ = 0;
   double sum_ = 0;

@@ -525,6 +525,39 @@ class Listener(unittest.TestCase):
         self.assertIn("rapport_inbox_depth", text)
         self.assertIn('rapport_outbox_depth{sink="out"}', text)
 
+    def test_metrics_count_every_answer_on_a_kept_alive_connection(self):
+        # A connection keeps the counters of its last answer: each answer still counts once,
+        # under its own status, and events accepted count per source.
+        def metric(name, labels):
+            _, _, data = self.d.request("GET", "/metrics")
+            for line in data.decode().splitlines():
+                if line.startswith(name + "{" + labels + "} "):
+                    return float(line.split(" ")[1])
+            return 0.0
+
+        accepted = 'route="events",source="platform",status="202"'
+        refused = 'route="events",source="platform",status="401"'
+        before = (metric("rapport_http_requests_total", accepted),
+                  metric("rapport_http_requests_total", refused),
+                  metric("rapport_events_accepted_total", 'source="platform"'))
+        c = self.d.conn()
+        sent = [rotation_event("ev-count-%d" % i, student="stu-count") for i in range(3)]
+        for i, statuses in enumerate([202, 202, 401, 202, 200]):
+            event = sent[min(i, 2)] if statuses != 200 else sent[0]
+            body = json.dumps(event).encode()
+            headers = signed_headers(body, msg_id="msg-count-%d" % i)
+            if statuses == 401:
+                headers["webhook-signature"] = "v1,AAAA"
+            c.request("POST", "/v1/sources/platform/events", body=body, headers=headers)
+            r = c.getresponse()
+            r.read()
+            self.assertEqual(r.status, statuses)
+        c.close()
+        after = (metric("rapport_http_requests_total", accepted),
+                 metric("rapport_http_requests_total", refused),
+                 metric("rapport_events_accepted_total", 'source="platform"'))
+        self.assertEqual([a - b for a, b in zip(after, before)], [3, 1, 3])
+
     def test_store_locked_gives_429_then_503_and_readyz_names_the_store(self):
         # Another process holds the store's write lock: commits wait (busy_timeout 1s), the
         # queue (2 events) fills and the listener answers 429; then the commit fails: 503.

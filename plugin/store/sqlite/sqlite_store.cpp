@@ -476,7 +476,7 @@ class SqliteStore final : public Store {
     if (depth_ == 0) {
       poisoned_ = false;
       std::unique_lock turn(*writer_);
-      sql_ << "BEGIN IMMEDIATE";
+      cached("BEGIN IMMEDIATE").run();  // prepared once: a listener's every group begins
       turn_ = std::move(turn);
     }
     ++depth_;
@@ -494,8 +494,8 @@ class SqliteStore final : public Store {
     }
     if (fence_) check_fence();
     try {
-      sql_ << "COMMIT";
-    } catch (const soci::soci_error& e) {
+      cached("COMMIT").run();
+    } catch (const std::exception& e) {
       quiet_rollback();
       throw StoreError(std::string("commit failed: ") + e.what());
     }
@@ -1450,8 +1450,8 @@ class SqliteStore final : public Store {
 
   std::set<std::string> suppressed_ids() override {
     std::set<std::string> out;
-    soci::rowset<soci::row> rows = sql_.prepare << "SELECT person_id FROM suppressions";
-    for (const auto& r : rows) out.insert(opt_text(r, 0));
+    auto q = cached("SELECT person_id FROM suppressions");  // read by a listener's every group
+    while (q.next()) out.insert(q.str(0));
     return out;
   }
 
