@@ -19,12 +19,15 @@ namespace json = boost::json;
 
 namespace {
 
-const char* kNumeric[] = {"score", "scale.min", "scale.max"};
-const char* kBoolean[] = {"would_recommend", "anonymous", "opted_out", "email_opted_out"};
+// Views, not C strings: every mapped field of every event is looked up here, and comparing
+// with a C string measures it first.
+constexpr std::string_view kNumeric[] = {"score", "scale.min", "scale.max"};
+constexpr std::string_view kBoolean[] = {"would_recommend", "anonymous", "opted_out",
+                                         "email_opted_out"};
 
 template <std::size_t N>
-bool in(const char* const (&list)[N], std::string_view field) {
-  for (const char* f : list) {
+bool in(const std::string_view (&list)[N], std::string_view field) {
+  for (auto f : list) {
     if (field == f) return true;
   }
   return false;
@@ -196,9 +199,10 @@ Event mapped_event(const InboundSource& source, const json::value& item, const s
   if (const auto* team = at(item, m.team)) {
     if (!team->is_array()) throw BadBody("field '" + where + m.team + "': expected an array");
     json::array members(storage);
+    members.reserve(team->as_array().size());
     std::size_t i = 0;
     for (const auto& member : team->as_array()) {
-      json::object ours_member(storage);
+      json::object ours_member(m.team_fields.size(), storage);
       for (const auto& [field, pointer] : m.team_fields) {
         if (const auto* v = at(member, pointer)) {
           const std::string& their = pointer;

@@ -322,7 +322,9 @@ struct Listener::Impl {
   static constexpr std::size_t kPagesQueued = 8;
   std::atomic<std::size_t> pages_queued{0};
   std::unique_ptr<Committer> committer;
-  asio::io_context io;
+  // One thread: Asio keeps the handlers that thread queues for itself without a lock (the
+  // committer's and the status page's posts still take it).
+  asio::io_context io{options.threads <= 1 ? 1 : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT};
   tcp::acceptor acceptor{io}, ops_acceptor{io};
   // One pause per acceptor: a shared timer would have each cancel the other's pause.
   asio::steady_timer accept_pause{io}, ops_accept_pause{io};
@@ -411,7 +413,26 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                             });
   }
 
+  // What the read buffer holds already (a request sent whole, as clients do) is parsed
+  // here, without an asynchronous read that would only post its completion: true when the
+  // parser is as far as `wanted` says, or failed (`ec`); false when it needs more bytes.
+  bool parse_buffered(bool whole, beast::error_code& ec) {
+    parser_->eager(whole);
+    while (buffer_.size() > 0 && !(whole ? parser_->is_done() : parser_->is_header_done())) {
+      auto used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) {
+        ec = {};
+        return false;
+      }
+      if (ec) return true;
+      if (used == 0) return false;
+    }
+    return whole ? parser_->is_done() : parser_->is_header_done();
+  }
+
   void read_header_bytes() {
+    if (beast::error_code parsed; parse_buffered(false, parsed)) return on_header(parsed);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                               self->on_header(ec);
@@ -566,6 +587,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                   "events", source_->name);
     }
     if (length && *length > owner_.options.body_limit) return too_large();
+    if (beast::error_code parsed; parse_buffered(true, parsed)) return on_body(parsed);
     http::async_read(stream_, buffer_, *parser_,
                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                        self->on_body(ec);

@@ -6,6 +6,7 @@ import datetime
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -419,6 +420,38 @@ class Listener(unittest.TestCase):
             self.assertEqual(r.status, 202, r.read())
             r.read()
         c.close()
+
+    def test_pipelined_requests_are_each_answered_in_order(self):
+        # Requests sent back to back in one write, and one whose header arrives in two
+        # pieces after them: each is read from what the connection has buffered (or waits
+        # for the rest), answered once, in order; the last asks to close.
+        def request(i, close=False):
+            body = json.dumps(rotation_event(f"ev-pipe-{i}", student="stu-pipe",
+                                             rotation=f"rot-pipe-{i}")).encode()
+            head = "".join(f"{k}: {v}\r\n" for k, v in signed_headers(body).items())
+            return (f"POST /v1/sources/platform/events HTTP/1.1\r\nHost: x\r\n{head}"
+                    f"Content-Length: {len(body)}\r\n"
+                    + ("Connection: close\r\n" if close else "") + "\r\n").encode() + body
+
+        last = request(3, close=True)
+        s = raw(self.d, request(0) + request(1) + request(2) + last[:40], read=False)
+        time.sleep(0.3)
+        s.sendall(last[40:])
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        s.close()
+        statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", out)
+        self.assertEqual(statuses, [b"202"] * 4, out.decode(errors="replace"))
+        self.assertEqual(out.count(b'{"accepted":1,"duplicate":false}'), 4)
+        db = sqlite3.connect(self.d.store)
+        ids = [r[0] for r in db.execute(
+            "SELECT event_id FROM inbox WHERE event_id LIKE 'ev-pipe-%' ORDER BY seq")]
+        db.close()
+        self.assertEqual(ids, [f"ev-pipe-{i}" for i in range(4)])
 
     def test_github_bearer_and_insecure_sources(self):
         body = json.dumps(rotation_event("ev-hub", student="stu-hub")).encode()
