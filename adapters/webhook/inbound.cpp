@@ -150,11 +150,11 @@ Event mapped_event(const InboundSource& source, const json::value& item, const s
   if (!type || !type->is_string()) {
     throw BadBody("field '" + where + m.type + "': expected the event's type");
   }
-  std::string theirs(type->as_string());
+  std::string_view theirs = type->as_string();
   auto mapped = m.types.find(theirs);
-  auto ours = parse_event_type(mapped != m.types.end() ? mapped->second : theirs);
+  auto ours = parse_event_type(mapped != m.types.end() ? std::string_view(mapped->second) : theirs);
   if (!ours) {
-    throw BadBody("field '" + where + m.type + "': event type \"" + theirs +
+    throw BadBody("field '" + where + m.type + "': event type \"" + std::string(theirs) +
                   "\" is neither in mapping.types nor one of ours");
   }
   e.type = *ours;
@@ -176,8 +176,7 @@ Event mapped_event(const InboundSource& source, const json::value& item, const s
   // merged only for such a type (copying the map for every event cost a microsecond).
   std::map<std::string, std::string> merged;
   const auto* fields = &m.fields;
-  if (auto special = m.fields_by_type.find(std::string(to_string(e.type)));
-      special != m.fields_by_type.end()) {
+  if (auto special = m.fields_by_type.find(to_string(e.type)); special != m.fields_by_type.end()) {
     merged = m.fields;
     for (const auto& [field, pointer] : special->second) merged[field] = pointer;
     fields = &merged;
@@ -417,9 +416,11 @@ InboundSource inbound_source(const std::string& name, const config::Section& s) 
     m->id = ms.str("id");
     m->time = ms.str("time");
     m->team = ms.str("team");
-    m->types = ms.string_map("types");
+    auto types = ms.string_map("types");
+    m->types.insert(types.begin(), types.end());
     m->fields = ms.string_map("fields");
-    m->fields_by_type = ms.value_maps("fields_by_type");
+    auto by_type = ms.value_maps("fields_by_type");
+    m->fields_by_type.insert(by_type.begin(), by_type.end());
     for (const auto& [type, unused] : m->fields_by_type) {
       if (!parse_event_type(type)) {
         throw std::invalid_argument("mapping.fields_by_type: \"" + type +

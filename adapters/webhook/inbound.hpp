@@ -19,10 +19,12 @@ enum class Verification { standard_webhooks, github, bearer, none };
 
 // A platform's own payload read into ours: JSON pointers to our fields, value tables.
 struct PayloadMapping {
-  std::string type, id, time, team;           // JSON pointers into one item of the body
-  std::map<std::string, std::string> types;   // their event name -> ours
-  std::map<std::string, std::string> fields;  // our data field (dots nest) -> pointer
-  std::map<std::string, std::map<std::string, std::string>> fields_by_type;  // ours -> fields
+  std::string type, id, time, team;  // JSON pointers into one item of the body
+  // Looked up by a view at every event (std::less<>): no key copied to find one.
+  std::map<std::string, std::string, std::less<>> types;  // their event name -> ours
+  std::map<std::string, std::string> fields;              // our data field (dots nest) -> pointer
+  std::map<std::string, std::map<std::string, std::string>, std::less<>>
+      fields_by_type;                              // ours -> fields
   std::map<std::string, std::string> team_fields;  // person, role, start, end -> pointer
   std::map<std::string, std::string> constants;    // our data field -> value
   std::map<std::string, std::map<std::string, std::string>> values;  // field -> their -> ours
