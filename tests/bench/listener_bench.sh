@@ -125,7 +125,8 @@ run() {  # name pid port [path]
   local requests status; requests=$(sed 's/.*RESULT requests=\([0-9]*\).*/\1/' <<<"$line")
   status=$(sed 's/.*err_status=\([0-9]*\).*/\1/' <<<"$line")
   local r=$(( requests / seconds ))
-  local c=$(( (after - before) * 10000 / (requests > 0 ? requests : 1) ))  # clock ticks (10 ms) -> us
+  local c  # clock ticks (10 ms) -> us, to a tenth (a whole microsecond is 8 % of the no-op's)
+  c=$(awk -v t=$((after - before)) -v n="$requests" 'BEGIN {printf "%.1f", t * 10000 / (n > 0 ? n : 1)}')
   echo "$1 run: $r req/s, p50 $(sed 's/.*lat_p50_us=\([0-9]*\).*/\1/' <<<"$line") us, p99 $(sed 's/.*lat_p99_us=\([0-9]*\).*/\1/' <<<"$line") us, CPU $c us/req, non-2xx $status"
   rps[$1]+="$r " p50[$1]+="$(sed 's/.*lat_p50_us=\([0-9]*\).*/\1/' <<<"$line") "
   p99[$1]+="$(sed 's/.*lat_p99_us=\([0-9]*\).*/\1/' <<<"$line") " cpu_us[$1]+="$c "
@@ -146,7 +147,7 @@ row() {  # label key
   local r c; r=$(median "${rps[$2]}") c=$(median "${cpu_us[$2]}")
   awk -v l="$1" -v r="$r" -v nr="$n_rps" -v p50="$(median "${p50[$2]}")" \
       -v p99="$(median "${p99[$2]}")" -v c="$c" -v nc="$n_cpu" \
-      'BEGIN {printf "| %s | %d | %.2f | %d | %d | %d | %.1fx |\n", l, r, r / nr, p50, p99, c, (nc > 0 ? c / nc : 0)}'
+      'BEGIN {printf "| %s | %d | %.2f | %d | %d | %.1f | %.2fx |\n", l, r, r / nr, p50, p99, c, (nc > 0 ? c / nc : 0)}'
 }
 row "noop_server (baseline)" noop
 [ -n "$peer_pid" ] && row "Node.js peer: fastify + better-sqlite3, one INSERT per request" peer
