@@ -96,19 +96,23 @@ def inbox(daemon):
         db.close()
 
 
+def read_all(s):
+    """Everything the server sends until it closes the connection."""
+    out = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return out
+        out += chunk
+
+
 def raw(daemon, data, read=True, timeout=5):
     s = socket.create_connection(("127.0.0.1", daemon.port), timeout=timeout)
     try:
         s.sendall(data)
         if not read:
             return s
-        out = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-        return out
+        return read_all(s)
     finally:
         if read:
             s.close()
@@ -437,12 +441,7 @@ class Listener(unittest.TestCase):
         s = raw(self.d, request(0) + request(1) + request(2) + last[:40], read=False)
         time.sleep(0.3)
         s.sendall(last[40:])
-        out = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
+        out = read_all(s)
         s.close()
         statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", out)
         self.assertEqual(statuses, [b"202"] * 4, out.decode(errors="replace"))
