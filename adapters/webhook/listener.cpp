@@ -415,7 +415,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   // What the read buffer holds already (a request sent whole, as clients do) is parsed
   // here, without an asynchronous read that would only post its completion: true when the
-  // parser is as far as `wanted` says, or failed (`ec`); false when it needs more bytes.
+  // parser has the header (`whole`: the whole message) or failed (`ec`); false when it
+  // needs more bytes, which the asynchronous read then waits for.
   bool parse_buffered(bool whole, beast::error_code& ec) {
     parser_->eager(whole);
     while (buffer_.size() > 0 && !(whole ? parser_->is_done() : parser_->is_header_done())) {
