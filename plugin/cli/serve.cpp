@@ -29,7 +29,11 @@ int serve(const Args& args) {
   try {
     auto loaded = load_running(args.get("-c"));
     const auto& config = loaded->config;  // follows a reload
-    auto engine = Engine::build(*config, loaded->registry);
+    // SQLite: no connection of this process checkpoints the WAL inside a commit, where it
+    // held the listener's requests for tens of milliseconds; this thread does.
+    auto checkpointer = start_wal_checkpointer(*config);
+    const Engine::BuildOptions building{.checkpoints = !checkpointer};
+    auto engine = Engine::build(*config, loaded->registry, building);
     engine->announce_process();
     auto tick = config->section("engine").duration("tick");
     auto telemetry = std::make_shared<Telemetry>();
@@ -67,8 +71,7 @@ int serve(const Args& args) {
       listener = std::make_unique<webhook::Listener>(
           std::move(options), std::move(inbound),
           [config] {
-            // The engine's commits checkpoint the WAL, off the listener's path.
-            return open_store(*config, {.checkpoints = false});
+            return open_store(*config, {.checkpoints = false});  // the checkpointer does
           },
           telemetry);
     }
@@ -192,7 +195,7 @@ int serve(const Args& args) {
       }
       std::unique_ptr<Engine> rebuilt;
       try {
-        rebuilt = Engine::build(*next, loaded->registry);
+        rebuilt = Engine::build(*next, loaded->registry, building);
         if (listener) listener->reload(inbound_of(*next));
       } catch (const std::exception& e) {
         log::error("serve", "the new configuration cannot be built; the running one stays",

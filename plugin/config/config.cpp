@@ -46,6 +46,15 @@ const Schema& store_schema() {
            .default_value = "5s",
            .min = 0,
            .max = 600'000},
+          {.name = "wal_limit",
+           .type = Type::integer,
+           .description = "SQLite under `rapport serve`: the write-ahead log's size in bytes "
+                          "at which it is copied into the database to its end, by a thread "
+                          "of its own, and written again from its start (its file stays about "
+                          "this size; a reader holding an old snapshot can hold it back)",
+           .default_value = "67108864",
+           .min = 65536,
+           .max = 17'179'869'184},
           {.name = "url",
            .type = Type::secret,
            .description = "PostgreSQL: the connection string, libpq keywords (`host=... "

@@ -32,7 +32,7 @@ Engine::Engine(std::unique_ptr<Store> store, std::vector<std::unique_ptr<Source>
 std::unique_ptr<Engine> Engine::build(const config::Config& config, const Registry& registry,
                                       const BuildOptions& options) {
   auto root = config.section();
-  auto store = open_store(config, {.path = options.store_path});
+  auto store = open_store(config, {.path = options.store_path, .checkpoints = options.checkpoints});
   std::vector<std::unique_ptr<Source>> sources;
   for (const auto& [name, section] : root.sections("sources")) {
     sources.push_back(registry.source(section.str("type"))->create(name, section));

@@ -66,6 +66,9 @@ class Engine {
   struct BuildOptions {
     std::optional<std::string> store_path;  // instead of the config's
     bool sinks = true;                      // false: nothing is delivered
+    // false: the store's connection never checkpoints a SQLite WAL (a WalCheckpointer
+    // does, as under `rapport serve`)
+    bool checkpoints = true;
   };
   static std::unique_ptr<Engine> build(const config::Config& config, const Registry& registry,
                                        const BuildOptions& options);

@@ -20,6 +20,15 @@ std::unique_ptr<Store> open_store(const config::Config& config, const StoreOpeni
                             int(s.duration("busy_timeout").count()), opening.checkpoints});
 }
 
+std::unique_ptr<WalCheckpointer> start_wal_checkpointer(const config::Config& config) {
+  auto s = config.section("store");
+  if (s.str("type") == "postgresql") return nullptr;
+  return std::make_unique<WalCheckpointer>(
+      SqliteOptions{s.str("path"), s.str("synchronous") == "full",
+                    int(s.duration("busy_timeout").count()), false},
+      WalCheckpointing{.limit_bytes = s.integer("wal_limit")});
+}
+
 std::string store_name(const config::Config& config) {
   auto s = config.section("store");
   if (s.str("type") != "postgresql") return s.str("path");

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "store/store.hpp"
 
 namespace rapport {
@@ -20,6 +21,11 @@ struct StoreOpening {
 };
 
 std::unique_ptr<Store> open_store(const config::Config& config, const StoreOpening& opening = {});
+
+// A SQLite store's WAL checkpointed from a thread of its own (see WalCheckpointer), for a
+// process whose connections are all opened with `checkpoints = false`; nullptr for a
+// PostgreSQL store.
+std::unique_ptr<WalCheckpointer> start_wal_checkpointer(const config::Config& config);
 
 // What `rapport status` calls the configured store: a SQLite store's path, or
 // "postgresql" (never the connection string, which may hold a password).

@@ -17,7 +17,8 @@ import threading
 import time
 import unittest
 
-from rapport_daemon import SECRET, Daemon, rotation_event, sign, signed_headers, wait_for
+from rapport_daemon import (SECRET, Daemon, listener_config, rotation_event, sign, signed_headers,
+                            wait_for)
 
 BINARY = None
 
@@ -675,6 +676,37 @@ class Operations(unittest.TestCase):
             self.assertNotIn(b"secretuser", data)
             self.assertNotIn(b"secretdb", data)
             self.assertNotIn(b"127.0.0.1", data)
+        finally:
+            self.assertEqual(d.stop(), 0)
+
+
+    def test_the_wal_stays_near_its_limit_while_the_engine_is_idle(self):
+        # The listener's connection never checkpoints (a checkpoint inside a commit held its
+        # requests): a thread of the daemon does. With a long tick the engine commits
+        # nothing, and the WAL grew by every group's pages for as long as writes went on.
+        config = listener_config().replace("  path: @DIR@/store.db\n",
+                                           "  path: @DIR@/store.db\n  wal_limit: 65536\n")
+        config += "engine:\n  tick: 1h\n"
+        d = Daemon(BINARY, config).start()
+        try:
+            team = [{"person": f"att-{i}", "role": "attending"} for i in range(20)]
+            c = d.conn()
+            for i in range(600):
+                body = json.dumps(rotation_event(f"ev-wal-{i}", rotation=f"rot-{i}",
+                                                 team=team)).encode()
+                c.request("POST", "/v1/sources/platform/events", body, signed_headers(body))
+                r = c.getresponse()
+                self.assertEqual(r.status, 202, r.read())
+                r.read()
+            c.close()
+            time.sleep(0.2)  # a last pass off the turn, as after any burst
+            wal = os.path.getsize(d.store + "-wal")
+            db = os.path.getsize(d.store)
+            # The events reached the database file itself (checkpoints ran), and the WAL
+            # was written again from its start, well before 600 groups' pages (about 5 MB).
+            self.assertGreater(db, 1_000_000)
+            self.assertLess(wal, 1_000_000, (wal, db))
+            self.assertEqual(len(inbox(d)), 600)
         finally:
             self.assertEqual(d.stop(), 0)
 

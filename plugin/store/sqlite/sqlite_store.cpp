@@ -7,6 +7,8 @@
 #include <soci/sqlite3/soci-sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -22,6 +24,7 @@
 #include <thread>
 #include <tuple>
 #include <unordered_map>
+#include <utility>
 
 #include "files/private_files.hpp"
 #include "log/log.hpp"
@@ -1448,6 +1451,27 @@ class SqliteStore final : public Store {
 
   void scrub() override { sql_ << "PRAGMA wal_checkpoint(TRUNCATE)"; }
 
+  // One passive checkpoint (WalCheckpointer's), under the process's write turn when
+  // `in_turn`: no writer of this process can add to the WAL meanwhile, so it copies to
+  // the WAL's end unless a reader holds frames back. {frames in the WAL, frames copied}.
+  std::pair<int, int> checkpoint_pass(bool in_turn) {
+    std::unique_lock<std::mutex> turn;
+    if (in_turn) turn = std::unique_lock(*writer_);
+    int frames = 0, copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(connection(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &frames,
+                                       &copied);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {  // busy: another checkpoint is running
+      throw StoreError(std::string("checkpoint failed: ") + sqlite3_errmsg(connection()));
+    }
+    return {frames, copied};
+  }
+
+  std::int64_t page_size() {
+    std::int64_t size = 0;
+    sql_ << "PRAGMA page_size", soci::into(size);
+    return size;
+  }
+
   std::set<std::string> suppressed_ids() override {
     std::set<std::string> out;
     auto q = cached("SELECT person_id FROM suppressions");  // read by a listener's every group
@@ -2297,6 +2321,84 @@ std::string_view to_string(ReportKind kind) {
 
 std::unique_ptr<Store> open_sqlite_store(const SqliteOptions& options) {
   return std::make_unique<SqliteStore>(options);
+}
+
+struct WalCheckpointer::State {
+  WalCheckpointing checkpointing;
+  std::unique_ptr<SqliteStore> store;
+  std::int64_t limit_frames = 0;
+  int last_frames = -1;
+  std::atomic<std::int64_t> completed{0};
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool stopping = false;
+  int failures = 0;
+  std::thread thread;
+
+  // Passes off the turn while the writers add more than this during one: the pass under
+  // the turn copies at most about this many frames (most of them the same few pages).
+  static constexpr int kLeftForTheTurn = 1024;
+
+  // false when the WAL has not changed since the last round.
+  bool round() {
+    auto [frames, copied] = store->checkpoint_pass(false);
+    bool changed = frames != last_frames;
+    last_frames = frames;
+    if (frames < limit_frames) return changed;
+    for (int i = 0; i < 3 && frames - copied > kLeftForTheTurn; ++i) {
+      std::tie(frames, copied) = store->checkpoint_pass(false);
+    }
+    if (frames - copied > kLeftForTheTurn) return true;  // a reader holds frames back
+    std::tie(frames, copied) = store->checkpoint_pass(true);
+    if (copied == frames) ++completed;
+    return true;
+  }
+
+  void run() {
+    auto every = checkpointing.every;
+    std::unique_lock lock(mutex);
+    while (!wake.wait_for(lock, every, [&] { return stopping; })) {
+      lock.unlock();
+      try {
+        every = round()
+                    ? checkpointing.every
+                    : std::min(2 * every, std::max(checkpointing.every, checkpointing.idle_every));
+        failures = 0;
+      } catch (const std::exception& e) {
+        // Logged the first time and every hundredth after, not every round.
+        if (failures++ % 100 == 0) {
+          log::warn("store", "checkpointing the WAL failed; trying again",
+                    {{"error", e.what()}, {"failures", failures}});
+        }
+        every = std::max(checkpointing.every, checkpointing.idle_every);
+      }
+      lock.lock();
+    }
+  }
+};
+
+WalCheckpointer::WalCheckpointer(const SqliteOptions& options, WalCheckpointing checkpointing)
+    : state_(std::make_unique<State>()) {
+  auto own = options;
+  own.checkpoints = false;
+  state_->checkpointing = checkpointing;
+  state_->store = std::make_unique<SqliteStore>(own);
+  auto page = std::max<std::int64_t>(512, state_->store->page_size());
+  state_->limit_frames = std::max<std::int64_t>(1, checkpointing.limit_bytes / page);
+  state_->thread = std::thread([state = state_.get()] { state->run(); });
+}
+
+WalCheckpointer::~WalCheckpointer() {
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->stopping = true;
+  }
+  state_->wake.notify_all();
+  state_->thread.join();
+}
+
+std::int64_t WalCheckpointer::completed() const {
+  return state_->completed.load();
 }
 
 }  // namespace rapport
