@@ -29,7 +29,7 @@ std::unique_ptr<Store> open_sqlite_store(const SqliteOptions& options);
 // - every `every` while the WAL grows (backing off to `idle_every` while it does not), a
 //   passive checkpoint copies what the WAL holds into the database, off the write turn, so
 //   writers go on meanwhile. Small passes often delay the commits' own fsyncs least: under
-//   the listener benchmark's load, p99 was 4.2-4.8 ms with a pass every 20 ms, 7.7-8.0 ms
+//   the listener benchmark's load, p99 was 4.2-4.8 ms with a pass every 20 ms, 7.7-9.7 ms
 //   every 100 ms, 12-18 ms every second;
 // - once the WAL holds `limit_bytes` (and passes off the turn have left little behind), one
 //   last short pass under the process's write turn copies the rest, so that the next
