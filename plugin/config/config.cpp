@@ -52,7 +52,7 @@ const Schema& store_schema() {
                           "at which it is copied into the database to its end, by a thread "
                           "of its own, and written again from its start (its file stays about "
                           "this size; a reader holding an old snapshot can hold it back)",
-           .default_value = "67108864",
+           .default_value = "16777216",
            .min = 65536,
            .max = 17'179'869'184},
           {.name = "url",

@@ -39,8 +39,10 @@ std::unique_ptr<Store> open_sqlite_store(const SqliteOptions& options);
 // it is tried again at the next round. Errors are logged, and the next round tries again.
 struct WalCheckpointing {
   std::chrono::milliseconds every{20};
-  std::chrono::milliseconds idle_every{1000};
-  std::int64_t limit_bytes = 64 << 20;
+  // Not longer: the listener's load can come at once, and at 45 MB of WAL a second a
+  // backoff to a second let the WAL reach 46 MB before the first pass.
+  std::chrono::milliseconds idle_every{100};
+  std::int64_t limit_bytes = 16 << 20;
 };
 
 class WalCheckpointer {
