@@ -2328,6 +2328,7 @@ struct WalCheckpointer::State {
   std::unique_ptr<SqliteStore> store;
   std::int64_t limit_frames = 0;
   int last_frames = -1;
+  int completed_at = -1;  // the WAL's frames after the last pass under the turn copied all
   std::atomic<std::int64_t> completed{0};
   std::mutex mutex;
   std::condition_variable wake;
@@ -2344,13 +2345,21 @@ struct WalCheckpointer::State {
     auto [frames, copied] = store->checkpoint_pass(false);
     bool changed = frames != last_frames;
     last_frames = frames;
-    if (frames < limit_frames) return changed;
+    // Below the limit; or copied to its end under the turn already, with nothing written
+    // since (the next write restarts it).
+    if (frames < limit_frames || frames == completed_at) return changed;
     for (int i = 0; i < 3 && frames - copied > kLeftForTheTurn; ++i) {
       std::tie(frames, copied) = store->checkpoint_pass(false);
     }
-    if (frames - copied > kLeftForTheTurn) return true;  // a reader holds frames back
+    // Writers outrun the passes (a slow disk), or a reader holds frames back: the next
+    // round tries again, until the WAL is four times its limit; then the turn is taken
+    // whatever is left to copy, which bounds the WAL at the cost of a longer wait.
+    if (frames - copied > kLeftForTheTurn && frames < 4 * limit_frames) return true;
     std::tie(frames, copied) = store->checkpoint_pass(true);
-    if (copied == frames) ++completed;
+    if (frames >= 0 && copied == frames) {
+      ++completed;
+      completed_at = frames;
+    }
     return true;
   }
 
@@ -2365,10 +2374,14 @@ struct WalCheckpointer::State {
                     : std::min(2 * every, std::max(checkpointing.every, checkpointing.idle_every));
         failures = 0;
       } catch (const std::exception& e) {
-        // Logged the first time and every hundredth after, not every round.
+        // Logged the first time and every hundredth after, not every round (and a log
+        // that fails cannot end the process from this thread).
         if (failures++ % 100 == 0) {
-          log::warn("store", "checkpointing the WAL failed; trying again",
-                    {{"error", e.what()}, {"failures", failures}});
+          try {
+            log::warn("store", "checkpointing the WAL failed; trying again",
+                      {{"error", e.what()}, {"failures", failures}});
+          } catch (...) {
+          }
         }
         every = std::max(checkpointing.every, checkpointing.idle_every);
       }

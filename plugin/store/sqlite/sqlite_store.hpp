@@ -35,8 +35,11 @@ std::unique_ptr<Store> open_sqlite_store(const SqliteOptions& options);
 //   last short pass under the process's write turn copies the rest, so that the next
 //   write starts the WAL again from its beginning. Without it the WAL grew for as long as
 //   writes went on (1.36 GB in 30 s of the listener's load).
-// A reader holding an old snapshot (another process's, say) can hold the restart back;
-// it is tried again at the next round. Errors are logged, and the next round tries again.
+// A reader holding an old snapshot (another process's, say) can hold the restart back,
+// and writers faster than the passes (a slow disk) can keep the last pass from being
+// short: tried again at the next round, and once the WAL holds four times the limit the
+// turn is taken whatever is left to copy. Errors are logged, and the next round tries
+// again.
 struct WalCheckpointing {
   std::chrono::milliseconds every{20};
   // Not longer: the listener's load can come at once, and at 45 MB of WAL a second a

@@ -367,9 +367,14 @@ TEST_CASE(
                                 .limit_bytes = std::int64_t(limit)});
   write(0, 1500);
   INFO("WAL without the checkpointer " << grown << " bytes, with it " << wal_size());
-  CHECK(wal_size() < 8 * limit);
-  CHECK(checkpointer.completed() > 0);
+  // Far below the control, with room for a checkpoint's fsync stalled on a busy disk.
+  CHECK(wal_size() < grown / 4);
+  // Restarted again and again while the writes went on (the migrations' frames alone make
+  // one).
+  INFO("completed passes under the turn: " << checkpointer.completed());
+  CHECK(checkpointer.completed() > 5);
   // Nothing lost: every event is there, through a connection of its own.
   auto reader = open_sqlite_store({path, false, 1000});
   CHECK(reader->events_after(0, 5000).size() == 1500);
+  writer.reset();
 }
