@@ -50,8 +50,11 @@ const Schema& store_schema() {
            .type = Type::integer,
            .description = "SQLite under `rapport serve`: the write-ahead log's size in bytes "
                           "at which it is copied into the database to its end, by a thread "
-                          "of its own, and written again from its start (its file stays about "
-                          "this size; a reader holding an old snapshot can hold it back)",
+                          "of its own, and written again from its start. Its file stays about "
+                          "this size: a disk slower than the writes can let it reach four times "
+                          "this, a reader holding an old snapshot more until the reader ends, "
+                          "and a file grown past four times this is cut back when the log "
+                          "starts again",
            .default_value = "16777216",
            .min = 65536,
            .max = 17'179'869'184},

@@ -17,7 +17,8 @@ std::unique_ptr<Store> open_store(const config::Config& config, const StoreOpeni
                                   s.boolean("prepared_statements")});
   }
   return open_sqlite_store({opening.path.value_or(s.str("path")), s.str("synchronous") == "full",
-                            int(s.duration("busy_timeout").count()), opening.checkpoints});
+                            int(s.duration("busy_timeout").count()), opening.checkpoints,
+                            4 * s.integer("wal_limit")});
 }
 
 std::unique_ptr<WalCheckpointer> start_wal_checkpointer(const config::Config& config) {
@@ -25,7 +26,7 @@ std::unique_ptr<WalCheckpointer> start_wal_checkpointer(const config::Config& co
   if (s.str("type") == "postgresql") return nullptr;
   return std::make_unique<WalCheckpointer>(
       SqliteOptions{s.str("path"), s.str("synchronous") == "full",
-                    int(s.duration("busy_timeout").count()), false},
+                    int(s.duration("busy_timeout").count()), false, 4 * s.integer("wal_limit")},
       WalCheckpointing{.limit_bytes = s.integer("wal_limit")});
 }
 

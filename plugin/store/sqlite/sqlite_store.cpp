@@ -430,7 +430,10 @@ class SqliteStore final : public Store {
       sql_ << "PRAGMA foreign_keys=ON";
       sql_ << (options.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
       sql_ << "PRAGMA busy_timeout=" + std::to_string(options.busy_timeout_ms);
-      if (!options.checkpoints) sql_ << "PRAGMA wal_autocheckpoint=0";
+      if (!options.checkpoints) {
+        sql_ << "PRAGMA wal_autocheckpoint=0";
+        sql_ << "PRAGMA journal_size_limit=" + std::to_string(options.wal_file_limit);
+      }
     } catch (const soci::soci_error& e) {
       throw StoreError("cannot open store \"" + options.path + "\": " + e.what());
     }
