@@ -334,6 +334,13 @@ class Cached {
                          std::size_t(sqlite3_column_bytes(c_.stmt_, column)));
     }
     std::string str(int column) const { return text(column).value_or(""); }
+    // The column's text where SQLite keeps it ("" for NULL): valid until the next step.
+    std::string_view view(int column) const {
+      const auto* p = sqlite3_column_text(c_.stmt_, column);
+      if (!p) return {};
+      return {reinterpret_cast<const char*>(p),
+              std::size_t(sqlite3_column_bytes(c_.stmt_, column))};
+    }
     std::int64_t integer(int column) const { return sqlite3_column_int64(c_.stmt_, column); }
     std::optional<std::int64_t> opt_integer(int column) const {
       if (sqlite3_column_type(c_.stmt_, column) == SQLITE_NULL) return std::nullopt;
@@ -985,6 +992,20 @@ class SqliteStore final : public Store {
   }
 
   void put_team(const std::string& rotation_id, const std::vector<TeamMember>& team) override {
+    const auto members = store_rows::last_entries(team);
+    switch (roster_against(rotation_id, members)) {
+      case Roster::same:  // a rotation sent again unchanged writes nothing
+        return;
+      case Roster::none:  // seen for the first time (most are): nobody's rows to replace
+        for (const TeamMember* m : members) {
+          for (const auto& span : m->spans_or_dates()) {
+            add_team_row(rotation_id, {m->person_id, m->role, span.start, span.end});
+          }
+        }
+        return;
+      case Roster::other:
+        break;
+    }
     // The rows the rotation has, by person: (role, start, end, legacy, row id).
     using Kept = std::tuple<std::string, std::string, std::string, std::int64_t, std::string>;
     std::map<std::string, std::vector<Kept>> rows;
@@ -998,10 +1019,8 @@ class SqliteStore final : public Store {
       }
     }
     // Each member's rows replace that person's (a person listed twice: the last entry
-    // counts); a member whose rows are already exactly these is left alone, so a rotation
-    // sent again unchanged writes nothing. A rotation seen for the first time (most are)
-    // has nobody's rows to replace.
-    for (const TeamMember* m : store_rows::last_entries(team)) {
+    // counts); a member whose rows are already exactly these is left alone.
+    for (const TeamMember* m : members) {
       const auto spans = m->spans_or_dates();
       if (auto known = rows.find(m->person_id); known != rows.end()) {
         const std::string role(to_string(m->role));
@@ -1019,6 +1038,41 @@ class SqliteStore final : public Store {
         add_team_row(rotation_id, {m->person_id, m->role, span.start, span.end});
       }
     }
+  }
+
+  enum class Roster { none, same, other };
+
+  // The rotation's roster rows against the members' (one row a span; none legacy, none
+  // with a row id), compared row by row in the key's order without copying a row: a
+  // rotation sent again unchanged (the platform's update of fields we do not keep) cost
+  // a map of every row's text before. `none`: the rotation has no rows yet.
+  Roster roster_against(const std::string& rotation_id,
+                        const std::vector<const TeamMember*>& members) {
+    auto q = cached(
+        "SELECT person_id, start_date, end_date, role, legacy, row_id FROM team_rows"
+        " WHERE rotation_id = ?1 ORDER BY person_id, start_date, end_date, role");
+    q.bind(1, rotation_id);
+    // No rows (a new rotation): nothing to compare, so nothing built to compare with.
+    if (!q.next()) return members.empty() ? Roster::same : Roster::none;
+    using Wanted = std::tuple<std::string_view, std::string, std::string, std::string_view>;
+    std::vector<Wanted> wanted;
+    for (const TeamMember* m : members) {
+      for (const auto& span : m->spans_or_dates()) {
+        wanted.emplace_back(m->person_id, format_date(span.start), format_date(span.end),
+                            to_string(m->role));
+      }
+    }
+    std::sort(wanted.begin(), wanted.end());
+    wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());  // one row each
+    std::size_t i = 0;
+    do {
+      if (i >= wanted.size() || q.integer(4) != 0 || !q.view(5).empty()) return Roster::other;
+      const auto& [person, start, end, role] = wanted[i++];
+      if (q.view(0) != person || q.view(1) != start || q.view(2) != end || q.view(3) != role) {
+        return Roster::other;
+      }
+    } while (q.next());
+    return i == wanted.size() ? Roster::same : Roster::other;
   }
 
   void add_team_row(const std::string& rotation_id, const TeamRow& row) override {
