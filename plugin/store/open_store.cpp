@@ -7,6 +7,17 @@
 
 namespace rapport {
 
+namespace {
+
+// The store section's SQLite options; a WAL file grown past four times wal_limit is cut
+// back (SqliteOptions::wal_file_limit says why four).
+SqliteOptions sqlite_options(const config::Section& s, std::string path, bool checkpoints) {
+  return {std::move(path), s.str("synchronous") == "full", int(s.duration("busy_timeout").count()),
+          checkpoints, 4 * s.integer("wal_limit")};
+}
+
+}  // namespace
+
 std::unique_ptr<Store> open_store(const config::Config& config, const StoreOpening& opening) {
   auto s = config.section("store");
   if (s.str("type") == "postgresql" && !opening.path) {
@@ -16,18 +27,15 @@ std::unique_ptr<Store> open_store(const config::Config& config, const StoreOpeni
     return open_postgresql_store({s.str("url"), s.duration("retry"), idle, s.duration("lease"),
                                   s.boolean("prepared_statements")});
   }
-  return open_sqlite_store({opening.path.value_or(s.str("path")), s.str("synchronous") == "full",
-                            int(s.duration("busy_timeout").count()), opening.checkpoints,
-                            4 * s.integer("wal_limit")});
+  return open_sqlite_store(
+      sqlite_options(s, opening.path.value_or(s.str("path")), opening.checkpoints));
 }
 
 std::unique_ptr<WalCheckpointer> start_wal_checkpointer(const config::Config& config) {
   auto s = config.section("store");
   if (s.str("type") == "postgresql") return nullptr;
-  return std::make_unique<WalCheckpointer>(
-      SqliteOptions{s.str("path"), s.str("synchronous") == "full",
-                    int(s.duration("busy_timeout").count()), false, 4 * s.integer("wal_limit")},
-      WalCheckpointing{.limit_bytes = s.integer("wal_limit")});
+  return std::make_unique<WalCheckpointer>(sqlite_options(s, s.str("path"), false),
+                                           WalCheckpointing{.limit_bytes = s.integer("wal_limit")});
 }
 
 std::string store_name(const config::Config& config) {
