@@ -1,6 +1,10 @@
 // CloudEvents JSON of the rapport/v1 vocabulary: whatever parses serializes and parses
 // again to the same value (events, and each kind of payload they carry; actions); a
 // rotation's id read alone agrees with the whole reader.
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -10,6 +14,43 @@
 using namespace rapport;
 
 namespace {
+
+// The same JSON, numbers compared to within a few units in the last place: Boost.JSON 1.81
+// parses some long or large numbers a little off (its precise mode came in 1.83), so
+// 1.111111111111111E212, written by its own serializer, reads back as
+// 1.1111111111111109E212. Anything else must be equal exactly.
+bool same_json(const boost::json::value& a, const boost::json::value& b) {
+  if (a.is_number() && b.is_number()) {
+    const double x = a.to_number<double>(), y = b.to_number<double>();
+    return x == y || std::fabs(x - y) <= 1e-14 * std::max(std::fabs(x), std::fabs(y));
+  }
+  if (a.kind() != b.kind()) return false;
+  if (a.is_array()) {
+    const auto &p = a.get_array(), &q = b.get_array();
+    if (p.size() != q.size()) return false;
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      if (!same_json(p[i], q[i])) return false;
+    }
+    return true;
+  }
+  if (a.is_object()) {
+    const auto &p = a.get_object(), &q = b.get_object();
+    if (p.size() != q.size()) return false;
+    for (const auto& [key, value] : p) {
+      const auto* other = q.if_contains(key);
+      if (!other || !same_json(value, *other)) return false;
+    }
+    return true;
+  }
+  return a == b;
+}
+
+bool same_payload(const std::string& a, const std::string& b) {
+  if (a == b) return true;
+  boost::system::error_code ea, eb;
+  auto x = boost::json::parse(a, ea), y = boost::json::parse(b, eb);
+  return !ea && !eb && same_json(x, y);
+}
 
 template <typename Parse>
 void round_trip(const std::string& text, Parse parse) {
@@ -28,7 +69,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto e = event_from_json(text);
     auto again = event_from_json(to_json(e));
     if (again.id != e.id || again.type != e.type || again.source != e.source ||
-        again.occurred != e.occurred || again.subject != e.subject || again.payload != e.payload)
+        again.occurred != e.occurred || again.subject != e.subject ||
+        !same_payload(again.payload, e.payload))
       __builtin_trap();
   } catch (const JsonError&) {
   }
