@@ -16,7 +16,7 @@ using namespace rapport;
 namespace {
 
 // The same JSON, numbers compared to within 1e-14 of their size (about 45 units in the
-// last place; the finding was 1 or 2 off, the margin is for longer numbers): Boost.JSON 1.81
+// last place; the finding was 1 off, the margin is for longer numbers): Boost.JSON 1.81
 // parses some long or large numbers a little off (its precise mode came in 1.83), so
 // 1.111111111111111E212, written by its own serializer, reads back as
 // 1.1111111111111109E212. Anything else must be equal exactly.
