@@ -389,30 +389,75 @@ void check_well_formed(std::string_view text) {
     throw JsonError("malformed JSON: extra data");
   }
 }
+
+// `text` as a JSON string, escaped as Boost.JSON's serializer escapes it (the short forms
+// of \b \f \n \r \t, \u00xx for the other control characters, nothing else), so that
+// an envelope is the same text it was when it was written as a tree.
+void put_string(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  std::size_t run = 0;  // the start of the characters not yet copied
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(text, run, i - run);
+    run = i + 1;
+    out += '\\';
+    switch (c) {
+      case '"':
+        out += '"';
+        break;
+      case '\\':
+        out += '\\';
+        break;
+      case '\b':
+        out += 'b';
+        break;
+      case '\f':
+        out += 'f';
+        break;
+      case '\n':
+        out += 'n';
+        break;
+      case '\r':
+        out += 'r';
+        break;
+      case '\t':
+        out += 't';
+        break;
+      default:
+        out += "u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
+    }
+  }
+  out.append(text, run, text.size() - run);
+  out += '"';
+}
 }  // namespace
 
+// Written member by member rather than built as a tree and serialized (a rotation's three
+// timers are written, or compared with what is stored, at every rotation event). The
+// payload is JSON text already: checked and spliced in as `data`, the last member.
 std::string to_json(const Event& e) {
-  unsigned char buffer[2048];  // the envelope without its data
-  json::monotonic_resource arena(buffer);
-  json::object o(8, &arena);
-  o.emplace("specversion", "1.0");
-  o.emplace("id", e.id);
-  o.emplace("source", e.source);
-  o.emplace("type", to_string(e.type));
-  o.emplace("time", format_time(e.occurred));
-  o.emplace("subject", e.subject);
-  o.emplace("datacontenttype", "application/json");
-  o.emplace("dataschema", kDataSchemaUri);
-  // The payload is JSON text already: checked and spliced in as `data` (the last member),
-  // not parsed into a tree and written out again (timers are stored this way, three or
-  // more per rotation dispatched).
-  std::string out = json::serialize(o);
+  std::string out;
+  out.reserve(256 + e.id.size() + e.source.size() + e.subject.size() + e.payload.size());
+  out += "{\"specversion\":\"1.0\",\"id\":";
+  put_string(out, e.id);
+  out += ",\"source\":";
+  put_string(out, e.source);
+  out += ",\"type\":";
+  put_string(out, to_string(e.type));
+  out += ",\"time\":";
+  put_string(out, format_time(e.occurred));
+  out += ",\"subject\":";
+  put_string(out, e.subject);
+  out += ",\"datacontenttype\":\"application/json\",\"dataschema\":";
+  put_string(out, kDataSchemaUri);
   if (e.payload.empty()) {
-    out.insert(out.size() - 1, ",\"data\":{}");
+    out += ",\"data\":{}}";
   } else {
     check_well_formed(e.payload);
-    out.pop_back();
-    out.reserve(out.size() + e.payload.size() + 9);
     out += ",\"data\":";
     out += e.payload;
     out += '}';

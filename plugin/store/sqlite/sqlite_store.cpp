@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -717,8 +718,59 @@ class SqliteStore final : public Store {
         .run();
   }
 
+  // Each as put_timer, but a timer already stored as it is (a rotation sent again
+  // unchanged names its three moments as they are) is not written again: a run of timers
+  // whose ids share a prefix up to their last '/' (a rotation's) is read in one range
+  // statement, and only those that differ are written. The read is bounded; a timer it
+  // did not see is written, as put_timer would.
   void put_timers(const std::vector<Timer>& timers) override {
-    for (const auto& timer : timers) put_timer(timer);
+    std::vector<std::string> due, event;
+    due.reserve(timers.size());
+    event.reserve(timers.size());
+    for (const auto& t : timers) {
+      due.push_back(format_time(t.due));
+      event.push_back(to_json(t.event));
+    }
+    std::vector<char> stored(timers.size(), 0);  // already there as it is, or given again
+    auto group_of = [&](std::size_t i) {
+      const auto slash = timers[i].id.rfind('/');
+      return slash == std::string::npos ? std::string_view()
+                                        : std::string_view(timers[i].id).substr(0, slash + 1);
+    };
+    for (std::size_t begin = 0, end = 0; begin < timers.size(); begin = end) {
+      const auto prefix = group_of(begin);
+      end = begin + 1;
+      while (end < timers.size() && !prefix.empty() && group_of(end) == prefix) ++end;
+      if (end - begin < 2) continue;
+      auto q = cached("SELECT id, due_at, event FROM timers WHERE id >= ?1 AND id < ?2 LIMIT ?3");
+      q.bind(1, prefix)
+          .bind(2, std::string(prefix) + "\xff")
+          .bind(3, std::int64_t(4 * (end - begin)));
+      while (q.next()) {
+        for (std::size_t i = begin; i < end; ++i) {
+          if (q.view(0) == timers[i].id) stored[i] = q.view(1) == due[i] && q.view(2) == event[i];
+        }
+      }
+    }
+    // An id given again later (a rotation twice in a batch): the last counts.
+    std::vector<std::size_t> by_id(timers.size());
+    std::iota(by_id.begin(), by_id.end(), std::size_t{0});
+    std::sort(by_id.begin(), by_id.end(), [&](std::size_t a, std::size_t b) {
+      return std::tie(timers[a].id, a) < std::tie(timers[b].id, b);
+    });
+    for (std::size_t k = 0; k + 1 < by_id.size(); ++k) {
+      if (timers[by_id[k]].id == timers[by_id[k + 1]].id) stored[by_id[k]] = 1;
+    }
+    for (std::size_t i = 0; i < timers.size(); ++i) {
+      if (stored[i]) continue;
+      cached(
+          "INSERT INTO timers (id, due_at, event) VALUES (?1, ?2, ?3)"
+          " ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, event = excluded.event")
+          .bind(1, timers[i].id)
+          .bind(2, due[i])
+          .bind(3, event[i])
+          .run();
+    }
   }
 
   void delete_timers_with_prefix(const std::string& prefix) override {

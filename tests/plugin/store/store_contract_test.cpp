@@ -209,6 +209,60 @@ TEST_CASE("a team and timers written at once leave what writing them one by one 
   CHECK(due[1].due == at("2027-01-08T00:00:00Z"));
 }
 
+TEST_CASE("timers written again: what differs is written, and of an id given twice the last",
+          "[store][timers]") {
+  test::TempDir dir;
+  const auto backend = GENERATE(from_range(test::store_backends()));
+  auto store = test::open_test_store(dir, backend);
+  auto timer = [](const std::string& id, const char* due, const char* subject) {
+    auto e = event("scheduler", id);
+    e.subject = subject;
+    return Timer{id, at(due), e};
+  };
+  auto stored = [&] {
+    std::vector<std::tuple<std::string, TimePoint, std::string>> out;
+    for (const auto& t : store->due_timers(at("2099-01-01T00:00:00Z"), 100))
+      out.emplace_back(t.id, t.due, t.event.subject);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  const std::vector<Timer> r1{timer("rotation/R1/a", "2027-01-04T00:00:00Z", "S1"),
+                              timer("rotation/R1/b", "2027-01-05T00:00:00Z", "S1"),
+                              timer("rotation/R1/c", "2027-01-06T00:00:00Z", "S1")};
+  store->put_timers(r1);
+  // Under the same prefix but not in the batch: left as it is.
+  store->put_timer(timer("rotation/R1/z", "2027-02-01T00:00:00Z", "S1"));
+  const auto first = stored();
+  REQUIRE(first.size() == 4);
+  store->put_timers(r1);  // sent again unchanged
+  CHECK(stored() == first);
+  // One moved, one with another subject, one as it was; another rotation's between two
+  // entries of R1's, whose first differs from what is stored and whose last does not.
+  store->put_timers({timer("rotation/R1/a", "2027-01-11T00:00:00Z", "S1"),
+                     timer("rotation/R1/b", "2027-01-05T00:00:00Z", "S2"),
+                     timer("rotation/R1/c", "2027-01-06T00:00:00Z", "S1"),
+                     timer("rotation/R2/a", "2027-01-07T00:00:00Z", "S3"),
+                     timer("rotation/R2/b", "2027-01-08T00:00:00Z", "S3"),
+                     timer("rotation/R1/c", "2027-03-03T00:00:00Z", "S1"),
+                     timer("rotation/R1/a", "2027-01-11T00:00:00Z", "S1"),
+                     timer("rotation/R1/c", "2027-01-06T00:00:00Z", "S1")});
+  using Row = std::tuple<std::string, TimePoint, std::string>;
+  CHECK(stored() == std::vector<Row>{{"rotation/R1/a", at("2027-01-11T00:00:00Z"), "S1"},
+                                     {"rotation/R1/b", at("2027-01-05T00:00:00Z"), "S2"},
+                                     {"rotation/R1/c", at("2027-01-06T00:00:00Z"), "S1"},
+                                     {"rotation/R1/z", at("2027-02-01T00:00:00Z"), "S1"},
+                                     {"rotation/R2/a", at("2027-01-07T00:00:00Z"), "S3"},
+                                     {"rotation/R2/b", at("2027-01-08T00:00:00Z"), "S3"}});
+  // Ids without a '/' (no prefix to read by), one given twice.
+  store->put_timers({timer("x", "2027-01-01T00:00:00Z", "S4"),
+                     timer("y", "2027-01-02T00:00:00Z", "S4"),
+                     timer("x", "2027-01-09T00:00:00Z", "S5")});
+  auto all = stored();
+  REQUIRE(all.size() == 8);
+  CHECK(all[6] == Row{"x", at("2027-01-09T00:00:00Z"), "S5"});
+  CHECK(all[7] == Row{"y", at("2027-01-02T00:00:00Z"), "S4"});
+}
+
 TEST_CASE("timers come back when due, in due order, and go by prefix", "[store][timers]") {
   test::TempDir dir;
   const auto backend = GENERATE(from_range(test::store_backends()));
