@@ -5,7 +5,10 @@
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
 
+#include <algorithm>
 #include <map>
+#include <numeric>
+#include <tuple>
 
 namespace rapport {
 namespace json = boost::json;
@@ -230,7 +233,7 @@ TeamMember team_member_from(const Reader& m, DateRange rotation) {
       throw JsonError("field '" + m.sub("end") + "': ends before it starts");
     member.spans.push_back(span);
   }
-  member.spans = merged(std::move(member.spans));
+  if (member.spans.size() > 1) member.spans = merged(std::move(member.spans));  // one span is
   member.start = member.spans.front().start;
   member.end = member.spans.back().end;
   return member;
@@ -251,21 +254,41 @@ Rotation rotation_from(const Reader& r) {
       r.find("status") ? r.enumeration("status", parse_rotation_status) : RotationStatus::scheduled;
   if (r.find("team")) {
     const auto& team = r.array("team");
-    // One member per person: several entries of one person (a split roster) are joined.
-    std::map<std::string, std::size_t> index;
+    rot.team.reserve(team.size());
     for (std::size_t i = 0; i < team.size(); ++i) {
-      TeamMember member = team_member_from(Reader(team[i], r, "team", i), {rot.start, rot.end});
-      auto [at, inserted] = index.emplace(member.person_id, rot.team.size());
-      if (inserted) {
-        rot.team.push_back(std::move(member));
-        continue;
-      }
-      auto& known = rot.team[at->second];
-      known.spans.insert(known.spans.end(), member.spans.begin(), member.spans.end());
-      known.spans = merged(std::move(known.spans));
-      known.start = known.spans.front().start;
-      known.end = known.spans.back().end;
+      rot.team.push_back(team_member_from(Reader(team[i], r, "team", i), {rot.start, rot.end}));
     }
+    // One member per person: several entries of one person (a split roster) are joined
+    // into the first, in the order they came. Found by sorting positions, not through a
+    // map of names (every rotation event is read this way, at intake and at dispatch).
+    std::vector<std::size_t> order(rot.team.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return std::tie(rot.team[a].person_id, a) < std::tie(rot.team[b].person_id, b);
+    });
+    std::vector<char> joined(rot.team.size(), 0);
+    for (std::size_t k = 0; k < order.size();) {
+      std::size_t end = k + 1;
+      auto& first = rot.team[order[k]];
+      for (; end < order.size() && rot.team[order[end]].person_id == first.person_id; ++end) {
+        const auto& again = rot.team[order[end]].spans;
+        first.spans.insert(first.spans.end(), again.begin(), again.end());
+        joined[order[end]] = 1;
+      }
+      if (end > k + 1) {
+        first.spans = merged(std::move(first.spans));
+        first.start = first.spans.front().start;
+        first.end = first.spans.back().end;
+      }
+      k = end;
+    }
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < rot.team.size(); ++i) {
+      if (joined[i]) continue;
+      if (kept != i) rot.team[kept] = std::move(rot.team[i]);
+      ++kept;
+    }
+    rot.team.erase(rot.team.begin() + std::ptrdiff_t(kept), rot.team.end());
   }
   return rot;
 }

@@ -2,6 +2,9 @@
 
 #include <boost/json.hpp>
 
+#include <map>
+#include <random>
+
 #include "rapport/json.hpp"
 #include "sdk/src/json_value.hpp"
 
@@ -95,6 +98,62 @@ TEST_CASE("every domain type survives a JSON round trip", "[sdk][json]") {
     auto text = to_json(a);
     CHECK(text.find("\"type\":\"rapport.action.thank_you\"") != std::string::npos);
     CHECK(action_from_json(text) == a);
+  }
+}
+
+TEST_CASE("a person listed in several team entries is one member: the first's role, all spans",
+          "[sdk][json]") {
+  // The old reader joined entries through a map of names; the same, over random rosters
+  // of split and repeated rows.
+  auto reference = [](const boost::json::array& team, DateRange rotation) {
+    std::vector<TeamMember> out;
+    std::map<std::string, std::size_t> index;
+    for (const auto& entry : team) {
+      const auto& o = entry.as_object();
+      TeamMember m{std::string(o.at("person").as_string()),
+                   *parse_role(o.at("role").as_string()),
+                   {},
+                   {},
+                   {{o.contains("start") ? *parse_date(o.at("start").as_string()) : rotation.start,
+                     o.contains("end") ? *parse_date(o.at("end").as_string()) : rotation.end}}};
+      auto [at, inserted] = index.emplace(m.person_id, out.size());
+      if (inserted) {
+        out.push_back(m);
+      } else {
+        out[at->second].spans.push_back(m.spans.front());
+      }
+    }
+    for (auto& m : out) {
+      m.spans = merged(m.spans);
+      m.start = m.spans.front().start;
+      m.end = m.spans.back().end;
+    }
+    return out;
+  };
+  const Date start = *parse_date("2027-03-01");
+  const Date end = *parse_date("2027-03-28");
+  std::mt19937 rng(11);
+  for (int round = 0; round < 200; ++round) {
+    boost::json::object r = boost::json::parse(to_json(sample_rotation())).as_object();
+    boost::json::array team;
+    const int rows = 1 + int(rng() % 40);
+    const int people = 1 + int(rng() % 12);
+    for (int i = 0; i < rows; ++i) {
+      boost::json::object entry;
+      entry["person"] = "P" + std::to_string(rng() % people);
+      entry["role"] = rng() % 2 ? "nurse" : "attending";
+      if (rng() % 3) {
+        Date a = start + std::chrono::days(rng() % 28);
+        Date b = a + std::chrono::days(rng() % 5);
+        if (b > end) b = end;
+        entry["start"] = format_date(a);
+        entry["end"] = format_date(b);
+      }
+      team.push_back(entry);
+    }
+    r["team"] = team;
+    const auto read = rotation_from_json(boost::json::serialize(r));
+    REQUIRE(read.team == reference(team, {start, end}));
   }
 }
 
