@@ -120,11 +120,21 @@ class Reader {
   std::optional<std::size_t> index_;
 };
 
-json::value parse_text(const std::string& text) {
+json::value parse_text(const std::string& text, json::storage_ptr storage = {}) {
   json::error_code ec;
-  auto v = json::parse(text, ec);
+  auto v = json::parse(text, ec, std::move(storage));
   if (ec) throw JsonError("malformed JSON: " + ec.message());
   return v;
+}
+
+// What `read` makes of the text's tree, the tree built in an arena on the stack instead
+// of a malloc a node (a rotation with its team fits in 4 KB; a larger text spills to the
+// heap): it lives only while it is read, and a rotation event is read at every dispatch.
+template <typename Read>
+auto read_text(const std::string& text, Read read) {
+  unsigned char buffer[4096];
+  json::monotonic_resource arena(buffer);
+  return read(parse_text(text, &arena));
 }
 
 void put_opt(json::object& o, std::string_view key, const std::optional<std::string>& v) {
@@ -542,28 +552,23 @@ Event event_from_value(const json::value& v) {
 }
 
 Person person_from_json(const std::string& text) {
-  return person_from_value(parse_text(text));
+  return read_text(text, [](const json::value& v) { return person_from_value(v); });
 }
 Rotation rotation_from_json(const std::string& text) {
-  return rotation_from_value(parse_text(text));
+  return read_text(text, [](const json::value& v) { return rotation_from_value(v); });
 }
 std::string rotation_id_from_json(const std::string& text) {
-  unsigned char buffer[4096];  // a rotation with its team fits; a larger one spills to the heap
-  json::monotonic_resource arena(buffer);
-  json::error_code ec;
-  auto v = json::parse(text, ec, &arena);
-  if (ec) throw JsonError("malformed JSON: " + ec.message());
-  return Reader(v, "").str("id");
+  return read_text(text, [](const json::value& v) { return Reader(v, "").str("id"); });
 }
 Evaluation evaluation_from_json(const std::string& text) {
-  return evaluation_from_value(parse_text(text));
+  return read_text(text, [](const json::value& v) { return evaluation_from_value(v); });
 }
 Event event_from_json(const std::string& text) {
-  return event_from_value(parse_text(text));
+  return read_text(text, [](const json::value& v) { return event_from_value(v); });
 }
 
-Action action_from_json(const std::string& text) {
-  auto v = parse_text(text);
+namespace {
+Action action_from_value(const json::value& v) {
   Reader r(v, "");
   auto d = r.child("data");
   Action a;
@@ -588,6 +593,11 @@ Action action_from_json(const std::string& text) {
   a.hook = d.str("hook");
   a.event_id = d.str("event");
   return a;
+}
+}  // namespace
+
+Action action_from_json(const std::string& text) {
+  return read_text(text, [](const json::value& v) { return action_from_value(v); });
 }
 
 }  // namespace rapport
