@@ -243,7 +243,8 @@ TeamMember team_member_from(const Reader& m, DateRange rotation) {
       throw JsonError("field '" + m.sub("end") + "': ends before it starts");
     member.spans.push_back(span);
   }
-  if (member.spans.size() > 1) member.spans = merged(std::move(member.spans));  // one span is
+  // A single span is merged already (one that ends before it starts was refused above).
+  if (member.spans.size() > 1) member.spans = merged(std::move(member.spans));
   member.start = member.spans.front().start;
   member.end = member.spans.back().end;
   return member;

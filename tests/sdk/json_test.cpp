@@ -116,11 +116,19 @@ TEST_CASE("a person listed in several team entries is one member: the first's ro
                    {},
                    {{o.contains("start") ? *parse_date(o.at("start").as_string()) : rotation.start,
                      o.contains("end") ? *parse_date(o.at("end").as_string()) : rotation.end}}};
+      if (o.contains("spans")) {
+        m.spans.clear();
+        for (const auto& span : o.at("spans").as_array()) {
+          m.spans.push_back(
+              {*parse_date(span.at("start").as_string()), *parse_date(span.at("end").as_string())});
+        }
+      }
       auto [at, inserted] = index.emplace(m.person_id, out.size());
       if (inserted) {
         out.push_back(m);
       } else {
-        out[at->second].spans.push_back(m.spans.front());
+        auto& known = out[at->second].spans;
+        known.insert(known.end(), m.spans.begin(), m.spans.end());
       }
     }
     for (auto& m : out) {
@@ -136,16 +144,26 @@ TEST_CASE("a person listed in several team entries is one member: the first's ro
   for (int round = 0; round < 200; ++round) {
     boost::json::object r = boost::json::parse(to_json(sample_rotation())).as_object();
     boost::json::array team;
-    const int rows = 1 + int(rng() % 40);
+    const int rows = int(rng() % 41);  // none, too
     const int people = 1 + int(rng() % 12);
     for (int i = 0; i < rows; ++i) {
       boost::json::object entry;
       entry["person"] = "P" + std::to_string(rng() % people);
       entry["role"] = rng() % 2 ? "nurse" : "attending";
-      if (rng() % 3) {
+      auto span = [&] {
         Date a = start + std::chrono::days(rng() % 28);
         Date b = a + std::chrono::days(rng() % 5);
-        if (b > end) b = end;
+        return std::pair{a, b > end ? end : b};
+      };
+      if (rng() % 4 == 0) {  // several spans, in no order
+        boost::json::array spans;
+        for (int k = 1 + int(rng() % 3); k > 0; --k) {
+          auto [a, b] = span();
+          spans.push_back({{"start", format_date(a)}, {"end", format_date(b)}});
+        }
+        entry["spans"] = spans;
+      } else if (rng() % 3) {
+        auto [a, b] = span();
         entry["start"] = format_date(a);
         entry["end"] = format_date(b);
       }

@@ -708,13 +708,16 @@ class SqliteStore final : public Store {
   }
 
   void put_timer(const Timer& t) override {
+    upsert_timer(t.id, format_time(t.due), to_json(t.event));
+  }
+  void upsert_timer(const std::string& id, const std::string& due, const std::string& event) {
     cached(
         "INSERT INTO timers (id, due_at, event) VALUES (?1, ?2, ?3)"
         " ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, event = excluded.event"
         " WHERE (due_at, event) IS NOT (excluded.due_at, excluded.event)")
-        .bind(1, t.id)
-        .bind(2, format_time(t.due))
-        .bind(3, to_json(t.event))
+        .bind(1, id)
+        .bind(2, due)
+        .bind(3, event)
         .run();
   }
 
@@ -722,7 +725,8 @@ class SqliteStore final : public Store {
   // unchanged names its three moments as they are) is not written again: a run of timers
   // whose ids share a prefix up to their last '/' (a rotation's) is read in one range
   // statement, and only those that differ are written. The read is bounded; a timer it
-  // did not see is written, as put_timer would.
+  // did not see is written, as put_timer would. Called inside the write transaction (as
+  // the mirror calls it), the read and the writes see one state of the table.
   void put_timers(const std::vector<Timer>& timers) override {
     std::vector<std::string> due, event;
     due.reserve(timers.size());
@@ -747,8 +751,9 @@ class SqliteStore final : public Store {
           .bind(2, std::string(prefix) + "\xff")
           .bind(3, std::int64_t(4 * (end - begin)));
       while (q.next()) {
+        const auto id = q.view(0);
         for (std::size_t i = begin; i < end; ++i) {
-          if (q.view(0) == timers[i].id) stored[i] = q.view(1) == due[i] && q.view(2) == event[i];
+          if (id == timers[i].id) stored[i] = q.view(1) == due[i] && q.view(2) == event[i];
         }
       }
     }
@@ -762,14 +767,7 @@ class SqliteStore final : public Store {
       if (timers[by_id[k]].id == timers[by_id[k + 1]].id) stored[by_id[k]] = 1;
     }
     for (std::size_t i = 0; i < timers.size(); ++i) {
-      if (stored[i]) continue;
-      cached(
-          "INSERT INTO timers (id, due_at, event) VALUES (?1, ?2, ?3)"
-          " ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, event = excluded.event")
-          .bind(1, timers[i].id)
-          .bind(2, due[i])
-          .bind(3, event[i])
-          .run();
+      if (!stored[i]) upsert_timer(timers[i].id, due[i], event[i]);
     }
   }
 

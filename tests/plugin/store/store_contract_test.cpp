@@ -2,8 +2,11 @@
 // server the test command starts), the way SOCI runs its common tests on every backend.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <map>
 #include <thread>
+#include <tuple>
 
 #include "store/copy.hpp"
 #include "store/plans.hpp"
@@ -253,6 +256,36 @@ TEST_CASE("timers written again: what differs is written, and of an id given twi
                                      {"rotation/R1/z", at("2027-02-01T00:00:00Z"), "S1"},
                                      {"rotation/R2/a", at("2027-01-07T00:00:00Z"), "S3"},
                                      {"rotation/R2/b", at("2027-01-08T00:00:00Z"), "S3"}});
+  // An id given twice in one run, its first as stored and its last new: the last.
+  store->put_timers({timer("rotation/R1/a", "2027-01-11T00:00:00Z", "S1"),
+                     timer("rotation/R1/b", "2027-01-05T00:00:00Z", "S2"),
+                     timer("rotation/R1/a", "2027-01-12T00:00:00Z", "S1")});
+  CHECK(std::get<1>(stored()[0]) == at("2027-01-12T00:00:00Z"));
+  store->put_timers({timer("rotation/R1/a", "2027-01-11T00:00:00Z", "S1"),
+                     timer("rotation/R1/b", "2027-01-05T00:00:00Z", "S2")});
+  // A prefix that begins another rotation's ("rotation/R1/" and "rotation/R1/x/"), more
+  // of its rows than the read takes, and U+10FFFF after the prefix: what differs is
+  // written all the same.
+  for (int i = 0; i < 20; ++i) {
+    store->put_timer(timer("rotation/R1/x/" + std::to_string(i), "2028-01-01T00:00:00Z", "S6"));
+  }
+  store->put_timer(timer("rotation/R1/\xf4\x8f\xbf\xbf", "2028-01-01T00:00:00Z", "S6"));
+  store->put_timers({timer("rotation/R1/x/7", "2028-02-02T00:00:00Z", "S6"),
+                     timer("rotation/R1/x/19", "2028-02-02T00:00:00Z", "S6")});
+  store->put_timers({timer("rotation/R1/c", "2027-01-06T00:00:00Z", "S1"),
+                     timer("rotation/R1/\xf4\x8f\xbf\xbf", "2028-03-03T00:00:00Z", "S6"),
+                     timer("rotation/R1/z", "2027-02-02T00:00:00Z", "S1")});
+  std::map<std::string, TimePoint> due;
+  for (const auto& [id, when, subject] : stored()) due[id] = when;
+  CHECK(due.at("rotation/R1/x/7") == at("2028-02-02T00:00:00Z"));
+  CHECK(due.at("rotation/R1/x/19") == at("2028-02-02T00:00:00Z"));
+  CHECK(due.at("rotation/R1/x/8") == at("2028-01-01T00:00:00Z"));
+  CHECK(due.at("rotation/R1/\xf4\x8f\xbf\xbf") == at("2028-03-03T00:00:00Z"));
+  CHECK(due.at("rotation/R1/z") == at("2027-02-02T00:00:00Z"));
+  CHECK(due.at("rotation/R1/a") == at("2027-01-11T00:00:00Z"));
+  for (int i = 0; i < 20; ++i) store->delete_timer("rotation/R1/x/" + std::to_string(i));
+  store->delete_timer("rotation/R1/\xf4\x8f\xbf\xbf");
+  store->put_timer(timer("rotation/R1/z", "2027-02-01T00:00:00Z", "S1"));
   // Ids without a '/' (no prefix to read by), one given twice.
   store->put_timers({timer("x", "2027-01-01T00:00:00Z", "S4"),
                      timer("y", "2027-01-02T00:00:00Z", "S4"),
