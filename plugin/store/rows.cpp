@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <map>
 
 namespace rapport::store_rows {
 
@@ -30,15 +29,6 @@ void add_team_row_to(Rotation& rot, const std::string& person, const std::string
     rot.team.push_back({person, parse_role(role).value_or(Role::other), span.start, span.end, {}});
   }
   rot.team.back().spans.push_back(span);
-}
-
-std::vector<const TeamMember*> last_entries(const std::vector<TeamMember>& team) {
-  std::map<std::string, const TeamMember*> last;
-  for (const auto& member : team) last[member.person_id] = &member;
-  std::vector<const TeamMember*> out;
-  out.reserve(last.size());
-  for (const auto& [person, member] : last) out.push_back(member);
-  return out;
 }
 
 void finish_team(Rotation& rot) {

@@ -2,8 +2,10 @@
 // Rows read back into the SDK's types, the same for every backend: each backend hands
 // over a row's columns as text (nullopt for NULL) through `column(i)`.
 
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "rapport/types.hpp"
@@ -68,8 +70,17 @@ void add_team_row_to(Rotation& rot, const std::string& person, const std::string
                      const std::string& start, const std::string& end);
 void finish_team(Rotation& rot);
 
-// Each person's last entry in a listed team, by person id: what writing the entries one
-// after the other (put_team_member) leaves, for backends that write a team at once.
-std::vector<const TeamMember*> last_entries(const std::vector<TeamMember>& team);
+// Of the items with one key, the last, in the keys' order: what writing the items one
+// after the other leaves, for backends that write them at once (a team's members by
+// person, as put_team_member; timers by id, as put_timer).
+template <typename T>
+std::vector<const T*> last_of_each(const std::vector<T>& items, std::string T::*key) {
+  std::map<std::string_view, const T*> last;
+  for (const auto& item : items) last[item.*key] = &item;
+  std::vector<const T*> out;
+  out.reserve(last.size());
+  for (const auto& [k, item] : last) out.push_back(item);
+  return out;
+}
 
 }  // namespace rapport::store_rows

@@ -996,12 +996,11 @@ class PostgresqlStore final : public Store {
   }
 
   void put_timers(const std::vector<Timer>& timers) override {
-    std::map<std::string, const Timer*> last;  // an id given twice: the last counts
-    for (const auto& timer : timers) last[timer.id] = &timer;
+    const auto last = store_rows::last_of_each(timers, &Timer::id);
     if (last.empty()) return;
     std::vector<std::string> ids, dues, events;
-    for (const auto& [id, timer] : last) {
-      ids.push_back(id);
+    for (const Timer* timer : last) {
+      ids.push_back(timer->id);
       dues.push_back(format_time(timer->due));
       events.push_back(to_json(timer->event));
     }
@@ -1346,7 +1345,7 @@ class PostgresqlStore final : public Store {
 
   void put_team(const std::string& rotation_id, const std::vector<TeamMember>& team) override {
     // Each person's last entry, as put_team_member one after the other would leave it.
-    const auto last = store_rows::last_entries(team);
+    const auto last = store_rows::last_of_each(team, &TeamMember::person_id);
     if (last.empty()) return;
     std::vector<std::string> listed, people, roles, starts, ends;  // the rows, column by column
     for (const TeamMember* member : last) {

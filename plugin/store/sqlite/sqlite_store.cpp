@@ -17,7 +17,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <numeric>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -721,53 +720,45 @@ class SqliteStore final : public Store {
         .run();
   }
 
-  // Each as put_timer, but a timer already stored as it is (a rotation sent again
-  // unchanged names its three moments as they are) is not written again: a run of timers
-  // whose ids share a prefix up to their last '/' (a rotation's) is read in one range
-  // statement, and only those that differ are written. The read is bounded; a timer it
-  // did not see is written, as put_timer would. Called inside the write transaction (as
-  // the mirror calls it), the read and the writes see one state of the table.
+  // Each as put_timer (of an id given twice, the last), but a timer already stored as it
+  // is (a rotation sent again unchanged names its three moments as they are) is not
+  // written again: the timers in their ids' order, a run of them sharing a prefix up to
+  // their last '/' (a rotation's) is read in one range statement, and only those that
+  // differ are written. The read is bounded; a timer it did not see is written, as
+  // put_timer would. Called inside the write transaction (as the mirror calls it), the
+  // read and the writes see one state of the table.
   void put_timers(const std::vector<Timer>& timers) override {
-    std::vector<std::string> due, event;
-    due.reserve(timers.size());
-    event.reserve(timers.size());
-    for (const auto& t : timers) {
-      due.push_back(format_time(t.due));
-      event.push_back(to_json(t.event));
-    }
-    std::vector<char> stored(timers.size(), 0);  // already there as it is, or given again
+    const auto last = store_rows::last_of_each(timers, &Timer::id);
     auto group_of = [&](std::size_t i) {
-      const auto slash = timers[i].id.rfind('/');
-      return slash == std::string::npos ? std::string_view()
-                                        : std::string_view(timers[i].id).substr(0, slash + 1);
+      const std::string_view id = last[i]->id;
+      const auto slash = id.rfind('/');
+      return slash == std::string_view::npos ? std::string_view() : id.substr(0, slash + 1);
     };
-    for (std::size_t begin = 0, end = 0; begin < timers.size(); begin = end) {
+    for (std::size_t begin = 0, end = 0; begin < last.size(); begin = end) {
       const auto prefix = group_of(begin);
       end = begin + 1;
-      while (end < timers.size() && !prefix.empty() && group_of(end) == prefix) ++end;
-      if (end - begin < 2) continue;
-      auto q = cached("SELECT id, due_at, event FROM timers WHERE id >= ?1 AND id < ?2 LIMIT ?3");
-      q.bind(1, prefix)
-          .bind(2, std::string(prefix) + "\xff")
-          .bind(3, std::int64_t(4 * (end - begin)));
-      while (q.next()) {
-        const auto id = q.view(0);
-        for (std::size_t i = begin; i < end; ++i) {
-          if (id == timers[i].id) stored[i] = q.view(1) == due[i] && q.view(2) == event[i];
+      while (end < last.size() && !prefix.empty() && group_of(end) == prefix) ++end;
+      std::vector<std::string> due, event;
+      for (std::size_t i = begin; i < end; ++i) {
+        due.push_back(format_time(last[i]->due));
+        event.push_back(to_json(last[i]->event));
+      }
+      std::vector<char> stored(end - begin, 0);  // already there as it is
+      if (end - begin > 1) {
+        auto q = cached("SELECT id, due_at, event FROM timers WHERE id >= ?1 AND id < ?2 LIMIT ?3");
+        q.bind(1, prefix)
+            .bind(2, std::string(prefix) + "\xff")
+            .bind(3, std::int64_t(4 * (end - begin)));
+        while (q.next()) {
+          const auto id = q.view(0);
+          for (std::size_t k = 0; k < end - begin; ++k) {
+            if (id == last[begin + k]->id) stored[k] = q.view(1) == due[k] && q.view(2) == event[k];
+          }
         }
       }
-    }
-    // An id given again later (a rotation twice in a batch): the last counts.
-    std::vector<std::size_t> by_id(timers.size());
-    std::iota(by_id.begin(), by_id.end(), std::size_t{0});
-    std::sort(by_id.begin(), by_id.end(), [&](std::size_t a, std::size_t b) {
-      return std::tie(timers[a].id, a) < std::tie(timers[b].id, b);
-    });
-    for (std::size_t k = 0; k + 1 < by_id.size(); ++k) {
-      if (timers[by_id[k]].id == timers[by_id[k + 1]].id) stored[by_id[k]] = 1;
-    }
-    for (std::size_t i = 0; i < timers.size(); ++i) {
-      if (!stored[i]) upsert_timer(timers[i].id, due[i], event[i]);
+      for (std::size_t k = 0; k < end - begin; ++k) {
+        if (!stored[k]) upsert_timer(last[begin + k]->id, due[k], event[k]);
+      }
     }
   }
 
@@ -1042,7 +1033,7 @@ class SqliteStore final : public Store {
   }
 
   void put_team(const std::string& rotation_id, const std::vector<TeamMember>& team) override {
-    const auto members = store_rows::last_entries(team);
+    const auto members = store_rows::last_of_each(team, &TeamMember::person_id);
     switch (roster_against(rotation_id, members)) {
       case Roster::same:  // a rotation sent again unchanged writes nothing
         return;
