@@ -3,7 +3,6 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <ctime>
 #include <set>
 
@@ -13,8 +12,16 @@
 namespace rapport::adapters {
 namespace json = boost::json;
 
+namespace {
+// ASCII only, as std::tolower is in the "C" locale the process keeps, without its call
+// per character (column names are compared for every field of every row read).
+char ascii_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c;
+}
+}  // namespace
+
 std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(s.begin(), s.end(), s.begin(), ascii_lower);
   return s;
 }
 
@@ -172,9 +179,8 @@ MappedRow::MappedRow(const RowColumns& columns, const FieldMapping& mapping, std
 const std::optional<std::string>* MappedRow::find(std::string_view column) const {
   for (const auto& [name, value] : columns_) {  // names are lower case already
     if (name.size() == column.size() &&
-        std::equal(name.begin(), name.end(), column.begin(), [](char a, char b) {
-          return static_cast<unsigned char>(a) == std::tolower(static_cast<unsigned char>(b));
-        })) {
+        std::equal(name.begin(), name.end(), column.begin(),
+                   [](char a, char b) { return a == ascii_lower(b); })) {
       return &value;
     }
   }
@@ -510,12 +516,9 @@ std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now,
   for (const auto& [id, people] : page.team_removed) rotations.insert(id);
   // Whom each is about, as the mirror has it: read at once (on PostgreSQL two statements
   // for the page, not two per rotation).
-  std::map<std::string, std::string> students;
-  if (!rotations.empty()) {
-    for (const auto& r : store.rotations({rotations.begin(), rotations.end()})) {
-      students.emplace(r.id, r.student_id);
-    }
-  }
+  const auto students = rotations.empty()
+                            ? std::map<std::string, std::string>()
+                            : store.rotation_students({rotations.begin(), rotations.end()});
   for (const auto& id : rotations) {
     // {"rotation": id, "added": [rows], "removed": [rows]}, each roster row one entry
     // {"person", "role", "start"?, "end"?}, serialized when it was read.

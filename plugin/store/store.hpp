@@ -385,6 +385,14 @@ class MirrorStore {
     }
     return known;
   }
+  // Whom each of `ids` the mirror has is about: rotation id -> student, without reading the
+  // teams (a source's page of roster rows names the students of its team events).
+  virtual std::map<std::string, std::string> rotation_students(
+      const std::vector<std::string>& ids) {
+    std::map<std::string, std::string> students;
+    for (const auto& r : rotations(ids)) students.emplace(r.id, r.student_id);
+    return students;
+  }
   // Those of `ids` (each given once) the mirror has, with their teams, in any order (firing a batch
   // of timers that name their rotations: on PostgreSQL two statements, not two per id).
   virtual std::vector<Rotation> rotations(const std::vector<std::string>& ids) {

@@ -1447,6 +1447,16 @@ class PostgresqlStore final : public Store {
     return q("SELECT 1 FROM rotations WHERE id = $1", id).rows() > 0;
   }
 
+  std::map<std::string, std::string> rotation_students(
+      const std::vector<std::string>& ids) override {
+    std::map<std::string, std::string> students;
+    if (ids.empty()) return students;
+    auto r = q("SELECT id, student_id FROM rotations WHERE id = ANY(CAST($1 AS TEXT[]))",
+               text_array(ids));
+    for (int i = 0; i < r.rows(); ++i) students.emplace(r.str(i, 0), r.str(i, 1));
+    return students;
+  }
+
   void remove_team_row(const std::string& rotation_id, const TeamRow& row) override {
     if (row.row_id) {
       q("DELETE FROM team_rows WHERE row_id = $1 AND row_id <> ''", *row.row_id);

@@ -327,6 +327,16 @@ class Cached {
       }
       return sqlite3_changes(c_.db_);
     }
+    // `args` bound to ?1, ?2... and run, the text where the caller keeps it: every argument,
+    // a temporary too, lives until the statement has run. (bind() copies the text, which
+    // may be gone by the time the statement steps; on the paths that write a row per event
+    // or per row read, the copies cost a malloc each.)
+    template <typename... Args>
+    int run_with(const Args&... args) {
+      int i = 0;
+      (bind_in_place(++i, args), ...);
+      return run();
+    }
     std::optional<std::string> text(int column) const {
       const auto* p = sqlite3_column_text(c_.stmt_, column);
       if (!p) return std::nullopt;
@@ -352,6 +362,20 @@ class Cached {
     }
 
    private:
+    void bind_in_place(int i, std::string_view v) {
+      // (A view without data is empty text, not NULL, as it is to bind().)
+      check(sqlite3_bind_text(c_.stmt_, i, v.data() ? v.data() : "", int(v.size()), SQLITE_STATIC));
+    }
+    void bind_in_place(int i, const std::string& v) { bind_in_place(i, std::string_view(v)); }
+    void bind_in_place(int i, const char* v) { bind_in_place(i, std::string_view(v)); }
+    void bind_in_place(int i, const std::optional<std::string>& v) {
+      if (v) return bind_in_place(i, std::string_view(*v));
+      check(sqlite3_bind_null(c_.stmt_, i));
+    }
+    template <typename Number>
+    void bind_in_place(int i, const Number& v) {
+      bind(i, v);
+    }
     Use& check(int rc) {
       if (rc != SQLITE_OK) throw StoreError(std::string("cannot bind: ") + sqlite3_errmsg(c_.db_));
       return *this;
@@ -528,14 +552,8 @@ class SqliteStore final : public Store {
                "INSERT INTO inbox (source, event_id, type, subject, occurred_at, received_at,"
                " payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
                " ON CONFLICT (source, event_id) DO NOTHING")
-               .bind(1, e.source)
-               .bind(2, e.id)
-               .bind(3, to_string(e.type))
-               .bind(4, e.subject)
-               .bind(5, format_time(e.occurred))
-               .bind(6, format_time(received))
-               .bind(7, e.payload)
-               .run() > 0;
+               .run_with(e.source, e.id, to_string(e.type), e.subject, format_time(e.occurred),
+                         format_time(received), e.payload) > 0;
   }
 
   std::vector<InboxEvent> events_after(std::int64_t seq, std::size_t limit) override {
@@ -844,11 +862,7 @@ class SqliteStore final : public Store {
     cached(
         "INSERT INTO source_rows (source, entity, row_key, hash) VALUES (?1, ?2, ?3, ?4)"
         " ON CONFLICT (source, entity, row_key) DO UPDATE SET hash = excluded.hash")
-        .bind(1, source)
-        .bind(2, entity)
-        .bind(3, key)
-        .bind(4, hash)
-        .run();
+        .run_with(source, entity, key, hash);
   }
 
   void mark_rows_seen_with_prefix(const std::string& source, const std::string& entity,
@@ -1125,13 +1139,9 @@ class SqliteStore final : public Store {
         "INSERT INTO team_rows (rotation_id, person_id, role, start_date, end_date, row_id)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (rotation_id, person_id, start_date,"
         " end_date, role) DO UPDATE SET legacy = 0, row_id = excluded.row_id")
-        .bind(1, rotation_id)
-        .bind(2, row.person_id)
-        .bind(3, to_string(row.role.value_or(Role::other)))
-        .bind(4, row.start ? format_date(*row.start) : "")
-        .bind(5, row.end ? format_date(*row.end) : "")
-        .bind(6, row.row_id.value_or(""))
-        .run();
+        .run_with(rotation_id, row.person_id, to_string(row.role.value_or(Role::other)),
+                  row.start ? format_date(*row.start) : "", row.end ? format_date(*row.end) : "",
+                  row.row_id ? std::string_view(*row.row_id) : std::string_view(""));
   }
 
   void remove_team_row(const std::string& rotation_id, const TeamRow& row) override {
@@ -1163,6 +1173,23 @@ class SqliteStore final : public Store {
         .bind(1, rotation_id)
         .bind(2, person_id)
         .run();
+  }
+
+  bool has_rotation(const std::string& id) override {
+    auto q = cached("SELECT 1 FROM rotations WHERE id = ?1");
+    q.bind(1, id);
+    return q.next();
+  }
+
+  std::map<std::string, std::string> rotation_students(
+      const std::vector<std::string>& ids) override {
+    std::map<std::string, std::string> students;
+    for (const auto& id : ids) {
+      auto q = cached("SELECT student_id FROM rotations WHERE id = ?1");
+      q.bind(1, id);
+      if (q.next()) students.emplace(id, q.str(0));
+    }
+    return students;
   }
 
   std::optional<Rotation> rotation(const std::string& id) override {

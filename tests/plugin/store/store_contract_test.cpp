@@ -1538,6 +1538,12 @@ TEST_CASE(
       store->add_team_row("R1", {"P9", Role::nurse, none, none, false, "Q"});
       CHECK(store->known_rotations({"R2", "R7", "R1"}) == std::set<std::string>{"R1", "R2"});
       CHECK(store->known_rotations({}).empty());
+      CHECK(store->has_rotation("R2"));
+      CHECK_FALSE(store->has_rotation("R7"));
+      // Whom each is about, a cancelled one too, without its team.
+      CHECK(store->rotation_students({"R2", "R7", "R1"}) ==
+            std::map<std::string, std::string>{{"R1", "S1"}, {"R2", "S2"}});
+      CHECK(store->rotation_students({}).empty());
       if (at_once) {
         store->add_roster_rows(batch);
         store->add_roster_rows({});
