@@ -566,7 +566,7 @@ class SqliteStore final : public Store {
 
   void set_event_parts(const std::vector<std::pair<std::int64_t, int>>& parts) override {
     for (const auto& [seq, part] : parts) {
-      cached("UPDATE inbox SET part = ?2 WHERE seq = ?1").bind(1, seq).bind(2, part).run();
+      cached("UPDATE inbox SET part = ?2 WHERE seq = ?1").run_with(seq, part);
     }
   }
 
@@ -619,9 +619,7 @@ class SqliteStore final : public Store {
     cached(
         "INSERT INTO progress (consumer, seq) VALUES (?1, ?2)"
         " ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq")
-        .bind(1, consumer)
-        .bind(2, seq)
-        .run();
+        .run_with(consumer, seq);
   }
 
   std::map<std::string, std::int64_t> all_progress() override {
@@ -679,14 +677,8 @@ class SqliteStore final : public Store {
                " body) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE NOT EXISTS"
                " (SELECT 1 FROM purged_actions WHERE action_id = ?1)"
                " ON CONFLICT (action_id) DO NOTHING")
-               .bind(1, a.id)
-               .bind(2, a.hook)
-               .bind(3, to_string(a.type))
-               .bind(4, a.student_id)
-               .bind(5, a.contact_id)
-               .bind(6, format_time(a.due))
-               .bind(7, to_json(a))
-               .run() > 0;
+               .run_with(a.id, a.hook, to_string(a.type), a.student_id, a.contact_id,
+                         format_time(a.due), to_json(a)) > 0;
   }
 
   std::vector<OutboxAction> actions_after(std::int64_t seq, std::size_t limit) override {
@@ -732,10 +724,7 @@ class SqliteStore final : public Store {
         "INSERT INTO timers (id, due_at, event) VALUES (?1, ?2, ?3)"
         " ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, event = excluded.event"
         " WHERE (due_at, event) IS NOT (excluded.due_at, excluded.event)")
-        .bind(1, id)
-        .bind(2, due)
-        .bind(3, event)
-        .run();
+        .run_with(id, due, event);
   }
 
   // Each as put_timer (of an id given twice, the last), but a timer already stored as it
@@ -781,10 +770,7 @@ class SqliteStore final : public Store {
   }
 
   void delete_timers_with_prefix(const std::string& prefix) override {
-    cached("DELETE FROM timers WHERE id >= ?1 AND id < ?2")
-        .bind(1, prefix)
-        .bind(2, prefix + "\xff")
-        .run();
+    cached("DELETE FROM timers WHERE id >= ?1 AND id < ?2").run_with(prefix, prefix + "\xff");
   }
 
   std::vector<Timer> due_timers(TimePoint now, std::size_t limit) override {
@@ -813,7 +799,7 @@ class SqliteStore final : public Store {
   }
 
   void delete_timer(const std::string& id) override {
-    cached("DELETE FROM timers WHERE id = ?1").bind(1, id).run();
+    cached("DELETE FROM timers WHERE id = ?1").run_with(id);
   }
 
   std::optional<std::string> cursor(const std::string& source, const std::string& entity) override {
@@ -827,10 +813,7 @@ class SqliteStore final : public Store {
     cached(
         "INSERT INTO source_cursors (source, entity, value) VALUES (?1, ?2, ?3)"
         " ON CONFLICT (source, entity) DO UPDATE SET value = excluded.value")
-        .bind(1, source)
-        .bind(2, entity)
-        .bind(3, value)
-        .run();
+        .run_with(source, entity, value);
   }
 
   std::vector<std::pair<std::string, std::string>> cursors(const std::string& source) override {
@@ -842,10 +825,7 @@ class SqliteStore final : public Store {
   }
 
   void delete_cursor(const std::string& source, const std::string& entity) override {
-    cached("DELETE FROM source_cursors WHERE source = ?1 AND entity = ?2")
-        .bind(1, source)
-        .bind(2, entity)
-        .run();
+    cached("DELETE FROM source_cursors WHERE source = ?1 AND entity = ?2").run_with(source, entity);
   }
 
   std::optional<std::string> row_hash(const std::string& source, const std::string& entity,
@@ -881,11 +861,7 @@ class SqliteStore final : public Store {
                       const std::vector<std::string>& keys, std::int64_t generation) override {
     for (const auto& key : keys) {
       cached("UPDATE source_rows SET seen = ?1 WHERE source = ?2 AND entity = ?3 AND row_key = ?4")
-          .bind(1, generation)
-          .bind(2, source)
-          .bind(3, entity)
-          .bind(4, key)
-          .run();
+          .run_with(generation, source, entity, key);
     }
   }
 
@@ -975,10 +951,7 @@ class SqliteStore final : public Store {
     cached(
         "INSERT INTO person_interests (person_id, specialty, rank) VALUES (?1, ?2, ?3)"
         " ON CONFLICT DO NOTHING")
-        .bind(1, person_id)
-        .bind(2, specialty)
-        .bind(3, rank)
-        .run();
+        .run_with(person_id, specialty, rank);
   }
 
   void remove_interest(const std::string& person_id, const std::string& specialty,
@@ -986,23 +959,19 @@ class SqliteStore final : public Store {
     cached(
         "DELETE FROM person_interests WHERE person_id = ?1 AND specialty = ?2"
         " AND (?3 IS NULL OR rank = ?3)")
-        .bind(1, person_id)
-        .bind(2, specialty)
-        .bind(3, rank ? std::optional<std::string>(std::to_string(*rank)) : std::nullopt)
-        .run();
+        .run_with(person_id, specialty,
+                  rank ? std::optional<std::string>(std::to_string(*rank)) : std::nullopt);
   }
 
   void clear_interests(const std::string& person_id) override {
-    cached("DELETE FROM person_interests WHERE person_id = ?1").bind(1, person_id).run();
+    cached("DELETE FROM person_interests WHERE person_id = ?1").run_with(person_id);
   }
 
   void put_site_timezone(const std::string& site, const std::string& zone) override {
     cached(
         "INSERT INTO sites (site, timezone) VALUES (?1, ?2)"
         " ON CONFLICT (site) DO UPDATE SET timezone = excluded.timezone")
-        .bind(1, site)
-        .bind(2, zone)
-        .run();
+        .run_with(site, zone);
   }
 
   std::optional<std::string> site_timezone(const std::string& site) override {
@@ -1027,16 +996,8 @@ class SqliteStore final : public Store {
         " status) IS NOT (excluded.student_id, excluded.site, excluded.specialty,"
         " excluded.subspecialty, excluded.kind, excluded.start_date, excluded.end_date,"
         " excluded.status)")
-        .bind(1, r.id)
-        .bind(2, r.student_id)
-        .bind(3, r.site)
-        .bind(4, r.specialty)
-        .bind(5, r.subspecialty)
-        .bind(6, to_string(r.kind))
-        .bind(7, format_date(r.start))
-        .bind(8, format_date(r.end))
-        .bind(9, to_string(r.status))
-        .run();
+        .run_with(r.id, r.student_id, r.site, r.specialty, r.subspecialty, to_string(r.kind),
+                  format_date(r.start), format_date(r.end), to_string(r.status));
   }
 
   void put_team_member(const std::string& rotation_id, const TeamMember& m) override {
@@ -1133,7 +1094,7 @@ class SqliteStore final : public Store {
   void add_team_row(const std::string& rotation_id, const TeamRow& row) override {
     if (row.row_id) {
       // "row_id <> ''" lets SQLite use the partial index on row ids.
-      cached("DELETE FROM team_rows WHERE row_id = ?1 AND row_id <> ''").bind(1, *row.row_id).run();
+      cached("DELETE FROM team_rows WHERE row_id = ?1 AND row_id <> ''").run_with(*row.row_id);
     }
     cached(
         "INSERT INTO team_rows (rotation_id, person_id, role, start_date, end_date, row_id)"
@@ -1147,32 +1108,25 @@ class SqliteStore final : public Store {
   void remove_team_row(const std::string& rotation_id, const TeamRow& row) override {
     if (row.row_id) {
       // "row_id <> ''" lets SQLite use the partial index on row ids.
-      cached("DELETE FROM team_rows WHERE row_id = ?1 AND row_id <> ''").bind(1, *row.row_id).run();
+      cached("DELETE FROM team_rows WHERE row_id = ?1 AND row_id <> ''").run_with(*row.row_id);
       return;
     }
     if (row.legacy_only) {
       cached("DELETE FROM team_rows WHERE rotation_id = ?1 AND person_id = ?2 AND legacy = 1")
-          .bind(1, rotation_id)
-          .bind(2, row.person_id)
-          .run();
+          .run_with(rotation_id, row.person_id);
       return;
     }
     cached(
         "DELETE FROM team_rows WHERE rotation_id = ?1 AND person_id = ?2"
         " AND (?3 = '' OR role = ?3) AND start_date = ?4 AND end_date = ?5")
-        .bind(1, rotation_id)
-        .bind(2, row.person_id)
-        .bind(3, row.role ? std::string(to_string(*row.role)) : std::string())
-        .bind(4, row.start ? format_date(*row.start) : "")
-        .bind(5, row.end ? format_date(*row.end) : "")
-        .run();
+        .run_with(rotation_id, row.person_id,
+                  row.role ? std::string(to_string(*row.role)) : std::string(),
+                  row.start ? format_date(*row.start) : "", row.end ? format_date(*row.end) : "");
   }
 
   void remove_team_member(const std::string& rotation_id, const std::string& person_id) override {
     cached("DELETE FROM team_rows WHERE rotation_id = ?1 AND person_id = ?2")
-        .bind(1, rotation_id)
-        .bind(2, person_id)
-        .run();
+        .run_with(rotation_id, person_id);
   }
 
   bool has_rotation(const std::string& id) override {
@@ -1249,10 +1203,7 @@ class SqliteStore final : public Store {
     cached(
         "INSERT INTO touches (student_id, contact_id, at) VALUES (?1, ?2, ?3)"
         " ON CONFLICT (student_id, contact_id) DO UPDATE SET at = MAX(at, excluded.at)")
-        .bind(1, student)
-        .bind(2, contact)
-        .bind(3, format_time(at))
-        .run();
+        .run_with(student, contact, format_time(at));
   }
 
   std::vector<std::pair<std::string, TimePoint>> touches_of(
@@ -1404,12 +1355,8 @@ class SqliteStore final : public Store {
       cached(
           "INSERT INTO sqlite_sequence (name, seq) SELECT ?1, 0 WHERE NOT EXISTS"
           " (SELECT 1 FROM sqlite_sequence WHERE name = ?1)")
-          .bind(1, table)
-          .run();
-      cached("UPDATE sqlite_sequence SET seq = max(seq, ?2) WHERE name = ?1")
-          .bind(1, table)
-          .bind(2, last)
-          .run();
+          .run_with(table);
+      cached("UPDATE sqlite_sequence SET seq = max(seq, ?2) WHERE name = ?1").run_with(table, last);
     }
   }
 
@@ -1571,7 +1518,7 @@ class SqliteStore final : public Store {
   }
 
   void forget_process(const std::string& instance) override {
-    cached("DELETE FROM processes WHERE instance = ?1").bind(1, instance).run();
+    cached("DELETE FROM processes WHERE instance = ?1").run_with(instance);
   }
 
   void scrub() override { sql_ << "PRAGMA wal_checkpoint(TRUNCATE)"; }
@@ -1640,8 +1587,7 @@ class SqliteStore final : public Store {
     cached(
         "INSERT INTO progress (consumer, seq) VALUES (?1, 1)"
         " ON CONFLICT (consumer) DO UPDATE SET seq = seq + 1")
-        .bind(1, counter)
-        .run();
+        .run_with(counter);
   }
 
   bool remember_message(const std::string& source, const std::string& id,
@@ -1649,10 +1595,7 @@ class SqliteStore final : public Store {
     return cached(
                "INSERT INTO inbound_messages (source, message_id, received_at)"
                " VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
-               .bind(1, source)
-               .bind(2, id)
-               .bind(3, format_time(received))
-               .run() > 0;
+               .run_with(source, id, format_time(received)) > 0;
   }
 
   std::size_t forget_messages_before(TimePoint before) override {
@@ -1781,9 +1724,7 @@ class SqliteStore final : public Store {
     cached(
         "INSERT INTO prompt_actions (action_id, prompt_id) VALUES (?1, ?2)"
         " ON CONFLICT (action_id) DO NOTHING")
-        .bind(1, action_id)
-        .bind(2, prompt_id)
-        .run();
+        .run_with(action_id, prompt_id);
   }
 
   std::vector<std::string> prompt_action_ids(const std::string& prompt_id) override {
@@ -1831,9 +1772,7 @@ class SqliteStore final : public Store {
     return cached(
                "INSERT INTO releases (action_id, at) VALUES (?1, ?2)"
                " ON CONFLICT (action_id) DO NOTHING")
-               .bind(1, action_id)
-               .bind(2, format_time(at))
-               .run() > 0;
+               .run_with(action_id, format_time(at)) > 0;
   }
 
   std::vector<OutboxAction> released_after(std::int64_t seq, std::size_t limit) override {
@@ -1866,11 +1805,7 @@ class SqliteStore final : public Store {
     cached(
         "INSERT INTO digest_items (sink, action_id, student_id, seq) VALUES (?1, ?2, ?3, ?4)"
         " ON CONFLICT DO NOTHING")
-        .bind(1, sink)
-        .bind(2, action_id)
-        .bind(3, student_id)
-        .bind(4, seq)
-        .run();
+        .run_with(sink, action_id, student_id, seq);
   }
 
   std::vector<std::string> students_with_open_items(const std::string& sink,
@@ -1903,37 +1838,24 @@ class SqliteStore final : public Store {
             "INSERT INTO digests (id, sink, student_id, period_end, composed_at, recipient,"
             " message, state, attempts, next_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9)"
             " ON CONFLICT (id) DO NOTHING")
-            .bind(1, d.id)
-            .bind(2, d.sink)
-            .bind(3, d.student_id)
-            .bind(4, format_time(d.period_end))
-            .bind(5, format_time(d.composed_at))
-            .bind(6, d.recipient)
-            .bind(7, d.message)
-            .bind(8, d.state)
-            .bind(9, format_time(d.next_at))
-            .run() > 0;
+            .run_with(d.id, d.sink, d.student_id, format_time(d.period_end),
+                      format_time(d.composed_at), d.recipient, d.message, d.state,
+                      format_time(d.next_at)) > 0;
     if (!stored) return false;
     // Left-out items are closed with "-", which names no digest.
     for (const auto* ids : {&included, &left_out}) {
       for (const auto& action_id : *ids) {
         cached("UPDATE digest_items SET digest_id = ?1 WHERE sink = ?2 AND action_id = ?3")
-            .bind(1, ids == &included ? d.id : std::string("-"))
-            .bind(2, d.sink)
-            .bind(3, action_id)
-            .run();
+            .run_with(ids == &included ? d.id : std::string("-"), d.sink, action_id);
       }
     }
     return true;
   }
 
   void reopen_digest(const std::string& digest_id) override {
-    cached("UPDATE digest_items SET digest_id = NULL WHERE digest_id = ?1")
-        .bind(1, digest_id)
-        .run();
+    cached("UPDATE digest_items SET digest_id = NULL WHERE digest_id = ?1").run_with(digest_id);
     cached("UPDATE digests SET state = 'withheld', message = NULL WHERE id = ?1")
-        .bind(1, digest_id)
-        .run();
+        .run_with(digest_id);
   }
 
 // A digest's columns, read by read_digests (a macro: cached statements are known by their
@@ -1988,13 +1910,7 @@ class SqliteStore final : public Store {
         "UPDATE digests SET state = ?1, attempts = ?2, next_at = ?3, last_status = ?4,"
         " last_error = ?5, message = CASE WHEN ?1 = 'pending' THEN message END"
         " WHERE row = ?6")
-        .bind(1, d.state)
-        .bind(2, d.attempts)
-        .bind(3, format_time(d.next_at))
-        .bind(4, d.last_status)
-        .bind(5, d.last_error)
-        .bind(6, d.row)
-        .run();
+        .run_with(d.state, d.attempts, format_time(d.next_at), d.last_status, d.last_error, d.row);
   }
 
   std::vector<std::string> digest_action_ids(const std::string& digest_id) override {
