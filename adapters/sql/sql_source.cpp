@@ -239,7 +239,8 @@ class PageSql {
         batch_(batch) {}
 
   // `from`: the position (nullopt: from the start).
-  PageQuery after(const std::optional<Position>& from) const {
+  // `batch`: rows past those read already at `from` (0: the query's own batch).
+  PageQuery after(const std::optional<Position>& from, std::size_t batch = 0) const {
     PageQuery q{select_, {}, from, 0};
     std::size_t skip = 0;
     std::vector<std::string> order = keys_;
@@ -261,7 +262,7 @@ class PageSql {
     q.sql += " ORDER BY " + join(order);
     // Not OFFSET: the rows to skip are those of the starting place only, and a row read
     // there may have moved on since (an update moves its cursor).
-    q.limit = batch_ + skip;
+    q.limit = (batch ? batch : batch_) + skip;
     q.sql += standard_ ? " OFFSET 0 ROWS FETCH NEXT " + std::to_string(q.limit) + " ROWS ONLY"
                        : " LIMIT " + std::to_string(q.limit);
     return q;
@@ -567,21 +568,34 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
         if (!read_already) kept.push_back(std::move(fetched.rows[i]));
       }
       fetched.rows = std::move(kept);
+      if (fetched.rows.empty() && more) {
+        // A full page of rows read already: exact duplicates of them at that place took
+        // the places of the rows after them. Asked again for twice as many (and again),
+        // so that what comes after the duplicates is reached.
+        asked = pages->after(from, 2 * asked.limit);
+        next = std::async(read_ahead, fetch_page, std::ref(session()), asked);
+        continue;
+      }
     }
     const std::size_t rows = fetched.rows.size();
-    // Each row's digest, worked out once for the page read ahead and again below.
-    std::vector<std::string> digests;
+    // Where the reading stands once the page's first `count` rows are read: at the last
+    // one's place, with the rows of that place read (and those read there before, if the
+    // page never left it). Only the run of rows at that place is looked at: advancing
+    // through the rows before it would end the same.
+    auto leave_at = [&](std::optional<Position> at, std::size_t count) {
+      if (count == 0) return at;
+      const Position last = place_at(count - 1);
+      std::size_t first = count - 1;
+      while (first > 0 && place_at(first - 1).same_place(last)) --first;
+      if (first > 0) at.reset();  // the page left the place it started at
+      for (std::size_t i = first; i < count; ++i) advance(at, place_at(i), digest_at(i));
+      return at;
+    };
+    std::optional<Position> ahead;  // where the page leaves the reading, all of it read
     if (more && rows > 0 && full_scan) {
       next = std::async(read_ahead, [&scan] { return scan->next(); });
     } else if (more && rows > 0) {
-      // Where this page leaves the reading, if all of it is read: at its last row, with
-      // the rows of that place read (and those read before, if the page stayed there).
-      std::optional<Position> ahead = from;
-      digests.reserve(rows);
-      for (std::size_t i = 0; i < rows; ++i) {
-        digests.push_back(digest_at(i));
-        advance(ahead, place_at(i), digests.back());
-      }
+      ahead = leave_at(from, rows);
       asked = pages->after(ahead);
       next = std::async(read_ahead, fetch_page, std::ref(session()), asked);
     }
@@ -612,17 +626,17 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
       ingest_.read_ahead(entity, stored_keys, rotations, store, page);
     }
     std::vector<std::string> seen;  // marked once the page's hashes are stored
+    std::size_t read_to = rows;     // the rows read before the first held one
     for (std::size_t at = 0; at < rows; ++at) {
       auto& values = fetched.rows[at];
       for (std::size_t i = 0; i < columns.size(); ++i) columns[i].second = std::move(values[i]);
       MappedRow mapped(columns, m, where);
-      std::vector<std::string> row_key = key_of(mapped);
-      std::string key_text;
-      for (const auto& k : row_key) key_text += (key_text.empty() ? "" : "/") + k;
       RowOutcome outcome;
       try {
         outcome = ingest_.row(entity, mapped, store, page);
       } catch (const JsonError& e) {
+        std::string key_text;  // (worked out here only: most rows map)
+        for (const auto& k : key_of(mapped)) key_text += (key_text.empty() ? "" : "/") + k;
         // Said once per row and content, not at every poll of a query read whole.
         std::string content;
         for (const auto& [name, value] : columns) {
@@ -638,13 +652,18 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
         // Still there, only unreadable: a full scan must not take it for deleted.
         outcome.stored_as = ingest_.stored_key(entity, mapped, key_text);
       }
-      if (outcome.hold) held = true;
-      if (sweep && !outcome.hold && !outcome.stored_as.empty()) seen.push_back(outcome.stored_as);
-      if (!full_scan && !held) {
-        advance(position, place_of(mapped),
-                digests.empty() ? digest_of(columns) : std::move(digests[at]));
+      if (outcome.hold && !held) {
+        held = true;
+        read_to = at;
       }
+      if (sweep && !outcome.hold && !outcome.stored_as.empty()) seen.push_back(outcome.stored_as);
+      // The values back in the page, for where it leaves the reading (below).
+      for (std::size_t i = 0; i < columns.size(); ++i) values[i] = std::move(columns[i].second);
     }
+    // The reading moves on to the row before the first held one (a held row, a team
+    // member of a rotation not read yet, is read again from there).
+    if (!full_scan)
+      position = read_to == rows && ahead ? std::move(ahead) : leave_at(from, read_to);
     added += ingest_.flush(store, page, now, write_history_);
     std::vector<std::string> plain;  // marked at once
     for (const auto& key : seen) {
@@ -661,8 +680,6 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
     // the next poll rather than fetch the same page again. A full scan reads on (the held
     // row is read again at the next one), so that what comes after it is read, and its
     // sweep does not take the rows it did not reach for deleted.
-    // (No row left of a full page: more than a page of exact duplicates at one place;
-    // nothing after them can be reached from there, and the reading stops.)
     const bool last = !more || rows == 0 || (held && !full_scan);
     if (history && last && !held) store.delete_cursor(name_, mark_key);
     tx.commit();
