@@ -866,6 +866,40 @@ TEST_CASE("sources keep cursors, row hashes, what a full scan saw, and their sta
   CHECK(states[1].message == "connection refused");
 }
 
+TEST_CASE(
+    "row hashes written at once leave what writing them one by one leaves: runs, keys given "
+    "twice within a run and across runs, a key stored before",
+    "[store][source]") {
+  const auto backend = GENERATE(from_range(test::store_backends()));
+  test::TempDir dir;
+  auto store = test::open_test_store(dir, backend);
+  Store::RowHashes rows;
+  for (int i = 0; i < 101; ++i) {
+    // Keys repeat: 7 and 20 in one run of 32, 5 and 45 across runs, 12 and 99 in the rest.
+    const int k = i == 20 ? 7 : i == 45 ? 5 : i == 99 ? 12 : i;
+    rows.emplace_back(i % 3 ? "team" : "people", "K" + std::to_string(k) + "\x1f",
+                      "h" + std::to_string(i));
+  }
+  for (const char* source : {"at once", "one by one"}) {
+    store->set_row_hash(source, "team", "K1\x1f", "before");
+    store->set_row_hash(source, "team", "K0\x1f", "untouched");
+  }
+  store->set_row_hashes("at once", rows);
+  store->set_row_hashes("at once", {});
+  for (const auto& [entity, key, hash] : rows) store->set_row_hash("one by one", entity, key, hash);
+  std::vector<std::string> keys;
+  for (int k = 0; k < 101; ++k) keys.push_back("K" + std::to_string(k) + "\x1f");
+  for (const char* entity : {"team", "people"}) {
+    INFO(entity);
+    const auto at_once = store->row_hashes("at once", entity, keys);
+    CHECK(at_once == store->row_hashes("one by one", entity, keys));
+    CHECK(at_once.size() > 30);
+  }
+  CHECK(store->row_hash("at once", "team", "K7\x1f") == "h20");
+  CHECK(store->row_hash("at once", "team", "K1\x1f") == "h1");
+  CHECK(store->row_hash("at once", "team", "K0\x1f") == "untouched");
+}
+
 TEST_CASE("the mirror keeps interests, sites, roster rows, touches and evaluations",
           "[store][mirror]") {
   test::TempDir dir;
