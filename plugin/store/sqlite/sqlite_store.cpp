@@ -7,6 +7,7 @@
 #include <soci/sqlite3/soci-sqlite3.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -1136,6 +1137,62 @@ class SqliteStore final : public Store {
         .run_with(rotation_id, row.person_id, to_string(row.role.value_or(Role::other)),
                   row.start ? format_date(*row.start) : "", row.end ? format_date(*row.end) : "",
                   row.row_id ? std::string_view(*row.row_id) : std::string_view(""));
+  }
+
+  // Rows without a row id in runs of 32 a statement, as set_row_hashes; a row with an id
+  // (which first takes that id from wherever it is) on its own, in its turn.
+  void add_roster_rows(const std::vector<RotationRows>& teams) override {
+    constexpr std::size_t kRun = 32;
+    static const std::string run_sql = [] {
+      std::string sql =
+          "INSERT INTO team_rows (rotation_id, person_id, role, start_date, end_date, row_id)"
+          " VALUES ";
+      for (std::size_t i = 0; i < kRun; ++i) {
+        const auto p = [&](std::size_t k) { return "?" + std::to_string(1 + 5 * i + k); };
+        sql += (i ? ", (" : "(") + p(0) + ", " + p(1) + ", " + p(2) + ", " + p(3) + ", " + p(4) +
+               ", '')";
+      }
+      // A row given twice in one run: the second updates the first, as one after another.
+      return sql +
+             " ON CONFLICT (rotation_id, person_id, start_date, end_date, role) DO UPDATE SET"
+             " legacy = 0, row_id = excluded.row_id";
+    }();
+    std::vector<std::pair<const std::string*, const TeamRow*>> run;
+    run.reserve(kRun);
+    auto flush = [&] {
+      if (run.size() < kRun) {
+        for (const auto& [rotation_id, row] : run) add_team_row(*rotation_id, *row);
+        run.clear();
+        return;
+      }
+      std::array<std::string, 2 * kRun> dates;  // kept until the statement has run
+      auto q = cached(run_sql.c_str());
+      for (std::size_t i = 0; i < kRun; ++i) {
+        const auto& [rotation_id, row] = run[i];
+        dates[2 * i] = row->start ? format_date(*row->start) : "";
+        dates[2 * i + 1] = row->end ? format_date(*row->end) : "";
+        const int at = int(5 * i);
+        q.bind_in_place(at + 1, *rotation_id);
+        q.bind_in_place(at + 2, row->person_id);
+        q.bind_in_place(at + 3, to_string(row->role.value_or(Role::other)));
+        q.bind_in_place(at + 4, dates[2 * i]);
+        q.bind_in_place(at + 5, dates[2 * i + 1]);
+      }
+      q.run();
+      run.clear();
+    };
+    for (const auto& team : teams) {
+      for (const auto& row : team.rows) {
+        if (row.row_id) {
+          flush();
+          add_team_row(team.rotation_id, row);
+          continue;
+        }
+        run.emplace_back(&team.rotation_id, &row);
+        if (run.size() == kRun) flush();
+      }
+    }
+    flush();
   }
 
   void remove_team_row(const std::string& rotation_id, const TeamRow& row) override {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <random>
 #include <thread>
 #include <tuple>
 
@@ -1525,6 +1526,69 @@ TEST_CASE(
     std::vector<std::string> people;
     for (const auto& m : teams[0]) people.push_back(m.person_id);
     CHECK(people == expected[b]);
+  }
+}
+
+TEST_CASE(
+    "random pages of roster rows written at once end as one row after another: runs longer "
+    "than a statement's, rows given twice, row ids in between",
+    "[store][mirror]") {
+  const auto backend = GENERATE(from_range(test::store_backends()));
+  std::mt19937 random(20261205);
+  const auto none = std::nullopt;
+  const std::vector<Role> roles{Role::attending, Role::nurse};
+  for (int round = 0; round < 8; ++round) {
+    std::vector<RotationRows> page;
+    for (const char* rotation : {"R1", "R2", "R3"}) {
+      RotationRows team{rotation, {}};
+      const int rows = 5 + int(random() % 60);
+      for (int i = 0; i < rows; ++i) {
+        TeamRow row{"P" + std::to_string(random() % 4),
+                    roles[random() % roles.size()],
+                    none,
+                    none,
+                    false,
+                    none};
+        if (random() % 3 == 0)
+          row.start = *parse_date("2027-01-0" + std::to_string(4 + random() % 2));
+        if (random() % 3 == 0) row.end = *parse_date("2027-01-2" + std::to_string(random() % 2));
+        // Odd rounds: rows with ids first, then runs without (which take rows over from
+        // them); even rounds: ids here and there.
+        if (round % 2 ? team.rotation_id == "R1" && i < 4 : random() % 15 == 0) {
+          row.row_id = "id" + std::to_string(round % 2 ? i : int(random() % 4));
+        }
+        team.rows.push_back(row);
+      }
+      page.push_back(team);
+    }
+    std::vector<std::vector<Rotation>> read;
+    for (bool at_once : {true, false}) {
+      test::TempDir dir;
+      auto store = test::open_test_store(dir, backend);
+      for (const char* id : {"R1", "R2", "R3", "R4"}) {
+        store->put_rotation(test::make_rotation(id, "S1", "2027-01-04", "2027-01-31", {}));
+      }
+      store->add_team_row("R1", {"P0", Role::nurse, none, none, false, none});  // stored before
+      if (at_once) {
+        store->add_roster_rows(page);
+      } else {
+        for (const auto& team : page) {
+          for (const auto& row : team.rows) store->add_team_row(team.rotation_id, row);
+        }
+      }
+      // Which row kept each id shows when R4 takes it over.
+      for (int id = 0; id < 4; ++id) {
+        store->add_team_row("R4", {"Q" + std::to_string(id), Role::nurse, none, none, false,
+                                   "id" + std::to_string(id)});
+      }
+      std::vector<Rotation> all;
+      store->for_each_rotation([&](const Rotation& r) { all.push_back(r); });
+      read.push_back(all);
+    }
+    INFO("round " << round);
+    CHECK(read[0] == read[1]);
+    REQUIRE(read[0].size() == 4);
+    CHECK_FALSE(read[0][0].team.empty());
   }
 }
 
