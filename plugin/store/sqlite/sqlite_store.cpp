@@ -843,16 +843,12 @@ class SqliteStore final : public Store {
   // Runs of 32 rows in one statement: a page of a backfill stores thousands, and each
   // statement's own work (stepping, halting, resetting) cost as much as a third of its row's.
   void set_row_hashes(const std::string& source, const RowHashes& rows) override {
-    constexpr std::size_t kRun = 32;
-    static const std::string run_sql = [] {
-      std::string sql = "INSERT INTO source_rows (source, entity, row_key, hash) VALUES ";
-      for (std::size_t i = 0; i < kRun; ++i) {
-        const auto p = [&](std::size_t k) { return "?" + std::to_string(2 + 3 * i + k); };
-        sql += (i ? ", (?1, " : "(?1, ") + p(0) + ", " + p(1) + ", " + p(2) + ")";
-      }
-      // A key given twice in one run: the second updates the first, as one after another.
-      return sql + " ON CONFLICT (source, entity, row_key) DO UPDATE SET hash = excluded.hash";
-    }();
+    static const std::string run_sql = statement_of_run(
+        "INSERT INTO source_rows (source, entity, row_key, hash) VALUES ",
+        // ?1 the source, then three a row
+        [](std::size_t i) { return "(?1, " + parameters(2 + 3 * i, 3) + ")"; },
+        // A key given twice in one run: the second updates the first, as one after another.
+        " ON CONFLICT (source, entity, row_key) DO UPDATE SET hash = excluded.hash");
     std::size_t done = 0;
     for (; done + kRun <= rows.size(); done += kRun) {
       auto q = cached(run_sql.c_str());
@@ -1142,21 +1138,13 @@ class SqliteStore final : public Store {
   // Rows without a row id in runs of 32 a statement, as set_row_hashes; a row with an id
   // (which first takes that id from wherever it is) on its own, in its turn.
   void add_roster_rows(const std::vector<RotationRows>& teams) override {
-    constexpr std::size_t kRun = 32;
-    static const std::string run_sql = [] {
-      std::string sql =
-          "INSERT INTO team_rows (rotation_id, person_id, role, start_date, end_date, row_id)"
-          " VALUES ";
-      for (std::size_t i = 0; i < kRun; ++i) {
-        const auto p = [&](std::size_t k) { return "?" + std::to_string(1 + 5 * i + k); };
-        sql += (i ? ", (" : "(") + p(0) + ", " + p(1) + ", " + p(2) + ", " + p(3) + ", " + p(4) +
-               ", '')";
-      }
-      // A row given twice in one run: the second updates the first, as one after another.
-      return sql +
-             " ON CONFLICT (rotation_id, person_id, start_date, end_date, role) DO UPDATE SET"
-             " legacy = 0, row_id = excluded.row_id";
-    }();
+    static const std::string run_sql = statement_of_run(
+        "INSERT INTO team_rows (rotation_id, person_id, role, start_date, end_date, row_id)"
+        " VALUES ",
+        [](std::size_t i) { return "(" + parameters(1 + 5 * i, 5) + ", '')"; },
+        // A row given twice in one run: the second updates the first, as one after another.
+        " ON CONFLICT (rotation_id, person_id, start_date, end_date, role) DO UPDATE SET"
+        " legacy = 0, row_id = excluded.row_id");
     std::vector<std::pair<const std::string*, const TeamRow*>> run;
     run.reserve(kRun);
     auto flush = [&] {
@@ -2382,6 +2370,24 @@ class SqliteStore final : public Store {
         (sql_.prepare << "SELECT type, COUNT(*) FROM " + table + " GROUP BY type");
     for (const auto& r : rows) out[opt_text(r, 0)] = integer(r, 1).value_or(0);
     return out;
+  }
+
+  // The most rows one statement writes where a page's rows are written in runs
+  // (set_row_hashes, add_roster_rows).
+  static constexpr std::size_t kRun = 32;
+  // "?first, ?first+1, ..." (`count` of them).
+  static std::string parameters(std::size_t first, std::size_t count) {
+    std::string out;
+    for (std::size_t k = 0; k < count; ++k) out += (k ? ", ?" : "?") + std::to_string(first + k);
+    return out;
+  }
+  // `head`, the values of kRun rows (`row(i)` the i-th's), `tail`.
+  template <typename Row>
+  static std::string statement_of_run(const std::string& head, const Row& row,
+                                      const std::string& tail) {
+    std::string sql = head;
+    for (std::size_t i = 0; i < kRun; ++i) sql += (i ? ", " : "") + row(i);
+    return sql + tail;
   }
 
   Cached::Use cached(const char* sql) {
