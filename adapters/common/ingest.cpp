@@ -514,8 +514,8 @@ std::size_t RowIngest::flush(Store& store, PageEvents& page, TimePoint now,
   std::set<std::string> rotations;
   for (const auto& [id, members] : page.team_added) rotations.insert(id);
   for (const auto& [id, people] : page.team_removed) rotations.insert(id);
-  // Whom each is about, as the mirror has it: read at once (on PostgreSQL two statements
-  // for the page, not two per rotation).
+  // Whom each is about, as the mirror has it: read at once, without the teams (on
+  // PostgreSQL one statement for the page, not two per rotation).
   const auto students = rotations.empty()
                             ? std::map<std::string, std::string>()
                             : store.rotation_students({rotations.begin(), rotations.end()});

@@ -638,11 +638,7 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
         std::string key_text;  // (worked out here only: most rows map)
         for (const auto& k : key_of(mapped)) key_text += (key_text.empty() ? "" : "/") + k;
         // Said once per row and content, not at every poll of a query read whole.
-        std::string content;
-        for (const auto& [name, value] : columns) {
-          content += name + '\x1f' + value.value_or("\x1e") + '\x1f';
-        }
-        const std::string hash = content_hash(content), marker = entity + "#skipped";
+        const std::string hash = digest_of(columns), marker = entity + "#skipped";
         if (store.row_hash(name_, marker, key_text) != hash) {
           log::warn(
               "source.sql", "row skipped: it does not map onto rapport/v1",
