@@ -6,6 +6,7 @@
 
 #include "cli/commands.hpp"
 #include "log/log.hpp"
+#include "store/open_store.hpp"
 
 namespace rapport::cli {
 
@@ -35,7 +36,10 @@ int backfill(const Args& args) {
   try {
     auto loaded = load_running(args.get("-c"));
     const auto& config = loaded->config;
-    auto engine = Engine::build(*config, loaded->registry);
+    // SQLite: the WAL checkpointed by a thread of its own (as under `rapport serve`), not
+    // inside a page's commit, so that reading and storing go on meanwhile.
+    auto checkpointer = start_wal_checkpointer(*config);
+    auto engine = Engine::build(*config, loaded->registry, {.checkpoints = !checkpointer});
     Source* source = engine->source(args.get("--source"));
     if (!source) {
       std::fprintf(stderr, "rapport backfill: no source named \"%s\" in %s\n",
