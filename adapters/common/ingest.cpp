@@ -265,8 +265,7 @@ const std::vector<std::string>& RowIngest::entities() {
 }
 
 std::optional<bool> RowIngest::changed(Store& store, PageEvents& page, const std::string& entity,
-                                       const std::string& key, const std::string& text) const {
-  std::string hash = content_hash(text);
+                                       const std::string& key, const std::string& hash) const {
   // The same row twice in one page (a join repeating it): one change.
   if (!page.hashed.insert(entity + '\x1f' + key + '\x1f' + hash).second) return std::nullopt;
   auto before = page.unseen ? std::nullopt : stored_hash(store, page, entity, key);
@@ -341,8 +340,59 @@ std::string mapped_json(const std::string& entity, const MappedRow& r) {
   throw JsonError("no entity \"" + entity + "\"");
 }
 
+PreparedRow RowIngest::prepare(const std::string& entity, const MappedRow& r) const {
+  PreparedRow p;
+  try {
+    if (entity == "people") {
+      p.text = mapped_json(entity, r);
+      p.key = p.subject = person_from_json(p.text).id;  // validates the role
+      p.payload = p.text;
+    } else if (entity == "rotations") {
+      p.text = mapped_json(entity, r);
+      auto rotation = rotation_from_json(p.text);
+      p.key = rotation.id;
+      p.subject = rotation.student_id;
+      p.payload = to_json(rotation);
+      p.cancelled = rotation.status == RotationStatus::cancelled;
+    } else if (entity == "sites") {
+      p.text = mapped_json(entity, r);
+      p.key = p.subject = r.need("site");
+      p.payload = p.text;
+    } else if (entity == "interests") {
+      auto interest = interest_of(r);
+      p.key = interest_key(interest);
+      p.owner = interest.at("person").as_string();
+      p.text = json::serialize(interest);
+    } else if (entity == "team") {
+      auto member = member_of(r);
+      p.owner = r.need("rotation");
+      if (!parse_role(std::string(member["role"].as_string()))) {
+        throw JsonError("field 'role': a code no value table maps to a role");
+      }
+      p.key = team_key(p.owner, member);
+      p.text = json::serialize(member);
+    } else {
+      p.text = mapped_json("evaluations", r);
+      auto evaluation = evaluation_from_json(p.text);
+      p.key = evaluation.id;
+      p.subject = evaluation.student_id;
+      p.owner = evaluation.evaluator_id;
+      p.payload = to_json(evaluation);
+    }
+    p.hash = content_hash(p.text);
+  } catch (...) {
+    p.failure = std::current_exception();
+  }
+  return p;
+}
+
 RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, Store& store,
                           PageEvents& page) const {
+  return row(entity, r, prepare(entity, r), store, page);
+}
+
+RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, PreparedRow p,
+                          Store& store, PageEvents& page) const {
   // Nothing about a person forgotten on request comes in, and no hash is kept, so that
   // when the school lifts it the rows read again are new. A forgotten student's rotation
   // is remembered as such, so that its roster rows do not wait for it.
@@ -369,48 +419,32 @@ RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, Store& 
       return {false, {}};
     }
   }
-  if (entity == "people") {
-    auto text = mapped_json(entity, r);
-    auto person = person_from_json(text);  // validates the role
-    if (changed(store, page, entity, person.id, text)) {
-      page.events.push_back({EventType::person_updated, person.id, person.id, text});
+  if (p.failure) std::rethrow_exception(p.failure);  // a row that does not map
+  if (entity == "people" || entity == "sites") {
+    if (changed(store, page, entity, p.key, p.hash)) {
+      const EventType type =
+          entity == "people" ? EventType::person_updated : EventType::site_updated;
+      page.events.push_back({type, p.subject, p.key, std::move(p.payload)});
     }
-    return {false, person.id};
+    return {false, p.key};
   }
   if (entity == "rotations") {
-    auto text = mapped_json(entity, r);
-    auto rotation = rotation_from_json(text);
-    if (auto is_new = changed(store, page, entity, rotation.id, text)) {
-      EventType type = rotation.status == RotationStatus::cancelled ? EventType::rotation_cancelled
-                       : *is_new                                    ? EventType::rotation_scheduled
-                                                                    : EventType::rotation_updated;
-      page.events.push_back({type, rotation.student_id, rotation.id, to_json(rotation)});
+    if (auto is_new = changed(store, page, entity, p.key, p.hash)) {
+      EventType type = p.cancelled ? EventType::rotation_cancelled
+                       : *is_new   ? EventType::rotation_scheduled
+                                   : EventType::rotation_updated;
+      page.events.push_back({type, p.subject, p.key, std::move(p.payload)});
     }
-    return {false, rotation.id};
-  }
-  if (entity == "sites") {
-    auto text = mapped_json(entity, r);
-    std::string site = r.need("site");
-    if (changed(store, page, entity, site, text)) {
-      page.events.push_back({EventType::site_updated, site, site, text});
-    }
-    return {false, site};
+    return {false, p.key};
   }
   if (entity == "interests") {
-    auto interest = interest_of(r);
-    std::string key = interest_key(interest);
-    std::string person(interest.at("person").as_string());
-    if (auto text = json::serialize(interest); changed(store, page, entity, key, text)) {
-      page.interests_added[person].push_back(std::move(text));
+    if (changed(store, page, entity, p.key, p.hash)) {
+      page.interests_added[p.owner].push_back(std::move(p.text));
     }
-    return {false, key};
+    return {false, p.key};
   }
   if (entity == "team") {
-    auto member = member_of(r);
-    std::string rotation = r.need("rotation");
-    if (!parse_role(std::string(member["role"].as_string()))) {
-      throw JsonError("field 'role': a code no value table maps to a role");
-    }
+    const std::string& rotation = p.owner;
     // Team rows come in runs of one rotation: it is looked up once per run.
     if (rotation != page.known_rotation && !stored_hash(store, page, "rotations", rotation)) {
       log::debug("source", "team row for a rotation this source has not read; kept for later",
@@ -418,25 +452,24 @@ RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, Store& 
       return {true, {}};
     }
     page.known_rotation = rotation;
-    std::string stored = team_key(rotation, member);
-    if (auto text = json::serialize(member); changed(store, page, entity, stored, text)) {
-      page.team_added[rotation].push_back(std::move(text));
+    if (changed(store, page, entity, p.key, p.hash)) {
+      page.team_added[rotation].push_back(std::move(p.text));
     }
-    return {false, stored};
+    return {false, p.key};
   }
-  auto text = mapped_json("evaluations", r);
-  auto evaluation = evaluation_from_json(text);
   // An evaluation a forgotten staff member wrote is the student's record: it comes in
   // under a pseudonym.
-  if (page.suppressed->count(evaluation.evaluator_id)) {
+  if (page.suppressed->count(p.owner)) {
+    auto evaluation = evaluation_from_json(p.text);
     evaluation.evaluator_id = "erased";
-    text = to_json(evaluation);
+    p.text = p.payload = to_json(evaluation);
+    p.hash = content_hash(p.text);
   }
-  if (changed(store, page, entity, evaluation.id, text)) {
-    page.events.push_back({EventType::evaluation_submitted, evaluation.student_id, evaluation.id,
-                           to_json(evaluation)});
+  if (changed(store, page, entity, p.key, p.hash)) {
+    page.events.push_back(
+        {EventType::evaluation_submitted, p.subject, p.key, std::move(p.payload)});
   }
-  return {false, evaluation.id};
+  return {false, p.key};
 }
 
 std::string RowIngest::stored_key(const std::string& entity, const MappedRow& row,

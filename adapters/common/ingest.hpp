@@ -3,6 +3,7 @@
 // rapport/v1 fields, and turning rows into events only when they changed (a content hash
 // per row), team members after their rotations, deletions seen by full reads.
 
+#include <exception>
 #include <functional>
 #include <map>
 #include <optional>
@@ -92,6 +93,19 @@ struct RowOutcome {
 // RowIngest::stored_key).
 inline constexpr const char* kAnyRow = "\x1f*";
 
+// What a row maps to, worked out without the store (RowIngest::prepare): the SQL source
+// prepares a page's rows on its read-ahead thread while the page before is stored.
+struct PreparedRow {
+  std::exception_ptr failure;  // what mapping the row threw, thrown again when it is read
+  std::string key;             // the key its hash is kept under
+  std::string text;            // what is hashed: its JSON (a team row: the member)
+  std::string hash;            // content_hash(text)
+  std::string subject;         // its event's subject (people, sites, rotations, evaluations)
+  std::string payload;         // its event's payload (the same)
+  std::string owner;       // team: the rotation; interests: the person; evaluations: the evaluator
+  bool cancelled = false;  // a rotation's status
+};
+
 class RowIngest {
  public:
   explicit RowIngest(std::string source) : source_(std::move(source)) {}
@@ -100,6 +114,12 @@ class RowIngest {
   // the row does not map.
   RowOutcome row(const std::string& entity, const MappedRow& row, Store& store,
                  PageEvents& page) const;
+  // The same, for a row prepared already: prepare() is pure, row() asks and writes the
+  // store. What prepare() caught is thrown here, after the checks that skip a forgotten
+  // person's row (whose mapping errors are not reported).
+  PreparedRow prepare(const std::string& entity, const MappedRow& row) const;
+  RowOutcome row(const std::string& entity, const MappedRow& row, PreparedRow prepared,
+                 Store& store, PageEvents& page) const;
   // A row a full read no longer finds: a cancelled rotation, a member who left.
   void removed(const std::string& entity, const std::string& key, Store& store,
                PageEvents& page) const;
@@ -124,7 +144,7 @@ class RowIngest {
   std::optional<std::string> stored_hash(Store& store, PageEvents& page, const std::string& entity,
                                          const std::string& key) const;
   std::optional<bool> changed(Store& store, PageEvents& page, const std::string& entity,
-                              const std::string& key, const std::string& text) const;
+                              const std::string& key, const std::string& hash) const;
 
   std::string source_;
 };

@@ -305,10 +305,12 @@ class PageSql {
   std::size_t batch_;
 };
 
-// A page read whole: the column names (lower case) and each row's values.
+// A page read whole: the column names (lower case) and each row's values; once read
+// ahead, each row as it maps (RowIngest::prepare).
 struct FetchedPage {
   std::vector<std::string> names;
   std::vector<std::vector<std::optional<std::string>>> rows;
+  std::vector<PreparedRow> prepared;
 };
 
 FetchedPage fetch_page(soci::session& session, const PageQuery& query) {
@@ -529,18 +531,40 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
   // this page's last row, which is where the reading goes on unless a row is held (then
   // the page read ahead is dropped). The session is used by one thread at a time. Not for
   // MySQL: its client library wants each thread that uses a connection set up for it.
+  // Its rows are mapped and hashed there too (RowIngest::prepare, which does not touch
+  // the store), beside the storing of this page.
   const auto read_ahead = options_.backend == "mysql" ? std::launch::deferred : std::launch::async;
+  auto prepared = [this, &entity, &m, &where](FetchedPage page) {
+    RowColumns columns;
+    for (const auto& name : page.names) columns.emplace_back(name, std::nullopt);
+    page.prepared.reserve(page.rows.size());
+    for (auto& values : page.rows) {
+      for (std::size_t i = 0; i < columns.size(); ++i) columns[i].second = std::move(values[i]);
+      page.prepared.push_back(ingest_.prepare(entity, MappedRow(columns, m, where)));
+      for (std::size_t i = 0; i < columns.size(); ++i) values[i] = std::move(columns[i].second);
+    }
+    return page;
+  };
+  soci::session& reading = session();
+  auto fetch_ahead = [&](PageQuery query) {
+    return std::async(read_ahead, [&reading, &prepared, query = std::move(query)] {
+      return prepared(fetch_page(reading, query));
+    });
+  };
   std::unique_ptr<FullScan> scan;
+  auto scan_ahead = [&] {
+    return std::async(read_ahead, [&scan, &prepared] { return prepared(scan->next()); });
+  };
   PageQuery asked;
   std::future<FetchedPage> next;
   if (full_scan) {
-    scan = std::make_unique<FullScan>(session(), "SELECT * FROM (" + m.sql + ") rapport_q",
+    scan = std::make_unique<FullScan>(reading, "SELECT * FROM (" + m.sql + ") rapport_q",
                                       options_.backend == "postgresql", options_.batch);
     asked.limit = options_.batch;
-    next = std::async(read_ahead, [&scan] { return scan->next(); });
+    next = scan_ahead();
   } else {
     asked = pages->after(position);
-    next = std::async(read_ahead, fetch_page, std::ref(session()), asked);
+    next = fetch_ahead(asked);
   }
   for (;;) {
     FetchedPage fetched = next.get();
@@ -560,20 +584,25 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
     const auto from = asked.from;
     if (from && !from->read.empty()) {
       std::vector<std::vector<std::optional<std::string>>> kept;
+      std::vector<PreparedRow> kept_prepared;
       kept.reserve(fetched.rows.size());
       for (std::size_t i = 0; i < fetched.rows.size(); ++i) {
         bool read_already =
             place_at(i).same_place(*from) &&
             std::find(from->read.begin(), from->read.end(), digest_at(i)) != from->read.end();
-        if (!read_already) kept.push_back(std::move(fetched.rows[i]));
+        if (!read_already) {
+          kept.push_back(std::move(fetched.rows[i]));
+          kept_prepared.push_back(std::move(fetched.prepared[i]));
+        }
       }
       fetched.rows = std::move(kept);
+      fetched.prepared = std::move(kept_prepared);
       if (fetched.rows.empty() && more) {
         // A full page of rows read already: exact duplicates of them at that place took
         // the places of the rows after them. Asked again for twice as many (and again),
         // so that what comes after the duplicates is reached.
         asked = pages->after(from, 2 * asked.limit);
-        next = std::async(read_ahead, fetch_page, std::ref(session()), asked);
+        next = fetch_ahead(asked);
         continue;
       }
     }
@@ -593,11 +622,11 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
     };
     std::optional<Position> ahead;  // where the page leaves the reading, all of it read
     if (more && rows > 0 && full_scan) {
-      next = std::async(read_ahead, [&scan] { return scan->next(); });
+      next = scan_ahead();
     } else if (more && rows > 0) {
       ahead = leave_at(from, rows);
       asked = pages->after(ahead);
-      next = std::async(read_ahead, fetch_page, std::ref(session()), asked);
+      next = fetch_ahead(asked);
     }
 
     Transaction tx(store);
@@ -633,7 +662,7 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
       MappedRow mapped(columns, m, where);
       RowOutcome outcome;
       try {
-        outcome = ingest_.row(entity, mapped, store, page);
+        outcome = ingest_.row(entity, mapped, std::move(fetched.prepared[at]), store, page);
       } catch (const JsonError& e) {
         std::string key_text;  // (worked out here only: most rows map)
         for (const auto& k : key_of(mapped)) key_text += (key_text.empty() ? "" : "/") + k;

@@ -264,6 +264,38 @@ TEST_CASE("a row that does not map is skipped and the others go on", "[adapter][
 }
 
 TEST_CASE(
+    "a forgotten person's rows are passed over before they are mapped (one that does not "
+    "map is not reported), and an evaluation a forgotten staff member wrote comes in under "
+    "a pseudonym",
+    "[adapter][sql][privacy]") {
+  auto backend = backend_under_test();
+  if (!available(backend)) return;
+  INFO("backend " << backend);
+  Fixture f(backend);
+  {
+    Transaction tx(*f.store);
+    for (const char* id : {"E0001", "E0007"}) {
+      f.store->erase_person(id, *parse_time("2026-12-15T00:00:00Z"), "staff", "test", "test");
+    }
+    tx.commit();
+  }
+  // E0007 forgotten and no longer mapping; E0002 not mapping, not forgotten.
+  f.sql("UPDATE staff_directory SET role_code = 'WIZ' WHERE staff_no IN ('E0007', 'E0002')");
+  auto events = f.poll("2027-03-01T00:00:00Z");  // after the evaluation's time
+  CHECK(events["person.updated"] == 7);          // 7 staff and 3 learners, less E0001, E0007, E0002
+  CHECK(f.store->row_hash("registrar", "people#skipped", "E0002"));
+  CHECK_FALSE(f.store->row_hash("registrar", "people#skipped", "E0007"));
+  for (const auto& e : f.store->events_after(0, 1000)) {
+    INFO(e.event.payload);
+    CHECK(e.event.payload.find("E0001") == std::string::npos);
+    CHECK(e.event.payload.find("E0007") == std::string::npos);
+  }
+  auto evaluations = f.events_of_type(EventType::evaluation_submitted);
+  REQUIRE(evaluations.size() == 1);
+  CHECK(evaluation_from_json(evaluations[0].payload).evaluator_id == "erased");
+}
+
+TEST_CASE(
     "a mapped column missing from a query fails the poll, and that query commits "
     "nothing",
     "[adapter][sql]") {
