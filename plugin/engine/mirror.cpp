@@ -136,7 +136,10 @@ struct TeamChange {
 
 TeamChange team_change_of(const Event& event) {
   boost::json::error_code ec;
-  auto value = boost::json::parse(event.payload, ec);
+  // The parsed payload lives only here: one arena for it instead of a malloc a node.
+  unsigned char arena[4096];
+  boost::json::monotonic_resource resource(arena, sizeof arena);
+  auto value = boost::json::parse(event.payload, ec, &resource);
   if (ec || !value.is_object()) throw JsonError("team.changed: data must be an object");
   const auto& o = value.as_object();
   const auto* id = o.if_contains("rotation");
