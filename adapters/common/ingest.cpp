@@ -71,13 +71,21 @@ double to_number(const std::string& field, const std::string& text) {
 // A flag that decides disclosure fails closed: empty or NULL is "no" (platforms leave such
 // columns NULL for most people), a value that is neither yes nor no counts as yes, and the
 // row's id is logged so the school can correct it.
+// Said by the row's id: into `notes` when given (RowIngest::prepare), else logged.
+void note(std::vector<MappingNote>* notes, std::string message, const char* what, std::string id) {
+  if (notes) {
+    notes->push_back({std::move(message), what, std::move(id)});
+  } else {
+    log::warn("ingest", message, {{what, id}});
+  }
+}
+
 bool restrictive_flag(const MappedRow& r, const char* field, const char* what,
-                      const std::string& id) {
+                      const std::string& id, std::vector<MappingNote>* notes) {
   try {
     return truthy(r.get(field)).value_or(false);
   } catch (const JsonError&) {
-    log::warn("ingest", std::string(field) + " is not a yes/no value; counted as yes",
-              {{what, id}});
+    note(notes, std::string(field) + " is not a yes/no value; counted as yes", what, id);
     return true;
   }
 }
@@ -86,7 +94,7 @@ std::string or_default(const std::optional<std::string>& v, const char* fallback
   return v && !v->empty() ? *v : fallback;
 }
 
-json::object person_of(const MappedRow& r) {
+json::object person_of(const MappedRow& r, std::vector<MappingNote>* notes) {
   json::object o{
       {"id", r.need("id")}, {"role", lower(r.need("role"))}, {"name", r.get("name").value_or("")}};
   put(o, "email", r.get("email"));
@@ -98,12 +106,14 @@ json::object person_of(const MappedRow& r) {
     if (parse_program_role(*part)) {
       o["program_role"] = *part;
     } else {
-      log::warn("ingest", "program_role is not a program role (map it with values:); left out",
-                {{"person", r.need("id")}});
+      note(notes, "program_role is not a program role (map it with values:); left out", "person",
+           r.need("id"));
     }
   }
-  o["opted_out"] = restrictive_flag(r, "opted_out", "person", r.need("id"));
-  if (restrictive_flag(r, "email_opted_out", "person", r.need("id"))) o["email_opted_out"] = true;
+  o["opted_out"] = restrictive_flag(r, "opted_out", "person", r.need("id"), notes);
+  if (restrictive_flag(r, "email_opted_out", "person", r.need("id"), notes)) {
+    o["email_opted_out"] = true;
+  }
   return o;
 }
 
@@ -156,7 +166,7 @@ std::string team_key(const std::string& rotation, const json::object& member) {
   return key;
 }
 
-json::object evaluation_of(const MappedRow& r) {
+json::object evaluation_of(const MappedRow& r, std::vector<MappingNote>* notes) {
   json::object o{
       {"id", r.need("id")},
       {"rotation", r.need("rotation")},
@@ -166,7 +176,7 @@ json::object evaluation_of(const MappedRow& r) {
       {"score", to_number("score", r.need("score"))},
       {"scale", json::object{{"min", to_number("scale_min", r.get("scale_min").value_or("0"))},
                              {"max", to_number("scale_max", r.get("scale_max").value_or("1"))}}},
-      {"anonymous", restrictive_flag(r, "anonymous", "evaluation", r.need("id"))}};
+      {"anonymous", restrictive_flag(r, "anonymous", "evaluation", r.need("id"), notes)}};
   if (auto rec = truthy(r.get("would_recommend"))) o["would_recommend"] = *rec;
   return o;
 }
@@ -328,11 +338,12 @@ std::string interest_key(const json::object& o) {
 
 }  // namespace
 
-std::string mapped_json(const std::string& entity, const MappedRow& r) {
-  if (entity == "people") return json::serialize(person_of(r));
+std::string mapped_json(const std::string& entity, const MappedRow& r,
+                        std::vector<MappingNote>* notes) {
+  if (entity == "people") return json::serialize(person_of(r, notes));
   if (entity == "rotations") return json::serialize(rotation_of(r));
   if (entity == "team") return json::serialize(member_of(r));
-  if (entity == "evaluations") return json::serialize(evaluation_of(r));
+  if (entity == "evaluations") return json::serialize(evaluation_of(r, notes));
   if (entity == "interests") return json::serialize(interest_of(r));
   if (entity == "sites") {
     return json::serialize(json::object{{"id", r.need("site")}, {"timezone", r.need("timezone")}});
@@ -344,7 +355,7 @@ PreparedRow RowIngest::prepare(const std::string& entity, const MappedRow& r) co
   PreparedRow p;
   try {
     if (entity == "people") {
-      p.text = mapped_json(entity, r);
+      p.text = mapped_json(entity, r, &p.notes);
       p.key = p.subject = person_from_json(p.text).id;  // validates the role
       p.payload = p.text;
     } else if (entity == "rotations") {
@@ -369,10 +380,15 @@ PreparedRow RowIngest::prepare(const std::string& entity, const MappedRow& r) co
       if (!parse_role(std::string(member["role"].as_string()))) {
         throw JsonError("field 'role': a code no value table maps to a role");
       }
-      p.key = team_key(p.owner, member);
+      // Its key's error waits for the check that holds a row of a rotation not read yet.
+      try {
+        p.key = team_key(p.owner, member);
+      } catch (...) {
+        p.held_failure = std::current_exception();
+      }
       p.text = json::serialize(member);
     } else {
-      p.text = mapped_json("evaluations", r);
+      p.text = mapped_json("evaluations", r, &p.notes);
       auto evaluation = evaluation_from_json(p.text);
       p.key = evaluation.id;
       p.subject = evaluation.student_id;
@@ -419,6 +435,8 @@ RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, Prepare
       return {false, {}};
     }
   }
+  // What the mapping had to say, then whether it failed: once the row is known to be read.
+  for (const auto& n : p.notes) log::warn("ingest", n.message, {{n.what, n.id}});
   if (p.failure) std::rethrow_exception(p.failure);  // a row that does not map
   if (entity == "people" || entity == "sites") {
     if (changed(store, page, entity, p.key, p.hash)) {
@@ -452,6 +470,7 @@ RowOutcome RowIngest::row(const std::string& entity, const MappedRow& r, Prepare
       return {true, {}};
     }
     page.known_rotation = rotation;
+    if (p.held_failure) std::rethrow_exception(p.held_failure);
     if (changed(store, page, entity, p.key, p.hash)) {
       page.team_added[rotation].push_back(std::move(p.text));
     }

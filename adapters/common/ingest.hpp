@@ -93,15 +93,30 @@ struct RowOutcome {
 // RowIngest::stored_key).
 inline constexpr const char* kAnyRow = "\x1f*";
 
+// What mapping a row finds worth saying without refusing it (a flag neither yes nor no,
+// counted as yes; a program role no value table maps, left out), by the row's id.
+struct MappingNote {
+  std::string message;
+  const char* what;  // "person", "evaluation"
+  std::string id;
+};
+
 // What a row maps to, worked out without the store (RowIngest::prepare): the SQL source
 // prepares a page's rows on its read-ahead thread while the page before is stored.
+// Nothing of it is said or thrown until the row is read (RowIngest::row): a forgotten
+// person's row says nothing, and a row prepared but not read (a page read ahead for
+// nothing) says nothing either.
 struct PreparedRow {
   std::exception_ptr failure;  // what mapping the row threw, thrown again when it is read
-  std::string key;             // the key its hash is kept under
-  std::string text;            // what is hashed: its JSON (a team row: the member)
-  std::string hash;            // content_hash(text)
-  std::string subject;         // its event's subject (people, sites, rotations, evaluations)
-  std::string payload;         // its event's payload (the same)
+  // team: what working out its key threw, thrown only once its rotation is known to be read
+  // (a row of a rotation not read yet is held, whatever its key)
+  std::exception_ptr held_failure;
+  std::vector<MappingNote> notes;  // logged when it is read
+  std::string key;                 // the key its hash is kept under
+  std::string text;                // what is hashed: its JSON (a team row: the member)
+  std::string hash;                // content_hash(text)
+  std::string subject;             // its event's subject (people, sites, rotations, evaluations)
+  std::string payload;             // its event's payload (the same)
   std::string owner;       // team: the rotation; interests: the person; evaluations: the evaluator
   bool cancelled = false;  // a rotation's status
 };
@@ -154,7 +169,9 @@ std::string lower(std::string text);
 // A row of `entity` mapped onto our vocabulary, as the JSON its event would carry (a team
 // row: the member). Throws JsonError when the row does not map. Pure: what the fuzzer
 // drives, and what RowIngest::row reads rows with.
-std::string mapped_json(const std::string& entity, const MappedRow& row);
+// `notes`: where what the mapping says goes instead of the log.
+std::string mapped_json(const std::string& entity, const MappedRow& row,
+                        std::vector<MappingNote>* notes = nullptr);
 // The columns that identify a row of `entity` when the config names none: the column of
 // id; for team, those of rotation and person.
 std::vector<std::string> default_key(const std::string& entity, const FieldMapping& m);

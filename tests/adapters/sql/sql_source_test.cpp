@@ -17,6 +17,7 @@
 #include "engine/registry.hpp"
 #include "engine/source.hpp"
 #include "engine/timers.hpp"
+#include "log/log.hpp"
 #include "rapport/json.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/store.hpp"
@@ -293,6 +294,46 @@ TEST_CASE(
   auto evaluations = f.events_of_type(EventType::evaluation_submitted);
   REQUIRE(evaluations.size() == 1);
   CHECK(evaluation_from_json(evaluations[0].payload).evaluator_id == "erased");
+}
+
+TEST_CASE(
+    "what a row's mapping says (a yes/no flag that is neither) is logged for a row that is "
+    "read, not for a forgotten person's",
+    "[adapter][sql][privacy]") {
+  auto backend = backend_under_test();
+  if (!available(backend)) return;
+  INFO("backend " << backend);
+  Fixture f(backend);
+  {
+    Transaction tx(*f.store);
+    f.store->erase_person("L0003", *parse_time("2026-12-15T00:00:00Z"), "student", "test", "test");
+    tx.commit();
+  }
+  f.sql("UPDATE learners SET ferpa_optout = 'maybe' WHERE learner_id IN ('L0002', 'L0003')");
+  log::configure("warn", f.dir.file("rapport.log"));
+  f.poll("2027-01-01T00:00:00Z");
+  log::configure("info", "");
+  const auto logged = test::read_text(f.dir.file("rapport.log"));
+  INFO(logged);
+  CHECK_THAT(logged, Contains("is not a yes/no value") && Contains("\"L0002\""));
+  CHECK_THAT(logged, !Contains("L0003"));
+}
+
+TEST_CASE("a roster row of a rotation not read yet is held, even when its ids cannot make a key",
+          "[adapter][sql]") {
+  Fixture f("sqlite");  // the same on every backend; a control character is easiest here
+  f.sql(
+      "INSERT INTO block_team VALUES ('B0099', 'E' || char(31) || '1', 'ATT', NULL, NULL,"
+      " '2026-12-01 10:00:11')");
+  log::configure("warn", f.dir.file("rapport.log"));
+  f.poll("2027-01-01T00:00:00Z");
+  log::configure("info", "");
+  const auto logged = test::read_text(f.dir.file("rapport.log"));
+  INFO(logged);
+  CHECK_THAT(logged, !Contains("row skipped"));
+  CHECK_FALSE(f.store->row_hash("registrar", "team#skipped",
+                                "B0099/E\x1f"
+                                "1"));
 }
 
 TEST_CASE(
