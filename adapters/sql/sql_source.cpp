@@ -546,8 +546,10 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
     return page;
   };
   soci::session& reading = session();
-  // The page stored last is freed there too: the reading thread made its strings, and
-  // freeing them here cost this thread a tenth of its time (malloc's arenas are per thread).
+  // The page stored last is freed there too, off this thread: a reading thread made its
+  // strings (each page's is a new thread, which takes up the arena the last one left), and
+  // freeing them here, into another thread's malloc arena, cost this thread a tenth of its
+  // time. So three pages are held at most: the one stored, the one read and the one freed.
   FetchedPage spent;
   auto fetch_ahead = [&](PageQuery query) {
     return std::async(read_ahead, [&reading, &prepared, query = std::move(query),
