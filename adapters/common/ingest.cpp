@@ -68,10 +68,8 @@ double to_number(const std::string& field, const std::string& text) {
   return v;
 }
 
-// A flag that decides disclosure fails closed: empty or NULL is "no" (platforms leave such
-// columns NULL for most people), a value that is neither yes nor no counts as yes, and the
-// row's id is logged so the school can correct it.
-// Said by the row's id: into `notes` when given (RowIngest::prepare), else logged.
+// What a row's mapping says, by the row's id: into `notes` when given (RowIngest::prepare,
+// logged when the row is read), else logged now.
 void note(std::vector<MappingNote>* notes, std::string message, const char* what, std::string id) {
   if (notes) {
     notes->push_back({std::move(message), what, std::move(id)});
@@ -80,6 +78,9 @@ void note(std::vector<MappingNote>* notes, std::string message, const char* what
   }
 }
 
+// A flag that decides disclosure fails closed: empty or NULL is "no" (platforms leave such
+// columns NULL for most people), a value that is neither yes nor no counts as yes, and the
+// row's id is said so the school can correct it.
 bool restrictive_flag(const MappedRow& r, const char* field, const char* what,
                       const std::string& id, std::vector<MappingNote>* notes) {
   try {
