@@ -122,6 +122,26 @@ struct Fixture {
     }
     return by_type;
   }
+  // Polls with warnings and above logged to a file of the test's; what they were.
+  std::string poll_logging(const char* now) {
+    log::configure("warn", dir.file("rapport.log"));
+    try {
+      poll(now);
+    } catch (...) {
+      log::configure("info", "");
+      throw;
+    }
+    log::configure("info", "");
+    return test::read_text(dir.file("rapport.log"));
+  }
+  // People forgotten on request (`rapport forget`), before the source is read.
+  void forget(std::initializer_list<const char*> ids, const char* kind) {
+    Transaction tx(*store);
+    for (const char* id : ids) {
+      store->erase_person(id, *parse_time("2026-12-15T00:00:00Z"), kind, "test", "test");
+    }
+    tx.commit();
+  }
   std::vector<Event> events_of_type(EventType type) {
     std::vector<Event> out;
     for (const auto& e : store->events_after(0, 1000)) {
@@ -273,13 +293,7 @@ TEST_CASE(
   if (!available(backend)) return;
   INFO("backend " << backend);
   Fixture f(backend);
-  {
-    Transaction tx(*f.store);
-    for (const char* id : {"E0001", "E0007"}) {
-      f.store->erase_person(id, *parse_time("2026-12-15T00:00:00Z"), "staff", "test", "test");
-    }
-    tx.commit();
-  }
+  f.forget({"E0001", "E0007"}, "staff");
   // E0007 forgotten and no longer mapping; E0002 not mapping, not forgotten.
   f.sql("UPDATE staff_directory SET role_code = 'WIZ' WHERE staff_no IN ('E0007', 'E0002')");
   auto events = f.poll("2027-03-01T00:00:00Z");  // after the evaluation's time
@@ -304,16 +318,9 @@ TEST_CASE(
   if (!available(backend)) return;
   INFO("backend " << backend);
   Fixture f(backend);
-  {
-    Transaction tx(*f.store);
-    f.store->erase_person("L0003", *parse_time("2026-12-15T00:00:00Z"), "student", "test", "test");
-    tx.commit();
-  }
+  f.forget({"L0003"}, "student");
   f.sql("UPDATE learners SET ferpa_optout = 'maybe' WHERE learner_id IN ('L0002', 'L0003')");
-  log::configure("warn", f.dir.file("rapport.log"));
-  f.poll("2027-01-01T00:00:00Z");
-  log::configure("info", "");
-  const auto logged = test::read_text(f.dir.file("rapport.log"));
+  const auto logged = f.poll_logging("2027-01-01T00:00:00Z");
   INFO(logged);
   CHECK_THAT(logged, Contains("is not a yes/no value") && Contains("\"L0002\""));
   CHECK_THAT(logged, !Contains("L0003"));
@@ -325,10 +332,7 @@ TEST_CASE("a roster row of a rotation not read yet is held, even when its ids ca
   f.sql(
       "INSERT INTO block_team VALUES ('B0099', 'E' || char(31) || '1', 'ATT', NULL, NULL,"
       " '2026-12-01 10:00:11')");
-  log::configure("warn", f.dir.file("rapport.log"));
-  f.poll("2027-01-01T00:00:00Z");
-  log::configure("info", "");
-  const auto logged = test::read_text(f.dir.file("rapport.log"));
+  const auto logged = f.poll_logging("2027-01-01T00:00:00Z");
   INFO(logged);
   CHECK_THAT(logged, !Contains("row skipped"));
   CHECK_FALSE(f.store->row_hash("registrar", "team#skipped",
