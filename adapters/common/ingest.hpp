@@ -167,9 +167,9 @@ class RowIngest {
 std::string lower(std::string text);
 
 // A row of `entity` mapped onto our vocabulary, as the JSON its event would carry (a team
-// row: the member). Throws JsonError when the row does not map. Pure: what the fuzzer
-// drives, and what RowIngest::row reads rows with.
-// `notes`: where what the mapping says goes instead of the log.
+// row: the member). Throws JsonError when the row does not map. What the fuzzer drives,
+// and what RowIngest::prepare reads rows with. What the mapping says without refusing the
+// row goes into `notes` when given (pure then), else to the log.
 std::string mapped_json(const std::string& entity, const MappedRow& row,
                         std::vector<MappingNote>* notes = nullptr);
 // The columns that identify a row of `entity` when the config names none: the column of
