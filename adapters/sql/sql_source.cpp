@@ -643,23 +643,15 @@ std::size_t SqlSource::read_entity(Store& store, const std::string& entity, cons
     PageEvents page{history, history && !full_scan};
     if (store.reads_pay_by_statement() && (!page.unseen || entity == "team")) {
       // What the rows will ask of the store, asked at once (PostgreSQL: one round trip
-      // instead of one per row).
+      // instead of one per row), from the rows as they were prepared. A row that does not
+      // map asks nothing: its error is reported first. (A key missed here is asked alone.)
       std::vector<std::string> stored_keys, rotations;
-      for (std::size_t at = 0; at < rows; ++at) {
-        const auto& values = fetched.rows[at];
-        for (std::size_t i = 0; i < columns.size(); ++i) columns[i].second = values[i];
-        try {
-          MappedRow mapped(columns, m, where);
-          // A first read does not compare (PageEvents::unseen): only its rotations are asked.
-          if (!page.unseen) stored_keys.push_back(ingest_.stored_key(entity, mapped, {}));
-          if (entity == "team") {
-            if (auto rotation = mapped.get("rotation");
-                rotation && (rotations.empty() || rotations.back() != *rotation)) {
-              rotations.push_back(*rotation);
-            }
-          }
-        } catch (const std::exception&) {
-          // Read as it comes, below, where its error is reported.
+      for (const auto& prepared_row : fetched.prepared) {
+        if (prepared_row.failure) continue;
+        // A first read does not compare (PageEvents::unseen): only its rotations are asked.
+        if (!page.unseen && !prepared_row.key.empty()) stored_keys.push_back(prepared_row.key);
+        if (entity == "team" && (rotations.empty() || rotations.back() != prepared_row.owner)) {
+          rotations.push_back(prepared_row.owner);
         }
       }
       ingest_.read_ahead(entity, stored_keys, rotations, store, page);
